@@ -1,0 +1,89 @@
+#include "common/memory_stats.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace txbuf {
+
+absl::StatusOr<EngineKind> ParseEngineKind(absl::string_view name) {
+  for (int i = 0; i < kNumEngines; ++i) {
+    if (kEngineNames[i] == name) return static_cast<EngineKind>(i);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown engine '", name,
+                   "' (expected copy, msg_zerocopy, uring_zc, kmod or auto)"));
+}
+
+EngineCountersSnapshot EngineCounters::Snapshot() const {
+  EngineCountersSnapshot s;
+  s.txbufs = txbufs.load(std::memory_order_relaxed);
+  s.bytes = bytes.load(std::memory_order_relaxed);
+  s.submissions = submissions.load(std::memory_order_relaxed);
+  s.partial_sends = partial_sends.load(std::memory_order_relaxed);
+  s.would_block = would_block.load(std::memory_order_relaxed);
+  s.zc_notifications = zc_notifications.load(std::memory_order_relaxed);
+  s.zc_copied = zc_copied.load(std::memory_order_relaxed);
+  s.nobufs_fallbacks = nobufs_fallbacks.load(std::memory_order_relaxed);
+  s.fixed_buffer_sends = fixed_buffer_sends.load(std::memory_order_relaxed);
+  s.errors = errors.load(std::memory_order_relaxed);
+  return s;
+}
+
+void MemoryStats::AddPinned(uint64_t bytes) {
+  uint64_t now = pinned_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  uint64_t hw = pinned_max_.load(std::memory_order_relaxed);
+  while (now > hw && !pinned_max_.compare_exchange_weak(hw, now)) {
+  }
+}
+
+void MemoryStats::TxbufDestroyed(bool submitted, uint64_t latency_ns,
+                                 bool copied) {
+  in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  destroyed_.fetch_add(1, std::memory_order_relaxed);
+  if (!submitted) return;  // never sent: no latency, no completion kind.
+  latency_.Record(latency_ns);
+  (copied ? copied_ : zerocopy_).fetch_add(1, std::memory_order_relaxed);
+}
+
+MemoryStatsSnapshot MemoryStats::Snapshot() const {
+  MemoryStatsSnapshot s;
+  s.pinned_bytes = pinned_.load(std::memory_order_relaxed);
+  s.pinned_bytes_max = pinned_max_.load(std::memory_order_relaxed);
+  s.txbufs_in_flight = in_flight_.load(std::memory_order_relaxed);
+  s.txbufs_created = created_.load(std::memory_order_relaxed);
+  s.txbufs_destroyed = destroyed_.load(std::memory_order_relaxed);
+  s.zerocopy_completions = zerocopy_.load(std::memory_order_relaxed);
+  s.copied_completions = copied_.load(std::memory_order_relaxed);
+  s.destructor_latency = latency_.Summary();
+  for (int i = 0; i < kNumEngines; ++i) s.engines[i] = engines_[i].Snapshot();
+  return s;
+}
+
+std::string MemoryStatsSnapshot::ToJson() const {
+  const HistogramSummary& l = destructor_latency;
+  std::string out = absl::StrFormat(
+      "{\"pinned_bytes\":%d,\"pinned_bytes_max\":%d,\"txbufs_in_flight\":%d,"
+      "\"txbufs_created\":%d,\"txbufs_destroyed\":%d,"
+      "\"zerocopy_completions\":%d,\"copied_completions\":%d,"
+      "\"destructor_latency_ns\":{\"count\":%d,\"p50\":%d,\"p90\":%d,"
+      "\"p99\":%d,\"p999\":%d,\"max\":%d},\"engines\":{",
+      pinned_bytes, pinned_bytes_max, txbufs_in_flight, txbufs_created,
+      txbufs_destroyed, zerocopy_completions, copied_completions, l.count,
+      l.p50, l.p90, l.p99, l.p999, l.max);
+  for (int i = 0; i < kNumEngines; ++i) {
+    const EngineCountersSnapshot& e = engines[i];
+    absl::StrAppendFormat(
+        &out,
+        "%s\"%s\":{\"txbufs\":%d,\"bytes\":%d,\"submissions\":%d,"
+        "\"partial_sends\":%d,\"would_block\":%d,\"zc_notifications\":%d,"
+        "\"zc_copied\":%d,\"nobufs_fallbacks\":%d,\"fixed_buffer_sends\":%d,"
+        "\"errors\":%d}",
+        i ? "," : "", kEngineNames[i], e.txbufs, e.bytes, e.submissions,
+        e.partial_sends, e.would_block, e.zc_notifications, e.zc_copied,
+        e.nobufs_fallbacks, e.fixed_buffer_sends, e.errors);
+  }
+  out += "}}";
+  return out;
+}
+
+}  // namespace txbuf

@@ -1,0 +1,150 @@
+// page_pool.h: 4 KiB pages from one arena, shared by reference count.
+//
+// Pages hold file data in the page cache and small staged bytes of txbufs.
+// They come from one mmap'd arena so the io_uring engine can register the
+// whole arena as a fixed buffer. A `PageRef` is a counted reference; the page
+// returns to the pool when the last reference goes. A page with more than one
+// reference is "pinned" for writers: the page cache copies it before changing
+// it (stable pages, see docs/ARCHITECTURE.md).
+//
+// Thread-safety: thread-safe. References may be taken and dropped on any
+// thread; allocation takes a mutex.
+//
+// Example:
+//   txbuf::PagePool pool(64 << 20);          // 64 MiB arena
+//   txbuf::PageRef page = pool.Allocate();   // refcount 1
+//   std::memcpy(page.data(), src, 4096);
+//   txbuf::PageRef pin = page;               // refcount 2: pinned
+//   // ... page goes back to the pool after both references are dropped.
+#ifndef TXBUF_COMMON_PAGE_POOL_H_
+#define TXBUF_COMMON_PAGE_POOL_H_
+
+#include <sys/uio.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/deleter.h"
+
+namespace txbuf {
+
+inline constexpr size_t kPageSize = 4096;
+
+class PagePool;
+
+// Metadata of one arena page (the data lives in the arena).
+struct Page {
+  std::atomic<uint32_t> refs{0};
+  PagePool* pool = nullptr;
+  std::byte* data = nullptr;
+};
+
+// A counted reference to a page. Copying takes a reference.
+class PageRef {
+ public:
+  PageRef() = default;
+  // Adopts one reference already taken on `page`.
+  static PageRef Adopt(Page* page) { return PageRef(page); }
+
+  PageRef(const PageRef& o) : page_(o.page_) {
+    if (page_ != nullptr) page_->refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  PageRef& operator=(const PageRef& o) {
+    PageRef copy(o);
+    std::swap(page_, copy.page_);
+    return *this;
+  }
+  PageRef(PageRef&& o) noexcept : page_(std::exchange(o.page_, nullptr)) {}
+  PageRef& operator=(PageRef&& o) noexcept {
+    if (this != &o) {
+      reset();
+      page_ = std::exchange(o.page_, nullptr);
+    }
+    return *this;
+  }
+  ~PageRef() { reset(); }
+
+  void reset();
+  std::byte* data() const { return page_->data; }
+  Page* get() const { return page_; }
+  uint32_t use_count() const {
+    return page_ ? page_->refs.load(std::memory_order_acquire) : 0;
+  }
+  explicit operator bool() const { return page_ != nullptr; }
+
+  // Gives up this reference to a Deleter that drops it.
+  Deleter ToDeleter() && {
+    return Deleter(
+        +[](void*, void* p) { Unref(static_cast<Page*>(p)); }, nullptr,
+        std::exchange(page_, nullptr));
+  }
+
+  // Drops one reference on `page`.
+  static void Unref(Page* page);
+
+ private:
+  explicit PageRef(Page* page) : page_(page) {}
+  Page* page_ = nullptr;
+};
+
+struct PagePoolStats {
+  uint64_t capacity_pages = 0;
+  uint64_t allocated_pages = 0;  // pages with at least one reference.
+  uint64_t high_water_pages = 0;
+};
+
+class PagePool {
+ public:
+  // Reserves an arena of `capacity_bytes` (rounded up to pages). Memory is
+  // committed as pages are first used.
+  explicit PagePool(size_t capacity_bytes);
+  ~PagePool();
+  PagePool(const PagePool&) = delete;
+  PagePool& operator=(const PagePool&) = delete;
+
+  // A page with one reference, or an empty PageRef if the arena is full.
+  PageRef Allocate();
+
+  // The arena, for io_uring buffer registration.
+  iovec arena() const { return {arena_, capacity_ * kPageSize}; }
+  bool Contains(const void* p, size_t len) const {
+    auto* b = static_cast<const std::byte*>(p);
+    auto* a = static_cast<const std::byte*>(arena_);
+    return b >= a && b + len <= a + capacity_ * kPageSize;
+  }
+
+  PagePoolStats Stats() const;
+
+ private:
+  friend class PageRef;
+  void Free(Page* page);
+
+  void* arena_ = nullptr;
+  size_t capacity_ = 0;
+  std::unique_ptr<Page[]> pages_;
+  mutable std::mutex mu_;
+  std::vector<uint32_t> free_;  // indices of free pages (LIFO: warm first).
+  size_t never_used_ = 0;       // pages [never_used_, capacity_) untouched.
+  std::atomic<uint64_t> allocated_{0};
+  std::atomic<uint64_t> high_water_{0};
+};
+
+inline void PageRef::reset() {
+  if (page_ != nullptr) Unref(std::exchange(page_, nullptr));
+}
+
+inline void PageRef::Unref(Page* page) {
+  if (page->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    page->pool->Free(page);
+  }
+}
+
+}  // namespace txbuf
+
+#endif  // TXBUF_COMMON_PAGE_POOL_H_

@@ -1,0 +1,74 @@
+// socket_util.h: small TCP socket helpers with absl::Status errors.
+//
+// File descriptors are owned by `UniqueFd` (closes on destruction).
+//
+// Thread-safety: thread-safe (no shared state).
+//
+// Example:
+//   absl::StatusOr<txbuf::UniqueFd> lfd = txbuf::ListenTcp("127.0.0.1", 0);
+//   uint16_t port = txbuf::LocalPort(lfd->get()).value();
+#ifndef TXBUF_COMMON_SOCKET_UTIL_H_
+#define TXBUF_COMMON_SOCKET_UTIL_H_
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace txbuf {
+
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) reset(std::exchange(o.fd_, -1));
+    return *this;
+  }
+  ~UniqueFd() { reset(); }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+  explicit operator bool() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+// absl::Status for a failed syscall: `what` plus strerror(err).
+absl::Status ErrnoStatus(int err, absl::string_view what);
+
+// Splits "host:port" (IPv6 as "[::1]:port").
+absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(
+    absl::string_view host_port);
+
+// A listening TCP socket on host:port (port 0 picks one). SO_REUSEADDR is
+// set; SO_REUSEPORT too when `reuse_port`.
+absl::StatusOr<UniqueFd> ListenTcp(const std::string& host, uint16_t port,
+                                   bool reuse_port = false, int backlog = 1024);
+// A blocking TCP connection to host:port with TCP_NODELAY.
+absl::StatusOr<UniqueFd> ConnectTcp(const std::string& host, uint16_t port);
+// The local port of a bound socket.
+absl::StatusOr<uint16_t> LocalPort(int fd);
+
+// A connected pair over loopback TCP: {client, server side}, both blocking,
+// TCP_NODELAY.
+absl::StatusOr<std::pair<UniqueFd, UniqueFd>> LoopbackTcpPair();
+
+absl::Status SetNonBlocking(int fd, bool on = true);
+absl::Status SetIntSockOpt(int fd, int level, int name, int value);
+
+}  // namespace txbuf
+
+#endif  // TXBUF_COMMON_SOCKET_UTIL_H_

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian 12 machine: installs dependencies,
+# builds, and runs every test twice: once in a normal build (with the lint
+# checks and the kernel-module guest test) and once under AddressSanitizer +
+# UndefinedBehaviorSanitizer with LeakSanitizer on. Exits non-zero on any
+# failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+if [ -x kmod-shim/test/install-deps.sh ]; then
+  # Packages for the emulated-guest kernel test; if they cannot be installed
+  # the guest test reports SKIPPED with the reason.
+  kmod-shim/test/install-deps.sh || echo "run-tests: kmod guest dependencies unavailable; the guest test will be skipped"
+fi
+
+jobs=$(nproc)
+echo "== build (tests)"
+scripts/build.sh test >/dev/null
+echo "== tests"
+(cd build && ctest -j "$jobs" --output-on-failure --timeout 900)
+
+echo "== build (ASan + UBSan)"
+scripts/build.sh asan >/dev/null
+echo "== tests under ASan + UBSan + LSan"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp
+(cd build-asan && ctest -j "$jobs" --output-on-failure --timeout 1800 -LE 'guest|lint')
+echo "run-tests: all passed"
