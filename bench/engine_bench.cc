@@ -82,7 +82,7 @@ void BM_Send(benchmark::State& state, EngineKind engine) {
   absl::StatusOr<std::unique_ptr<TxSocket>> sock =
       TxSocket::Create(*loop, std::move(pair.first), {.engine = engine}, stats);
   if (!sock.ok()) {
-    state.SkipWithError(std::string(sock.status().message()).c_str());
+    state.SkipWithError(sock.status().ToString().c_str());
     return;
   }
   int in_flight = 0;

@@ -279,9 +279,8 @@ class TxBufBuilder {
     if (len - 1 < kMaxPiece && tail_ != nullptr &&
         tail_->nsegs < internal::kNodeSegments) {
       // The common case: fits the current node in one piece.
-      new (&tail_->seg(tail_->nsegs++))
-          internal::Segment{p, static_cast<uint32_t>(len), kind,
-                            std::move(owner)};
+      new (&tail_->seg(tail_->nsegs++)) internal::Segment{
+          p, static_cast<uint32_t>(len), kind, std::move(owner)};
       tail_->bytes += len;
       size_ += len;
       return;

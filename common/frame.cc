@@ -1,0 +1,124 @@
+#include "common/frame.h"
+
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+
+namespace txbuf {
+namespace {
+
+constexpr std::byte kMagic[4] = {std::byte{'T'}, std::byte{'X'}, std::byte{'B'},
+                                 std::byte{'1'}};
+
+void Put16(std::byte* p, uint16_t v) {
+  p[0] = std::byte(v & 0xff);
+  p[1] = std::byte(v >> 8);
+}
+void Put32(std::byte* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = std::byte((v >> (8 * i)) & 0xff);
+}
+uint16_t Get16(const std::byte* p) {
+  return static_cast<uint16_t>(std::to_integer<uint16_t>(p[0]) |
+                               (std::to_integer<uint16_t>(p[1]) << 8));
+}
+uint32_t Get32(const std::byte* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= std::to_integer<uint32_t>(p[i]) << (8 * i);
+  return v;
+}
+
+}  // namespace
+
+void EncodeFrameHeader(const FrameHeader& h, std::byte out[kFrameHeaderSize]) {
+  std::memcpy(out, kMagic, 4);
+  out[4] = std::byte{kFrameVersion};
+  out[5] = static_cast<std::byte>(h.type);
+  Put16(out + 6, h.flags);
+  Put32(out + 8, h.envelope_len);
+  Put32(out + 12, h.payload_len);
+}
+
+absl::StatusOr<FrameHeader> DecodeFrameHeader(absl::Span<const std::byte> b,
+                                              const FrameLimits& limits) {
+  if (b.size() < kFrameHeaderSize) {
+    return absl::InvalidArgumentError("frame header truncated");
+  }
+  if (std::memcmp(b.data(), kMagic, 4) != 0) {
+    return absl::InvalidArgumentError("bad frame magic (not a txbuf stream)");
+  }
+  if (std::to_integer<uint8_t>(b[4]) != kFrameVersion) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "unsupported frame version %d", std::to_integer<int>(b[4])));
+  }
+  FrameHeader h;
+  uint8_t type = std::to_integer<uint8_t>(b[5]);
+  if (type < 1 || type > 5) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("unknown frame type %d", type));
+  }
+  h.type = static_cast<FrameType>(type);
+  h.flags = Get16(b.data() + 6);
+  if (h.flags != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("unknown frame flags 0x%x", h.flags));
+  }
+  h.envelope_len = Get32(b.data() + 8);
+  h.payload_len = Get32(b.data() + 12);
+  if (h.envelope_len > limits.max_envelope) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("envelope of %d bytes over the limit of %d",
+                        h.envelope_len, limits.max_envelope));
+  }
+  if (h.payload_len > limits.max_payload) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("payload of %d bytes over the limit of %d",
+                        h.payload_len, limits.max_payload));
+  }
+  return h;
+}
+
+absl::Span<std::byte> FrameReader::WritableSpan(size_t min_bytes) {
+  size_t want =
+      std::max(min_bytes, need_ > buffered() ? need_ - buffered() : 0);
+  if (buf_.size() - end_ < want) {
+    // Move unconsumed bytes to the front, then grow if still short.
+    if (begin_ > 0) {
+      std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    if (buf_.size() - end_ < want) buf_.resize(end_ + want);
+  }
+  return {buf_.data() + end_, buf_.size() - end_};
+}
+
+std::optional<absl::StatusOr<Frame>> FrameReader::Next() {
+  if (buffered() < kFrameHeaderSize) {
+    need_ = kFrameHeaderSize;
+    return std::nullopt;
+  }
+  absl::StatusOr<FrameHeader> h =
+      DecodeFrameHeader({buf_.data() + begin_, kFrameHeaderSize}, limits_);
+  if (!h.ok()) return absl::StatusOr<Frame>(h.status());
+  size_t total = kFrameHeaderSize + size_t{h->envelope_len} + h->payload_len;
+  if (buffered() < total) {
+    need_ = total;
+    return std::nullopt;
+  }
+  const std::byte* p = buf_.data() + begin_ + kFrameHeaderSize;
+  Frame f{*h, {p, h->envelope_len}, {p + h->envelope_len, h->payload_len}};
+  begin_ += total;
+  need_ = kFrameHeaderSize;
+  if (begin_ == end_) begin_ = end_ = 0;
+  return absl::StatusOr<Frame>(f);
+}
+
+void FrameReader::Shrink(size_t keep) {
+  if (buffered() == 0 && buf_.size() > keep) {
+    begin_ = end_ = 0;
+    buf_.resize(keep);
+    buf_.shrink_to_fit();
+  }
+}
+
+}  // namespace txbuf

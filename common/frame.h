@@ -1,0 +1,111 @@
+// frame.h: the length-prefixed frames every txbuf RPC message travels in.
+//
+// A frame is a 16-byte header, an envelope (a protobuf message chosen by the
+// header's type), then raw payload bytes:
+//
+//   offset size  field
+//   0      4     magic "TXB1" (0x54 0x58 0x42 0x31)
+//   4      1     version (1)
+//   5      1     type (FrameType)
+//   6      2     flags (0; little-endian)
+//   8      4     envelope length (little-endian)
+//   12     4     payload length (little-endian)
+//
+// Limits are checked on the header alone, before anything is allocated.
+// `FrameReader` cuts frames out of a byte stream as it arrives.
+//
+// Thread-safety: thread-compatible.
+//
+// Example:
+//   txbuf::FrameReader reader({.max_envelope = 1 << 20});
+//   absl::Span<std::byte> buf = reader.WritableSpan(64 * 1024);
+//   ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+//   reader.Commit(n);
+//   while (auto frame = reader.Next()) {
+//     if (!frame->ok()) { /* malformed: reply BADXDR and close */ }
+//     Handle((*frame)->header, (*frame)->envelope, (*frame)->payload);
+//   }
+#ifndef TXBUF_COMMON_FRAME_H_
+#define TXBUF_COMMON_FRAME_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace txbuf {
+
+inline constexpr size_t kFrameHeaderSize = 16;
+inline constexpr uint8_t kFrameVersion = 1;
+
+enum class FrameType : uint8_t {
+  kRequest = 1,
+  kReply = 2,
+  kHello = 3,
+  kAuthRequest = 4,
+  kAuthReply = 5,
+};
+
+struct FrameHeader {
+  FrameType type = FrameType::kRequest;
+  uint16_t flags = 0;
+  uint32_t envelope_len = 0;
+  uint32_t payload_len = 0;
+};
+
+struct FrameLimits {
+  uint32_t max_envelope = 1 << 20;  // 1 MiB
+  uint32_t max_payload = 64 << 20;  // 64 MiB
+};
+
+// Writes the 16 header bytes.
+void EncodeFrameHeader(const FrameHeader& h, std::byte out[kFrameHeaderSize]);
+
+// Parses and validates 16 header bytes: magic, version, known type, zero
+// flags, lengths within `limits`. InvalidArgument (bad frame) or
+// ResourceExhausted (over a limit) otherwise, with the reason.
+absl::StatusOr<FrameHeader> DecodeFrameHeader(absl::Span<const std::byte> bytes,
+                                              const FrameLimits& limits);
+
+// One complete frame; spans point into the reader's buffer and stay valid
+// until the next call to Next(), WritableSpan() or Commit().
+struct Frame {
+  FrameHeader header;
+  absl::Span<const std::byte> envelope;
+  absl::Span<const std::byte> payload;
+};
+
+class FrameReader {
+ public:
+  explicit FrameReader(FrameLimits limits = {}) : limits_(limits) {}
+
+  // Room for at least `min_bytes` more bytes (more when a frame in progress
+  // needs it). Write received bytes there, then Commit().
+  absl::Span<std::byte> WritableSpan(size_t min_bytes);
+  void Commit(size_t n) { end_ += n; }
+
+  // The next complete frame, nullopt if more bytes are needed, or an error
+  // for a malformed header (the stream cannot be resynchronised: close it).
+  std::optional<absl::StatusOr<Frame>> Next();
+
+  // Bytes received but not yet returned as frames.
+  size_t buffered() const { return end_ - begin_; }
+  // Bytes of buffer memory held.
+  size_t capacity() const { return buf_.size(); }
+  // Gives back buffer memory beyond `keep` bytes when nothing is buffered.
+  void Shrink(size_t keep);
+
+ private:
+  FrameLimits limits_;
+  std::vector<std::byte> buf_;
+  size_t begin_ = 0;                // first unconsumed byte
+  size_t end_ = 0;                  // one past the last received byte
+  size_t need_ = kFrameHeaderSize;  // bytes the frame at begin_ needs
+};
+
+}  // namespace txbuf
+
+#endif  // TXBUF_COMMON_FRAME_H_

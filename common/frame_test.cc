@@ -1,0 +1,122 @@
+#include "common/frame.h"
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace txbuf {
+namespace {
+
+std::vector<std::byte> MakeFrame(FrameType t, const std::string& env,
+                                 const std::string& payload) {
+  std::vector<std::byte> out(kFrameHeaderSize + env.size() + payload.size());
+  EncodeFrameHeader({t, 0, static_cast<uint32_t>(env.size()),
+                     static_cast<uint32_t>(payload.size())},
+                    out.data());
+  std::memcpy(out.data() + kFrameHeaderSize, env.data(), env.size());
+  std::memcpy(out.data() + kFrameHeaderSize + env.size(), payload.data(),
+              payload.size());
+  return out;
+}
+
+std::string Str(absl::Span<const std::byte> s) {
+  return {reinterpret_cast<const char*>(s.data()), s.size()};
+}
+
+TEST(FrameHeaderTest, RoundTripsAndIsLittleEndian) {
+  std::byte b[kFrameHeaderSize];
+  EncodeFrameHeader({FrameType::kReply, 0, 0x01020304, 0x0a0b0c0d}, b);
+  EXPECT_EQ(std::to_integer<char>(b[0]), 'T');
+  EXPECT_EQ(std::to_integer<char>(b[3]), '1');
+  EXPECT_EQ(std::to_integer<int>(b[4]), 1);
+  EXPECT_EQ(std::to_integer<int>(b[5]), 2);
+  EXPECT_EQ(std::to_integer<int>(b[8]), 0x04);
+  EXPECT_EQ(std::to_integer<int>(b[11]), 0x01);
+  absl::StatusOr<FrameHeader> h = DecodeFrameHeader(
+      b, {.max_envelope = UINT32_MAX, .max_payload = UINT32_MAX});
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->type, FrameType::kReply);
+  EXPECT_EQ(h->envelope_len, 0x01020304u);
+  EXPECT_EQ(h->payload_len, 0x0a0b0c0du);
+}
+
+TEST(FrameHeaderTest, RejectsBadHeaders) {
+  std::byte b[kFrameHeaderSize];
+  EncodeFrameHeader({FrameType::kRequest, 0, 10, 10}, b);
+  std::byte bad[kFrameHeaderSize];
+  std::memcpy(bad, b, sizeof(b));
+  bad[0] = std::byte{'X'};
+  EXPECT_EQ(DecodeFrameHeader(bad, {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  std::memcpy(bad, b, sizeof(b));
+  bad[4] = std::byte{2};
+  EXPECT_FALSE(DecodeFrameHeader(bad, {}).ok());
+  std::memcpy(bad, b, sizeof(b));
+  bad[5] = std::byte{9};
+  EXPECT_FALSE(DecodeFrameHeader(bad, {}).ok());
+  std::memcpy(bad, b, sizeof(b));
+  bad[6] = std::byte{1};
+  EXPECT_FALSE(DecodeFrameHeader(bad, {}).ok());
+  EncodeFrameHeader({FrameType::kRequest, 0, 2000, 0}, b);
+  EXPECT_EQ(DecodeFrameHeader(b, {.max_envelope = 1000}).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EncodeFrameHeader({FrameType::kRequest, 0, 0, 0xffffffff}, b);
+  EXPECT_EQ(DecodeFrameHeader(b, {}).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_FALSE(DecodeFrameHeader(absl::MakeSpan(b, 8), {}).ok());
+}
+
+TEST(FrameReaderTest, CutsFramesFromAnyChunking) {
+  std::mt19937 rng(3);
+  std::vector<std::byte> stream;
+  std::vector<std::pair<std::string, std::string>> sent;
+  for (int i = 0; i < 200; ++i) {
+    std::string env(rng() % 300, static_cast<char>('a' + i % 26));
+    std::string pay(rng() % 3 ? rng() % 5000 : rng() % 300000,
+                    static_cast<char>('A' + i % 26));
+    auto f = MakeFrame(FrameType::kRequest, env, pay);
+    stream.insert(stream.end(), f.begin(), f.end());
+    sent.emplace_back(env, pay);
+  }
+  FrameReader reader;
+  size_t at = 0, got = 0;
+  while (at < stream.size() || reader.buffered() > 0) {
+    if (at < stream.size()) {
+      size_t chunk = std::min<size_t>(stream.size() - at, rng() % 70000 + 1);
+      absl::Span<std::byte> w = reader.WritableSpan(chunk);
+      ASSERT_GE(w.size(), chunk);
+      std::memcpy(w.data(), stream.data() + at, chunk);
+      reader.Commit(chunk);
+      at += chunk;
+    }
+    while (auto f = reader.Next()) {
+      ASSERT_TRUE(f->ok()) << f->status();
+      ASSERT_LT(got, sent.size());
+      EXPECT_EQ(Str((*f)->envelope), sent[got].first);
+      EXPECT_EQ(Str((*f)->payload), sent[got].second);
+      ++got;
+    }
+    if (at == stream.size() && reader.buffered() > 0 && !reader.Next()) break;
+  }
+  EXPECT_EQ(got, sent.size());
+  EXPECT_EQ(reader.buffered(), 0u);
+}
+
+TEST(FrameReaderTest, HugeLengthIsRejectedBeforeAllocating) {
+  FrameReader reader({.max_envelope = 1 << 20, .max_payload = 1 << 20});
+  std::byte b[kFrameHeaderSize];
+  EncodeFrameHeader({FrameType::kRequest, 0, 16, 0x7fffffff}, b);
+  absl::Span<std::byte> w = reader.WritableSpan(sizeof(b));
+  std::memcpy(w.data(), b, sizeof(b));
+  reader.Commit(sizeof(b));
+  auto f = reader.Next();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_LT(reader.capacity(), size_t{1} << 20);
+}
+
+}  // namespace
+}  // namespace txbuf
