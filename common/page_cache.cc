@@ -1,0 +1,847 @@
+#include "common/page_cache.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace txbuf {
+namespace {
+
+// The largest file offset (off_t is signed).
+constexpr uint64_t kMaxFileSize =
+    static_cast<uint64_t>(std::numeric_limits<off_t>::max());
+// When eviction must write dirty pages back, it writes at least this many.
+constexpr size_t kWritebackBatch = 32;
+// An operation that keeps losing its reserved pages to other threads gives
+// up after this many rounds.
+constexpr int kMaxAttempts = 64;
+// A reservation that finds nothing to evict while other operations hold
+// reserved pages waits this long for them, at most this many times.
+constexpr std::chrono::microseconds kReserveWait(100);
+constexpr int kMaxReserveWaits = 20;
+// Eviction rounds whose candidates all changed under it before giving up.
+constexpr int kMaxEvictRaces = 16;
+// Pages per preadv / pwritev call.
+constexpr size_t kMaxRunPages = 256;
+static_assert(kMaxRunPages <= IOV_MAX);
+
+// Drops the first `n` bytes of iov[*i...].
+void AdvanceIov(std::vector<iovec>& iov, size_t* i, size_t n) {
+  while (n > 0 && *i < iov.size()) {
+    if (n >= iov[*i].iov_len) {
+      n -= iov[*i].iov_len;
+      ++*i;
+    } else {
+      iov[*i].iov_base = static_cast<std::byte*>(iov[*i].iov_base) + n;
+      iov[*i].iov_len -= n;
+      n = 0;
+    }
+  }
+}
+
+// Reads into `iov` from `offset` until it is full or the file ends; returns
+// the bytes read.
+absl::StatusOr<uint64_t> PreadvAll(int fd, std::vector<iovec> iov,
+                                   uint64_t offset) {
+  uint64_t total = 0;
+  size_t i = 0;
+  while (i < iov.size()) {
+    int cnt = static_cast<int>(std::min<size_t>(iov.size() - i, IOV_MAX));
+    ssize_t n = ::preadv(fd, &iov[i], cnt, static_cast<off_t>(offset + total));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "page cache: pread");
+    }
+    if (n == 0) break;  // end of file
+    total += static_cast<uint64_t>(n);
+    AdvanceIov(iov, &i, static_cast<size_t>(n));
+  }
+  return total;
+}
+
+// Writes all of `iov` at `offset`.
+absl::Status PwritevAll(int fd, std::vector<iovec> iov, uint64_t offset) {
+  uint64_t total = 0;
+  size_t i = 0;
+  while (i < iov.size()) {
+    int cnt = static_cast<int>(std::min<size_t>(iov.size() - i, IOV_MAX));
+    ssize_t n = ::pwritev(fd, &iov[i], cnt, static_cast<off_t>(offset + total));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "page cache: pwrite");
+    }
+    if (n == 0) return absl::DataLossError("page cache: pwrite wrote nothing");
+    total += static_cast<uint64_t>(n);
+    AdvanceIov(iov, &i, static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// One cached page of one file. `page` is the cache's reference and never
+// changes: a copy-on-write makes a new Entry. So the LRU walk may read
+// `file`, `index` and `page` of any linked entry under the LRU lock alone.
+struct PageCache::Entry : PageCache::LruLink {
+  Entry(File* f, uint64_t i, PageRef p)
+      : file(f), index(i), page(std::move(p)) {}
+  File* const file;
+  const uint64_t index;
+  const PageRef page;
+  // Changed under file->mu_; read without it only as a hint (eviction
+  // re-checks under the file lock).
+  std::atomic<bool> dirty{false};
+};
+
+struct PageCache::Candidate {
+  std::shared_ptr<File> file;
+  uint64_t index;
+  const Page* page;  // the version seen; compared, never dereferenced.
+};
+
+size_t CachedRead::CopyTo(absl::Span<std::byte> out) const {
+  size_t done = 0;
+  for (const PageSlice& s : slices) {
+    if (done == out.size()) break;
+    size_t n = std::min<size_t>(s.len, out.size() - done);
+    std::memcpy(out.data() + done, s.page.data() + s.offset, n);
+    done += n;
+  }
+  return done;
+}
+
+// ---------------------------------------------------------------------------
+// PageCache
+
+PageCache::PageCache(PagePool& pool, PageCacheOptions options)
+    : pool_(pool),
+      max_pages_(options.max_pages != 0 ? options.max_pages
+                                        : pool.Stats().capacity_pages) {}
+
+PageCache::~PageCache() {
+  absl::flat_hash_map<FileKey, std::shared_ptr<File>> files;
+  {
+    absl::MutexLock l(&files_mu_);
+    files.swap(files_);
+  }
+  files.clear();
+  uint64_t live = live_files_.load();
+  if (live != 0) {
+    std::fprintf(stderr,
+                 "txbuf: PageCache destroyed while %llu files are still "
+                 "referenced\n",
+                 static_cast<unsigned long long>(live));
+    std::abort();
+  }
+}
+
+absl::StatusOr<std::shared_ptr<PageCache::File>> PageCache::GetFile(
+    FileKey key, absl::FunctionRef<absl::StatusOr<int>()> open_fd) {
+  {
+    absl::MutexLock l(&files_mu_);
+    auto it = files_.find(key);
+    if (it != files_.end()) return it->second;
+  }
+  // Open without the lock: opening may block on the file system.
+  absl::StatusOr<int> opened = open_fd();
+  if (!opened.ok()) return opened.status();
+  if (*opened < 0) {
+    return absl::InvalidArgumentError("page cache: open_fd gave no fd");
+  }
+  UniqueFd fd(*opened);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) {
+    return ErrnoStatus(errno, "page cache: fstat");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError("page cache: not a regular file");
+  }
+  int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags < 0) return ErrnoStatus(errno, "page cache: fcntl(F_GETFL)");
+  int mode = flags & O_ACCMODE;
+  if (mode != O_RDONLY && mode != O_RDWR) {
+    return absl::InvalidArgumentError(
+        "page cache: the fd must be opened O_RDWR or O_RDONLY");
+  }
+  std::shared_ptr<File> file(new File(this, key, std::move(fd),
+                                      static_cast<uint64_t>(st.st_size),
+                                      mode == O_RDWR));
+  std::shared_ptr<File> loser;  // dropped after the lock is released.
+  absl::MutexLock l(&files_mu_);
+  auto [it, inserted] = files_.try_emplace(key, file);
+  if (!inserted) loser = std::move(file);
+  return it->second;
+}
+
+void PageCache::Forget(FileKey key) {
+  std::shared_ptr<File> gone;
+  {
+    absl::MutexLock l(&files_mu_);
+    auto it = files_.find(key);
+    if (it == files_.end()) return;
+    gone = std::move(it->second);
+    files_.erase(it);
+  }
+  // `gone` is dropped here; its pages go with the last holder.
+}
+
+absl::Status PageCache::SyncAll() {
+  std::vector<std::shared_ptr<File>> files;
+  {
+    absl::MutexLock l(&files_mu_);
+    files.reserve(files_.size());
+    for (const auto& [key, file] : files_) files.push_back(file);
+  }
+  absl::Status first;
+  for (const std::shared_ptr<File>& f : files) {
+    if (!f->writable()) continue;  // never dirty
+    absl::Status s = f->Commit();
+    if (!s.ok() && first.ok()) first = s;
+  }
+  return first;
+}
+
+PageCacheStats PageCache::Stats() const {
+  PageCacheStats st;
+  st.pages = cached_pages_.load(std::memory_order_relaxed);
+  st.dirty_pages = dirty_pages_.load(std::memory_order_relaxed);
+  st.cow_copies = cow_copies_.load(std::memory_order_relaxed);
+  st.hits = hits_.load(std::memory_order_relaxed);
+  st.misses = misses_.load(std::memory_order_relaxed);
+  st.evictions = evictions_.load(std::memory_order_relaxed);
+  st.writebacks_bytes = writeback_bytes_.load(std::memory_order_relaxed);
+  {
+    absl::MutexLock l(&lru_mu_);
+    for (const LruLink* link = lru_.next; link != &lru_; link = link->next) {
+      if (static_cast<const Entry*>(link)->page.use_count() > 1) {
+        ++st.pinned_pages;
+      }
+    }
+  }
+  {
+    absl::MutexLock l(&files_mu_);
+    st.files = files_.size();
+  }
+  return st;
+}
+
+PageRef PageCache::TryAllocate() {
+  uint64_t c = charged_.load(std::memory_order_relaxed);
+  do {
+    if (c >= max_pages_) return PageRef();
+  } while (!charged_.compare_exchange_weak(c, c + 1));
+  PageRef p = pool_.Allocate();
+  if (!p) charged_.fetch_sub(1);
+  return p;
+}
+
+bool PageCache::TopUp(std::vector<PageRef>& spare, size_t n) {
+  while (spare.size() < n) {
+    PageRef p = TryAllocate();
+    if (!p) return false;
+    spare.push_back(std::move(p));
+  }
+  return true;
+}
+
+absl::Status PageCache::Reserve(size_t n, std::vector<PageRef>& spare) {
+  if (n > max_pages_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "page cache: an operation needs ", n,
+        " new pages at once, more than the cache holds (", max_pages_, ")"));
+  }
+  absl::Status error;
+  int waits = 0;
+  int races = 0;
+  while (spare.size() < n) {
+    if (PageRef p = TryAllocate()) {
+      spare.push_back(std::move(p));
+      continue;
+    }
+    bool found = false;
+    if (EvictSome(n - spare.size(), &found, &error) == 0) {
+      // Candidates were found but changed before their file lock was taken
+      // (another thread evicted, pinned or dirtied them): look again.
+      if (found && races++ < kMaxEvictRaces) continue;
+      // Pages reserved by other operations come back soon (to the cache or
+      // the pool). Waiting for them while holding ours could leave every
+      // operation holding part of what it needs: give ours back and wait a
+      // little, a bounded number of times.
+      const uint64_t charged = charged_.load();
+      const uint64_t cached = cached_pages_.load();
+      const uint64_t others =
+          charged > cached + spare.size() ? charged - cached - spare.size() : 0;
+      if (others > 0 && waits++ < kMaxReserveWaits) {
+        ReturnSpare(spare);
+        std::this_thread::sleep_for(kReserveWait);
+        continue;
+      }
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "page cache: no page can be evicted (every cached page is pinned "
+          "or the pool is held elsewhere); needed ",
+          n - spare.size(), " more",
+          error.ok() ? ""
+                     : absl::StrCat("; write-back failed: ", error.message())));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void PageCache::ReturnSpare(std::vector<PageRef>& spare) {
+  uint64_t n = 0;
+  for (PageRef& p : spare) {
+    if (p) {
+      p.reset();
+      ++n;
+    }
+  }
+  spare.clear();
+  if (n != 0) charged_.fetch_sub(n);
+}
+
+size_t PageCache::EvictSome(size_t want, bool* found, absl::Status* error) {
+  std::vector<Candidate> cands;
+  size_t limit = want;
+  {
+    absl::MutexLock l(&lru_mu_);
+    // Clean pages first, the least recently used first. Only when no clean
+    // page can go, dirty ones: a batch of them is written back (so the next
+    // evictions find clean pages) and `want` of them go.
+    for (bool dirty : {false, true}) {
+      limit = dirty ? std::max(want, kWritebackBatch) : want;
+      cands.reserve(limit);
+      for (LruLink* link = lru_.next; link != &lru_ && cands.size() < limit;
+           link = link->next) {
+        auto* e = static_cast<Entry*>(link);
+        if (e->dirty.load(std::memory_order_relaxed) != dirty) continue;
+        if (e->page.use_count() != 1) continue;  // pinned
+        // The File is alive (its destructor unlinks its entries under this
+        // lock first) but may be on its way out: then lock() fails.
+        std::shared_ptr<File> f = e->file->weak_from_this().lock();
+        if (f == nullptr) continue;
+        cands.push_back(Candidate{std::move(f), e->index, e->page.get()});
+      }
+      if (!cands.empty()) break;
+    }
+  }
+  *found = !cands.empty();
+  // Without the LRU lock: one file lock at a time. A file's candidates are
+  // taken together (so its write-back runs coalesce), files in the order of
+  // their least recently used candidate, each file's in LRU order.
+  absl::flat_hash_map<const File*, size_t> rank;
+  for (const Candidate& c : cands) rank.try_emplace(c.file.get(), rank.size());
+  std::stable_sort(cands.begin(), cands.end(),
+                   [&rank](const Candidate& a, const Candidate& b) {
+                     return rank.find(a.file.get())->second <
+                            rank.find(b.file.get())->second;
+                   });
+  size_t evicted = 0;
+  for (size_t i = 0; i < cands.size();) {
+    size_t j = i;
+    while (j < cands.size() && cands[j].file == cands[i].file) ++j;
+    const size_t left = want > evicted ? want - evicted : 0;
+    evicted += cands[i].file->EvictCandidates(
+        absl::MakeConstSpan(cands.data() + i, j - i), left, error);
+    i = j;
+  }
+  evictions_.fetch_add(evicted, std::memory_order_relaxed);
+  return evicted;  // `cands` (File references) dropped without locks.
+}
+
+void PageCache::UpdateLru(absl::Span<Entry* const> gone,
+                          absl::Span<Entry* const> used) {
+  if (gone.empty() && used.empty()) return;
+  auto unlink = [](LruLink* e) {
+    e->prev->next = e->next;
+    e->next->prev = e->prev;
+    e->prev = e->next = e;
+  };
+  absl::MutexLock l(&lru_mu_);
+  for (Entry* e : gone) unlink(e);
+  for (Entry* e : used) {
+    unlink(e);
+    e->prev = lru_.prev;
+    e->next = &lru_;
+    lru_.prev->next = e;
+    lru_.prev = e;
+  }
+}
+
+void PageCache::Retire(std::vector<std::unique_ptr<Entry>>& gone) {
+  uint64_t dirty = 0;
+  for (const auto& e : gone) dirty += e->dirty.load() ? 1 : 0;
+  const uint64_t n = gone.size();
+  gone.clear();  // drops the cache's references
+  if (n == 0) return;
+  cached_pages_.fetch_sub(n, std::memory_order_relaxed);
+  if (dirty != 0) dirty_pages_.fetch_sub(dirty, std::memory_order_relaxed);
+  charged_.fetch_sub(n);
+}
+
+// ---------------------------------------------------------------------------
+// PageCache::File
+
+PageCache::File::File(PageCache* cache, FileKey key, UniqueFd fd, uint64_t size,
+                      bool writable)
+    : cache_(cache),
+      key_(key),
+      fd_(std::move(fd)),
+      writable_(writable),
+      size_(size) {
+  cache_->live_files_.fetch_add(1);
+}
+
+PageCache::File::~File() {
+  {
+    absl::MutexLock l(&mu_);
+    DropLocked(pages_.begin(), pages_.end());
+  }
+  cache_->live_files_.fetch_sub(1);
+}
+
+PageCache::Entry* PageCache::File::PutLocked(
+    uint64_t index, PageRef page, bool dirty,
+    std::vector<std::unique_ptr<Entry>>& retired) {
+  auto e = std::make_unique<Entry>(this, index, std::move(page));
+  e->dirty.store(dirty, std::memory_order_relaxed);
+  Entry* raw = e.get();
+  std::unique_ptr<Entry>& cell = pages_[index];
+  if (cell != nullptr) retired.push_back(std::move(cell));
+  cell = std::move(e);
+  cache_->cached_pages_.fetch_add(1, std::memory_order_relaxed);
+  if (dirty) cache_->dirty_pages_.fetch_add(1, std::memory_order_relaxed);
+  return raw;
+}
+
+void PageCache::File::DropLocked(PageMap::iterator first,
+                                 PageMap::iterator last) {
+  std::vector<std::unique_ptr<Entry>> gone;
+  std::vector<Entry*> raw;
+  for (auto it = first; it != last; ++it) {
+    raw.push_back(it->second.get());
+    gone.push_back(std::move(it->second));
+  }
+  pages_.erase(first, last);
+  cache_->UpdateLru(raw, {});
+  cache_->Retire(gone);
+}
+
+void PageCache::File::SetDirtyLocked(Entry* e, bool dirty) {
+  if (e->dirty.load(std::memory_order_relaxed) == dirty) return;
+  e->dirty.store(dirty, std::memory_order_relaxed);
+  if (dirty) {
+    cache_->dirty_pages_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    cache_->dirty_pages_.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+absl::Status PageCache::File::FillLocked(uint64_t first,
+                                         absl::Span<PageRef> pages) {
+  std::vector<iovec> iov;
+  iov.reserve(pages.size());
+  for (PageRef& p : pages) iov.push_back({p.data(), kPageSize});
+  const uint64_t base = first * kPageSize;
+  absl::StatusOr<uint64_t> n = PreadvAll(fd_.get(), std::move(iov), base);
+  if (!n.ok()) return n.status();
+  // Zero what the file did not have, and anything past the logical size.
+  const uint64_t valid =
+      std::min<uint64_t>(*n, size_ > base ? size_ - base : 0);
+  for (size_t i = 0; i < pages.size(); ++i) {
+    const uint64_t start = i * kPageSize;
+    if (valid >= start + kPageSize) continue;
+    const size_t keep = valid > start ? static_cast<size_t>(valid - start) : 0;
+    std::memset(pages[i].data() + keep, 0, kPageSize - keep);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PageCache::File::WriteBackLocked(
+    absl::Span<Entry* const> entries) {
+  absl::Status first_error;
+  for (size_t i = 0; i < entries.size();) {
+    size_t j = i + 1;
+    while (j < entries.size() && j - i < kMaxRunPages &&
+           entries[j]->index == entries[j - 1]->index + 1) {
+      ++j;
+    }
+    std::vector<iovec> iov;
+    iov.reserve(j - i);
+    uint64_t bytes = 0;
+    for (size_t k = i; k < j; ++k) {
+      const uint64_t start = entries[k]->index * kPageSize;
+      // Invariant: every cached page starts below size_.
+      const size_t len =
+          static_cast<size_t>(std::min<uint64_t>(kPageSize, size_ - start));
+      iov.push_back({entries[k]->page.data(), len});
+      bytes += len;
+    }
+    absl::Status s =
+        PwritevAll(fd_.get(), std::move(iov), entries[i]->index * kPageSize);
+    if (s.ok()) {
+      for (size_t k = i; k < j; ++k) SetDirtyLocked(entries[k], false);
+      cache_->writeback_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+    } else if (first_error.ok()) {
+      first_error = s;
+    }
+    i = j;
+  }
+  return first_error;
+}
+
+std::vector<PageCache::Entry*> PageCache::File::DirtyEntriesLocked() const {
+  std::vector<Entry*> out;
+  for (const auto& [index, e] : pages_) {
+    if (e->dirty.load(std::memory_order_relaxed)) out.push_back(e.get());
+  }
+  return out;
+}
+
+size_t PageCache::File::EvictCandidates(absl::Span<const Candidate> cands,
+                                        size_t max_evict, absl::Status* error) {
+  absl::MutexLock l(&mu_);
+  std::vector<PageMap::iterator> victims;
+  std::vector<Entry*> dirty;
+  for (const Candidate& c : cands) {
+    auto it = pages_.find(c.index);
+    if (it == pages_.end()) continue;
+    Entry* e = it->second.get();
+    // Under this lock nobody can take a new reference, so use_count() == 1
+    // means only the cache holds the page.
+    if (e->page.get() != c.page || e->page.use_count() != 1) continue;
+    victims.push_back(it);
+    if (e->dirty.load(std::memory_order_relaxed)) dirty.push_back(e);
+  }
+  if (!dirty.empty()) {
+    std::sort(dirty.begin(), dirty.end(), [](const Entry* a, const Entry* b) {
+      return a->index < b->index;
+    });
+    absl::Status s = WriteBackLocked(dirty);
+    if (!s.ok() && error->ok()) *error = s;
+  }
+  std::vector<std::unique_ptr<Entry>> gone;
+  std::vector<Entry*> raw;
+  for (PageMap::iterator it : victims) {
+    if (gone.size() == max_evict) break;
+    if (it->second->dirty.load(std::memory_order_relaxed)) continue;
+    raw.push_back(it->second.get());
+    gone.push_back(std::move(it->second));
+    pages_.erase(it);
+  }
+  cache_->UpdateLru(raw, {});
+  const size_t n = gone.size();
+  cache_->Retire(gone);
+  return n;
+}
+
+absl::StatusOr<CachedRead> PageCache::File::Read(uint64_t offset,
+                                                 uint64_t len) {
+  std::vector<PageRef> spare;
+  for (int attempt = 0;; ++attempt) {
+    size_t need = 0;
+    {
+      absl::MutexLock l(&mu_);
+      CachedRead out;
+      if (offset >= size_ || len == 0) {
+        out.eof = offset >= size_;
+        cache_->ReturnSpare(spare);
+        return out;
+      }
+      const uint64_t end = len > size_ - offset ? size_ : offset + len;
+      const uint64_t first = offset / kPageSize;
+      const uint64_t last = (end - 1) / kPageSize;
+      const size_t npages = static_cast<size_t>(last - first + 1);
+      size_t present = 0;
+      for (auto it = pages_.lower_bound(first);
+           it != pages_.end() && it->first <= last; ++it) {
+        ++present;
+      }
+      need = npages - present;
+      if (cache_->TopUp(spare, need)) {
+        // Read the missing runs first: an error leaves the cache unchanged.
+        size_t used = 0;
+        auto it = pages_.lower_bound(first);
+        for (uint64_t idx = first; idx <= last;) {
+          if (it != pages_.end() && it->first == idx) {
+            ++it;
+            ++idx;
+            continue;
+          }
+          uint64_t run_end = idx;  // exclusive
+          while (run_end <= last &&
+                 (it == pages_.end() || it->first != run_end))
+            ++run_end;
+          absl::Status s = FillLocked(
+              idx, absl::MakeSpan(spare.data() + used, run_end - idx));
+          if (!s.ok()) {
+            cache_->ReturnSpare(spare);
+            return s;
+          }
+          used += static_cast<size_t>(run_end - idx);
+          idx = run_end;
+        }
+        // Install them and collect the slices.
+        std::vector<std::unique_ptr<Entry>> retired;  // stays empty
+        std::vector<Entry*> touched;
+        touched.reserve(npages);
+        out.slices.reserve(npages);
+        used = 0;
+        it = pages_.lower_bound(first);
+        for (uint64_t idx = first; idx <= last; ++idx) {
+          Entry* e;
+          if (it != pages_.end() && it->first == idx) {
+            e = it->second.get();
+            ++it;
+          } else {
+            e = PutLocked(idx, std::move(spare[used++]), false, retired);
+          }
+          touched.push_back(e);
+          const uint64_t pstart = idx * kPageSize;
+          const uint64_t from = std::max(offset, pstart);
+          const uint64_t to = std::min(end, pstart + kPageSize);
+          out.slices.push_back(PageSlice{e->page,
+                                         static_cast<uint32_t>(from - pstart),
+                                         static_cast<uint32_t>(to - from)});
+        }
+        cache_->UpdateLru({}, touched);
+        cache_->hits_.fetch_add(present, std::memory_order_relaxed);
+        cache_->misses_.fetch_add(need, std::memory_order_relaxed);
+        out.bytes = end - offset;
+        out.eof = end == size_;
+        spare.erase(spare.begin(),
+                    spare.begin() + static_cast<ptrdiff_t>(used));
+        cache_->ReturnSpare(spare);
+        return out;
+      }
+    }
+    // Short of pages: evict without holding the file lock, then retry
+    // (the file may have changed meanwhile).
+    if (attempt >= kMaxAttempts) {
+      cache_->ReturnSpare(spare);
+      return absl::ResourceExhaustedError(
+          "page cache: read lost its pages to other threads too often");
+    }
+    if (absl::Status s = cache_->Reserve(need, spare); !s.ok()) {
+      cache_->ReturnSpare(spare);
+      return s;
+    }
+  }
+}
+
+absl::Status PageCache::File::Write(uint64_t offset,
+                                    absl::Span<const std::byte> data,
+                                    Stability stable) {
+  if (!writable_) {
+    return absl::PermissionDeniedError(
+        "page cache: write to a file opened read-only");
+  }
+  if (data.size() > kMaxFileSize || offset > kMaxFileSize - data.size()) {
+    return absl::InvalidArgumentError(
+        "page cache: write past the largest file offset");
+  }
+  const uint64_t end = offset + data.size();
+  const uint64_t first = offset / kPageSize;
+  const uint64_t last = data.empty() ? first : (end - 1) / kPageSize;
+
+  // One touched page: the entry there (if cached) and whether it needs a
+  // new page (not cached, or pinned: copy-on-write).
+  struct Slot {
+    uint64_t index;
+    Entry* old;
+    size_t fresh;  // index into `spare`, or kNone
+  };
+  constexpr size_t kNone = ~size_t{0};
+  std::vector<PageRef> spare;
+  absl::Status status;
+  for (int attempt = 0;; ++attempt) {
+    size_t need = 0;
+    {
+      absl::MutexLock l(&mu_);
+      std::vector<Slot> plan;
+      if (!data.empty()) {
+        plan.reserve(static_cast<size_t>(last - first + 1));
+        auto it = pages_.lower_bound(first);
+        for (uint64_t idx = first; idx <= last; ++idx) {
+          Entry* old = nullptr;
+          if (it != pages_.end() && it->first == idx) {
+            old = it->second.get();
+            ++it;
+          }
+          // Pinned (or conservatively so: a reference being dropped right
+          // now on another thread only makes us copy needlessly).
+          const bool fresh = old == nullptr || old->page.use_count() > 1;
+          plan.push_back(Slot{idx, old, fresh ? need++ : kNone});
+        }
+      }
+      if (cache_->TopUp(spare, need)) {
+        // Phase 1: prepare the new pages. Nothing visible changes, so an
+        // error here leaves the file as it was.
+        for (const Slot& s : plan) {
+          if (s.fresh == kNone) continue;
+          PageRef& p = spare[s.fresh];
+          const uint64_t pstart = s.index * kPageSize;
+          const bool whole = offset <= pstart && end >= pstart + kPageSize;
+          if (whole) continue;  // every byte is overwritten below
+          if (s.old != nullptr) {
+            std::memcpy(p.data(), s.old->page.data(), kPageSize);
+          } else if (pstart >= size_) {
+            std::memset(p.data(), 0, kPageSize);
+          } else {
+            status = FillLocked(s.index, absl::MakeSpan(&p, 1));  // RMW
+            if (!status.ok()) break;
+          }
+        }
+        if (!status.ok()) break;
+        // Phase 2: apply.
+        std::vector<std::unique_ptr<Entry>> retired;
+        std::vector<Entry*> touched;
+        touched.reserve(plan.size());
+        uint64_t cows = 0;
+        for (const Slot& s : plan) {
+          const uint64_t pstart = s.index * kPageSize;
+          const uint64_t from = std::max(offset, pstart);
+          const uint64_t to = std::min(end, pstart + kPageSize);
+          std::byte* dst =
+              s.fresh != kNone ? spare[s.fresh].data() : s.old->page.data();
+          std::memcpy(dst + (from - pstart), data.data() + (from - offset),
+                      static_cast<size_t>(to - from));
+          if (s.fresh != kNone) {
+            if (s.old != nullptr) ++cows;
+            touched.push_back(
+                PutLocked(s.index, std::move(spare[s.fresh]), true, retired));
+          } else {
+            SetDirtyLocked(s.old, true);
+            touched.push_back(s.old);
+          }
+        }
+        if (!data.empty()) size_ = std::max(size_, end);
+        std::vector<Entry*> gone;
+        gone.reserve(retired.size());
+        for (const auto& e : retired) gone.push_back(e.get());
+        cache_->UpdateLru(gone, touched);
+        cache_->Retire(retired);  // old versions live on in their pins
+        cache_->cow_copies_.fetch_add(cows, std::memory_order_relaxed);
+        // Phase 3: write through (under the lock, so write-backs of one
+        // page reach the file in the order of the versions).
+        if (stable != Stability::kUnstable) {
+          status = WriteBackLocked(touched);
+        }
+        break;
+      }
+    }
+    if (attempt >= kMaxAttempts) {
+      status = absl::ResourceExhaustedError(
+          "page cache: write lost its pages to other threads too often");
+      break;
+    }
+    status = cache_->Reserve(need, spare);
+    if (!status.ok()) break;
+  }
+  cache_->ReturnSpare(spare);  // the unused ones; used ones are empty
+  if (!status.ok() || stable == Stability::kUnstable) return status;
+  // The pages reached the file before this call: syncing without the lock
+  // still makes them durable.
+  if (stable == Stability::kDataSync) {
+    if (::fdatasync(fd_.get()) != 0) {
+      return ErrnoStatus(errno, "page cache: fdatasync");
+    }
+  } else if (::fsync(fd_.get()) != 0) {
+    return ErrnoStatus(errno, "page cache: fsync");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PageCache::File::Commit() {
+  {
+    absl::MutexLock l(&mu_);
+    if (!writable_) return absl::OkStatus();  // nothing can be dirty
+    if (absl::Status s = WriteBackLocked(DirtyEntriesLocked()); !s.ok()) {
+      return s;
+    }
+  }
+  if (::fsync(fd_.get()) != 0) return ErrnoStatus(errno, "page cache: fsync");
+  return absl::OkStatus();
+}
+
+absl::Status PageCache::File::Truncate(uint64_t size) {
+  if (!writable_) {
+    return absl::PermissionDeniedError(
+        "page cache: truncate of a file opened read-only");
+  }
+  if (size > kMaxFileSize) {
+    return absl::InvalidArgumentError("page cache: size too large");
+  }
+  const uint64_t tail = size % kPageSize;
+  const uint64_t tail_index = size / kPageSize;
+  std::vector<PageRef> spare;
+  absl::Status status;
+  for (int attempt = 0;; ++attempt) {
+    size_t need = 0;
+    {
+      absl::MutexLock l(&mu_);
+      Entry* partial = nullptr;
+      if (tail != 0 && size < size_) {
+        auto it = pages_.find(tail_index);
+        if (it != pages_.end()) partial = it->second.get();
+      }
+      const bool cow = partial != nullptr && partial->page.use_count() > 1;
+      need = cow ? 1 : 0;
+      if (cache_->TopUp(spare, need)) {
+        if (::ftruncate(fd_.get(), static_cast<off_t>(size)) != 0) {
+          status = ErrnoStatus(errno, "page cache: ftruncate");
+          break;
+        }
+        DropLocked(pages_.lower_bound((size + kPageSize - 1) / kPageSize),
+                   pages_.end());
+        if (partial != nullptr) {
+          if (cow) {
+            PageRef& p = spare[0];
+            std::memcpy(p.data(), partial->page.data(), tail);
+            std::memset(p.data() + tail, 0, kPageSize - tail);
+            std::vector<std::unique_ptr<Entry>> retired;
+            Entry* e = PutLocked(tail_index, std::move(p),
+                                 partial->dirty.load(), retired);
+            cache_->UpdateLru({partial}, {e});
+            cache_->Retire(retired);
+            cache_->cow_copies_.fetch_add(1, std::memory_order_relaxed);
+          } else {
+            std::memset(partial->page.data() + tail, 0, kPageSize - tail);
+          }
+        }
+        size_ = size;
+        break;
+      }
+    }
+    if (attempt >= kMaxAttempts) {
+      status = absl::ResourceExhaustedError(
+          "page cache: truncate lost its page to other threads too often");
+      break;
+    }
+    status = cache_->Reserve(need, spare);
+    if (!status.ok()) break;
+  }
+  cache_->ReturnSpare(spare);
+  return status;
+}
+
+uint64_t PageCache::File::size() const {
+  absl::ReaderMutexLock l(&mu_);
+  return size_;
+}
+
+}  // namespace txbuf

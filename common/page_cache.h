@@ -1,0 +1,392 @@
+// page_cache.h: txbufd's page cache of file data, with stable pages.
+//
+// File data live in 4 KiB `PageRef`s from a `PagePool`. A READ reply takes
+// references on cached pages (no copy) and puts them into its txbuf; they stay
+// pinned (use_count() > 1) until the txbuf's destructor runs. A write that
+// lands on a pinned page copies it first (copy-on-write) and modifies the
+// copy, which replaces it in the cache; the old version lives until its last
+// reference drops. So bytes already handed to the kernel never change, and
+// every Read() is a consistent snapshot: the bytes of its whole range as they
+// were at one instant between the writes of that file (never part of one
+// write and part of another). See docs/PAGE_CACHE.md.
+//
+// Writes follow NFS stability: kUnstable leaves dirty pages in the cache
+// until Commit() (or eviction) writes them back; kDataSync / kFileSync write
+// the range through (pwrite + fdatasync / fsync) before returning. When the
+// pool is exhausted or the cache holds `max_pages`, clean unpinned pages are
+// evicted in LRU order (dirty ones are written back first when no clean one
+// is left). If nothing can be evicted the operation fails with
+// ResourceExhausted and changes nothing.
+//
+// The cache assumes it is the only writer of the files it caches.
+//
+// Thread-safety: thread-safe. Each file has its own lock (for its page map
+// and size); one cache-wide lock guards the LRU list. Lock order:
+// PageCache files-map lock -> File lock -> LRU lock -> PagePool's lock; no
+// thread ever waits for a File lock while it holds another File lock or the
+// LRU lock. Page references may be dropped on any thread without any lock.
+// File I/O (pread of misses, pwrite of write-backs) runs under the file's
+// lock and blocks the calling thread.
+//
+// Example:
+//   txbuf::PagePool pool(256 << 20);
+//   txbuf::PageCache cache(pool);
+//   absl::StatusOr<std::shared_ptr<txbuf::PageCache::File>> file =
+//       cache.GetFile({st.st_dev, st.st_ino}, [&]() -> absl::StatusOr<int> {
+//         int fd = ::openat(dirfd, name, O_RDWR | O_CLOEXEC);
+//         if (fd < 0) return txbuf::ErrnoStatus(errno, "openat");
+//         return fd;
+//       });
+//   absl::StatusOr<txbuf::CachedRead> r = (*file)->Read(0, 1 << 20);
+//   for (txbuf::PageSlice& s : r->slices)
+//     builder.AppendPage(std::move(s.page), s.offset, s.len);  // pinned
+//   (*file)->Write(4096, bytes, txbuf::Stability::kUnstable);  // COW if pinned
+//   (*file)->Commit();
+#ifndef TXBUF_COMMON_PAGE_CACHE_H_
+#define TXBUF_COMMON_PAGE_CACHE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "common/page_pool.h"
+#include "common/socket_util.h"
+
+namespace txbuf {
+
+// How durable a write must be when Write() returns (as NFS's stable_how).
+enum class Stability {
+  kUnstable,  // in the cache only; durable after Commit().
+  kDataSync,  // written through, then fdatasync.
+  kFileSync,  // written through, then fsync.
+};
+
+// Identifies a file: its device and inode numbers.
+struct FileKey {
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+
+  friend bool operator==(const FileKey& a, const FileKey& b) {
+    return a.dev == b.dev && a.ino == b.ino;
+  }
+  template <typename H>
+  friend H AbslHashValue(H h, const FileKey& k) {
+    return H::combine(std::move(h), k.dev, k.ino);
+  }
+};
+
+// Bytes [offset, offset + len) of a cached page. `page` pins it: the bytes do
+// not change while any reference is held.
+struct PageSlice {
+  PageRef page;
+  uint32_t offset = 0;
+  uint32_t len = 0;
+
+  // The bytes of the slice.
+  //
+  // Example:
+  //   for (const txbuf::PageSlice& s : read.slices) Hash(s.bytes());
+  absl::Span<const std::byte> bytes() const {
+    return {page.data() + offset, len};
+  }
+};
+
+// The result of PageCache::File::Read: the range's bytes as pinned slices in
+// file order (one per page touched), their total, and whether the range
+// reached the end of the file.
+struct CachedRead {
+  std::vector<PageSlice> slices;
+  uint64_t bytes = 0;
+  bool eof = false;
+
+  // Copies the first min(bytes, out.size()) bytes into `out`; returns how
+  // many were copied.
+  //
+  // Example:
+  //   std::vector<std::byte> buf(read.bytes);
+  //   read.CopyTo(absl::MakeSpan(buf));
+  size_t CopyTo(absl::Span<std::byte> out) const;
+};
+
+// A snapshot of the cache's counters.
+struct PageCacheStats {
+  uint64_t pages = 0;         // pages in the cache (in some file's page map).
+  uint64_t pinned_pages = 0;  // ... of which referenced outside the cache.
+  uint64_t dirty_pages = 0;   // ... of which not written back yet.
+  uint64_t cow_copies = 0;    // pinned pages copied before a change.
+  uint64_t hits = 0;          // Read() pages found in the cache.
+  uint64_t misses = 0;        // Read() pages filled from the file.
+  uint64_t evictions = 0;     // pages dropped to make room.
+  uint64_t writebacks_bytes = 0;  // bytes written to files (pwrite).
+  uint64_t files = 0;             // files in the cache.
+};
+
+struct PageCacheOptions {
+  // At most this many pages in the cache; 0 means the pool's capacity. Pages
+  // that were dropped from the cache but are still pinned by txbufs (old
+  // versions, truncated or forgotten files) do not count.
+  size_t max_pages = 0;
+};
+
+class PageCache {
+ public:
+  class File;
+
+  // A cache whose pages come from `pool`, which must outlive it.
+  //
+  // Example:
+  //   txbuf::PageCache cache(pool, {.max_pages = 16384});  // at most 64 MiB
+  explicit PageCache(PagePool& pool, PageCacheOptions options = {});
+
+  // Drops every cached page (dirty ones are NOT written back: call SyncAll()
+  // first). Aborts if a File is still referenced outside the cache. Pages
+  // still pinned by txbufs go back to the pool when they are released.
+  ~PageCache();
+  PageCache(const PageCache&) = delete;
+  PageCache& operator=(const PageCache&) = delete;
+
+  // The cache entry of file `key`. If it is not cached yet, calls `open_fd`,
+  // which returns a file descriptor of the regular file opened O_RDWR or
+  // O_RDONLY (an O_RDONLY file refuses writes); the File then owns and
+  // closes it. If two threads race, one fd is closed and both get the same
+  // File. Errors of `open_fd` are returned as they are.
+  //
+  // Example:
+  //   auto file = cache.GetFile(key, [&]() -> absl::StatusOr<int> {
+  //     int fd = ::open(path, O_RDWR | O_CLOEXEC);
+  //     if (fd < 0) return txbuf::ErrnoStatus(errno, "open");
+  //     return fd;
+  //   });
+  //   if (!file.ok()) return file.status();
+  absl::StatusOr<std::shared_ptr<File>> GetFile(
+      FileKey key, absl::FunctionRef<absl::StatusOr<int>()> open_fd)
+      ABSL_LOCKS_EXCLUDED(files_mu_);
+
+  // The file was removed (or replaced by a rename): drops it from the cache,
+  // with its dirty pages. Holders of the File may still use it; its pages go
+  // when the last holder does, and pages pinned by txbufs live on until
+  // released. A later GetFile(key) opens the file again.
+  //
+  // Example:
+  //   if (unlinkat(dirfd, name, 0) == 0) cache.Forget(key);
+  void Forget(FileKey key) ABSL_LOCKS_EXCLUDED(files_mu_);
+
+  // Commits every cached file: writes back every dirty page and fsyncs (for
+  // server shutdown). Returns the first error, after trying every file.
+  //
+  // Example:
+  //   absl::Status s = cache.SyncAll();
+  absl::Status SyncAll() ABSL_LOCKS_EXCLUDED(files_mu_);
+
+  // The counters. Safe from any thread; counting pinned pages walks the LRU
+  // list (O(cached pages)).
+  //
+  // Example:
+  //   txbuf::PageCacheStats st = cache.Stats();
+  //   printf("%llu of %llu pages pinned\n", st.pinned_pages, st.pages);
+  PageCacheStats Stats() const ABSL_LOCKS_EXCLUDED(files_mu_, lru_mu_);
+
+  // The page limit in effect (options.max_pages or the pool's capacity).
+  size_t max_pages() const { return max_pages_; }
+
+ private:
+  struct Entry;
+  // A link of the LRU list (the list's head is a bare link).
+  struct LruLink {
+    LruLink* prev = this;
+    LruLink* next = this;
+  };
+  // An eviction candidate, chosen under the LRU lock.
+  struct Candidate;
+
+  // A new page charged to the cache, without evicting; empty if the pool is
+  // exhausted or the cache holds max_pages.
+  PageRef TryAllocate();
+  // Tops `spare` up to `n` pages without evicting; true if it has them.
+  bool TopUp(std::vector<PageRef>& spare, size_t n);
+  // Tops `spare` up to `n` pages, evicting as needed. The caller holds no
+  // File lock. ResourceExhausted if nothing more can be evicted.
+  absl::Status Reserve(size_t n, std::vector<PageRef>& spare)
+      ABSL_LOCKS_EXCLUDED(lru_mu_);
+  // Gives unused spare pages back (uncharged, to the pool).
+  void ReturnSpare(std::vector<PageRef>& spare);
+  // Evicts up to `want` unpinned pages in LRU order, clean ones first; when
+  // none is clean, writes back a batch of dirty ones first. Returns how many
+  // were evicted; `*found` tells whether there were candidates at all (they
+  // may change before their file lock is taken); a write-back error goes to
+  // `*error`.
+  size_t EvictSome(size_t want, bool* found, absl::Status* error)
+      ABSL_LOCKS_EXCLUDED(lru_mu_);
+
+  // Under the LRU lock: unlinks `gone`, and moves `used` (linked or not) to
+  // the most recently used end.
+  void UpdateLru(absl::Span<Entry* const> gone, absl::Span<Entry* const> used)
+      ABSL_LOCKS_EXCLUDED(lru_mu_);
+  // Accounts for entries removed from their map and the LRU list, and
+  // destroys them (dropping the cache's page references).
+  void Retire(std::vector<std::unique_ptr<Entry>>& gone);
+
+  PagePool& pool_;
+  const size_t max_pages_;
+
+  mutable absl::Mutex files_mu_;
+  absl::flat_hash_map<FileKey, std::shared_ptr<File>> files_
+      ABSL_GUARDED_BY(files_mu_);
+  std::atomic<uint64_t> live_files_{0};
+
+  // Least recently used first (lru_.next), most recently used last.
+  mutable absl::Mutex lru_mu_ ABSL_ACQUIRED_AFTER(files_mu_);
+  LruLink lru_ ABSL_GUARDED_BY(lru_mu_);
+
+  std::atomic<uint64_t> charged_{0};  // pages in maps + spare pages of ops.
+  std::atomic<uint64_t> cached_pages_{0};
+  std::atomic<uint64_t> dirty_pages_{0};
+  std::atomic<uint64_t> cow_copies_{0};
+  std::atomic<uint64_t> hits_{0};
+  std::atomic<uint64_t> misses_{0};
+  std::atomic<uint64_t> evictions_{0};
+  std::atomic<uint64_t> writeback_bytes_{0};
+};
+
+// One cached file. Obtained from PageCache::GetFile(); must be released
+// before the cache is destroyed.
+class PageCache::File : public std::enable_shared_from_this<File> {
+ public:
+  ~File();
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+
+  // A consistent snapshot of [offset, offset + len): every page of the range
+  // is collected under this file's lock, so the result holds the bytes of
+  // one instant between writes. Missing pages are read from the file (holes
+  // read as zeros). The range is clipped at the end of the file: eof is true
+  // when the result reaches it (and a read at or past it returns no bytes).
+  // The slices pin their pages until dropped. ResourceExhausted if the pages
+  // cannot all be held at once.
+  //
+  // Example:
+  //   absl::StatusOr<txbuf::CachedRead> r = file->Read(off, count);
+  //   if (!r.ok()) return r.status();
+  //   reply.set_eof(r->eof);
+  //   for (txbuf::PageSlice& s : r->slices)
+  //     builder.AppendPage(std::move(s.page), s.offset, s.len);
+  absl::StatusOr<CachedRead> Read(uint64_t offset, uint64_t len)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Writes `data` at `offset` under this file's lock. A touched page that is
+  // pinned (use_count() > 1) is copied first and the copy replaces it
+  // (cow_copies); an unpinned one is changed in place; a partly written page
+  // that is not cached is read from the file first. Extends the size. With
+  // kUnstable the pages stay dirty in the cache; kDataSync / kFileSync write
+  // the touched pages through and fdatasync / fsync before returning.
+  // All-or-nothing: every page needed is reserved (evicting others) before
+  // anything changes, so ResourceExhausted (or a read error) leaves the file
+  // as it was. PermissionDenied on a file opened O_RDONLY. An error of the
+  // write-through itself (EIO, ENOSPC) is returned with the data applied to
+  // the cache and still dirty.
+  //
+  // Example:
+  //   absl::Status s = file->Write(off, absl::MakeConstSpan(buf, n),
+  //                                txbuf::Stability::kUnstable);
+  absl::Status Write(uint64_t offset, absl::Span<const std::byte> data,
+                     Stability stable) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Writes back every dirty page (contiguous runs coalesced into one
+  // pwritev), then fsyncs. The pages are clean afterwards. Pages are written
+  // under the file's lock; fsync runs without it.
+  //
+  // Example:
+  //   if (absl::Status s = file->Commit(); !s.ok()) return s;
+  absl::Status Commit() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Sets the size to `size` (ftruncate): pages past it are dropped from the
+  // cache (pinned ones live on untouched in their txbufs), the tail of a
+  // partial last page is zeroed (copied first if pinned). Growing leaves a
+  // hole that reads as zeros. The file's size changes at once but is
+  // durable only after Commit(). PermissionDenied on an O_RDONLY file;
+  // ResourceExhausted if the last page is pinned and no page is free; an
+  // ftruncate error changes nothing.
+  //
+  // Example:
+  //   absl::Status s = file->Truncate(0);
+  absl::Status Truncate(uint64_t size) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The logical size, including unstable writes not yet written back.
+  //
+  // Example:
+  //   attrs.set_size(file->size());
+  uint64_t size() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The file descriptor (owned by the File), e.g. for fstat.
+  //
+  // Example:
+  //   struct stat st;
+  //   fstat(file->fd(), &st);
+  int fd() const { return fd_.get(); }
+
+  // The key the file was opened with.
+  const FileKey& key() const { return key_; }
+
+  // False if the file was opened O_RDONLY.
+  bool writable() const { return writable_; }
+
+ private:
+  friend class PageCache;
+  using PageMap = std::map<uint64_t, std::unique_ptr<Entry>>;
+
+  File(PageCache* cache, FileKey key, UniqueFd fd, uint64_t size,
+       bool writable);
+
+  // Puts `page` at `index`, moving any entry there to `retired`. The new
+  // entry is not in the LRU list yet (see PageCache::UpdateLru).
+  Entry* PutLocked(uint64_t index, PageRef page, bool dirty,
+                   std::vector<std::unique_ptr<Entry>>& retired)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the entries [first, last) of the map.
+  void DropLocked(PageMap::iterator first, PageMap::iterator last)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetDirtyLocked(Entry* e, bool dirty) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fills `pages` (for page indices first, first + 1, ...) from the file;
+  // bytes past the end of file or of size_ are zero.
+  absl::Status FillLocked(uint64_t first, absl::Span<PageRef> pages)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes `entries` (sorted by index) to the file, coalescing runs, and
+  // marks the written ones clean. Returns the first error.
+  absl::Status WriteBackLocked(absl::Span<Entry* const> entries)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes back the dirty candidates still valid (unpinned), then evicts up
+  // to `max_evict` of the valid clean ones. Returns how many went.
+  size_t EvictCandidates(absl::Span<const Candidate> cands, size_t max_evict,
+                         absl::Status* error) ABSL_LOCKS_EXCLUDED(mu_);
+  // Every dirty entry, by index.
+  std::vector<Entry*> DirtyEntriesLocked() const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  PageCache* const cache_;
+  const FileKey key_;
+  const UniqueFd fd_;
+  const bool writable_;
+
+  // Taken after PageCache::files_mu_ (if at all) and before
+  // PageCache::lru_mu_; never while holding another File's mu_.
+  mutable absl::Mutex mu_;
+  uint64_t size_ ABSL_GUARDED_BY(mu_);
+  // Every cached page has index * kPageSize < size_; bytes of a page past
+  // size_ are zero.
+  PageMap pages_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace txbuf
+
+#endif  // TXBUF_COMMON_PAGE_CACHE_H_

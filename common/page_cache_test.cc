@@ -1,0 +1,1059 @@
+#include "common/page_cache.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
+#include "common/page_pool.h"
+#include "common/socket_util.h"
+#include "gtest/gtest.h"
+
+namespace txbuf {
+namespace {
+
+using Bytes = std::vector<std::byte>;
+using FilePtr = std::shared_ptr<PageCache::File>;
+
+::testing::AssertionResult IsOk(const absl::Status& s) {
+  if (s.ok()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << s;
+}
+
+// A deterministic pattern: byte i of the pattern `seed`.
+Bytes Pattern(size_t n, uint64_t seed) {
+  Bytes b(n);
+  std::mt19937_64 rng(seed);
+  for (size_t i = 0; i < n; ++i) b[i] = static_cast<std::byte>(rng() >> 56);
+  return b;
+}
+
+// -1 if equal, else the first differing index (or the shorter size).
+int64_t FirstDiff(absl::Span<const std::byte> a,
+                  absl::Span<const std::byte> b) {
+  size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return static_cast<int64_t>(i);
+  }
+  return a.size() == b.size() ? -1 : static_cast<int64_t>(n);
+}
+
+Bytes ToBytes(const CachedRead& r) {
+  Bytes b(r.bytes);
+  EXPECT_EQ(r.CopyTo(absl::MakeSpan(b)), r.bytes);
+  return b;
+}
+
+// A temporary directory under /tmp, removed with its files.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/page_cache_test.XXXXXX";
+    char* p = ::mkdtemp(tmpl);
+    if (p == nullptr) std::abort();
+    path_ = p;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string File(const std::string& name) const {
+    return absl::StrCat(path_, "/", name);
+  }
+
+ private:
+  std::string path_;
+};
+
+// Creates (or replaces) `path` with `content`.
+void CreateFile(const std::string& path, absl::Span<const std::byte> content) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644));
+  ASSERT_TRUE(fd) << path;
+  ASSERT_EQ(::pwrite(fd.get(), content.data(), content.size(), 0),
+            static_cast<ssize_t>(content.size()));
+}
+
+// The file's bytes as on disk (through a separate descriptor).
+Bytes DiskContent(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY));
+  EXPECT_TRUE(fd);
+  struct stat st;
+  EXPECT_EQ(::fstat(fd.get(), &st), 0);
+  Bytes b(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < b.size()) {
+    ssize_t n = ::pread(fd.get(), b.data() + done, b.size() - done,
+                        static_cast<off_t>(done));
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  EXPECT_EQ(done, b.size());
+  return b;
+}
+
+uint64_t DiskSize(const std::string& path) {
+  struct stat st;
+  EXPECT_EQ(::stat(path.c_str(), &st), 0);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+FileKey KeyOf(const std::string& path) {
+  struct stat st;
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+}
+
+absl::StatusOr<FilePtr> Open(PageCache& cache, const std::string& path,
+                             int flags = O_RDWR, int* opens = nullptr) {
+  return cache.GetFile(KeyOf(path), [&]() -> absl::StatusOr<int> {
+    if (opens != nullptr) ++*opens;
+    int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, "open");
+    return fd;
+  });
+}
+
+// Opens `path` (created with `content` first) or fails the test.
+FilePtr MustOpen(PageCache& cache, const std::string& path,
+                 absl::Span<const std::byte> content = {}) {
+  CreateFile(path, content);
+  absl::StatusOr<FilePtr> f = Open(cache, path);
+  EXPECT_TRUE(f.ok()) << f.status();
+  return f.ok() ? *f : nullptr;
+}
+
+Bytes ReadBytes(PageCache::File& f, uint64_t off, uint64_t len) {
+  absl::StatusOr<CachedRead> r = f.Read(off, len);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? ToBytes(*r) : Bytes();
+}
+
+uint64_t PoolPages(const PagePool& pool) {
+  return pool.Stats().allocated_pages;
+}
+
+// ---------------------------------------------------------------------------
+
+TEST(PageCacheTest, ReadMissThenHit) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool);
+  const Bytes content = Pattern(3 * kPageSize + 100, 1);
+  FilePtr f = MustOpen(cache, dir.File("a"), content);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->size(), content.size());
+
+  absl::StatusOr<CachedRead> r = f->Read(0, 1 << 20);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->bytes, content.size());
+  EXPECT_TRUE(r->eof);
+  ASSERT_EQ(r->slices.size(), 4u);
+  EXPECT_EQ(r->slices[3].len, 100u);
+  EXPECT_EQ(FirstDiff(ToBytes(*r), content), -1);
+  PageCacheStats st = cache.Stats();
+  EXPECT_EQ(st.misses, 4u);
+  EXPECT_EQ(st.hits, 0u);
+  EXPECT_EQ(st.pages, 4u);
+  EXPECT_EQ(st.pinned_pages, 4u);  // held by `r`
+  EXPECT_EQ(st.files, 1u);
+
+  // An unaligned read inside the file: hits only, the same pages.
+  absl::StatusOr<CachedRead> r2 = f->Read(kPageSize - 10, 20);
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  EXPECT_EQ(r2->bytes, 20u);
+  EXPECT_FALSE(r2->eof);
+  ASSERT_EQ(r2->slices.size(), 2u);
+  EXPECT_EQ(r2->slices[0].offset, kPageSize - 10);
+  EXPECT_EQ(r2->slices[0].len, 10u);
+  EXPECT_EQ(r2->slices[0].page.get(), r->slices[0].page.get());
+  EXPECT_EQ(FirstDiff(ToBytes(*r2),
+                      absl::MakeConstSpan(content).subspan(kPageSize - 10, 20)),
+            -1);
+  st = cache.Stats();
+  EXPECT_EQ(st.hits, 2u);
+  EXPECT_EQ(st.misses, 4u);
+
+  r = absl::StatusOr<CachedRead>();
+  r2 = absl::StatusOr<CachedRead>();
+  EXPECT_EQ(cache.Stats().pinned_pages, 0u);
+  EXPECT_EQ(PoolPages(pool), 4u);  // only the cache's pages
+}
+
+TEST(PageCacheTest, HolesReadAsZerosAndEofIsReported) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool);
+  const std::string path = dir.File("sparse");
+  FilePtr f = MustOpen(cache, path);
+  ASSERT_NE(f, nullptr);
+  // A file of 10 pages with one byte at 20000, the rest holes.
+  ASSERT_EQ(::ftruncate(f->fd(), 10 * kPageSize), 0);
+  const std::byte x{0x78};
+  ASSERT_EQ(::pwrite(f->fd(), &x, 1, 20000), 1);
+  f.reset();
+  cache.Forget(KeyOf(path));
+  absl::StatusOr<FilePtr> of = Open(cache, path);
+  ASSERT_TRUE(of.ok()) << of.status();
+  f = *of;
+  EXPECT_EQ(f->size(), 10 * kPageSize);
+
+  Bytes all = ReadBytes(*f, 0, 10 * kPageSize);
+  ASSERT_EQ(all.size(), 10 * kPageSize);
+  Bytes expect(10 * kPageSize);
+  expect[20000] = x;
+  EXPECT_EQ(FirstDiff(all, expect), -1);
+
+  // At EOF: nothing, eof. Crossing EOF: fewer bytes, eof. Inside: no eof.
+  absl::StatusOr<CachedRead> r = f->Read(10 * kPageSize, 100);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->bytes, 0u);
+  EXPECT_TRUE(r->eof);
+  EXPECT_TRUE(r->slices.empty());
+  r = f->Read(uint64_t{1} << 50, 100);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->bytes, 0u);
+  EXPECT_TRUE(r->eof);
+  r = f->Read(10 * kPageSize - 96, 10000);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->bytes, 96u);
+  EXPECT_TRUE(r->eof);
+  r = f->Read(0, 100);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->bytes, 100u);
+  EXPECT_FALSE(r->eof);
+  EXPECT_EQ(cache.Stats().pages, 10u);
+
+  // A write past EOF leaves a hole that reads as zeros, in the cache and on
+  // disk after Commit.
+  const Bytes tail = Pattern(50, 2);
+  ASSERT_TRUE(IsOk(f->Write(20 * kPageSize + 7, tail, Stability::kUnstable)));
+  EXPECT_EQ(f->size(), 20 * kPageSize + 57);
+  Bytes after = ReadBytes(*f, 0, 1 << 20);
+  ASSERT_EQ(after.size(), 20 * kPageSize + 57);
+  expect.resize(20 * kPageSize + 57);
+  std::copy(tail.begin(), tail.end(), expect.begin() + 20 * kPageSize + 7);
+  EXPECT_EQ(FirstDiff(after, expect), -1);
+  ASSERT_TRUE(IsOk(f->Commit()));
+  EXPECT_EQ(FirstDiff(DiskContent(path), expect), -1);
+}
+
+TEST(PageCacheTest, UnalignedWritesMatchAModelInCacheAndOnDisk) {
+  TempDir dir;
+  PagePool pool(256 * kPageSize);
+  PageCache cache(pool);
+  const std::string path = dir.File("w");
+  const Bytes initial = Pattern(5 * kPageSize + 123, 3);
+  FilePtr f = MustOpen(cache, path, initial);
+  ASSERT_NE(f, nullptr);
+  Bytes model = initial;
+  std::mt19937_64 rng(4);
+  for (int i = 0; i < 200; ++i) {
+    uint64_t off = rng() % (16 * kPageSize);
+    size_t len = 1 + rng() % (3 * kPageSize);
+    Bytes data = Pattern(len, 100 + i);
+    ASSERT_TRUE(IsOk(f->Write(off, data, Stability::kUnstable)));
+    if (model.size() < off + len) model.resize(off + len);
+    std::copy(data.begin(), data.end(), model.begin() + off);
+    if (i % 50 == 0) {
+      // Interleaved reads see every write so far.
+      ASSERT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), model), -1) << i;
+    }
+  }
+  EXPECT_EQ(f->size(), model.size());
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), model), -1);
+  EXPECT_GT(cache.Stats().dirty_pages, 0u);
+  // Unstable writes are not on disk yet.
+  EXPECT_EQ(FirstDiff(DiskContent(path), initial), -1);
+
+  ASSERT_TRUE(IsOk(f->Commit()));
+  PageCacheStats st = cache.Stats();
+  EXPECT_EQ(st.dirty_pages, 0u);
+  EXPECT_GE(st.writebacks_bytes, model.size() - initial.size());
+  EXPECT_EQ(DiskSize(path), model.size());
+  EXPECT_EQ(FirstDiff(DiskContent(path), model), -1);
+  // Read from a cold cache: the same bytes.
+  f.reset();
+  cache.Forget(KeyOf(path));
+  absl::StatusOr<FilePtr> again = Open(cache, path);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(FirstDiff(ReadBytes(**again, 0, 1 << 20), model), -1);
+}
+
+TEST(PageCacheTest, WriteThroughIsOnDiskWhenWriteReturns) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool);
+  const std::string path = dir.File("sync");
+  const Bytes initial = Pattern(4 * kPageSize, 5);
+  FilePtr f = MustOpen(cache, path, initial);
+  ASSERT_NE(f, nullptr);
+  Bytes model = initial;
+
+  // An unstable write first: dirty, not on disk.
+  const Bytes a = Pattern(100, 6);
+  ASSERT_TRUE(IsOk(f->Write(10, a, Stability::kUnstable)));
+  std::copy(a.begin(), a.end(), model.begin() + 10);
+  EXPECT_EQ(cache.Stats().dirty_pages, 1u);
+  EXPECT_EQ(FirstDiff(DiskContent(path), initial), -1);
+
+  // kDataSync over pages 2..4 (extending): on disk at once, those pages
+  // clean; page 0 is still dirty.
+  const Bytes b = Pattern(2 * kPageSize + 500, 7);
+  ASSERT_TRUE(IsOk(f->Write(2 * kPageSize + 100, b, Stability::kDataSync)));
+  model.resize(4 * kPageSize + 600);
+  std::copy(b.begin(), b.end(), model.begin() + 2 * kPageSize + 100);
+  Bytes disk = DiskContent(path);
+  ASSERT_EQ(disk.size(), model.size());
+  EXPECT_EQ(FirstDiff(absl::MakeConstSpan(disk).subspan(kPageSize),
+                      absl::MakeConstSpan(model).subspan(kPageSize)),
+            -1);
+  EXPECT_EQ(FirstDiff(absl::MakeConstSpan(disk).first(kPageSize),
+                      absl::MakeConstSpan(initial).first(kPageSize)),
+            -1);
+  EXPECT_EQ(cache.Stats().dirty_pages, 1u);
+
+  // kFileSync over page 0 writes the earlier unstable bytes of that page too.
+  const Bytes c = Pattern(10, 8);
+  ASSERT_TRUE(IsOk(f->Write(1000, c, Stability::kFileSync)));
+  std::copy(c.begin(), c.end(), model.begin() + 1000);
+  EXPECT_EQ(FirstDiff(DiskContent(path), model), -1);
+  PageCacheStats st = cache.Stats();
+  EXPECT_EQ(st.dirty_pages, 0u);
+  EXPECT_EQ(st.writebacks_bytes, 3 * kPageSize + 600);
+}
+
+TEST(PageCacheTest, PinnedPagesStayByteIdenticalAcrossWrites) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool);
+  const Bytes v1 = Pattern(2 * kPageSize, 9);
+  FilePtr f = MustOpen(cache, dir.File("stable"), v1);
+  ASSERT_NE(f, nullptr);
+
+  // An in-flight reply pins page 0 and half of page 1.
+  absl::StatusOr<CachedRead> held = f->Read(0, kPageSize + kPageSize / 2);
+  ASSERT_TRUE(held.ok());
+  const Bytes held_bytes = ToBytes(*held);
+  const Page* held_page0 = held->slices[0].page.get();
+
+  // Writes to both pages (one partial, one spanning) copy them first.
+  const Bytes w1 = Pattern(300, 10);
+  ASSERT_TRUE(IsOk(f->Write(kPageSize - 100, w1, Stability::kUnstable)));
+  EXPECT_EQ(cache.Stats().cow_copies, 2u);
+  EXPECT_EQ(FirstDiff(ToBytes(*held), held_bytes), -1);
+  EXPECT_EQ(held->slices[0].page.get(), held_page0);
+
+  // A new read sees the write, on other pages.
+  Bytes v2 = v1;
+  std::copy(w1.begin(), w1.end(), v2.begin() + kPageSize - 100);
+  absl::StatusOr<CachedRead> now = f->Read(0, 2 * kPageSize);
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(FirstDiff(ToBytes(*now), v2), -1);
+  EXPECT_NE(now->slices[0].page.get(), held_page0);
+  // Both versions are alive: 2 cached + 2 old ones held.
+  EXPECT_EQ(PoolPages(pool), 4u);
+  EXPECT_EQ(cache.Stats().pages, 2u);
+
+  // A second write while `now` pins the new version: copied again; both
+  // earlier snapshots are unchanged.
+  const Bytes now_bytes = ToBytes(*now);
+  const Bytes w2 = Pattern(kPageSize, 11);
+  ASSERT_TRUE(IsOk(f->Write(0, w2, Stability::kDataSync)));
+  EXPECT_EQ(cache.Stats().cow_copies, 3u);
+  EXPECT_EQ(FirstDiff(ToBytes(*held), held_bytes), -1);
+  EXPECT_EQ(FirstDiff(ToBytes(*now), now_bytes), -1);
+
+  // Without pins, a write changes the page in place: no copy.
+  held = absl::StatusOr<CachedRead>();
+  now = absl::StatusOr<CachedRead>();
+  EXPECT_EQ(PoolPages(pool), 2u);  // old versions went back to the pool
+  absl::StatusOr<CachedRead> probe = f->Read(0, 1);
+  ASSERT_TRUE(probe.ok());
+  const Page* cached0 = probe->slices[0].page.get();
+  probe = absl::StatusOr<CachedRead>();
+  ASSERT_TRUE(IsOk(f->Write(5, Pattern(10, 12), Stability::kUnstable)));
+  EXPECT_EQ(cache.Stats().cow_copies, 3u);
+  probe = f->Read(0, 1);
+  ASSERT_TRUE(probe.ok());
+  EXPECT_EQ(probe->slices[0].page.get(), cached0);
+}
+
+// --- Concurrency -----------------------------------------------------------
+
+constexpr size_t kBlock = 16 * 1024;  // 4 pages
+constexpr size_t kHeader = 24;        // block, version, checksum
+
+uint64_t Fnv(const std::byte* p, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; ++i) {
+    h = (h ^ static_cast<uint64_t>(p[i])) * 1099511628211ull;
+  }
+  return h;
+}
+
+uint64_t SplitMix(uint64_t& s) {
+  uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+void FillBlock(std::byte* b, uint64_t block, uint64_t version) {
+  uint64_t s = block * 0x100000001b3ull ^ version;
+  for (size_t i = kHeader; i < kBlock; i += 8) {
+    uint64_t v = SplitMix(s);
+    std::memcpy(b + i, &v, 8);
+  }
+  uint64_t h[3] = {block, version, Fnv(b + kHeader, kBlock - kHeader)};
+  std::memcpy(b, h, kHeader);
+}
+
+// True if `b` is one whole version of `block`; sets *version.
+bool BlockOk(const std::byte* b, uint64_t block, uint64_t* version) {
+  uint64_t h[3];
+  std::memcpy(h, b, kHeader);
+  if (h[0] != block || h[2] != Fnv(b + kHeader, kBlock - kHeader)) {
+    return false;
+  }
+  *version = h[1];
+  return true;
+}
+
+uint64_t HashSlices(const CachedRead& r) {
+  uint64_t h = 0;
+  for (const PageSlice& s : r.slices) {
+    h = h * 31 + Fnv(s.bytes().data(), s.bytes().size());
+  }
+  return h;
+}
+
+struct StressResult {
+  uint64_t reads = 0;
+  uint64_t writes = 0;
+  uint64_t torn = 0;       // blocks not internally consistent
+  uint64_t pair_torn = 0;  // two blocks of one write with different versions
+  uint64_t changed = 0;    // held (pinned) bytes that changed
+  uint64_t exhausted = 0;  // ResourceExhausted results
+  uint64_t starved = 0;    // ... of which lost their pages too often
+  uint64_t other_errors = 0;
+};
+
+// Writers write whole 16 KiB blocks (single blocks, and pairs of blocks in
+// one 32 KiB write) with random versions; readers read one or more whole
+// blocks, verify them, hold them (pinned) and verify later that the bytes
+// did not change. Then every block on disk must be the last version written.
+void RunTornBlockStress(size_t pool_pages, int readers, size_t hold,
+                        std::chrono::milliseconds duration,
+                        bool allow_exhausted, StressResult* out,
+                        PageCacheStats* stats) {
+  constexpr int kWriters = 3;
+  constexpr uint64_t kSingles = 32;  // blocks [0, 32)
+  constexpr uint64_t kPairs = 8;     // blocks [32, 48) in pairs
+  constexpr uint64_t kBlocks = kSingles + 2 * kPairs;
+  TempDir dir;
+  const std::string path = dir.File("blocks");
+  PagePool pool(pool_pages * kPageSize);
+  PageCache cache(pool);
+  FilePtr f = MustOpen(cache, path);
+  ASSERT_NE(f, nullptr);
+
+  // Version 1 of every block, committed.
+  std::vector<uint64_t> last(kBlocks, 1);
+  {
+    Bytes b(kBlock);
+    for (uint64_t i = 0; i < kBlocks; ++i) {
+      FillBlock(b.data(), i, 1);
+      ASSERT_TRUE(IsOk(f->Write(i * kBlock, b, Stability::kUnstable)));
+    }
+    ASSERT_TRUE(IsOk(f->Commit()));
+  }
+
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> reads{0}, writes{0}, torn{0}, pair_torn{0}, changed{0},
+      exhausted{0}, starved{0}, other{0};
+  auto note_error = [&](const absl::Status& s) {
+    if (s.code() == absl::StatusCode::kResourceExhausted && allow_exhausted) {
+      exhausted.fetch_add(1);
+      if (absl::StrContains(s.message(), "too often")) starved.fetch_add(1);
+    } else {
+      other.fetch_add(1);
+      ADD_FAILURE() << s;
+    }
+  };
+
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      std::mt19937_64 rng(1000 + w);
+      Bytes buf(2 * kBlock);
+      uint64_t n = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        uint64_t version = rng() | 1;  // random, nonzero
+        Stability how =
+            rng() % 10 == 0 ? Stability::kDataSync : Stability::kUnstable;
+        uint64_t first;
+        size_t nblocks;
+        if (rng() % 4 == 0) {  // a pair this writer owns
+          uint64_t p = (rng() % (kPairs / kWriters + 1)) * kWriters + w;
+          if (p >= kPairs) continue;
+          first = kSingles + 2 * p;
+          nblocks = 2;
+        } else {  // a single block this writer owns
+          uint64_t b = (rng() % (kSingles / kWriters + 1)) * kWriters + w;
+          if (b >= kSingles) continue;
+          first = b;
+          nblocks = 1;
+        }
+        for (size_t i = 0; i < nblocks; ++i) {
+          FillBlock(buf.data() + i * kBlock, first + i, version);
+        }
+        absl::Status s =
+            f->Write(first * kBlock,
+                     absl::MakeConstSpan(buf.data(), nblocks * kBlock), how);
+        if (s.ok()) {
+          for (size_t i = 0; i < nblocks; ++i) last[first + i] = version;
+          writes.fetch_add(1);
+        } else {
+          note_error(s);
+        }
+        if (++n % 200 == 0) {
+          if (absl::Status c = f->Commit(); !c.ok()) note_error(c);
+        }
+      }
+    });
+  }
+  for (int r = 0; r < readers; ++r) {
+    threads.emplace_back([&, r] {
+      std::mt19937_64 rng(2000 + r);
+      struct Held {
+        CachedRead read;
+        uint64_t hash;
+      };
+      std::deque<Held> held;
+      Bytes buf;
+      while (!stop.load(std::memory_order_relaxed)) {
+        uint64_t first;
+        uint64_t nblocks;
+        bool pair = false;
+        if (rng() % 3 == 0) {
+          first = kSingles + 2 * (rng() % kPairs);
+          nblocks = 2;
+          pair = true;
+        } else {
+          nblocks = 1 + rng() % 3;
+          first = rng() % (kSingles - nblocks + 1);
+        }
+        absl::StatusOr<CachedRead> rd =
+            f->Read(first * kBlock, nblocks * kBlock);
+        if (!rd.ok()) {
+          note_error(rd.status());
+          continue;
+        }
+        reads.fetch_add(1);
+        if (rd->bytes != nblocks * kBlock) {
+          torn.fetch_add(1);
+          continue;
+        }
+        buf.resize(rd->bytes);
+        rd->CopyTo(absl::MakeSpan(buf));
+        uint64_t versions[3] = {0, 0, 0};
+        for (uint64_t i = 0; i < nblocks; ++i) {
+          if (!BlockOk(buf.data() + i * kBlock, first + i, &versions[i])) {
+            torn.fetch_add(1);
+          }
+        }
+        if (pair && versions[0] != versions[1]) pair_torn.fetch_add(1);
+        // Hold it like an in-flight txbuf; verify the oldest on release.
+        uint64_t h = HashSlices(*rd);
+        held.push_back(Held{*std::move(rd), h});
+        if (held.size() > hold) {
+          if (HashSlices(held.front().read) != held.front().hash) {
+            changed.fetch_add(1);
+          }
+          held.pop_front();
+        }
+        if (rng() % 8 == 0)
+          std::this_thread::sleep_for(std::chrono::microseconds(rng() % 200));
+      }
+      for (const Held& h : held) {
+        if (HashSlices(h.read) != h.hash) changed.fetch_add(1);
+      }
+    });
+  }
+  std::this_thread::sleep_for(duration);
+  stop.store(true);
+  for (std::thread& t : threads) t.join();
+
+  out->reads = reads.load();
+  out->writes = writes.load();
+  out->torn = torn.load();
+  out->pair_torn = pair_torn.load();
+  out->changed = changed.load();
+  out->exhausted = exhausted.load();
+  out->starved = starved.load();
+  out->other_errors = other.load();
+  *stats = cache.Stats();
+  EXPECT_EQ(stats->pinned_pages, 0u);  // every reader let go
+
+  // On disk after Commit: the last version of every block.
+  ASSERT_TRUE(IsOk(f->Commit()));
+  EXPECT_EQ(cache.Stats().dirty_pages, 0u);
+  Bytes disk = DiskContent(path);
+  ASSERT_EQ(disk.size(), kBlocks * kBlock);
+  for (uint64_t i = 0; i < kBlocks; ++i) {
+    uint64_t v = 0;
+    ASSERT_TRUE(BlockOk(disk.data() + i * kBlock, i, &v)) << "block " << i;
+    EXPECT_EQ(v, last[i]) << "block " << i;
+  }
+}
+
+TEST(PageCacheConcurrencyTest, ReadersNeverSeeTornBlocks) {
+  StressResult r;
+  PageCacheStats st;
+  RunTornBlockStress(/*pool_pages=*/4096, /*readers=*/3, /*hold=*/16,
+                     std::chrono::milliseconds(2000),
+                     /*allow_exhausted=*/false, &r, &st);
+  EXPECT_EQ(r.torn, 0u);
+  EXPECT_EQ(r.pair_torn, 0u);
+  EXPECT_EQ(r.changed, 0u);
+  EXPECT_EQ(r.other_errors, 0u);
+  EXPECT_GT(r.reads, 100u);
+  EXPECT_GT(r.writes, 100u);
+  EXPECT_GT(st.cow_copies, 0u);  // readers' pins forced copies
+  EXPECT_EQ(st.evictions, 0u);   // the pool is large enough
+  std::printf("reads %llu writes %llu cow %llu hits %llu misses %llu\n",
+              static_cast<unsigned long long>(r.reads),
+              static_cast<unsigned long long>(r.writes),
+              static_cast<unsigned long long>(st.cow_copies),
+              static_cast<unsigned long long>(st.hits),
+              static_cast<unsigned long long>(st.misses));
+}
+
+TEST(PageCacheConcurrencyTest, NoTornBlocksUnderEvictionPressure) {
+  StressResult r;
+  PageCacheStats st;
+  // 192 pages of file in a pool of 96: constant eviction and write-back.
+  RunTornBlockStress(/*pool_pages=*/96, /*readers=*/2, /*hold=*/1,
+                     std::chrono::milliseconds(2000),
+                     /*allow_exhausted=*/true, &r, &st);
+  EXPECT_EQ(r.torn, 0u);
+  EXPECT_EQ(r.pair_torn, 0u);
+  EXPECT_EQ(r.changed, 0u);
+  EXPECT_EQ(r.other_errors, 0u);
+  EXPECT_GT(r.reads, 100u);
+  EXPECT_GT(r.writes, 100u);
+  EXPECT_GT(st.evictions, 0u);
+  EXPECT_LE(st.pages, 96u);
+  std::printf(
+      "reads %llu writes %llu exhausted %llu (starved %llu) evictions %llu "
+      "cow %llu\n",
+      static_cast<unsigned long long>(r.reads),
+      static_cast<unsigned long long>(r.writes),
+      static_cast<unsigned long long>(r.exhausted),
+      static_cast<unsigned long long>(r.starved),
+      static_cast<unsigned long long>(st.evictions),
+      static_cast<unsigned long long>(st.cow_copies));
+}
+
+// --- Eviction and exhaustion -----------------------------------------------
+
+TEST(PageCacheTest, SmallPoolEvictsAndLosesNoDirtyData) {
+  TempDir dir;
+  const std::string path = dir.File("big");
+  PagePool pool(16 * kPageSize);
+  PageCache cache(pool);
+  FilePtr f = MustOpen(cache, path);
+  ASSERT_NE(f, nullptr);
+  // 64 pages of unstable writes, unaligned, through a 16-page pool.
+  Bytes model;
+  std::mt19937_64 rng(13);
+  uint64_t off = 0;
+  while (off < 64 * kPageSize) {
+    size_t len = 1 + rng() % (2 * kPageSize);
+    Bytes data = Pattern(len, off);
+    ASSERT_TRUE(IsOk(f->Write(off, data, Stability::kUnstable))) << off;
+    model.insert(model.end(), data.begin(), data.end());
+    off += len;
+    ASSERT_LE(cache.Stats().pages, 16u);
+  }
+  PageCacheStats st = cache.Stats();
+  EXPECT_GT(st.evictions, 0u);
+  EXPECT_GT(st.writebacks_bytes, 0u);  // dirty pages written back to go
+  EXPECT_LE(st.pages, 16u);
+  // Reads (in 8-page pieces) bring evicted pages back correctly.
+  Bytes back;
+  for (uint64_t o = 0; o < model.size(); o += 8 * kPageSize) {
+    Bytes piece = ReadBytes(*f, o, 8 * kPageSize);
+    back.insert(back.end(), piece.begin(), piece.end());
+  }
+  EXPECT_EQ(FirstDiff(back, model), -1);
+  ASSERT_TRUE(IsOk(f->Commit()));
+  EXPECT_EQ(FirstDiff(DiskContent(path), model), -1);
+  EXPECT_EQ(cache.Stats().dirty_pages, 0u);
+}
+
+TEST(PageCacheTest, MaxPagesBoundsTheCache) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool, {.max_pages = 8});
+  EXPECT_EQ(cache.max_pages(), 8u);
+  const Bytes content = Pattern(32 * kPageSize, 14);
+  FilePtr f = MustOpen(cache, dir.File("m"), content);
+  ASSERT_NE(f, nullptr);
+  for (uint64_t p = 0; p < 32; p += 2) {
+    Bytes b = ReadBytes(*f, p * kPageSize, 2 * kPageSize);
+    ASSERT_EQ(FirstDiff(b, absl::MakeConstSpan(content).subspan(p * kPageSize,
+                                                                2 * kPageSize)),
+              -1);
+    ASSERT_LE(cache.Stats().pages, 8u);
+  }
+  EXPECT_EQ(cache.Stats().evictions, 24u);
+  EXPECT_EQ(PoolPages(pool), 8u);
+  // More than max_pages at once cannot be held.
+  absl::StatusOr<CachedRead> r = f->Read(0, 9 * kPageSize);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST(PageCacheTest, EverythingPinnedGivesResourceExhaustedAndChangesNothing) {
+  TempDir dir;
+  const std::string path = dir.File("pinned");
+  PagePool pool(6 * kPageSize);
+  PageCache cache(pool);
+  const Bytes content = Pattern(4 * kPageSize, 15);
+  FilePtr f = MustOpen(cache, path, content);
+  ASSERT_NE(f, nullptr);
+  absl::StatusOr<CachedRead> held = f->Read(0, 4 * kPageSize);  // 4 pinned
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ(PoolPages(pool), 4u);
+
+  // Four pinned pages need four copies; only two pages are free.
+  absl::Status s = f->Write(kPageSize - 100, Pattern(2 * kPageSize + 200, 16),
+                            Stability::kUnstable);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  PageCacheStats st = cache.Stats();
+  EXPECT_EQ(st.cow_copies, 0u);
+  EXPECT_EQ(st.dirty_pages, 0u);
+  EXPECT_EQ(st.pages, 4u);
+  EXPECT_EQ(PoolPages(pool), 4u);  // the reserved pages went back
+  EXPECT_EQ(f->size(), content.size());
+  // Nothing of it is visible: a new read gives the old bytes, same pages.
+  absl::StatusOr<CachedRead> again = f->Read(0, 4 * kPageSize);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(FirstDiff(ToBytes(*again), content), -1);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(again->slices[i].page.get(), held->slices[i].page.get());
+  }
+  again = absl::StatusOr<CachedRead>();
+
+  // A write extending the file by three new pages fails the same way and
+  // leaves the size alone.
+  s = f->Write(4 * kPageSize, Pattern(3 * kPageSize, 17), Stability::kDataSync);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_EQ(f->size(), content.size());
+  EXPECT_EQ(DiskSize(path), content.size());
+
+  // Truncating into a pinned page needs one copy: that works (2 free) ...
+  ASSERT_TRUE(IsOk(f->Truncate(3 * kPageSize + 10)));
+  EXPECT_EQ(cache.Stats().cow_copies, 1u);
+  // ... a second file's read of three pages does not: one page is free and
+  // only the (clean, unpinned) copy can be evicted.
+  FilePtr g = MustOpen(cache, dir.File("other"), Pattern(3 * kPageSize, 18));
+  ASSERT_NE(g, nullptr);
+  absl::StatusOr<CachedRead> r = g->Read(0, 3 * kPageSize);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(cache.Stats().evictions, 1u);
+  EXPECT_EQ(cache.Stats().pages, 3u);
+
+  // The held bytes never changed; once released, the write succeeds.
+  Bytes held_bytes = ToBytes(*held);
+  EXPECT_EQ(FirstDiff(held_bytes, content), -1);
+  held = absl::StatusOr<CachedRead>();
+  const Bytes w = Pattern(2 * kPageSize + 200, 16);
+  ASSERT_TRUE(IsOk(f->Write(kPageSize - 100, w, Stability::kUnstable)));
+  Bytes model(content.begin(), content.begin() + 3 * kPageSize + 10);
+  model.resize(3 * kPageSize + 100);  // the write extends the file
+  std::copy(w.begin(), w.end(), model.begin() + kPageSize - 100);
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), model), -1);
+  ASSERT_TRUE(IsOk(f->Commit()));
+  EXPECT_EQ(FirstDiff(DiskContent(path), model), -1);
+}
+
+// --- Truncate --------------------------------------------------------------
+
+TEST(PageCacheTest, TruncateShrinksGrowsAndLeavesPinnedPagesAlone) {
+  TempDir dir;
+  const std::string path = dir.File("t");
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool);
+  const Bytes content = Pattern(5 * kPageSize, 19);
+  FilePtr f = MustOpen(cache, path, content);
+  ASSERT_NE(f, nullptr);
+  // Dirty the last page, then pin pages 2 and 4 as in-flight replies would.
+  ASSERT_TRUE(
+      IsOk(f->Write(4 * kPageSize, Pattern(10, 20), Stability::kUnstable)));
+  absl::StatusOr<CachedRead> pin2 = f->Read(2 * kPageSize, kPageSize);
+  absl::StatusOr<CachedRead> pin4 = f->Read(4 * kPageSize, kPageSize);
+  ASSERT_TRUE(pin2.ok() && pin4.ok());
+  const Bytes pin2_bytes = ToBytes(*pin2);
+  const Bytes pin4_bytes = ToBytes(*pin4);
+  EXPECT_EQ(cache.Stats().pages, 2u);  // pages 2 and 4
+  const uint64_t pages_before = cache.Stats().pages;
+
+  // Shrink into page 2: pages 3 and 4 go (4 was pinned and dirty), page 2's
+  // tail is zeroed in a copy.
+  const uint64_t cut = 2 * kPageSize + 100;
+  ASSERT_TRUE(IsOk(f->Truncate(cut)));
+  EXPECT_EQ(f->size(), cut);
+  EXPECT_EQ(DiskSize(path), cut);
+  PageCacheStats st = cache.Stats();
+  EXPECT_EQ(st.cow_copies, 1u);
+  EXPECT_EQ(st.dirty_pages, 0u);  // the dirty page past the end was dropped
+  EXPECT_EQ(st.pages, pages_before - 1);
+  EXPECT_EQ(FirstDiff(ToBytes(*pin2), pin2_bytes), -1);
+  EXPECT_EQ(FirstDiff(ToBytes(*pin4), pin4_bytes), -1);
+  absl::StatusOr<CachedRead> r = f->Read(0, 1 << 20);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->eof);
+  EXPECT_EQ(FirstDiff(ToBytes(*r), absl::MakeConstSpan(content).first(cut)),
+            -1);
+  r = absl::StatusOr<CachedRead>();
+
+  // Grow: the new range reads as zeros (also the old tail of page 2).
+  ASSERT_TRUE(IsOk(f->Truncate(6 * kPageSize)));
+  EXPECT_EQ(f->size(), 6 * kPageSize);
+  EXPECT_EQ(DiskSize(path), 6 * kPageSize);
+  Bytes model(content.begin(), content.begin() + cut);
+  model.resize(6 * kPageSize);
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), model), -1);
+
+  // Unpinned partial page: zeroed in place, no copy.
+  ASSERT_TRUE(IsOk(f->Truncate(100)));
+  EXPECT_EQ(cache.Stats().cow_copies, 1u);
+  ASSERT_TRUE(IsOk(f->Truncate(kPageSize)));
+  model.resize(100);
+  model.resize(kPageSize);
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), model), -1);
+  ASSERT_TRUE(IsOk(f->Commit()));
+  EXPECT_EQ(FirstDiff(DiskContent(path), model), -1);
+
+  // The dropped pinned pages go back to the pool with their last reference.
+  const uint64_t cached = cache.Stats().pages;
+  EXPECT_GT(PoolPages(pool), cached);
+  pin2 = absl::StatusOr<CachedRead>();
+  pin4 = absl::StatusOr<CachedRead>();
+  EXPECT_EQ(PoolPages(pool), cached);
+}
+
+// --- Files -----------------------------------------------------------------
+
+TEST(PageCacheTest, ReadOnlyFileRefusesWrites) {
+  TempDir dir;
+  const std::string path = dir.File("ro");
+  PagePool pool(16 * kPageSize);
+  PageCache cache(pool);
+  const Bytes content = Pattern(kPageSize + 5, 21);
+  CreateFile(path, content);
+  absl::StatusOr<FilePtr> f = Open(cache, path, O_RDONLY);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_FALSE((*f)->writable());
+  absl::Status s = (*f)->Write(0, Pattern(10, 22), Stability::kUnstable);
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
+  s = (*f)->Write(0, Pattern(10, 22), Stability::kFileSync);
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
+  s = (*f)->Truncate(1);
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
+  EXPECT_EQ((*f)->size(), content.size());
+  EXPECT_EQ(cache.Stats().pages, 0u);
+  EXPECT_EQ(FirstDiff(ReadBytes(**f, 0, 1 << 20), content), -1);
+  EXPECT_TRUE(IsOk((*f)->Commit()));
+  EXPECT_TRUE(IsOk(cache.SyncAll()));
+  EXPECT_EQ(FirstDiff(DiskContent(path), content), -1);
+}
+
+TEST(PageCacheTest, GetFileOpensOnceAndForgetDropsTheFile) {
+  TempDir dir;
+  const std::string path = dir.File("g");
+  PagePool pool(16 * kPageSize);
+  auto cache = std::make_unique<PageCache>(pool);
+  const Bytes content = Pattern(2 * kPageSize, 23);
+  CreateFile(path, content);
+  int opens = 0;
+  absl::StatusOr<FilePtr> a = Open(*cache, path, O_RDWR, &opens);
+  absl::StatusOr<FilePtr> b = Open(*cache, path, O_RDWR, &opens);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(opens, 1);
+  EXPECT_EQ(a->get(), b->get());
+  EXPECT_EQ((*a)->key(), KeyOf(path));
+  EXPECT_EQ(cache->Stats().files, 1u);
+
+  absl::StatusOr<CachedRead> held = (*a)->Read(0, 2 * kPageSize);
+  ASSERT_TRUE(held.ok());
+  cache->Forget(KeyOf(path));
+  EXPECT_EQ(cache->Stats().files, 0u);
+  EXPECT_EQ(cache->Stats().pages, 2u);  // the File is still held
+  a = absl::StatusOr<FilePtr>();
+  b = absl::StatusOr<FilePtr>();
+  EXPECT_EQ(cache->Stats().pages, 0u);
+  // The pinned pages outlive the File and even the cache.
+  cache.reset();
+  EXPECT_EQ(PoolPages(pool), 2u);
+  EXPECT_EQ(FirstDiff(ToBytes(*held), content), -1);
+  held = absl::StatusOr<CachedRead>();
+  EXPECT_EQ(PoolPages(pool), 0u);
+
+  PageCache cache2(pool);
+  absl::StatusOr<FilePtr> c = Open(cache2, path, O_RDWR, &opens);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(opens, 2);
+}
+
+TEST(PageCacheTest, GetFileErrors) {
+  TempDir dir;
+  PagePool pool(16 * kPageSize);
+  PageCache cache(pool);
+  absl::StatusOr<FilePtr> f = cache.GetFile(
+      {1, 2}, []() -> absl::StatusOr<int> { return absl::NotFoundError("x"); });
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kNotFound);
+
+  const std::string path = dir.File("wo");
+  CreateFile(path, Pattern(10, 24));
+  int wo_fd = -1;
+  f = cache.GetFile(KeyOf(path), [&]() -> absl::StatusOr<int> {
+    wo_fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    return wo_fd;
+  });
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_GE(wo_fd, 0);
+  EXPECT_EQ(::fcntl(wo_fd, F_GETFD), -1);  // closed by GetFile
+
+  f = cache.GetFile({3, 4}, [&]() -> absl::StatusOr<int> {
+    return ::open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  });
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(cache.Stats().files, 0u);
+}
+
+TEST(PageCacheTest, ConcurrentGetFileGivesOneFile) {
+  TempDir dir;
+  const std::string path = dir.File("race");
+  CreateFile(path, Pattern(100, 25));
+  PagePool pool(16 * kPageSize);
+  PageCache cache(pool);
+  std::vector<FilePtr> got(8);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < got.size(); ++i) {
+    threads.emplace_back([&, i] {
+      absl::StatusOr<FilePtr> f = Open(cache, path);
+      if (f.ok()) got[i] = *f;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const FilePtr& f : got) {
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(f.get(), got[0].get());
+  }
+  EXPECT_EQ(cache.Stats().files, 1u);
+}
+
+TEST(PageCacheTest, SyncAllWritesBackEveryFile) {
+  TempDir dir;
+  PagePool pool(32 * kPageSize);
+  PageCache cache(pool);
+  std::vector<std::string> paths = {dir.File("s1"), dir.File("s2")};
+  std::vector<Bytes> models;
+  std::vector<FilePtr> files;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    files.push_back(MustOpen(cache, paths[i]));
+    ASSERT_NE(files.back(), nullptr);
+    models.push_back(Pattern(3 * kPageSize + 7 * i, 26 + i));
+    ASSERT_TRUE(
+        IsOk(files.back()->Write(0, models.back(), Stability::kUnstable)));
+    EXPECT_EQ(DiskSize(paths[i]), 0u);
+  }
+  EXPECT_EQ(cache.Stats().dirty_pages, 7u);  // 3 + 4 pages
+  ASSERT_TRUE(IsOk(cache.SyncAll()));
+  EXPECT_EQ(cache.Stats().dirty_pages, 0u);
+  for (size_t i = 0; i < paths.size(); ++i) {
+    EXPECT_EQ(FirstDiff(DiskContent(paths[i]), models[i]), -1) << i;
+  }
+}
+
+TEST(PageCacheTest, StatsCountPagesPinnedDirtyCopiesAndEvictions) {
+  TempDir dir;
+  PagePool pool(8 * kPageSize);
+  PageCache cache(pool);
+  FilePtr f = MustOpen(cache, dir.File("st1"));
+  ASSERT_NE(f, nullptr);
+  ASSERT_TRUE(
+      IsOk(f->Write(0, Pattern(3 * kPageSize, 27), Stability::kUnstable)));
+  PageCacheStats st = cache.Stats();
+  EXPECT_EQ(st.pages, 3u);
+  EXPECT_EQ(st.dirty_pages, 3u);
+  EXPECT_EQ(st.pinned_pages, 0u);
+  EXPECT_EQ(st.files, 1u);
+
+  absl::StatusOr<CachedRead> held = f->Read(0, 10);
+  ASSERT_TRUE(held.ok());
+  st = cache.Stats();
+  EXPECT_EQ(st.pinned_pages, 1u);
+  EXPECT_EQ(st.hits, 1u);
+  EXPECT_EQ(st.misses, 0u);
+
+  // Copy-on-write: the pinned old version leaves the cache.
+  ASSERT_TRUE(IsOk(f->Write(0, Pattern(10, 28), Stability::kUnstable)));
+  st = cache.Stats();
+  EXPECT_EQ(st.cow_copies, 1u);
+  EXPECT_EQ(st.pages, 3u);
+  EXPECT_EQ(st.pinned_pages, 0u);
+  EXPECT_EQ(st.dirty_pages, 3u);
+  EXPECT_EQ(PoolPages(pool), 4u);
+
+  ASSERT_TRUE(IsOk(f->Commit()));
+  st = cache.Stats();
+  EXPECT_EQ(st.dirty_pages, 0u);
+  EXPECT_EQ(st.writebacks_bytes, 3 * kPageSize);
+
+  // A 6-page read of another file with 4 pages free evicts the two least
+  // recently used clean pages (pages 1 and 2 of the first file).
+  FilePtr g = MustOpen(cache, dir.File("st2"), Pattern(6 * kPageSize, 29));
+  ASSERT_NE(g, nullptr);
+  absl::StatusOr<CachedRead> r = g->Read(0, 6 * kPageSize);
+  ASSERT_TRUE(r.ok()) << r.status();
+  st = cache.Stats();
+  EXPECT_EQ(st.evictions, 2u);
+  EXPECT_EQ(st.pages, 7u);
+  EXPECT_EQ(st.misses, 6u);
+  EXPECT_EQ(st.pinned_pages, 6u);
+  EXPECT_EQ(st.files, 2u);
+  r = absl::StatusOr<CachedRead>();
+  held = absl::StatusOr<CachedRead>();
+  // Page 0 of the first file stayed (most recently used).
+  ASSERT_TRUE(f->Read(0, 1).ok());
+  EXPECT_EQ(cache.Stats().hits, 2u);
+  EXPECT_EQ(cache.Stats().pinned_pages, 0u);
+}
+
+}  // namespace
+}  // namespace txbuf
