@@ -107,6 +107,49 @@ class EventLoop::Wakeup final : public IoCompletion {
   EventLoop* loop_;
 };
 
+// One asynchronous cancel; deletes itself when the kernel has answered.
+class EventLoop::CancelOp final : public IoCompletion {
+ public:
+  CancelOp(EventLoop* loop, const IoCompletion* target, int tries)
+      : loop_(loop), target_(target), tries_(tries) {}
+  void Submit() {
+    io_uring_sqe* sqe = loop_->GetSqe();
+    io_uring_prep_cancel(sqe, const_cast<IoCompletion*>(target_), 0);
+    io_uring_sqe_set_data(sqe, this);
+  }
+  void OnCompletion(const io_uring_cqe& cqe) override {
+    if (cqe.res == -EALREADY && tries_ > 0) {
+      // Still running: try again shortly.
+      EventLoop* loop = loop_;
+      const IoCompletion* target = target_;
+      int tries = tries_ - 1;
+      loop->RunAfter(absl::Microseconds(200), [loop, target, tries] {
+        (new CancelOp(loop, target, tries))->Submit();
+      });
+    }
+    delete this;
+  }
+
+ private:
+  EventLoop* loop_;
+  const IoCompletion* target_;
+  int tries_;
+};
+
+void EventLoop::Cancel(const IoCompletion* target) {
+  // Synchronous cancel waits out a request that is running right now (no
+  // -EALREADY race); its CQE then arrives as usual.
+  io_uring_sync_cancel_reg reg{};
+  reg.addr = reinterpret_cast<__u64>(target);
+  reg.timeout.tv_sec = 1;
+  reg.timeout.tv_nsec = 0;
+  int r = io_uring_register_sync_cancel(&ring_, &reg);
+  if (r == 0 || r == -ENOENT) return;
+  // Not supported (before 6.0), timed out or busy: cancel asynchronously,
+  // retrying while the kernel says -EALREADY.
+  (new CancelOp(this, target, 10000))->Submit();
+}
+
 absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create(
     EventLoopOptions options) {
   std::unique_ptr<EventLoop> loop(new EventLoop());

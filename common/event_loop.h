@@ -97,6 +97,15 @@ class EventLoop {
   // Cancels a timer that has not run; no effect otherwise.
   void CancelTimer(TimerId id);
 
+  // Cancels the operation(s) whose user_data is `target`, retrying while the
+  // kernel answers -EALREADY (the request was running and re-armed itself,
+  // e.g. a recv woken by POLLERR). The target's own CQE reports the end.
+  //
+  // Example:
+  //   loop->Cancel(&recv_op);  // recv_op.OnCompletion gets -ECANCELED (or
+  //   data)
+  void Cancel(const IoCompletion* target);
+
   // Registers `arena` as fixed buffer 0, for zero-copy sends from it.
   absl::Status RegisterArena(iovec arena);
   // The registered arena (iov_len 0 if none).
@@ -115,6 +124,7 @@ class EventLoop {
   int64_t NextTimerDelayNs() const;
 
   class Wakeup;
+  class CancelOp;
   io_uring ring_{};
   bool ring_ok_ = false;
   bool defer_taskrun_ = false;

@@ -43,12 +43,9 @@ class TxSocket::PollOp final : public IoCompletion {
     cancelling_ = false;
   }
   void Cancel() {
-    if (!armed_ || cancelling_ || remove_.in_flight) return;
-    io_uring_sqe* sqe = s_->loop_.GetSqe();
-    io_uring_prep_poll_remove(sqe, reinterpret_cast<__u64>(this));
-    io_uring_sqe_set_data(sqe, &remove_);
-    remove_.in_flight = true;
+    if (!armed_ || cancelling_) return;
     cancelling_ = true;
+    s_->loop_.Cancel(this);  // our final CQE follows
   }
   void OnCompletion(const io_uring_cqe& cqe) override {
     if ((cqe.flags & IORING_CQE_F_MORE) == 0) armed_ = false;
@@ -61,27 +58,13 @@ class TxSocket::PollOp final : public IoCompletion {
     }
     s_->MaybeFinishClose();
   }
-  bool armed() const { return armed_ || remove_.in_flight; }
-
-  // The poll_remove request. It can race a firing multishot poll and fail
-  // with -EALREADY while the poll stays armed: then it is tried again.
-  struct Remove final : IoCompletion {
-    explicit Remove(PollOp* p) : op(p) {}
-    void OnCompletion(const io_uring_cqe& cqe) override {
-      in_flight = false;
-      if (cqe.res != 0) op->cancelling_ = false;
-      op->s_->MaybeFinishClose();
-    }
-    PollOp* op;
-    bool in_flight = false;
-  };
+  bool armed() const { return armed_; }
 
  private:
   TxSocket* s_;
   bool errqueue_;
   bool armed_ = false;
   bool cancelling_ = false;
-  Remove remove_{this};
 };
 
 // One SENDMSG_ZC: the request CQE reports bytes sent, the notification CQE
@@ -526,11 +509,7 @@ void TxSocket::StartAbort() {
   unspec.sa_family = AF_UNSPEC;
   // Fails harmlessly if the socket is already disconnected.
   (void)connect(fd_.get(), &unspec, sizeof(unspec));
-  if (head_op_ != nullptr) {
-    io_uring_sqe* sqe = loop_.GetSqe();
-    io_uring_prep_cancel(sqe, head_op_, 0);
-    io_uring_sqe_set_data(sqe, nullptr);
-  }
+  if (head_op_ != nullptr) loop_.Cancel(head_op_);
   DrainErrqueue();
   if (options_.kmod != nullptr) options_.kmod->Forget(this);
   MaybeFinishClose();
@@ -549,6 +528,9 @@ void TxSocket::MaybeFinishClose() {
     if (uring_ops_ != 0 || kmod_ops_ != 0) return;
   }
   if (pollout_->armed() || errqueue_->armed()) {
+    // Nothing more will be sent or read: a shut-down socket reports POLLHUP,
+    // which ends single-shot polls by itself; cancel ends the rest.
+    shutdown(fd_.get(), SHUT_RDWR);
     pollout_->Cancel();
     errqueue_->Cancel();
     return;  // their final CQEs call back here.
