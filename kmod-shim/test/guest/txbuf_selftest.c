@@ -1,0 +1,1711 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * txbuf_selftest - tests of the txbuf module, run inside the emulated guest
+ * by /init (see run-guest-test.sh).  Linked statically; uses only libc,
+ * pthreads and the UAPI header.
+ *
+ * Every verdict is one line on stdout, "PASS name" or "FAIL name: why",
+ * counted by run-guest-test.sh; "INFO" and "MEASURE" lines are reports.
+ * All waits are bounded, so a broken module fails tests instead of hanging.
+ *
+ * Usage: txbuf_selftest              all functional tests and measurements
+ *        txbuf_selftest --only SUB   only the groups whose name contains SUB
+ *        txbuf_selftest --unload     the unload tests (must run last)
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "linux/txbuf.h"
+
+#define DEV		"/dev/txbuf"
+#define DATA_FILE	"/tmp/txbuf-selftest.dat"
+#define DATA_SIZE	(8u << 20)
+#define KIB		1024u
+#define MIB		(1024u * 1024u)
+/*
+ * Buffers of a "stalled peer" connection: small enough that a 1 MiB send
+ * cannot be fully accepted while the peer does not read, large enough to
+ * stay out of TCP's tiny-window regime (with SO_RCVBUF 4096, 6.12 falls
+ * into receive-queue pruning and zero-window probing: ~10 KB/s).
+ */
+#define STALL_RCVBUF	65536
+#define STALL_SNDBUF	16384
+
+static int n_pass, n_fail;
+static uint8_t *file_data;	/* contents of DATA_FILE */
+static int file_fd = -1;
+static char kernel_release[80];
+
+/* ------------------------------------------------------------ verdicts */
+
+struct test {
+	const char *name;
+	int failed;
+	uint64_t start_ns;
+	char msg[400];
+};
+
+static uint64_t now_ns(void);
+
+static void test_begin(struct test *t, const char *name)
+{
+	memset(t, 0, sizeof(*t));
+	t->name = name;
+	t->start_ns = now_ns();
+}
+
+static void __attribute__((format(printf, 3, 4)))
+expect_fail(struct test *t, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!t->failed++) {
+		n = snprintf(t->msg, sizeof(t->msg), "line %d: ", line);
+		va_start(ap, fmt);
+		vsnprintf(t->msg + n, sizeof(t->msg) - n, fmt, ap);
+		va_end(ap);
+	}
+}
+
+#define EXPECT(t, cond, ...) \
+	do { if (!(cond)) expect_fail((t), __LINE__, __VA_ARGS__); } while (0)
+
+static bool test_end(struct test *t)
+{
+	double secs = (now_ns() - t->start_ns) / 1e9;
+
+	if (t->failed) {
+		printf("FAIL %s: %s", t->name, t->msg);
+		if (t->failed > 1)
+			printf(" (+%d more)", t->failed - 1);
+		printf(" (%.2f s)\n", secs);
+		n_fail++;
+	} else {
+		printf("PASS %s (%.2f s)\n", t->name, secs);
+		n_pass++;
+	}
+	fflush(stdout);
+	return !t->failed;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static const char *only;	/* --only SUBSTRING: run the matching tests */
+
+static bool want(const char *name)
+{
+	return !only || strstr(name, only);
+}
+
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void sleep_ms(int ms)
+{
+	usleep(ms * 1000);
+}
+
+static void fill_pattern(uint8_t *p, size_t len, uint32_t seed)
+{
+	uint32_t x = seed * 2654435761u + 12345;
+
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (uint8_t)x;
+	}
+}
+
+static void *xmalloc(size_t n)
+{
+	void *p = malloc(n);
+
+	if (!p) {
+		printf("FAIL selftest_malloc: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+static int dev_open(void)
+{
+	return open(DEV, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+}
+
+static struct txbuf_stats stats(int dfd)
+{
+	struct txbuf_stats st;
+
+	memset(&st, 0xff, sizeof(st));
+	if (ioctl(dfd, TXBUF_IOC_STATS, &st))
+		printf("INFO TXBUF_IOC_STATS failed: %s\n", strerror(errno));
+	return st;
+}
+
+static bool gauges_zero(const struct txbuf_stats *st)
+{
+	return !st->chains_in_flight && !st->pinned_bytes &&
+	       !st->kmalloc_objs && !st->stage_pages && !st->file_folios &&
+	       !st->user_pages;
+}
+
+/* Wait until the global gauges are all zero; false on timeout. */
+static bool wait_gauges_zero(int dfd, int timeout_ms, struct txbuf_stats *out)
+{
+	uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000;
+	struct txbuf_stats st;
+
+	do {
+		st = stats(dfd);
+		if (gauges_zero(&st))
+			break;
+		sleep_ms(5);
+	} while (now_ns() < end);
+	if (out)
+		*out = st;
+	return gauges_zero(&st);
+}
+
+static struct txbuf_seg seg_inline(const void *p, size_t len)
+{
+	struct txbuf_seg s = { .type = TXBUF_SEG_INLINE,
+			       .addr = (uintptr_t)p, .len = len };
+	return s;
+}
+
+static struct txbuf_seg seg_user(const void *p, size_t len)
+{
+	struct txbuf_seg s = { .type = TXBUF_SEG_USER,
+			       .addr = (uintptr_t)p, .len = len };
+	return s;
+}
+
+static struct txbuf_seg seg_file(int fd, uint64_t off, size_t len)
+{
+	struct txbuf_seg s = { .type = TXBUF_SEG_FILE, .fd = fd,
+			       .offset = off, .len = len };
+	return s;
+}
+
+/* 0 or -errno. */
+static int do_send(int dfd, int sock, uint64_t cookie, uint32_t flags,
+		   const struct txbuf_seg *segs, unsigned int n)
+{
+	struct txbuf_send s = {
+		.sock_fd = sock, .flags = flags, .cookie = cookie,
+		.segs = (uintptr_t)segs, .nr_segs = n,
+	};
+
+	return ioctl(dfd, TXBUF_IOC_SEND, &s) ? -errno : 0;
+}
+
+/* The bytes a segment list puts on the wire (segments read now). */
+static uint8_t *expected_bytes(const struct txbuf_seg *segs, unsigned int n,
+			       size_t *lenp)
+{
+	size_t len = 0, off = 0;
+	uint8_t *buf;
+
+	for (unsigned int i = 0; i < n; i++)
+		len += segs[i].len;
+	buf = xmalloc(len ? len : 1);
+	for (unsigned int i = 0; i < n; i++) {
+		const void *src = segs[i].type == TXBUF_SEG_FILE ?
+			(const void *)(file_data + segs[i].offset) :
+			(const void *)(uintptr_t)segs[i].addr;
+		memcpy(buf + off, src, segs[i].len);
+		off += segs[i].len;
+	}
+	*lenp = len;
+	return buf;
+}
+
+/* ------------------------------------------------------- TCP and reader */
+
+struct pair {
+	int snd, rcv;
+};
+
+static int tcp_pair(struct pair *p, int rcvbuf, int sndbuf)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	struct timeval tv = { .tv_sec = 30 };
+	int one = 1, l, s, r;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0)
+		return -errno;
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (rcvbuf)
+		setsockopt(l, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 4) ||
+	    getsockname(l, (struct sockaddr *)&a, &alen)) {
+		close(l);
+		return -errno;
+	}
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sndbuf)
+		setsockopt(s, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	if (connect(s, (struct sockaddr *)&a, sizeof(a))) {
+		close(s);
+		close(l);
+		return -errno;
+	}
+	r = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	close(l);
+	if (r < 0) {
+		close(s);
+		return -errno;
+	}
+	setsockopt(r, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	p->snd = s;
+	p->rcv = r;
+	return 0;
+}
+
+static void pair_close(struct pair *p)
+{
+	if (p->snd >= 0)
+		close(p->snd);
+	if (p->rcv >= 0)
+		close(p->rcv);
+	p->snd = p->rcv = -1;
+}
+
+/*
+ * A reader thread: reads exactly `want` bytes (more are reported), checks
+ * them against `expect` (if set), can be paused.
+ */
+struct reader {
+	pthread_t th;
+	int fd;
+	const uint8_t *expect;
+	size_t want;
+	size_t got;
+	size_t mismatch;	/* offset of the first wrong byte, or SIZE_MAX */
+	int paused;
+	int done;
+	int err;		/* errno of a failed read, 0 */
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	size_t bufsz = 256 * KIB;
+	uint8_t *buf = xmalloc(bufsz);
+
+	while (r->got < r->want) {
+		size_t n = r->want - r->got;
+		ssize_t k;
+
+		if (__atomic_load_n(&r->paused, __ATOMIC_ACQUIRE)) {
+			sleep_ms(2);
+			continue;
+		}
+		k = read(r->fd, buf, n < bufsz ? n : bufsz);
+		if (k <= 0) {
+			r->err = k < 0 ? errno : 0;
+			break;
+		}
+		if (r->expect && r->mismatch == SIZE_MAX &&
+		    memcmp(buf, r->expect + r->got, k)) {
+			for (ssize_t i = 0; i < k; i++)
+				if (buf[i] != r->expect[r->got + i]) {
+					r->mismatch = r->got + i;
+					break;
+				}
+		}
+		__atomic_add_fetch(&r->got, (size_t)k, __ATOMIC_RELEASE);
+	}
+	free(buf);
+	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void reader_start(struct reader *r, int fd, const uint8_t *expect,
+			 size_t want, bool paused)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = fd;
+	r->expect = expect;
+	r->want = want;
+	r->mismatch = SIZE_MAX;
+	r->paused = paused;
+	pthread_create(&r->th, NULL, reader_main, r);
+}
+
+static void reader_resume(struct reader *r)
+{
+	__atomic_store_n(&r->paused, 0, __ATOMIC_RELEASE);
+}
+
+/* Join; true if all `want` bytes arrived and matched. */
+static bool reader_join(struct reader *r, struct test *t)
+{
+	pthread_join(r->th, NULL);
+	EXPECT(t, r->got == r->want, "reader got %zu of %zu bytes (err %s)",
+	       r->got, r->want, strerror(r->err));
+	EXPECT(t, r->mismatch == SIZE_MAX, "wrong byte at offset %zu of %zu",
+	       r->mismatch, r->want);
+	return r->got == r->want && r->mismatch == SIZE_MAX;
+}
+
+/* ------------------------------------------------------------ completions */
+
+struct clog {
+	struct txbuf_completion rec[8192];
+	int n;
+	int reads;		/* read() calls that returned records */
+};
+
+/* Read what is ready (non-blocking); returns records added. */
+static int clog_drain(int dfd, struct clog *lg)
+{
+	int added = 0;
+
+	for (;;) {
+		int room = (int)(sizeof(lg->rec) / sizeof(lg->rec[0])) - lg->n;
+		ssize_t k;
+
+		if (room <= 0)
+			break;
+		k = read(dfd, &lg->rec[lg->n], room * sizeof(lg->rec[0]));
+		if (k <= 0)
+			break;
+		lg->n += k / sizeof(lg->rec[0]);
+		added += k / sizeof(lg->rec[0]);
+		lg->reads++;
+	}
+	return added;
+}
+
+/* Wait until the log has at least `want` records or timeout. */
+static int clog_wait(int dfd, struct clog *lg, int want, int timeout_ms)
+{
+	uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000;
+
+	clog_drain(dfd, lg);
+	while (lg->n < want) {
+		struct pollfd p = { .fd = dfd, .events = POLLIN };
+		int64_t left = (int64_t)(end - now_ns()) / 1000000;
+
+		if ((int64_t)(end - now_ns()) <= 0)
+			break;
+		poll(&p, 1, left > 0 ? (int)left : 1);
+		clog_drain(dfd, lg);
+	}
+	return lg->n;
+}
+
+static int clog_count(const struct clog *lg, uint64_t cookie)
+{
+	int c = 0;
+
+	for (int i = 0; i < lg->n; i++)
+		c += lg->rec[i].cookie == cookie;
+	return c;
+}
+
+static const struct txbuf_completion *clog_find(const struct clog *lg,
+						uint64_t cookie)
+{
+	for (int i = 0; i < lg->n; i++)
+		if (lg->rec[i].cookie == cookie)
+			return &lg->rec[i];
+	return NULL;
+}
+
+/* ------------------------------------------------------------ tests */
+
+static int setup_file(void)
+{
+	size_t off = 0;
+
+	file_data = xmalloc(DATA_SIZE);
+	fill_pattern(file_data, DATA_SIZE, 1);
+	file_fd = open(DATA_FILE, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (file_fd < 0)
+		return -errno;
+	while (off < DATA_SIZE) {
+		ssize_t k = write(file_fd, file_data + off, DATA_SIZE - off);
+
+		if (k <= 0)
+			return -errno;
+		off += k;
+	}
+	return 0;
+}
+
+static void test_device(void)
+{
+	struct test t;
+	struct txbuf_stats st;
+	int dfd;
+
+	test_begin(&t, "device_open_and_stats");
+	dfd = dev_open();
+	EXPECT(&t, dfd >= 0, "open %s: %s", DEV, strerror(errno));
+	if (dfd >= 0) {
+		st = stats(dfd);
+		EXPECT(&t, gauges_zero(&st), "gauges not zero at start");
+		EXPECT(&t, st.fd_pinned_cap == st.max_pinned_per_fd,
+		       "fd cap %llu != module max %llu",
+		       (unsigned long long)st.fd_pinned_cap,
+		       (unsigned long long)st.max_pinned_per_fd);
+		EXPECT(&t, st.stage_threshold == 1024,
+		       "default stage_threshold %llu",
+		       (unsigned long long)st.stage_threshold);
+		printf("INFO stats: stage_threshold=%llu max_pinned_per_fd=%llu max_pinned_total=%llu\n",
+		       (unsigned long long)st.stage_threshold,
+		       (unsigned long long)st.max_pinned_per_fd,
+		       (unsigned long long)st.max_pinned_total);
+		close(dfd);
+	}
+	test_end(&t);
+}
+
+/* INLINE + FILE + USER, every kind of alignment: exact bytes arrive. */
+static void test_mixed(int dfd)
+{
+	static const char hdr[] = "TXBUF-HDR compound reply v1";
+	size_t big_len = 10000, user_len = 300001, exp_len;
+	uint8_t *big = xmalloc(big_len), *ubuf = xmalloc(user_len + 64);
+	uint8_t *small = xmalloc(50), *expect;
+	uint8_t *mapped;
+	struct txbuf_seg segs[8];
+	struct txbuf_stats st0, st;
+	struct clog *lg = calloc(1, sizeof(*lg));
+	const struct txbuf_completion *c;
+	struct reader r;
+	struct pair p;
+	struct test t;
+	int err, n = 0;
+
+	test_begin(&t, "mixed_segments_exact_bytes");
+	fill_pattern(big, big_len, 11);
+	fill_pattern(ubuf, user_len + 64, 12);
+	fill_pattern(small, 50, 13);
+	mapped = mmap(NULL, 64 * KIB, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	fill_pattern(mapped, 64 * KIB, 14);
+
+	segs[n++] = seg_inline(hdr, sizeof(hdr));		/* staged */
+	segs[n++] = seg_inline(big, big_len);			/* kmalloc'd */
+	segs[n++] = seg_file(file_fd, 123, 200000);		/* unaligned */
+	segs[n++] = seg_user(ubuf + 7, user_len);		/* unaligned */
+	segs[n++] = seg_inline(small, 50);			/* staged */
+	segs[n++] = seg_file(file_fd, 4096, 4096);		/* one page */
+	segs[n++] = seg_user(mapped, 64 * KIB);			/* aligned */
+	segs[n++] = seg_inline(hdr, 5);				/* staged */
+	expect = expected_bytes(segs, n, &exp_len);
+
+	err = tcp_pair(&p, 0, 0);
+	EXPECT(&t, !err, "tcp_pair: %s", strerror(-err));
+	st0 = stats(dfd);
+	reader_start(&r, p.rcv, expect, exp_len, false);
+	err = do_send(dfd, p.snd, 0xC0FFEE01, 0, segs, n);
+	EXPECT(&t, !err, "SEND: %s", strerror(-err));
+	/* INLINE bytes were copied by the ioctl: reusing them is fine. */
+	memset(big, 0xAA, big_len);
+	memset(small, 0xBB, 50);
+	reader_join(&r, &t);
+	clog_wait(dfd, lg, 1, 10000);
+	c = clog_find(lg, 0xC0FFEE01);
+	EXPECT(&t, c, "no completion");
+	if (c) {
+		EXPECT(&t, c->status == 0, "status %d", c->status);
+		EXPECT(&t, c->bytes == exp_len, "bytes %llu != %zu",
+		       (unsigned long long)c->bytes, exp_len);
+		EXPECT(&t, c->flags & TXBUF_COMPL_STAGED, "STAGED flag missing");
+		EXPECT(&t, c->latency_ns > 0 && c->latency_ns < 10000000000ull,
+		       "latency %llu ns", (unsigned long long)c->latency_ns);
+	}
+	EXPECT(&t, clog_count(lg, 0xC0FFEE01) == 1, "%d completions",
+	       clog_count(lg, 0xC0FFEE01));
+	EXPECT(&t, wait_gauges_zero(dfd, 5000, &st), "gauges not back to 0");
+	EXPECT(&t, st.sends == st0.sends + 1, "sends %llu -> %llu",
+	       (unsigned long long)st0.sends, (unsigned long long)st.sends);
+	EXPECT(&t, st.bytes_staged - st0.bytes_staged == sizeof(hdr) + 50 + 5,
+	       "bytes_staged grew by %llu",
+	       (unsigned long long)(st.bytes_staged - st0.bytes_staged));
+	EXPECT(&t, st.bytes_referenced - st0.bytes_referenced ==
+	       big_len + 200000 + user_len + 4096 + 64 * KIB,
+	       "bytes_referenced grew by %llu",
+	       (unsigned long long)(st.bytes_referenced - st0.bytes_referenced));
+	test_end(&t);
+	pair_close(&p);
+	munmap(mapped, 64 * KIB);
+	free(big);
+	free(ubuf);
+	free(small);
+	free(expect);
+	free(lg);
+}
+
+/* Many chains: exactly one completion per cookie, never a second one. */
+static void test_destructor_once(int dfd)
+{
+	enum { N = 64 };
+	uint8_t *buf = xmalloc(N * 3000), *expect;
+	struct txbuf_seg segs[N][3];
+	size_t total = 0, off = 0, len;
+	struct clog *lg = calloc(1, sizeof(*lg));
+	struct reader r;
+	struct pair p;
+	struct test t;
+	int err, bad = 0;
+
+	test_begin(&t, "destructor_exactly_once");
+	fill_pattern(buf, N * 3000, 21);
+	for (int i = 0; i < N; i++) {
+		segs[i][0] = seg_inline(buf + i * 3000, 100 + i);
+		segs[i][1] = seg_file(file_fd, i * 5000, 1000 + i * 37);
+		segs[i][2] = seg_user(buf + i * 3000 + 200, 2000);
+		for (int j = 0; j < 3; j++)
+			total += segs[i][j].len;
+	}
+	expect = xmalloc(total);
+	for (int i = 0; i < N; i++) {
+		uint8_t *e = expected_bytes(segs[i], 3, &len);
+
+		memcpy(expect + off, e, len);
+		off += len;
+		free(e);
+	}
+	err = tcp_pair(&p, 0, 0);
+	EXPECT(&t, !err, "tcp_pair: %s", strerror(-err));
+	reader_start(&r, p.rcv, expect, total, false);
+	for (int i = 0; i < N; i++) {
+		err = do_send(dfd, p.snd, 1000 + i, 0, segs[i], 3);
+		EXPECT(&t, !err, "SEND %d: %s", i, strerror(-err));
+	}
+	reader_join(&r, &t);
+	clog_wait(dfd, lg, N, 10000);
+	sleep_ms(300);			/* a duplicate would show up now */
+	clog_drain(dfd, lg);
+	for (int i = 0; i < N; i++) {
+		const struct txbuf_completion *c = clog_find(lg, 1000 + i);
+
+		if (clog_count(lg, 1000 + i) != 1 || !c || c->status ||
+		    c->bytes != segs[i][0].len + segs[i][1].len + segs[i][2].len)
+			bad++;
+	}
+	EXPECT(&t, lg->n == N, "%d completions for %d sends", lg->n, N);
+	EXPECT(&t, !bad, "%d cookies without exactly one good completion", bad);
+	EXPECT(&t, wait_gauges_zero(dfd, 5000, NULL), "gauges not back to 0");
+	test_end(&t);
+	pair_close(&p);
+	free(buf);
+	free(expect);
+	free(lg);
+}
+
+/* The destructor waits for the peer: no completion while it does not read. */
+static void test_deferred(int dfd)
+{
+	size_t len = 2 * MIB;
+	struct txbuf_seg seg = seg_file(file_fd, MIB, len);
+	struct clog *lg = calloc(1, sizeof(*lg));
+	const struct txbuf_completion *c;
+	struct txbuf_stats st0, st;
+	struct pollfd pfd = { .fd = dfd, .events = POLLIN };
+	struct reader r;
+	struct pair p;
+	struct test t;
+	int err, ready;
+
+	test_begin(&t, "completion_deferred_while_peer_paused");
+	err = tcp_pair(&p, STALL_RCVBUF, STALL_SNDBUF);
+	EXPECT(&t, !err, "tcp_pair: %s", strerror(-err));
+	st0 = stats(dfd);
+	reader_start(&r, p.rcv, file_data + MIB, len, true);
+	err = do_send(dfd, p.snd, 0xDEF, 0, &seg, 1);
+	EXPECT(&t, !err, "SEND: %s", strerror(-err));
+	ready = poll(&pfd, 1, 800);
+	EXPECT(&t, ready == 0, "completion ready while the peer is paused");
+	st = stats(dfd);
+	EXPECT(&t, st.chains_in_flight == 1, "chains_in_flight %llu",
+	       (unsigned long long)st.chains_in_flight);
+	EXPECT(&t, st.fd_pinned_bytes == len, "fd_pinned_bytes %llu",
+	       (unsigned long long)st.fd_pinned_bytes);
+	EXPECT(&t, st.file_folios >= len / 4096, "file_folios %llu",
+	       (unsigned long long)st.file_folios);
+	EXPECT(&t, __atomic_load_n(&r.got, __ATOMIC_ACQUIRE) == 0,
+	       "paused reader read");
+	reader_resume(&r);
+	reader_join(&r, &t);
+	clog_wait(dfd, lg, 1, 10000);
+	c = clog_find(lg, 0xDEF);
+	EXPECT(&t, c && c->status == 0 && c->bytes == len,
+	       "completion missing or wrong after the peer drained");
+	EXPECT(&t, c && (c->flags & TXBUF_COMPL_CONTINUED),
+	       "send was not continued (flags %#x)", c ? c->flags : 0);
+	if (c)
+		printf("INFO deferred: 2 MiB FILE, peer paused 800 ms, latency %.1f ms\n",
+		       c->latency_ns / 1e6);
+	st = stats(dfd);
+	EXPECT(&t, st.continuations > st0.continuations,
+	       "continuations counter did not move");
+	EXPECT(&t, st.stalls > st0.stalls, "stalls counter did not move");
+	/* The sk_write_space hook, not the retry timer, woke the sender. */
+	EXPECT(&t, st.write_space_kicks > st0.write_space_kicks,
+	       "no sk_write_space wake-up");
+	printf("INFO deferred: %llu stalls, %llu write-space wake-ups, %llu continuations\n",
+	       (unsigned long long)(st.stalls - st0.stalls),
+	       (unsigned long long)(st.write_space_kicks - st0.write_space_kicks),
+	       (unsigned long long)(st.continuations - st0.continuations));
+	EXPECT(&t, wait_gauges_zero(dfd, 5000, NULL), "gauges not back to 0");
+	test_end(&t);
+	pair_close(&p);
+	free(lg);
+}
+
+/*
+ * Two big SENDs on one socket (a small send buffer forces partial sends)
+ * arrive in order; a third from another device fd queues behind them.
+ */
+static void test_in_order(int dfd)
+{
+	size_t a_len = 3 * MIB, b_len = 3 * MIB, exp_len;
+	uint8_t *a = xmalloc(a_len), *trailer = xmalloc(3000), *expect;
+	struct txbuf_seg segs[4];
+	struct clog *lg = calloc(1, sizeof(*lg)), *lg2 = calloc(1, sizeof(*lg2));
+	struct txbuf_stats st0, st;
+	struct reader r;
+	struct pair p;
+	struct test t;
+	int err, dfd2 = dev_open();
+
+	test_begin(&t, "partial_sends_continued_in_order");
+	fill_pattern(a, a_len, 31);
+	fill_pattern(trailer, 3000, 32);
+	segs[0] = seg_user(a, a_len);
+	segs[1] = seg_file(file_fd, MIB, b_len);
+	segs[2] = seg_inline(trailer, 3000);
+	segs[3] = seg_inline(trailer, 100);
+	expect = expected_bytes(segs, 4, &exp_len);
+	err = tcp_pair(&p, 0, 32768);
+	EXPECT(&t, !err, "tcp_pair: %s", strerror(-err));
+	st0 = stats(dfd);
+	reader_start(&r, p.rcv, expect, exp_len, false);
+	err = do_send(dfd, p.snd, 0xA, 0, &segs[0], 1);
+	EXPECT(&t, !err, "SEND A: %s", strerror(-err));
+	err = do_send(dfd, p.snd, 0xB, 0, &segs[1], 2);
+	EXPECT(&t, !err, "SEND B: %s", strerror(-err));
+	err = do_send(dfd2, p.snd, 0xC, 0, &segs[3], 1);
+	EXPECT(&t, !err, "SEND C (second fd): %s", strerror(-err));
+	reader_join(&r, &t);
+	clog_wait(dfd, lg, 2, 10000);
+	clog_wait(dfd2, lg2, 1, 10000);
+	EXPECT(&t, clog_find(lg, 0xA) && !clog_find(lg, 0xA)->status &&
+	       clog_find(lg, 0xA)->bytes == a_len, "completion A");
+	EXPECT(&t, clog_find(lg, 0xB) && !clog_find(lg, 0xB)->status &&
+	       clog_find(lg, 0xB)->bytes == b_len + 3000, "completion B");
+	EXPECT(&t, clog_find(lg2, 0xC) && !clog_find(lg2, 0xC)->status,
+	       "completion C on the second fd");
+	EXPECT(&t, !clog_find(lg, 0xC) && !clog_find(lg2, 0xA),
+	       "completion delivered to the wrong fd");
+	EXPECT(&t, clog_find(lg, 0xA) &&
+	       (clog_find(lg, 0xA)->flags & TXBUF_COMPL_CONTINUED),
+	       "A was not continued: send buffer too large?");
+	st = stats(dfd);
+	printf("INFO in-order: %llu partial-send continuations for 6 MiB\n",
+	       (unsigned long long)(st.continuations - st0.continuations));
+	EXPECT(&t, wait_gauges_zero(dfd, 5000, NULL), "gauges not back to 0");
+	test_end(&t);
+	pair_close(&p);
+	close(dfd2);
+	free(a);
+	free(trailer);
+	free(expect);
+	free(lg);
+	free(lg2);
+}
+
+/*
+ * Close the device fd with three chains in flight: the one already partly
+ * on the wire is finished (the stream stays whole), the two that never
+ * started are cancelled, and everything is released.
+ */
+static void test_close_in_flight(int dfd)
+{
+	size_t len = MIB;
+	uint8_t *ubuf = xmalloc(len), *ibuf = xmalloc(64 * KIB);
+	struct txbuf_seg s1 = seg_user(ubuf, len);
+	struct txbuf_seg s2 = seg_file(file_fd, 0, len);
+	struct txbuf_seg s3 = seg_inline(ibuf, 64 * KIB);
+	struct txbuf_stats st0, st;
+	struct reader r;
+	struct pair p;
+	struct test t;
+	char extra;
+	ssize_t k;
+	int err, dfda;
+
+	test_begin(&t, "close_device_with_sends_in_flight");
+	fill_pattern(ubuf, len, 41);
+	fill_pattern(ibuf, 64 * KIB, 42);
+	err = tcp_pair(&p, STALL_RCVBUF, STALL_SNDBUF);
+	EXPECT(&t, !err, "tcp_pair: %s", strerror(-err));
+	dfda = dev_open();
+	EXPECT(&t, dfda >= 0, "open: %s", strerror(errno));
+	st0 = stats(dfd);
+	reader_start(&r, p.rcv, ubuf, len, true);
+	EXPECT(&t, !do_send(dfda, p.snd, 1, 0, &s1, 1), "SEND 1");
+	EXPECT(&t, !do_send(dfda, p.snd, 2, 0, &s2, 1), "SEND 2");
+	EXPECT(&t, !do_send(dfda, p.snd, 3, 0, &s3, 1), "SEND 3");
+	sleep_ms(50);
+	st = stats(dfd);
+	EXPECT(&t, st.chains_in_flight == 3, "chains_in_flight %llu before close",
+	       (unsigned long long)st.chains_in_flight);
+	close(dfda);
+	{
+		uint64_t end = now_ns() + 5000000000ull;
+
+		do {		/* the cancellation runs on a workqueue */
+			sleep_ms(10);
+			st = stats(dfd);
+		} while (st.chains_in_flight != 1 && now_ns() < end);
+	}
+	EXPECT(&t, st.chains_in_flight == 1,
+	       "chains_in_flight %llu after close (want the started one only)",
+	       (unsigned long long)st.chains_in_flight);
+	EXPECT(&t, st.chain_errors - st0.chain_errors == 2,
+	       "%llu cancelled chains, want 2",
+	       (unsigned long long)(st.chain_errors - st0.chain_errors));
+	reader_resume(&r);
+	reader_join(&r, &t);
+	printf("INFO close: reader done after %.2f s\n", (now_ns() - t.start_ns) / 1e9);
+	EXPECT(&t, wait_gauges_zero(dfd, 10000, &st),
+	       "gauges not back to 0: chains %llu pinned %llu",
+	       (unsigned long long)st.chains_in_flight,
+	       (unsigned long long)st.pinned_bytes);
+	/* Nothing of the cancelled chains may follow. */
+	shutdown(p.snd, SHUT_WR);
+	k = read(p.rcv, &extra, 1);
+	EXPECT(&t, k == 0, "bytes of a cancelled chain arrived (read %zd)", k);
+	st = stats(dfd);
+	EXPECT(&t, st.completions - st0.completions == 3,
+	       "%llu destructors ran, want 3",
+	       (unsigned long long)(st.completions - st0.completions));
+	test_end(&t);
+	pair_close(&p);
+	free(ubuf);
+	free(ibuf);
+}
+
+/* TCP state (1 = ESTABLISHED...) of the IPv4 socket bound to local port. */
+static int tcp_state(unsigned int port)
+{
+	FILE *f = fopen("/proc/net/tcp", "r");
+	char line[256];
+	int st = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned int lport, s;
+
+		if (sscanf(line, " %*d: %*x:%x %*x:%*x %x", &lport, &s) == 2 &&
+		    lport == port) {
+			st = s;
+			break;
+		}
+	}
+	fclose(f);
+	return st;
+}
+
+/*
+ * The sending socket is closed by user space while the peer is stalled:
+ * the unsent rest is dropped (ECONNABORTED) so the socket really closes;
+ * once the peer goes away every destructor has run.
+ */
+static void test_socket_closed_stalled(int dfd)
+{
+	size_t len = 2 * MIB;
+	struct txbuf_seg seg = seg_file(file_fd, 0, len);
+	struct clog *lg = calloc(1, sizeof(*lg));
+	const struct txbuf_completion *c;
+	struct pair p;
+	struct test t;
+	int err;
+
+	struct sockaddr_in a;
+	socklen_t alen;
+	uint64_t end;
+	int state;
+
+	test_begin(&t, "socket_closed_while_peer_stalled");
+	err = tcp_pair(&p, STALL_RCVBUF, STALL_SNDBUF);
+	EXPECT(&t, !err, "tcp_pair: %s", strerror(-err));
+	err = do_send(dfd, p.snd, 0x5C, 0, &seg, 1);
+	EXPECT(&t, !err, "SEND: %s", strerror(-err));
+	sleep_ms(50);
+	alen = sizeof(a);
+	getsockname(p.snd, (struct sockaddr *)&a, &alen);
+	close(p.snd);
+	p.snd = -1;
+	/*
+	 * The module notices (retry timer, <= 200 ms) that it holds the last
+	 * reference, drops the unsent rest and lets the socket close: TCP then
+	 * leaves ESTABLISHED (FIN_WAIT1 behind the queued data).
+	 */
+	state = -1;
+	end = now_ns() + 10000000000ull;
+	do {
+		sleep_ms(20);
+		state = tcp_state(ntohs(a.sin_port));
+	} while (state == 1 && now_ns() < end);
+	EXPECT(&t, state != 1, "socket still ESTABLISHED after close()");
+	close(p.rcv);			/* unread data: RST, queues purged */
+	p.rcv = -1;
+	clog_wait(dfd, lg, 1, 10000);
+	c = clog_find(lg, 0x5C);
+	EXPECT(&t, c, "no completion");
+	if (c) {
+		EXPECT(&t, c->status == -ECONNABORTED, "status %d (%s)",
+		       c->status, strerror(-c->status));
+		EXPECT(&t, c->bytes > 0 && c->bytes < len, "bytes %llu",
+		       (unsigned long long)c->bytes);
+	}
+	EXPECT(&t, wait_gauges_zero(dfd, 5000, NULL), "gauges not back to 0");
+	test_end(&t);
+	free(lg);
+}
+
+struct bad_case {
+	const char *name;
+	int want;		/* errno */
+};
+
+static void bad_verdict(const char *name, int got, int want)
+{
+	struct test t;
+	char full[128];
+
+	snprintf(full, sizeof(full), "bad_input_%s", name);
+	test_begin(&t, full);
+	EXPECT(&t, got == -want, "got %s (%d), want %s", got ? strerror(-got) :
+	       "success", got, strerror(want));
+	test_end(&t);
+}
+
+static void test_bad_inputs(int dfd)
+{
+	uint8_t *buf = xmalloc(64 * KIB);
+	struct txbuf_seg ok = seg_inline(buf, 100), segs[4];
+	struct txbuf_seg *many;
+	struct txbuf_stats st0, st;
+	struct txbuf_send s;
+	struct pair p, lp;
+	struct clog *lg = calloc(1, sizeof(*lg));
+	struct test t;
+	int udp, unx, tcp, lsn, wr, dir, err, nbad = 0;
+	uint8_t *unmapped, *prot_none, *segpage;
+	uint64_t kaddr = 0xffff888000000000ull;
+	char small[16];
+	uint64_t cap;
+
+	fill_pattern(buf, 64 * KIB, 51);
+	err = tcp_pair(&p, 0, 0);
+	tcp_pair(&lp, 0, 0);
+	if (err) {
+		printf("FAIL bad_input_setup: tcp_pair %s\n", strerror(-err));
+		n_fail++;
+		return;
+	}
+	unmapped = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	munmap(unmapped, 2 * 4096);
+	prot_none = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	udp = socket(AF_INET, SOCK_DGRAM, 0);
+	unx = socket(AF_UNIX, SOCK_STREAM, 0);
+	tcp = socket(AF_INET, SOCK_STREAM, 0);
+	lsn = socket(AF_INET6, SOCK_STREAM, 0);
+	listen(lsn, 1);
+	wr = open(DATA_FILE, O_WRONLY | O_CLOEXEC);
+	dir = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	st0 = stats(dfd);
+
+#define BAD(name, want, expr) do { bad_verdict(name, (expr), want); nbad++; } while (0)
+#define ONE(seg_expr, flags) ({ segs[0] = (seg_expr); do_send(dfd, p.snd, 77, flags, segs, 1); })
+
+	/* the socket */
+	BAD("sock_fd_not_open_EBADF", EBADF, do_send(dfd, 9999, 1, 0, &ok, 1));
+	BAD("sock_fd_negative_EBADF", EBADF, do_send(dfd, -1, 1, 0, &ok, 1));
+	BAD("sock_fd_regular_file_ENOTSOCK", ENOTSOCK, do_send(dfd, file_fd, 1, 0, &ok, 1));
+	BAD("udp_socket_EPROTONOSUPPORT", EPROTONOSUPPORT, do_send(dfd, udp, 1, 0, &ok, 1));
+	BAD("unix_stream_socket_EPROTONOSUPPORT", EPROTONOSUPPORT, do_send(dfd, unx, 1, 0, &ok, 1));
+	BAD("unconnected_tcp_ENOTCONN", ENOTCONN, do_send(dfd, tcp, 1, 0, &ok, 1));
+	BAD("listening_tcp6_ENOTCONN", ENOTCONN, do_send(dfd, lsn, 1, 0, &ok, 1));
+	/* the request */
+	BAD("unknown_flag_EINVAL", EINVAL, do_send(dfd, p.snd, 1, 1u << 7, &ok, 1));
+	BAD("both_stage_flags_EINVAL", EINVAL,
+	    do_send(dfd, p.snd, 1, TXBUF_SEND_STAGE_SMALL | TXBUF_SEND_REF_SMALL, &ok, 1));
+	BAD("zero_segments_EINVAL", EINVAL, do_send(dfd, p.snd, 1, 0, &ok, 0));
+	memset(&s, 0, sizeof(s));
+	s.sock_fd = p.snd;
+	s.segs = (uintptr_t)&ok;
+	s.nr_segs = 1;
+	s.reserved = 1;
+	BAD("reserved_nonzero_EINVAL", EINVAL,
+	    ioctl(dfd, TXBUF_IOC_SEND, &s) ? -errno : 0);
+	many = calloc(TXBUF_MAX_SEGS + 1, sizeof(*many));
+	for (int i = 0; i <= TXBUF_MAX_SEGS; i++)
+		many[i] = seg_inline(buf, 1);
+	BAD("too_many_segments_E2BIG", E2BIG,
+	    do_send(dfd, p.snd, 1, 0, many, TXBUF_MAX_SEGS + 1));
+	BAD("huge_segment_count_E2BIG", E2BIG, do_send(dfd, p.snd, 1, 0, many, 0xffffffffu));
+	segpage = (uint8_t *)many + 4;
+	BAD("unaligned_segment_array_EFAULT", EFAULT, do_send(dfd, p.snd, 1, 0,
+	    (struct txbuf_seg *)segpage, 1));
+	BAD("null_segment_array_EFAULT", EFAULT, do_send(dfd, p.snd, 1, 0, NULL, 1));
+	BAD("unmapped_segment_array_EFAULT", EFAULT,
+	    do_send(dfd, p.snd, 1, 0, (struct txbuf_seg *)unmapped, 1));
+	BAD("unmapped_send_struct_EFAULT", EFAULT,
+	    ioctl(dfd, TXBUF_IOC_SEND, unmapped) ? -errno : 0);
+	/* the segments */
+	BAD("segment_type_0_EINVAL", EINVAL, ({ struct txbuf_seg x = ok; x.type = 0; ONE(x, 0); }));
+	BAD("segment_type_9_EINVAL", EINVAL, ({ struct txbuf_seg x = ok; x.type = 9; ONE(x, 0); }));
+	BAD("zero_length_EINVAL", EINVAL, ONE(seg_inline(buf, 0), 0));
+	BAD("inline_with_fd_EINVAL", EINVAL, ({ struct txbuf_seg x = ok; x.fd = 3; ONE(x, 0); }));
+	BAD("user_with_offset_EINVAL", EINVAL,
+	    ({ struct txbuf_seg x = seg_user(buf, 10); x.offset = 1; ONE(x, 0); }));
+	BAD("file_with_addr_EINVAL", EINVAL,
+	    ({ struct txbuf_seg x = seg_file(file_fd, 0, 10); x.addr = 1; ONE(x, 0); }));
+	BAD("inline_unmapped_EFAULT", EFAULT, ONE(seg_inline(unmapped, 100), 0));
+	BAD("inline_null_EFAULT", EFAULT, ONE(seg_inline(NULL, 100), 0));
+	BAD("inline_kernel_address_EFAULT", EFAULT,
+	    ONE(seg_inline((void *)(uintptr_t)kaddr, 100), 0));
+	BAD("inline_prot_none_EFAULT", EFAULT, ONE(seg_inline(prot_none, 100), 0));
+	BAD("user_unmapped_EFAULT", EFAULT, ONE(seg_user(unmapped, 100), 0));
+	BAD("user_prot_none_EFAULT", EFAULT, ONE(seg_user(prot_none, 100), 0));
+	BAD("user_kernel_address_EFAULT", EFAULT,
+	    ONE(seg_user((void *)(uintptr_t)kaddr, 4096), 0));
+	BAD("inline_addr_len_overflow_EOVERFLOW", EOVERFLOW,
+	    ONE(seg_inline((void *)(uintptr_t)0xfffffffffffff000ull, 0x2000), 0));
+	BAD("user_len_overflow_EOVERFLOW", EOVERFLOW, ONE(seg_user(buf, UINT64_MAX), 0));
+	BAD("file_offset_len_overflow_EOVERFLOW", EOVERFLOW,
+	    ONE(seg_file(file_fd, INT64_MAX, 2), 0));
+	BAD("file_offset_2e63_EOVERFLOW", EOVERFLOW,
+	    ONE(seg_file(file_fd, 1ull << 63, 1), 0));
+	BAD("file_offset_past_eof_EINVAL", EINVAL,
+	    ONE(seg_file(file_fd, DATA_SIZE + 4096, 10), 0));
+	BAD("file_range_crosses_eof_EINVAL", EINVAL,
+	    ONE(seg_file(file_fd, DATA_SIZE - 10, 11), 0));
+	BAD("file_fd_not_open_EBADF", EBADF, ONE(seg_file(9999, 0, 10), 0));
+	BAD("file_fd_negative_EBADF", EBADF, ONE(seg_file(-5, 0, 10), 0));
+	BAD("file_fd_write_only_EBADF", EBADF, ONE(seg_file(wr, 0, 10), 0));
+	BAD("file_fd_directory_EINVAL", EINVAL, ONE(seg_file(dir, 0, 10), 0));
+	BAD("file_fd_socket_EINVAL", EINVAL, ONE(seg_file(p.rcv, 0, 10), 0));
+	BAD("segment_longer_than_cap_EMSGSIZE", EMSGSIZE,
+	    ONE(seg_user(buf, st0.fd_pinned_cap + 1), 0));
+	/* Failures after part of the chain was built: all of it is undone. */
+	segs[0] = seg_inline(buf, 10000);
+	segs[1] = seg_file(file_fd, 0, 100000);
+	segs[2] = seg_user(buf, 50000);
+	segs[3] = seg_user(unmapped, 100);
+	BAD("late_user_fault_after_kmalloc_file_user_EFAULT", EFAULT,
+	    do_send(dfd, p.snd, 1, 0, segs, 4));
+	segs[3] = seg_file(file_fd, DATA_SIZE, 1);
+	BAD("late_file_past_eof_EINVAL", EINVAL, do_send(dfd, p.snd, 1, 0, segs, 4));
+	segs[3] = seg_inline(unmapped, 10);
+	BAD("late_inline_fault_staged_EFAULT", EFAULT, do_send(dfd, p.snd, 1, 0, segs, 4));
+	/* the other entry points */
+	BAD("unknown_ioctl_ENOTTY", ENOTTY, ioctl(dfd, _IO(TXBUF_IOC_MAGIC, 99)) ? -errno : 0);
+	BAD("stats_unmapped_EFAULT", EFAULT, ioctl(dfd, TXBUF_IOC_STATS, unmapped) ? -errno : 0);
+	cap = 0;
+	BAD("set_cap_zero_EINVAL", EINVAL, ioctl(dfd, TXBUF_IOC_SET_PINNED_CAP, &cap) ? -errno : 0);
+	cap = st0.max_pinned_per_fd + 1;
+	BAD("set_cap_above_max_EINVAL", EINVAL,
+	    ioctl(dfd, TXBUF_IOC_SET_PINNED_CAP, &cap) ? -errno : 0);
+	BAD("read_short_buffer_EINVAL", EINVAL, read(dfd, small, sizeof(small)) < 0 ? -errno : 0);
+	BAD("read_nothing_ready_EAGAIN", EAGAIN,
+	    read(dfd, lg->rec, sizeof(lg->rec[0])) < 0 ? -errno : 0);
+	BAD("write_EINVAL", EINVAL, write(dfd, buf, 32) < 0 ? -errno : 0);
+#undef BAD
+#undef ONE
+
+	test_begin(&t, "bad_input_nothing_leaked_no_completion");
+	st = stats(dfd);
+	EXPECT(&t, gauges_zero(&st), "gauges not zero after rejected sends: "
+	       "chains %llu pinned %llu kmalloc %llu stage %llu folios %llu user %llu",
+	       (unsigned long long)st.chains_in_flight,
+	       (unsigned long long)st.pinned_bytes,
+	       (unsigned long long)st.kmalloc_objs,
+	       (unsigned long long)st.stage_pages,
+	       (unsigned long long)st.file_folios,
+	       (unsigned long long)st.user_pages);
+	EXPECT(&t, st.sends == st0.sends, "a bad send was accepted");
+	/* 49 SEND-ioctl cases; the last 7 cases are other entry points. */
+	EXPECT(&t, st.send_errors - st0.send_errors == (uint64_t)nbad - 7,
+	       "send_errors grew by %llu, want %d",
+	       (unsigned long long)(st.send_errors - st0.send_errors), nbad - 7);
+	sleep_ms(50);
+	clog_drain(dfd, lg);
+	EXPECT(&t, lg->n == 0, "%d completions for rejected sends", lg->n);
+	test_end(&t);
+
+	/* The socket is still usable after all that. */
+	test_begin(&t, "bad_input_socket_still_usable");
+	{
+		struct reader r;
+
+		reader_start(&r, p.rcv, buf, 100, false);
+		EXPECT(&t, !do_send(dfd, p.snd, 78, 0, &ok, 1), "good SEND failed");
+		reader_join(&r, &t);
+		clog_wait(dfd, lg, 1, 5000);
+		EXPECT(&t, clog_find(lg, 78) && !clog_find(lg, 78)->status,
+		       "no good completion");
+	}
+	test_end(&t);
+
+	free(many);
+	munmap(prot_none, 4096);
+	close(udp);
+	close(unx);
+	close(tcp);
+	close(lsn);
+	close(wr);
+	close(dir);
+	pair_close(&p);
+	pair_close(&lp);
+	free(buf);
+	free(lg);
+}
+
+static int write_param(const char *name, unsigned long v)
+{
+	char path[128], val[32];
+	int fd, n, ok;
+
+	snprintf(path, sizeof(path), "/sys/module/txbuf/parameters/%s", name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(val, sizeof(val), "%lu", v);
+	ok = write(fd, val, n) == n;
+	close(fd);
+	return ok ? 0 : -EIO;
+}
+
+/* Per-fd pinned-bytes cap (ENOBUFS), and the per-fd chain cap. */
+static void test_pinned_cap(void)
+{
+	struct txbuf_seg s400 = seg_file(file_fd, 0, 400 * KIB);
+	struct txbuf_seg s200 = seg_file(file_fd, 400 * KIB, 200 * KIB);
+	struct txbuf_seg s600 = seg_file(file_fd, 0, 600 * KIB);
+	struct txbuf_seg s1 = seg_file(file_fd, 0, MIB);
+	struct txbuf_seg tiny = seg_file(file_fd, 0, 10);
+	struct clog *lg = calloc(1, sizeof(*lg));
+	struct txbuf_stats st;
+	struct pollfd pfd;
+	struct reader r;
+	struct pair p;
+	struct test t;
+	uint64_t cap = 512 * KIB;
+	int err, dfd = dev_open();
+
+	test_begin(&t, "pinned_bytes_cap_ENOBUFS");
+	EXPECT(&t, !ioctl(dfd, TXBUF_IOC_SET_PINNED_CAP, &cap), "SET_PINNED_CAP: %s",
+	       strerror(errno));
+	st = stats(dfd);
+	EXPECT(&t, st.fd_pinned_cap == cap, "cap %llu", (unsigned long long)st.fd_pinned_cap);
+	err = tcp_pair(&p, STALL_RCVBUF, STALL_SNDBUF);
+	EXPECT(&t, !err, "tcp_pair: %s", strerror(-err));
+	reader_start(&r, p.rcv, file_data, 400 * KIB + 200 * KIB, true);
+	EXPECT(&t, !do_send(dfd, p.snd, 1, 0, &s400, 1), "first 400 KiB SEND failed");
+	sleep_ms(20);
+	st = stats(dfd);
+	EXPECT(&t, st.fd_pinned_bytes == 400 * KIB, "fd_pinned_bytes %llu",
+	       (unsigned long long)st.fd_pinned_bytes);
+	pfd = (struct pollfd){ .fd = dfd, .events = POLLOUT };
+	EXPECT(&t, poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT),
+	       "no POLLOUT below the cap");
+	err = do_send(dfd, p.snd, 2, 0, &s200, 1);
+	EXPECT(&t, err == -ENOBUFS, "over the cap: got %s, want ENOBUFS", strerror(-err));
+	err = do_send(dfd, p.snd, 3, 0, &s600, 1);
+	EXPECT(&t, err == -EMSGSIZE, "larger than the cap: got %s, want EMSGSIZE",
+	       strerror(-err));
+	reader_resume(&r);
+	clog_wait(dfd, lg, 1, 10000);
+	EXPECT(&t, clog_find(lg, 1) && !clog_find(lg, 1)->status, "no completion 1");
+	EXPECT(&t, !do_send(dfd, p.snd, 4, 0, &s200, 1), "SEND after the completion failed");
+	reader_join(&r, &t);
+	clog_wait(dfd, lg, 2, 10000);
+	EXPECT(&t, clog_count(lg, 4) == 1 && !clog_count(lg, 2) && !clog_count(lg, 3),
+	       "wrong completions");
+	EXPECT(&t, wait_gauges_zero(dfd, 5000, NULL), "gauges not back to 0");
+	test_end(&t);
+	pair_close(&p);
+
+	test_begin(&t, "chains_per_fd_cap_ENOBUFS");
+	lg->n = 0;
+	EXPECT(&t, !write_param("max_chains_per_fd", 3), "cannot set max_chains_per_fd");
+	cap = 64 * MIB;
+	ioctl(dfd, TXBUF_IOC_SET_PINNED_CAP, &cap);
+	err = tcp_pair(&p, STALL_RCVBUF, STALL_SNDBUF);
+	EXPECT(&t, !err, "tcp_pair: %s", strerror(-err));
+	reader_start(&r, p.rcv, NULL, MIB + 20, true);
+	EXPECT(&t, !do_send(dfd, p.snd, 11, 0, &s1, 1), "SEND 1");
+	EXPECT(&t, !do_send(dfd, p.snd, 12, 0, &tiny, 1), "SEND 2");
+	EXPECT(&t, !do_send(dfd, p.snd, 13, 0, &tiny, 1), "SEND 3");
+	err = do_send(dfd, p.snd, 14, 0, &tiny, 1);
+	EXPECT(&t, err == -ENOBUFS, "4th chain: got %s, want ENOBUFS", strerror(-err));
+	reader_resume(&r);
+	reader_join(&r, &t);
+	{
+		uint64_t end = now_ns() + 10000000000ull;
+
+		do {
+			st = stats(dfd);
+			if (st.fd_completions_ready == 3 && !st.fd_chains_in_flight)
+				break;
+			sleep_ms(5);
+		} while (now_ns() < end);
+	}
+	EXPECT(&t, st.fd_completions_ready == 3, "%llu completions ready",
+	       (unsigned long long)st.fd_completions_ready);
+	/* Unread completions count too: nothing in flight, 3 unread, full. */
+	err = do_send(dfd, p.snd, 15, 0, &tiny, 1);
+	EXPECT(&t, err == -ENOBUFS, "with 3 unread completions: got %s, want ENOBUFS",
+	       strerror(-err));
+	clog_drain(dfd, lg);
+	EXPECT(&t, lg->n == 3 && clog_count(lg, 11) == 1 && clog_count(lg, 13) == 1,
+	       "%d completions", lg->n);
+	write_param("max_chains_per_fd", 4096);
+	test_end(&t);
+	pair_close(&p);
+	close(dfd);
+	free(lg);
+}
+
+/*
+ * The two ideas of the thread: small kmalloc'd objects referenced with the
+ * destructor keeping them alive, or copied into staging pages (BUFFERED).
+ * A 1 MiB file segment first keeps the chain in flight while we look.
+ */
+static void check_mode(int dfd, const char *name, uint32_t flags, long threshold,
+		       uint64_t want_kmalloc, uint64_t want_stage, bool want_staged_flag)
+{
+	enum { NSMALL = 64 };
+	uint8_t *small = xmalloc(NSMALL * 100 + 2000), *expect;
+	struct txbuf_seg segs[NSMALL + 2];
+	struct clog *lg = calloc(1, sizeof(*lg));
+	const struct txbuf_completion *c;
+	struct txbuf_stats st;
+	struct reader r;
+	struct pair p;
+	struct test t;
+	size_t len;
+	int err;
+
+	test_begin(&t, name);
+	if (threshold >= 0)
+		EXPECT(&t, !write_param("stage_threshold", threshold),
+		       "cannot set stage_threshold");
+	fill_pattern(small, NSMALL * 100 + 2000, 61);
+	segs[0] = seg_file(file_fd, 0, MIB);
+	for (int i = 0; i < NSMALL; i++)
+		segs[1 + i] = seg_inline(small + i * 100, 100);
+	segs[NSMALL + 1] = seg_inline(small + NSMALL * 100, 2000);
+	expect = expected_bytes(segs, NSMALL + 2, &len);
+	err = tcp_pair(&p, STALL_RCVBUF, STALL_SNDBUF);
+	EXPECT(&t, !err, "tcp_pair: %s", strerror(-err));
+	reader_start(&r, p.rcv, expect, len, true);
+	err = do_send(dfd, p.snd, 0x60, flags, segs, NSMALL + 2);
+	EXPECT(&t, !err, "SEND: %s", strerror(-err));
+	sleep_ms(30);
+	st = stats(dfd);
+	EXPECT(&t, st.kmalloc_objs == want_kmalloc, "kmalloc_objs %llu, want %llu",
+	       (unsigned long long)st.kmalloc_objs, (unsigned long long)want_kmalloc);
+	EXPECT(&t, st.stage_pages == want_stage, "stage_pages %llu, want %llu",
+	       (unsigned long long)st.stage_pages, (unsigned long long)want_stage);
+	reader_resume(&r);
+	reader_join(&r, &t);
+	clog_wait(dfd, lg, 1, 10000);
+	c = clog_find(lg, 0x60);
+	EXPECT(&t, c && !c->status && c->bytes == len, "bad completion");
+	EXPECT(&t, c && !!(c->flags & TXBUF_COMPL_STAGED) == want_staged_flag,
+	       "STAGED flag %d", c ? !!(c->flags & TXBUF_COMPL_STAGED) : -1);
+	EXPECT(&t, wait_gauges_zero(dfd, 5000, NULL), "gauges not back to 0");
+	if (threshold >= 0)
+		write_param("stage_threshold", 1024);
+	test_end(&t);
+	pair_close(&p);
+	free(small);
+	free(expect);
+	free(lg);
+}
+
+static void test_modes(int dfd)
+{
+	/* 64 x 100 B + 2000 B of INLINE after 1 MiB of file. */
+	check_mode(dfd, "mode_ref_small_flag_kmalloc_objects", TXBUF_SEND_REF_SMALL, -1,
+		   65, 0, false);
+	check_mode(dfd, "mode_stage_small_flag_buffered_pages", TXBUF_SEND_STAGE_SMALL, -1,
+		   0, 3, true);	/* 8400 bytes packed into 3 pages */
+	check_mode(dfd, "mode_default_threshold_1024", 0, -1, 1, 2, true);
+	check_mode(dfd, "mode_threshold_param_0_never_stages", 0, 0, 65, 0, false);
+	check_mode(dfd, "mode_threshold_param_4096_stages_all", 0, 4096, 0, 3, true);
+}
+
+/* poll() and epoll: EPOLLIN exactly when records are ready. */
+static void test_poll(int dfd)
+{
+	uint8_t buf[512];
+	struct txbuf_seg seg = seg_inline(buf, sizeof(buf));
+	struct epoll_event ev = { .events = EPOLLIN }, out;
+	struct txbuf_completion rec[4];
+	struct reader r;
+	struct pair p;
+	struct test t;
+	int ep, n, err;
+
+	test_begin(&t, "poll_epollin_when_ready");
+	fill_pattern(buf, sizeof(buf), 71);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	EXPECT(&t, !epoll_ctl(ep, EPOLL_CTL_ADD, dfd, &ev), "epoll_ctl: %s", strerror(errno));
+	n = epoll_wait(ep, &out, 1, 0);
+	EXPECT(&t, n == 0, "EPOLLIN with nothing ready (%d)", n);
+	err = tcp_pair(&p, 0, 0);
+	EXPECT(&t, !err, "tcp_pair: %s", strerror(-err));
+	reader_start(&r, p.rcv, buf, sizeof(buf), false);
+	EXPECT(&t, !do_send(dfd, p.snd, 0x70, 0, &seg, 1), "SEND");
+	reader_join(&r, &t);
+	n = epoll_wait(ep, &out, 1, 5000);
+	EXPECT(&t, n == 1 && (out.events & EPOLLIN), "no EPOLLIN after the completion");
+	n = read(dfd, rec, sizeof(rec));
+	EXPECT(&t, n == (int)sizeof(rec[0]) && rec[0].cookie == 0x70,
+	       "read %d bytes, cookie %#llx", n, (unsigned long long)rec[0].cookie);
+	n = epoll_wait(ep, &out, 1, 0);
+	EXPECT(&t, n == 0, "EPOLLIN after reading everything");
+	close(ep);
+	test_end(&t);
+	pair_close(&p);
+}
+
+/* One read() returns several records. */
+static void test_multi_read(int dfd)
+{
+	enum { N = 10 };
+	uint8_t buf[N * 64];
+	struct txbuf_seg seg[N];
+	struct txbuf_completion rec[16];
+	struct txbuf_stats st;
+	struct reader r;
+	struct pair p;
+	struct test t;
+	uint64_t end;
+	ssize_t k;
+	int err;
+
+	test_begin(&t, "read_returns_many_records");
+	fill_pattern(buf, sizeof(buf), 81);
+	for (int i = 0; i < N; i++)
+		seg[i] = seg_inline(buf + i * 64, 64);
+	err = tcp_pair(&p, 0, 0);
+	EXPECT(&t, !err, "tcp_pair: %s", strerror(-err));
+	reader_start(&r, p.rcv, buf, sizeof(buf), false);
+	for (int i = 0; i < N; i++)
+		EXPECT(&t, !do_send(dfd, p.snd, 0x800 + i, 0, &seg[i], 1), "SEND %d", i);
+	reader_join(&r, &t);
+	end = now_ns() + 5000000000ull;
+	do {
+		st = stats(dfd);
+		if (st.fd_completions_ready == N)
+			break;
+		sleep_ms(5);
+	} while (now_ns() < end);
+	EXPECT(&t, st.fd_completions_ready == N, "%llu ready",
+	       (unsigned long long)st.fd_completions_ready);
+	k = read(dfd, rec, sizeof(rec));
+	EXPECT(&t, k == N * (ssize_t)sizeof(rec[0]), "one read returned %zd bytes", k);
+	for (int i = 0; k == N * (ssize_t)sizeof(rec[0]) && i < N; i++)
+		EXPECT(&t, rec[i].cookie == 0x800u + i, "record %d cookie %#llx", i,
+		       (unsigned long long)rec[i].cookie);
+	test_end(&t);
+	pair_close(&p);
+}
+
+/* Several threads, sockets and device fds at once. */
+struct worker {
+	pthread_t th;
+	int id;
+	int failures;
+	char why[160];
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	enum { SENDS = 24 };
+	struct clog *lg = calloc(1, sizeof(*lg));
+	uint8_t *buf = xmalloc(256 * KIB), *expect;
+	struct txbuf_seg segs[SENDS][3];
+	size_t total = 0, off = 0, len;
+	struct reader r;
+	struct pair p;
+	struct test t;
+	int dfd = dev_open();
+
+	test_begin(&t, "worker");
+	fill_pattern(buf, 256 * KIB, 90 + w->id);
+	for (int i = 0; i < SENDS; i++) {
+		size_t a = (i * 7919 + w->id * 104729) % (200 * KIB);
+
+		segs[i][0] = seg_inline(buf + a % 1000, 1 + (i * 131) % 3000);
+		segs[i][1] = seg_file(file_fd, (a * 13) % (6 * MIB), 1 + (a % (96 * KIB)));
+		segs[i][2] = seg_user(buf + a, 1 + (i * 4099) % (56 * KIB));
+		for (int j = 0; j < 3; j++)
+			total += segs[i][j].len;
+	}
+	expect = xmalloc(total);
+	for (int i = 0; i < SENDS; i++) {
+		uint8_t *e = expected_bytes(segs[i], 3, &len);
+
+		memcpy(expect + off, e, len);
+		off += len;
+		free(e);
+	}
+	if (tcp_pair(&p, 0, 65536) || dfd < 0) {
+		snprintf(w->why, sizeof(w->why), "setup failed");
+		w->failures++;
+		return NULL;
+	}
+	reader_start(&r, p.rcv, expect, total, false);
+	for (int i = 0; i < SENDS; i++)
+		if (do_send(dfd, p.snd, i, i % 3 == 0 ? TXBUF_SEND_STAGE_SMALL : 0,
+			    segs[i], 3)) {
+			w->failures++;
+			snprintf(w->why, sizeof(w->why), "SEND %d failed", i);
+		}
+	reader_join(&r, &t);
+	if (t.failed) {
+		w->failures++;
+		snprintf(w->why, sizeof(w->why), "%.150s", t.msg);
+	}
+	clog_wait(dfd, lg, SENDS, 20000);
+	for (int i = 0; i < SENDS; i++)
+		if (clog_count(lg, i) != 1 || clog_find(lg, i)->status) {
+			w->failures++;
+			snprintf(w->why, sizeof(w->why), "completion %d missing or bad", i);
+		}
+	pair_close(&p);
+	close(dfd);
+	free(buf);
+	free(expect);
+	free(lg);
+	return NULL;
+}
+
+static void test_concurrent(int dfd)
+{
+	enum { W = 4 };
+	struct worker w[W];
+	struct test t;
+
+	test_begin(&t, "concurrent_sockets_and_fds");
+	for (int i = 0; i < W; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].id = i;
+		pthread_create(&w[i].th, NULL, worker_main, &w[i]);
+	}
+	for (int i = 0; i < W; i++) {
+		pthread_join(w[i].th, NULL);
+		EXPECT(&t, !w[i].failures, "worker %d: %d failures: %s", i,
+		       w[i].failures, w[i].why);
+	}
+	EXPECT(&t, wait_gauges_zero(dfd, 5000, NULL), "gauges not back to 0");
+	test_end(&t);
+}
+
+/* ------------------------------------------------------------ measurements */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct measure {
+	const char *kind;
+	uint32_t flags;
+	int nseg;
+	struct txbuf_seg segs[4];
+};
+
+static int all_copied_ok = 1;
+
+static void measure_one(int dfd, const struct measure *m, int iters)
+{
+	uint64_t lat[64], ioc[64];
+	int copied = 0, zc = 0, cont = 0, errors = 0;
+	struct clog *lg = calloc(1, sizeof(*lg));
+	size_t len = 0;
+	struct reader r;
+	struct pair p;
+
+	for (int i = 0; i < m->nseg; i++)
+		len += m->segs[i].len;
+	if (tcp_pair(&p, 0, 0)) {
+		printf("INFO measure %s: tcp_pair failed\n", m->kind);
+		free(lg);
+		return;
+	}
+	reader_start(&r, p.rcv, NULL, len * iters, false);
+	for (int i = 0; i < iters; i++) {
+		uint64_t t0 = now_ns();
+		const struct txbuf_completion *c;
+
+		if (do_send(dfd, p.snd, 0x900 + i, m->flags, m->segs, m->nseg)) {
+			errors++;
+			continue;
+		}
+		ioc[i] = now_ns() - t0;
+		clog_wait(dfd, lg, lg->n + 1, 10000);
+		c = clog_find(lg, 0x900 + i);
+		if (!c || c->status) {
+			errors++;
+			continue;
+		}
+		lat[i] = c->latency_ns;
+		copied += !!(c->flags & TXBUF_COMPL_COPIED);
+		zc += !(c->flags & TXBUF_COMPL_COPIED);
+		cont += !!(c->flags & TXBUF_COMPL_CONTINUED);
+	}
+	pthread_join(r.th, NULL);
+	pair_close(&p);
+	if (errors) {
+		printf("INFO measure %s: %d errors\n", m->kind, errors);
+		all_copied_ok = 0;
+		free(lg);
+		return;
+	}
+	qsort(lat, iters, sizeof(lat[0]), cmp_u64);
+	qsort(ioc, iters, sizeof(ioc[0]), cmp_u64);
+	printf("MEASURE kernel=%s kind=%-15s bytes=%-7zu n=%d ioctl_us_median=%.0f latency_us_min=%.0f median=%.0f p90=%.0f zerocopy=%d copied=%d continued=%d\n",
+	       kernel_release, m->kind, len, iters, ioc[iters / 2] / 1e3,
+	       lat[0] / 1e3, lat[iters / 2] / 1e3, lat[iters * 9 / 10] / 1e3,
+	       zc, copied, cont);
+	if (zc)
+		all_copied_ok = 0;
+	free(lg);
+}
+
+static void test_measure(int dfd)
+{
+	static uint8_t ubuf[MIB] __attribute__((aligned(4096)));
+	static uint8_t hdr[160];
+	struct measure ms[] = {
+		{ "file-1MiB", 0, 1, { seg_file(file_fd, 0, MIB) } },
+		{ "user-1MiB", 0, 1, { seg_user(ubuf, MIB) } },
+		{ "inline-ref-1MiB", TXBUF_SEND_REF_SMALL, 1, { seg_inline(ubuf, MIB) } },
+		{ "inline-stg-1MiB", TXBUF_SEND_STAGE_SMALL, 1, { seg_inline(ubuf, MIB) } },
+		{ "compound-64KiB", 0, 3, { seg_inline(hdr, sizeof(hdr)),
+					    seg_inline(hdr, 96),
+					    seg_file(file_fd, 0, 64 * KIB) } },
+	};
+	struct test t;
+
+	fill_pattern(ubuf, sizeof(ubuf), 99);
+	printf("INFO measurements: loopback TCP, prompt reader, default buffers, %d sends each; "
+	       "latency = SEND ioctl entry to destructor; loopback always copies at delivery, "
+	       "so every completion should say copied; emulated (TCG) guest: compare ratios only\n",
+	       20);
+	for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
+		measure_one(dfd, &ms[i], 20);
+	test_begin(&t, "loopback_completions_report_copied");
+	EXPECT(&t, all_copied_ok, "a loopback completion claimed zero-copy (or errors)");
+	test_end(&t);
+}
+
+static void test_final(int dfd)
+{
+	struct txbuf_stats st;
+	struct test t;
+
+	test_begin(&t, "final_counters_consistent");
+	EXPECT(&t, wait_gauges_zero(dfd, 5000, &st), "gauges not zero at the end");
+	EXPECT(&t, st.sends == st.completions, "sends %llu != completions %llu",
+	       (unsigned long long)st.sends, (unsigned long long)st.completions);
+	EXPECT(&t, st.completions == st.completions_zerocopy + st.completions_copied +
+	       st.completions_unsent,
+	       "completions %llu != zerocopy %llu + copied %llu + unsent %llu",
+	       (unsigned long long)st.completions,
+	       (unsigned long long)st.completions_zerocopy,
+	       (unsigned long long)st.completions_copied,
+	       (unsigned long long)st.completions_unsent);
+	/* Loopback copies at delivery: nothing that was sent is zero-copy. */
+	EXPECT(&t, st.completions_zerocopy == 0, "%llu zero-copy completions on loopback",
+	       (unsigned long long)st.completions_zerocopy);
+	/* The two cancelled chains of close_device_with_sends_in_flight. */
+	EXPECT(&t, !want("close_device") || st.completions_unsent == 2,
+	       "%llu unsent completions, want 2",
+	       (unsigned long long)st.completions_unsent);
+	printf("INFO totals: sends=%llu completions=%llu zerocopy=%llu copied=%llu unsent=%llu stalls=%llu write_space_kicks=%llu continuations=%llu send_errors=%llu chain_errors=%llu bytes_sent=%llu staged=%llu referenced=%llu\n",
+	       (unsigned long long)st.sends, (unsigned long long)st.completions,
+	       (unsigned long long)st.completions_zerocopy,
+	       (unsigned long long)st.completions_copied,
+	       (unsigned long long)st.completions_unsent,
+	       (unsigned long long)st.stalls,
+	       (unsigned long long)st.write_space_kicks,
+	       (unsigned long long)st.continuations,
+	       (unsigned long long)st.send_errors,
+	       (unsigned long long)st.chain_errors,
+	       (unsigned long long)st.bytes_sent,
+	       (unsigned long long)st.bytes_staged,
+	       (unsigned long long)st.bytes_referenced);
+	test_end(&t);
+}
+
+/* ------------------------------------------------------------ unload */
+
+static int delete_module(const char *name)
+{
+	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
+}
+
+static void test_unload(void)
+{
+	size_t len = MIB;
+	struct txbuf_seg seg;
+	struct txbuf_stats st;
+	struct reader r;
+	struct pair p;
+	struct test t;
+	uint64_t end;
+	int err, dfd;
+	struct stat sb;
+
+	test_begin(&t, "unload_refused_while_chain_in_flight");
+	err = tcp_pair(&p, STALL_RCVBUF, STALL_SNDBUF);
+	EXPECT(&t, !err, "tcp_pair: %s", strerror(-err));
+	dfd = dev_open();
+	EXPECT(&t, dfd >= 0, "open: %s", strerror(errno));
+	seg = seg_file(file_fd, 0, len);
+	reader_start(&r, p.rcv, file_data, len, true);
+	EXPECT(&t, !do_send(dfd, p.snd, 1, 0, &seg, 1), "SEND");
+	sleep_ms(50);
+	close(dfd);		/* only the chain holds the module now */
+	err = delete_module("txbuf");
+	EXPECT(&t, err == -EWOULDBLOCK || err == -EBUSY,
+	       "delete_module with a chain in flight: %s", err ? strerror(-err) : "unloaded!");
+	test_end(&t);
+
+	test_begin(&t, "unload_after_drain_counters_zero");
+	reader_resume(&r);
+	reader_join(&r, &t);
+	dfd = dev_open();
+	EXPECT(&t, dfd >= 0, "reopen: %s", strerror(errno));
+	EXPECT(&t, dfd >= 0 && wait_gauges_zero(dfd, 10000, &st), "gauges not zero");
+	if (dfd >= 0)
+		close(dfd);
+	pair_close(&p);
+	end = now_ns() + 5000000000ull;
+	do {
+		err = delete_module("txbuf");
+		if (!err)
+			break;
+		sleep_ms(20);
+	} while (now_ns() < end);
+	EXPECT(&t, !err, "delete_module: %s", strerror(-err));
+	EXPECT(&t, stat("/sys/module/txbuf", &sb) != 0, "module still present");
+	test_end(&t);
+}
+
+int main(int argc, char **argv)
+{
+	struct utsname u;
+	int dfd, err;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!uname(&u))
+		snprintf(kernel_release, sizeof(kernel_release), "%s", u.release);
+	if (argc > 2 && !strcmp(argv[1], "--only"))
+		only = argv[2];
+	else if (argc > 1 && !strncmp(argv[1], "--only=", 7))
+		only = argv[1] + 7;
+	err = setup_file();
+	if (err) {
+		printf("FAIL selftest_setup: %s: %s\n", DATA_FILE, strerror(-err));
+		return 1;
+	}
+	if (argc > 1 && !strcmp(argv[1], "--unload")) {
+		test_unload();
+		printf("INFO selftest --unload done: pass=%d fail=%d\n", n_pass, n_fail);
+		return n_fail ? 1 : 0;
+	}
+	if (want("device"))
+		test_device();
+	dfd = dev_open();
+	if (dfd < 0) {
+		printf("FAIL selftest_open: %s\n", strerror(errno));
+		return 1;
+	}
+	if (want("mixed"))
+		test_mixed(dfd);
+	if (want("destructor"))
+		test_destructor_once(dfd);
+	if (want("deferred"))
+		test_deferred(dfd);
+	if (want("in_order"))
+		test_in_order(dfd);
+	if (want("close_device"))
+		test_close_in_flight(dfd);
+	if (want("socket_closed"))
+		test_socket_closed_stalled(dfd);
+	if (want("bad_input"))
+		test_bad_inputs(dfd);
+	if (want("cap"))
+		test_pinned_cap();
+	if (want("mode"))
+		test_modes(dfd);
+	if (want("poll"))
+		test_poll(dfd);
+	if (want("read"))
+		test_multi_read(dfd);
+	if (want("concurrent"))
+		test_concurrent(dfd);
+	if (want("measure"))
+		test_measure(dfd);
+	if (want("final"))
+		test_final(dfd);
+	close(dfd);
+	printf("INFO selftest done: pass=%d fail=%d\n", n_pass, n_fail);
+	return n_fail ? 1 : 0;
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * Compile check: the UAPI header is valid C99 on its own, with the layout
+ * the module and C++ code rely on.  Built by kmod-shim/CMakeLists.txt.
+ */
+#include <stddef.h>
+
+#include "uapi/linux/txbuf.h"
+
+#define TXBUF_CHECK(name, cond) typedef char txbuf_check_##name[(cond) ? 1 : -1]
+
+TXBUF_CHECK(seg_size, sizeof(struct txbuf_seg) == 32);
+TXBUF_CHECK(send_size, sizeof(struct txbuf_send) == 32);
+TXBUF_CHECK(completion_size, sizeof(struct txbuf_completion) == 32);
+TXBUF_CHECK(stats_size, sizeof(struct txbuf_stats) == 256);
+TXBUF_CHECK(seg_len_offset, offsetof(struct txbuf_seg, len) == 24);
+TXBUF_CHECK(send_nr_offset, offsetof(struct txbuf_send, nr_segs) == 24);
+
+int txbuf_uapi_c_check(void);
+
+int txbuf_uapi_c_check(void)
+{
+	return TXBUF_IOC_SEND != TXBUF_IOC_STATS;
+}

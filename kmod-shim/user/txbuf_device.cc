@@ -1,0 +1,166 @@
+// Copyright the txbuf authors.
+// SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note
+
+#include "kmod-shim/user/txbuf_device.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace txbuf {
+namespace {
+
+constexpr char kErrnoPayloadUrl[] = "type.txbuf/kmod-shim.errno";
+
+// "ENOBUFS", or the number when libc does not know the name.
+std::string ErrnoName(int errno_value) {
+  const char* name = strerrorname_np(errno_value);
+  return name != nullptr ? std::string(name) : absl::StrCat(errno_value);
+}
+
+}  // namespace
+
+absl::Status ErrnoStatus(int errno_value, absl::string_view context) {
+  if (errno_value == 0) return absl::OkStatus();
+  // Abseil maps EMSGSIZE to kUnknown; here it means "larger than the cap".
+  absl::StatusCode code = errno_value == EMSGSIZE
+                              ? absl::StatusCode::kOutOfRange
+                              : absl::ErrnoToStatusCode(errno_value);
+  absl::Status status(
+      code, absl::StrCat(context, ": ", std::strerror(errno_value), " (",
+                         ErrnoName(errno_value), ")"));
+  status.SetPayload(kErrnoPayloadUrl, absl::Cord(absl::StrCat(errno_value)));
+  return status;
+}
+
+int TxbufErrno(const absl::Status& status) {
+  auto payload = status.GetPayload(kErrnoPayloadUrl);  // absl::optional<Cord>
+  int value = 0;
+  if (!payload.has_value() ||
+      !absl::SimpleAtoi(static_cast<std::string>(*payload), &value)) {
+    return 0;
+  }
+  return value;
+}
+
+absl::StatusOr<TxbufDevice> TxbufDevice::Open(const char* path) {
+  int fd = ::open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    if (err == ENOENT) {
+      return ErrnoStatus(
+          err, absl::StrCat("open ", path,
+                            " (is the txbuf module loaded? see docs/KMOD.md)"));
+    }
+    return ErrnoStatus(err, absl::StrCat("open ", path));
+  }
+  TxbufDevice dev(fd);
+  // A txbuf device answers TXBUF_IOC_STATS; anything else does not.
+  txbuf_stats st{};
+  if (::ioctl(fd, TXBUF_IOC_STATS, &st) != 0) {
+    int err = errno;
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " is not a txbuf device: TXBUF_IOC_STATS failed: ",
+                     std::strerror(err), " (", ErrnoName(err), ")"));
+  }
+  return dev;
+}
+
+TxbufDevice::TxbufDevice(TxbufDevice&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)) {}
+
+TxbufDevice& TxbufDevice::operator=(TxbufDevice&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+TxbufDevice::~TxbufDevice() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+absl::Status TxbufDevice::Send(int sock_fd, uint64_t cookie, uint32_t flags,
+                               absl::Span<const txbuf_seg> segs) {
+  if (fd_ < 0) return absl::FailedPreconditionError("txbuf device is closed");
+  if (segs.size() > std::numeric_limits<uint32_t>::max()) {
+    return ErrnoStatus(E2BIG, "TXBUF_IOC_SEND");
+  }
+  txbuf_send req{};
+  req.sock_fd = sock_fd;
+  req.flags = flags;
+  req.cookie = cookie;
+  req.segs = reinterpret_cast<uintptr_t>(segs.data());
+  req.nr_segs = static_cast<uint32_t>(segs.size());
+  while (::ioctl(fd_, TXBUF_IOC_SEND, &req) != 0) {
+    if (errno != EINTR) return ErrnoStatus(errno, "TXBUF_IOC_SEND");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> TxbufDevice::ReadCompletions(
+    absl::Span<txbuf_completion> out) {
+  if (fd_ < 0) return absl::FailedPreconditionError("txbuf device is closed");
+  if (out.empty()) return size_t{0};
+  for (;;) {
+    ssize_t n = ::read(fd_, out.data(), out.size() * sizeof(txbuf_completion));
+    if (n >= 0) return static_cast<size_t>(n) / sizeof(txbuf_completion);
+    if (errno == EAGAIN) return size_t{0};
+    if (errno != EINTR) return ErrnoStatus(errno, "read txbuf completions");
+  }
+}
+
+absl::StatusOr<txbuf_stats> TxbufDevice::Stats() {
+  if (fd_ < 0) return absl::FailedPreconditionError("txbuf device is closed");
+  txbuf_stats st{};
+  if (::ioctl(fd_, TXBUF_IOC_STATS, &st) != 0) {
+    return ErrnoStatus(errno, "TXBUF_IOC_STATS");
+  }
+  return st;
+}
+
+absl::Status TxbufDevice::SetPinnedCap(uint64_t bytes) {
+  if (fd_ < 0) return absl::FailedPreconditionError("txbuf device is closed");
+  if (::ioctl(fd_, TXBUF_IOC_SET_PINNED_CAP, &bytes) != 0) {
+    return ErrnoStatus(errno, "TXBUF_IOC_SET_PINNED_CAP");
+  }
+  return absl::OkStatus();
+}
+
+txbuf_seg TxbufDevice::Inline(const void* data, size_t len) {
+  txbuf_seg s{};
+  s.type = TXBUF_SEG_INLINE;
+  s.addr = reinterpret_cast<uintptr_t>(data);
+  s.len = len;
+  return s;
+}
+
+txbuf_seg TxbufDevice::File(int fd, uint64_t offset, size_t len) {
+  txbuf_seg s{};
+  s.type = TXBUF_SEG_FILE;
+  s.fd = fd;
+  s.offset = offset;
+  s.len = len;
+  return s;
+}
+
+txbuf_seg TxbufDevice::User(const void* data, size_t len) {
+  txbuf_seg s{};
+  s.type = TXBUF_SEG_USER;
+  s.addr = reinterpret_cast<uintptr_t>(data);
+  s.len = len;
+  return s;
+}
+
+}  // namespace txbuf
