@@ -1,0 +1,225 @@
+#include "server/executor.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace txbuf::server {
+namespace {
+
+OpError NeedFh(const NodeRef& cfh) {
+  if (cfh == nullptr) {
+    return Err(rpc::STATUS_NOFILEHANDLE,
+               "no current file handle (start with PUTROOTFH or PUTFH)");
+  }
+  return OpError::Ok();
+}
+
+Stability ToStability(rpc::Stability s) {
+  switch (s) {
+    case rpc::STABILITY_DATA_SYNC:
+      return Stability::kDataSync;
+    case rpc::STABILITY_FILE_SYNC:
+      return Stability::kFileSync;
+    default:
+      return Stability::kUnstable;
+  }
+}
+
+}  // namespace
+
+OpError Executor::FillFh(const NodeRef& n, rpc::OpResult* res) {
+  OpResultOr<struct stat> st = ex_.Stat(*n);
+  if (!st.ok()) return st.error;
+  rpc::FhResult* fh = res->mutable_fh();
+  fh->set_fh(ex_.HandleOf(*n));
+  Export::ToAttr(st.value, n.get(), fh->mutable_attr());
+  return OpError::Ok();
+}
+
+void Executor::Execute(const rpc::Request& req,
+                       absl::Span<const std::byte> payload,
+                       CompoundOutput* out) {
+  rpc::Reply& reply = out->reply;
+  reply.set_id(req.id());
+  if (static_cast<uint32_t>(req.ops_size()) > limits_.max_ops) {
+    reply.set_status(rpc::STATUS_TOOBIG);
+    reply.set_error(absl::StrCat("compound of ", req.ops_size(),
+                                 " ops over the limit of ", limits_.max_ops));
+    return;
+  }
+  NodeRef cfh;
+  for (const rpc::Op& op : req.ops()) {
+    rpc::OpResult* res = reply.add_results();
+    OpError e = Run(op, payload, cfh, res, out);
+    if (!e.ok()) {
+      if (e.message.size() > limits_.max_error_bytes) {
+        e.message.resize(limits_.max_error_bytes);
+      }
+      res->clear_result();
+      res->set_status(e.status);
+      res->set_error(e.message);
+      reply.set_status(e.status);
+      reply.set_error(std::move(e.message));
+      return;
+    }
+  }
+}
+
+OpError Executor::Run(const rpc::Op& op, absl::Span<const std::byte> payload,
+                      NodeRef& cfh, rpc::OpResult* res, CompoundOutput* out) {
+  switch (op.op_case()) {
+    case rpc::Op::kPutrootfh:
+      cfh = ex_.Root();
+      return FillFh(cfh, res);
+    case rpc::Op::kPutfh: {
+      OpResultOr<NodeRef> n = ex_.FromHandle(op.putfh().fh());
+      if (!n.ok()) return n.error;
+      cfh = n.value;
+      return FillFh(cfh, res);
+    }
+    case rpc::Op::kGetfh:
+      if (OpError e = NeedFh(cfh); !e.ok()) return e;
+      return FillFh(cfh, res);
+    case rpc::Op::kLookup: {
+      if (OpError e = NeedFh(cfh); !e.ok()) return e;
+      OpResultOr<NodeRef> n = ex_.Lookup(*cfh, op.lookup().path());
+      if (!n.ok()) return n.error;
+      cfh = n.value;
+      return FillFh(cfh, res);
+    }
+    case rpc::Op::kGetattr: {
+      if (OpError e = NeedFh(cfh); !e.ok()) return e;
+      OpResultOr<rpc::Attr> a = ex_.GetAttr(*cfh);
+      if (!a.ok()) return a.error;
+      *res->mutable_attr()->mutable_attr() = std::move(a.value);
+      return OpError::Ok();
+    }
+    case rpc::Op::kSetattr: {
+      if (OpError e = NeedFh(cfh); !e.ok()) return e;
+      if (OpError e = ex_.SetAttr(*cfh, op.setattr()); !e.ok()) return e;
+      OpResultOr<rpc::Attr> a = ex_.GetAttr(*cfh);
+      if (!a.ok()) return a.error;
+      *res->mutable_attr()->mutable_attr() = std::move(a.value);
+      return OpError::Ok();
+    }
+    case rpc::Op::kRead: {
+      if (OpError e = NeedFh(cfh); !e.ok()) return e;
+      const rpc::Read& r = op.read();
+      if (r.length() > limits_.max_read) {
+        return Err(rpc::STATUS_TOOBIG,
+                   absl::StrCat("READ of ", r.length(),
+                                " bytes over the limit of ", limits_.max_read));
+      }
+      if (out->payload_bytes + r.length() > limits_.max_reply_payload) {
+        return Err(rpc::STATUS_TOOBIG,
+                   "the compound's READs exceed the reply payload limit");
+      }
+      OpResultOr<std::shared_ptr<PageCache::File>> f = ex_.File(*cfh);
+      if (!f.ok()) return f.error;
+      absl::StatusOr<CachedRead> data = f.value->Read(r.offset(), r.length());
+      if (!data.ok()) return FromAbsl(data.status());
+      rpc::ReadResult* rr = res->mutable_read();
+      rr->set_payload_offset(out->payload_bytes);
+      rr->set_length(static_cast<uint32_t>(data->bytes));
+      rr->set_eof(data->eof);
+      out->payload_bytes += data->bytes;
+      for (PageSlice& s : data->slices) out->payload.push_back(std::move(s));
+      return OpError::Ok();
+    }
+    case rpc::Op::kWrite: {
+      if (OpError e = NeedFh(cfh); !e.ok()) return e;
+      if (ex_.read_only())
+        return Err(rpc::STATUS_ROFS, "the export is read-only");
+      const rpc::Write& w = op.write();
+      if (w.payload_offset() > payload.size() ||
+          w.length() > payload.size() - w.payload_offset()) {
+        return Err(rpc::STATUS_INVAL,
+                   "WRITE data range lies outside the frame payload");
+      }
+      OpResultOr<std::shared_ptr<PageCache::File>> f = ex_.File(*cfh);
+      if (!f.ok()) return f.error;
+      absl::Status s = f.value->Write(
+          w.offset(), payload.subspan(w.payload_offset(), w.length()),
+          ToStability(w.stable()));
+      if (!s.ok()) return FromAbsl(s);
+      rpc::WriteResult* wr = res->mutable_write();
+      wr->set_count(w.length());
+      wr->set_committed(w.stable());
+      wr->set_verifier(verifier_);
+      return OpError::Ok();
+    }
+    case rpc::Op::kCommit: {
+      if (OpError e = NeedFh(cfh); !e.ok()) return e;
+      if (cfh->is_dir) {
+        res->mutable_commit()->set_verifier(verifier_);
+        return OpError::Ok();
+      }
+      OpResultOr<std::shared_ptr<PageCache::File>> f = ex_.File(*cfh);
+      if (!f.ok()) return f.error;
+      if (absl::Status s = f.value->Commit(); !s.ok()) return FromAbsl(s);
+      res->mutable_commit()->set_verifier(verifier_);
+      return OpError::Ok();
+    }
+    case rpc::Op::kCreate: {
+      if (OpError e = NeedFh(cfh); !e.ok()) return e;
+      const rpc::Create& c = op.create();
+      OpResultOr<NodeRef> n =
+          ex_.Create(*cfh, c.name(), c.mode() ? c.mode() : 0644, c.exclusive());
+      if (!n.ok()) return n.error;
+      cfh = n.value;
+      return FillFh(cfh, res);
+    }
+    case rpc::Op::kMkdir: {
+      if (OpError e = NeedFh(cfh); !e.ok()) return e;
+      const rpc::Mkdir& m = op.mkdir();
+      OpResultOr<NodeRef> n =
+          ex_.Mkdir(*cfh, m.name(), m.mode() ? m.mode() : 0755);
+      if (!n.ok()) return n.error;
+      cfh = n.value;
+      return FillFh(cfh, res);
+    }
+    case rpc::Op::kRemove:
+      if (OpError e = NeedFh(cfh); !e.ok()) return e;
+      return ex_.Remove(*cfh, op.remove().name());
+    case rpc::Op::kRmdir:
+      if (OpError e = NeedFh(cfh); !e.ok()) return e;
+      return ex_.Rmdir(*cfh, op.rmdir().name());
+    case rpc::Op::kRename: {
+      if (OpError e = NeedFh(cfh); !e.ok()) return e;
+      const rpc::Rename& r = op.rename();
+      NodeRef to = cfh;
+      if (!r.to_dir().empty()) {
+        OpResultOr<NodeRef> n = ex_.FromHandle(r.to_dir());
+        if (!n.ok()) return n.error;
+        to = n.value;
+      }
+      return ex_.Rename(*cfh, r.from_name(), *to, r.to_name());
+    }
+    case rpc::Op::kReaddir: {
+      if (OpError e = NeedFh(cfh); !e.ok()) return e;
+      const rpc::ReadDir& r = op.readdir();
+      OpResultOr<Export::DirPage> page =
+          ex_.ReadDir(*cfh, r.cookie(), r.max_entries(), r.with_attrs());
+      if (!page.ok()) return page.error;
+      rpc::ReadDirResult* rd = res->mutable_readdir();
+      for (rpc::DirEntry& e : page.value.entries) {
+        *rd->add_entries() = std::move(e);
+      }
+      rd->set_eof(page.value.eof);
+      return OpError::Ok();
+    }
+    case rpc::Op::kStatfs: {
+      OpResultOr<rpc::StatFsResult> s = ex_.StatFs();
+      if (!s.ok()) return s.error;
+      *res->mutable_statfs() = std::move(s.value);
+      return OpError::Ok();
+    }
+    case rpc::Op::kStats:
+      if (fill_stats_) fill_stats_(res->mutable_stats());
+      return OpError::Ok();
+    case rpc::Op::OP_NOT_SET:
+      break;
+  }
+  return Err(rpc::STATUS_OP_ILLEGAL, "unknown operation");
+}
+
+}  // namespace txbuf::server

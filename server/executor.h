@@ -1,0 +1,77 @@
+// executor.h: runs one compound request against the export.
+//
+// Ops run in order on the compound's current file handle (CFH) and stop at
+// the first failure, as docs/PROTOCOL.md specifies. READ data is not copied:
+// it comes back as page-cache `PageSlice`s (each pinning its page) in op
+// order, for the reply composer to reference in the reply txbuf.
+//
+// Thread-safety: thread-safe; an Executor is shared by every event loop
+// (the export and page cache it uses are thread-safe).
+//
+// Example:
+//   Executor exec(*export_, limits, verifier, fill_stats);
+//   CompoundOutput out;
+//   exec.Execute(request, request_payload, &out);
+//   // out.reply has one OpResult per executed op; out.payload the READ data.
+#ifndef TXBUF_SERVER_EXECUTOR_H_
+#define TXBUF_SERVER_EXECUTOR_H_
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "absl/types/span.h"
+#include "common/page_cache.h"
+#include "proto/txbuf.pb.h"
+#include "server/export.h"
+
+namespace txbuf::server {
+
+struct ServerLimits {
+  uint32_t max_envelope = 1 << 20;        // request envelope bytes
+  uint32_t max_payload = 64 << 20;        // request payload bytes
+  uint32_t max_ops = 1024;                // ops per compound
+  uint32_t max_read = 16 << 20;           // bytes per READ
+  uint64_t max_reply_payload = 64 << 20;  // READ bytes per compound
+  uint32_t max_error_bytes = 512;         // detail text per error
+};
+
+// The result of one compound.
+struct CompoundOutput {
+  rpc::Reply reply;
+  std::vector<PageSlice> payload;  // READ data, in op order
+  uint64_t payload_bytes = 0;
+};
+
+class Executor {
+ public:
+  using StatsFiller = std::function<void(rpc::StatsResult*)>;
+
+  Executor(Export& ex, ServerLimits limits, uint64_t verifier,
+           StatsFiller fill_stats)
+      : ex_(ex),
+        limits_(limits),
+        verifier_(verifier),
+        fill_stats_(std::move(fill_stats)) {}
+
+  // Executes `req`; WRITE data is read from `payload`.
+  void Execute(const rpc::Request& req, absl::Span<const std::byte> payload,
+               CompoundOutput* out);
+
+  const ServerLimits& limits() const { return limits_; }
+
+ private:
+  // Runs one op; on failure returns the error (the caller records it).
+  OpError Run(const rpc::Op& op, absl::Span<const std::byte> payload,
+              NodeRef& cfh, rpc::OpResult* res, CompoundOutput* out);
+  OpError FillFh(const NodeRef& n, rpc::OpResult* res);
+
+  Export& ex_;
+  ServerLimits limits_;
+  uint64_t verifier_;
+  StatsFiller fill_stats_;
+};
+
+}  // namespace txbuf::server
+
+#endif  // TXBUF_SERVER_EXECUTOR_H_

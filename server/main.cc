@@ -1,0 +1,176 @@
+// txbufd: the txbuf file server.
+//
+//   txbufd --export DIR [--listen HOST:PORT] [--engine E] [--threads N] ...
+//
+// Prints "listening on HOST:PORT" on stdout when ready. On SIGTERM or SIGINT
+// it stops accepting, finishes or aborts what is in flight, waits for every
+// txbuf destructor, writes back cached data, prints one JSON line of final
+// statistics (pinned_bytes is 0) and exits 0.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/socket_util.h"
+#include "server/server.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(usage: txbufd --export DIR [options]
+
+Serves DIR over the txbuf protocol (docs/PROTOCOL.md).
+
+  --export DIR            directory to export (required)
+  --listen HOST:PORT      address to listen on (default 127.0.0.1:0; port 0
+                          picks a free port; prints "listening on HOST:PORT")
+  --engine E              copy | msg_zerocopy | uring_zc | kmod | auto
+                          (default auto)
+  --threads N             event-loop threads, SO_REUSEPORT (default 1)
+  --read-only             refuse every change (ROFS)
+  --token-file FILE       require the shared secret in FILE (challenge-
+                          response; the secret never crosses the wire)
+  --conn-budget BYTES     pinned bytes per connection (default 64M)
+  --budget BYTES          pinned bytes for the whole server (default 1G)
+  --budget-deadline SECS  close a connection over its budget this long
+                          (default 10)
+  --cache-size BYTES      page cache and staging memory (default 1G)
+  --stage-threshold BYTES copy objects shorter than this into staging pages,
+                          reference longer ones (default 1024; 0: reference all)
+  --no-fixed-buffers      do not register the page arena with io_uring
+  --help                  this text
+
+BYTES accept K, M and G suffixes (powers of 1024).
+)";
+
+bool ParseBytes(absl::string_view s, uint64_t* out) {
+  uint64_t mult = 1;
+  if (!s.empty()) {
+    switch (s.back()) {
+      case 'k':
+      case 'K':
+        mult = 1ull << 10;
+        break;
+      case 'm':
+      case 'M':
+        mult = 1ull << 20;
+        break;
+      case 'g':
+      case 'G':
+        mult = 1ull << 30;
+        break;
+      default:
+        break;
+    }
+    if (mult != 1) s.remove_suffix(1);
+  }
+  uint64_t v = 0;
+  if (!absl::SimpleAtoi(s, &v)) return false;
+  *out = v * mult;
+  return true;
+}
+
+[[noreturn]] void Die(const std::string& msg, int code = 2) {
+  std::fprintf(stderr, "txbufd: %s\n", msg.c_str());
+  if (code == 2) std::fprintf(stderr, "Try 'txbufd --help'.\n");
+  std::exit(code);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  txbuf::server::ServerOptions o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      size_t eq = a.find('=');
+      if (eq != std::string::npos) return a.substr(eq + 1);
+      if (i + 1 >= argc) Die(absl::StrCat(a, " needs a value"));
+      return argv[++i];
+    };
+    std::string flag = a.substr(0, a.find('='));
+    uint64_t n = 0;
+    if (flag == "--help" || flag == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (flag == "--export") {
+      o.export_dir = value();
+    } else if (flag == "--listen") {
+      absl::StatusOr<std::pair<std::string, uint16_t>> hp =
+          txbuf::SplitHostPort(value());
+      if (!hp.ok()) Die(std::string(hp.status().message()));
+      o.host = hp->first;
+      o.port = hp->second;
+    } else if (flag == "--engine") {
+      absl::StatusOr<txbuf::EngineKind> e = txbuf::ParseEngineKind(value());
+      if (!e.ok()) Die(std::string(e.status().message()));
+      o.engine = *e;
+    } else if (flag == "--threads") {
+      if (!ParseBytes(value(), &n) || n < 1 || n > 256) Die("bad --threads");
+      o.threads = static_cast<int>(n);
+    } else if (flag == "--read-only") {
+      o.read_only = true;
+    } else if (flag == "--token-file") {
+      std::string path = value();
+      std::ifstream f(path);
+      if (!f) Die(absl::StrCat("cannot read token file ", path), 1);
+      std::stringstream ss;
+      ss << f.rdbuf();
+      std::string tok = ss.str();
+      while (!tok.empty() &&
+             std::string(" \t\r\n").find(tok.back()) != std::string::npos) {
+        tok.pop_back();
+      }
+      if (tok.empty()) Die(absl::StrCat("token file ", path, " is empty"), 1);
+      o.token = tok;
+    } else if (flag == "--conn-budget") {
+      if (!ParseBytes(value(), &o.conn_budget)) Die("bad --conn-budget");
+    } else if (flag == "--budget") {
+      if (!ParseBytes(value(), &o.budget)) Die("bad --budget");
+    } else if (flag == "--budget-deadline") {
+      double secs = 0;
+      if (!absl::SimpleAtod(value(), &secs) || secs < 0) {
+        Die("bad --budget-deadline");
+      }
+      o.budget_deadline = absl::Seconds(secs);
+    } else if (flag == "--cache-size") {
+      if (!ParseBytes(value(), &o.cache_bytes) || o.cache_bytes < (1 << 20)) {
+        Die("bad --cache-size (at least 1M)");
+      }
+    } else if (flag == "--stage-threshold") {
+      if (!ParseBytes(value(), &n)) Die("bad --stage-threshold");
+      o.stage_threshold = n;
+    } else if (flag == "--no-fixed-buffers") {
+      o.fixed_buffers = false;
+    } else {
+      Die(absl::StrCat("unknown option ", a));
+    }
+  }
+  if (o.export_dir.empty()) Die("--export DIR is required");
+
+  // Signals: handled by sigwait on this thread; blocked in every worker.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  absl::StatusOr<std::unique_ptr<txbuf::server::Server>> server =
+      txbuf::server::Server::Start(o);
+  if (!server.ok()) Die(std::string(server.status().message()), 1);
+  std::printf("listening on %s\n", (*server)->address().c_str());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&set, &sig);
+  (*server)->Shutdown();
+  std::printf("%s\n", (*server)->StatsJson().c_str());
+  std::fflush(stdout);
+  return 0;
+}

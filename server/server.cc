@@ -1,0 +1,184 @@
+#include "server/server.h"
+
+#include <sys/resource.h>
+
+#include <cstring>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/sha256.h"
+#include "common/socket_util.h"
+#include "server/worker.h"
+
+namespace txbuf::server {
+namespace {
+
+// Each node of the export holds a descriptor: allow as many as we may.
+void RaiseFdLimit() {
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+}  // namespace
+
+Server::Server(ServerOptions options) : options_(std::move(options)) {}
+
+Server::~Server() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
+  if (options.threads < 1)
+    return absl::InvalidArgumentError("--threads must be >= 1");
+  RaiseFdLimit();
+  std::unique_ptr<Server> s(new Server(std::move(options)));
+  const ServerOptions& o = s->options_;
+  uint8_t v[8];
+  RandomBytes(v);
+  std::memcpy(&s->verifier_, v, sizeof(v));
+  s->pool_ = std::make_unique<PagePool>(o.cache_bytes);
+  size_t pages = o.cache_bytes / kPageSize;
+  // Keep a tenth of the pool for staging pages and copy-on-write copies.
+  s->cache_ = std::make_unique<PageCache>(
+      *s->pool_, PageCacheOptions{.max_pages = pages - pages / 10});
+  absl::StatusOr<std::unique_ptr<Export>> ex =
+      Export::Open(o.export_dir, {.read_only = o.read_only});
+  if (!ex.ok()) return ex.status();
+  s->export_ = std::move(*ex);
+  s->export_->set_cache(s->cache_.get());
+  Server* self = s.get();
+  s->executor_ = std::make_unique<Executor>(
+      *s->export_, o.limits, s->verifier_,
+      [self](rpc::StatsResult* r) { self->FillStats(r); });
+
+  bool reuse = o.threads > 1;
+  absl::StatusOr<UniqueFd> first = ListenTcp(o.host, o.port, reuse);
+  if (!first.ok()) return first.status();
+  absl::StatusOr<uint16_t> port = LocalPort(first->get());
+  if (!port.ok()) return port.status();
+  std::string host = o.host.find(':') != std::string::npos
+                         ? absl::StrCat("[", o.host, "]")
+                         : o.host;
+  s->address_ = absl::StrCat(host, ":", *port);
+  std::vector<UniqueFd> fds;
+  fds.push_back(std::move(*first));
+  for (int i = 1; i < o.threads; ++i) {
+    absl::StatusOr<UniqueFd> fd = ListenTcp(o.host, *port, true);
+    if (!fd.ok()) return fd.status();
+    fds.push_back(std::move(*fd));
+  }
+  for (int i = 0; i < o.threads; ++i) {
+    s->workers_.push_back(std::make_unique<Worker>(*s, i, std::move(fds[i])));
+  }
+  for (auto& w : s->workers_) {
+    if (absl::Status st = w->Start(); !st.ok()) {
+      s->Shutdown();
+      return st;
+    }
+  }
+  return s;
+}
+
+void Server::Shutdown() {
+  if (shut_down_.exchange(true)) return;
+  for (auto& w : workers_) w->RequestShutdown();
+  for (auto& w : workers_) w->Join();
+  if (cache_ != nullptr) {
+    absl::Status s = cache_->SyncAll();
+    if (!s.ok()) {
+      std::fprintf(stderr, "txbufd: writing back cached data: %s\n",
+                   std::string(s.message()).c_str());
+    }
+  }
+}
+
+void Server::FillStats(rpc::StatsResult* r) const {
+  MemoryStatsSnapshot m = stats_.Snapshot();
+  r->set_pinned_bytes(m.pinned_bytes);
+  r->set_pinned_bytes_max(m.pinned_bytes_max);
+  r->set_txbufs_in_flight(m.txbufs_in_flight);
+  r->set_txbufs_created(m.txbufs_created);
+  r->set_txbufs_destroyed(m.txbufs_destroyed);
+  rpc::LatencySummary* l = r->mutable_destructor_latency();
+  l->set_count(m.destructor_latency.count);
+  l->set_p50(m.destructor_latency.p50);
+  l->set_p90(m.destructor_latency.p90);
+  l->set_p99(m.destructor_latency.p99);
+  l->set_p999(m.destructor_latency.p999);
+  l->set_max(m.destructor_latency.max);
+  l->set_mean(m.destructor_latency.mean);
+  r->set_zerocopy_completions(m.zerocopy_completions);
+  r->set_copied_completions(m.copied_completions);
+  for (int i = 0; i < kNumEngines; ++i) {
+    const EngineCountersSnapshot& e = m.engines[i];
+    rpc::EngineStats* es = r->add_engines();
+    es->set_name(std::string(kEngineNames[i]));
+    es->set_txbufs(e.txbufs);
+    es->set_bytes(e.bytes);
+    es->set_submissions(e.submissions);
+    es->set_partial_sends(e.partial_sends);
+    es->set_would_block(e.would_block);
+    es->set_zc_notifications(e.zc_notifications);
+    es->set_zc_copied(e.zc_copied);
+    es->set_nobufs_fallbacks(e.nobufs_fallbacks);
+    es->set_fixed_buffer_sends(e.fixed_buffer_sends);
+    es->set_errors(e.errors);
+  }
+  // Slab caches: the same caches exist on every worker; sum them.
+  std::map<std::string, SlabCacheStats> slabs;
+  for (const auto& w : workers_) {
+    for (const SlabCacheStats& c : w->SlabStats()) {
+      SlabCacheStats& t = slabs[c.name];
+      t.name = c.name;
+      t.object_size = c.object_size;
+      t.active_objects += c.active_objects;
+      t.total_objects += c.total_objects;
+      t.slabs += c.slabs;
+    }
+  }
+  for (const auto& [name, c] : slabs) {
+    rpc::SlabStats* ss = r->add_slabs();
+    ss->set_name(name);
+    ss->set_object_size(c.object_size);
+    ss->set_active_objects(c.active_objects);
+    ss->set_total_objects(c.total_objects);
+    ss->set_slabs(c.slabs);
+  }
+  PageCacheStats pc = cache_->Stats();
+  rpc::PageCacheStats* p = r->mutable_page_cache();
+  p->set_pages(pc.pages);
+  p->set_pinned_pages(pc.pinned_pages);
+  p->set_dirty_pages(pc.dirty_pages);
+  p->set_cow_copies(pc.cow_copies);
+  p->set_hits(pc.hits);
+  p->set_misses(pc.misses);
+  p->set_evictions(pc.evictions);
+  r->set_connections(connections.load());
+  r->set_connections_total(connections_total.load());
+  r->set_requests(requests.load());
+  r->set_budget_waits(budget_waits.load());
+  r->set_budget_closes(budget_closes.load());
+  r->set_engine(std::string(EngineName(options_.engine)));
+}
+
+std::string Server::StatsJson() const {
+  MemoryStatsSnapshot m = stats_.Snapshot();
+  std::string mem = m.ToJson();  // {...}
+  PageCacheStats pc = cache_->Stats();
+  std::string extra = absl::StrFormat(
+      ",\"engine\":\"%s\",\"connections\":%d,\"connections_total\":%d,"
+      "\"requests\":%d,\"malformed\":%d,\"auth_failures\":%d,"
+      "\"budget_waits\":%d,\"budget_closes\":%d,\"page_cache\":{\"pages\":%d,"
+      "\"pinned_pages\":%d,\"dirty_pages\":%d,\"cow_copies\":%d,\"hits\":%d,"
+      "\"misses\":%d,\"evictions\":%d}}",
+      EngineName(options_.engine), connections.load(), connections_total.load(),
+      requests.load(), malformed.load(), auth_failures.load(),
+      budget_waits.load(), budget_closes.load(), pc.pages, pc.pinned_pages,
+      pc.dirty_pages, pc.cow_copies, pc.hits, pc.misses, pc.evictions);
+  mem.pop_back();  // the closing brace
+  return mem + extra;
+}
+
+}  // namespace txbuf::server

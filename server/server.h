@@ -1,0 +1,113 @@
+// server.h: txbufd, the file server: threads, connections, budgets, stats.
+//
+// One `Worker` per thread runs an io_uring event loop with its own listening
+// socket (SO_REUSEPORT), slab allocator and txbuf context. A `Connection`
+// receives request frames, runs each compound on the shared `Executor`, and
+// sends the reply as one txbuf through its `TxSocket`. Pinned bytes are
+// budgeted per connection and globally: over budget, a connection's requests
+// are not read until memory comes back; one that stays over its own budget
+// past the deadline is closed.
+//
+// Thread-safety: Server's public methods are thread-safe.
+//
+// Example:
+//   ServerOptions o;
+//   o.export_dir = "/srv/data";
+//   auto server = txbuf::server::Server::Start(o).value();
+//   printf("listening on %s\n", server->address().c_str());
+//   server->Shutdown();  // from a signal handler thread, e.g.
+#ifndef TXBUF_SERVER_SERVER_H_
+#define TXBUF_SERVER_SERVER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "common/engine_kind.h"
+#include "common/memory_stats.h"
+#include "common/page_cache.h"
+#include "common/page_pool.h"
+#include "server/executor.h"
+#include "server/export.h"
+
+namespace txbuf::server {
+
+struct ServerOptions {
+  std::string export_dir;
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;  // 0: pick a free port
+  EngineKind engine = EngineKind::kAuto;
+  int threads = 1;
+  bool read_only = false;
+  std::optional<std::string> token;    // shared secret; enables auth
+  uint64_t conn_budget = 64ull << 20;  // pinned bytes per connection
+  uint64_t budget = 1ull << 30;        // pinned bytes, whole server
+  absl::Duration budget_deadline = absl::Seconds(10);
+  absl::Duration auth_timeout = absl::Seconds(10);
+  absl::Duration shutdown_grace = absl::Seconds(5);
+  uint64_t cache_bytes = 1ull << 30;  // page pool (cache + staging)
+  size_t stage_threshold = 1024;      // see TxBufOptions
+  bool fixed_buffers = true;          // register the arena (uring_zc)
+  ServerLimits limits;
+};
+
+class Worker;
+
+class Server {
+ public:
+  // Binds, starts every worker thread and returns when they accept.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options);
+  ~Server();
+
+  // "HOST:PORT" actually bound.
+  const std::string& address() const { return address_; }
+
+  // Stops accepting, finishes replies in flight (then aborts after the
+  // grace period), waits for every txbuf destructor, writes back cached
+  // data, joins the threads. Idempotent; thread-safe.
+  void Shutdown();
+
+  // The STATS result.
+  void FillStats(rpc::StatsResult* out) const;
+  // The final stats line: one JSON object.
+  std::string StatsJson() const;
+
+  MemoryStats& memory_stats() { return stats_; }
+  const ServerOptions& options() const { return options_; }
+
+  // Counters (updated by workers).
+  std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> connections_total{0};
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> budget_waits{0};
+  std::atomic<uint64_t> budget_closes{0};
+  std::atomic<uint64_t> malformed{0};
+  std::atomic<uint64_t> auth_failures{0};
+
+ private:
+  friend class Worker;
+  friend class Connection;
+  explicit Server(ServerOptions options);
+
+  ServerOptions options_;
+  std::string address_;
+  uint64_t verifier_ = 0;
+  MemoryStats stats_;
+  std::unique_ptr<PagePool> pool_;
+  std::unique_ptr<PageCache> cache_;
+  std::unique_ptr<Export> export_;
+  std::unique_ptr<Executor> executor_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<bool> shut_down_{false};
+};
+
+}  // namespace txbuf::server
+
+#endif  // TXBUF_SERVER_SERVER_H_

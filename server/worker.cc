@@ -1,0 +1,168 @@
+#include "server/worker.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "server/connection.h"
+#include "server/server.h"
+
+namespace txbuf::server {
+
+// The multishot accept on the listening socket.
+class Worker::AcceptOp final : public IoCompletion {
+ public:
+  explicit AcceptOp(Worker* w) : w_(w) {}
+  void OnCompletion(const io_uring_cqe& cqe) override {
+    bool more = (cqe.flags & IORING_CQE_F_MORE) != 0;
+    if (!more) armed = false;
+    w_->OnAccept(cqe.res, more);
+  }
+  bool armed = false;
+
+ private:
+  Worker* w_;
+};
+
+Worker::Worker(Server& server, int index, UniqueFd listen_fd)
+    : server_(server), index_(index), listen_fd_(std::move(listen_fd)) {}
+
+Worker::~Worker() { Join(); }
+
+absl::Status Worker::Start() {
+  thread_ = std::thread([this] { Run(); });
+  ready_.WaitForNotification();
+  return start_status_;
+}
+
+void Worker::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::RequestShutdown() {
+  if (loop_ == nullptr) return;
+  loop_->Post([this] { BeginShutdown(); });
+}
+
+Connection* Worker::Find(uint64_t id) {
+  auto it = conns_.find(id);
+  return it == conns_.end() ? nullptr : it->second.get();
+}
+
+void Worker::Remove(uint64_t id) {
+  loop_->Post([this, id] {
+    conns_.erase(id);
+    MaybeStop();
+  });
+}
+
+std::vector<SlabCacheStats> Worker::SlabStats() const {
+  if (!slabs_ready_.load(std::memory_order_acquire)) return {};
+  return slabs_->Stats();
+}
+
+void Worker::Run() {
+  // The ring must be created on the thread that uses it (SINGLE_ISSUER).
+  absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
+  if (!loop.ok()) {
+    start_status_ = loop.status();
+    ready_.Notify();
+    return;
+  }
+  loop_ = std::move(*loop);
+  const ServerOptions& o = server_.options();
+  slabs_ = std::make_unique<SlabAllocator>();
+  ctx_ = std::make_unique<TxBufContext>(
+      *slabs_, *server_.pool_, server_.stats_,
+      TxBufOptions{.stage_threshold = o.stage_threshold});
+  slabs_ready_.store(true, std::memory_order_release);
+  if (o.engine == EngineKind::kUringZc && o.fixed_buffers &&
+      loop_->features().fixed_sendmsg_zc) {
+    absl::Status s = loop_->RegisterArena(server_.pool_->arena());
+    if (!s.ok() && index_ == 0) {
+      std::fprintf(stderr, "txbufd: fixed buffers off: %s\n",
+                   std::string(s.message()).c_str());
+    }
+  }
+  if (o.engine == EngineKind::kKmod) {
+    absl::StatusOr<std::unique_ptr<KmodEngine>> kmod =
+        KmodEngine::Open(*loop_, server_.stats_);
+    if (!kmod.ok()) {
+      start_status_ = kmod.status();
+      ready_.Notify();
+      return;
+    }
+    kmod_ = std::move(*kmod);
+  }
+  accept_ = std::make_unique<AcceptOp>(this);
+  ArmAccept();
+  ready_.Notify();
+  loop_->Run();
+  // Every connection is gone: their txbufs' destructors have run.
+  conns_.clear();
+}
+
+void Worker::ArmAccept() {
+  if (shutting_down_ || accept_->armed) return;
+  io_uring_sqe* sqe = loop_->GetSqe();
+  io_uring_prep_multishot_accept(sqe, listen_fd_.get(), nullptr, nullptr,
+                                 SOCK_CLOEXEC);
+  io_uring_sqe_set_data(sqe, accept_.get());
+  accept_->armed = true;
+}
+
+void Worker::OnAccept(int res, bool more) {
+  if (res >= 0) {
+    UniqueFd fd(res);
+    if (shutting_down_) return;
+    int one = 1;
+    setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    const ServerOptions& o = server_.options();
+    TxSocketOptions to;
+    to.engine = o.engine;
+    to.graceful_close_timeout = o.shutdown_grace;
+    to.kmod = kmod_.get();
+    absl::StatusOr<std::unique_ptr<TxSocket>> tx =
+        TxSocket::Create(*loop_, std::move(fd), to, server_.stats_);
+    if (!tx.ok()) {
+      std::fprintf(stderr, "txbufd: connection refused: %s\n",
+                   std::string(tx.status().message()).c_str());
+    } else {
+      uint64_t id = next_conn_id_++;
+      auto conn = std::make_unique<Connection>(*this, id, std::move(*tx));
+      Connection* c = conn.get();
+      conns_[id] = std::move(conn);
+      c->Start();
+    }
+  } else if (res != -ECANCELED && !shutting_down_) {
+    // EMFILE and friends: keep serving the others, try again shortly.
+    if (!more) {
+      loop_->RunAfter(absl::Milliseconds(50), [this] { ArmAccept(); });
+      return;
+    }
+  }
+  if (!more && !shutting_down_) ArmAccept();
+  MaybeStop();
+}
+
+void Worker::BeginShutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  if (accept_->armed) loop_->Cancel(accept_.get());
+  std::vector<Connection*> all;
+  for (auto& [id, c] : conns_) all.push_back(c.get());
+  for (Connection* c : all) c->Close(TxSocket::CloseMode::kGraceful);
+  MaybeStop();
+}
+
+void Worker::MaybeStop() {
+  if (shutting_down_ && conns_.empty() && !accept_->armed) {
+    listen_fd_.reset();
+    loop_->Stop();
+  }
+}
+
+}  // namespace txbuf::server

@@ -1,0 +1,85 @@
+// worker.h: one event-loop thread of txbufd.
+//
+// A worker owns an io_uring event loop, a listening socket (SO_REUSEPORT
+// across workers), a slab allocator and txbuf context (shard per thread), and
+// the connections it accepted. Everything here runs on the worker's thread,
+// except Start/RequestShutdown/Join and the statistics readers.
+//
+// Thread-safety: see above.
+#ifndef TXBUF_SERVER_WORKER_H_
+#define TXBUF_SERVER_WORKER_H_
+
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
+#include "common/event_loop.h"
+#include "common/kmod_engine.h"
+#include "common/slab.h"
+#include "common/socket_util.h"
+#include "common/txbuf.h"
+
+namespace txbuf::server {
+
+class Server;
+class Connection;
+class Executor;
+
+class Worker {
+ public:
+  Worker(Server& server, int index, UniqueFd listen_fd);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Starts the thread; returns once its loop accepts (or failed to start).
+  absl::Status Start();
+  // Stops accepting and closes every connection gracefully; the thread ends
+  // when all are gone. Thread-safe.
+  void RequestShutdown();
+  void Join();
+
+  // Worker-thread API.
+  EventLoop& loop() { return *loop_; }
+  TxBufContext& ctx() { return *ctx_; }
+  Server& server() { return server_; }
+  Connection* Find(uint64_t id);
+  // Destroys a closed connection (deferred to the loop).
+  void Remove(uint64_t id);
+
+  // Readable from any thread.
+  std::vector<SlabCacheStats> SlabStats() const;
+
+ private:
+  class AcceptOp;
+  void Run();
+  void ArmAccept();
+  void OnAccept(int res, bool more);
+  void BeginShutdown();
+  void MaybeStop();
+
+  Server& server_;
+  int index_;
+  UniqueFd listen_fd_;
+  std::thread thread_;
+  absl::Notification ready_;
+  absl::Status start_status_;
+
+  std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<SlabAllocator> slabs_;
+  std::unique_ptr<TxBufContext> ctx_;
+  std::unique_ptr<KmodEngine> kmod_;  // --engine kmod only
+  std::unique_ptr<AcceptOp> accept_;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Connection>> conns_;
+  uint64_t next_conn_id_ = 1;
+  bool shutting_down_ = false;
+  std::atomic<bool> slabs_ready_{false};
+};
+
+}  // namespace txbuf::server
+
+#endif  // TXBUF_SERVER_WORKER_H_

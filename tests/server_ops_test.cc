@@ -1,0 +1,473 @@
+// End-to-end tests of txbufd's operations, errors and confinement, through
+// the raw protocol client (tests/raw_client.h) against a real server process.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <set>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/raw_client.h"
+#include "tests/server_process.h"
+
+namespace txbuf::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class ServerOpsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WriteFile(dir_.Join("hello.txt"), "hello, txbuf world\n");
+    WriteFile(dir_.Join("docs/a.txt"), std::string(10000, 'a'));
+    mkdir(dir_.Join("empty").c_str(), 0755);
+    StartServer({});
+  }
+  void TearDown() override {
+    if (server_ != nullptr) {
+      ServerExit e = server_->Stop();
+      EXPECT_EQ(e.exit_code, 0) << e.stdout_text;
+      EXPECT_THAT(e.stats_json, HasSubstr("\"pinned_bytes\":0,"));
+    }
+  }
+  void StartServer(std::vector<std::string> extra) {
+    std::vector<std::string> args = {"--export", dir_.path(), "--cache-size",
+                                     "64M"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    absl::StatusOr<std::unique_ptr<ServerProcess>> s =
+        ServerProcess::Start(args);
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = std::move(*s);
+  }
+  RawClient Connect() {
+    absl::StatusOr<RawClient> c =
+        RawClient::Connect(server_->host(), server_->port());
+    EXPECT_TRUE(c.ok()) << c.status();
+    return std::move(*c);
+  }
+  // PUTROOTFH, LOOKUP path (if any), then `more` ops.
+  rpc::Request At(const std::string& path) {
+    rpc::Request r = MakeRequest(++id_);
+    AddPutRoot(r);
+    if (!path.empty()) AddLookup(r, path);
+    return r;
+  }
+  RawReply Call(RawClient& c, const rpc::Request& r,
+                const std::string& payload = "") {
+    absl::StatusOr<RawReply> rep = c.Call(r, payload);
+    EXPECT_TRUE(rep.ok()) << rep.status();
+    if (!rep.ok()) return RawReply{};
+    EXPECT_EQ(rep->reply.id(), r.id());
+    return *rep;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<ServerProcess> server_;
+  uint64_t id_ = 0;
+};
+
+TEST_F(ServerOpsTest, HelloAnnouncesLimits) {
+  RawClient c = Connect();
+  EXPECT_EQ(c.hello().version(), 1u);
+  EXPECT_FALSE(c.hello().auth_required());
+  EXPECT_EQ(c.hello().server_nonce().size(), 32u);
+  EXPECT_GT(c.hello().max_envelope(), 0u);
+  EXPECT_GT(c.hello().max_ops(), 0u);
+}
+
+TEST_F(ServerOpsTest, LookupGetattrReadInOneRoundTrip) {
+  RawClient c = Connect();
+  rpc::Request r = At("hello.txt");
+  r.add_ops()->mutable_getattr();
+  rpc::Read* rd = r.add_ops()->mutable_read();
+  rd->set_length(100);
+  RawReply rep = Call(c, r);
+  ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
+  ASSERT_EQ(rep.reply.results_size(), 4);
+  EXPECT_EQ(rep.reply.results(2).attr().attr().size(), 19u);
+  EXPECT_EQ(rep.reply.results(2).attr().attr().type(), rpc::FILE_TYPE_REGULAR);
+  EXPECT_EQ(rep.ReadData(3), "hello, txbuf world\n");
+  EXPECT_TRUE(rep.reply.results(3).read().eof());
+}
+
+TEST_F(ServerOpsTest, MultipleReadsShareThePayload) {
+  RawClient c = Connect();
+  rpc::Request r = At("docs/a.txt");
+  for (int i = 0; i < 3; ++i) {
+    rpc::Read* rd = r.add_ops()->mutable_read();
+    rd->set_offset(i * 4000);
+    rd->set_length(4000);
+  }
+  RawReply rep = Call(c, r);
+  ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK);
+  EXPECT_EQ(rep.payload.size(), 10000u);
+  EXPECT_EQ(rep.ReadData(2), std::string(4000, 'a'));
+  EXPECT_EQ(rep.ReadData(4), std::string(2000, 'a'));
+  EXPECT_TRUE(rep.reply.results(4).read().eof());
+  EXPECT_EQ(rep.reply.results(4).read().payload_offset(), 8000u);
+}
+
+TEST_F(ServerOpsTest, CreateWriteCommitReadBack) {
+  RawClient c = Connect();
+  rpc::Request r = At("");
+  rpc::Create* cr = r.add_ops()->mutable_create();
+  cr->set_name("new.bin");
+  cr->set_mode(0640);
+  cr->set_exclusive(true);
+  std::string data = "0123456789abcdef";
+  rpc::Write* w = r.add_ops()->mutable_write();
+  w->set_offset(5);
+  w->set_length(10);
+  w->set_payload_offset(3);
+  r.add_ops()->mutable_commit();
+  r.add_ops()->mutable_getattr();
+  RawReply rep = Call(c, r, data);
+  ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
+  EXPECT_EQ(rep.reply.results(2).write().count(), 10u);
+  EXPECT_EQ(rep.reply.results(3).commit().verifier(),
+            rep.reply.results(2).write().verifier());
+  EXPECT_EQ(rep.reply.results(4).attr().attr().size(), 15u);
+  EXPECT_EQ(rep.reply.results(4).attr().attr().mode(), 0640u);
+  std::string on_disk = ReadFileOrDie(dir_.Join("new.bin"));
+  EXPECT_EQ(on_disk, std::string(5, '\0') + "3456789abc");
+  // Exclusive create of an existing file: EXIST.
+  rep = Call(c, r, data);
+  EXPECT_EQ(rep.reply.status(), rpc::STATUS_EXIST);
+  EXPECT_EQ(rep.reply.results_size(), 2);  // stopped at the failing op
+}
+
+TEST_F(ServerOpsTest, StableWriteIsOnDiskAtOnce) {
+  RawClient c = Connect();
+  rpc::Request r = At("hello.txt");
+  rpc::Write* w = r.add_ops()->mutable_write();
+  w->set_offset(0);
+  w->set_length(5);
+  w->set_stable(rpc::STABILITY_FILE_SYNC);
+  RawReply rep = Call(c, r, "HELLO");
+  ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
+  EXPECT_EQ(rep.reply.results(2).write().committed(), rpc::STABILITY_FILE_SYNC);
+  EXPECT_EQ(ReadFileOrDie(dir_.Join("hello.txt")), "HELLO, txbuf world\n");
+}
+
+TEST_F(ServerOpsTest, UnstableWriteIsVisibleToReadsBeforeCommit) {
+  RawClient c = Connect();
+  rpc::Request r = At("hello.txt");
+  rpc::Write* w = r.add_ops()->mutable_write();
+  w->set_offset(19);
+  w->set_length(4);
+  r.add_ops()->mutable_getattr();
+  rpc::Read* rd = r.add_ops()->mutable_read();
+  rd->set_length(100);
+  RawReply rep = Call(c, r, "MORE");
+  ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
+  EXPECT_EQ(rep.reply.results(3).attr().attr().size(), 23u);
+  EXPECT_EQ(rep.ReadData(4), "hello, txbuf world\nMORE");
+}
+
+TEST_F(ServerOpsTest, WriteRangeOutsidePayloadIsInval) {
+  RawClient c = Connect();
+  rpc::Request r = At("hello.txt");
+  rpc::Write* w = r.add_ops()->mutable_write();
+  w->set_length(100);
+  w->set_payload_offset(0);
+  RawReply rep = Call(c, r, "short");
+  EXPECT_EQ(rep.reply.status(), rpc::STATUS_INVAL);
+  EXPECT_EQ(ReadFileOrDie(dir_.Join("hello.txt")), "hello, txbuf world\n");
+}
+
+TEST_F(ServerOpsTest, MkdirReaddirPagedByCookie) {
+  RawClient c = Connect();
+  rpc::Request r = At("");
+  r.add_ops()->mutable_mkdir()->set_name("many");
+  RawReply rep = Call(c, r);
+  ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
+  std::string many_fh = rep.reply.results(1).fh().fh();
+  for (int i = 0; i < 250; ++i) {
+    WriteFile(dir_.Join(absl::StrCat("many/f", i)), "x");
+  }
+  std::set<std::string> names;
+  uint64_t cookie = 0;
+  int pages = 0;
+  for (;;) {
+    rpc::Request q = MakeRequest(++id_);
+    q.add_ops()->mutable_putfh()->set_fh(many_fh);
+    rpc::ReadDir* rd = q.add_ops()->mutable_readdir();
+    rd->set_cookie(cookie);
+    rd->set_max_entries(64);
+    rd->set_with_attrs(pages % 2 == 0);
+    RawReply p = Call(c, q);
+    ASSERT_EQ(p.reply.status(), rpc::STATUS_OK) << p.reply.error();
+    const rpc::ReadDirResult& res = p.reply.results(1).readdir();
+    EXPECT_LE(res.entries_size(), 64);
+    for (const rpc::DirEntry& e : res.entries()) {
+      EXPECT_TRUE(names.insert(e.name()).second) << "duplicate " << e.name();
+      EXPECT_NE(e.name(), ".");
+      EXPECT_NE(e.name(), "..");
+      if (pages % 2 == 0) {
+        EXPECT_EQ(e.attr().size(), 1u);
+        EXPECT_FALSE(e.fh().empty());
+      }
+      cookie = e.cookie();
+    }
+    ++pages;
+    if (res.eof()) break;
+    ASSERT_LT(pages, 20);
+  }
+  EXPECT_EQ(names.size(), 250u);
+  EXPECT_GE(pages, 4);
+}
+
+TEST_F(ServerOpsTest, RemoveRmdirRenameAndTheirErrors) {
+  RawClient c = Connect();
+  auto one = [&](rpc::Request r) { return Call(c, r).reply; };
+  rpc::Request r = At("");
+  r.add_ops()->mutable_remove()->set_name("nope");
+  EXPECT_EQ(one(r).status(), rpc::STATUS_NOENT);
+  r = At("");
+  r.add_ops()->mutable_remove()->set_name("empty");
+  EXPECT_EQ(one(r).status(), rpc::STATUS_ISDIR);
+  r = At("");
+  r.add_ops()->mutable_rmdir()->set_name("docs");
+  EXPECT_EQ(one(r).status(), rpc::STATUS_NOTEMPTY);
+  r = At("");
+  r.add_ops()->mutable_mkdir()->set_name("docs");
+  EXPECT_EQ(one(r).status(), rpc::STATUS_EXIST);
+  r = At("hello.txt");
+  r.add_ops()->mutable_lookup()->set_path("x");
+  EXPECT_EQ(one(r).status(), rpc::STATUS_NOTDIR);
+  r = At("docs");
+  rpc::Read* rd = r.add_ops()->mutable_read();
+  rd->set_length(10);
+  EXPECT_EQ(one(r).status(), rpc::STATUS_ISDIR);
+  r = At("");
+  r.add_ops()->mutable_rmdir()->set_name("empty");
+  EXPECT_EQ(one(r).status(), rpc::STATUS_OK);
+  EXPECT_NE(access(dir_.Join("empty").c_str(), F_OK), 0);
+  r = At("");
+  rpc::Rename* rn = r.add_ops()->mutable_rename();
+  rn->set_from_name("hello.txt");
+  rn->set_to_name("renamed.txt");
+  EXPECT_EQ(one(r).status(), rpc::STATUS_OK);
+  EXPECT_EQ(ReadFileOrDie(dir_.Join("renamed.txt")), "hello, txbuf world\n");
+  r = At("renamed.txt");
+  r.add_ops()->mutable_remove()->set_name("x");
+  EXPECT_EQ(one(r).status(), rpc::STATUS_NOTDIR);
+}
+
+TEST_F(ServerOpsTest, HandlesSurviveRenameAndGoStaleAfterRemove) {
+  RawClient c = Connect();
+  RawReply rep = Call(c, At("hello.txt"));
+  ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK);
+  std::string fh = rep.reply.results(1).fh().fh();
+  std::string docs_fh = Call(c, At("docs")).reply.results(1).fh().fh();
+  // Move it into another directory under a new name.
+  rpc::Request r = At("");
+  rpc::Rename* rn = r.add_ops()->mutable_rename();
+  rn->set_from_name("hello.txt");
+  rn->set_to_name("moved.txt");
+  rn->set_to_dir(docs_fh);
+  ASSERT_EQ(Call(c, r).reply.status(), rpc::STATUS_OK);
+  rpc::Request q = MakeRequest(++id_);
+  q.add_ops()->mutable_putfh()->set_fh(fh);
+  rpc::Read* rd = q.add_ops()->mutable_read();
+  rd->set_length(5);
+  RawReply after = Call(c, q);
+  ASSERT_EQ(after.reply.status(), rpc::STATUS_OK) << after.reply.error();
+  EXPECT_EQ(after.ReadData(1), "hello");
+  // Remove it: the handle is STALE.
+  r = At("docs");
+  r.add_ops()->mutable_remove()->set_name("moved.txt");
+  ASSERT_EQ(Call(c, r).reply.status(), rpc::STATUS_OK);
+  EXPECT_EQ(Call(c, q).reply.status(), rpc::STATUS_STALE);
+  q.mutable_ops(0)->mutable_putfh()->set_fh("garbage");
+  EXPECT_EQ(Call(c, q).reply.status(), rpc::STATUS_BADHANDLE);
+}
+
+TEST_F(ServerOpsTest, SetattrModeSizeTimes) {
+  RawClient c = Connect();
+  rpc::Request r = At("hello.txt");
+  rpc::SetAttr* sa = r.add_ops()->mutable_setattr();
+  sa->set_mode(0600);
+  sa->set_size(5);
+  sa->set_mtime_ns(1000000000LL * 1234567);
+  RawReply rep = Call(c, r);
+  ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
+  const rpc::Attr& a = rep.reply.results(2).attr().attr();
+  EXPECT_EQ(a.mode(), 0600u);
+  EXPECT_EQ(a.size(), 5u);
+  EXPECT_EQ(a.mtime_ns(), 1000000000LL * 1234567);
+  struct stat st;
+  ASSERT_EQ(stat(dir_.Join("hello.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 5);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+}
+
+TEST_F(ServerOpsTest, StatfsAndStats) {
+  RawClient c = Connect();
+  rpc::Request r = MakeRequest(++id_);
+  r.add_ops()->mutable_statfs();
+  r.add_ops()->mutable_stats();
+  RawReply rep = Call(c, r);
+  ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK);
+  EXPECT_GT(rep.reply.results(0).statfs().total_bytes(), 0u);
+  EXPECT_GT(rep.reply.results(0).statfs().name_max(), 0u);
+  const rpc::StatsResult& s = rep.reply.results(1).stats();
+  EXPECT_EQ(s.connections(), 1u);
+  EXPECT_GE(s.requests(), 1u);
+  EXPECT_EQ(s.engine(), "auto");
+  EXPECT_EQ(s.engines_size(), 5);
+  bool has_node_cache = false;
+  for (const auto& sl : s.slabs()) has_node_cache |= sl.name() == "txbuf_node";
+  EXPECT_TRUE(has_node_cache);
+}
+
+TEST_F(ServerOpsTest, OpsWithoutAFileHandleAndUnknownOps) {
+  RawClient c = Connect();
+  rpc::Request r = MakeRequest(++id_);
+  r.add_ops()->mutable_getattr();
+  EXPECT_EQ(Call(c, r).reply.status(), rpc::STATUS_NOFILEHANDLE);
+  r = MakeRequest(++id_);
+  r.add_ops();  // no op set: what an unknown op number parses as
+  RawReply rep = Call(c, r);
+  EXPECT_EQ(rep.reply.status(), rpc::STATUS_OP_ILLEGAL);
+  // An op number from the future, encoded by hand: field 2 (ops) holding
+  // field 99 (varint 1).
+  std::string env = rpc::Request(MakeRequest(++id_)).SerializeAsString();
+  env += std::string("\x12\x03\x98\x06\x01", 5);
+  ASSERT_TRUE(c.SendFrame(FrameType::kRequest, env).ok());
+  absl::StatusOr<RawReply> fut = c.ReadReply();
+  ASSERT_TRUE(fut.ok()) << fut.status();
+  EXPECT_EQ(fut->reply.status(), rpc::STATUS_OP_ILLEGAL);
+}
+
+TEST_F(ServerOpsTest, PathsThatLeaveTheExportAreRefused) {
+  symlink("/etc", dir_.Join("etc_link").c_str());
+  symlink("../..", dir_.Join("docs/up").c_str());
+  symlink("a.txt", dir_.Join("docs/inside").c_str());
+  RawClient c = Connect();
+  for (const char* p :
+       {"..", "../etc/passwd", "/etc/passwd", "docs/../..", "etc_link",
+        "etc_link/passwd", "docs/up", "docs/up/etc"}) {
+    RawReply rep = Call(c, At(p));
+    EXPECT_EQ(rep.reply.status(), rpc::STATUS_ACCES)
+        << p << ": " << rep.reply.error();
+    EXPECT_EQ(rep.reply.results_size(), 2) << p;
+  }
+  // A symlink that stays inside is followed.
+  RawReply ok = Call(c, At("docs/inside"));
+  EXPECT_EQ(ok.reply.status(), rpc::STATUS_OK) << ok.reply.error();
+  // Names with a slash or '..' are refused by CREATE/MKDIR/REMOVE/RENAME.
+  rpc::Request r = At("");
+  r.add_ops()->mutable_create()->set_name("../evil");
+  EXPECT_EQ(Call(c, r).reply.status(), rpc::STATUS_INVAL);
+  r = At("");
+  r.add_ops()->mutable_create()->set_name("..");
+  EXPECT_EQ(Call(c, r).reply.status(), rpc::STATUS_ACCES);
+  r = At("");
+  rpc::Rename* rn = r.add_ops()->mutable_rename();
+  rn->set_from_name("hello.txt");
+  rn->set_to_name("../../escaped");
+  EXPECT_EQ(Call(c, r).reply.status(), rpc::STATUS_INVAL);
+  EXPECT_EQ(access(dir_.Join("hello.txt").c_str(), F_OK), 0);
+  // Creating through a symlink to outside is refused.
+  r = At("etc_link");
+  EXPECT_EQ(Call(c, r).reply.status(), rpc::STATUS_ACCES);
+}
+
+class ReadOnlyServerTest : public ServerOpsTest {
+ protected:
+  void SetUp() override {
+    WriteFile(dir_.Join("hello.txt"), "hello, txbuf world\n");
+    StartServer({"--read-only"});
+  }
+};
+
+TEST_F(ReadOnlyServerTest, EveryChangeIsRofs) {
+  RawClient c = Connect();
+  std::vector<rpc::Request> changes;
+  rpc::Request r = At("");
+  r.add_ops()->mutable_create()->set_name("x");
+  changes.push_back(r);
+  r = At("");
+  r.add_ops()->mutable_mkdir()->set_name("d");
+  changes.push_back(r);
+  r = At("");
+  r.add_ops()->mutable_remove()->set_name("hello.txt");
+  changes.push_back(r);
+  r = At("");
+  rpc::Rename* rn = r.add_ops()->mutable_rename();
+  rn->set_from_name("hello.txt");
+  rn->set_to_name("y");
+  changes.push_back(r);
+  r = At("hello.txt");
+  r.add_ops()->mutable_write()->set_length(1);
+  changes.push_back(r);
+  r = At("hello.txt");
+  r.add_ops()->mutable_setattr()->set_size(0);
+  changes.push_back(r);
+  for (const rpc::Request& q : changes) {
+    RawReply rep = Call(c, q, "z");
+    EXPECT_EQ(rep.reply.status(), rpc::STATUS_ROFS) << q.ShortDebugString();
+  }
+  EXPECT_EQ(ReadFileOrDie(dir_.Join("hello.txt")), "hello, txbuf world\n");
+  rpc::Request rd = At("hello.txt");
+  rd.add_ops()->mutable_read()->set_length(5);
+  EXPECT_EQ(Call(c, rd).ReadData(2), "hello");
+}
+
+class AuthServerTest : public ServerOpsTest {
+ protected:
+  void SetUp() override {
+    WriteFile(dir_.Join("hello.txt"), "hi");
+    WriteFile(token_.Join("token"), "s3cret-token\n");
+    StartServer({"--token-file", token_.Join("token")});
+  }
+  TempDir token_;
+};
+
+TEST_F(AuthServerTest, RightTokenIsServed) {
+  RawClient c = Connect();
+  EXPECT_TRUE(c.hello().auth_required());
+  absl::StatusOr<rpc::AuthReply> a = c.Authenticate("s3cret-token");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->status(), rpc::STATUS_OK);
+  rpc::Request r = At("hello.txt");
+  r.add_ops()->mutable_read()->set_length(2);
+  EXPECT_EQ(Call(c, r).ReadData(2), "hi");
+}
+
+TEST_F(AuthServerTest, WrongTokenIsRefusedAndClosed) {
+  RawClient c = Connect();
+  absl::StatusOr<rpc::AuthReply> a = c.Authenticate("wrong");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->status(), rpc::STATUS_AUTH);
+  EXPECT_THAT(a->error(), HasSubstr("wrong token"));
+  EXPECT_TRUE(c.WaitClosed());
+}
+
+TEST_F(AuthServerTest, RequestWithoutAuthIsRefusedAndClosed) {
+  RawClient c = Connect();
+  rpc::Request r = At("hello.txt");
+  absl::StatusOr<RawReply> rep = c.Call(r);
+  ASSERT_TRUE(rep.ok()) << rep.status();
+  EXPECT_EQ(rep->reply.status(), rpc::STATUS_AUTH);
+  EXPECT_EQ(rep->reply.id(), r.id());
+  EXPECT_TRUE(c.WaitClosed());
+}
+
+TEST_F(AuthServerTest, TheSecretNeverCrossesTheWire) {
+  // The client sends only a nonce and an HMAC; check the AuthRequest bytes.
+  RawClient c = Connect();
+  absl::StatusOr<rpc::AuthReply> a = c.Authenticate("s3cret-token");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->status(), rpc::STATUS_OK);
+  EXPECT_FALSE(absl::StrContains(a->SerializeAsString(), "s3cret-token"));
+  EXPECT_FALSE(
+      absl::StrContains(c.hello().SerializeAsString(), "s3cret-token"));
+}
+
+}  // namespace
+}  // namespace txbuf::testing

@@ -1,0 +1,196 @@
+#include "tests/server_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/socket_util.h"
+
+namespace txbuf::testing {
+
+TempDir::TempDir() {
+  const char* base = getenv("TMPDIR");
+  std::string tmpl = absl::StrCat(base ? base : "/tmp", "/txbuf-test-XXXXXX");
+  char* p = mkdtemp(tmpl.data());
+  if (p == nullptr) {
+    std::perror("mkdtemp");
+    std::abort();
+  }
+  path_ = p;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::filesystem::create_directories(
+      std::filesystem::path(path).parent_path());
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::string ReadFileOrDie(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    std::fprintf(stderr, "cannot read %s\n", path.c_str());
+    std::abort();
+  }
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string TxbufdPath() { return TXBUFD_PATH; }
+
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
+    std::vector<std::string> args) {
+  bool has_listen = false;
+  for (const auto& a : args) has_listen |= absl::StartsWith(a, "--listen");
+  if (!has_listen) {
+    args.push_back("--listen");
+    args.push_back("127.0.0.1:0");
+  }
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe");
+  std::string bin = TxbufdPath();
+  pid_t pid = fork();
+  if (pid < 0) return ErrnoStatus(errno, "fork");
+  if (pid == 0) {
+    dup2(out[1], 1);
+    std::vector<char*> argv;
+    argv.push_back(bin.data());
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
+    std::perror("execv txbufd");
+    _exit(127);
+  }
+  close(out[1]);
+  std::unique_ptr<ServerProcess> p(new ServerProcess());
+  p->pid_ = pid;
+  p->out_fd_ = out[0];
+  // Read until "listening on ...\n" (or exit / 30 s).
+  std::string text;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (text.find('\n') == std::string::npos) {
+    pollfd pfd{out[0], POLLIN, 0};
+    int left =
+        static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                             deadline - std::chrono::steady_clock::now())
+                             .count());
+    if (left <= 0) return absl::DeadlineExceededError("txbufd did not start");
+    if (poll(&pfd, 1, left) <= 0) continue;
+    char buf[256];
+    ssize_t r = read(out[0], buf, sizeof(buf));
+    if (r <= 0) {
+      int st = 0;
+      waitpid(pid, &st, 0);
+      p->pid_ = -1;
+      return absl::FailedPreconditionError(
+          absl::StrCat("txbufd exited before listening (status ", st, ")"));
+    }
+    text.append(buf, static_cast<size_t>(r));
+  }
+  std::string line = text.substr(0, text.find('\n'));
+  p->early_out_ = text.substr(text.find('\n') + 1);
+  if (!absl::StartsWith(line, "listening on ")) {
+    return absl::InternalError(absl::StrCat("unexpected first line: ", line));
+  }
+  p->address_ = line.substr(strlen("listening on "));
+  absl::StatusOr<std::pair<std::string, uint16_t>> hp =
+      SplitHostPort(p->address_);
+  if (!hp.ok()) return hp.status();
+  p->host_ = hp->first;
+  p->port_ = hp->second;
+  return p;
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  if (out_fd_ >= 0) close(out_fd_);
+}
+
+bool ServerProcess::Running() const {
+  return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0;
+}
+
+long ServerProcess::RssKib() const {
+  std::ifstream f(absl::StrCat("/proc/", pid_, "/status"));
+  std::string line;
+  while (std::getline(f, line)) {
+    if (absl::StartsWith(line, "VmRSS:")) {
+      long v = 0;
+      std::vector<std::string> parts =
+          absl::StrSplit(line, ' ', absl::SkipEmpty());
+      if (parts.size() >= 2 && absl::SimpleAtoi(parts[1], &v)) return v;
+    }
+  }
+  return -1;
+}
+
+ServerExit ServerProcess::Stop(int timeout_s) {
+  ServerExit e;
+  if (pid_ <= 0) return e;
+  kill(pid_, SIGTERM);
+  int st = 0;
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  std::string out = early_out_;
+  for (;;) {
+    char buf[4096];
+    pollfd pfd{out_fd_, POLLIN, 0};
+    if (poll(&pfd, 1, 50) > 0) {
+      ssize_t r = read(out_fd_, buf, sizeof(buf));
+      if (r > 0) out.append(buf, static_cast<size_t>(r));
+    }
+    pid_t w = waitpid(pid_, &st, WNOHANG);
+    if (w == pid_) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &st, 0);
+      break;
+    }
+  }
+  // Drain what is left.
+  for (;;) {
+    char buf[4096];
+    ssize_t r = read(out_fd_, buf, sizeof(buf));
+    if (r <= 0) break;
+    out.append(buf, static_cast<size_t>(r));
+  }
+  pid_ = -1;
+  e.stdout_text = out;
+  if (WIFEXITED(st)) {
+    e.exit_code = WEXITSTATUS(st);
+  } else if (WIFSIGNALED(st)) {
+    e.term_signal = WTERMSIG(st);
+  }
+  for (absl::string_view l : absl::StrSplit(out, '\n')) {
+    if (absl::StartsWith(l, "{")) e.stats_json = std::string(l);
+  }
+  return e;
+}
+
+}  // namespace txbuf::testing

@@ -1,0 +1,78 @@
+// tests/server_process.h: a real txbufd process for end-to-end tests.
+//
+// Starts the txbufd binary on a temporary export (or a given one), waits for
+// its "listening on HOST:PORT" line, and stops it with SIGTERM, collecting
+// the exit status and the final JSON stats line. Killed if still running at
+// destruction.
+//
+// Thread-safety: thread-compatible.
+#ifndef TXBUF_TESTS_SERVER_PROCESS_H_
+#define TXBUF_TESTS_SERVER_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace txbuf::testing {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with its contents at
+// destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string Join(const std::string& rel) const { return path_ + "/" + rel; }
+
+ private:
+  std::string path_;
+};
+
+// Writes `bytes` to `path` (creating directories as needed).
+void WriteFile(const std::string& path, const std::string& bytes);
+std::string ReadFileOrDie(const std::string& path);
+
+struct ServerExit {
+  int exit_code = -1;  // -1: killed by a signal
+  int term_signal = 0;
+  std::string stats_json;  // the final stats line
+  std::string stdout_text;
+};
+
+class ServerProcess {
+ public:
+  // `args` follow the binary name; --listen 127.0.0.1:0 is added unless
+  // given.
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
+      std::vector<std::string> args);
+  ~ServerProcess();
+
+  const std::string& address() const { return address_; }
+  const std::string& host() const { return host_; }
+  uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
+
+  // SIGTERM, then waits up to `timeout_s` for exit (SIGKILL after).
+  ServerExit Stop(int timeout_s = 60);
+  // Resident set size in KiB, from /proc/PID/status.
+  long RssKib() const;
+  bool Running() const;
+
+ private:
+  ServerProcess() = default;
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  std::string address_, host_;
+  uint16_t port_ = 0;
+  std::string early_out_;
+};
+
+// Path of the built txbufd binary (set by CMake).
+std::string TxbufdPath();
+
+}  // namespace txbuf::testing
+
+#endif  // TXBUF_TESTS_SERVER_PROCESS_H_
