@@ -1,11 +1,13 @@
 // kmod_engine.h: the `kmod` send engine, one ioctl on /dev/txbuf per txbuf.
 //
-// The kernel module (kmod-shim/) builds the chain inside the kernel, sends it
-// with one kernel sendmsg and its own ubuf_info, continues partial sends
-// itself, and posts a completion record per txbuf that this engine reads
-// from the device (polled on the event loop). The record releases the
-// txbuf's hold, so the destructor runs when the kernel module's destructor
-// ran.
+// The kernel module (kmod-shim/, docs/KMOD.md) builds the chain inside the
+// kernel and sends it with one kernel sendmsg and its own ubuf_info,
+// continuing partial sends itself; it posts one completion record per SEND
+// when its destructor ran. This engine turns a txbuf into SEND segments:
+// small pieces (below the txbuf stage threshold) as INLINE (the module copies
+// them into kmalloc'd objects), pages and large buffers as USER (pinned), and
+// keeps a hold on the txbuf per SEND until its completion record arrives, so
+// the txbuf's destructor runs after the module's.
 //
 // Thread-safety: thread-compatible; one engine per event loop, used on the
 // loop thread.
@@ -19,8 +21,11 @@
 #ifndef TXBUF_COMMON_KMOD_ENGINE_H_
 #define TXBUF_COMMON_KMOD_ENGINE_H_
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/event_loop.h"
 #include "common/memory_stats.h"
@@ -32,24 +37,31 @@ class TxSocket;
 
 class KmodEngine {
  public:
-  // Opens the device. NotFound/FailedPrecondition with a clear message when
+  // Opens the device. FailedPrecondition with a clear message when
   // /dev/txbuf does not exist (the module is not loaded).
   static absl::StatusOr<std::unique_ptr<KmodEngine>> Open(
       EventLoop& loop, MemoryStats& stats, const char* path = "/dev/txbuf");
   ~KmodEngine();
 
-  // Sends all of `tx` on `sock`'s socket with one ioctl. Calls back
-  // sock->OnKmodSent() when the module accepted (or refused) it and
-  // sock->OnKmodCompletion() when its completion record arrives.
-  void Submit(TxSocket* sock, TxBuf tx);
+  struct SubmitResult {
+    size_t accepted = 0;  // bytes of `view` the module took, from its start
+    size_t sends = 0;     // SENDs accepted: one OnKmodCompletion() each
+    absl::Status status;  // OK; ResourceExhausted: over the module's caps,
+                          // OnKmodRoom() follows; else a send error
+  };
 
-  // `sock` is closing: its completions are still awaited, but it no longer
-  // wants OnKmodSent calls for txbufs it dropped.
+  // Sends `view` (the unsent rest of `sock`'s head txbuf) with as few SENDs
+  // as the module's 1024-segment limit allows. For each SEND accepted,
+  // `sock` gets one OnKmodCompletion() later.
+  SubmitResult Submit(TxSocket* sock, const TxBuf& view, size_t stage_bytes);
+
+  // `sock` is closing: no OnKmodRoom() calls for it any more (its
+  // completions still arrive).
   void Forget(TxSocket* sock);
 
  private:
-  KmodEngine() = default;
   class Impl;
+  explicit KmodEngine(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

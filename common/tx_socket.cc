@@ -207,11 +207,8 @@ void TxSocket::Pump() {
       return;
     }
     if (p.mech == Mechanism::kKmod) {
-      head_in_flight_ = true;
-      ++kmod_ops_;
-      counters(p.mech).submissions.fetch_add(1, std::memory_order_relaxed);
-      options_.kmod->Submit(this, p.tx.Clone());
-      return;
+      if (!SendKmod(p)) return;
+      continue;
     }
     if (!SendSync(p)) return;
   }
@@ -365,21 +362,30 @@ void TxSocket::OnUringNotification(UringSendOp* op, const io_uring_cqe& cqe) {
   MaybeFinishClose();
 }
 
-void TxSocket::OnKmodSent(const absl::Status& s) {
-  head_in_flight_ = false;
-  if (!queue_.empty() && !aborted_) {
-    Pending& p = queue_.front();
-    if (s.ok()) {
-      counters(Mechanism::kKmod)
-          .bytes.fetch_add(p.tx.size(), std::memory_order_relaxed);
-      HeadSent(p.tx.size());
-    } else {
-      counters(Mechanism::kKmod).errors.fetch_add(1, std::memory_order_relaxed);
-      Fail(s);
-    }
-    Pump();
+bool TxSocket::SendKmod(Pending& p) {
+  EngineCounters& c = counters(Mechanism::kKmod);
+  KmodEngine::SubmitResult r =
+      options_.kmod->Submit(this, p.tx, options_.kmod_inline_below);
+  c.submissions.fetch_add(r.sends, std::memory_order_relaxed);
+  kmod_ops_ += r.sends;  // one completion record each
+  if (r.accepted > 0) {
+    c.bytes.fetch_add(r.accepted, std::memory_order_relaxed);
+    HeadSent(r.accepted);
   }
-  MaybeFinishClose();
+  if (r.status.ok()) return true;
+  if (r.status.code() == absl::StatusCode::kResourceExhausted) {
+    c.would_block.fetch_add(1, std::memory_order_relaxed);
+    kmod_waiting_ = true;  // OnKmodRoom() resumes
+    return false;
+  }
+  c.errors.fetch_add(1, std::memory_order_relaxed);
+  Fail(r.status);
+  return false;
+}
+
+void TxSocket::OnKmodRoom() {
+  kmod_waiting_ = false;
+  Pump();
 }
 
 void TxSocket::OnKmodCompletion(bool copied) {

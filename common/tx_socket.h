@@ -62,6 +62,9 @@ struct TxSocketOptions {
   bool use_fixed_buffers = true;
   // The /dev/txbuf engine of this loop, for EngineKind::kKmod.
   KmodEngine* kmod = nullptr;
+  // kmod: pieces shorter than this go as INLINE (copied into kmalloc'd
+  // objects by the module), longer ones as USER (pinned).
+  size_t kmod_inline_below = 1024;
   // A graceful Close() waits this long for the queue and notifications
   // before it aborts.
   absl::Duration graceful_close_timeout = absl::Seconds(5);
@@ -134,7 +137,8 @@ class TxSocket {
   void SubmitUring(Pending& p);
   void OnUringRequest(UringSendOp* op, const io_uring_cqe& cqe);
   void OnUringNotification(UringSendOp* op, const io_uring_cqe& cqe);
-  void OnKmodSent(const absl::Status& s);
+  bool SendKmod(Pending& p);
+  void OnKmodRoom();
   void OnKmodCompletion(bool copied);
   void HeadSent(size_t n);
   void PopHead();
@@ -164,8 +168,9 @@ class TxSocket {
   UringSendOp* head_op_ = nullptr;
 
   internal::ZerocopyTracker zc_;
-  size_t uring_ops_ = 0;  // uring sends whose CQEs are not all in.
-  size_t kmod_ops_ = 0;   // kmod sends whose completion is not in.
+  size_t uring_ops_ = 0;       // uring sends whose CQEs are not all in.
+  size_t kmod_ops_ = 0;        // kmod sends whose completion is not in.
+  bool kmod_waiting_ = false;  // over the module caps: OnKmodRoom() next
   std::unique_ptr<PollOp> pollout_;
   std::unique_ptr<PollOp> errqueue_;
 

@@ -125,6 +125,7 @@ void Worker::OnAccept(int res, bool more) {
     to.engine = o.engine;
     to.graceful_close_timeout = o.shutdown_grace;
     to.kmod = kmod_.get();
+    to.kmod_inline_below = o.stage_threshold;
     absl::StatusOr<std::unique_ptr<TxSocket>> tx =
         TxSocket::Create(*loop_, std::move(fd), to, server_.stats_);
     if (!tx.ok()) {

@@ -59,7 +59,11 @@ std::string ReadFileOrDie(const std::string& path) {
   return ss.str();
 }
 
-std::string TxbufdPath() { return TXBUFD_PATH; }
+std::string TxbufdPath() {
+  // $TXBUFD overrides the build path (e.g. inside the kmod guest).
+  const char* env = getenv("TXBUFD");
+  return env != nullptr && *env != '\0' ? env : TXBUFD_PATH;
+}
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     std::vector<std::string> args) {

@@ -30,7 +30,7 @@ std::string ErrnoName(int errno_value) {
 
 }  // namespace
 
-absl::Status ErrnoStatus(int errno_value, absl::string_view context) {
+absl::Status DeviceErrnoStatus(int errno_value, absl::string_view context) {
   if (errno_value == 0) return absl::OkStatus();
   // Abseil maps EMSGSIZE to kUnknown; here it means "larger than the cap".
   absl::StatusCode code = errno_value == EMSGSIZE
@@ -58,11 +58,11 @@ absl::StatusOr<TxbufDevice> TxbufDevice::Open(const char* path) {
   if (fd < 0) {
     int err = errno;
     if (err == ENOENT) {
-      return ErrnoStatus(
+      return DeviceErrnoStatus(
           err, absl::StrCat("open ", path,
                             " (is the txbuf module loaded? see docs/KMOD.md)"));
     }
-    return ErrnoStatus(err, absl::StrCat("open ", path));
+    return DeviceErrnoStatus(err, absl::StrCat("open ", path));
   }
   TxbufDevice dev(fd);
   // A txbuf device answers TXBUF_IOC_STATS; anything else does not.
@@ -95,7 +95,7 @@ absl::Status TxbufDevice::Send(int sock_fd, uint64_t cookie, uint32_t flags,
                                absl::Span<const txbuf_seg> segs) {
   if (fd_ < 0) return absl::FailedPreconditionError("txbuf device is closed");
   if (segs.size() > std::numeric_limits<uint32_t>::max()) {
-    return ErrnoStatus(E2BIG, "TXBUF_IOC_SEND");
+    return DeviceErrnoStatus(E2BIG, "TXBUF_IOC_SEND");
   }
   txbuf_send req{};
   req.sock_fd = sock_fd;
@@ -104,7 +104,7 @@ absl::Status TxbufDevice::Send(int sock_fd, uint64_t cookie, uint32_t flags,
   req.segs = reinterpret_cast<uintptr_t>(segs.data());
   req.nr_segs = static_cast<uint32_t>(segs.size());
   while (::ioctl(fd_, TXBUF_IOC_SEND, &req) != 0) {
-    if (errno != EINTR) return ErrnoStatus(errno, "TXBUF_IOC_SEND");
+    if (errno != EINTR) return DeviceErrnoStatus(errno, "TXBUF_IOC_SEND");
   }
   return absl::OkStatus();
 }
@@ -117,7 +117,7 @@ absl::StatusOr<size_t> TxbufDevice::ReadCompletions(
     ssize_t n = ::read(fd_, out.data(), out.size() * sizeof(txbuf_completion));
     if (n >= 0) return static_cast<size_t>(n) / sizeof(txbuf_completion);
     if (errno == EAGAIN) return size_t{0};
-    if (errno != EINTR) return ErrnoStatus(errno, "read txbuf completions");
+    if (errno != EINTR) return DeviceErrnoStatus(errno, "read txbuf completions");
   }
 }
 
@@ -125,7 +125,7 @@ absl::StatusOr<txbuf_stats> TxbufDevice::Stats() {
   if (fd_ < 0) return absl::FailedPreconditionError("txbuf device is closed");
   txbuf_stats st{};
   if (::ioctl(fd_, TXBUF_IOC_STATS, &st) != 0) {
-    return ErrnoStatus(errno, "TXBUF_IOC_STATS");
+    return DeviceErrnoStatus(errno, "TXBUF_IOC_STATS");
   }
   return st;
 }
@@ -133,7 +133,7 @@ absl::StatusOr<txbuf_stats> TxbufDevice::Stats() {
 absl::Status TxbufDevice::SetPinnedCap(uint64_t bytes) {
   if (fd_ < 0) return absl::FailedPreconditionError("txbuf device is closed");
   if (::ioctl(fd_, TXBUF_IOC_SET_PINNED_CAP, &bytes) != 0) {
-    return ErrnoStatus(errno, "TXBUF_IOC_SET_PINNED_CAP");
+    return DeviceErrnoStatus(errno, "TXBUF_IOC_SET_PINNED_CAP");
   }
   return absl::OkStatus();
 }

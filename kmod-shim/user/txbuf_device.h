@@ -60,7 +60,7 @@ namespace txbuf {
 // The default device path.
 inline constexpr char kTxbufDevicePath[] = "/dev/txbuf";
 
-// ErrnoStatus()
+// DeviceErrnoStatus()
 //
 // Maps an errno value to an absl::Status the way every function of this file
 // does: the code from absl::ErrnoToStatusCode() (ENOENT -> NotFound, EBADF ->
@@ -68,7 +68,7 @@ inline constexpr char kTxbufDevicePath[] = "/dev/txbuf";
 // EAGAIN -> Unavailable, ...; EMSGSIZE -> OutOfRange), the message "<context>:
 // <strerror> (<ENAME>)", and the errno itself as a payload that TxbufErrno()
 // returns.  0 gives OK.
-absl::Status ErrnoStatus(int errno_value, absl::string_view context);
+absl::Status DeviceErrnoStatus(int errno_value, absl::string_view context);
 
 // TxbufErrno()
 //
@@ -91,7 +91,7 @@ class TxbufDevice {
   // Opens the device (O_RDWR | O_NONBLOCK | O_CLOEXEC) and checks that it is
   // a txbuf device.  NotFound when `path` does not exist (the module is not
   // loaded); FailedPrecondition when it is not a txbuf device; other errno
-  // statuses as ErrnoStatus().
+  // statuses as DeviceErrnoStatus().
   static absl::StatusOr<TxbufDevice> Open(const char* path = kTxbufDevicePath);
 
   TxbufDevice(TxbufDevice&& other) noexcept;

@@ -90,14 +90,14 @@ TEST(TxbufDeviceTest, ErrnoStatusMapsCodesAndKeepsTheErrno) {
       {EPROTONOSUPPORT, absl::StatusCode::kUnimplemented, "EPROTONOSUPPORT"},
   };
   for (const Case& c : cases) {
-    absl::Status s = ErrnoStatus(c.err, "ctx");
+    absl::Status s = DeviceErrnoStatus(c.err, "ctx");
     EXPECT_EQ(s.code(), c.code) << c.name;
     EXPECT_EQ(TxbufErrno(s), c.err) << c.name;
     EXPECT_THAT(s.message(), HasSubstr("ctx: "));
     EXPECT_THAT(s.message(), HasSubstr(std::strerror(c.err)));
     EXPECT_THAT(s.message(), HasSubstr(std::string("(") + c.name + ")"));
   }
-  EXPECT_TRUE(ErrnoStatus(0, "ctx").ok());
+  EXPECT_TRUE(DeviceErrnoStatus(0, "ctx").ok());
   EXPECT_EQ(TxbufErrno(absl::OkStatus()), 0);
   EXPECT_EQ(TxbufErrno(absl::InternalError("no errno here")), 0);
 }
