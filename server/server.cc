@@ -109,6 +109,12 @@ void Server::FillStats(rpc::StatsResult* r) const {
   l->set_p999(m.destructor_latency.p999);
   l->set_max(m.destructor_latency.max);
   l->set_mean(m.destructor_latency.mean);
+  for (const LogHistogram::Bucket& b : stats_.destructor_latency().Buckets()) {
+    rpc::HistogramBucket* hb = r->add_destructor_latency_buckets();
+    hb->set_lo(b.lo);
+    hb->set_hi(b.hi);
+    hb->set_count(b.count);
+  }
   r->set_zerocopy_completions(m.zerocopy_completions);
   r->set_copied_completions(m.copied_completions);
   for (int i = 0; i < kNumEngines; ++i) {

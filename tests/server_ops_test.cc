@@ -319,6 +319,14 @@ TEST_F(ServerOpsTest, StatfsAndStats) {
   EXPECT_GE(s.requests(), 1u);
   EXPECT_EQ(s.engine(), "auto");
   EXPECT_EQ(s.engines_size(), 5);
+  // The histogram buckets add up to the summary's count.
+  uint64_t bucketed = 0;
+  for (const auto& b : s.destructor_latency_buckets()) {
+    EXPECT_LT(b.lo(), b.hi());
+    bucketed += b.count();
+  }
+  EXPECT_EQ(bucketed, s.destructor_latency().count());
+  EXPECT_GT(bucketed, 0u);  // the Hello frames at least
   bool has_node_cache = false;
   for (const auto& sl : s.slabs()) has_node_cache |= sl.name() == "txbuf_node";
   EXPECT_TRUE(has_node_cache);
