@@ -67,14 +67,14 @@ void Executor::Execute(const rpc::Request& req,
 OpError Executor::Run(const rpc::Op& op, absl::Span<const std::byte> payload,
                       NodeRef& cfh, rpc::OpResult* res, CompoundOutput* out) {
   switch (op.op_case()) {
-    case rpc::Op::kPutrootfh:
+    case rpc::Op::kPutrootfh:  // status only, as in NFSv4 (GETFH asks)
       cfh = ex_.Root();
-      return FillFh(cfh, res);
+      return OpError::Ok();
     case rpc::Op::kPutfh: {
       OpResultOr<NodeRef> n = ex_.FromHandle(op.putfh().fh());
       if (!n.ok()) return n.error;
       cfh = n.value;
-      return FillFh(cfh, res);
+      return OpError::Ok();
     }
     case rpc::Op::kGetfh:
       if (OpError e = NeedFh(cfh); !e.ok()) return e;

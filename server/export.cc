@@ -178,6 +178,7 @@ OpResultOr<struct stat> Export::Stat(const Node& n) {
   if (fstat(n.opath.get(), &r.value) != 0) {
     r.error = ErrnoError(errno, "fstat");
   } else if (r.value.st_nlink == 0) {
+    const_cast<Node&>(n).removed.store(true, std::memory_order_release);
     r.error = Err(rpc::STATUS_STALE, "the file was removed");
   }
   return r;
@@ -289,6 +290,7 @@ void Export::ForgetIfUnlinked(const FileKey& key, nlink_t links_before) {
     struct stat st;
     gone = fstat(n->opath.get(), &st) == 0 && st.st_nlink == 0;
     if (gone) {
+      n->removed.store(true, std::memory_order_release);
       absl::MutexLock l(&n->mu);
       n->file.reset();
     }

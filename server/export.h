@@ -24,6 +24,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -46,6 +47,9 @@ struct Node {
   UniqueFd opath;  // O_PATH descriptor of the file itself
   bool is_dir = false;
   bool is_regular = false;
+  // Set when this server removed the file's last link (REMOVE, RENAME over
+  // it): handles are STALE from then on without a stat per use.
+  std::atomic<bool> removed{false};
 
   // The file's page-cache entry once its data has been used.
   absl::Mutex mu;
@@ -75,7 +79,9 @@ class Export {
   NodeRef Root() const { return root_; }
 
   // The opaque handle of a node, and back. FromHandle fails with BADHANDLE
-  // (not ours), STALE (removed, or from before a restart).
+  // (not ours), STALE (removed by this server, expired, or from before a
+  // restart). It does not stat: a removal made outside the server shows up
+  // as STALE on the next op that stats (GETATTR, LOOKUP, GETFH...).
   std::string HandleOf(const Node& n) const;
   OpResultOr<NodeRef> FromHandle(absl::string_view fh);
 
