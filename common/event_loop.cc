@@ -169,8 +169,8 @@ absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create(
   loop->event_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (loop->event_fd_ < 0) return ErrnoStatus(errno, "eventfd");
   loop->wakeup_ = std::make_unique<Wakeup>(loop.get());
-  // With SINGLE_ISSUER the ring belongs to the first thread that submits;
-  // the loop thread binds on its first RunOnce().
+  // With SINGLE_ISSUER the kernel binds the ring to this (the creating)
+  // thread: create the loop on the thread that will run it.
   return loop;
 }
 

@@ -7,8 +7,9 @@
 // function on the loop thread from any thread.
 //
 // Thread-safety: the loop, its ring and everything it drives belong to the
-// thread that calls Run()/RunOnce(); only Post() and Stop() may be called
-// from other threads.
+// thread that created it, which must also call Run()/RunOnce() (the ring is
+// SINGLE_ISSUER: submitting from another thread fails with -EEXIST). Only
+// Post() and Stop() may be called from other threads.
 //
 // Example:
 //   auto loop = txbuf::EventLoop::Create().value();

@@ -59,6 +59,8 @@ void Connection::Start() {
   hello.set_max_payload(o.limits.max_payload);
   hello.set_max_ops(o.limits.max_ops);
   hello.set_max_read(o.limits.max_read);
+  hello.set_max_reply_payload(
+      static_cast<uint32_t>(o.limits.max_reply_payload));
   SendFrame(FrameType::kHello, hello);
   if (o.token.has_value()) {
     state_ = State::kAuth;

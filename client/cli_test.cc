@@ -1,0 +1,349 @@
+// The `txbuf` binary against the fake server: output, exit codes (0, 1, 2)
+// and one-line errors.
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "client/testing/fake_server.h"
+#include "client/testing/mem_fs.h"
+#include "gtest/gtest.h"
+
+#ifndef TXBUF_CLI_PATH
+#error "TXBUF_CLI_PATH must name the txbuf binary"
+#endif
+
+namespace txbuf::client {
+namespace {
+
+using ::txbuf::client::testing::FakeServer;
+using ::txbuf::client::testing::MemFs;
+
+struct CliRun {
+  int exit = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Runs the binary with `args` (stdin from `stdin_path` if not empty),
+// capturing stdout and stderr.
+CliRun RunCli(const std::vector<std::string>& args,
+              const std::string& stdin_path = "") {
+  // Unique per process: ctest runs the tests of this file in parallel.
+  std::string dir = ::testing::TempDir();
+  std::string out = absl::StrCat(dir, "/cli_out.", getpid());
+  std::string err = absl::StrCat(dir, "/cli_err.", getpid());
+  pid_t pid = fork();
+  if (pid == 0) {
+    int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int i =
+        open(stdin_path.empty() ? "/dev/null" : stdin_path.c_str(), O_RDONLY);
+    dup2(o, 1);
+    dup2(e, 2);
+    dup2(i, 0);
+    std::vector<char*> argv;
+    std::string bin = TXBUF_CLI_PATH;
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (std::string& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    unsetenv("TXBUF_SERVER");
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  CliRun r;
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.exit = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = Slurp(out);
+  r.err = Slurp(err);
+  unlink(out.c_str());
+  unlink(err.c_str());
+  return r;
+}
+
+// Exactly one line, "txbuf: " first.
+void ExpectOneLineError(const CliRun& r, absl::string_view starts) {
+  EXPECT_TRUE(absl::StartsWith(r.err, starts)) << r.err;
+  EXPECT_TRUE(absl::EndsWith(r.err, "\n")) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs_ = std::make_shared<MemFs>();
+    fs_->PutFile("docs/a.txt", "hello, world\n");
+    fs_->MakeDirs("empty");
+    absl::StatusOr<std::unique_ptr<FakeServer>> s =
+        FakeServer::Start({}, fs_->Handler());
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = std::move(*s);
+    addr_ = absl::StrCat("127.0.0.1:", server_->port());
+  }
+  CliRun Cli(std::vector<std::string> args, const std::string& in = "") {
+    args.insert(args.begin(), {"--server", addr_});
+    return RunCli(args, in);
+  }
+  // A scratch file name, removed after the test.
+  std::string Tmp(absl::string_view name) {
+    files_.push_back(
+        absl::StrCat(::testing::TempDir(), "/cli_", name, "_", getpid()));
+    return files_.back();
+  }
+
+  void TearDown() override {
+    for (const std::string& f : files_) unlink(f.c_str());
+  }
+
+  std::shared_ptr<MemFs> fs_;
+  std::unique_ptr<FakeServer> server_;
+  std::string addr_;
+  std::vector<std::string> files_;
+};
+
+TEST_F(CliTest, HelpAndUsageErrorsExitTwo) {
+  CliRun r = RunCli({"--help"});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_TRUE(absl::StartsWith(r.out, "usage: txbuf --server HOST:PORT"))
+      << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "stats [--json]"));
+  EXPECT_TRUE(r.err.empty());
+
+  r = RunCli({});
+  EXPECT_EQ(r.exit, 2);
+  ExpectOneLineError(r, "txbuf: no command given");
+
+  r = Cli({"frobnicate"});
+  EXPECT_EQ(r.exit, 2);
+  ExpectOneLineError(r, "txbuf: unknown command 'frobnicate'");
+
+  r = Cli({"stat"});
+  EXPECT_EQ(r.exit, 2);
+  ExpectOneLineError(r, "txbuf: usage: stat PATH");
+
+  r = Cli({"get", "a"});
+  EXPECT_EQ(r.exit, 2);
+
+  r = Cli({"stats", "--xml"});
+  EXPECT_EQ(r.exit, 2);
+
+  r = RunCli({"ls"});
+  EXPECT_EQ(r.exit, 2);
+  ExpectOneLineError(r, "txbuf: no server given");
+
+  r = RunCli({"--server", "nocolon", "ls"});
+  EXPECT_EQ(r.exit, 2);
+  ExpectOneLineError(r, "txbuf: bad --server 'nocolon'");
+
+  r = Cli({"--engine", "warp", "ls"});
+  EXPECT_EQ(r.exit, 2);
+  ExpectOneLineError(r, "txbuf: unknown engine 'warp'");
+
+  r = RunCli({"--bogus", "ls"});
+  EXPECT_EQ(r.exit, 2);
+  ExpectOneLineError(r, "txbuf: unknown option '--bogus'");
+
+  r = RunCli({"--server"});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_EQ(server_->connections(), 0) << "usage errors never connect";
+}
+
+TEST_F(CliTest, LsStatDfStats) {
+  CliRun r = Cli({"ls"});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  std::vector<std::string> lines =
+      absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  EXPECT_TRUE(absl::StartsWith(lines[0], "drwxr-xr-x ")) << lines[0];
+  EXPECT_TRUE(absl::EndsWith(lines[0], " docs")) << lines[0];
+  EXPECT_TRUE(absl::EndsWith(lines[1], " empty")) << lines[1];
+
+  r = Cli({"ls", "docs"});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  EXPECT_TRUE(absl::StartsWith(r.out, "-rw-r--r-- 13 ")) << r.out;
+  EXPECT_TRUE(absl::EndsWith(r.out, " a.txt\n")) << r.out;
+
+  r = Cli({"ls", "docs/a.txt"});  // a file lists itself
+  ASSERT_EQ(r.exit, 0) << r.err;
+  EXPECT_TRUE(absl::EndsWith(r.out, " docs/a.txt\n")) << r.out;
+
+  r = Cli({"stat", "/docs/a.txt"});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "  File: docs/a.txt\n")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "  Type: regular file\n"));
+  EXPECT_TRUE(absl::StrContains(r.out, "  Mode: 0644 (-rw-r--r--)\n"));
+  EXPECT_TRUE(absl::StrContains(r.out, "  Size: 13 (13 B)\n"));
+
+  r = Cli({"df"});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "Avail")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "100.0 GiB")) << r.out;
+
+  r = Cli({"stats"});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "destructor latency  n=10")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "pinned bytes")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "attr_reply")) << r.out;
+
+  r = Cli({"stats", "--json"});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  EXPECT_TRUE(absl::StartsWith(r.out, "{\"pinned_bytes\":4096,")) << r.out;
+  EXPECT_TRUE(absl::EndsWith(r.out, "}\n")) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1);
+  EXPECT_TRUE(absl::StrContains(r.out, "\"p50\":70000")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "\"engine\":\"auto \\\"quoted\\\"\""))
+      << r.out;
+}
+
+TEST_F(CliTest, PutGetMkdirMvRmRmdir) {
+  std::string data(3 * 1024 * 1024 + 17, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 31);
+  std::string local = Tmp("up");
+  {
+    std::ofstream f(local, std::ios::binary);
+    f << data;
+  }
+  CliRun r = Cli({"mkdir", "d"});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  r = Cli({"put", local, "d/"});  // into a directory: keeps the name
+  ASSERT_EQ(r.exit, 0) << r.err;
+  EXPECT_TRUE(r.out.empty());
+  EXPECT_TRUE(r.err.empty()) << "no progress bar when stderr is not a tty";
+  std::string name = absl::StrCat("cli_up_", getpid());
+  EXPECT_TRUE(fs_->GetFile(absl::StrCat("d/", name)) == data);
+
+  std::string down = Tmp("down");
+  r = Cli({"get", absl::StrCat("d/", name), down});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  EXPECT_TRUE(Slurp(down) == data);
+
+  r = Cli({"get", "docs/a.txt", "-"});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  EXPECT_EQ(r.out, "hello, world\n");
+
+  std::string in = Tmp("stdin");
+  {
+    std::ofstream f(in, std::ios::binary);
+    f << "from stdin";
+  }
+  r = Cli({"put", "-", "d/piped"}, in);
+  ASSERT_EQ(r.exit, 0) << r.err;
+  EXPECT_EQ(*fs_->GetFile("d/piped"), "from stdin");
+
+  r = Cli({"mv", absl::StrCat("d/", name), "moved"});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  EXPECT_TRUE(fs_->Exists("moved"));
+  r = Cli({"rm", "moved"});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  r = Cli({"rm", "d/piped"});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  r = Cli({"rmdir", "d"});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  EXPECT_FALSE(fs_->Exists("d"));
+}
+
+TEST_F(CliTest, FailuresAreOneLineWithExitOne) {
+  CliRun r = Cli({"stat", "missing"});
+  EXPECT_EQ(r.exit, 1);
+  ExpectOneLineError(r, "txbuf: stat missing: LOOKUP 'missing': ");
+  EXPECT_TRUE(absl::StrContains(r.err, "[NOENT]")) << r.err;
+  EXPECT_TRUE(r.out.empty());
+
+  r = Cli({"rmdir", "docs"});
+  EXPECT_EQ(r.exit, 1);
+  ExpectOneLineError(r, "txbuf: rmdir docs: RMDIR 'docs': ");
+  EXPECT_TRUE(absl::StrContains(r.err, "[NOTEMPTY]")) << r.err;
+
+  r = Cli({"mkdir", "docs"});
+  EXPECT_EQ(r.exit, 1);
+  ExpectOneLineError(r, "txbuf: mkdir docs: ");
+
+  r = Cli({"get", "missing", Tmp("never")});
+  EXPECT_EQ(r.exit, 1);
+  ExpectOneLineError(r, "txbuf: get missing ");
+
+  r = Cli({"put", Tmp("no_such_file"), "x"});
+  EXPECT_EQ(r.exit, 1);
+  ExpectOneLineError(r, "txbuf: put ");
+  EXPECT_TRUE(absl::StrContains(r.err, "No such file")) << r.err;
+
+  uint16_t dead;
+  {
+    auto s = FakeServer::Start({}, nullptr);
+    ASSERT_TRUE(s.ok());
+    dead = (*s)->port();
+  }
+  r = RunCli({"--server", absl::StrCat("127.0.0.1:", dead), "ls"});
+  EXPECT_EQ(r.exit, 1);
+  ExpectOneLineError(r, absl::StrCat("txbuf: connect 127.0.0.1:", dead,
+                                     ": Connection refused"));
+}
+
+TEST(CliAuthTest, TokenFile) {
+  auto fs = std::make_shared<MemFs>();
+  absl::StatusOr<std::unique_ptr<FakeServer>> s =
+      FakeServer::Start({.token = "tok en"}, fs->Handler());
+  ASSERT_TRUE(s.ok());
+  std::string addr = absl::StrCat("127.0.0.1:", (*s)->port());
+  std::string good =
+      absl::StrCat(::testing::TempDir(), "/cli_token_good_", getpid());
+  std::string bad =
+      absl::StrCat(::testing::TempDir(), "/cli_token_bad_", getpid());
+  {
+    std::ofstream(good) << "tok en\n";
+    std::ofstream(bad) << "nope\n";
+  }
+  CliRun r = RunCli({"--server", addr, "--token-file", good, "ls"});
+  EXPECT_EQ(r.exit, 0) << r.err;
+  r = RunCli({"--server", addr, "--token-file", bad, "ls"});
+  EXPECT_EQ(r.exit, 1);
+  ExpectOneLineError(r, "txbuf: authentication refused by the server: ");
+  r = RunCli({"--server", addr, "ls"});
+  EXPECT_EQ(r.exit, 1);
+  ExpectOneLineError(r, "txbuf: the server requires authentication");
+  r = RunCli({"--server", addr, "--token-file", good + ".missing", "ls"});
+  EXPECT_EQ(r.exit, 1);
+  ExpectOneLineError(r, "txbuf: token file ");
+}
+
+TEST(CliEngineTest, EveryEngineWorks) {
+  auto fs = std::make_shared<MemFs>();
+  fs->PutFile("f", std::string(1 << 20, 'e'));
+  absl::StatusOr<std::unique_ptr<FakeServer>> s =
+      FakeServer::Start({}, fs->Handler());
+  ASSERT_TRUE(s.ok());
+  std::string addr = absl::StrCat("127.0.0.1:", (*s)->port());
+  for (const char* e : {"copy", "msg_zerocopy", "uring_zc", "auto"}) {
+    std::string local =
+        absl::StrCat(::testing::TempDir(), "/cli_engine_", getpid());
+    { std::ofstream(local, std::ios::binary) << std::string(2 << 20, 'u'); }
+    CliRun r = RunCli({"--server", addr, "--engine", e, "--connections", "2",
+                       "put", local, absl::StrCat("up_", e)});
+    if (r.exit == 1 && absl::StrContains(r.err, "SENDMSG_ZC")) continue;
+    EXPECT_EQ(r.exit, 0) << e << ": " << r.err;
+    EXPECT_EQ(fs->GetFile(absl::StrCat("up_", e))->size(), 2u << 20) << e;
+  }
+  CliRun r = RunCli({"--server", addr, "--engine", "kmod", "ls"});
+  EXPECT_EQ(r.exit, 1);
+  ExpectOneLineError(r, "txbuf: engine kmod: ");
+}
+
+}  // namespace
+}  // namespace txbuf::client

@@ -1,0 +1,62 @@
+// client/internal/compound_access.h: how the connection turns a Compound into
+// a request frame and a reply frame into a CompoundReply.
+//
+// Not for callers: the client library only.
+//
+// Thread-safety: BuildRequestFrame runs on the thread that owns `ctx` (the
+// client's loop thread); MakeReply is thread-compatible.
+#ifndef TXBUF_CLIENT_INTERNAL_COMPOUND_ACCESS_H_
+#define TXBUF_CLIENT_INTERNAL_COMPOUND_ACCESS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "client/compound.h"
+#include "common/txbuf.h"
+#include "proto/txbuf.pb.h"
+
+namespace txbuf::client::internal {
+
+// The server's limits a request must respect (from its Hello).
+struct RequestLimits {
+  uint32_t max_envelope = 1 << 20;
+  uint32_t max_payload = 64 << 20;
+  uint32_t max_ops = 1024;
+};
+
+class CompoundAccess {
+ public:
+  // Sets the request id and builds the frame as one txbuf: header and
+  // envelope staged, each WRITE buffer an external segment owned by its
+  // Deleter. The compound's WRITE buffers move into the txbuf (also on
+  // failure, where they are released at once). ResourceExhausted if the
+  // compound is over a limit, InvalidArgument if it is invalid.
+  //
+  // Example:
+  //   absl::StatusOr<TxBuf> tx =
+  //       CompoundAccess::BuildRequestFrame(ctx, compound, 7, limits);
+  static absl::StatusOr<TxBuf> BuildRequestFrame(TxBufContext& ctx,
+                                                 Compound& compound,
+                                                 uint64_t id,
+                                                 const RequestLimits& limits);
+
+  // Drops a compound's WRITE buffers (their Deleters run) and ops, keeping
+  // what a reply needs to be described.
+  static void ReleasePayload(Compound& compound) { compound.payload_.clear(); }
+
+  // A reply from a parsed envelope and the frame's payload bytes (copied).
+  // `request` (may be null) names the failing op in status().
+  //
+  // Example:
+  //   CompoundReply r = CompoundAccess::MakeReply(std::move(env), payload,
+  //                                               &request);
+  static CompoundReply MakeReply(rpc::Reply reply,
+                                 absl::Span<const std::byte> payload,
+                                 const rpc::Request* request);
+};
+
+}  // namespace txbuf::client::internal
+
+#endif  // TXBUF_CLIENT_INTERNAL_COMPOUND_ACCESS_H_

@@ -1,0 +1,257 @@
+#include "client/internal/connection.h"
+
+#include <liburing.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "client/status.h"
+
+namespace txbuf::client::internal {
+namespace {
+
+constexpr size_t kRecvChunk = 256 * 1024;
+// Reader memory kept between large replies.
+constexpr size_t kReaderKeep = 256 * 1024;
+constexpr size_t kReaderShrinkAbove = 4 << 20;
+
+}  // namespace
+
+void FinishCall(EventLoop& loop, PendingCall& call,
+                absl::StatusOr<CompoundReply> result) {
+  if (call.timer != 0) {
+    loop.CancelTimer(call.timer);
+    call.timer = 0;
+  }
+  if (!call.done) return;
+  DoneFn done = std::move(call.done);
+  call.done = nullptr;
+  done(std::move(result));
+}
+
+RequestLimits LimitsOf(const rpc::Hello& hello) {
+  RequestLimits l;
+  if (hello.max_envelope() != 0) l.max_envelope = hello.max_envelope();
+  if (hello.max_payload() != 0) l.max_payload = hello.max_payload();
+  if (hello.max_ops() != 0) l.max_ops = hello.max_ops();
+  return l;
+}
+
+class Connection::RecvOp final : public IoCompletion {
+ public:
+  explicit RecvOp(Connection* c) : c_(c) {}
+  void OnCompletion(const io_uring_cqe& cqe) override { c_->OnRecv(cqe.res); }
+
+ private:
+  Connection* c_;
+};
+
+Connection::Connection(int index, std::string peer, EventLoop& loop,
+                       TxBufContext& ctx, Handshake hs, Callbacks callbacks)
+    : index_(index),
+      peer_(std::move(peer)),
+      loop_(loop),
+      ctx_(ctx),
+      fd_(std::move(hs.fd)),
+      reader_(std::move(hs.reader)),
+      hello_(std::move(hs.hello)),
+      limits_(LimitsOf(hello_)),
+      callbacks_(std::move(callbacks)),
+      recv_op_(std::make_unique<RecvOp>(this)) {}
+
+Connection::~Connection() = default;
+
+absl::Status Connection::Start(const TxSocketOptions& options,
+                               MemoryStats& stats) {
+  absl::StatusOr<std::unique_ptr<TxSocket>> tx =
+      TxSocket::Create(loop_, std::move(fd_), options, stats);
+  if (!tx.ok()) {
+    state_ = State::kClosed;
+    error_ = tx.status();
+    return tx.status();
+  }
+  tx_ = std::move(*tx);
+  state_ = State::kOpen;
+  tx_->set_error_callback([this](const absl::Status& s) {
+    // Not from inside TxSocket's own call stack: close from the loop.
+    loop_.Post([this, why = Lost(s.message())] { Close(why); });
+  });
+  // Bytes that arrived with the handshake.
+  if (!ProcessFrames()) return absl::OkStatus();
+  ArmRecv();
+  return absl::OkStatus();
+}
+
+absl::Status Connection::Lost(absl::string_view why) const {
+  return absl::UnavailableError(
+      absl::StrCat("connection to ", peer_, " lost: ", why));
+}
+
+void Connection::ArmRecv() {
+  absl::Span<std::byte> buf = reader_.WritableSpan(kRecvChunk);
+  size_t len = std::min<size_t>(buf.size(), size_t{1} << 30);
+  io_uring_sqe* sqe = loop_.GetSqe();
+  io_uring_prep_recv(sqe, tx_->fd(), buf.data(), len, 0);
+  io_uring_sqe_set_data(sqe, recv_op_.get());
+  recv_armed_ = true;
+}
+
+void Connection::OnRecv(int res) {
+  recv_armed_ = false;
+  if (state_ != State::kOpen) {
+    MaybeClosed();
+    return;
+  }
+  if (res == 0) {
+    Close(Lost("the server closed the connection"));
+    return;
+  }
+  if (res < 0) {
+    if (res == -EINTR || res == -EAGAIN) {
+      ArmRecv();
+      return;
+    }
+    Close(Lost(absl::StrCat("receive: ", strerror(-res))));
+    return;
+  }
+  reader_.Commit(static_cast<size_t>(res));
+  bool open = ProcessFrames();
+  if (open) {
+    if (reader_.buffered() == 0 && reader_.capacity() > kReaderShrinkAbove) {
+      reader_.Shrink(kReaderKeep);
+    }
+    ArmRecv();
+  }
+  if (callbacks_.on_progress) callbacks_.on_progress();
+}
+
+bool Connection::ProcessFrames() {
+  while (state_ == State::kOpen) {
+    std::optional<absl::StatusOr<Frame>> f = reader_.Next();
+    if (!f.has_value()) break;
+    if (!f->ok()) {
+      Close(Lost(absl::StrCat("malformed frame from the server: ",
+                              f->status().message())));
+      break;
+    }
+    HandleFrame(**f);
+  }
+  return state_ == State::kOpen;
+}
+
+void Connection::HandleFrame(const Frame& frame) {
+  if (frame.header.type != FrameType::kReply) {
+    Close(Lost(absl::StrFormat(
+        "protocol error: the server sent a frame of type %d, not a Reply",
+        static_cast<int>(frame.header.type))));
+    return;
+  }
+  rpc::Reply reply;
+  if (!reply.ParseFromArray(frame.envelope.data(),
+                            static_cast<int>(frame.envelope.size()))) {
+    Close(Lost("malformed reply from the server: the envelope does not parse"));
+    return;
+  }
+  auto it = in_flight_.end();
+  if (reply.id() == 0) {
+    // A frame-level error: it answers the oldest request (replies come in
+    // request order).
+    if (in_flight_.empty()) {
+      Close(Lost(absl::StrCat(
+          "the server reported an error: ",
+          StatusFromRpc(reply.status() == rpc::STATUS_OK ? rpc::STATUS_IO
+                                                         : reply.status(),
+                        reply.error())
+              .message())));
+      return;
+    }
+    it = in_flight_.begin();
+  } else {
+    it = in_flight_.find(reply.id());
+    if (it == in_flight_.end()) {
+      Close(Lost(absl::StrFormat(
+          "protocol error: a reply for unknown request id %d", reply.id())));
+      return;
+    }
+  }
+  PendingCall call = std::move(it->second);
+  in_flight_.erase(it);
+  if (!call.done) {  // timed out before: drop the late reply.
+    --timed_out_;
+    return;
+  }
+  CompoundReply r = CompoundAccess::MakeReply(std::move(reply), frame.payload,
+                                              &call.compound.request());
+  if (absl::Status v = r.Validate(); !v.ok()) {
+    FinishCall(loop_, call, v);
+  } else {
+    FinishCall(loop_, call, std::move(r));
+  }
+}
+
+void Connection::Send(PendingCall call) {
+  if (state_ != State::kOpen) {
+    FinishCall(
+        loop_, call,
+        error_.ok() ? absl::UnavailableError("connection closed") : error_);
+    return;
+  }
+  absl::StatusOr<TxBuf> tx =
+      CompoundAccess::BuildRequestFrame(ctx_, call.compound, call.id, limits_);
+  if (!tx.ok()) {
+    FinishCall(loop_, call, tx.status());
+    return;
+  }
+  uint64_t id = call.id;
+  in_flight_.emplace(id, std::move(call));
+  tx_->Send(*std::move(tx));
+}
+
+bool Connection::TimeOut(uint64_t id, const absl::Status& why) {
+  auto it = in_flight_.find(id);
+  if (it == in_flight_.end() || !it->second.done) return false;
+  it->second.timer = 0;  // it fired.
+  ++timed_out_;
+  // Keep the entry: a late reply is recognised and dropped.
+  FinishCall(loop_, it->second, why);
+  return true;
+}
+
+void Connection::Close(const absl::Status& why) {
+  if (state_ == State::kNew) {  // never started: nothing in flight.
+    state_ = State::kClosed;
+    error_ = why;
+    fd_.reset();
+    return;
+  }
+  if (state_ != State::kOpen) return;
+  state_ = State::kClosing;
+  error_ = why;
+  if (callbacks_.on_closing) callbacks_.on_closing(this, why);
+  std::map<uint64_t, PendingCall> pending;
+  pending.swap(in_flight_);
+  timed_out_ = 0;
+  for (auto& [id, call] : pending) FinishCall(loop_, call, why);
+  pending.clear();
+  if (recv_armed_) {
+    io_uring_sqe* sqe = loop_.GetSqe();
+    io_uring_prep_cancel(sqe, recv_op_.get(), 0);
+    io_uring_sqe_set_data(sqe, nullptr);
+  }
+  tx_->Close(TxSocket::CloseMode::kAbort, [this] {
+    tx_closed_ = true;
+    MaybeClosed();
+  });
+}
+
+void Connection::MaybeClosed() {
+  if (state_ != State::kClosing || !tx_closed_ || recv_armed_) return;
+  state_ = State::kClosed;
+  if (callbacks_.on_closed) callbacks_.on_closed(this);
+}
+
+}  // namespace txbuf::client::internal

@@ -1,0 +1,142 @@
+// client/internal/connection.h: one set-up connection of a Client, driven by
+// the client's event loop.
+//
+// Requests go out as txbufs through a `TxSocket`; replies come in through an
+// io_uring recv into a `FrameReader` and are matched to their calls by id
+// (any order). A reply with id 0 (a frame- or envelope-level error) belongs
+// to the oldest request still waiting, because the server answers a
+// connection's requests in order. A reply with an unknown id, a frame that is
+// not a Reply, or one that does not parse closes the connection. Closing
+// fails every waiting call exactly once, then aborts the TxSocket and waits
+// until every txbuf destructor has run.
+//
+// Not for callers: the client library only.
+//
+// Thread-safety: thread-compatible; everything but the constructor runs on
+// the client's loop thread.
+#ifndef TXBUF_CLIENT_INTERNAL_CONNECTION_H_
+#define TXBUF_CLIENT_INTERNAL_CONNECTION_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "client/compound.h"
+#include "client/internal/compound_access.h"
+#include "client/internal/handshake.h"
+#include "common/event_loop.h"
+#include "common/frame.h"
+#include "common/memory_stats.h"
+#include "common/tx_socket.h"
+#include "common/txbuf.h"
+
+namespace txbuf::client::internal {
+
+using DoneFn = absl::AnyInvocable<void(absl::StatusOr<CompoundReply>)>;
+
+// One request from Submit() to its done callback.
+struct PendingCall {
+  uint64_t id = 0;
+  Compound compound;  // WRITE buffers move into the txbuf when sent.
+  DoneFn done;        // empty once completed (e.g. timed out, reply due).
+  EventLoop::TimerId timer = 0;
+};
+
+// Runs `call.done` (once) with `result` after cancelling its timer.
+//
+// Example:
+//   FinishCall(loop, call, absl::UnavailableError("connection lost"));
+void FinishCall(EventLoop& loop, PendingCall& call,
+                absl::StatusOr<CompoundReply> result);
+
+// The limits a request must respect, from the server's Hello (zero fields:
+// the protocol's defaults).
+//
+// Example:
+//   RequestLimits limits = LimitsOf(hello);
+RequestLimits LimitsOf(const rpc::Hello& hello);
+
+class Connection {
+ public:
+  struct Callbacks {
+    // Replies arrived: slots freed for waiting calls.
+    absl::AnyInvocable<void()> on_progress;
+    // The connection stopped being usable; `why` is what pending calls got.
+    absl::AnyInvocable<void(Connection*, const absl::Status& why)> on_closing;
+    // Fully closed: every txbuf destructor has run.
+    absl::AnyInvocable<void(Connection*)> on_closed;
+  };
+
+  // `peer` is "host:port" for messages.
+  Connection(int index, std::string peer, EventLoop& loop, TxBufContext& ctx,
+             Handshake hs, Callbacks callbacks);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Creates the TxSocket and starts receiving. On error the connection is
+  // closed (no callbacks).
+  absl::Status Start(const TxSocketOptions& options, MemoryStats& stats);
+
+  // Sends `call` (a fresh id set). On a build error the call completes at
+  // once with it.
+  void Send(PendingCall call);
+
+  // Fails call `id` with `why` if it is waiting here (its reply, if it comes,
+  // is dropped). Returns whether it was here.
+  bool TimeOut(uint64_t id, const absl::Status& why);
+
+  // Fails every waiting call with `why` (once) and closes. No effect unless
+  // open.
+  void Close(const absl::Status& why);
+
+  bool open() const { return state_ == State::kOpen; }
+  bool closed() const { return state_ == State::kClosed; }
+  // Calls waiting for a reply (timed-out ones excluded).
+  size_t load() const { return in_flight_.size() - timed_out_; }
+  int index() const { return index_; }
+  const rpc::Hello& hello() const { return hello_; }
+  const absl::Status& error() const { return error_; }
+
+ private:
+  enum class State { kNew, kOpen, kClosing, kClosed };
+  class RecvOp;
+
+  void ArmRecv();
+  void OnRecv(int res);
+  // Handles complete frames in the reader; false if the connection closed.
+  bool ProcessFrames();
+  void HandleFrame(const Frame& frame);
+  absl::Status Lost(absl::string_view why) const;
+  void MaybeClosed();
+
+  const int index_;
+  const std::string peer_;
+  EventLoop& loop_;
+  TxBufContext& ctx_;
+  UniqueFd fd_;  // until Start() hands it to the TxSocket.
+  FrameReader reader_;
+  rpc::Hello hello_;
+  RequestLimits limits_;
+  Callbacks callbacks_;
+
+  State state_ = State::kNew;
+  absl::Status error_;
+  std::unique_ptr<TxSocket> tx_;
+  bool tx_closed_ = false;
+  std::unique_ptr<RecvOp> recv_op_;
+  bool recv_armed_ = false;
+  // Calls sent and not answered, by id (ids grow in send order, so begin()
+  // is the oldest).
+  std::map<uint64_t, PendingCall> in_flight_;
+  size_t timed_out_ = 0;  // entries of in_flight_ already completed.
+};
+
+}  // namespace txbuf::client::internal
+
+#endif  // TXBUF_CLIENT_INTERNAL_CONNECTION_H_

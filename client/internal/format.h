@@ -1,0 +1,97 @@
+// client/internal/format.h: how the `txbuf` command-line tool prints things.
+//
+// Text layouts of `ls`, `stat`, `df` and `stats`, a reflection-based JSON
+// printer for protobuf messages (integers as JSON numbers, every field
+// present), human-readable sizes and durations, and the progress bar line.
+// Kept out of txbuf_main.cc so they can be unit-tested.
+//
+// Not for callers: the CLI only.
+//
+// Thread-safety: pure functions; thread-safe.
+#ifndef TXBUF_CLIENT_INTERNAL_FORMAT_H_
+#define TXBUF_CLIENT_INTERNAL_FORMAT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "google/protobuf/message.h"
+#include "proto/txbuf.pb.h"
+
+namespace txbuf::client::internal {
+
+// "drwxr-xr-x", "-rw-r--r--", "lrwxrwxrwx" (with setuid/setgid/sticky).
+//
+// Example:
+//   ModeString(rpc::FILE_TYPE_DIRECTORY, 0755) == "drwxr-xr-x"
+std::string ModeString(rpc::FileType type, uint32_t mode);
+
+// "1.5 KiB", "12.0 MiB", "512 B".
+//
+// Example:
+//   HumanBytes(1536) == "1.5 KiB"
+std::string HumanBytes(uint64_t bytes);
+
+// "70.0 us", "5.00 ms", "1.20 s", "800 ns".
+//
+// Example:
+//   HumanNanos(70000) == "70.0 us"
+std::string HumanNanos(double ns);
+
+// A time in ns since the epoch in the local time zone: "2025-11-24 00:10"
+// (`precise`: "2025-11-24 00:10:00.123456789 +0100").
+//
+// Example:
+//   FormatTimeNs(attr.mtime_ns(), /*precise=*/false)
+std::string FormatTimeNs(int64_t ns, bool precise);
+
+// `ls` long format: one line per entry (type+mode, size, mtime, name),
+// sorted by name, sizes right-aligned. No trailing newline on the last line.
+//
+// Example:
+//   std::cout << FormatListing(entries) << "\n";
+std::string FormatListing(std::vector<rpc::DirEntry> entries);
+
+// `stat` output: File, Type, Mode, Size, ... one field a line.
+//
+// Example:
+//   std::cout << FormatStat("docs/a.txt", attr);
+std::string FormatStat(absl::string_view path, const rpc::Attr& attr);
+
+// `df` output: a header line and a value line.
+//
+// Example:
+//   std::cout << FormatStatFs(statfs);
+std::string FormatStatFs(const rpc::StatFsResult& s);
+
+// `stats` output, human-readable.
+//
+// Example:
+//   std::cout << FormatStats(stats);
+std::string FormatStats(const rpc::StatsResult& s);
+
+// The message as one line of JSON: every field (defaults included), integers
+// as numbers, enums by name, bytes as base64, repeated fields as arrays,
+// nested messages as objects.
+//
+// Example:
+//   MessageToJson(stats) == "{\"pinned_bytes\":0,...}"
+std::string MessageToJson(const google::protobuf::Message& m);
+
+// A string as a JSON string literal (quotes included).
+//
+// Example:
+//   JsonString("a\"b") == "\"a\\\"b\""
+std::string JsonString(absl::string_view s);
+
+// The progress bar's text: "  12.0 MiB / 100.0 MiB  12%  85.3 MiB/s  [===>  ]"
+// (`total` 0: unknown, no percent or bar).
+//
+// Example:
+//   ProgressLine(12 << 20, 100 << 20, 0.5)
+std::string ProgressLine(uint64_t done, uint64_t total, double seconds);
+
+}  // namespace txbuf::client::internal
+
+#endif  // TXBUF_CLIENT_INTERNAL_FORMAT_H_

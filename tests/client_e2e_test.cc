@@ -1,0 +1,227 @@
+// The client library and the txbuf CLI against a real txbufd process.
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "client/client.h"
+#include "common/sha256.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/server_process.h"
+
+namespace txbuf::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string Pattern(size_t n, uint64_t seed) {
+  std::string s(n, '\0');
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 3;
+  for (size_t i = 0; i < n; ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    s[i] = static_cast<char>(x >> 56);
+  }
+  return s;
+}
+
+struct EnginePair {
+  EngineKind server, client;
+};
+
+std::string PairName(const ::testing::TestParamInfo<EnginePair>& i) {
+  return absl::StrCat("server_", EngineName(i.param.server), "_client_",
+                      EngineName(i.param.client));
+}
+
+class ClientE2eTest : public ::testing::TestWithParam<EnginePair> {
+ protected:
+  void Start(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {
+        "--export", dir_.path(), "--cache-size",
+        "256M",     "--engine",  std::string(EngineName(GetParam().server))};
+    args.insert(args.end(), extra.begin(), extra.end());
+    absl::StatusOr<std::unique_ptr<ServerProcess>> s =
+        ServerProcess::Start(args);
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = std::move(*s);
+  }
+  std::unique_ptr<client::Client> Connect(
+      std::optional<std::string> token = {}) {
+    client::ClientOptions o;
+    o.host = server_->host();
+    o.port = server_->port();
+    o.token = std::move(token);
+    o.connections = 2;
+    o.engine = GetParam().client;
+    absl::StatusOr<std::unique_ptr<client::Client>> c =
+        client::Client::Connect(o);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? std::move(*c) : nullptr;
+  }
+  void TearDown() override {
+    if (server_ == nullptr) return;
+    ServerExit e = server_->Stop();
+    EXPECT_EQ(e.exit_code, 0);
+    EXPECT_THAT(e.stats_json, HasSubstr("\"pinned_bytes\":0,"));
+  }
+  TempDir dir_;
+  TempDir local_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_P(ClientE2eTest, PutGetLargeFileByteExactWithClientMemoryRecovery) {
+  Start();
+  std::unique_ptr<client::Client> c = Connect();
+  ASSERT_NE(c, nullptr);
+  std::string data = Pattern(96 << 20, 1);  // 96 MiB
+  WriteFile(local_.Join("in.bin"), data);
+  absl::StatusOr<uint64_t> put =
+      c->PutFile(local_.Join("in.bin"), "dir/big.bin");
+  ASSERT_FALSE(put.ok()) << "no such directory yet: must fail";
+  ASSERT_TRUE(c->Mkdir("dir").ok());
+  put = c->PutFile(local_.Join("in.bin"), "dir/big.bin");
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_EQ(*put, data.size());
+  EXPECT_TRUE(ReadFileOrDie(dir_.Join("dir/big.bin")) == data)
+      << "server disk differs after PUT (COMMIT)";
+  absl::StatusOr<uint64_t> got =
+      c->GetFile("dir/big.bin", local_.Join("out.bin"));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(ReadFileOrDie(local_.Join("out.bin")) == data);
+  // The client's own txbufs (WRITE payloads) were all destroyed.
+  MemoryStatsSnapshot m = c->memory_stats();
+  EXPECT_EQ(m.pinned_bytes, 0u);
+  EXPECT_EQ(m.txbufs_in_flight, 0u);
+  EXPECT_GT(m.destructor_latency.count, 90u);
+  EXPECT_GE(m.pinned_bytes_max, 1u << 20);
+}
+
+TEST_P(ClientE2eTest, BlockingApiAndErrors) {
+  Start();
+  std::unique_ptr<client::Client> c = Connect();
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->Mkdir("a").ok());
+  ASSERT_TRUE(c->Create("a/f.txt").ok());
+  ASSERT_TRUE(c->Write("a/f.txt", 0, std::string("hello world")).ok());
+  absl::StatusOr<rpc::Attr> st = c->Stat("a/f.txt");
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->size(), 11u);
+  absl::StatusOr<std::string> rd = c->Read("a/f.txt", 6, 100);
+  ASSERT_TRUE(rd.ok());
+  EXPECT_EQ(*rd, "world");
+  ASSERT_TRUE(c->Rename("a/f.txt", "g.txt").ok());
+  absl::StatusOr<std::vector<rpc::DirEntry>> ls = c->List("");
+  ASSERT_TRUE(ls.ok());
+  std::set<std::string> names;
+  for (const auto& e : *ls) names.insert(e.name());
+  EXPECT_THAT(names, ::testing::ElementsAre("a", "g.txt"));
+  EXPECT_EQ(c->Stat("nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(c->Mkdir("a").status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_FALSE(c->Rmdir("g.txt").ok());
+  EXPECT_EQ(c->Stat("../etc").status().code(),
+            absl::StatusCode::kPermissionDenied);
+  // A handle goes STALE after remove.
+  client::Compound get;
+  get.PutRootFh().Lookup("g.txt").GetFh();
+  absl::StatusOr<client::CompoundReply> r = c->Call(std::move(get));
+  ASSERT_TRUE(r.ok() && r->ok());
+  std::string fh = r->result(2).fh().fh();
+  ASSERT_TRUE(c->Remove("g.txt").ok());
+  client::Compound stale;
+  stale.PutFh(fh).GetAttr();
+  r = c->Call(std::move(stale));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->rpc_status(), rpc::STATUS_STALE);
+  absl::StatusOr<rpc::StatsResult> stats = c->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->engine(), EngineName(GetParam().server));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Engines, ClientE2eTest,
+    ::testing::Values(EnginePair{EngineKind::kCopy, EngineKind::kCopy},
+                      EnginePair{EngineKind::kMsgZerocopy,
+                                 EngineKind::kMsgZerocopy},
+                      EnginePair{EngineKind::kUringZc, EngineKind::kUringZc},
+                      EnginePair{EngineKind::kAuto, EngineKind::kAuto}),
+    PairName);
+
+// The CLI: every command, exit codes and one-line errors.
+class CliE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WriteFile(token_.Join("t"), "secret\n");
+    absl::StatusOr<std::unique_ptr<ServerProcess>> s = ServerProcess::Start(
+        {"--export", dir_.path(), "--token-file", token_.Join("t")});
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = std::move(*s);
+  }
+  void TearDown() override {
+    ServerExit e = server_->Stop();
+    EXPECT_EQ(e.exit_code, 0);
+    EXPECT_THAT(e.stats_json, HasSubstr("\"pinned_bytes\":0,"));
+  }
+  // Runs `txbuf` with the server and token; returns {exit, stdout+stderr}.
+  std::pair<int, std::string> Txbuf(const std::string& args,
+                                    const std::string& token = "") {
+    std::string cmd = absl::StrCat(
+        TXBUF_CLI_PATH, " --server ", server_->address(), " --token-file ",
+        token.empty() ? token_.Join("t") : token, " ", args, " 2>&1");
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+    int st = pclose(p);
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+  }
+  TempDir dir_, token_, local_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(CliE2eTest, EveryCommand) {
+  std::string data = Pattern(3 << 20, 7);
+  WriteFile(local_.Join("f.bin"), data);
+  EXPECT_EQ(Txbuf("mkdir d").first, 0);
+  auto [put_rc, put_out] =
+      Txbuf(absl::StrCat("put ", local_.Join("f.bin"), " d/f.bin"));
+  EXPECT_EQ(put_rc, 0) << put_out;
+  EXPECT_TRUE(ReadFileOrDie(dir_.Join("d/f.bin")) == data);
+  auto [ls_rc, ls_out] = Txbuf("ls d");
+  EXPECT_EQ(ls_rc, 0);
+  EXPECT_THAT(ls_out, HasSubstr("f.bin"));
+  EXPECT_THAT(ls_out, HasSubstr(std::to_string(data.size())));
+  auto [st_rc, st_out] = Txbuf("stat d/f.bin");
+  EXPECT_EQ(st_rc, 0);
+  EXPECT_THAT(st_out, HasSubstr(std::to_string(data.size())));
+  EXPECT_EQ(Txbuf("mv d/f.bin d/g.bin").first, 0);
+  auto [get_rc, get_out] =
+      Txbuf(absl::StrCat("get d/g.bin ", local_.Join("back.bin")));
+  EXPECT_EQ(get_rc, 0) << get_out;
+  EXPECT_TRUE(ReadFileOrDie(local_.Join("back.bin")) == data);
+  auto [json_rc, json] = Txbuf("stats --json");
+  EXPECT_EQ(json_rc, 0);
+  EXPECT_THAT(json, HasSubstr("\"pinned_bytes\""));
+  EXPECT_THAT(json, HasSubstr("\"destructor_latency"));
+  EXPECT_EQ(Txbuf("df").first, 0);
+  EXPECT_EQ(Txbuf("rm d/g.bin").first, 0);
+  EXPECT_EQ(Txbuf("rmdir d").first, 0);
+  // Errors: non-zero status and one line "txbuf: ...".
+  auto [err_rc, err] = Txbuf("stat missing");
+  EXPECT_EQ(err_rc, 1);
+  EXPECT_TRUE(absl::StartsWith(err, "txbuf: ")) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  WriteFile(token_.Join("wrong"), "nope");
+  auto [auth_rc, auth] = Txbuf("ls", token_.Join("wrong"));
+  EXPECT_EQ(auth_rc, 1);
+  EXPECT_THAT(auth, HasSubstr("txbuf: "));
+  EXPECT_EQ(Txbuf("frobnicate").first, 2);
+}
+
+}  // namespace
+}  // namespace txbuf::testing
