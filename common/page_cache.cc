@@ -106,6 +106,8 @@ struct PageCache::Entry : PageCache::LruLink {
   // Changed under file->mu_; read without it only as a hint (eviction
   // re-checks under the file lock).
   std::atomic<bool> dirty{false};
+  // PageCache::lru_clock_ when this entry last moved to the recent end.
+  std::atomic<uint64_t> lru_stamp{0};
 };
 
 struct PageCache::Candidate {
@@ -366,6 +368,20 @@ size_t PageCache::EvictSome(size_t want, bool* found, absl::Status* error) {
 void PageCache::UpdateLru(absl::Span<Entry* const> gone,
                           absl::Span<Entry* const> used) {
   if (gone.empty() && used.empty()) return;
+  // A page moved to the recent end within the last max_pages/2 moves is
+  // still in the recent half: leave it, so hits on a hot set take no lock.
+  // Eviction (from the old end) stays an approximate LRU.
+  const uint64_t now = lru_clock_.load(std::memory_order_relaxed);
+  const uint64_t window = std::max<uint64_t>(64, max_pages_ / 2);
+  bool any = !gone.empty();
+  for (Entry* e : used) {
+    uint64_t st = e->lru_stamp.load(std::memory_order_relaxed);
+    if (st == 0 || now - st >= window) {
+      any = true;
+      break;
+    }
+  }
+  if (!any) return;
   auto unlink = [](LruLink* e) {
     e->prev->next = e->next;
     e->next->prev = e->prev;
@@ -374,6 +390,10 @@ void PageCache::UpdateLru(absl::Span<Entry* const> gone,
   absl::MutexLock l(&lru_mu_);
   for (Entry* e : gone) unlink(e);
   for (Entry* e : used) {
+    uint64_t st = e->lru_stamp.load(std::memory_order_relaxed);
+    if (st != 0 && now - st < window && e->next != e) continue;
+    e->lru_stamp.store(lru_clock_.fetch_add(1, std::memory_order_relaxed) + 1,
+                       std::memory_order_relaxed);
     unlink(e);
     e->prev = lru_.prev;
     e->next = &lru_;

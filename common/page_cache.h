@@ -248,6 +248,7 @@ class PageCache {
   // Least recently used first (lru_.next), most recently used last.
   mutable absl::Mutex lru_mu_ ABSL_ACQUIRED_AFTER(files_mu_);
   LruLink lru_ ABSL_GUARDED_BY(lru_mu_);
+  std::atomic<uint64_t> lru_clock_{1};  // counts moves to the recent end
 
   std::atomic<uint64_t> charged_{0};  // pages in maps + spare pages of ops.
   std::atomic<uint64_t> cached_pages_{0};

@@ -78,6 +78,9 @@ class PageRef {
   }
   explicit operator bool() const { return page_ != nullptr; }
 
+  // Gives up this reference to the caller, who must drop it with Unref().
+  Page* release() { return std::exchange(page_, nullptr); }
+
   // Gives up this reference to a Deleter that drops it.
   Deleter ToDeleter() && {
     return Deleter(

@@ -21,6 +21,38 @@ TxBufContext::TxBufContext(SlabAllocator& slabs, PagePool& pages,
       node_cache_(slabs.CreateCache("txbuf_node", sizeof(ChainNode))),
       control_cache_(slabs.CreateCache("txbuf_chain", sizeof(ChainControl))) {}
 
+TxBufContext::~TxBufContext() { ReleaseCachedPages(); }
+
+void TxBufContext::ReleaseCachedPages() {
+  for (Page* p : staging_free_) PageRef::Unref(p);
+  staging_free_.clear();
+}
+
+PageRef TxBufContext::AllocStagingPage() {
+  if (!staging_free_.empty()) {
+    Page* p = staging_free_.back();
+    staging_free_.pop_back();
+    return PageRef::Adopt(p);
+  }
+  return pages_.Allocate();
+}
+
+Deleter TxBufContext::StagingDeleter(PageRef page) {
+  // The deleter takes over the reference; ReleaseStaging recycles or drops it.
+  return Deleter(&TxBufContext::ReleaseStaging, this, page.release());
+}
+
+void TxBufContext::ReleaseStaging(void* c, void* pg) {
+  auto* ctx = static_cast<TxBufContext*>(c);
+  auto* page = static_cast<Page*>(pg);
+  if (ctx->staging_free_.size() < kStagingKeep &&
+      page->refs.load(std::memory_order_acquire) == 1) {
+    ctx->staging_free_.push_back(page);  // keep our reference
+    return;
+  }
+  PageRef::Unref(page);
+}
+
 // --- TxBuf -----------------------------------------------------------------
 
 TxBuf& TxBuf::operator=(TxBuf&& o) noexcept {
@@ -212,7 +244,7 @@ void TxBufBuilder::AddSegmentSlow(const std::byte* p, size_t len,
 void TxBufBuilder::RetireStage() {
   if (!stage_) return;
   if (stage_last_ != nullptr) {
-    stage_last_->owner = std::move(stage_).ToDeleter();
+    stage_last_->owner = ctx_.StagingDeleter(std::move(stage_));
   } else {
     stage_.reset();
   }
@@ -228,7 +260,7 @@ absl::Span<std::byte> TxBufBuilder::AppendBuffered(size_t n) {
   }
   if (!stage_ || kPageSize - stage_used_ < n) {
     RetireStage();
-    stage_ = ctx_.pages().Allocate();
+    stage_ = ctx_.AllocStagingPage();
     if (!stage_) {
       Fail(absl::ResourceExhaustedError("txbuf: page pool exhausted"));
       return {};

@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <new>
 #include <utility>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
@@ -84,6 +85,7 @@ class TxBufContext {
  public:
   TxBufContext(SlabAllocator& slabs, PagePool& pages, MemoryStats& stats,
                TxBufOptions options = {});
+  ~TxBufContext();
   TxBufContext(const TxBufContext&) = delete;
   TxBufContext& operator=(const TxBufContext&) = delete;
 
@@ -93,15 +95,28 @@ class TxBufContext {
   const TxBufOptions& options() const { return options_; }
   void set_options(const TxBufOptions& o) { options_ = o; }
 
+  // Staging pages kept for reuse (not pinned by any txbuf), and giving them
+  // back to the pool.
+  size_t cached_pages() const { return staging_free_.size(); }
+  void ReleaseCachedPages();
+
  private:
   friend class TxBufBuilder;
   friend class TxBuf;
+  // Staging pages are recycled on this thread (a small free list) instead of
+  // going back to the shared pool's mutex for every reply.
+  PageRef AllocStagingPage();
+  Deleter StagingDeleter(PageRef page);
+  static void ReleaseStaging(void* ctx, void* page);
+  static constexpr size_t kStagingKeep = 64;
+
   SlabAllocator& slabs_;
   PagePool& pages_;
   MemoryStats& stats_;
   TxBufOptions options_;
   SlabCache* node_cache_;
   SlabCache* control_cache_;
+  std::vector<Page*> staging_free_;  // one reference held on each
 };
 
 namespace internal {

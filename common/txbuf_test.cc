@@ -83,6 +83,7 @@ TEST_F(TxBufTest, MixesEveryKindByteExact) {
   }
   EXPECT_EQ(destructed, 1);
   EXPECT_EQ(external_released, 1);
+  ctx_.ReleaseCachedPages();  // staging pages kept for reuse
   EXPECT_EQ(pool_.Stats().allocated_pages, 0u);
 }
 
@@ -122,6 +123,7 @@ TEST_F(TxBufTest, StagingSpillsAcrossPagesAndNodes) {
       ASSERT_EQ(ToString(t), want.substr(off)) << "after advancing " << off;
     }
   }
+  ctx_.ReleaseCachedPages();
   EXPECT_EQ(pool_.Stats().allocated_pages, 0u);
 }
 
@@ -261,6 +263,19 @@ TEST_F(TxBufTest, AppendBufferedWritesInPlace) {
   EXPECT_EQ(t.SegmentCount(), 1u);
 }
 
+TEST_F(TxBufTest, StagingPagesAreReusedOnThisThread) {
+  for (int i = 0; i < 100; ++i) {
+    TxBufBuilder b(ctx_);
+    b.AppendBytes("reply header", 12);
+    TxBuf t = *b.Finish();
+  }
+  // One page went round 100 times instead of 100 trips to the pool.
+  EXPECT_EQ(ctx_.cached_pages(), 1u);
+  EXPECT_EQ(pool_.Stats().high_water_pages, 1u);
+  ctx_.ReleaseCachedPages();
+  EXPECT_EQ(pool_.Stats().allocated_pages, 0u);
+}
+
 TEST_F(TxBufTest, EmptyMessageStillRunsItsDestructor) {
   int destructed = 0;
   TxBufBuilder b(ctx_);
@@ -294,6 +309,7 @@ TEST_F(TxBufTest, PoolExhaustionFailsCleanly) {
   }
   EXPECT_EQ(released, 1);
   EXPECT_EQ(cache->Stats().active_objects, 0u);
+  ctx.ReleaseCachedPages();
   EXPECT_EQ(tiny.Stats().allocated_pages, 0u);
 }
 

@@ -74,6 +74,7 @@ class Connection final : public IoCompletion {
   std::unique_ptr<TxSocket> tx_;
   const int fd_;
   FrameReader reader_;
+  HandleCache handles_;
   State state_ = State::kReady;
   std::array<uint8_t, 32> nonce_{};
 

@@ -36,8 +36,8 @@ OpError Executor::FillFh(const NodeRef& n, rpc::OpResult* res) {
 }
 
 void Executor::Execute(const rpc::Request& req,
-                       absl::Span<const std::byte> payload,
-                       CompoundOutput* out) {
+                       absl::Span<const std::byte> payload, CompoundOutput* out,
+                       HandleCache* handles) {
   rpc::Reply& reply = out->reply;
   reply.set_id(req.id());
   if (static_cast<uint32_t>(req.ops_size()) > limits_.max_ops) {
@@ -46,10 +46,10 @@ void Executor::Execute(const rpc::Request& req,
                                  " ops over the limit of ", limits_.max_ops));
     return;
   }
-  NodeRef cfh;
+  Current cur;
   for (const rpc::Op& op : req.ops()) {
     rpc::OpResult* res = reply.add_results();
-    OpError e = Run(op, payload, cfh, res, out);
+    OpError e = Run(op, payload, cur, handles, res, out);
     if (!e.ok()) {
       if (e.message.size() > limits_.max_error_bytes) {
         e.message.resize(limits_.max_error_bytes);
@@ -64,16 +64,46 @@ void Executor::Execute(const rpc::Request& req,
   }
 }
 
+OpResultOr<std::shared_ptr<PageCache::File>> Executor::FileOf(Current& cur) {
+  if (cur.cached != nullptr && cur.cached->file != nullptr) {
+    return {OpError::Ok(), cur.cached->file};
+  }
+  OpResultOr<std::shared_ptr<PageCache::File>> f = ex_.File(*cur.node);
+  if (f.ok() && cur.cached != nullptr) cur.cached->file = f.value;
+  return f;
+}
+
 OpError Executor::Run(const rpc::Op& op, absl::Span<const std::byte> payload,
-                      NodeRef& cfh, rpc::OpResult* res, CompoundOutput* out) {
+                      Current& cur, HandleCache* handles, rpc::OpResult* res,
+                      CompoundOutput* out) {
+  NodeRef& cfh = cur.node;
+  switch (op.op_case()) {  // ops that move the CFH off a cached handle
+    case rpc::Op::kPutrootfh:
+    case rpc::Op::kLookup:
+    case rpc::Op::kCreate:
+    case rpc::Op::kMkdir:
+      cur.cached = nullptr;
+      break;
+    default:
+      break;
+  }
   switch (op.op_case()) {
     case rpc::Op::kPutrootfh:  // status only, as in NFSv4 (GETFH asks)
       cfh = ex_.Root();
       return OpError::Ok();
     case rpc::Op::kPutfh: {
-      OpResultOr<NodeRef> n = ex_.FromHandle(op.putfh().fh());
+      const std::string& fh = op.putfh().fh();
+      if (handles != nullptr) {
+        if (HandleCache::Entry* e = handles->Find(fh)) {
+          cfh = e->node;
+          cur.cached = e;
+          return OpError::Ok();
+        }
+      }
+      OpResultOr<NodeRef> n = ex_.FromHandle(fh);
       if (!n.ok()) return n.error;
       cfh = n.value;
+      cur.cached = handles != nullptr ? handles->Put(fh, cfh) : nullptr;
       return OpError::Ok();
     }
     case rpc::Op::kGetfh:
@@ -113,7 +143,7 @@ OpError Executor::Run(const rpc::Op& op, absl::Span<const std::byte> payload,
         return Err(rpc::STATUS_TOOBIG,
                    "the compound's READs exceed the reply payload limit");
       }
-      OpResultOr<std::shared_ptr<PageCache::File>> f = ex_.File(*cfh);
+      OpResultOr<std::shared_ptr<PageCache::File>> f = FileOf(cur);
       if (!f.ok()) return f.error;
       absl::StatusOr<CachedRead> data = f.value->Read(r.offset(), r.length());
       if (!data.ok()) return FromAbsl(data.status());
@@ -135,7 +165,7 @@ OpError Executor::Run(const rpc::Op& op, absl::Span<const std::byte> payload,
         return Err(rpc::STATUS_INVAL,
                    "WRITE data range lies outside the frame payload");
       }
-      OpResultOr<std::shared_ptr<PageCache::File>> f = ex_.File(*cfh);
+      OpResultOr<std::shared_ptr<PageCache::File>> f = FileOf(cur);
       if (!f.ok()) return f.error;
       absl::Status s = f.value->Write(
           w.offset(), payload.subspan(w.payload_offset(), w.length()),
@@ -153,7 +183,7 @@ OpError Executor::Run(const rpc::Op& op, absl::Span<const std::byte> payload,
         res->mutable_commit()->set_verifier(verifier_);
         return OpError::Ok();
       }
-      OpResultOr<std::shared_ptr<PageCache::File>> f = ex_.File(*cfh);
+      OpResultOr<std::shared_ptr<PageCache::File>> f = FileOf(cur);
       if (!f.ok()) return f.error;
       if (absl::Status s = f.value->Commit(); !s.ok()) return FromAbsl(s);
       res->mutable_commit()->set_verifier(verifier_);

@@ -16,8 +16,11 @@
 #ifndef TXBUF_SERVER_EXECUTOR_H_
 #define TXBUF_SERVER_EXECUTOR_H_
 
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/types/span.h"
@@ -36,11 +39,48 @@ struct ServerLimits {
   uint32_t max_error_bytes = 512;         // detail text per error
 };
 
-// The result of one compound.
+// The result of one compound, in `reply` (cleared first: callers may reuse
+// one message for every request, keeping its allocations).
 struct CompoundOutput {
-  rpc::Reply reply;
+  explicit CompoundOutput(rpc::Reply& r) : reply(r) { reply.Clear(); }
+  CompoundOutput(const CompoundOutput&) = delete;
+  CompoundOutput& operator=(const CompoundOutput&) = delete;
+
+  rpc::Reply& reply;
   std::vector<PageSlice> payload;  // READ data, in op order
   uint64_t payload_bytes = 0;
+};
+
+// The file handles a connection used last, with their nodes and page-cache
+// files: a PUTFH of one of them costs no table or node lock.
+class HandleCache {
+ public:
+  struct Entry {
+    std::string fh;
+    NodeRef node;
+    std::shared_ptr<PageCache::File> file;  // set on first data op
+  };
+  // The live entry for `fh`, or nullptr.
+  Entry* Find(absl::string_view fh) {
+    for (Entry& e : entries_) {
+      if (e.node != nullptr && e.fh == fh &&
+          !e.node->removed.load(std::memory_order_acquire)) {
+        return &e;
+      }
+    }
+    return nullptr;
+  }
+  Entry* Put(absl::string_view fh, NodeRef node) {
+    Entry& e = entries_[next_++ % entries_.size()];
+    e.fh.assign(fh.data(), fh.size());
+    e.node = std::move(node);
+    e.file.reset();
+    return &e;
+  }
+
+ private:
+  std::array<Entry, 4> entries_;
+  size_t next_ = 0;
 };
 
 class Executor {
@@ -54,16 +94,24 @@ class Executor {
         verifier_(verifier),
         fill_stats_(std::move(fill_stats)) {}
 
-  // Executes `req`; WRITE data is read from `payload`.
+  // Executes `req`; WRITE data is read from `payload`. `handles` (may be
+  // null) is the connection's cache of recent file handles.
   void Execute(const rpc::Request& req, absl::Span<const std::byte> payload,
-               CompoundOutput* out);
+               CompoundOutput* out, HandleCache* handles = nullptr);
 
   const ServerLimits& limits() const { return limits_; }
 
  private:
+  // The compound's current file handle.
+  struct Current {
+    NodeRef node;
+    HandleCache::Entry* cached = nullptr;  // when set by PUTFH from cache
+  };
   // Runs one op; on failure returns the error (the caller records it).
   OpError Run(const rpc::Op& op, absl::Span<const std::byte> payload,
-              NodeRef& cfh, rpc::OpResult* res, CompoundOutput* out);
+              Current& cur, HandleCache* handles, rpc::OpResult* res,
+              CompoundOutput* out);
+  OpResultOr<std::shared_ptr<PageCache::File>> FileOf(Current& cur);
   OpError FillFh(const NodeRef& n, rpc::OpResult* res);
 
   Export& ex_;

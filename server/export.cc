@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -21,6 +22,39 @@ namespace {
 constexpr char kHandleMagic[4] = {'T', 'X', 'H', '\x01'};
 constexpr size_t kHandleSize = 20;
 
+// Without openat2 (kernels before 5.6, or valgrind): walks `path` one
+// component at a time with O_NOFOLLOW, following only relative symlinks
+// without '..' (stricter than RESOLVE_BENEATH, never looser). EXDEV for a
+// path that would leave `dirfd`, like openat2.
+int OpenBeneathByHand(int dirfd, const std::string& path, uint64_t flags,
+                      uint64_t mode, int depth = 0) {
+  if (depth > 40) return errno = ELOOP, -1;
+  std::vector<std::string> parts = absl::StrSplit(path, '/', absl::SkipEmpty());
+  if (path.empty() || path[0] == '/' || parts.empty()) return errno = EXDEV, -1;
+  UniqueFd dir(fcntl(dirfd, F_DUPFD_CLOEXEC, 0));
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const std::string& c = parts[i];
+    if (c == "..") return errno = EXDEV, -1;
+    bool last = i + 1 == parts.size();
+    int f = last ? static_cast<int>(flags) | O_NOFOLLOW
+                 : O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    UniqueFd next(openat(dir.get(), c.c_str(), f, static_cast<mode_t>(mode)));
+    if (!next && errno == ENOTDIR && !last) return -1;
+    if (!next && (errno == ELOOP || errno == ENOTDIR)) {
+      // A symlink: follow it within the current directory.
+      char target[4096];
+      ssize_t n = readlinkat(dir.get(), c.c_str(), target, sizeof(target) - 1);
+      if (n < 0) return -1;
+      std::string t(target, static_cast<size_t>(n));
+      for (size_t j = i + 1; j < parts.size(); ++j) t += "/" + parts[j];
+      return OpenBeneathByHand(dir.get(), t, flags, mode, depth + 1);
+    }
+    if (!next) return -1;
+    dir = std::move(next);
+  }
+  return dir.release();
+}
+
 int OpenAt2(int dirfd, const char* path, uint64_t flags, uint64_t mode,
             uint64_t resolve) {
   open_how how{};
@@ -29,7 +63,12 @@ int OpenAt2(int dirfd, const char* path, uint64_t flags, uint64_t mode,
   how.resolve = resolve;
   for (;;) {
     long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-    if (fd >= 0 || errno != EAGAIN) return static_cast<int>(fd);
+    if (fd >= 0 || errno != EAGAIN) {
+      if (fd < 0 && errno == ENOSYS) {
+        return OpenBeneathByHand(dirfd, path, flags, mode);
+      }
+      return static_cast<int>(fd);
+    }
   }
 }
 

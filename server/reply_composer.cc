@@ -100,13 +100,15 @@ absl::StatusOr<TxBuf> ComposeReply(TxBufContext& ctx, CompoundOutput& out,
   size_t head_size = head.ByteSizeLong();
 
   TxBufBuilder b(ctx);
-  std::string first(kFrameHeaderSize + head_size, '\0');
+  // Frame header and top-level fields straight into the staging page (the
+  // executor caps error texts, so they fit).
+  absl::Span<std::byte> first = b.AppendBuffered(kFrameHeaderSize + head_size);
+  if (first.empty()) return b.Finish(std::move(destructor));  // the error
   EncodeFrameHeader({FrameType::kReply, 0, static_cast<uint32_t>(total),
                      static_cast<uint32_t>(out.payload_bytes)},
-                    reinterpret_cast<std::byte*>(first.data()));
+                    first.data());
   head.SerializeWithCachedSizesToArray(
       reinterpret_cast<uint8_t*>(first.data()) + kFrameHeaderSize);
-  b.AppendBytes(first.data(), first.size());
   for (const rpc::OpResult& res : reply.results()) {
     size_t op_size = res.GetCachedSize();
     if (res.has_readdir() && res.readdir().entries_size() > 0) {

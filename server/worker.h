@@ -22,6 +22,7 @@
 #include "common/slab.h"
 #include "common/socket_util.h"
 #include "common/txbuf.h"
+#include "proto/txbuf.pb.h"
 
 namespace txbuf::server {
 
@@ -46,6 +47,9 @@ class Worker {
   // Worker-thread API.
   EventLoop& loop() { return *loop_; }
   TxBufContext& ctx() { return *ctx_; }
+  // Messages reused by every request of this worker (one at a time).
+  rpc::Request& scratch_request() { return scratch_request_; }
+  rpc::Reply& scratch_reply() { return scratch_reply_; }
   Server& server() { return server_; }
   Connection* Find(uint64_t id);
   // Destroys a closed connection (deferred to the loop).
@@ -72,6 +76,8 @@ class Worker {
   std::unique_ptr<EventLoop> loop_;
   std::unique_ptr<SlabAllocator> slabs_;
   std::unique_ptr<TxBufContext> ctx_;
+  rpc::Request scratch_request_;
+  rpc::Reply scratch_reply_;
   std::unique_ptr<KmodEngine> kmod_;  // --engine kmod only
   std::unique_ptr<AcceptOp> accept_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Connection>> conns_;
