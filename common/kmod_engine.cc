@@ -20,8 +20,7 @@ constexpr size_t kMaxSegs = 1024;  // TXBUF_MAX_SEGS
 
 class KmodEngine::Impl final : public IoCompletion {
  public:
-  Impl(EventLoop& loop, MemoryStats& stats, TxbufDevice dev)
-      : loop_(loop), stats_(stats), dev_(std::move(dev)) {}
+  Impl(EventLoop& loop, TxbufDevice dev) : loop_(loop), dev_(std::move(dev)) {}
 
   ~Impl() {
     if (armed_) loop_.Cancel(this);
@@ -132,7 +131,6 @@ class KmodEngine::Impl final : public IoCompletion {
   }
 
   EventLoop& loop_;
-  MemoryStats& stats_;
   TxbufDevice dev_;
   bool armed_ = false;
   uint64_t next_cookie_ = 1;
@@ -141,7 +139,7 @@ class KmodEngine::Impl final : public IoCompletion {
 };
 
 absl::StatusOr<std::unique_ptr<KmodEngine>> KmodEngine::Open(EventLoop& loop,
-                                                             MemoryStats& stats,
+                                                             MemoryStats&,
                                                              const char* path) {
   absl::StatusOr<TxbufDevice> dev = TxbufDevice::Open(path);
   if (!dev.ok()) {
@@ -149,7 +147,7 @@ absl::StatusOr<std::unique_ptr<KmodEngine>> KmodEngine::Open(EventLoop& loop,
         absl::StrCat("engine kmod: ", dev.status().message()));
   }
   return std::unique_ptr<KmodEngine>(
-      new KmodEngine(std::make_unique<Impl>(loop, stats, std::move(*dev))));
+      new KmodEngine(std::make_unique<Impl>(loop, std::move(*dev))));
 }
 
 KmodEngine::KmodEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

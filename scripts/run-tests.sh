@@ -20,7 +20,11 @@ jobs=$(nproc)
 echo "== build (tests)"
 scripts/build.sh test >/dev/null
 echo "== tests"
-(cd build && ctest -j "$jobs" --output-on-failure --timeout 900)
+(cd build && ctest -j "$jobs" --output-on-failure --timeout 900 -LE lint)
+echo "== lint (clang-format, clang-tidy)"
+# After the tests, not beside them: clang-tidy keeps both cores busy for
+# minutes, which would starve the timing-sensitive smoke tests.
+(cd build && ctest --output-on-failure --timeout 1800 -L lint)
 
 echo "== build (ASan + UBSan)"
 scripts/build.sh asan >/dev/null
