@@ -25,6 +25,9 @@
 #   --keep       keep the build directory (logs, initramfs, module)
 #   --append     extra kernel command line (e.g. TXBUF_E2E_TIMEOUT=900,
 #                which /init sees as an environment variable)
+#   --brief      print only FAIL, SKIP and DMESG lines and the summaries
+#                (CTest uses it, so a failure is not buried under PASS
+#                lines; the whole console log stays in the build directory)
 #   --no-debug   boot without slub_debug=FZP init_on_free=1 (they catch
 #                use-after-free but inflate kmalloc/free costs: use this
 #                for the MEASURE figures only)
@@ -42,6 +45,8 @@ KEEP=0
 APPEND=
 GTESTS=()
 DEBUG_ARGS="init_on_free=1 slub_debug=FZP"
+SHOW_ALL='^(PASS|FAIL|INFO|MEASURE|SKIP|DMESG) '
+SHOW=$SHOW_ALL
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kernel) KERNELS=${2:?}; shift 2 ;;
@@ -58,7 +63,8 @@ while [ $# -gt 0 ]; do
 	--gtest=*) GTESTS+=("${1#*=}"); shift ;;
 	--keep) KEEP=1; shift ;;
 	--no-debug) DEBUG_ARGS=; shift ;;
-	-h|--help) sed -n '3,34p' "$0"; exit 0 ;;
+	--brief) SHOW='^(FAIL|SKIP|DMESG) '; shift ;;
+	-h|--help) sed -n '3,37p' "$0"; exit 0 ;;
 	*) echo "run-guest-test.sh: unknown argument: $1" >&2; exit 2 ;;
 	esac
 done
@@ -222,7 +228,7 @@ run_kernel() { # series
 		-kernel "$VMLINUZ" -initrd "$dir/initrd.gz" \
 		-append "console=ttyS0 quiet panic=-1 $DEBUG_ARGS $APPEND" \
 		</dev/null 2>&1 | tr -d '\r' | tee "$log" |
-		grep --line-buffered -E '^(PASS|FAIL|INFO|MEASURE|SKIP|DMESG) '
+		grep --line-buffered -E "$SHOW"
 	rc=${PIPESTATUS[0]}
 	t1=$(date +%s)
 	K_PASS=$((K_PASS + $(grep -c '^PASS ' "$log")))
@@ -235,6 +241,10 @@ run_kernel() { # series
 		fi
 		echo "--- last lines of $log:"
 		tail -n 60 "$log"
+	elif [ "$SHOW" != "$SHOW_ALL" ] && grep -q '^FAIL ' "$log"; then
+		# --brief hid the INFO lines that explain a failure: show them.
+		echo "--- INFO and FAIL lines of $log:"
+		grep -E '^(INFO|FAIL) ' "$log" | tail -n 80
 	fi
 	echo "INFO kernel $s: boot and tests took $((t1 - t0)) s"
 	finish_kernel "$s"
