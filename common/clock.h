@@ -6,6 +6,7 @@
 
 #include <time.h>
 
+#include <cerrno>
 #include <cstdint>
 
 namespace txbuf {
@@ -15,6 +16,16 @@ inline int64_t MonoNowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// Sleeps until MonoNowNs() >= deadline_ns (signals do not cut it short).
+inline void SleepUntilMonoNs(int64_t deadline_ns) {
+  timespec ts{};
+  ts.tv_sec = deadline_ns / 1000000000;
+  ts.tv_nsec = deadline_ns % 1000000000;
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) ==
+         EINTR) {
+  }
 }
 
 }  // namespace txbuf

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The main job, on a fresh Debian 12 machine: installs dependencies, builds an
-# optimized tree and runs the engine benchmark, printing a table of send
-# throughput for every engine against plain send().
+# The main job, on a fresh Debian 12 machine: installs dependencies (with the
+# benchmark peers' packages), builds an optimized tree and runs
+# `txbuf-bench --compare --quick`: txbufd with every engine against the raw-TCP
+# floor and gRPC on the issue's six workloads (about a minute), printing one
+# table per workload with ratios to the best peer and to the floor, and the
+# targets checked (PASS/MISS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+bench/peers/install-peers.sh >/dev/null
 echo "== build (release)"
 scripts/build.sh release >/dev/null
-echo "== engine benchmark (every engine side by side, median of 3, interleaved)"
-build-release/bench/engine_bench --benchmark_repetitions=3 \
-  --benchmark_enable_random_interleaving=true --benchmark_min_time=0.3 \
-  --benchmark_report_aggregates_only=true --benchmark_color=false
+echo "== txbuf-bench --compare --quick (1 s per run, median of 1; progress on stderr)"
+build-release/bench/txbuf-bench/txbuf-bench --compare --quick

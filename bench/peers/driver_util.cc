@@ -166,19 +166,6 @@ double SelfCpuUs() {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
-namespace {
-
-void SleepUntil(int64_t deadline_ns) {
-  timespec ts{};
-  ts.tv_sec = deadline_ns / 1000000000;
-  ts.tv_nsec = deadline_ns % 1000000000;
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) ==
-         EINTR) {
-  }
-}
-
-}  // namespace
-
 absl::StatusOr<Result> RunHarness(
     const Workload& w,
     const std::function<void(int index, ConnContext& ctx)>& loop) {
@@ -212,12 +199,12 @@ absl::StatusOr<Result> RunHarness(
   gate.Open(clock, w);
 
   Result r;
-  SleepUntil(clock.measure_ns);
+  SleepUntilMonoNs(clock.measure_ns);
   double cpu0 = SelfCpuUs();
   absl::StatusOr<double> server0 = w.server_pid > 0
                                        ? ProcessCpuUs(w.server_pid)
                                        : absl::StatusOr<double>(-1.0);
-  SleepUntil(clock.end_ns);
+  SleepUntilMonoNs(clock.end_ns);
   double cpu1 = SelfCpuUs();
   absl::StatusOr<double> server1 = w.server_pid > 0
                                        ? ProcessCpuUs(w.server_pid)

@@ -66,31 +66,6 @@ struct Flags {
   bool serve = false;
 };
 
-absl::StatusOr<uint64_t> ParseSize(absl::string_view s) {
-  uint64_t mult = 1;
-  if (!s.empty()) {
-    switch (absl::ascii_tolower(s.back())) {
-      case 'k':
-        mult = uint64_t{1} << 10;
-        break;
-      case 'm':
-        mult = uint64_t{1} << 20;
-        break;
-      case 'g':
-        mult = uint64_t{1} << 30;
-        break;
-      default:
-        break;
-    }
-    if (mult != 1) s.remove_suffix(1);
-  }
-  uint64_t v = 0;
-  if (!absl::SimpleAtoi(s, &v)) {
-    return absl::InvalidArgumentError(absl::StrCat("bad size '", s, "'"));
-  }
-  return v * mult;
-}
-
 absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
   Flags f;
   std::map<std::string, std::string> kv;
@@ -130,7 +105,7 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
       f.op = v;
       ok = v == "read" || v == "write";
     } else if (k == "size" || k == "file-size") {
-      absl::StatusOr<uint64_t> n = ParseSize(v);
+      absl::StatusOr<uint64_t> n = ParseByteCount(v);
       if (!n.ok()) return n.status();
       (k == "size" ? f.size : f.file_size) = *n;
     } else if (k == "pattern") {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "common/json_string.h"
 
 namespace txbuf::client::internal {
 
@@ -187,37 +188,6 @@ std::string FormatStats(const rpc::StatsResult& s) {
   return out;
 }
 
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          absl::StrAppendFormat(&out, "\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
-
 namespace {
 
 void AppendValue(std::string* out, const pb::Message& m,
@@ -230,7 +200,7 @@ void AppendMessage(std::string* out, const pb::Message& m) {
   for (int i = 0; i < d->field_count(); ++i) {
     const pb::FieldDescriptor* f = d->field(i);
     if (i > 0) *out += ',';
-    absl::StrAppend(out, JsonString(f->name()), ":");
+    absl::StrAppend(out, JsonQuote(f->name()), ":");
     if (f->is_repeated()) {
       *out += '[';
       int n = r->FieldSize(m, f);
@@ -285,15 +255,15 @@ void AppendValue(std::string* out, const pb::Message& m,
     case pb::FieldDescriptor::CPPTYPE_ENUM: {
       const pb::EnumValueDescriptor* e =
           rep ? r->GetRepeatedEnum(m, f, i) : r->GetEnum(m, f);
-      *out += JsonString(e->name());
+      *out += JsonQuote(e->name());
       break;
     }
     case pb::FieldDescriptor::CPPTYPE_STRING: {
       std::string s = rep ? r->GetRepeatedString(m, f, i) : r->GetString(m, f);
       if (f->type() == pb::FieldDescriptor::TYPE_BYTES) {
-        *out += JsonString(absl::Base64Escape(s));
+        *out += JsonQuote(absl::Base64Escape(s));
       } else {
-        *out += JsonString(s);
+        *out += JsonQuote(s);
       }
       break;
     }

@@ -79,12 +79,6 @@ std::string FormatStats(const rpc::StatsResult& s);
 //   MessageToJson(stats) == "{\"pinned_bytes\":0,...}"
 std::string MessageToJson(const google::protobuf::Message& m);
 
-// A string as a JSON string literal (quotes included).
-//
-// Example:
-//   JsonString("a\"b") == "\"a\\\"b\""
-std::string JsonString(absl::string_view s);
-
 // The progress bar's text: "  12.0 MiB / 100.0 MiB  12%  85.3 MiB/s  [===>  ]"
 // (`total` 0: unknown, no percent or bar).
 //

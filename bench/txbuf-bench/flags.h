@@ -1,0 +1,73 @@
+// flags.h: txbuf-bench's command line.
+//
+//   single run:  txbuf-bench --server HOST:PORT --workload read|write|mixed|
+//                meta --size BYTES --pattern seq|rand --concurrency N
+//                --connections C --duration S --warmup S --file-size BYTES
+//                [--read-ratio R] [--json FILE] ...
+//   compare:     txbuf-bench --compare [--quick] [--repeat N] [--peers nfs]
+//                [--json FILE] [--html FILE] ...
+// (kUsage has every flag.) Flags take "--flag value" or "--flag=value";
+// byte counts take K/M/G suffixes (powers of 1024). Parsing checks the whole
+// command line before anything runs.
+//
+// Thread-safety: pure functions.
+//
+// Example:
+//   absl::StatusOr<Flags> f = ParseFlags({"--compare", "--quick"});
+#ifndef TXBUF_BENCH_TXBUF_BENCH_FLAGS_H_
+#define TXBUF_BENCH_TXBUF_BENCH_FLAGS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "bench/peers/peer.h"
+#include "bench/txbuf-bench/workload.h"
+#include "common/engine_kind.h"
+
+namespace txbuf::bench {
+
+extern const char kUsage[];
+
+struct Flags {
+  bool help = false;
+  bool compare = false;
+  // Single run.
+  std::string server_host;
+  uint16_t server_port = 0;
+  pid_t server_pid = 0;  // 0: look for the process listening on the port
+  bool setup = true;     // create/fix the test file (or meta dir) first
+  BenchWorkload workload;
+  // Compare.
+  bool quick = false;
+  int repeat = 3;
+  std::vector<EngineKind> engines;     // empty: every available engine
+  std::vector<peers::PeerKind> peers;  // raw and grpc, plus --peers
+  std::vector<std::string> workloads;  // ids to run; empty: all
+  std::string txbufd;
+  int server_threads = 0;   // 0: one per CPU
+  uint64_t cache_size = 0;  // 0: file size + 256 MiB
+  std::string export_dir;   // empty: a temporary one
+  std::string html_path;
+  std::string svg_dir;
+  std::string markdown_path;
+  // Both.
+  EngineKind client_engine = EngineKind::kAuto;
+  bool shared_client = false;     // one txbuf Client for all connections
+  double stats_interval_s = 0.1;  // STATS sampling; 0: start and end only
+  std::string json_path;          // "-": standard output
+  bool check = false;             // exit 1 on errors or missing figures
+  bool progress = true;           // --no-progress
+};
+
+// `args` excludes the program name.
+absl::StatusOr<Flags> ParseFlags(const std::vector<std::string>& args);
+
+// Engines to compare by default: copy, msg_zerocopy, uring_zc, auto, and
+// kmod if `have_kmod`.
+std::vector<EngineKind> DefaultEngines(bool have_kmod);
+
+}  // namespace txbuf::bench
+
+#endif  // TXBUF_BENCH_TXBUF_BENCH_FLAGS_H_

@@ -1,0 +1,197 @@
+#include "bench/txbuf-bench/flags.h"
+
+#include <string>
+#include <vector>
+
+#include "bench/txbuf-bench/server_pid.h"
+#include "bench/txbuf-bench/workload.h"
+#include "gtest/gtest.h"
+
+namespace txbuf::bench {
+namespace {
+
+absl::StatusOr<Flags> Parse(const std::vector<std::string>& args) {
+  return ParseFlags(args);
+}
+
+TEST(FlagsTest, SingleRunAsInTheIssue) {
+  absl::StatusOr<Flags> f = Parse({"--server",      "10.0.0.2:7000",
+                                   "--workload",    "read",
+                                   "--size",        "4K",
+                                   "--pattern",     "rand",
+                                   "--concurrency", "64",
+                                   "--connections", "4",
+                                   "--duration",    "3",
+                                   "--warmup",      "0.5",
+                                   "--file-size",   "1G",
+                                   "--json",        "out.json"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_FALSE(f->compare);
+  EXPECT_EQ(f->server_host, "10.0.0.2");
+  EXPECT_EQ(f->server_port, 7000);
+  const BenchWorkload& w = f->workload;
+  EXPECT_EQ(w.kind, WorkloadKind::kRead);
+  EXPECT_EQ(w.size, 4096u);
+  EXPECT_TRUE(w.random);
+  EXPECT_EQ(w.concurrency, 64);
+  EXPECT_EQ(w.connections, 4);
+  EXPECT_DOUBLE_EQ(w.duration_s, 3);
+  EXPECT_DOUBLE_EQ(w.warmup_s, 0.5);
+  EXPECT_EQ(w.file_size, uint64_t{1} << 30);
+  EXPECT_EQ(f->json_path, "out.json");
+  EXPECT_EQ(w.Id(), "read-4k-rand-c64");
+}
+
+TEST(FlagsTest, EqualsFormDefaultsAndMixed) {
+  absl::StatusOr<Flags> f =
+      Parse({"--server=127.0.0.1:9", "--workload=mixed", "--read-ratio=0.7",
+             "--concurrency=16", "--size=1M", "--pattern=seq"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->workload.connections, 4);  // min(16, 4)
+  EXPECT_DOUBLE_EQ(f->workload.read_ratio, 0.7);
+  EXPECT_EQ(f->workload.Id(), "mixed70-1m-seq-c16");
+  EXPECT_DOUBLE_EQ(f->workload.duration_s, 10);
+  f = Parse({"--server", "h:1", "--workload", "meta", "--concurrency", "2"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->workload.connections, 2);
+  EXPECT_EQ(f->workload.Id(), "meta-c2");
+}
+
+TEST(FlagsTest, Errors) {
+  for (const std::vector<std::string>& bad :
+       std::vector<std::vector<std::string>>{
+           {},                                         // neither mode
+           {"--workload", "read"},                     // no server
+           {"--server", "h:1"},                        // no workload
+           {"--server", "h", "--workload", "read"},    // no port
+           {"--server", "h:1", "--workload", "scan"},  // unknown workload
+           {"--server", "h:1", "--workload", "read", "--size", "4X"},
+           {"--server", "h:1", "--workload", "read", "--size"},
+           {"--server", "h:1", "--workload", "read", "--pattern", "zig"},
+           {"--server", "h:1", "--workload", "read", "--concurrency", "0"},
+           {"--server", "h:1", "--workload", "read", "--concurrency", "2",
+            "--connections", "3"},
+           {"--server", "h:1", "--workload", "mixed", "--read-ratio", "1.5"},
+           {"--server", "h:1", "--workload", "read", "--file-size", "1K",
+            "--size", "4K"},
+           {"--server", "h:1", "--workload", "read", "--bogus", "1"},
+           {"--server", "h:1", "--workload", "read", "--quick"},
+           {"--server", "h:1", "--workload", "read", "--duration", "1",
+            "--duration", "2"},
+           {"--compare", "--workload", "read"},
+           {"--compare", "--engines", "turbo"},
+           {"--compare", "--peers", "ftp"},
+           {"--compare", "--peers", "nfs", "--peer-set", "raw"},
+           {"--compare=1"},
+           {"stray"},
+       }) {
+    std::string line;
+    for (const std::string& a : bad) line += a + " ";
+    EXPECT_FALSE(Parse(bad).ok()) << line;
+  }
+}
+
+TEST(FlagsTest, CompareDefaults) {
+  absl::StatusOr<Flags> f = Parse({"--compare"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_TRUE(f->compare);
+  EXPECT_EQ(f->repeat, 3);
+  EXPECT_DOUBLE_EQ(f->workload.duration_s, 3);
+  EXPECT_EQ(f->workload.file_size, uint64_t{256} << 20);
+  ASSERT_EQ(f->peers.size(), 2u);
+  EXPECT_EQ(f->peers[0], peers::PeerKind::kRaw);
+  EXPECT_EQ(f->peers[1], peers::PeerKind::kGrpc);
+  EXPECT_TRUE(f->engines.empty());  // every available engine
+
+  f = Parse({"--compare", "--quick", "--peers", "nfs", "--json", "-",
+             "--duration", "2"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->repeat, 1);
+  EXPECT_DOUBLE_EQ(f->workload.duration_s, 2);  // explicit beats --quick
+  EXPECT_DOUBLE_EQ(f->workload.warmup_s, 0.3);
+  EXPECT_EQ(f->workload.file_size, uint64_t{128} << 20);
+  ASSERT_EQ(f->peers.size(), 3u);
+  EXPECT_EQ(f->peers[2], peers::PeerKind::kNfs);
+  EXPECT_FALSE(f->progress);  // JSON on stdout: nothing else there
+
+  f = Parse({"--compare", "--peer-set", "raw", "--engines", "copy,auto,copy",
+             "--repeat", "5", "--workloads", "read-4k-rand-c1"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_EQ(f->peers.size(), 1u);
+  ASSERT_EQ(f->engines.size(), 2u);
+  EXPECT_EQ(f->engines[1], EngineKind::kAuto);
+  EXPECT_EQ(f->repeat, 5);
+  EXPECT_EQ(f->workloads, std::vector<std::string>{"read-4k-rand-c1"});
+}
+
+TEST(FlagsTest, Help) {
+  absl::StatusOr<Flags> f = Parse({"--help"});
+  ASSERT_TRUE(f.ok());
+  EXPECT_TRUE(f->help);
+  EXPECT_NE(std::string(kUsage).find("--compare"), std::string::npos);
+}
+
+TEST(FlagsTest, DefaultEngines) {
+  EXPECT_EQ(DefaultEngines(false).size(), 4u);
+  std::vector<EngineKind> k = DefaultEngines(true);
+  ASSERT_EQ(k.size(), 5u);
+  EXPECT_EQ(k.back(), EngineKind::kAuto);
+}
+
+TEST(WorkloadTest, BytesAndIds) {
+  EXPECT_EQ(*ParseBytes("4096"), 4096u);
+  EXPECT_EQ(*ParseBytes("4k"), 4096u);
+  EXPECT_EQ(*ParseBytes("2G"), uint64_t{2} << 30);
+  EXPECT_FALSE(ParseBytes("").ok());
+  EXPECT_FALSE(ParseBytes("M").ok());
+  EXPECT_FALSE(ParseBytes("-1").ok());
+  EXPECT_FALSE(ParseBytes("99999999999999999999").ok());
+  EXPECT_EQ(FormatBytes(4096), "4 KiB");
+  EXPECT_EQ(FormatBytes(1 << 20), "1 MiB");
+  EXPECT_EQ(FormatBytes(1000), "1000 B");
+  std::vector<std::string> ids;
+  for (const BenchWorkload& w : CompareWorkloads()) ids.push_back(w.Id());
+  EXPECT_EQ(ids,
+            (std::vector<std::string>{"read-4k-rand-c1", "read-4k-rand-c64",
+                                      "read-1m-seq-c1", "read-1m-seq-c8",
+                                      "write-4k-rand-c16", "write-1m-seq-c4"}));
+  EXPECT_EQ(CompareWorkloads()[1].connections, 4);
+  EXPECT_EQ(CompareWorkloads()[2].connections, 1);
+}
+
+TEST(WorkloadTest, PeerWorkload) {
+  BenchWorkload w;
+  w.kind = WorkloadKind::kWrite;
+  w.size = 1 << 20;
+  w.random = false;
+  w.concurrency = 4;
+  w.connections = 2;
+  peers::Workload p = ToPeerWorkload(w, 42);
+  EXPECT_EQ(p.op, peers::Workload::Op::kWrite);
+  EXPECT_EQ(p.size, 1u << 20);
+  EXPECT_FALSE(p.random);
+  EXPECT_EQ(p.server_pid, 42);
+  EXPECT_EQ(p.file_size, w.file_size);
+  w.kind = WorkloadKind::kMeta;
+  EXPECT_TRUE(peers::ValidateWorkload(ToPeerWorkload(w, 0)).ok());
+  EXPECT_FALSE(w.PeersCanRun());
+}
+
+TEST(ServerPidTest, ListeningInodes) {
+  const char kTcp[] =
+      "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when "
+      "retrnsmt   uid  timeout inode\n"
+      "   0: 0100007F:1B58 00000000:0000 0A 00000000:00000000 00:00000000 "
+      "00000000     0        0 4242 1 0000000000000000 100 0 0 10 0\n"
+      "   1: 0100007F:1B58 0100007F:D431 01 00000000:00000000 00:00000000 "
+      "00000000     0        0 4343 1 0000000000000000 20 4 30 10 -1\n"
+      "   2: 0100007F:1B59 00000000:0000 0A 00000000:00000000 00:00000000 "
+      "00000000     0        0 4444 1 0000000000000000 100 0 0 10 0\n";
+  EXPECT_EQ(ListeningInodes(kTcp, 7000), std::vector<uint64_t>{4242});
+  EXPECT_EQ(ListeningInodes(kTcp, 7001), std::vector<uint64_t>{4444});
+  EXPECT_TRUE(ListeningInodes(kTcp, 7002).empty());
+  EXPECT_TRUE(ListeningInodes("", 7000).empty());
+}
+
+}  // namespace
+}  // namespace txbuf::bench
