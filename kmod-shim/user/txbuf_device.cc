@@ -117,7 +117,8 @@ absl::StatusOr<size_t> TxbufDevice::ReadCompletions(
     ssize_t n = ::read(fd_, out.data(), out.size() * sizeof(txbuf_completion));
     if (n >= 0) return static_cast<size_t>(n) / sizeof(txbuf_completion);
     if (errno == EAGAIN) return size_t{0};
-    if (errno != EINTR) return DeviceErrnoStatus(errno, "read txbuf completions");
+    if (errno != EINTR)
+      return DeviceErrnoStatus(errno, "read txbuf completions");
   }
 }
 
