@@ -6,13 +6,13 @@
 // with default ServerBuilder settings and insecure credentials. Read
 // preads into the reply's `bytes` field; Write pwrites the request's. Paths
 // are confined to DIR (export_root.h); descriptors are cached per path.
-#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -84,22 +84,12 @@ class FilesService final : public Files::Service {
 };
 
 int Main(int argc, char** argv) {
-  absl::StatusOr<internal::ServerArgs> args =
-      internal::ParseServerArgs(argc, argv);
-  if (!args.ok()) {
-    std::fprintf(stderr,
-                 "%s\nusage: txbuf-grpc-server --root DIR --listen HOST:PORT\n",
-                 args.status().ToString().c_str());
-    return 2;
-  }
-  signal(SIGPIPE, SIG_IGN);
-  absl::StatusOr<internal::ExportRoot> root =
-      internal::ExportRoot::Open(args->root);
-  if (!root.ok()) {
-    std::fprintf(stderr, "txbuf-grpc-server: %s\n",
-                 root.status().ToString().c_str());
-    return 1;
-  }
+  int exit_code = 0;
+  std::optional<internal::PeerServerStart> start =
+      internal::StartPeerServer("txbuf-grpc-server", argc, argv, &exit_code);
+  if (!start) return exit_code;
+  const internal::ServerArgs* args = &start->args;
+  const internal::ExportRoot* root = &start->root;
   size_t colon = args->listen.rfind(':');
   if (colon == std::string::npos) {
     std::fprintf(stderr, "txbuf-grpc-server: --listen wants HOST:PORT\n");

@@ -9,12 +9,12 @@
 // pipeline). Paths are confined to DIR (export_root.h).
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -136,22 +136,12 @@ void Serve(UniqueFd conn, const internal::ExportRoot* root) {
 }
 
 int Main(int argc, char** argv) {
-  absl::StatusOr<internal::ServerArgs> args =
-      internal::ParseServerArgs(argc, argv);
-  if (!args.ok()) {
-    std::fprintf(stderr,
-                 "%s\nusage: txbuf-raw-server --root DIR --listen HOST:PORT\n",
-                 args.status().ToString().c_str());
-    return 2;
-  }
-  signal(SIGPIPE, SIG_IGN);
-  absl::StatusOr<internal::ExportRoot> root =
-      internal::ExportRoot::Open(args->root);
-  if (!root.ok()) {
-    std::fprintf(stderr, "txbuf-raw-server: %s\n",
-                 root.status().ToString().c_str());
-    return 1;
-  }
+  int exit_code = 0;
+  std::optional<internal::PeerServerStart> start =
+      internal::StartPeerServer("txbuf-raw-server", argc, argv, &exit_code);
+  if (!start) return exit_code;
+  const internal::ServerArgs* args = &start->args;
+  const internal::ExportRoot* root = &start->root;
   absl::StatusOr<std::pair<std::string, uint16_t>> hp =
       SplitHostPort(args->listen);
   if (!hp.ok()) {
