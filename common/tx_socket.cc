@@ -170,11 +170,12 @@ void TxSocket::Send(TxBuf tx) {
     return;
   }
   queued_bytes_ += tx.size();
-  queue_.push_back({std::move(tx), Mechanism::kCopy, false});
+  const uint64_t bytes = tx.size();
+  queue_.push_back({.tx = std::move(tx), .bytes = bytes});
   if (queue_.size() == 1) Pump();
 }
 
-TxSocket::Mechanism TxSocket::Choose(const TxBuf& tx) {
+TxSocket::Mechanism TxSocket::Choose(Pending& p) {
   switch (options_.engine) {
     case EngineKind::kCopy:
       return Mechanism::kCopy;
@@ -184,10 +185,14 @@ TxSocket::Mechanism TxSocket::Choose(const TxBuf& tx) {
       return Mechanism::kUringZc;
     case EngineKind::kKmod:
       return Mechanism::kKmod;
-    case EngineKind::kAuto:
-      if (!auto_.UseZerocopy(tx.size())) return Mechanism::kCopy;
+    case EngineKind::kAuto: {
+      AutoPolicy::Choice c = auto_.Choose(p.tx.size());
+      p.measured = c.measured;
+      p.timed = c.timed;
+      if (!c.zerocopy) return Mechanism::kCopy;
       return loop_.features().sendmsg_zc ? Mechanism::kUringZc
                                          : Mechanism::kMsgZerocopy;
+    }
   }
   return Mechanism::kCopy;
 }
@@ -199,7 +204,7 @@ void TxSocket::Pump() {
          error_.ok()) {
     Pending& p = queue_.front();
     if (!p.chosen) {
-      p.mech = Choose(p.tx);
+      p.mech = Choose(p);
       p.chosen = true;
     }
     if (p.mech == Mechanism::kUringZc) {
@@ -278,8 +283,27 @@ void TxSocket::PopHead() {
   if (options_.engine == EngineKind::kAuto) {
     stats_.engine(EngineKind::kAuto)
         .txbufs.fetch_add(1, std::memory_order_relaxed);
+    if (p.measured) {
+      MeasureHandOver(p);
+    } else {
+      measure_bytes_ += p.bytes;
+    }
   }
   queue_.pop_front();
+}
+
+// auto measures each kind's pace: the time between one large txbuf being
+// fully handed to the kernel and the next, and the bytes handed over in
+// between (smaller txbufs included). See auto_policy.h.
+void TxSocket::MeasureHandOver(const Pending& p) {
+  const int64_t now = MonoNowNs();
+  if (p.timed && measure_mark_ns_ != 0) {
+    auto_.OnSendCost(p.mech != Mechanism::kCopy,
+                     static_cast<uint64_t>(now - measure_mark_ns_),
+                     measure_bytes_ + p.bytes);
+  }
+  measure_mark_ns_ = now;
+  measure_bytes_ = 0;
 }
 
 void TxSocket::SubmitUring(Pending& p) {

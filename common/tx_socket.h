@@ -121,8 +121,11 @@ class TxSocket {
   enum class Mechanism : uint8_t { kCopy, kMsgZerocopy, kUringZc, kKmod };
   struct Pending {
     TxBuf tx;
-    Mechanism mech;
-    bool chosen;
+    uint64_t bytes = 0;  // tx.size() when queued.
+    Mechanism mech = Mechanism::kCopy;
+    bool chosen = false;
+    bool measured = false;  // auto: clock the hand-over (AutoPolicy::Choice)
+    bool timed = false;     // ... and report it.
   };
   class PollOp;
   class UringSendOp;
@@ -131,7 +134,7 @@ class TxSocket {
   TxSocket(EventLoop& loop, UniqueFd fd, TxSocketOptions options,
            MemoryStats& stats);
   void Pump();
-  Mechanism Choose(const TxBuf& tx);
+  Mechanism Choose(Pending& p);
   // Sends from the head synchronously. Returns false when it must wait.
   bool SendSync(Pending& p);
   void SubmitUring(Pending& p);
@@ -142,6 +145,7 @@ class TxSocket {
   void OnKmodCompletion(bool copied);
   void HeadSent(size_t n);
   void PopHead();
+  void MeasureHandOver(const Pending& p);
   void ArmPollOut();
   void ArmErrqueue();
   void OnPollOut(int res);
@@ -171,6 +175,8 @@ class TxSocket {
   size_t uring_ops_ = 0;       // uring sends whose CQEs are not all in.
   size_t kmod_ops_ = 0;        // kmod sends whose completion is not in.
   bool kmod_waiting_ = false;  // over the module caps: OnKmodRoom() next
+  int64_t measure_mark_ns_ = 0;  // auto: the last measured hand-over...
+  uint64_t measure_bytes_ = 0;   // ... and bytes handed over since.
   std::unique_ptr<PollOp> pollout_;
   std::unique_ptr<PollOp> errqueue_;
 

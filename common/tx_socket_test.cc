@@ -498,22 +498,49 @@ TEST_F(UringZcSocketTest, FixedBuffersFromTheRegisteredArena) {
   CloseAndWait(s, TxSocket::CloseMode::kAbort);
 }
 
-TEST_F(AutoSocketTest, SettlesOnCopyOverLoopback) {
+TEST_F(AutoSocketTest, ProbesBothKindsAndChoosesByMeasuredCost) {
   auto [tx_fd, rx_fd] = MakePair({});
   LoopbackReceiver rx(std::move(rx_fd), {});
-  TxSocket* s = MakeSocket(std::move(tx_fd));
-  for (uint32_t i = 0; i < 40; ++i) {
-    s->Send(MakeMixed(i, 1 << 20, false));
+  // Blocks of 8 sends of 256 KiB: 8 copy, 8 zero-copy, and the 17th
+  // decides.
+  TxSocketOptions o;
+  o.auto_policy.probe_block_bytes = 2 << 20;
+  o.auto_policy.min_samples = 4;
+  o.auto_policy.reprobe_bytes = 1ull << 30;
+  TxSocket* s = MakeSocket(std::move(tx_fd), o);
+  constexpr uint32_t kSends = 20;
+  for (uint32_t i = 0; i < kSends; ++i) {
+    s->Send(MakeMixed(i, 256 << 10, false));
     loop_->RunUntil([&] { return Destructed() > static_cast<int>(i); },
                     absl::Seconds(10));
   }
   EXPECT_TRUE(AllDestructed());
-  EXPECT_EQ(s->auto_policy().mode(), AutoPolicy::Mode::kCopy)
-      << "loopback copies at delivery; auto should have chosen copy";
+  const AutoPolicy& p = s->auto_policy();
+  std::printf("auto: %s, copy %.0f ns/KiB, zero-copy %.0f ns/KiB\n",
+              p.mode() == AutoPolicy::Mode::kZerocopy ? "zero-copy" : "copy",
+              p.copy_ns_per_kib(), p.zerocopy_ns_per_kib());
+  ASSERT_EQ(p.probes(), 1u);
+  EXPECT_EQ(p.early_probes(), 0u);
+  EXPECT_GT(p.copy_ns_per_kib(), 0);
+  EXPECT_GT(p.zerocopy_ns_per_kib(), 0);
+  // Loopback copies at delivery, so every notification says "copied" and
+  // zero-copy is kept only if it measured more than 10% cheaper.
+  if (p.mode() == AutoPolicy::Mode::kZerocopy) {
+    EXPECT_LT(p.zerocopy_ns_per_kib(), p.copy_ns_per_kib() * 0.9);
+  } else {
+    ASSERT_EQ(p.mode(), AutoPolicy::Mode::kCopy);
+    EXPECT_GE(p.zerocopy_ns_per_kib(), p.copy_ns_per_kib() * 0.9);
+  }
   EngineCountersSnapshot a = Counters(EngineKind::kAuto);
   EngineCountersSnapshot c = Counters(EngineKind::kCopy);
-  EXPECT_EQ(a.txbufs, 40u);
-  EXPECT_GE(c.txbufs, 30u);
+  EngineKind zc_kind = loop_->features().sendmsg_zc ? EngineKind::kUringZc
+                                                    : EngineKind::kMsgZerocopy;
+  EngineCountersSnapshot z = Counters(zc_kind);
+  EXPECT_EQ(a.txbufs, kSends);
+  EXPECT_EQ(c.txbufs + z.txbufs, kSends);
+  EXPECT_GE(c.txbufs, 8u) << "the probe's copy block";
+  EXPECT_GE(z.txbufs, 8u) << "the probe's zero-copy block";
+  EXPECT_EQ(z.zc_copied, z.zc_notifications) << "loopback always copies";
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, TxSocketTest,

@@ -43,6 +43,7 @@ Serves DIR over the txbuf protocol (docs/PROTOCOL.md).
   --stage-threshold BYTES copy objects shorter than this into staging pages,
                           reference longer ones (default 1024; 0: reference all)
   --no-fixed-buffers      do not register the page arena with io_uring
+                          (used by uring_zc and auto)
   --help                  this text
 
 BYTES accept K, M and G suffixes (powers of 1024).

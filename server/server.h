@@ -54,7 +54,7 @@ struct ServerOptions {
   absl::Duration shutdown_grace = absl::Seconds(5);
   uint64_t cache_bytes = 1ull << 30;  // page pool (cache + staging)
   size_t stage_threshold = 1024;      // see TxBufOptions
-  bool fixed_buffers = true;          // register the arena (uring_zc)
+  bool fixed_buffers = true;          // register the arena (uring_zc, auto)
   ServerLimits limits;
 };
 

@@ -79,7 +79,9 @@ void Worker::Run() {
       *slabs_, *server_.pool_, server_.stats_,
       TxBufOptions{.stage_threshold = o.stage_threshold});
   slabs_ready_.store(true, std::memory_order_release);
-  if (o.engine == EngineKind::kUringZc && o.fixed_buffers &&
+  const bool may_use_uring_zc =
+      o.engine == EngineKind::kUringZc || o.engine == EngineKind::kAuto;
+  if (may_use_uring_zc && o.fixed_buffers &&
       loop_->features().fixed_sendmsg_zc) {
     absl::Status s = loop_->RegisterArena(server_.pool_->arena());
     if (!s.ok() && index_ == 0) {
