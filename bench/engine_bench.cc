@@ -268,8 +268,9 @@ void BM_Send_plain_send(benchmark::State& state) {
     }
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * size));
-  for (const char* c : {"copied_pct", "p99_destructor_us", "auto_probes",
-                        "auto_zc_choices", "copy_ns_per_KiB", "zc_ns_per_KiB"}) {
+  for (const char* c :
+       {"copied_pct", "p99_destructor_us", "auto_probes", "auto_zc_choices",
+        "copy_ns_per_KiB", "zc_ns_per_KiB"}) {
     state.counters[c] = 0;
   }
 }
@@ -367,8 +368,8 @@ bool RunPaired(int rounds, int slice_ms) {
     for (int r = 0; r < rounds; ++r) {
       std::shuffle(order.begin(), order.end(), rng);
       for (size_t i : order) {
-        bps[i].push_back(senders[i]->RunFor(
-            int64_t{slice_ms} * 1'000'000, static_cast<size_t>(size)));
+        bps[i].push_back(senders[i]->RunFor(int64_t{slice_ms} * 1'000'000,
+                                            static_cast<size_t>(size)));
       }
     }
     // The best fixed engine is the one with the highest median; ratios are
@@ -376,8 +377,8 @@ bool RunPaired(int rounds, int slice_ms) {
     size_t best = n, plain = n - 1, autoi = n;
     for (size_t i = 0; i < n; ++i) {
       if (names[i] == EngineName(EngineKind::kAuto)) autoi = i;
-      bool fixed = names[i] != EngineName(EngineKind::kAuto) &&
-                   names[i] != kPlainSend;
+      bool fixed =
+          names[i] != EngineName(EngineKind::kAuto) && names[i] != kPlainSend;
       if (fixed && (best == n || Median(bps[i]) > Median(bps[best]))) {
         best = i;
       }
@@ -404,8 +405,8 @@ bool RunPaired(int rounds, int slice_ms) {
       }
       std::printf("%-10lld %-13s %10.1f %10.2f %10.2f  %s\n",
                   static_cast<long long>(size), names[i].c_str(),
-                  Median(bps[i]) / (1 << 20), Median(vs_plain),
-                  Median(vs_best), choice.c_str());
+                  Median(bps[i]) / (1 << 20), Median(vs_plain), Median(vs_best),
+                  choice.c_str());
     }
     if (autoi < n && best < n) {
       std::vector<double> ratio;

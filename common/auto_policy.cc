@@ -24,15 +24,16 @@ double AutoPolicy::Samples::NsPerKib() const {
   return static_cast<double>(t) * 1024.0 / static_cast<double>(b);
 }
 
-void AutoPolicy::Samples::Add(uint64_t sample_ns, uint64_t sample_bytes) {
+void AutoPolicy::Samples::Add(uint64_t sample_ns, uint64_t sample_bytes,
+                              bool backlog) {
   ++n;
+  if (backlog) ++backlogged;
   ns += sample_ns;
   bytes += sample_bytes;
   // sample_ns / sample_bytes > worst_ns / worst_bytes, without dividing.
-  if (worst_bytes == 0 || static_cast<double>(sample_ns) *
-                                  static_cast<double>(worst_bytes) >
-                              static_cast<double>(worst_ns) *
-                                  static_cast<double>(sample_bytes)) {
+  if (worst_bytes == 0 ||
+      static_cast<double>(sample_ns) * static_cast<double>(worst_bytes) >
+          static_cast<double>(worst_ns) * static_cast<double>(sample_bytes)) {
     worst_ns = sample_ns;
     worst_bytes = sample_bytes;
   }
@@ -80,14 +81,15 @@ AutoPolicy::Choice AutoPolicy::Choose(size_t size) {
   }
 }
 
-void AutoPolicy::OnSendCost(bool zerocopy, uint64_t ns, uint64_t bytes) {
+void AutoPolicy::OnSendCost(bool zerocopy, uint64_t ns, uint64_t bytes,
+                            bool backlogged) {
   if (bytes == 0) return;
   if (mode_ == Mode::kProbing) {
-    (zerocopy ? zerocopy_samples_ : copy_samples_).Add(ns, bytes);
+    (zerocopy ? zerocopy_samples_ : copy_samples_).Add(ns, bytes, backlogged);
     return;
   }
   if (zerocopy != (mode_ == Mode::kZerocopy)) return;
-  window_.Add(ns, bytes);
+  window_.Add(ns, bytes, backlogged);
   if (window_.bytes < o_.probe_block_bytes / 2 || window_.n < o_.min_samples) {
     return;
   }
@@ -98,7 +100,12 @@ void AutoPolicy::OnSendCost(bool zerocopy, uint64_t ns, uint64_t bytes) {
   window_ = {};
   const double now = last_window_.NsPerKib();
   const double other = zerocopy ? copy_ns_per_kib_ : zerocopy_ns_per_kib_;
-  if (other > 0 && now > other * (1.0 + o_.switch_margin)) {
+  // A probe can switch to the other kind only if it is the preferred one or
+  // was measured backlogged.
+  const bool other_preferred = preferred_zerocopy_ != zerocopy;
+  const bool other_can_win =
+      other_preferred || (zerocopy ? copy_backlogged_ : zerocopy_backlogged_);
+  if (other_can_win && other > 0 && now > other * (1.0 + o_.switch_margin)) {
     if (++slow_windows_ >= slow_windows_needed_) {
       ++early_probes_;
       early_ = true;
@@ -146,16 +153,24 @@ void AutoPolicy::Decide() {
   preferred_zerocopy_ = zerocopy_ > copied_;
   copy_ns_per_kib_ = copy_samples_.NsPerKib();
   zerocopy_ns_per_kib_ = zerocopy_samples_.NsPerKib();
+  copy_backlogged_ = copy_samples_.MostlyBacklogged();
+  zerocopy_backlogged_ = zerocopy_samples_.MostlyBacklogged();
   bool zc = preferred_zerocopy_;
   if (copy_ns_per_kib_ > 0 && zerocopy_ns_per_kib_ > 0) {
     const double keep = 1.0 - o_.switch_margin;
-    zc = preferred_zerocopy_ ? !(copy_ns_per_kib_ < zerocopy_ns_per_kib_ * keep)
-                             : zerocopy_ns_per_kib_ < copy_ns_per_kib_ * keep;
+    if (preferred_zerocopy_) {
+      zc =
+          !(copy_backlogged_ && copy_ns_per_kib_ < zerocopy_ns_per_kib_ * keep);
+    } else {
+      zc = zerocopy_backlogged_ &&
+           zerocopy_ns_per_kib_ < copy_ns_per_kib_ * keep;
+    }
   }
   if (decided_ && zc == last_zerocopy_) {
     interval_ = std::min(o_.max_reprobe_bytes, interval_ * 2);
     if (early_) {
-      slow_windows_needed_ = std::min(kMaxSlowWindows, slow_windows_needed_ * 2);
+      slow_windows_needed_ =
+          std::min(kMaxSlowWindows, slow_windows_needed_ * 2);
     }
   } else {
     interval_ = std::max<uint64_t>(1, o_.reprobe_bytes);

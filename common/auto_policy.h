@@ -10,7 +10,8 @@
 // connection is backlogged that is what a byte costs the sender (on
 // loopback, delivery included); when it is not, both kinds measure the
 // application's pace and tie. A cost is total time over total bytes, without
-// the most expensive sample (a preemption).
+// the most expensive sample (a preemption). The socket also says whether a
+// txbuf was queued behind the one handed over (backlogged).
 //
 // Probes. A probe is two blocks of consecutive large sends, one per kind, of
 // `probe_block_bytes` each; the first half of a block is not timed (socket
@@ -22,14 +23,18 @@
 //   * they say "copied" (loopback, veth: the kernel copies at delivery, so
 //     zero-copy saves no copy): copy is preferred, because a copied txbuf's
 //     memory comes back at once; zero-copy is chosen only when it measured
-//     at least `switch_margin` cheaper per byte.
+//     at least `switch_margin` cheaper per byte with the connection mostly
+//     backlogged. (A request/response connection is not: its pace is the
+//     peer's, its samples are round trips, and a faster engine would not
+//     make it faster.)
 //   * they say "zero-copy" (a NIC that sends from the pages): zero-copy is
 //     preferred, and copy is chosen only when it measured at least
-//     `switch_margin` cheaper.
+//     `switch_margin` cheaper, likewise backlogged.
 //
 // Between probes. The chosen kind keeps being measured, in windows of half
 // a block. Two windows in a row that cost more than the other kind's last
-// probe figure by `switch_margin` start a probe at once, which then runs
+// probe figure by `switch_margin` (a figure that could win: backlogged, or
+// of the preferred kind) start a probe at once, which then runs
 // only the other kind's block (on loopback the cost of copy can double or
 // halve with where the scheduler puts sender and receiver). Each such probe
 // that keeps the choice doubles the windows needed next time (up to 64).
@@ -89,8 +94,9 @@ class AutoPolicy {
 
   // A timed txbuf was handed over `ns` nanoseconds after the previous
   // measured one, with `bytes` bytes handed over in between (itself
-  // included). Samples with no bytes are ignored.
-  void OnSendCost(bool zerocopy, uint64_t ns, uint64_t bytes);
+  // included); `backlogged`: another txbuf was already queued behind it.
+  // Samples with no bytes are ignored.
+  void OnSendCost(bool zerocopy, uint64_t ns, uint64_t bytes, bool backlogged);
 
   // One notification of a zero-copy send arrived.
   void OnNotification(bool copied);
@@ -112,9 +118,11 @@ class AutoPolicy {
   // Timed sends of one kind.
   struct Samples {
     uint32_t n = 0;
+    uint32_t backlogged = 0;  // samples with a txbuf queued behind.
     uint64_t ns = 0, bytes = 0;
     uint64_t worst_ns = 0, worst_bytes = 0;  // the highest ns per byte.
-    void Add(uint64_t sample_ns, uint64_t sample_bytes);
+    void Add(uint64_t sample_ns, uint64_t sample_bytes, bool backlog);
+    bool MostlyBacklogged() const { return 2 * backlogged > n; }
     double NsPerKib() const;  // 0 without samples.
   };
 
@@ -129,23 +137,25 @@ class AutoPolicy {
   bool zerocopy_first_ = false;
   Samples copy_samples_;
   Samples zerocopy_samples_;
-  Samples window_;            // the chosen kind, between probes...
-  Samples last_window_;       // ... and its last full window.
+  Samples window_;             // the chosen kind, between probes...
+  Samples last_window_;        // ... and its last full window.
   uint32_t slow_windows_ = 0;  // full windows in a row over the other kind
   uint32_t slow_windows_needed_ = 2;  // ... that start an early probe.
   bool early_ = false;                // the running probe is an early one.
   uint64_t since_probe_ = 0;  // bytes of large sends since the decision.
   uint64_t interval_;
   bool decided_ = false;
-  bool last_zerocopy_ = false;  // what the last probe chose.
+  bool last_zerocopy_ = false;       // what the last probe chose.
   bool preferred_zerocopy_ = false;  // the notifications favoured it.
-  uint64_t copied_ = 0;    // notifications since the last decision...
-  uint64_t zerocopy_ = 0;  // ... by what they said.
+  uint64_t copied_ = 0;              // notifications since the last decision...
+  uint64_t zerocopy_ = 0;            // ... by what they said.
   uint64_t probes_ = 0;
   uint64_t zerocopy_choices_ = 0;
   uint64_t early_probes_ = 0;
   double copy_ns_per_kib_ = 0;
   double zerocopy_ns_per_kib_ = 0;
+  bool copy_backlogged_ = false;      // the last probe's blocks were mostly
+  bool zerocopy_backlogged_ = false;  // backlogged.
 };
 
 }  // namespace txbuf

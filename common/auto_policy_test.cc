@@ -29,6 +29,7 @@ struct FakeSocket {
   AutoPolicy& p;
   double copy = 500, zc = 500;
   bool copied = true;
+  bool backlogged = true;  // txbufs queued behind each one handed over
   int zc_sends = 0;
 
   AutoPolicy::Choice Send(size_t size = kLarge) {
@@ -39,8 +40,8 @@ struct FakeSocket {
     }
     if (c.timed) {
       double cost = c.zerocopy ? zc : copy;
-      p.OnSendCost(c.zerocopy, static_cast<uint64_t>(cost * size / 1024),
-                   size);
+      p.OnSendCost(c.zerocopy, static_cast<uint64_t>(cost * size / 1024), size,
+                   backlogged);
     }
     return c;
   }
@@ -118,6 +119,27 @@ TEST(AutoPolicyTest, KernelCopiesButZerocopyIsClearlyCheaper) {
   EXPECT_TRUE(p.Choose(kLarge).zerocopy);
 }
 
+TEST(AutoPolicyTest, RequestResponseKeepsThePreferredKind) {
+  // Nothing queued behind each reply: the samples are round trips, set by
+  // the peer. Zero-copy looking cheaper is not enough to leave copy...
+  AutoPolicy p(Opts());
+  FakeSocket s{.p = p, .copy = 500, .zc = 300, .backlogged = false};
+  s.FinishProbe();
+  EXPECT_EQ(p.mode(), Mode::kCopy);
+  // ... and copy windows slower than that zero-copy figure start no probe.
+  s.copy = 900;
+  s.SendMany(24);
+  EXPECT_EQ(p.mode(), Mode::kCopy);
+  EXPECT_EQ(p.early_probes(), 0u);
+  // The same the other way: with zero-copy preferred (a NIC path), copy
+  // measured cheaper in round trips does not replace it.
+  AutoPolicy q(Opts());
+  FakeSocket t{
+      .p = q, .copy = 300, .zc = 500, .copied = false, .backlogged = false};
+  t.FinishProbe();
+  EXPECT_EQ(q.mode(), Mode::kZerocopy);
+}
+
 TEST(AutoPolicyTest, KernelCopiesAndZerocopyWithinMarginChoosesCopy) {
   AutoPolicy p(Opts());
   FakeSocket s{.p = p, .copy = 500, .zc = 460};  // 8% cheaper: not enough.
@@ -151,7 +173,7 @@ TEST(AutoPolicyTest, TheMostExpensiveSampleIsLeftOut) {
     double cost = 500;
     if (c.zerocopy) cost = zc_seen++ == 1 ? 20000 : 400;
     p.OnSendCost(c.zerocopy, static_cast<uint64_t>(cost * kLarge / 1024),
-                 kLarge);
+                 kLarge, true);
   }
   EXPECT_EQ(p.mode(), Mode::kZerocopy);
   EXPECT_DOUBLE_EQ(p.zerocopy_ns_per_kib(), 400);
@@ -163,17 +185,17 @@ TEST(AutoPolicyTest, CostIsTotalTimeOverTotalBytes) {
   // Zero-copy samples (ns, bytes) at 1000, 1000, 1250 and 3000 ns/KiB: the
   // worst is left out and the rest give 7000 ns over 6 KiB (not the mean
   // or the median of the per-sample figures).
-  const uint64_t zc[][2] = {{1000, 1024}, {1000, 1024}, {5000, 4096},
-                            {3000, 1024}};
+  const uint64_t zc[][2] = {
+      {1000, 1024}, {1000, 1024}, {5000, 4096}, {3000, 1024}};
   int i = 0;
   while (p.mode() == Mode::kProbing) {
     AutoPolicy::Choice c = p.Choose(kLarge);
     if (!c.timed) continue;
     if (c.zerocopy) {
-      p.OnSendCost(true, zc[i][0], zc[i][1]);
+      p.OnSendCost(true, zc[i][0], zc[i][1], true);
       ++i;
     } else {
-      p.OnSendCost(false, 4000, 1024);
+      p.OnSendCost(false, 4000, 1024, true);
     }
   }
   EXPECT_DOUBLE_EQ(p.zerocopy_ns_per_kib(), 7000.0 / 6);
@@ -193,7 +215,7 @@ TEST(AutoPolicyTest, ZerocopyNeverMeasuredFallsBackToTheNotifications) {
         ++zc_sends;
         p.OnNotification(copied);
       } else if (c.timed) {
-        p.OnSendCost(false, 500 * kLarge / 1024, kLarge);
+        p.OnSendCost(false, 500 * kLarge / 1024, kLarge, true);
       }
     }
     // 32 in the block, and with zero-copy chosen the deciding send too.
@@ -252,7 +274,7 @@ TEST(AutoPolicyTest, TwoSlowWindowsStartAnEarlyProbeOfTheOtherKind) {
   AutoPolicy p(Opts());
   FakeSocket s{p};
   s.FinishProbe();  // copy, both at 500
-  s.SendMany(4);        // one full window at 500
+  s.SendMany(4);    // one full window at 500
   // Copy gets slower (the scheduler moved the receiver): one window over
   // 550 is not enough, two are.
   s.copy = 800;
@@ -308,8 +330,8 @@ TEST(AutoPolicyTest, CostsWithoutBytesOrOfTheOtherKindAreIgnored) {
   s.FinishProbe();
   ASSERT_EQ(p.mode(), Mode::kCopy);
   // Zero-copy samples while copying, and empty samples, change nothing.
-  for (int i = 0; i < 100; ++i) p.OnSendCost(true, 1, kLarge);
-  for (int i = 0; i < 100; ++i) p.OnSendCost(false, 1000000, 0);
+  for (int i = 0; i < 100; ++i) p.OnSendCost(true, 1, kLarge, true);
+  for (int i = 0; i < 100; ++i) p.OnSendCost(false, 1000000, 0, true);
   EXPECT_EQ(p.mode(), Mode::kCopy);
   EXPECT_EQ(p.early_probes(), 0u);
 }

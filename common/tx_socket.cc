@@ -298,9 +298,10 @@ void TxSocket::PopHead() {
 void TxSocket::MeasureHandOver(const Pending& p) {
   const int64_t now = MonoNowNs();
   if (p.timed && measure_mark_ns_ != 0) {
+    // `p` is still the head: anything else queued is behind it.
     auto_.OnSendCost(p.mech != Mechanism::kCopy,
                      static_cast<uint64_t>(now - measure_mark_ns_),
-                     measure_bytes_ + p.bytes);
+                     measure_bytes_ + p.bytes, queue_.size() > 1);
   }
   measure_mark_ns_ = now;
   measure_bytes_ = 0;

@@ -172,9 +172,9 @@ class TxSocket {
   UringSendOp* head_op_ = nullptr;
 
   internal::ZerocopyTracker zc_;
-  size_t uring_ops_ = 0;       // uring sends whose CQEs are not all in.
-  size_t kmod_ops_ = 0;        // kmod sends whose completion is not in.
-  bool kmod_waiting_ = false;  // over the module caps: OnKmodRoom() next
+  size_t uring_ops_ = 0;         // uring sends whose CQEs are not all in.
+  size_t kmod_ops_ = 0;          // kmod sends whose completion is not in.
+  bool kmod_waiting_ = false;    // over the module caps: OnKmodRoom() next
   int64_t measure_mark_ns_ = 0;  // auto: the last measured hand-over...
   uint64_t measure_bytes_ = 0;   // ... and bytes handed over since.
   std::unique_ptr<PollOp> pollout_;
