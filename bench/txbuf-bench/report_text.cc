@@ -26,8 +26,10 @@ const char kMemoryRecoveryNote[] =
     "open its receive window. So zero-copy recovery follows the client's "
     "ACKs and reads: destructor latency in milliseconds and pinned bytes "
     "that grow with concurrency and request size, while the bytes have "
-    "already been copied. auto should detect the copied completions and "
-    "behave like copy here. Write workloads show the same effect on the "
+    "already been copied. auto prefers copy when completions say copied and "
+    "leaves it only for zero-copy measured faster on a backlogged "
+    "connection, so on these request/response workloads it behaves like "
+    "copy. Write workloads show the same effect on the "
     "client side (wbuf rel: submit to the release of a WRITE buffer). "
     "Pinned bytes must return to zero when the load stops.";
 
