@@ -169,8 +169,8 @@ void TxSocket::Send(TxBuf tx) {
         .txbufs.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  queued_bytes_ += tx.size();
   const uint64_t bytes = tx.size();
+  queued_bytes_ += bytes;
   queue_.push_back({.tx = std::move(tx), .bytes = bytes});
   if (queue_.size() == 1) Pump();
 }
