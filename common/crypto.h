@@ -1,4 +1,4 @@
-// sha256.h: SHA-256 and HMAC-SHA256 (FIPS 180-4, RFC 2104), for the
+// crypto.h: SHA-256 and HMAC-SHA256 (FIPS 180-4, RFC 2104), for the
 // connection handshake's challenge-response. Small and dependency-free;
 // checked against the FIPS and RFC 4231 test vectors.
 //
@@ -7,8 +7,8 @@
 // Example:
 //   std::array<uint8_t, 32> mac = txbuf::HmacSha256(secret, message);
 //   bool same = txbuf::ConstantTimeEqual(mac, received);
-#ifndef TXBUF_COMMON_SHA256_H_
-#define TXBUF_COMMON_SHA256_H_
+#ifndef TXBUF_COMMON_CRYPTO_H_
+#define TXBUF_COMMON_CRYPTO_H_
 
 #include <array>
 #include <cstddef>
@@ -54,4 +54,4 @@ void RandomBytes(absl::Span<uint8_t> out);
 
 }  // namespace txbuf
 
-#endif  // TXBUF_COMMON_SHA256_H_
+#endif  // TXBUF_COMMON_CRYPTO_H_
