@@ -1,169 +1,116 @@
 #include "common/crypto.h"
 
-#include <sys/random.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 
-#include <cerrno>
+#include <algorithm>
+#include <climits>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 
 namespace txbuf {
 namespace {
 
-constexpr uint32_t kK[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
-    0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
-    0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
-    0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
-    0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
-    0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
-    0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+// libcrypto failed a call that only fails when it is unusable (see the
+// header): say which, print its error queue, and stop.
+[[noreturn]] void Die(const char* call, const char* why) {
+  std::fprintf(stderr, "txbuf: libcrypto: %s failed: %s\n", call, why);
+  ERR_print_errors_fp(stderr);
+  std::abort();
+}
 
-inline uint32_t Rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+constexpr const char* kBroken =
+    "libcrypto is unusable (out of memory, or no SHA-256 provider loaded); "
+    "refusing to continue without it";
+
+void CheckOne(int ret, const char* call) {
+  if (ret != 1) Die(call, kBroken);
+}
+
+// An empty span may have a null data pointer; libcrypto 3.0's HMAC() fails
+// when both the key and the message pointers are null, even with zero
+// lengths. Hand it a valid pointer instead.
+const uint8_t* NonNull(absl::Span<const uint8_t> s) {
+  static constexpr uint8_t kNothing = 0;
+  return s.data() != nullptr ? s.data() : &kNothing;
+}
 
 }  // namespace
 
-Sha256::Sha256()
-    : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-         0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
+void Sha256::CtxFree::operator()(evp_md_ctx_st* ctx) const {
+  EVP_MD_CTX_free(ctx);
+}
 
-void Sha256::Block(const uint8_t* p) {
-  uint32_t w[64];
-  for (int i = 0; i < 16; ++i) {
-    w[i] = (uint32_t{p[4 * i]} << 24) | (uint32_t{p[4 * i + 1]} << 16) |
-           (uint32_t{p[4 * i + 2]} << 8) | uint32_t{p[4 * i + 3]};
-  }
-  for (int i = 16; i < 64; ++i) {
-    uint32_t s0 = Rotr(w[i - 15], 7) ^ Rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
-    uint32_t s1 = Rotr(w[i - 2], 17) ^ Rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
-    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-  }
-  uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5],
-           g = h_[6], h = h_[7];
-  for (int i = 0; i < 64; ++i) {
-    uint32_t s1 = Rotr(e, 6) ^ Rotr(e, 11) ^ Rotr(e, 25);
-    uint32_t ch = (e & f) ^ (~e & g);
-    uint32_t t1 = h + s1 + ch + kK[i] + w[i];
-    uint32_t s0 = Rotr(a, 2) ^ Rotr(a, 13) ^ Rotr(a, 22);
-    uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
-    uint32_t t2 = s0 + maj;
-    h = g;
-    g = f;
-    f = e;
-    e = d + t1;
-    d = c;
-    c = b;
-    b = a;
-    a = t1 + t2;
-  }
-  h_[0] += a;
-  h_[1] += b;
-  h_[2] += c;
-  h_[3] += d;
-  h_[4] += e;
-  h_[5] += f;
-  h_[6] += g;
-  h_[7] += h;
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  if (ctx_ == nullptr) Die("EVP_MD_CTX_new", kBroken);
+  CheckOne(EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr),
+           "EVP_DigestInit_ex(SHA-256)");
 }
 
 void Sha256::Update(absl::Span<const uint8_t> data) {
-  total_ += data.size();
-  const uint8_t* p = data.data();
-  size_t n = data.size();
-  if (buf_len_ > 0) {
-    size_t take = std::min(n, 64 - buf_len_);
-    std::memcpy(buf_ + buf_len_, p, take);
-    buf_len_ += take;
-    p += take;
-    n -= take;
-    if (buf_len_ == 64) {
-      Block(buf_);
-      buf_len_ = 0;
-    }
-  }
-  while (n >= 64) {
-    Block(p);
-    p += 64;
-    n -= 64;
-  }
-  if (n > 0) {
-    std::memcpy(buf_, p, n);
-    buf_len_ = n;
-  }
+  CheckOne(EVP_DigestUpdate(ctx_.get(), NonNull(data), data.size()),
+           "EVP_DigestUpdate");
 }
 
 Sha256Digest Sha256::Finish() {
-  uint64_t bits = total_ * 8;
-  uint8_t pad = 0x80;
-  Update({&pad, 1});
-  uint8_t zero = 0;
-  while (buf_len_ != 56) Update({&zero, 1});
-  uint8_t len[8];
-  for (int i = 0; i < 8; ++i)
-    len[i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
-  Update({len, 8});
   Sha256Digest out;
-  for (int i = 0; i < 8; ++i) {
-    out[4 * i] = static_cast<uint8_t>(h_[i] >> 24);
-    out[4 * i + 1] = static_cast<uint8_t>(h_[i] >> 16);
-    out[4 * i + 2] = static_cast<uint8_t>(h_[i] >> 8);
-    out[4 * i + 3] = static_cast<uint8_t>(h_[i]);
-  }
+  unsigned int len = 0;
+  CheckOne(EVP_DigestFinal_ex(ctx_.get(), out.data(), &len),
+           "EVP_DigestFinal_ex");
+  if (len != out.size()) Die("EVP_DigestFinal_ex", "digest is not 32 bytes");
+  CheckOne(EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr),
+           "EVP_DigestInit_ex(SHA-256)");
   return out;
 }
 
 Sha256Digest Sha256Of(absl::Span<const uint8_t> data) {
-  Sha256 s;
-  s.Update(data);
-  return s.Finish();
+  Sha256Digest out;
+  unsigned int len = 0;
+  CheckOne(EVP_Digest(NonNull(data), data.size(), out.data(), &len,
+                      EVP_sha256(), nullptr),
+           "EVP_Digest(SHA-256)");
+  if (len != out.size()) Die("EVP_Digest", "digest is not 32 bytes");
+  return out;
 }
 
 Sha256Digest HmacSha256(absl::Span<const uint8_t> key,
                         absl::Span<const uint8_t> message) {
-  uint8_t k[64] = {};
-  if (key.size() > 64) {
-    Sha256Digest d = Sha256Of(key);
-    std::memcpy(k, d.data(), d.size());
-  } else if (!key.empty()) {
-    std::memcpy(k, key.data(), key.size());
+  // HMAC() takes the key length as an int. A key longer than the hash's
+  // block size is replaced by its hash anyway (RFC 2104 section 2), so hash
+  // an oversized one first: same MAC.
+  if (key.size() > static_cast<size_t>(INT_MAX)) {
+    Sha256Digest hashed = Sha256Of(key);
+    return HmacSha256(hashed, message);
   }
-  uint8_t ipad[64], opad[64];
-  for (int i = 0; i < 64; ++i) {
-    ipad[i] = k[i] ^ 0x36;
-    opad[i] = k[i] ^ 0x5c;
+  Sha256Digest out;
+  unsigned int len = 0;
+  if (HMAC(EVP_sha256(), NonNull(key), static_cast<int>(key.size()),
+           NonNull(message), message.size(), out.data(), &len) == nullptr) {
+    Die("HMAC(SHA-256)", kBroken);
   }
-  Sha256 inner;
-  inner.Update({ipad, 64});
-  inner.Update(message);
-  Sha256Digest ih = inner.Finish();
-  Sha256 outer;
-  outer.Update({opad, 64});
-  outer.Update({ih.data(), ih.size()});
-  return outer.Finish();
+  if (len != out.size()) Die("HMAC(SHA-256)", "MAC is not 32 bytes");
+  return out;
 }
 
 bool ConstantTimeEqual(absl::Span<const uint8_t> a,
                        absl::Span<const uint8_t> b) {
   if (a.size() != b.size()) return false;
-  uint8_t diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= a[i] ^ b[i];
-  return diff == 0;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 void RandomBytes(absl::Span<uint8_t> out) {
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t r = getrandom(out.data() + done, out.size() - done, 0);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      std::perror("txbuf: getrandom");
-      std::abort();
+  while (!out.empty()) {
+    size_t n = std::min(out.size(), static_cast<size_t>(INT_MAX));
+    if (RAND_bytes(out.data(), static_cast<int>(n)) != 1) {
+      Die("RAND_bytes",
+          "no secure random bytes (is getrandom(2) or /dev/urandom "
+          "available?); refusing to run with guessable nonces");
     }
-    done += static_cast<size_t>(r);
+    out.remove_prefix(n);
   }
 }
 
