@@ -14,7 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/sha256.h"
+#include "common/crypto.h"
 
 namespace txbuf::server {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/sha256.h"
+#include "common/crypto.h"
 #include "common/socket_util.h"
 #include "server/worker.h"
 
