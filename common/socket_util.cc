@@ -120,7 +120,8 @@ absl::StatusOr<UniqueFd> ListenTcp(const std::string& host, uint16_t port,
   return last;
 }
 
-absl::StatusOr<UniqueFd> ConnectTcp(const std::string& host, uint16_t port) {
+absl::StatusOr<UniqueFd> ConnectTcp(const std::string& host, uint16_t port,
+                                    int rcvbuf) {
   absl::StatusOr<addrinfo*> res = Resolve(host, port, false);
   if (!res.ok()) return res.status();
   absl::Status last = absl::UnavailableError("no address");
@@ -129,6 +130,9 @@ absl::StatusOr<UniqueFd> ConnectTcp(const std::string& host, uint16_t port) {
     if (!fd) {
       last = ErrnoStatus(errno, "socket");
       continue;
+    }
+    if (rcvbuf > 0) {
+      setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     }
     if (connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
       last = ErrnoStatus(errno, absl::StrCat("connect ", host, ":", port));

@@ -57,8 +57,11 @@ absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(
 // set; SO_REUSEPORT too when `reuse_port`.
 absl::StatusOr<UniqueFd> ListenTcp(const std::string& host, uint16_t port,
                                    bool reuse_port = false, int backlog = 1024);
-// A blocking TCP connection to host:port with TCP_NODELAY.
-absl::StatusOr<UniqueFd> ConnectTcp(const std::string& host, uint16_t port);
+// A blocking TCP connection to host:port with TCP_NODELAY. A `rcvbuf` above
+// 0 sets SO_RCVBUF before connecting (fixing the receive window, as a slow
+// or small peer would).
+absl::StatusOr<UniqueFd> ConnectTcp(const std::string& host, uint16_t port,
+                                    int rcvbuf = 0);
 // The local port of a bound socket.
 absl::StatusOr<uint16_t> LocalPort(int fd);
 

@@ -2,11 +2,14 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "common/crypto.h"
+#include "server/blocking_pool.h"
 #include "server/reply_composer.h"
 #include "server/server.h"
 #include "server/worker.h"
@@ -14,7 +17,11 @@
 namespace txbuf::server {
 namespace {
 
-constexpr size_t kRecvChunk = 256 * 1024;
+// The first recv offers this much; each recv that fills what it was offered
+// doubles it, up to kMaxRecvChunk. So an idle or trickling peer costs a
+// small buffer, and a fast one gets large receives.
+constexpr size_t kMinRecvChunk = 16 * 1024;
+constexpr size_t kMaxRecvChunk = 256 * 1024;
 constexpr size_t kKeepBuffer = 256 * 1024;
 constexpr absl::Duration kBudgetRetry = absl::Milliseconds(5);
 
@@ -31,6 +38,14 @@ Sha256Digest AuthMac(const std::string& secret, absl::string_view label,
 
 }  // namespace
 
+struct Connection::Job {
+  rpc::Request request;
+  rpc::Reply reply;
+  CompoundOutput out{reply};
+  CompoundState state;
+  absl::Span<const std::byte> payload;  // in the reader's buffer
+};
+
 Connection::Connection(Worker& worker, uint64_t id,
                        std::unique_ptr<TxSocket> tx)
     : w_(worker),
@@ -39,12 +54,16 @@ Connection::Connection(Worker& worker, uint64_t id,
       tx_(std::move(tx)),
       fd_(tx_->fd()),
       reader_(
-          {s_.options().limits.max_envelope, s_.options().limits.max_payload}) {
+          {s_.options().limits.max_envelope, s_.options().limits.max_payload}),
+      recv_chunk_(kMinRecvChunk) {
   s_.connections.fetch_add(1);
   s_.connections_total.fetch_add(1);
 }
 
-Connection::~Connection() { s_.connections.fetch_sub(1); }
+Connection::~Connection() {
+  s_.connections.fetch_sub(1);
+  s_.receive_buffer_bytes.fetch_sub(counted_buffer_);
+}
 
 void Connection::Start() {
   tx_->set_error_callback(
@@ -72,16 +91,37 @@ void Connection::Start() {
       }
     });
   }
+  last_progress_ns_ = MonoNowNs();
   ArmRecv();
 }
 
 void Connection::ArmRecv() {
-  if (recv_armed_ || state_ == State::kClosing || paused_) return;
-  absl::Span<std::byte> buf = reader_.WritableSpan(kRecvChunk);
+  // Not while a job runs: its payload lies in the reader's buffer.
+  if (recv_armed_ || state_ == State::kClosing || paused_ || yielded_ ||
+      job_ != nullptr) {
+    return;
+  }
+  if (reader_.buffered() == 0 && reader_.capacity() > 4 * kKeepBuffer) {
+    reader_.Shrink(kKeepBuffer);
+    recv_chunk_ = kMinRecvChunk;
+  }
+  absl::Span<std::byte> buf = reader_.WritableSpan(recv_chunk_);
+  AccountBuffer();
+  recv_size_ = std::min(buf.size(), kMaxRecvChunk);
   io_uring_sqe* sqe = w_.loop().GetSqe();
-  io_uring_prep_recv(sqe, fd_, buf.data(), buf.size(), 0);
+  io_uring_prep_recv(sqe, fd_, buf.data(), recv_size_, 0);
   io_uring_sqe_set_data(sqe, this);
   recv_armed_ = true;
+}
+
+void Connection::AccountBuffer() {
+  const size_t now = reader_.capacity();
+  if (now > counted_buffer_) {
+    s_.receive_buffer_bytes.fetch_add(now - counted_buffer_);
+  } else {
+    s_.receive_buffer_bytes.fetch_sub(counted_buffer_ - now);
+  }
+  counted_buffer_ = now;
 }
 
 void Connection::OnCompletion(const io_uring_cqe& cqe) {
@@ -102,29 +142,37 @@ void Connection::OnCompletion(const io_uring_cqe& cqe) {
     Close(TxSocket::CloseMode::kAbort);
     return;
   }
-  reader_.Commit(static_cast<size_t>(cqe.res));
+  const size_t n = static_cast<size_t>(cqe.res);
+  reader_.Commit(n);
+  s_.bytes_received.fetch_add(n, std::memory_order_relaxed);
+  last_progress_ns_ = MonoNowNs();
+  if (n == recv_size_) recv_chunk_ = std::min(2 * recv_chunk_, kMaxRecvChunk);
   Process();
-  if (reader_.buffered() == 0 && reader_.capacity() > 4 * kKeepBuffer) {
-    reader_.Shrink(kKeepBuffer);
-  }
   ArmRecv();
+  ArmFrameTimer();
 }
 
 bool Connection::OverOwnBudget() const {
   return pinned_ >= s_.options().conn_budget;
 }
 
-bool Connection::OverBudget() const {
-  return OverOwnBudget() ||
-         s_.memory_stats().pinned_bytes() >= s_.options().budget;
+bool Connection::OverFairShare() const {
+  if (pinned_ == 0 || s_.HeldBytes() < s_.options().budget) return false;
+  const uint64_t holders = std::max<uint64_t>(1, s_.budget_holders.load());
+  return pinned_ >= s_.options().budget / holders;
 }
 
 void Connection::Process() {
   if (in_process_) return;
   in_process_ = true;
-  while (state_ != State::kClosing) {
+  int frames = 0;
+  while (state_ != State::kClosing && job_ == nullptr) {
     if (OverBudget()) {
       Pause();
+      break;
+    }
+    if (frames == kFramesPerTurn) {
+      ContinueLater();
       break;
     }
     std::optional<absl::StatusOr<Frame>> f = reader_.Next();
@@ -138,9 +186,26 @@ void Connection::Process() {
       CloseAfterError(0, st, std::string(f->status().message()));
       break;
     }
+    ++frames;
     HandleFrame(**f);
   }
   in_process_ = false;
+}
+
+void Connection::ContinueLater() {
+  if (yielded_) return;
+  yielded_ = true;
+  Worker* w = &w_;
+  uint64_t id = id_;
+  w_.loop().Post([w, id] {
+    Connection* c = w->Find(id);
+    if (c == nullptr) return;
+    c->yielded_ = false;
+    if (c->state_ == State::kClosing) return;
+    c->Process();
+    c->ArmRecv();
+    c->ArmFrameTimer();
+  });
 }
 
 void Connection::HandleFrame(const Frame& f) {
@@ -213,6 +278,13 @@ void Connection::HandleAuth(const Frame& f) {
     w_.loop().CancelTimer(auth_timer_);
     auth_timer_ = 0;
   }
+  Established();
+}
+
+void Connection::Established() {
+  if (!pending_) return;
+  pending_ = false;
+  w_.LeftPending(id_);
 }
 
 void Connection::HandleRequest(const Frame& f) {
@@ -226,15 +298,73 @@ void Connection::HandleRequest(const Frame& f) {
     ReplyError(0, rpc::STATUS_BADXDR, "request envelope does not parse");
     return;
   }
+  Established();
   CompoundOutput out(w_.scratch_reply());
-  s_.executor_->Execute(req, f.payload, &out, &handles_);
+  CompoundState state;
+  if (s_.executor_->Run(req, f.payload, &out, &handles_, &state,
+                        ExecMode::kEventLoop)) {
+    SendReply(out, req.id());
+    return;
+  }
+  StartJob(req, out, std::move(state), f.payload);
+}
+
+void Connection::StartJob(rpc::Request& req, CompoundOutput& out,
+                          CompoundState state,
+                          absl::Span<const std::byte> payload) {
+  // The rest of the compound may block: it finishes on a pool thread. The
+  // job takes the worker's scratch messages (they get the job's empty ones)
+  // and the payload stays in the reader's buffer, which nothing touches
+  // until the job is back (no recv, no Next()).
+  job_ = std::make_unique<Job>();
+  job_->request.Swap(&req);
+  job_->reply.Swap(&out.reply);
+  job_->out.payload = std::move(out.payload);
+  job_->out.payload_bytes = out.payload_bytes;
+  job_->state = std::move(state);
+  job_->payload = payload;
+  s_.jobs.fetch_add(1, std::memory_order_relaxed);
+  Job* job = job_.get();
+  Executor* ex = s_.executor_.get();
+  HandleCache* handles = &handles_;
+  Worker* w = &w_;
+  uint64_t id = id_;
+  s_.blocking_->Submit([job, ex, handles, w, id] {
+    ex->Run(job->request, job->payload, &job->out, handles, &job->state,
+            ExecMode::kMayBlock);
+    w->loop().Post([w, id] {
+      if (Connection* c = w->Find(id)) c->OnJobDone();
+    });
+  });
+}
+
+void Connection::OnJobDone() {
+  std::unique_ptr<Job> job = std::move(job_);
+  if (state_ == State::kClosing && !close_after_job_.has_value()) {
+    MaybeDestroy();  // aborted meanwhile: the reply is dropped
+    return;
+  }
+  SendReply(job->out, job->request.id());
+  job.reset();
+  if (close_after_job_.has_value()) {
+    FinishClose();
+    return;
+  }
+  last_progress_ns_ = MonoNowNs();  // we were not reading meanwhile
+  Process();
+  ArmRecv();
+  ArmFrameTimer();
+}
+
+void Connection::SendReply(CompoundOutput& out, uint64_t id) {
   absl::StatusOr<TxBuf> tx = ComposeReply(
       w_.ctx(), out, [this](const TxBufCompletion& c) { OnReleased(c.bytes); });
   if (tx.ok()) {
     SendTxbuf(std::move(tx));
   } else {
+    out.payload.clear();
     ReplyError(
-        req.id(), rpc::STATUS_DELAY,
+        id, rpc::STATUS_DELAY,
         absl::StrCat("cannot compose the reply: ", tx.status().message()));
   }
 }
@@ -244,6 +374,7 @@ bool Connection::SendTxbuf(absl::StatusOr<TxBuf> tx) {
     Close(TxSocket::CloseMode::kAbort);
     return false;
   }
+  if (pinned_ == 0) s_.budget_holders.fetch_add(1, std::memory_order_relaxed);
   pinned_ += tx->size();
   tx_->Send(*std::move(tx));
   return true;
@@ -273,6 +404,7 @@ void Connection::CloseAfterError(uint64_t id, rpc::Status status,
 
 void Connection::OnReleased(uint64_t bytes) {
   pinned_ -= bytes;
+  if (pinned_ == 0) s_.budget_holders.fetch_sub(1, std::memory_order_relaxed);
   if (paused_ && state_ != State::kClosing && !OverBudget()) {
     // Inside the engine's callback: resume from the loop.
     Worker* w = &w_;
@@ -288,10 +420,12 @@ void Connection::Pause() {
     paused_ = true;
     s_.budget_waits.fetch_add(1, std::memory_order_relaxed);
   }
-  if (OverOwnBudget() && deadline_timer_ == 0) {
+  if (deadline_timer_ == 0) {
+    // Holding its own budget, or its share of an exceeded global one, for
+    // longer than the deadline: close it.
     deadline_timer_ = w_.loop().RunAfter(s_.options().budget_deadline, [this] {
       deadline_timer_ = 0;
-      if (paused_ && OverOwnBudget()) {
+      if (paused_ && OverBudget()) {
         s_.budget_closes.fetch_add(1);
         Close(TxSocket::CloseMode::kAbort);
       }
@@ -314,8 +448,37 @@ void Connection::Resume() {
   }
   paused_ = false;
   CancelTimers();
+  last_progress_ns_ = MonoNowNs();  // we were not reading meanwhile
   Process();
   ArmRecv();
+  ArmFrameTimer();
+}
+
+void Connection::ArmFrameTimer() {
+  if (frame_timer_ != 0 || state_ == State::kClosing || !reader_.partial()) {
+    return;
+  }
+  frame_timer_ = w_.loop().RunAfter(s_.options().frame_timeout,
+                                    [this] { OnFrameTimer(); });
+}
+
+void Connection::OnFrameTimer() {
+  frame_timer_ = 0;
+  if (state_ == State::kClosing || !reader_.partial()) return;
+  const int64_t timeout = absl::ToInt64Nanoseconds(s_.options().frame_timeout);
+  const int64_t idle = MonoNowNs() - last_progress_ns_;
+  // Only time the peer: not while this side is not reading.
+  if (!recv_armed_ || idle < timeout) {
+    frame_timer_ = w_.loop().RunAfter(
+        absl::Nanoseconds(recv_armed_ ? timeout - idle : timeout),
+        [this] { OnFrameTimer(); });
+    return;
+  }
+  s_.frame_timeouts.fetch_add(1, std::memory_order_relaxed);
+  CloseAfterError(0, rpc::STATUS_BADXDR,
+                  absl::StrCat("incomplete frame: no byte for ",
+                               absl::FormatDuration(s_.options().frame_timeout),
+                               "; closing"));
 }
 
 void Connection::CancelTimers() {
@@ -328,12 +491,23 @@ void Connection::CancelTimers() {
 }
 
 void Connection::Close(TxSocket::CloseMode mode) {
-  if (state_ == State::kClosing) return;
+  if (state_ == State::kClosing) {
+    // An abort overrides a graceful close still waiting for its job: the
+    // job's reply will be dropped.
+    if (mode == TxSocket::CloseMode::kAbort && close_after_job_.has_value()) {
+      close_after_job_ = mode;
+      FinishClose();
+    }
+    return;
+  }
   state_ = State::kClosing;
+  Established();  // no longer pending
   CancelTimers();
-  if (auth_timer_ != 0) {
-    w_.loop().CancelTimer(auth_timer_);
-    auth_timer_ = 0;
+  for (EventLoop::TimerId* t : {&auth_timer_, &frame_timer_}) {
+    if (*t != 0) {
+      w_.loop().CancelTimer(*t);
+      *t = 0;
+    }
   }
   if (recv_armed_) {
     // No more requests: a pending recv completes with 0 at once. The
@@ -341,6 +515,17 @@ void Connection::Close(TxSocket::CloseMode mode) {
     shutdown(fd_, SHUT_RD);
     w_.loop().Cancel(this);
   }
+  if (job_ != nullptr && mode == TxSocket::CloseMode::kGraceful) {
+    close_after_job_ = mode;  // its reply goes out first
+    return;
+  }
+  close_after_job_ = mode;
+  FinishClose();
+}
+
+void Connection::FinishClose() {
+  const TxSocket::CloseMode mode = *close_after_job_;
+  close_after_job_.reset();
   tx_->Close(mode, [this] {
     tx_closed_ = true;
     MaybeDestroy();
@@ -349,7 +534,7 @@ void Connection::Close(TxSocket::CloseMode mode) {
 
 void Connection::MaybeDestroy() {
   if (state_ != State::kClosing || recv_armed_ || !tx_closed_ ||
-      destroy_posted_) {
+      job_ != nullptr || destroy_posted_) {
     return;
   }
   destroy_posted_ = true;

@@ -2,22 +2,37 @@
 //
 // Receives request frames (io_uring recv into a FrameReader), performs the
 // Hello / challenge-response handshake, runs each compound and sends its
-// reply as one txbuf through the connection's TxSocket. Each reply's
-// destructor gives its pinned bytes back to the connection's budget; over
-// budget the connection stops reading requests (back-pressure), and one that
-// stays over its own budget past the deadline is closed.
+// reply as one txbuf through the connection's TxSocket.
+//
+// Liveness. A compound runs on the event loop only as far as its ops cannot
+// block (see executor.h); the rest runs on the server's BlockingPool, and
+// the connection reads nothing more until that reply is sent, so its frames
+// keep their order and their bytes stay where they are. A connection handles
+// at most kFramesPerTurn frames per loop turn, then lets the others run.
+//
+// Memory. The receive buffer grows with the bytes that arrive, from a small
+// first chunk; a frame that stops arriving (no byte for the server's frame
+// timeout while the connection is reading) closes the connection. Each
+// reply's destructor gives its pinned bytes back to the connection's
+// budget. A connection stops reading requests (back-pressure) while it holds
+// its own budget, or while the server holds more than its global budget and
+// this connection holds at least its fair share (global budget divided by
+// the connections holding any); one that stays so past the deadline is
+// closed. A connection under its fair share is never stalled by others.
 //
 // Lifetime: owned by its Worker; destroyed (deferred) only after its receive
-// is done and its TxSocket has closed, i.e. after every reply's destructor
-// ran.
+// is done, its blocking job (if any) has come back, and its TxSocket has
+// closed, i.e. after every reply's destructor ran.
 //
-// Thread-safety: used on its worker's thread only.
+// Thread-safety: used on its worker's thread only (its job's fields are
+// handed to a pool thread and back through EventLoop::Post).
 #ifndef TXBUF_SERVER_CONNECTION_H_
 #define TXBUF_SERVER_CONNECTION_H_
 
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/event_loop.h"
@@ -34,13 +49,16 @@ class Server;
 
 class Connection final : public IoCompletion {
  public:
+  // Frames handled per loop turn before the others get theirs.
+  static constexpr int kFramesPerTurn = 16;
+
   Connection(Worker& worker, uint64_t id, std::unique_ptr<TxSocket> tx);
   ~Connection();
 
   // Sends Hello and starts receiving.
   void Start();
-  // Closes: gracefully (replies in flight are sent first, within the
-  // server's grace period) or at once.
+  // Closes: gracefully (replies in flight, and a compound running on the
+  // pool, are sent first, within the server's grace period) or at once.
   void Close(TxSocket::CloseMode mode);
   // Re-checks the budgets of a paused connection.
   void Resume();
@@ -48,24 +66,39 @@ class Connection final : public IoCompletion {
   void OnCompletion(const io_uring_cqe& cqe) override;  // the recv
   uint64_t id() const { return id_; }
   uint64_t pinned_bytes() const { return pinned_; }
+  // Still authenticating (or, without a token, no request yet).
+  bool pending() const { return pending_; }
 
  private:
   enum class State { kAuth, kReady, kClosing };
+  // A compound finishing on a pool thread.
+  struct Job;
 
   void ArmRecv();
   void Process();
+  void ContinueLater();
   void HandleFrame(const Frame& f);
   void HandleRequest(const Frame& f);
   void HandleAuth(const Frame& f);
+  void StartJob(rpc::Request& req, CompoundOutput& out, CompoundState state,
+                absl::Span<const std::byte> payload);
+  void OnJobDone();
+  void SendReply(CompoundOutput& out, uint64_t id);
   bool SendTxbuf(absl::StatusOr<TxBuf> tx);
   void SendFrame(FrameType type, const google::protobuf::MessageLite& msg);
   void ReplyError(uint64_t id, rpc::Status status, const std::string& msg);
   void CloseAfterError(uint64_t id, rpc::Status status, const std::string& msg);
+  void Established();
   bool OverOwnBudget() const;
-  bool OverBudget() const;
+  bool OverFairShare() const;
+  bool OverBudget() const { return OverOwnBudget() || OverFairShare(); }
   void Pause();
   void OnReleased(uint64_t bytes);
   void CancelTimers();
+  void ArmFrameTimer();
+  void OnFrameTimer();
+  void AccountBuffer();
+  void FinishClose();
   void MaybeDestroy();
 
   Worker& w_;
@@ -77,16 +110,26 @@ class Connection final : public IoCompletion {
   HandleCache handles_;
   State state_ = State::kReady;
   std::array<uint8_t, 32> nonce_{};
+  std::unique_ptr<Job> job_;
 
+  bool pending_ = true;
   bool recv_armed_ = false;
+  size_t recv_size_ = 0;       // bytes the armed recv may fill
+  size_t recv_chunk_;          // grows while the peer keeps the socket full
+  size_t counted_buffer_ = 0;  // reader capacity counted in the server's stats
   bool paused_ = false;
   bool in_process_ = false;
+  bool yielded_ = false;  // frames left for a later turn
   bool tx_closed_ = false;
   bool destroy_posted_ = false;
+  // A close waiting for the job on the pool (its reply is sent first).
+  std::optional<TxSocket::CloseMode> close_after_job_;
   uint64_t pinned_ = 0;
+  int64_t last_progress_ns_ = 0;
   EventLoop::TimerId deadline_timer_ = 0;
   EventLoop::TimerId retry_timer_ = 0;
   EventLoop::TimerId auth_timer_ = 0;
+  EventLoop::TimerId frame_timer_ = 0;
 };
 
 }  // namespace txbuf::server

@@ -24,6 +24,12 @@ Stability ToStability(rpc::Stability s) {
   }
 }
 
+// Marks the op as one to run off the event loop (it changed nothing).
+OpError WouldBlock(CompoundState& cur) {
+  cur.would_block = true;
+  return OpError::Ok();
+}
+
 }  // namespace
 
 OpError Executor::FillFh(const NodeRef& n, rpc::OpResult* res) {
@@ -38,18 +44,39 @@ OpError Executor::FillFh(const NodeRef& n, rpc::OpResult* res) {
 void Executor::Execute(const rpc::Request& req,
                        absl::Span<const std::byte> payload, CompoundOutput* out,
                        HandleCache* handles) {
+  CompoundState state;
+  Run(req, payload, out, handles, &state, ExecMode::kMayBlock);
+}
+
+bool Executor::Run(const rpc::Request& req, absl::Span<const std::byte> payload,
+                   CompoundOutput* out, HandleCache* handles,
+                   CompoundState* state, ExecMode mode) {
   rpc::Reply& reply = out->reply;
-  reply.set_id(req.id());
-  if (static_cast<uint32_t>(req.ops_size()) > limits_.max_ops) {
-    reply.set_status(rpc::STATUS_TOOBIG);
-    reply.set_error(absl::StrCat("compound of ", req.ops_size(),
-                                 " ops over the limit of ", limits_.max_ops));
-    return;
+  if (state->next_op == 0) {
+    reply.set_id(req.id());
+    if (static_cast<uint32_t>(req.ops_size()) > limits_.max_ops) {
+      reply.set_status(rpc::STATUS_TOOBIG);
+      reply.set_error(absl::StrCat("compound of ", req.ops_size(),
+                                   " ops over the limit of ", limits_.max_ops));
+      return true;
+    }
   }
-  Current cur;
-  for (const rpc::Op& op : req.ops()) {
+  int ran = 0;
+  while (state->next_op < req.ops_size()) {
+    const rpc::Op& op = req.ops(state->next_op);
+    if (mode == ExecMode::kEventLoop &&
+        (ran == kMaxEventLoopOps || !EventLoopSafe(op, *state, handles))) {
+      return false;
+    }
     rpc::OpResult* res = reply.add_results();
-    OpError e = Run(op, payload, cur, handles, res, out);
+    OpError e = RunOp(op, payload, *state, handles, res, out, mode);
+    if (state->would_block) {  // nothing was changed: finish off the loop
+      state->would_block = false;
+      reply.mutable_results()->RemoveLast();
+      return false;
+    }
+    ++state->next_op;
+    ++ran;
     if (!e.ok()) {
       if (e.message.size() > limits_.max_error_bytes) {
         e.message.resize(limits_.max_error_bytes);
@@ -59,26 +86,50 @@ void Executor::Execute(const rpc::Request& req,
       res->set_error(e.message);
       reply.set_status(e.status);
       reply.set_error(std::move(e.message));
-      return;
+      return true;
     }
+  }
+  return true;
+}
+
+bool Executor::EventLoopSafe(const rpc::Op& op, const CompoundState& cur,
+                             HandleCache* handles) const {
+  switch (op.op_case()) {
+    case rpc::Op::kPutrootfh:
+    case rpc::Op::kStatfs:
+    case rpc::Op::kStats:
+    case rpc::Op::OP_NOT_SET:
+      return true;
+    case rpc::Op::kPutfh:  // a recent handle: no table, no stat
+      return handles != nullptr && handles->Find(op.putfh().fh()) != nullptr;
+    case rpc::Op::kGetattr:  // fstat of an open descriptor
+      return cur.cfh == nullptr || ex_.HasFd(*cur.cfh);
+    default:
+      return false;
   }
 }
 
-OpResultOr<std::shared_ptr<PageCache::File>> Executor::FileOf(Current& cur) {
+OpResultOr<std::shared_ptr<PageCache::File>> Executor::FileOf(
+    CompoundState& cur, ExecMode mode) {
   if (cur.cached != nullptr) {
     if (std::shared_ptr<PageCache::File> f = cur.cached->file.lock()) {
       return {OpError::Ok(), std::move(f)};
     }
   }
-  OpResultOr<std::shared_ptr<PageCache::File>> f = ex_.File(*cur.node);
+  if (mode == ExecMode::kEventLoop) {
+    // Opening may block: only a file the export already has open.
+    return {OpError::Ok(), ex_.OpenFileIfAny(*cur.cfh)};
+  }
+  OpResultOr<std::shared_ptr<PageCache::File>> f = ex_.File(*cur.cfh);
   if (f.ok() && cur.cached != nullptr) cur.cached->file = f.value;
   return f;
 }
 
-OpError Executor::Run(const rpc::Op& op, absl::Span<const std::byte> payload,
-                      Current& cur, HandleCache* handles, rpc::OpResult* res,
-                      CompoundOutput* out) {
-  NodeRef& cfh = cur.node;
+OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
+                        CompoundState& cur, HandleCache* handles,
+                        rpc::OpResult* res, CompoundOutput* out,
+                        ExecMode mode) {
+  NodeRef& cfh = cur.cfh;
   switch (op.op_case()) {  // ops that move the CFH off a cached handle
     case rpc::Op::kPutrootfh:
     case rpc::Op::kLookup:
@@ -145,8 +196,9 @@ OpError Executor::Run(const rpc::Op& op, absl::Span<const std::byte> payload,
         return Err(rpc::STATUS_TOOBIG,
                    "the compound's READs exceed the reply payload limit");
       }
-      OpResultOr<std::shared_ptr<PageCache::File>> f = FileOf(cur);
+      OpResultOr<std::shared_ptr<PageCache::File>> f = FileOf(cur, mode);
       if (!f.ok()) return f.error;
+      if (f.value == nullptr) return WouldBlock(cur);
       absl::StatusOr<CachedRead> data = f.value->Read(r.offset(), r.length());
       if (!data.ok()) return FromAbsl(data.status());
       rpc::ReadResult* rr = res->mutable_read();
@@ -167,8 +219,9 @@ OpError Executor::Run(const rpc::Op& op, absl::Span<const std::byte> payload,
         return Err(rpc::STATUS_INVAL,
                    "WRITE data range lies outside the frame payload");
       }
-      OpResultOr<std::shared_ptr<PageCache::File>> f = FileOf(cur);
+      OpResultOr<std::shared_ptr<PageCache::File>> f = FileOf(cur, mode);
       if (!f.ok()) return f.error;
+      if (f.value == nullptr) return WouldBlock(cur);
       absl::Status s = f.value->Write(
           w.offset(), payload.subspan(w.payload_offset(), w.length()),
           ToStability(w.stable()));
@@ -187,8 +240,9 @@ OpError Executor::Run(const rpc::Op& op, absl::Span<const std::byte> payload,
         res->mutable_commit()->set_verifier(verifier_);
         return OpError::Ok();
       }
-      OpResultOr<std::shared_ptr<PageCache::File>> f = FileOf(cur);
+      OpResultOr<std::shared_ptr<PageCache::File>> f = FileOf(cur, mode);
       if (!f.ok()) return f.error;
+      if (f.value == nullptr) return WouldBlock(cur);
       if (absl::Status s = f.value->Commit(); !s.ok()) return FromAbsl(s);
       res->mutable_commit()->set_verifier(verifier_);
       return OpError::Ok();

@@ -5,13 +5,27 @@
 // it comes back as page-cache `PageSlice`s (each pinning its page) in op
 // order, for the reply composer to reference in the reply txbuf.
 //
-// Thread-safety: thread-safe; an Executor is shared by every event loop
-// (the export and page cache it uses are thread-safe).
+// A compound can run in two halves. On an event loop (ExecMode::kEventLoop)
+// only ops that cannot block run (a cached READ, an UNSTABLE WRITE into the
+// cache, GETATTR of an open file, PUTFH of a recent handle, STATFS, STATS),
+// at most kMaxEventLoopOps of them; Run() stops before the first other op
+// and returns false, and the caller finishes the compound on a blocking
+// pool thread (ExecMode::kMayBlock) from where it stopped, with the same
+// CompoundState and CompoundOutput.
+//
+// Thread-safety: thread-safe; an Executor is shared by every event loop and
+// pool thread (the export and page cache it uses are thread-safe). One
+// compound's state is used by one thread at a time.
 //
 // Example:
 //   Executor exec(*export_, limits, verifier, fill_stats);
-//   CompoundOutput out;
-//   exec.Execute(request, request_payload, &out);
+//   CompoundOutput out(reply);
+//   CompoundState state;
+//   if (!exec.Run(request, payload, &out, &handles, &state,
+//                 ExecMode::kEventLoop)) {
+//     // on a pool thread:
+//     exec.Run(request, payload, &out, &handles, &state, ExecMode::kMayBlock);
+//   }
 //   // out.reply has one OpResult per executed op; out.payload the READ data.
 #ifndef TXBUF_SERVER_EXECUTOR_H_
 #define TXBUF_SERVER_EXECUTOR_H_
@@ -88,9 +102,26 @@ class HandleCache {
   size_t next_ = 0;
 };
 
+// Where a compound runs: on an event loop (nothing that may block), or on a
+// thread that may block.
+enum class ExecMode { kEventLoop, kMayBlock };
+
+// How far a compound has run.
+struct CompoundState {
+  int next_op = 0;                       // the next op to run
+  NodeRef cfh;                           // the current file handle
+  HandleCache::Entry* cached = nullptr;  // when set by PUTFH from the cache
+  // Set by an op that, on an event loop, found it would have to block; it
+  // changed nothing and runs again with ExecMode::kMayBlock.
+  bool would_block = false;
+};
+
 class Executor {
  public:
   using StatsFiller = std::function<void(rpc::StatsResult*)>;
+  // Ops run on an event loop per compound at most (then the rest goes to a
+  // pool thread, so one big compound cannot hold a loop).
+  static constexpr int kMaxEventLoopOps = 64;
 
   Executor(Export& ex, ServerLimits limits, uint64_t verifier,
            StatsFiller fill_stats)
@@ -99,24 +130,34 @@ class Executor {
         verifier_(verifier),
         fill_stats_(std::move(fill_stats)) {}
 
-  // Executes `req`; WRITE data is read from `payload`. `handles` (may be
-  // null) is the connection's cache of recent file handles.
+  // Executes all of `req`, blocking as needed; WRITE data is read from
+  // `payload`. `handles` (may be null) is the connection's cache of recent
+  // file handles.
   void Execute(const rpc::Request& req, absl::Span<const std::byte> payload,
                CompoundOutput* out, HandleCache* handles = nullptr);
+
+  // Runs the ops of `req` from `state->next_op`. Returns true when the
+  // compound is done (the reply is complete); false if, in
+  // ExecMode::kEventLoop, it stopped before an op that may block.
+  bool Run(const rpc::Request& req, absl::Span<const std::byte> payload,
+           CompoundOutput* out, HandleCache* handles, CompoundState* state,
+           ExecMode mode);
 
   const ServerLimits& limits() const { return limits_; }
 
  private:
-  // The compound's current file handle.
-  struct Current {
-    NodeRef node;
-    HandleCache::Entry* cached = nullptr;  // when set by PUTFH from cache
-  };
-  // Runs one op; on failure returns the error (the caller records it).
-  OpError Run(const rpc::Op& op, absl::Span<const std::byte> payload,
-              Current& cur, HandleCache* handles, rpc::OpResult* res,
-              CompoundOutput* out);
-  OpResultOr<std::shared_ptr<PageCache::File>> FileOf(Current& cur);
+  // Runs one op; on failure returns the error (the caller records it). In
+  // kEventLoop, an op that would block sets cur.would_block instead.
+  OpError RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
+                CompoundState& cur, HandleCache* handles, rpc::OpResult* res,
+                CompoundOutput* out, ExecMode mode);
+  // Whether `op` may run on an event loop at all (see the file comment).
+  bool EventLoopSafe(const rpc::Op& op, const CompoundState& cur,
+                     HandleCache* handles) const;
+  // The CFH's page-cache file; in kEventLoop only one already open (else
+  // null with no error).
+  OpResultOr<std::shared_ptr<PageCache::File>> FileOf(CompoundState& cur,
+                                                      ExecMode mode);
   OpError FillFh(const NodeRef& n, rpc::OpResult* res);
 
   Export& ex_;

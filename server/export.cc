@@ -810,6 +810,16 @@ OpResultOr<std::shared_ptr<PageCache::File>> Export::File(Node& n) {
   return {OpError::Ok(), std::move(out)};
 }
 
+std::shared_ptr<PageCache::File> Export::OpenFileIfAny(Node& n) {
+  absl::MutexLock l(&n.mu);
+  return n.file;
+}
+
+bool Export::HasFd(Node& n) {
+  absl::MutexLock l(&n.mu);
+  return n.fd != nullptr;
+}
+
 OpError Export::DropSetId(const PageCache::File& f) {
   struct stat st;
   if (fstat(f.fd(), &st) != 0) return ErrnoError(errno, "fstat");

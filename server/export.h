@@ -164,6 +164,11 @@ class Export {
 
   // The page-cache file of a regular node (opened on first use).
   OpResultOr<std::shared_ptr<PageCache::File>> File(Node& n);
+  // The node's page-cache file if it is open already (never blocks), else
+  // null.
+  static std::shared_ptr<PageCache::File> OpenFileIfAny(Node& n);
+  // Whether the node holds its descriptor now (so Stat() will not block).
+  static bool HasFd(Node& n);
 
   struct DirPage {
     std::vector<rpc::DirEntry> entries;

@@ -40,6 +40,17 @@ Serves DIR over the txbuf protocol (docs/PROTOCOL.md).
   --budget-deadline SECS  close a connection over its budget this long
                           (default 10)
   --cache-size BYTES      page cache and staging memory (default 1G)
+  --io-threads N          threads for file work that may block: fsync, cache
+                          misses, opens, directory operations (default 4)
+  --max-connections N     connections at once (default 1024, lowered to fit
+                          the descriptor limit); past it a new connection
+                          gets Reply{DELAY} and is closed
+  --max-pending-connections N
+                          connections not yet authenticated (or, without a
+                          token, without a first request) at once (default
+                          64); past it the oldest of them is closed
+  --frame-timeout SECS    close a connection whose frame stops arriving for
+                          this long (default 30)
   --stage-threshold BYTES copy objects shorter than this into staging pages,
                           reference longer ones (default 1024; 0: reference all)
   --no-fixed-buffers      do not register the page arena with io_uring
@@ -143,6 +154,23 @@ int main(int argc, char** argv) {
       if (!ParseBytes(value(), &o.cache_bytes) || o.cache_bytes < (1 << 20)) {
         Die("bad --cache-size (at least 1M)");
       }
+    } else if (flag == "--io-threads") {
+      if (!ParseBytes(value(), &n) || n < 1 || n > 256) Die("bad --io-threads");
+      o.io_threads = static_cast<int>(n);
+    } else if (flag == "--max-connections") {
+      if (!ParseBytes(value(), &n) || n < 1) Die("bad --max-connections");
+      o.max_connections = n;
+    } else if (flag == "--max-pending-connections") {
+      if (!ParseBytes(value(), &n) || n < 1) {
+        Die("bad --max-pending-connections");
+      }
+      o.max_pending_connections = n;
+    } else if (flag == "--frame-timeout") {
+      double secs = 0;
+      if (!absl::SimpleAtod(value(), &secs) || secs <= 0) {
+        Die("bad --frame-timeout");
+      }
+      o.frame_timeout = absl::Seconds(secs);
     } else if (flag == "--stage-threshold") {
       if (!ParseBytes(value(), &n)) Die("bad --stage-threshold");
       o.stage_threshold = n;

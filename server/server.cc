@@ -84,6 +84,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   if (!ex.ok()) return ex.status();
   s->export_ = std::move(*ex);
   s->export_->set_cache(s->cache_.get());
+  s->blocking_ = std::make_unique<BlockingPool>(o.io_threads);
   Server* self = s.get();
   s->executor_ = std::make_unique<Executor>(
       *s->export_, o.limits, s->verifier_,
@@ -117,10 +118,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   return s;
 }
 
+uint64_t Server::HeldBytes() const {
+  const uint64_t pinned = stats_.pinned_bytes();
+  const uint64_t shared = pool_->tx_segment_bytes();
+  const uint64_t pages = pool_->tx_pages() * kPageSize;
+  return pinned > shared ? pinned - shared + pages : pages;
+}
+
 void Server::Shutdown() {
   if (shut_down_.exchange(true)) return;
   for (auto& w : workers_) w->RequestShutdown();
   for (auto& w : workers_) w->Join();
+  // Every connection waited for its job: the pool is idle.
+  blocking_.reset();
   if (cache_ != nullptr) {
     absl::Status s = cache_->SyncAll();
     if (!s.ok()) {
@@ -203,6 +213,15 @@ void Server::FillStats(rpc::StatsResult* r) const {
   r->set_budget_waits(budget_waits.load());
   r->set_budget_closes(budget_closes.load());
   r->set_engine(std::string(EngineName(options_.engine)));
+  r->set_held_bytes(HeldBytes());
+  r->set_receive_buffer_bytes(receive_buffer_bytes.load());
+  r->set_bytes_received(bytes_received.load());
+  r->set_connections_refused(connections_refused.load());
+  r->set_pending_closes(pending_closes.load());
+  r->set_frame_timeouts(frame_timeouts.load());
+  r->set_blocking_jobs(jobs.load());
+  r->set_open_descriptors(export_->open_fds());
+  r->set_nodes(export_->nodes());
 }
 
 std::string Server::StatsJson() const {

@@ -34,6 +34,7 @@
 #include "common/memory_stats.h"
 #include "common/page_cache.h"
 #include "common/page_pool.h"
+#include "server/blocking_pool.h"
 #include "server/executor.h"
 #include "server/export.h"
 
@@ -53,8 +54,11 @@ struct ServerOptions {
   absl::Duration auth_timeout = absl::Seconds(10);
   absl::Duration shutdown_grace = absl::Seconds(5);
   uint64_t cache_bytes = 1ull << 30;  // page pool (cache + staging)
-  size_t stage_threshold = 1024;      // see TxBufOptions
-  bool fixed_buffers = true;          // register the arena (uring_zc, auto)
+  // Threads for file work that may block (fsync, cache misses, opens,
+  // directory operations); the event loops never wait for the disk.
+  int io_threads = 4;
+  size_t stage_threshold = 1024;  // see TxBufOptions
+  bool fixed_buffers = true;      // register the arena (uring_zc, auto)
   // Connections at once (lowered to fit RLIMIT_NOFILE); past it a new
   // connection gets Reply{DELAY} and is closed.
   uint64_t max_connections = 1024;
@@ -101,6 +105,17 @@ class Server {
   std::atomic<uint64_t> budget_closes{0};
   std::atomic<uint64_t> malformed{0};
   std::atomic<uint64_t> auth_failures{0};
+  std::atomic<uint64_t> connections_refused{0};  // over --max-connections
+  std::atomic<uint64_t> pending_closes{0};       // oldest pending, to make room
+  std::atomic<uint64_t> frame_timeouts{0};
+  std::atomic<uint64_t> jobs{0};  // compounds finished on the blocking pool
+  std::atomic<uint64_t> bytes_received{0};
+  std::atomic<uint64_t> receive_buffer_bytes{0};  // frame readers' buffers
+  std::atomic<uint64_t> budget_holders{0};  // connections pinning anything
+
+  // What replies in flight really keep from being freed: pinned bytes with
+  // each page-cache page counted once, however many replies share it.
+  uint64_t HeldBytes() const;
 
  private:
   friend class Worker;
@@ -115,6 +130,7 @@ class Server {
   std::unique_ptr<PageCache> cache_;
   std::unique_ptr<Export> export_;
   std::unique_ptr<Executor> executor_;
+  std::unique_ptr<BlockingPool> blocking_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<bool> shut_down_{false};
 };

@@ -4,9 +4,11 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "common/frame.h"
 #include "server/connection.h"
 #include "server/server.h"
 
@@ -116,13 +118,49 @@ void Worker::ArmAccept() {
   accept_->armed = true;
 }
 
+void Worker::Refuse(UniqueFd fd) {
+  server_.connections_refused.fetch_add(1, std::memory_order_relaxed);
+  rpc::Reply r;
+  r.set_status(rpc::STATUS_DELAY);
+  r.set_error(absl::StrCat("server at its connection limit (",
+                           server_.options().max_connections,
+                           " connections); try again later"));
+  std::string frame(kFrameHeaderSize, '\0');
+  std::string env = r.SerializeAsString();
+  EncodeFrameHeader(
+      {FrameType::kReply, 0, static_cast<uint32_t>(env.size()), 0},
+      reinterpret_cast<std::byte*>(frame.data()));
+  frame += env;
+  // A fresh socket's buffer takes these few bytes at once; if not, the
+  // peer just sees the close.
+  [[maybe_unused]] ssize_t n =
+      send(fd.get(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 void Worker::OnAccept(int res, bool more) {
   if (res >= 0) {
     UniqueFd fd(res);
     if (shutting_down_) return;
+    const ServerOptions& o = server_.options();
+    if (server_.connections.load() >= o.max_connections) {
+      Refuse(std::move(fd));
+      if (!more) ArmAccept();
+      return;
+    }
+    // Room for one more connection still establishing: past the cap, the
+    // oldest such one goes (so idle connections cannot lock others out).
+    const size_t cap = std::max<size_t>(
+        1, o.max_pending_connections / static_cast<size_t>(o.threads));
+    while (pending_.size() >= cap) {
+      Connection* oldest = Find(*pending_.begin());
+      pending_.erase(pending_.begin());
+      if (oldest != nullptr) {
+        server_.pending_closes.fetch_add(1, std::memory_order_relaxed);
+        oldest->Close(TxSocket::CloseMode::kAbort);
+      }
+    }
     int one = 1;
     setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    const ServerOptions& o = server_.options();
     TxSocketOptions to;
     to.engine = o.engine;
     to.graceful_close_timeout = o.shutdown_grace;
@@ -138,6 +176,7 @@ void Worker::OnAccept(int res, bool more) {
       auto conn = std::make_unique<Connection>(*this, id, std::move(*tx));
       Connection* c = conn.get();
       conns_[id] = std::move(conn);
+      pending_.insert(id);
       c->Start();
     }
   } else if (res != -ECANCELED && !shutting_down_) {

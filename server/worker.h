@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/notification.h"
@@ -54,6 +55,8 @@ class Worker {
   Connection* Find(uint64_t id);
   // Destroys a closed connection (deferred to the loop).
   void Remove(uint64_t id);
+  // Connection `id` authenticated (or sent its first request), or closed.
+  void LeftPending(uint64_t id) { pending_.erase(id); }
 
   // Readable from any thread.
   std::vector<SlabCacheStats> SlabStats() const;
@@ -63,6 +66,8 @@ class Worker {
   void Run();
   void ArmAccept();
   void OnAccept(int res, bool more);
+  // Answers a connection over --max-connections and closes it.
+  void Refuse(UniqueFd fd);
   void BeginShutdown();
   void MaybeStop();
 
@@ -81,6 +86,8 @@ class Worker {
   std::unique_ptr<KmodEngine> kmod_;  // --engine kmod only
   std::unique_ptr<AcceptOp> accept_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Connection>> conns_;
+  // Connections not yet established, oldest (lowest id) first.
+  absl::btree_set<uint64_t> pending_;
   uint64_t next_conn_id_ = 1;
   bool shutting_down_ = false;
   std::atomic<bool> slabs_ready_{false};

@@ -11,9 +11,18 @@
 
 namespace txbuf::testing {
 
-absl::StatusOr<RawClient> RawClient::Connect(const std::string& host,
-                                             uint16_t port) {
+absl::StatusOr<RawClient> RawClient::ConnectOnly(const std::string& host,
+                                                 uint16_t port) {
   absl::StatusOr<UniqueFd> fd = ConnectTcp(host, port);
+  if (!fd.ok()) return fd.status();
+  RawClient c;
+  c.fd_ = std::move(*fd);
+  return c;
+}
+
+absl::StatusOr<RawClient> RawClient::Connect(const std::string& host,
+                                             uint16_t port, int rcvbuf) {
+  absl::StatusOr<UniqueFd> fd = ConnectTcp(host, port, rcvbuf);
   if (!fd.ok()) return fd.status();
   RawClient c;
   c.fd_ = std::move(*fd);

@@ -31,9 +31,14 @@ struct RawReply {
 
 class RawClient {
  public:
-  // Connects and reads the Hello frame.
+  // Connects and reads the Hello frame. `rcvbuf` > 0 fixes the socket's
+  // receive buffer before connecting (a peer that reads slowly).
   static absl::StatusOr<RawClient> Connect(const std::string& host,
-                                           uint16_t port);
+                                           uint16_t port, int rcvbuf = 0);
+  // Connects without reading anything (the first frame is then the
+  // caller's to read).
+  static absl::StatusOr<RawClient> ConnectOnly(const std::string& host,
+                                               uint16_t port);
   RawClient(RawClient&&) = default;
   RawClient& operator=(RawClient&&) = default;
 
