@@ -181,6 +181,14 @@ absl::StatusOr<std::unique_ptr<Export>> Export::Open(const std::string& dir,
   return ex;
 }
 
+void Export::ProbeKernelHandles() {
+  if (mount_fd_ < 0) return;
+  UniqueFd again(OpenByKernelHandle(mount_fd_, root_->kernel_handle));
+  if (again) return;
+  close(mount_fd_);
+  mount_fd_ = -1;
+}
+
 Export::~Export() {
   {
     absl::MutexLock l(&mu_);

@@ -188,6 +188,9 @@ class Export {
   size_t open_fds() const;
   // Whether evicted nodes are found again by kernel file handle.
   bool kernel_handles() const { return mount_fd_ >= 0; }
+  // Checks again whether opening by kernel handle works (it needs
+  // CAP_DAC_READ_SEARCH: not after dropping root); call before serving.
+  void ProbeKernelHandles();
 
   // Checks a single name component.
   static OpError CheckName(absl::string_view name);

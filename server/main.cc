@@ -35,6 +35,12 @@ Serves DIR over the txbuf protocol (docs/PROTOCOL.md).
   --read-only             refuse every change (ROFS)
   --token-file FILE       require the shared secret in FILE (challenge-
                           response; the secret never crosses the wire)
+  --allow-unauthenticated listen on a non-loopback address without a token
+                          file (refused otherwise: anyone who reaches the
+                          port could read and change the export)
+  --user NAME             once listening with the export open, run as NAME
+                          (its uid, gid and groups): files are accessed with
+                          that user's permissions (see docs/SECURITY.md)
   --conn-budget BYTES     pinned bytes per connection (default 64M)
   --budget BYTES          pinned bytes for the whole server (default 1G)
   --budget-deadline SECS  close a connection over its budget this long
@@ -140,6 +146,11 @@ int main(int argc, char** argv) {
       }
       if (tok.empty()) Die(absl::StrCat("token file ", path, " is empty"), 1);
       o.token = tok;
+    } else if (flag == "--allow-unauthenticated") {
+      o.allow_unauthenticated = true;
+    } else if (flag == "--user") {
+      o.user = value();
+      if (o.user.empty()) Die("--user needs a user name");
     } else if (flag == "--conn-budget") {
       if (!ParseBytes(value(), &o.conn_budget)) Die("bad --conn-budget");
     } else if (flag == "--budget") {

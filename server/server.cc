@@ -1,8 +1,15 @@
 #include "server/server.h"
 
+#include <arpa/inet.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -31,6 +38,49 @@ uint64_t RaiseFdLimit() {
     getrlimit(RLIMIT_NOFILE, &rl);
   }
   return rl.rlim_cur == RLIM_INFINITY ? (1u << 20) : rl.rlim_cur;
+}
+
+// Whether the socket is bound to a loopback address.
+bool BoundToLoopback(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return false;
+  }
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    if (IN6_IS_ADDR_LOOPBACK(&a->sin6_addr)) return true;
+    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))
+      return a->sin6_addr.s6_addr[12] == 127;
+  }
+  return false;
+}
+
+// Becomes `user` (its uid, primary gid and supplementary groups) for good.
+absl::Status DropPrivileges(const std::string& user) {
+  errno = 0;
+  passwd* pw = getpwnam(user.c_str());
+  if (pw == nullptr) {
+    return absl::NotFoundError(absl::StrCat("--user ", user, ": no such user"));
+  }
+  if (initgroups(pw->pw_name, pw->pw_gid) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("--user ", user, ": initgroups"));
+  }
+  if (setgid(pw->pw_gid) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("--user ", user, ": setgid"));
+  }
+  if (setuid(pw->pw_uid) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("--user ", user, ": setuid"));
+  }
+  if (pw->pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+    return absl::InternalError(
+        absl::StrCat("--user ", user, ": root privileges could be regained"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -99,12 +149,35 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
                          ? absl::StrCat("[", o.host, "]")
                          : o.host;
   s->address_ = absl::StrCat(host, ":", *port);
+  if (!o.token.has_value() && !BoundToLoopback(first->get())) {
+    if (!o.allow_unauthenticated) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "refusing to listen on ", s->address_,
+          " without --token-file: anyone who can reach it could read and "
+          "change the export (pass --allow-unauthenticated to do it anyway)"));
+    }
+    std::fprintf(stderr,
+                 "txbufd: WARNING: no token file: anyone who can reach %s can "
+                 "read and change the export\n",
+                 s->address_.c_str());
+  }
   std::vector<UniqueFd> fds;
   fds.push_back(std::move(*first));
   for (int i = 1; i < o.threads; ++i) {
     absl::StatusOr<UniqueFd> fd = ListenTcp(o.host, *port, true);
     if (!fd.ok()) return fd.status();
     fds.push_back(std::move(*fd));
+  }
+  if (!o.user.empty()) {
+    // Listeners are bound and the export is open: from now on every file
+    // access is checked as this user.
+    if (absl::Status st = DropPrivileges(o.user); !st.ok()) return st;
+    s->export_->ProbeKernelHandles();
+    std::fprintf(stderr,
+                 "txbufd: running as user %s (uid %d, gid %d); files are "
+                 "accessed with its permissions\n",
+                 o.user.c_str(), static_cast<int>(getuid()),
+                 static_cast<int>(getgid()));
   }
   for (int i = 0; i < o.threads; ++i) {
     s->workers_.push_back(std::make_unique<Worker>(*s, i, std::move(fds[i])));

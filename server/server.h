@@ -48,6 +48,12 @@ struct ServerOptions {
   int threads = 1;
   bool read_only = false;
   std::optional<std::string> token;    // shared secret; enables auth
+  // Without a token, listening on anything but loopback is refused unless
+  // this is set (anyone who reaches the port could use the export).
+  bool allow_unauthenticated = false;
+  // If set, the user to run as once the listeners are bound and the export
+  // is open: file access is then checked as that user (and its groups).
+  std::string user;
   uint64_t conn_budget = 64ull << 20;  // pinned bytes per connection
   uint64_t budget = 1ull << 30;        // pinned bytes, whole server
   absl::Duration budget_deadline = absl::Seconds(10);

@@ -3,6 +3,7 @@
 // out of it on the server host; no FIFO, device or socket in the export can
 // block the server; no set-user-ID program can be made through it.
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -10,7 +11,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -295,6 +298,123 @@ TEST_F(SetIdTest, NoSetIdBitsThroughTheServer) {
     ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
     EXPECT_EQ(ModeOf(dir_.Join("host-suid")), 0755u) << s;
   }
+}
+
+// txbufd --user: files are accessed with that user's permissions, and
+// evicted handles are found again without kernel file handles (which need
+// privileges).
+class UnprivilegedTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root to switch users";
+    pw_ = getpwnam("nobody");
+    if (pw_ == nullptr) GTEST_SKIP() << "no user 'nobody'";
+    ASSERT_EQ(chmod(dir_.path().c_str(), 0755), 0);
+    WriteFile(dir_.Join("secret.txt"), "secret");
+    ASSERT_EQ(chmod(dir_.Join("secret.txt").c_str(), 0600), 0);
+    WriteFile(dir_.Join("world.txt"), "world");
+    ASSERT_EQ(chmod(dir_.Join("world.txt").c_str(), 0444), 0);
+    WriteFile(dir_.Join("none.txt"), "none");
+    ASSERT_EQ(chmod(dir_.Join("none.txt").c_str(), 0), 0);
+    ASSERT_EQ(mkdir(dir_.Join("readonly").c_str(), 0555), 0);
+    ASSERT_EQ(chmod(dir_.Join("readonly").c_str(), 0555), 0);
+    ASSERT_EQ(mkdir(dir_.Join("open").c_str(), 0777), 0);
+    ASSERT_EQ(chmod(dir_.Join("open").c_str(), 0777), 0);
+    for (int i = 0; i < 300; ++i) {
+      WriteFile(dir_.Join(absl::StrCat("many/f", i)), absl::StrCat("c", i));
+    }
+    ASSERT_EQ(chmod(dir_.Join("many").c_str(), 0777), 0);
+    StartServer({"--user", "nobody"}, {.nofile = 128});
+  }
+  RawReply Read(RawClient& c, const std::string& path) {
+    rpc::Request r = At(path);
+    r.add_ops()->mutable_read()->set_length(100);
+    return Call(c, r);
+  }
+  passwd* pw_ = nullptr;
+};
+
+TEST_F(UnprivilegedTest, FilesAreAccessedAsTheUser) {
+  std::ifstream status(absl::StrCat("/proc/", server_->pid(), "/status"));
+  std::string line, uid_line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Uid:", 0) == 0) uid_line = line;
+  }
+  EXPECT_THAT(uid_line, ::testing::HasSubstr(absl::StrCat(pw_->pw_uid)));
+  EXPECT_THAT(uid_line, ::testing::Not(::testing::HasSubstr("\t0\t")));
+  RawClient c = Connect();
+  EXPECT_EQ(Read(c, "secret.txt").reply.status(), rpc::STATUS_ACCES);
+  EXPECT_EQ(Read(c, "none.txt").reply.status(), rpc::STATUS_ACCES);
+  RawReply world = Read(c, "world.txt");
+  ASSERT_EQ(world.reply.status(), rpc::STATUS_OK) << world.reply.error();
+  EXPECT_EQ(world.ReadData(2), "world");
+  // Writing a file it may only read.
+  rpc::Request w = At("world.txt");
+  rpc::Write* wr = w.add_ops()->mutable_write();
+  wr->set_length(3);
+  wr->set_stable(rpc::STABILITY_FILE_SYNC);
+  EXPECT_EQ(Call(c, w, "xyz").reply.status(), rpc::STATUS_ACCES);
+  EXPECT_EQ(ReadFileOrDie(dir_.Join("world.txt")), "world");
+  // CREATE in a directory it may not write.
+  for (const char* dir : {"", "readonly"}) {
+    rpc::Request r = At(dir);
+    r.add_ops()->mutable_create()->set_name("new.txt");
+    EXPECT_EQ(Call(c, r).reply.status(), rpc::STATUS_ACCES) << dir;
+  }
+  // And where it may: the file is the user's.
+  rpc::Request r = At("open");
+  r.add_ops()->mutable_create()->set_name("mine.txt");
+  ASSERT_EQ(Call(c, r).reply.status(), rpc::STATUS_OK);
+  struct stat st;
+  ASSERT_EQ(stat(dir_.Join("open/mine.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, pw_->pw_uid);
+}
+
+TEST_F(UnprivilegedTest, EvictedHandlesAreFoundAgainByName) {
+  RawClient c = Connect();
+  std::vector<std::string> fhs;
+  for (int i = 0; i < 300; ++i) {
+    fhs.push_back(HandleOf(c, absl::StrCat("many/f", i)));
+    ASSERT_FALSE(fhs.back().empty()) << i;
+  }
+  for (int i = 0; i < 300; i += 7) {
+    rpc::Request r = MakeRequest(++id_);
+    r.add_ops()->mutable_putfh()->set_fh(fhs[i]);
+    r.add_ops()->mutable_read()->set_length(100);
+    RawReply rep = Call(c, r);
+    ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << i << rep.reply.error();
+    EXPECT_EQ(rep.ReadData(1), absl::StrCat("c", i));
+  }
+  // Renamed through the server after eviction: still found.
+  rpc::Request mv = At("many");
+  rpc::Rename* rn = mv.add_ops()->mutable_rename();
+  rn->set_from_name("f0");
+  rn->set_to_name("renamed");
+  ASSERT_EQ(Call(c, mv).reply.status(), rpc::STATUS_OK);
+  for (int i = 100; i < 300; ++i) HandleOf(c, absl::StrCat("many/f", i));
+  rpc::Request r = MakeRequest(++id_);
+  r.add_ops()->mutable_putfh()->set_fh(fhs[0]);
+  r.add_ops()->mutable_read()->set_length(100);
+  RawReply rep = Call(c, r);
+  ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
+  EXPECT_EQ(rep.ReadData(1), "c0");
+}
+
+TEST(ListenTest, NoTokenMeansLoopbackOnly) {
+  TempDir dir;
+  absl::StatusOr<std::unique_ptr<ServerProcess>> s =
+      ServerProcess::Start({"--export", dir.path(), "--listen", "0.0.0.0:0"});
+  EXPECT_FALSE(s.ok()) << "listened on 0.0.0.0 without a token";
+  s = ServerProcess::Start({"--export", dir.path(), "--listen", "0.0.0.0:0",
+                            "--allow-unauthenticated"});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ((*s)->Stop().exit_code, 0);
+  TempDir secrets;
+  WriteFile(secrets.Join("token"), "sekrit\n");
+  s = ServerProcess::Start({"--export", dir.path(), "--listen", "0.0.0.0:0",
+                            "--token-file", secrets.Join("token")});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ((*s)->Stop().exit_code, 0);
 }
 
 }  // namespace
