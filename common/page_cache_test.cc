@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -1053,6 +1054,159 @@ TEST(PageCacheTest, StatsCountPagesPinnedDirtyCopiesAndEvictions) {
   ASSERT_TRUE(f->Read(0, 1).ok());
   EXPECT_EQ(cache.Stats().hits, 2u);
   EXPECT_EQ(cache.Stats().pinned_pages, 0u);
+}
+
+// --- Errors: the file system's limits and failed write-backs ---------------
+
+// True if the file system of `dir` refuses a write at `offset` (EFBIG).
+bool FsRefusesWriteAt(const TempDir& dir, uint64_t offset) {
+  const std::string path = dir.File("probe");
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644));
+  EXPECT_TRUE(fd);
+  const std::byte x{1};
+  ssize_t n = ::pwrite(fd.get(), &x, 1, static_cast<off_t>(offset));
+  const int err = errno;
+  ::unlink(path.c_str());
+  return n < 0 && err == EFBIG;
+}
+
+// Makes every later pwrite of `f` fail (EBADF), as a write-back failure
+// would: its descriptor now refers to `path` opened read-only.
+void BreakWrites(const PageCache::File& f, const std::string& path) {
+  UniqueFd ro(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(ro);
+  ASSERT_EQ(::dup3(ro.get(), f.fd(), O_CLOEXEC), f.fd());
+}
+
+// Undoes BreakWrites.
+void RepairWrites(const PageCache::File& f, const std::string& path) {
+  UniqueFd rw(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(rw);
+  ASSERT_EQ(::dup3(rw.get(), f.fd(), O_CLOEXEC), f.fd());
+}
+
+// Issue 9 item 5: a write past the file system's largest file must be
+// refused (FBIG) before anything is cached; the cache stays usable.
+TEST(PageCacheErrorsTest, WritesPastTheFileSystemLimitAreRefusedUpFront) {
+  TempDir dir;
+  const uint64_t kFar = uint64_t{1} << 50;
+  if (!FsRefusesWriteAt(dir, kFar)) {
+    GTEST_SKIP() << "the file system under /tmp takes a write at 2^50";
+  }
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool);
+  const std::string path = dir.File("far");
+  const Bytes content = Pattern(kPageSize + 10, 40);
+  FilePtr f = MustOpen(cache, path, content);
+  ASSERT_NE(f, nullptr);
+  for (Stability how :
+       {Stability::kUnstable, Stability::kDataSync, Stability::kFileSync}) {
+    absl::Status s = f->Write(kFar, Pattern(4 * kPageSize, 41), how);
+    EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange) << s;
+  }
+  absl::Status s = f->Truncate(kFar);
+  EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange) << s;
+  PageCacheStats st = cache.Stats();
+  EXPECT_EQ(st.pages, 0u);
+  EXPECT_EQ(st.dirty_pages, 0u);
+  EXPECT_EQ(PoolPages(pool), 0u);
+  EXPECT_EQ(f->size(), content.size());
+  // Nothing of it is served, and the file is as it was.
+  absl::StatusOr<CachedRead> r = f->Read(kFar, kPageSize);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->bytes, 0u);
+  EXPECT_TRUE(r->eof);
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), content), -1);
+  EXPECT_TRUE(IsOk(f->Commit()));
+  EXPECT_EQ(DiskSize(path), content.size());
+}
+
+// Issue 9 item 5: dirty pages whose write-back fails must not stay in the
+// cache as unevictable pages: other files keep working, the failing file's
+// next Commit reports the error (once), and its size and reads agree with
+// what is on disk afterwards.
+TEST(PageCacheErrorsTest, FailedWriteBacksNeverBlockOtherFiles) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool);
+  const std::string pa = dir.File("a");
+  const std::string pb = dir.File("b");
+  const Bytes a_disk = Pattern(2 * kPageSize, 42);
+  FilePtr a = MustOpen(cache, pa, a_disk);
+  ASSERT_NE(a, nullptr);
+  // 48 dirty pages past a's end on disk, which then cannot be written.
+  ASSERT_TRUE(IsOk(a->Write(2 * kPageSize, Pattern(48 * kPageSize, 43),
+                            Stability::kUnstable)));
+  BreakWrites(*a, pa);
+
+  // Another file's read needs 32 pages: 16 are free, the rest must come
+  // from a's dirty pages.
+  const Bytes b_content = Pattern(32 * kPageSize, 44);
+  FilePtr b = MustOpen(cache, pb, b_content);
+  ASSERT_NE(b, nullptr);
+  absl::StatusOr<CachedRead> r = b->Read(0, 32 * kPageSize);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(FirstDiff(ToBytes(*r), b_content), -1);
+  r = absl::StatusOr<CachedRead>();
+  // ... and its writes, which need the rest of the cache.
+  const Bytes b_new = Pattern(60 * kPageSize, 45);
+  EXPECT_TRUE(IsOk(b->Write(0, b_new, Stability::kUnstable)));
+  EXPECT_TRUE(IsOk(b->Commit()));
+  EXPECT_EQ(FirstDiff(DiskContent(pb), b_new), -1);
+
+  // a's next Commit reports the failure, once.
+  EXPECT_FALSE(a->Commit().ok());
+  EXPECT_TRUE(IsOk(a->Commit()));
+  // What a serves and its size are what is on disk: nothing it failed to
+  // store.
+  EXPECT_EQ(a->size(), DiskSize(pa));
+  EXPECT_EQ(FirstDiff(ReadBytes(*a, 0, 1 << 20), DiskContent(pa)), -1);
+  EXPECT_EQ(cache.Stats().dirty_pages, 0u);
+
+  // Once the file can be written again, it works as before.
+  RepairWrites(*a, pa);
+  const Bytes again = Pattern(3 * kPageSize, 46);
+  ASSERT_TRUE(IsOk(a->Write(0, again, Stability::kUnstable)));
+  ASSERT_TRUE(IsOk(a->Commit()));
+  Bytes model = a_disk;
+  model.resize(std::max(model.size(), again.size()));
+  std::copy(again.begin(), again.end(), model.begin());
+  EXPECT_EQ(FirstDiff(DiskContent(pa), model), -1);
+  EXPECT_EQ(cache.Stats().pinned_pages, 0u);
+  EXPECT_EQ(PoolPages(pool), cache.Stats().pages);
+}
+
+// Issue 9 item 5: a stable write whose write-through fails must not leave
+// its bytes in the cache (READ would serve what was never stored) nor the
+// size it would have given the file.
+TEST(PageCacheErrorsTest, FailedStableWriteLeavesNoTraceInTheCache) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool);
+  const std::string path = dir.File("s");
+  const Bytes initial = Pattern(2 * kPageSize, 47);
+  FilePtr f = MustOpen(cache, path, initial);
+  ASSERT_NE(f, nullptr);
+  // Page 0 holds an unstable change; page 1 is cached clean.
+  Bytes model = initial;
+  const Bytes early = Pattern(50, 48);
+  ASSERT_TRUE(IsOk(f->Write(100, early, Stability::kUnstable)));
+  std::copy(early.begin(), early.end(), model.begin() + 100);
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), model), -1);
+  BreakWrites(*f, path);
+  for (Stability how : {Stability::kDataSync, Stability::kFileSync}) {
+    // Over pages 0..2, extending the file.
+    absl::Status s = f->Write(kPageSize - 10, Pattern(2 * kPageSize, 49), how);
+    EXPECT_FALSE(s.ok());
+    EXPECT_EQ(f->size(), initial.size());
+    EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), model), -1);
+    // The earlier unstable change is still held, still dirty.
+    EXPECT_EQ(cache.Stats().dirty_pages, 1u);
+  }
+  RepairWrites(*f, path);
+  ASSERT_TRUE(IsOk(f->Commit()));
+  EXPECT_EQ(FirstDiff(DiskContent(path), model), -1);
+  EXPECT_EQ(PoolPages(pool), cache.Stats().pages);
 }
 
 }  // namespace
