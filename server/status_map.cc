@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/socket_util.h"
 
 namespace txbuf::server {
 
@@ -61,10 +62,15 @@ OpError ErrnoError(int err, absl::string_view what) {
 }
 
 OpError FromAbsl(const absl::Status& s) {
+  if (s.ok()) return OpError::Ok();
+  // A failed syscall keeps its errno (ErrnoStatus), and so its identity:
+  // EFBIG is FBIG, ENOSPC NOSPC,
+  // EDQUOT DQUOT, EIO IO; only errnos a retry can fix are DELAY.
+  if (int err = ErrnoOf(s); err != 0) {
+    return {StatusFromErrno(err), std::string(s.message())};
+  }
   rpc::Status code;
   switch (s.code()) {
-    case absl::StatusCode::kOk:
-      return OpError::Ok();
     case absl::StatusCode::kNotFound:
       code = rpc::STATUS_NOENT;
       break;
