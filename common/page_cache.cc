@@ -1,6 +1,7 @@
 #include "common/page_cache.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -92,7 +93,50 @@ absl::Status PwritevAll(int fd, std::vector<iovec> iov, uint64_t offset) {
   return absl::OkStatus();
 }
 
+// The largest size a file on `fd` may have (see File::max_file_size()).
+// Moves and restores the file offset (the cache uses pread/pwrite only).
+uint64_t ProbeMaxFileSize(int fd) {
+  // Not FILESIZEBITS: glibc answers it from statfs's f_type and is wrong
+  // both ways here (64 for ext4, which stops at 16 TiB - 4 KiB; 32 for
+  // tmpfs, which takes 2^63 - 1).
+  uint64_t max = kMaxFileSize;
+  // Past RLIMIT_FSIZE a write fails with EFBIG and raises SIGXFSZ.
+  struct rlimit rl;
+  if (::getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    max = std::min<uint64_t>(max, rl.rlim_cur);
+  }
+  // lseek(SEEK_SET) refuses (EINVAL) an offset past the inode's maximum
+  // (generic_file_llseek_size with s_maxbytes, per inode on ext4), which is
+  // where writes stop (EFBIG): the largest offset it takes is the limit.
+  // File systems whose lseek checks nothing keep the bound above.
+  const off_t pos = ::lseek(fd, 0, SEEK_CUR);
+  if (::lseek(fd, static_cast<off_t>(max), SEEK_SET) < 0 && errno == EINVAL) {
+    uint64_t ok = 0;     // accepted
+    uint64_t bad = max;  // refused
+    while (bad - ok > 1) {
+      const uint64_t mid = ok + (bad - ok) / 2;
+      if (::lseek(fd, static_cast<off_t>(mid), SEEK_SET) >= 0) {
+        ok = mid;
+      } else {
+        bad = mid;
+      }
+    }
+    max = ok;
+  }
+  ::lseek(fd, pos >= 0 ? pos : 0, SEEK_SET);
+  return max;
+}
+
 }  // namespace
+
+absl::Status FileTooLargeError(uint64_t end, uint64_t max_size) {
+  return ErrnoStatus(
+      EFBIG, absl::StrCat("page cache: the range would end at byte ", end,
+                          ", past the largest file the file system allows (",
+                          max_size, " bytes)"));
+}
+
+bool IsFileTooLarge(const absl::Status& s) { return ErrnoOf(s) == EFBIG; }
 
 // One cached page of one file. `page` is the cache's reference and never
 // changes: a copy-on-write makes a new Entry. So the LRU walk may read
@@ -180,9 +224,10 @@ absl::StatusOr<std::shared_ptr<PageCache::File>> PageCache::GetFile(
     return absl::InvalidArgumentError(
         "page cache: the fd must be opened O_RDWR or O_RDONLY");
   }
+  const uint64_t max_size = ProbeMaxFileSize(fd.get());
   std::shared_ptr<File> file(new File(this, key, std::move(fd),
                                       static_cast<uint64_t>(st.st_size),
-                                      mode == O_RDWR));
+                                      max_size, mode == O_RDWR));
   std::shared_ptr<File> loser;  // dropped after the lock is released.
   absl::MutexLock l(&files_mu_);
   auto [it, inserted] = files_.try_emplace(key, file);
@@ -417,10 +462,11 @@ void PageCache::Retire(std::vector<std::unique_ptr<Entry>>& gone) {
 // PageCache::File
 
 PageCache::File::File(PageCache* cache, FileKey key, UniqueFd fd, uint64_t size,
-                      bool writable)
+                      uint64_t max_file_size, bool writable)
     : cache_(cache),
       key_(key),
       fd_(std::move(fd)),
+      max_file_size_(max_file_size),
       writable_(writable),
       size_(size) {
   cache_->live_files_.fetch_add(1);
@@ -670,9 +716,12 @@ absl::Status PageCache::File::Write(uint64_t offset,
     return absl::PermissionDeniedError(
         "page cache: write to a file opened read-only");
   }
-  if (data.size() > kMaxFileSize || offset > kMaxFileSize - data.size()) {
-    return absl::InvalidArgumentError(
-        "page cache: write past the largest file offset");
+  if (data.size() > max_file_size_ || offset > max_file_size_ - data.size()) {
+    // (offset + size may overflow: report the saturated end.)
+    const uint64_t end = offset > ~uint64_t{0} - data.size()
+                             ? ~uint64_t{0}
+                             : offset + data.size();
+    return FileTooLargeError(end, max_file_size_);
   }
   const uint64_t end = offset + data.size();
   const uint64_t first = offset / kPageSize;
@@ -803,9 +852,7 @@ absl::Status PageCache::File::Truncate(uint64_t size) {
     return absl::PermissionDeniedError(
         "page cache: truncate of a file opened read-only");
   }
-  if (size > kMaxFileSize) {
-    return absl::InvalidArgumentError("page cache: size too large");
-  }
+  if (size > max_file_size_) return FileTooLargeError(size, max_file_size_);
   const uint64_t tail = size % kPageSize;
   const uint64_t tail_index = size / kPageSize;
   std::vector<PageRef> spare;

@@ -72,6 +72,21 @@ enum class Stability {
   kFileSync,  // written through, then fsync.
 };
 
+// The status of a write or truncate that would end past the largest file
+// the file's file system allows (File::max_file_size()): OutOfRange, with
+// errno EFBIG (ErrnoOf), so the server answers FBIG. Nothing was changed.
+//
+// Example:
+//   if (end > file->max_file_size())
+//     return txbuf::FileTooLargeError(end, file->max_file_size());
+absl::Status FileTooLargeError(uint64_t end, uint64_t max_size);
+
+// True for a FileTooLargeError (or any status carrying errno EFBIG).
+//
+// Example:
+//   if (txbuf::IsFileTooLarge(s)) return rpc::STATUS_FBIG;
+bool IsFileTooLarge(const absl::Status& s);
+
 // Identifies a file: its device and inode numbers.
 struct FileKey {
   uint64_t dev = 0;
@@ -329,6 +344,18 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   //   attrs.set_size(file->size());
   uint64_t size() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The largest size the file may have: where its file system refuses to
+  // write (EFBIG). A Write or Truncate ending past it fails with
+  // FileTooLargeError before anything is cached or changed. Learned when the
+  // file is opened (see docs/PAGE_CACHE.md, "Limits"): the largest offset
+  // lseek(SEEK_SET) accepts (the kernel checks the inode's maximum there,
+  // e.g. 16 TiB - 4 KiB on ext4 with 4 KiB blocks, 2^63 - 1 on tmpfs),
+  // capped by RLIMIT_FSIZE.
+  //
+  // Example:
+  //   fsinfo.set_max_file_size(file->max_file_size());
+  uint64_t max_file_size() const { return max_file_size_; }
+
   // The file descriptor (owned by the File), e.g. for fstat.
   //
   // Example:
@@ -347,7 +374,7 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   using PageMap = std::map<uint64_t, std::unique_ptr<Entry>>;
 
   File(PageCache* cache, FileKey key, UniqueFd fd, uint64_t size,
-       bool writable);
+       uint64_t max_file_size, bool writable);
 
   // Puts `page` at `index`, moving any entry there to `retired`. The new
   // entry is not in the LRU list yet (see PageCache::UpdateLru).
@@ -377,6 +404,7 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   PageCache* const cache_;
   const FileKey key_;
   const UniqueFd fd_;
+  const uint64_t max_file_size_;
   const bool writable_;
 
   // Taken after PageCache::files_mu_ (if at all) and before

@@ -1,8 +1,11 @@
 #include "common/page_cache.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +18,7 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -1207,6 +1211,110 @@ TEST(PageCacheErrorsTest, FailedStableWriteLeavesNoTraceInTheCache) {
   ASSERT_TRUE(IsOk(f->Commit()));
   EXPECT_EQ(FirstDiff(DiskContent(path), model), -1);
   EXPECT_EQ(PoolPages(pool), cache.Stats().pages);
+}
+
+// A file in `dir` (created empty) opened in `cache`.
+FilePtr OpenIn(PageCache& cache, const std::string& dir,
+               const std::string& name) {
+  return MustOpen(cache, absl::StrCat(dir, "/", name));
+}
+
+// The limit learned is where the file system really stops: a write ending
+// there works (through the cache, written through), one byte more is FBIG
+// before anything is cached, and the same for Truncate.
+TEST(PageCacheLimitsTest, MaxFileSizeIsWhereTheFileSystemStops) {
+  TempDir dir;
+  PagePool pool(16 * kPageSize);
+  PageCache cache(pool);
+  const std::string path = dir.File("edge");
+  FilePtr f = MustOpen(cache, path);
+  ASSERT_NE(f, nullptr);
+  const uint64_t max = f->max_file_size();
+  struct statfs sfs;
+  ASSERT_EQ(::fstatfs(f->fd(), &sfs), 0);
+  if (sfs.f_type == EXT4_SUPER_MAGIC && sfs.f_bsize == 4096) {
+    EXPECT_EQ(max, (uint64_t{1} << 44) - 4096);  // 16 TiB - 4 KiB
+  }
+  EXPECT_EQ(::lseek(f->fd(), 0, SEEK_CUR), 0);  // the probe left no trace
+  if (max == static_cast<uint64_t>(std::numeric_limits<off_t>::max())) {
+    GTEST_SKIP() << "no limit below the largest off_t here";
+  }
+  // The file system agrees (checked directly, on another file).
+  {
+    const std::string probe = dir.File("probe");
+    UniqueFd fd(::open(probe.c_str(), O_RDWR | O_CREAT, 0644));
+    ASSERT_TRUE(fd);
+    const std::byte x{1};
+    EXPECT_EQ(::pwrite(fd.get(), &x, 1, static_cast<off_t>(max - 1)), 1);
+    EXPECT_EQ(::pwrite(fd.get(), &x, 1, static_cast<off_t>(max)), -1);
+    EXPECT_EQ(errno, EFBIG);
+    ::unlink(probe.c_str());
+  }
+  const Bytes tail = Pattern(10, 50);
+  absl::Status s = f->Write(max - 9, tail, Stability::kUnstable);
+  EXPECT_TRUE(IsFileTooLarge(s)) << s;
+  EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(ErrnoOf(s), EFBIG);
+  s = f->Write(~uint64_t{0} - 5, tail, Stability::kUnstable);  // overflows
+  EXPECT_TRUE(IsFileTooLarge(s)) << s;
+  EXPECT_TRUE(IsFileTooLarge(f->Truncate(max + 1)));
+  EXPECT_EQ(cache.Stats().pages, 0u);
+  EXPECT_EQ(f->size(), 0u);
+
+  ASSERT_TRUE(IsOk(f->Write(max - 10, tail, Stability::kFileSync)));
+  EXPECT_EQ(f->size(), max);
+  EXPECT_EQ(DiskSize(path), max);
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, max - 10, 100), tail), -1);
+  ASSERT_TRUE(IsOk(f->Truncate(max)));
+  ASSERT_TRUE(IsOk(f->Truncate(0)));
+  EXPECT_EQ(DiskSize(path), 0u);
+}
+
+// tmpfs takes files up to the largest off_t (MAX_LFS_FILESIZE): the probe
+// must not invent a smaller limit there.
+TEST(PageCacheLimitsTest, TmpfsTakesAWriteAtTwoToTheFifty) {
+  struct statfs sfs;
+  if (::statfs("/dev/shm", &sfs) != 0 || sfs.f_type != TMPFS_MAGIC) {
+    GTEST_SKIP() << "no tmpfs at /dev/shm";
+  }
+  char tmpl[] = "/dev/shm/page_cache_test.XXXXXX";
+  UniqueFd tmp(::mkstemp(tmpl));
+  ASSERT_TRUE(tmp);
+  const std::string path = tmpl;
+  PagePool pool(16 * kPageSize);
+  PageCache cache(pool);
+  absl::StatusOr<FilePtr> f = Open(cache, path);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ((*f)->max_file_size(),
+            static_cast<uint64_t>(std::numeric_limits<off_t>::max()));
+  const uint64_t kFar = uint64_t{1} << 50;
+  const Bytes data = Pattern(100, 51);
+  EXPECT_TRUE(IsOk((*f)->Write(kFar, data, Stability::kFileSync)));
+  EXPECT_EQ(DiskSize(path), kFar + data.size());
+  EXPECT_EQ(FirstDiff(ReadBytes(**f, kFar, 1000), data), -1);
+  ::unlink(path.c_str());
+}
+
+// RLIMIT_FSIZE is a limit too (past it a write raises SIGXFSZ, which would
+// kill the server): writes past it are FBIG up front.
+TEST(PageCacheLimitsTest, FileSizeRlimitIsALimit) {
+  TempDir dir;
+  PagePool pool(16 * kPageSize);
+  PageCache cache(pool);
+  struct rlimit saved;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  struct rlimit low = saved;
+  low.rlim_cur = 1 << 20;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &low), 0);
+  FilePtr f = OpenIn(cache, dir.File(""), "rl");
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->max_file_size(), uint64_t{1} << 20);
+  EXPECT_TRUE(IsFileTooLarge(
+      f->Write((1 << 20) - 1, Pattern(2, 52), Stability::kUnstable)));
+  EXPECT_TRUE(
+      IsOk(f->Write((1 << 20) - 2, Pattern(2, 52), Stability::kFileSync)));
+  EXPECT_EQ(f->size(), uint64_t{1} << 20);
 }
 
 }  // namespace
