@@ -272,6 +272,8 @@ PageCacheStats PageCache::Stats() const {
   st.misses = misses_.load(std::memory_order_relaxed);
   st.evictions = evictions_.load(std::memory_order_relaxed);
   st.writebacks_bytes = writeback_bytes_.load(std::memory_order_relaxed);
+  st.writeback_failed_pages =
+      writeback_failed_pages_.load(std::memory_order_relaxed);
   {
     absl::MutexLock l(&lru_mu_);
     for (const LruLink* link = lru_.next; link != &lru_; link = link->next) {
@@ -537,8 +539,8 @@ absl::Status PageCache::File::FillLocked(uint64_t first,
   return absl::OkStatus();
 }
 
-absl::Status PageCache::File::WriteBackLocked(
-    absl::Span<Entry* const> entries) {
+absl::Status PageCache::File::WriteBackLocked(absl::Span<Entry* const> entries,
+                                              std::vector<Entry*>* failed) {
   absl::Status first_error;
   for (size_t i = 0; i < entries.size();) {
     size_t j = i + 1;
@@ -562,12 +564,59 @@ absl::Status PageCache::File::WriteBackLocked(
     if (s.ok()) {
       for (size_t k = i; k < j; ++k) SetDirtyLocked(entries[k], false);
       cache_->writeback_bytes_.fetch_add(bytes, std::memory_order_relaxed);
-    } else if (first_error.ok()) {
-      first_error = s;
+    } else {
+      // Part of the run may have reached the file: the caller decides what
+      // the cache keeps (DiscardFailedLocked, or a stable write's roll-back).
+      failed->insert(failed->end(), entries.begin() + static_cast<ptrdiff_t>(i),
+                     entries.begin() + static_cast<ptrdiff_t>(j));
+      if (first_error.ok()) first_error = s;
     }
     i = j;
   }
   return first_error;
+}
+
+size_t PageCache::File::DiscardFailedLocked(absl::Span<Entry* const> failed,
+                                            const absl::Status& error,
+                                            bool keep) {
+  if (failed.empty()) return 0;
+  if (keep && error_.ok()) error_ = error;
+  std::vector<std::unique_ptr<Entry>> gone;
+  std::vector<Entry*> raw;
+  for (Entry* e : failed) {
+    auto it = pages_.find(e->index);
+    if (it == pages_.end() || it->second.get() != e) continue;
+    raw.push_back(e);
+    gone.push_back(std::move(it->second));
+    pages_.erase(it);
+  }
+  cache_->writeback_failed_pages_.fetch_add(gone.size(),
+                                            std::memory_order_relaxed);
+  cache_->UpdateLru(raw, {});
+  size_t n = gone.size();
+  cache_->Retire(gone);
+  return n + FixSizeLocked(size_);
+}
+
+size_t PageCache::File::FixSizeLocked(uint64_t clip) {
+  // The size is what the file holds, or what the remaining dirty pages
+  // (not yet written) extend it to.
+  uint64_t dirty_end = 0;
+  for (auto it = pages_.rbegin(); it != pages_.rend(); ++it) {
+    if (it->second->dirty.load(std::memory_order_relaxed)) {
+      dirty_end = std::min(clip, (it->first + 1) * kPageSize);
+      break;
+    }
+  }
+  struct stat st;
+  if (::fstat(fd_.get(), &st) != 0) return 0;  // keep the size as it is
+  size_ = std::max(static_cast<uint64_t>(st.st_size), dirty_end);
+  // Clean pages past it (e.g. holes read as zeros before the failed pages
+  // extended the file) go too, so that every page starts below size_.
+  auto first_gone = pages_.lower_bound((size_ + kPageSize - 1) / kPageSize);
+  const size_t n = static_cast<size_t>(std::distance(first_gone, pages_.end()));
+  DropLocked(first_gone, pages_.end());
+  return n;
 }
 
 std::vector<PageCache::Entry*> PageCache::File::DirtyEntriesLocked() const {
@@ -581,7 +630,11 @@ std::vector<PageCache::Entry*> PageCache::File::DirtyEntriesLocked() const {
 size_t PageCache::File::EvictCandidates(absl::Span<const Candidate> cands,
                                         size_t max_evict, absl::Status* error) {
   absl::MutexLock l(&mu_);
-  std::vector<PageMap::iterator> victims;
+  struct Victim {
+    uint64_t index;
+    const Entry* entry;  // compared, never dereferenced after write-back
+  };
+  std::vector<Victim> victims;
   std::vector<Entry*> dirty;
   for (const Candidate& c : cands) {
     auto it = pages_.find(c.index);
@@ -590,20 +643,30 @@ size_t PageCache::File::EvictCandidates(absl::Span<const Candidate> cands,
     // Under this lock nobody can take a new reference, so use_count() == 1
     // means only the cache holds the page.
     if (e->page.get() != c.page || e->page.use_count() != 1) continue;
-    victims.push_back(it);
+    victims.push_back(Victim{c.index, e});
     if (e->dirty.load(std::memory_order_relaxed)) dirty.push_back(e);
   }
+  size_t dropped = 0;
   if (!dirty.empty()) {
     std::sort(dirty.begin(), dirty.end(), [](const Entry* a, const Entry* b) {
       return a->index < b->index;
     });
-    absl::Status s = WriteBackLocked(dirty);
-    if (!s.ok() && error->ok()) *error = s;
+    std::vector<Entry*> failed;
+    absl::Status s = WriteBackLocked(dirty, &failed);
+    if (!s.ok()) {
+      if (error->ok()) *error = s;
+      // Pages that cannot be written must not stay as dirty pages nobody
+      // can evict: they go, and the error waits for the next Commit.
+      dropped = DiscardFailedLocked(failed, s, /*keep=*/true);
+    }
   }
   std::vector<std::unique_ptr<Entry>> gone;
   std::vector<Entry*> raw;
-  for (PageMap::iterator it : victims) {
-    if (gone.size() == max_evict) break;
+  const size_t limit = max_evict > dropped ? max_evict - dropped : 0;
+  for (const Victim& v : victims) {
+    if (gone.size() >= limit) break;
+    auto it = pages_.find(v.index);
+    if (it == pages_.end() || it->second.get() != v.entry) continue;
     if (it->second->dirty.load(std::memory_order_relaxed)) continue;
     raw.push_back(it->second.get());
     gone.push_back(std::move(it->second));
@@ -612,7 +675,7 @@ size_t PageCache::File::EvictCandidates(absl::Span<const Candidate> cands,
   cache_->UpdateLru(raw, {});
   const size_t n = gone.size();
   cache_->Retire(gone);
-  return n;
+  return n + dropped;
 }
 
 absl::StatusOr<CachedRead> PageCache::File::Read(uint64_t offset,
@@ -727,16 +790,22 @@ absl::Status PageCache::File::Write(uint64_t offset,
   const uint64_t first = offset / kPageSize;
   const uint64_t last = data.empty() ? first : (end - 1) / kPageSize;
 
+  // A stable write goes through to the file before Write returns.
+  const bool through = stable != Stability::kUnstable;
+
   // One touched page: the entry there (if cached) and whether it needs a
   // new page (not cached, or pinned: copy-on-write).
   struct Slot {
     uint64_t index;
     Entry* old;
-    size_t fresh;  // index into `spare`, or kNone
+    size_t fresh;     // index into `spare`, or kNone
+    bool old_dirty;   // `old` held bytes not written yet
+    size_t undo = 0;  // where its old bytes are in `undo` (through, in place)
   };
   constexpr size_t kNone = ~size_t{0};
   std::vector<PageRef> spare;
   absl::Status status;
+  absl::Status earlier;  // a write-back error kept for this file
   for (int attempt = 0;; ++attempt) {
     size_t need = 0;
     {
@@ -754,7 +823,9 @@ absl::Status PageCache::File::Write(uint64_t offset,
           // Pinned (or conservatively so: a reference being dropped right
           // now on another thread only makes us copy needlessly).
           const bool fresh = old == nullptr || old->page.use_count() > 1;
-          plan.push_back(Slot{idx, old, fresh ? need++ : kNone});
+          plan.push_back(Slot{
+              idx, old, fresh ? need++ : kNone,
+              old != nullptr && old->dirty.load(std::memory_order_relaxed)});
         }
       }
       if (cache_->TopUp(spare, need)) {
@@ -776,17 +847,25 @@ absl::Status PageCache::File::Write(uint64_t offset,
           }
         }
         if (!status.ok()) break;
-        // Phase 2: apply.
+        // Phase 2: apply. A write-through keeps what it replaces (old
+        // entries in `retired`, old bytes of dirty pages changed in place
+        // in `undo`) until the file has taken it.
+        const uint64_t prev_size = size_;
         std::vector<std::unique_ptr<Entry>> retired;
         std::vector<Entry*> touched;
+        std::vector<std::byte> undo;
         touched.reserve(plan.size());
         uint64_t cows = 0;
-        for (const Slot& s : plan) {
+        for (Slot& s : plan) {
           const uint64_t pstart = s.index * kPageSize;
           const uint64_t from = std::max(offset, pstart);
           const uint64_t to = std::min(end, pstart + kPageSize);
           std::byte* dst =
               s.fresh != kNone ? spare[s.fresh].data() : s.old->page.data();
+          if (through && s.fresh == kNone && s.old_dirty) {
+            s.undo = undo.size();
+            undo.insert(undo.end(), dst + (from - pstart), dst + (to - pstart));
+          }
           std::memcpy(dst + (from - pstart), data.data() + (from - offset),
                       static_cast<size_t>(to - from));
           if (s.fresh != kNone) {
@@ -799,16 +878,66 @@ absl::Status PageCache::File::Write(uint64_t offset,
           }
         }
         if (!data.empty()) size_ = std::max(size_, end);
+        cache_->cow_copies_.fetch_add(cows, std::memory_order_relaxed);
+        if (!through) {
+          std::vector<Entry*> gone;
+          gone.reserve(retired.size());
+          for (const auto& e : retired) gone.push_back(e.get());
+          cache_->UpdateLru(gone, touched);
+          cache_->Retire(retired);  // old versions live on in their pins
+          break;
+        }
+        cache_->UpdateLru({}, touched);
+        // Phase 3: write through (under the lock, so write-backs of one
+        // page reach the file in the order of the versions).
+        std::vector<Entry*> failed;
+        status = WriteBackLocked(touched, &failed);
+        if (!failed.empty()) {
+          // READ must not serve what the file did not take, nor GETATTR
+          // report the size it would have had. A failed page goes back to
+          // the version it replaced if that one was dirty (the only copy of
+          // an earlier unstable write); otherwise it leaves the cache, and
+          // a READ reads what the file holds. Pages written stay, clean.
+          std::vector<std::unique_ptr<Entry>> dropped;
+          for (Entry* e : failed) {
+            Slot& s = plan[static_cast<size_t>(e->index - first)];
+            auto it = pages_.find(s.index);
+            if (s.fresh == kNone && s.old_dirty) {  // changed in place
+              const uint64_t pstart = s.index * kPageSize;
+              const uint64_t from = std::max(offset, pstart);
+              const uint64_t to = std::min(end, pstart + kPageSize);
+              std::memcpy(e->page.data() + (from - pstart),
+                          undo.data() + s.undo, static_cast<size_t>(to - from));
+              continue;  // still dirty
+            }
+            dropped.push_back(std::move(it->second));
+            pages_.erase(it);
+            if (s.fresh != kNone && s.old_dirty) {
+              for (std::unique_ptr<Entry>& r : retired) {
+                if (r.get() == s.old) {
+                  pages_[s.index] = std::move(r);  // still in the LRU list
+                  break;
+                }
+              }
+            }
+          }
+          for (std::unique_ptr<Entry>& r : retired) {
+            if (r != nullptr) dropped.push_back(std::move(r));
+          }
+          retired.swap(dropped);
+        }
+        // Unlink and drop the versions replaced (or failed).
         std::vector<Entry*> gone;
         gone.reserve(retired.size());
         for (const auto& e : retired) gone.push_back(e.get());
-        cache_->UpdateLru(gone, touched);
-        cache_->Retire(retired);  // old versions live on in their pins
-        cache_->cow_copies_.fetch_add(cows, std::memory_order_relaxed);
-        // Phase 3: write through (under the lock, so write-backs of one
-        // page reach the file in the order of the versions).
-        if (stable != Stability::kUnstable) {
-          status = WriteBackLocked(touched);
+        cache_->UpdateLru(gone, {});
+        cache_->Retire(retired);
+        if (!failed.empty()) {
+          FixSizeLocked(prev_size);
+        } else {
+          // The write is in the file: report an earlier failed write-back
+          // of this file now (once), as Commit would.
+          earlier = std::exchange(error_, absl::OkStatus());
         }
         break;
       }
@@ -832,19 +961,27 @@ absl::Status PageCache::File::Write(uint64_t offset,
   } else if (::fsync(fd_.get()) != 0) {
     return ErrnoStatus(errno, "page cache: fsync");
   }
-  return absl::OkStatus();
+  return earlier;
 }
 
 absl::Status PageCache::File::Commit() {
+  absl::Status first;
   {
     absl::MutexLock l(&mu_);
     if (!writable_) return absl::OkStatus();  // nothing can be dirty
-    if (absl::Status s = WriteBackLocked(DirtyEntriesLocked()); !s.ok()) {
-      return s;
+    // A write-back that failed since the last Commit is reported now, once.
+    first = std::exchange(error_, absl::OkStatus());
+    std::vector<Entry*> failed;
+    absl::Status s = WriteBackLocked(DirtyEntriesLocked(), &failed);
+    if (!s.ok()) {
+      DiscardFailedLocked(failed, s, /*keep=*/false);
+      if (first.ok()) first = s;
     }
   }
-  if (::fsync(fd_.get()) != 0) return ErrnoStatus(errno, "page cache: fsync");
-  return absl::OkStatus();
+  if (::fsync(fd_.get()) != 0 && first.ok()) {
+    first = ErrnoStatus(errno, "page cache: fsync");
+  }
+  return first;
 }
 
 absl::Status PageCache::File::Truncate(uint64_t size) {

@@ -143,8 +143,10 @@ struct PageCacheStats {
   uint64_t hits = 0;          // Read() pages found in the cache.
   uint64_t misses = 0;        // Read() pages filled from the file.
   uint64_t evictions = 0;     // pages dropped to make room.
-  uint64_t writebacks_bytes = 0;  // bytes written to files (pwrite).
-  uint64_t files = 0;             // files in the cache.
+  uint64_t writebacks_bytes = 0;        // bytes written to files (pwrite).
+  uint64_t writeback_failed_pages = 0;  // dirty pages dropped unwritten
+                                        // after a write-back error.
+  uint64_t files = 0;                   // files in the cache.
 };
 
 struct PageCacheOptions {
@@ -273,6 +275,7 @@ class PageCache {
   std::atomic<uint64_t> misses_{0};
   std::atomic<uint64_t> evictions_{0};
   std::atomic<uint64_t> writeback_bytes_{0};
+  std::atomic<uint64_t> writeback_failed_pages_{0};
 };
 
 // One cached file. Obtained from PageCache::GetFile(); must be released
@@ -308,9 +311,12 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // the touched pages through and fdatasync / fsync before returning.
   // All-or-nothing: every page needed is reserved (evicting others) before
   // anything changes, so ResourceExhausted (or a read error) leaves the file
-  // as it was. PermissionDenied on a file opened O_RDONLY. An error of the
-  // write-through itself (EIO, ENOSPC) is returned with the data applied to
-  // the cache and still dirty.
+  // as it was. PermissionDenied on a file opened O_RDONLY; FileTooLargeError
+  // past max_file_size(). If the write-through fails (EIO, ENOSPC, ...: the
+  // status keeps its errno), the cache and the size are as before the call
+  // for every page the file did not take (see docs/PAGE_CACHE.md, "When a
+  // write-back fails"). A stable write also reports (once) a write-back of
+  // this file that failed earlier during eviction.
   //
   // Example:
   //   absl::Status s = file->Write(off, absl::MakeConstSpan(buf, n),
@@ -320,7 +326,11 @@ class PageCache::File : public std::enable_shared_from_this<File> {
 
   // Writes back every dirty page (contiguous runs coalesced into one
   // pwritev), then fsyncs. The pages are clean afterwards. Pages are written
-  // under the file's lock; fsync runs without it.
+  // under the file's lock; fsync runs without it. Returns the first error:
+  // one kept from a write-back that failed since the last Commit (during
+  // eviction), this call's own, or fsync's; each is reported once. Pages
+  // that could not be written are dropped from the cache and the size
+  // corrected to what the file holds (docs/PAGE_CACHE.md).
   //
   // Example:
   //   if (absl::Status s = file->Commit(); !s.ok()) return s;
@@ -390,9 +400,24 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   absl::Status FillLocked(uint64_t first, absl::Span<PageRef> pages)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes `entries` (sorted by index) to the file, coalescing runs, and
-  // marks the written ones clean. Returns the first error.
-  absl::Status WriteBackLocked(absl::Span<Entry* const> entries)
+  // marks the written ones clean. The entries of runs that failed stay
+  // dirty and are appended to `*failed`. Returns the first error.
+  absl::Status WriteBackLocked(absl::Span<Entry* const> entries,
+                               std::vector<Entry*>* failed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops `failed` (entries whose write-back failed; those no longer in the
+  // map are skipped) from the cache, so that they are neither served nor
+  // left as dirty pages nobody can evict; keeps `error` for the next Commit
+  // or stable Write if `keep` and none is kept yet; then FixSizeLocked.
+  // Returns how many pages left the cache.
+  size_t DiscardFailedLocked(absl::Span<Entry* const> failed,
+                             const absl::Status& error, bool keep)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After dirty pages were dropped unwritten: sets size_ to the larger of
+  // the on-disk size (fstat) and the end of the last dirty page left
+  // (clipped to `clip`), and drops any page that then starts past it.
+  // Returns how many pages it dropped.
+  size_t FixSizeLocked(uint64_t clip) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes back the dirty candidates still valid (unpinned), then evicts up
   // to `max_evict` of the valid clean ones. Returns how many went.
   size_t EvictCandidates(absl::Span<const Candidate> cands, size_t max_evict,
@@ -414,6 +439,9 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // Every cached page has index * kPageSize < size_; bytes of a page past
   // size_ are zero.
   PageMap pages_ ABSL_GUARDED_BY(mu_);
+  // The first write-back error since the last Commit (or stable Write) that
+  // could not be returned to anyone: eviction's. Reported once, then OK.
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace txbuf

@@ -1213,6 +1213,77 @@ TEST(PageCacheErrorsTest, FailedStableWriteLeavesNoTraceInTheCache) {
   EXPECT_EQ(PoolPages(pool), cache.Stats().pages);
 }
 
+// A Commit that cannot write pinned dirty pages drops them from the cache
+// (READ then serves the disk) while the replies holding them keep their
+// bytes; pages read as zeros from a hole that only the failed pages had
+// made part of the file go too, so size and reads agree.
+TEST(PageCacheErrorsTest, FailedCommitDropsPinnedPagesAndFixesTheSize) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool);
+  const std::string path = dir.File("p");
+  FilePtr f = MustOpen(cache, path);
+  ASSERT_NE(f, nullptr);
+  const Bytes data = Pattern(2 * kPageSize, 53);
+  ASSERT_TRUE(IsOk(f->Write(8 * kPageSize, data, Stability::kUnstable)));
+  EXPECT_EQ(f->size(), 10 * kPageSize);
+  absl::StatusOr<CachedRead> hole = f->Read(3 * kPageSize, kPageSize);
+  absl::StatusOr<CachedRead> held = f->Read(8 * kPageSize, 2 * kPageSize);
+  ASSERT_TRUE(hole.ok() && held.ok());
+  hole = absl::StatusOr<CachedRead>();
+  EXPECT_EQ(cache.Stats().pages, 3u);
+  EXPECT_EQ(cache.Stats().pinned_pages, 2u);
+
+  BreakWrites(*f, path);
+  absl::Status s = f->Commit();
+  EXPECT_EQ(ErrnoOf(s), EBADF) << s;
+  EXPECT_EQ(f->size(), 0u);
+  PageCacheStats st = cache.Stats();
+  EXPECT_EQ(st.pages, 0u);
+  EXPECT_EQ(st.dirty_pages, 0u);
+  EXPECT_EQ(st.writeback_failed_pages, 2u);
+  absl::StatusOr<CachedRead> r = f->Read(0, 1 << 20);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->bytes, 0u);
+  EXPECT_TRUE(r->eof);
+  // The reply in flight still has the bytes it was given.
+  EXPECT_EQ(FirstDiff(ToBytes(*held), data), -1);
+  EXPECT_EQ(PoolPages(pool), 2u);
+  held = absl::StatusOr<CachedRead>();
+  EXPECT_EQ(PoolPages(pool), 0u);
+  EXPECT_TRUE(IsOk(f->Commit()));  // reported once
+}
+
+// A write-back that fails during eviction cannot be returned to the
+// operation that evicted: it is kept for the file's next Commit, or its
+// next stable Write if that comes first, and reported once.
+TEST(PageCacheErrorsTest, EvictionErrorsAreKeptForTheNextCommitOrStableWrite) {
+  TempDir dir;
+  PagePool pool(8 * kPageSize);
+  PageCache cache(pool);
+  const std::string pa = dir.File("a");
+  FilePtr a = MustOpen(cache, pa);
+  FilePtr b = MustOpen(cache, dir.File("b"), Pattern(8 * kPageSize, 54));
+  ASSERT_TRUE(a != nullptr && b != nullptr);
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_TRUE(
+        IsOk(a->Write(0, Pattern(6 * kPageSize, 55), Stability::kUnstable)));
+    BreakWrites(*a, pa);
+    ASSERT_TRUE(b->Read(0, 8 * kPageSize).ok());  // evicts all of a
+    EXPECT_EQ(cache.Stats().dirty_pages, 0u);
+    EXPECT_EQ(a->size(), 0u);
+    RepairWrites(*a, pa);
+    absl::Status s = round == 0
+                         ? a->Commit()
+                         : a->Write(0, Pattern(10, 56), Stability::kFileSync);
+    EXPECT_EQ(ErrnoOf(s), EBADF) << round << s;
+    EXPECT_TRUE(IsOk(a->Commit())) << round;
+  }
+  // The stable write that reported the earlier error was itself done.
+  EXPECT_EQ(FirstDiff(DiskContent(pa), Pattern(10, 56)), -1);
+  EXPECT_EQ(cache.Stats().writeback_failed_pages, 12u);
+}
+
 // A file in `dir` (created empty) opened in `cache`.
 FilePtr OpenIn(PageCache& cache, const std::string& dir,
                const std::string& name) {
