@@ -18,6 +18,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 
 namespace txbuf {
@@ -177,7 +178,11 @@ size_t CachedRead::CopyTo(absl::Span<std::byte> out) const {
 PageCache::PageCache(PagePool& pool, PageCacheOptions options)
     : pool_(pool),
       max_pages_(options.max_pages != 0 ? options.max_pages
-                                        : pool.Stats().capacity_pages) {}
+                                        : pool.Stats().capacity_pages),
+      max_dirty_pages_(
+          options.max_dirty_pages != 0
+              ? options.max_dirty_pages
+              : std::max(max_pages_ / 4, std::min<size_t>(max_pages_, 256))) {}
 
 PageCache::~PageCache() {
   absl::flat_hash_map<FileKey, std::shared_ptr<File>> files;
@@ -361,6 +366,53 @@ void PageCache::ReturnSpare(std::vector<PageRef>& spare) {
   }
   spare.clear();
   if (n != 0) charged_.fetch_sub(n);
+}
+
+bool PageCache::ChargeDirty(size_t n) {
+  uint64_t d = dirty_pages_.load(std::memory_order_relaxed);
+  do {
+    if (d + n > max_dirty_pages_) return false;
+  } while (!dirty_pages_.compare_exchange_weak(d, d + n));
+  return true;
+}
+
+size_t PageCache::CleanSome(size_t want, File* own, absl::Status* own_error) {
+  // At least a batch of pages each time (fewer, larger writes), but other
+  // files' only if the writer's own file did not have `want`.
+  const size_t batch = std::max(want, kWritebackBatch);
+  size_t done = own->CleanOldest(batch, own_error);
+  if (done >= want) return done;
+  want = batch - done;
+  std::vector<Candidate> cands;
+  {
+    absl::MutexLock l(&lru_mu_);
+    for (LruLink* link = lru_.next; link != &lru_ && cands.size() < want;
+         link = link->next) {
+      auto* e = static_cast<Entry*>(link);
+      if (e->file == own || !e->dirty.load(std::memory_order_relaxed)) {
+        continue;
+      }
+      std::shared_ptr<File> f = e->file->weak_from_this().lock();
+      if (f == nullptr) continue;
+      cands.push_back(Candidate{std::move(f), e->index, e->page.get()});
+    }
+  }
+  // One file lock at a time, each file's candidates together.
+  absl::flat_hash_map<const File*, size_t> rank;
+  for (const Candidate& c : cands) rank.try_emplace(c.file.get(), rank.size());
+  std::stable_sort(cands.begin(), cands.end(),
+                   [&rank](const Candidate& a, const Candidate& b) {
+                     return rank.find(a.file.get())->second <
+                            rank.find(b.file.get())->second;
+                   });
+  for (size_t i = 0; i < cands.size();) {
+    size_t j = i;
+    while (j < cands.size() && cands[j].file == cands[i].file) ++j;
+    done += cands[i].file->CleanCandidates(
+        absl::MakeConstSpan(cands.data() + i, j - i));
+    i = j;
+  }
+  return done;
 }
 
 size_t PageCache::EvictSome(size_t want, bool* found, absl::Status* error) {
@@ -627,6 +679,52 @@ std::vector<PageCache::Entry*> PageCache::File::DirtyEntriesLocked() const {
   return out;
 }
 
+absl::Status PageCache::File::CleanLocked(absl::Span<Entry* const> dirty) {
+  std::vector<Entry*> failed;
+  absl::Status s = WriteBackLocked(dirty, &failed);
+  if (!s.ok()) DiscardFailedLocked(failed, s, /*keep=*/true);
+  return s;
+}
+
+size_t PageCache::File::CleanOldest(size_t want, absl::Status* error) {
+  absl::MutexLock l(&mu_);
+  std::vector<Entry*> dirty = DirtyEntriesLocked();
+  if (dirty.size() > want) {
+    auto stamp = [](const Entry* e) {
+      return e->lru_stamp.load(std::memory_order_relaxed);
+    };
+    std::nth_element(
+        dirty.begin(), dirty.begin() + static_cast<ptrdiff_t>(want),
+        dirty.end(),
+        [&](const Entry* a, const Entry* b) { return stamp(a) < stamp(b); });
+    dirty.resize(want);
+    std::sort(dirty.begin(), dirty.end(), [](const Entry* a, const Entry* b) {
+      return a->index < b->index;
+    });
+  }
+  absl::Status s = CleanLocked(dirty);
+  if (!s.ok() && error->ok()) *error = s;
+  return dirty.size();  // each one is clean now, or gone
+}
+
+size_t PageCache::File::CleanCandidates(absl::Span<const Candidate> cands) {
+  absl::MutexLock l(&mu_);
+  std::vector<Entry*> dirty;
+  for (const Candidate& c : cands) {
+    auto it = pages_.find(c.index);
+    if (it == pages_.end()) continue;
+    Entry* e = it->second.get();
+    if (e->page.get() != c.page || !e->dirty.load(std::memory_order_relaxed)) {
+      continue;
+    }
+    dirty.push_back(e);
+  }
+  std::sort(dirty.begin(), dirty.end(),
+            [](const Entry* a, const Entry* b) { return a->index < b->index; });
+  CleanLocked(dirty).IgnoreError();  // kept for this file's next Commit
+  return dirty.size();
+}
+
 size_t PageCache::File::EvictCandidates(absl::Span<const Candidate> cands,
                                         size_t max_evict, absl::Status* error) {
   absl::MutexLock l(&mu_);
@@ -790,9 +888,6 @@ absl::Status PageCache::File::Write(uint64_t offset,
   const uint64_t first = offset / kPageSize;
   const uint64_t last = data.empty() ? first : (end - 1) / kPageSize;
 
-  // A stable write goes through to the file before Write returns.
-  const bool through = stable != Stability::kUnstable;
-
   // One touched page: the entry there (if cached) and whether it needs a
   // new page (not cached, or pinned: copy-on-write).
   struct Slot {
@@ -806,11 +901,14 @@ absl::Status PageCache::File::Write(uint64_t offset,
   std::vector<PageRef> spare;
   absl::Status status;
   absl::Status earlier;  // a write-back error kept for this file
+  int waits = 0;
   for (int attempt = 0;; ++attempt) {
     size_t need = 0;
+    size_t dirty_short = 0;  // dirty pages over the limit
     {
       absl::MutexLock l(&mu_);
       std::vector<Slot> plan;
+      size_t new_dirty = 0;  // pages this write makes dirty
       if (!data.empty()) {
         plan.reserve(static_cast<size_t>(last - first + 1));
         auto it = pages_.lower_bound(first);
@@ -826,9 +924,31 @@ absl::Status PageCache::File::Write(uint64_t offset,
           plan.push_back(Slot{
               idx, old, fresh ? need++ : kNone,
               old != nullptr && old->dirty.load(std::memory_order_relaxed)});
+          if (!plan.back().old_dirty) ++new_dirty;
         }
       }
-      if (cache_->TopUp(spare, need)) {
+      // A stable write goes through to the file before Write returns; so
+      // does an unstable one that alone needs more than the dirty limit.
+      const bool through = stable != Stability::kUnstable ||
+                           new_dirty > cache_->max_dirty_pages_;
+      // What an unstable write adds to the dirty pages is counted against
+      // the limit before anything changes (and given back once its pages
+      // count themselves).
+      size_t charged = 0;
+      if (!through && new_dirty > 0 && cache_->TopUp(spare, need)) {
+        if (cache_->ChargeDirty(new_dirty)) {
+          charged = new_dirty;
+        } else {
+          const uint64_t want = cache_->dirty_pages_.load() + new_dirty;
+          dirty_short = static_cast<size_t>(
+              want > cache_->max_dirty_pages_ ? want - cache_->max_dirty_pages_
+                                              : 1);
+        }
+      }
+      absl::Cleanup uncharge = [&] {
+        if (charged != 0) cache_->dirty_pages_.fetch_sub(charged);
+      };
+      if (dirty_short == 0 && cache_->TopUp(spare, need)) {
         // Phase 1: prepare the new pages. Nothing visible changes, so an
         // error here leaves the file as it was.
         for (const Slot& s : plan) {
@@ -934,7 +1054,7 @@ absl::Status PageCache::File::Write(uint64_t offset,
         cache_->Retire(retired);
         if (!failed.empty()) {
           FixSizeLocked(prev_size);
-        } else {
+        } else if (stable != Stability::kUnstable) {
           // The write is in the file: report an earlier failed write-back
           // of this file now (once), as Commit would.
           earlier = std::exchange(error_, absl::OkStatus());
@@ -946,6 +1066,31 @@ absl::Status PageCache::File::Write(uint64_t offset,
       status = absl::ResourceExhaustedError(
           "page cache: write lost its pages to other threads too often");
       break;
+    }
+    if (dirty_short != 0) {
+      // Over the dirty limit: write some back (this file's first) without
+      // the lock, then look again. If this file's own pages cannot be
+      // written, this write fails with that error (nothing of it applied;
+      // the error is also kept for the next Commit).
+      absl::Status own_error;
+      const size_t cleaned = cache_->CleanSome(dirty_short, this, &own_error);
+      if (!own_error.ok()) {
+        status = own_error;
+        break;
+      }
+      if (cleaned == 0) {
+        // Every dirty page is being written or counted by another write
+        // right now: those finish soon. Wait a little, a bounded number
+        // of times.
+        if (waits++ >= kMaxReserveWaits) {
+          status = absl::ResourceExhaustedError(
+              "page cache: the dirty page limit is reached and no dirty "
+              "page can be written back");
+          break;
+        }
+        std::this_thread::sleep_for(kReserveWait);
+      }
+      continue;
     }
     status = cache_->Reserve(need, spare);
     if (!status.ok()) break;

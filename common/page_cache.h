@@ -11,8 +11,9 @@
 // write and part of another). See docs/PAGE_CACHE.md.
 //
 // Writes follow NFS stability: kUnstable leaves dirty pages in the cache
-// until Commit() (or eviction) writes them back; kDataSync / kFileSync write
-// the range through (pwrite + fdatasync / fsync) before returning. When the
+// until Commit() (or eviction, or the dirty page limit) writes them back;
+// kDataSync / kFileSync write the range through (pwrite + fdatasync / fsync)
+// before returning. At most max_dirty_pages are dirty at a time. When the
 // pool is exhausted or the cache holds `max_pages`, clean unpinned pages are
 // evicted in LRU order (dirty ones are written back first when no clean one
 // is left). If nothing can be evicted the operation fails with
@@ -154,6 +155,13 @@ struct PageCacheOptions {
   // that were dropped from the cache but are still pinned by txbufs (old
   // versions, truncated or forgotten files) do not count.
   size_t max_pages = 0;
+  // At most this many dirty pages (unstable writes not written back yet) in
+  // the cache; 0 means a quarter of max_pages, but at least 256 pages
+  // (1 MiB) or max_pages if that is smaller. An unstable Write that would
+  // go past it first writes back dirty pages (its own file's least recently
+  // used first, then other files' in LRU order); a Write that alone needs
+  // more is written through (as kDataSync without the sync).
+  size_t max_dirty_pages = 0;
 };
 
 class PageCache {
@@ -217,6 +225,14 @@ class PageCache {
   // The page limit in effect (options.max_pages or the pool's capacity).
   size_t max_pages() const { return max_pages_; }
 
+  // The dirty page limit in effect (options.max_dirty_pages or its
+  // default).
+  //
+  // Example:
+  //   printf("%zu of %zu pages may be dirty\n", cache.max_dirty_pages(),
+  //          cache.max_pages());
+  size_t max_dirty_pages() const { return max_dirty_pages_; }
+
  private:
   struct Entry;
   // A link of the LRU list (the list's head is a bare link).
@@ -238,6 +254,18 @@ class PageCache {
       ABSL_LOCKS_EXCLUDED(lru_mu_);
   // Gives unused spare pages back (uncharged, to the pool).
   void ReturnSpare(std::vector<PageRef>& spare);
+  // Counts `n` more dirty pages against max_dirty_pages if they fit (the
+  // caller gives them back with dirty_pages_.fetch_sub(n) once its own
+  // pages are counted); false if they do not.
+  bool ChargeDirty(size_t n);
+  // Writes back dirty pages until `want` fewer are dirty or none is left to
+  // write: `own`'s least recently used first, then other files' in LRU
+  // order. Failed pages are dropped with their file's error kept
+  // (File::DiscardFailedLocked); a failure of `own`'s goes to `*own_error`
+  // too. The caller holds no File lock. Returns how many pages stopped
+  // being dirty.
+  size_t CleanSome(size_t want, File* own, absl::Status* own_error)
+      ABSL_LOCKS_EXCLUDED(lru_mu_);
   // Evicts up to `want` unpinned pages in LRU order, clean ones first; when
   // none is clean, writes back a batch of dirty ones first. Returns how many
   // were evicted; `*found` tells whether there were candidates at all (they
@@ -256,6 +284,7 @@ class PageCache {
 
   PagePool& pool_;
   const size_t max_pages_;
+  const size_t max_dirty_pages_;
 
   mutable absl::Mutex files_mu_;
   absl::flat_hash_map<FileKey, std::shared_ptr<File>> files_
@@ -307,8 +336,12 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // pinned (use_count() > 1) is copied first and the copy replaces it
   // (cow_copies); an unpinned one is changed in place; a partly written page
   // that is not cached is read from the file first. Extends the size. With
-  // kUnstable the pages stay dirty in the cache; kDataSync / kFileSync write
-  // the touched pages through and fdatasync / fsync before returning.
+  // kUnstable the pages stay dirty in the cache (if that would exceed
+  // max_dirty_pages, dirty pages are written back first, this file's
+  // first; if this file's cannot be, the write fails with that error); a
+  // write needing more dirty pages than the limit alone is written through
+  // without a sync. kDataSync / kFileSync write the touched pages through
+  // and fdatasync / fsync before returning.
   // All-or-nothing: every page needed is reserved (evicting others) before
   // anything changes, so ResourceExhausted (or a read error) leaves the file
   // as it was. PermissionDenied on a file opened O_RDONLY; FileTooLargeError
@@ -424,6 +457,19 @@ class PageCache::File : public std::enable_shared_from_this<File> {
                          absl::Status* error) ABSL_LOCKS_EXCLUDED(mu_);
   // Every dirty entry, by index.
   std::vector<Entry*> DirtyEntriesLocked() const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes back up to `want` of this file's dirty pages, the least recently
+  // used first. Returns how many stopped being dirty; a failure (those
+  // pages are dropped, the error kept) goes to `*error`.
+  size_t CleanOldest(size_t want, absl::Status* error) ABSL_LOCKS_EXCLUDED(mu_);
+  // Writes back the candidates still cached and dirty. Returns how many
+  // stopped being dirty (failures are dropped, the error kept).
+  size_t CleanCandidates(absl::Span<const Candidate> cands)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Writes back `dirty` (dirty entries sorted by index); the failed ones
+  // are dropped and the error kept (DiscardFailedLocked). Returns the
+  // write-back's status.
+  absl::Status CleanLocked(absl::Span<Entry* const> dirty)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   PageCache* const cache_;

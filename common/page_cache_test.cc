@@ -472,7 +472,7 @@ struct StressResult {
 void RunTornBlockStress(size_t pool_pages, int readers, size_t hold,
                         std::chrono::milliseconds duration,
                         bool allow_exhausted, StressResult* out,
-                        PageCacheStats* stats) {
+                        PageCacheStats* stats, size_t max_dirty_pages = 0) {
   constexpr int kWriters = 3;
   constexpr uint64_t kSingles = 32;  // blocks [0, 32)
   constexpr uint64_t kPairs = 8;     // blocks [32, 48) in pairs
@@ -480,7 +480,7 @@ void RunTornBlockStress(size_t pool_pages, int readers, size_t hold,
   TempDir dir;
   const std::string path = dir.File("blocks");
   PagePool pool(pool_pages * kPageSize);
-  PageCache cache(pool);
+  PageCache cache(pool, {.max_dirty_pages = max_dirty_pages});
   FilePtr f = MustOpen(cache, path);
   ASSERT_NE(f, nullptr);
 
@@ -680,6 +680,29 @@ TEST(PageCacheConcurrencyTest, NoTornBlocksUnderEvictionPressure) {
       static_cast<unsigned long long>(r.starved),
       static_cast<unsigned long long>(st.evictions),
       static_cast<unsigned long long>(st.cow_copies));
+}
+
+TEST(PageCacheConcurrencyTest, NoTornBlocksUnderTheDirtyLimit) {
+  StressResult r;
+  PageCacheStats st;
+  // Writers of up to 8 pages each against a limit of 16 dirty pages:
+  // constant write-back of each other's pages, under pinning readers.
+  RunTornBlockStress(/*pool_pages=*/4096, /*readers=*/2, /*hold=*/4,
+                     std::chrono::milliseconds(1000),
+                     /*allow_exhausted=*/true, &r, &st,
+                     /*max_dirty_pages=*/16);
+  EXPECT_EQ(r.torn, 0u);
+  EXPECT_EQ(r.pair_torn, 0u);
+  EXPECT_EQ(r.changed, 0u);
+  EXPECT_EQ(r.other_errors, 0u);
+  EXPECT_GT(r.reads, 100u);
+  EXPECT_GT(r.writes, 100u);
+  EXPECT_EQ(st.writeback_failed_pages, 0u);
+  std::printf("reads %llu writes %llu exhausted %llu written back %llu\n",
+              static_cast<unsigned long long>(r.reads),
+              static_cast<unsigned long long>(r.writes),
+              static_cast<unsigned long long>(r.exhausted),
+              static_cast<unsigned long long>(st.writebacks_bytes));
 }
 
 // --- Eviction and exhaustion -----------------------------------------------
@@ -1282,6 +1305,115 @@ TEST(PageCacheErrorsTest, EvictionErrorsAreKeptForTheNextCommitOrStableWrite) {
   // The stable write that reported the earlier error was itself done.
   EXPECT_EQ(FirstDiff(DiskContent(pa), Pattern(10, 56)), -1);
   EXPECT_EQ(cache.Stats().writeback_failed_pages, 12u);
+}
+
+// --- Dirty page limit ------------------------------------------------------
+
+TEST(PageCacheDirtyLimitTest, DefaultIsAQuarterOfTheCacheButAtLeastOneMiB) {
+  PagePool pool(64 << 20);
+  EXPECT_EQ(PageCache(pool).max_dirty_pages(), (64 << 20) / kPageSize / 4);
+  EXPECT_EQ(PageCache(pool, {.max_pages = 512}).max_dirty_pages(), 256u);
+  EXPECT_EQ(PageCache(pool, {.max_pages = 100}).max_dirty_pages(), 100u);
+  EXPECT_EQ(PageCache(pool, {.max_dirty_pages = 7}).max_dirty_pages(), 7u);
+}
+
+// Unstable writes never leave more than max_dirty_pages dirty: a write that
+// would go past the limit writes back first, and no data is lost.
+TEST(PageCacheDirtyLimitTest, UnstableWritesStayUnderTheLimit) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool, {.max_dirty_pages = 8});
+  const std::string path = dir.File("d");
+  FilePtr f = MustOpen(cache, path);
+  ASSERT_NE(f, nullptr);
+  Bytes model;
+  std::mt19937_64 rng(57);
+  while (model.size() < 40 * kPageSize) {
+    const Bytes data = Pattern(1 + rng() % (2 * kPageSize), model.size());
+    ASSERT_TRUE(IsOk(f->Write(model.size(), data, Stability::kUnstable)));
+    model.insert(model.end(), data.begin(), data.end());
+    ASSERT_LE(cache.Stats().dirty_pages, 8u) << model.size();
+  }
+  EXPECT_GT(cache.Stats().writebacks_bytes, 0u);  // before any Commit
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), model), -1);
+  ASSERT_TRUE(IsOk(f->Commit()));
+  EXPECT_EQ(FirstDiff(DiskContent(path), model), -1);
+}
+
+// The writer's own file is written back first; other files' only when it
+// has no dirty page left.
+TEST(PageCacheDirtyLimitTest, OwnFileIsWrittenBackFirst) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool, {.max_dirty_pages = 8});
+  FilePtr a = MustOpen(cache, dir.File("a"));
+  FilePtr b = MustOpen(cache, dir.File("b"));
+  ASSERT_TRUE(a != nullptr && b != nullptr);
+  ASSERT_TRUE(
+      IsOk(a->Write(0, Pattern(6 * kPageSize, 58), Stability::kUnstable)));
+  for (uint64_t p = 0; p < 10; ++p) {
+    ASSERT_TRUE(IsOk(b->Write(p * kPageSize, Pattern(kPageSize, 59 + p),
+                              Stability::kUnstable)));
+    EXPECT_LE(cache.Stats().dirty_pages, 8u);
+  }
+  EXPECT_EQ(DiskSize(dir.File("a")), 0u);  // a's 6 pages are still dirty
+  EXPECT_GE(cache.Stats().dirty_pages, 6u);
+  // a, with nothing of its own to write back, writes back b's.
+  ASSERT_TRUE(b->Commit().ok());
+  ASSERT_TRUE(
+      IsOk(a->Write(0, Pattern(8 * kPageSize, 70), Stability::kUnstable)));
+  ASSERT_TRUE(IsOk(b->Write(0, Pattern(kPageSize, 71), Stability::kUnstable)));
+  // (Other files' pages go a batch at a time: all 8 of a's.)
+  EXPECT_EQ(cache.Stats().dirty_pages, 1u);
+  EXPECT_EQ(DiskSize(dir.File("a")), 8 * kPageSize);
+}
+
+// A write that alone needs more dirty pages than the limit is written
+// through (without a sync); if that fails, nothing of it stays.
+TEST(PageCacheDirtyLimitTest, WriteLargerThanTheLimitIsWrittenThrough) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool, {.max_dirty_pages = 4});
+  const std::string path = dir.File("big");
+  FilePtr f = MustOpen(cache, path);
+  ASSERT_NE(f, nullptr);
+  const Bytes data = Pattern(10 * kPageSize, 72);
+  ASSERT_TRUE(IsOk(f->Write(0, data, Stability::kUnstable)));
+  EXPECT_EQ(cache.Stats().dirty_pages, 0u);
+  EXPECT_EQ(FirstDiff(DiskContent(path), data), -1);
+
+  BreakWrites(*f, path);
+  absl::Status s = f->Write(10 * kPageSize, Pattern(5 * kPageSize, 73),
+                            Stability::kUnstable);
+  EXPECT_EQ(ErrnoOf(s), EBADF) << s;
+  EXPECT_EQ(f->size(), data.size());
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), data), -1);
+  EXPECT_EQ(cache.Stats().dirty_pages, 0u);
+  EXPECT_TRUE(IsOk(f->Commit()));  // that write's own failure was returned
+}
+
+// If the writer's own dirty pages cannot be written back to make room, the
+// write fails with that error and is not applied; the next Commit reports
+// it too.
+TEST(PageCacheDirtyLimitTest, OwnWriteBackFailureFailsTheWrite) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool, {.max_dirty_pages = 4});
+  const std::string path = dir.File("f");
+  FilePtr f = MustOpen(cache, path, Pattern(kPageSize, 74));
+  ASSERT_NE(f, nullptr);
+  ASSERT_TRUE(
+      IsOk(f->Write(0, Pattern(4 * kPageSize, 75), Stability::kUnstable)));
+  BreakWrites(*f, path);
+  absl::Status s =
+      f->Write(4 * kPageSize, Pattern(kPageSize, 76), Stability::kUnstable);
+  EXPECT_EQ(ErrnoOf(s), EBADF) << s;
+  EXPECT_EQ(f->size(), kPageSize);  // the failed pages went, and so did
+                                    // their size; the write was not applied
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), Pattern(kPageSize, 74)), -1);
+  EXPECT_EQ(cache.Stats().dirty_pages, 0u);
+  EXPECT_EQ(ErrnoOf(f->Commit()), EBADF);
+  EXPECT_TRUE(IsOk(f->Commit()));
 }
 
 // A file in `dir` (created empty) opened in `cache`.

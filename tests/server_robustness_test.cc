@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <random>
 #include <string>
 #include <thread>
@@ -444,13 +445,20 @@ TEST_F(RobustnessTest, FullFileSystemIsNospcAtCommitAndOthersAreServed) {
   RawClient c = Connect();
   const std::string mib(1 << 20, 'u');
   uint64_t id = 0;
+  // An unstable WRITE is OK, or NOSPC when it had to write back its file's
+  // earlier data first (the dirty page limit) and could not.
+  int nospc = 0;
   for (uint64_t i = 0; i < 14; ++i) {
     RawReply rep = MustCall(c,
                             WriteRequest(++id, "full/a.bin", i << 20, 1 << 20,
                                          rpc::STABILITY_UNSTABLE),
                             mib);
-    EXPECT_EQ(rep.reply.status(), rpc::STATUS_OK) << i << rep.reply.error();
+    EXPECT_THAT(rep.reply.status(),
+                ::testing::AnyOf(rpc::STATUS_OK, rpc::STATUS_NOSPC))
+        << i << rep.reply.error();
+    nospc += rep.reply.status() == rpc::STATUS_NOSPC ? 1 : 0;
   }
+  std::printf("%d of 14 unstable WRITEs were NOSPC\n", nospc);
   // Another client reads another file, 8 MiB in 1 MiB READs.
   RawClient other = Connect();
   for (uint64_t i = 0; i < 8; ++i) {
