@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 
 namespace txbuf {
@@ -128,7 +129,48 @@ uint64_t ProbeMaxFileSize(int fd) {
   return max;
 }
 
+// The payload that marks a WouldBlockError().
+constexpr absl::string_view kWouldBlockPayload = "txbuf/page_cache/would_block";
+
+// Locks `mu` for the scope in IoMode::kMayBlock; in kNoBlock only tries to
+// (another holder may be doing file I/O): see locked().
+class ABSL_SCOPED_LOCKABLE MaybeLock {
+ public:
+  MaybeLock(absl::Mutex* mu, IoMode mode) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu)
+      : mu_(mu) {
+    if (mode == IoMode::kMayBlock) {
+      mu_->Lock();
+      locked_ = true;
+    } else {
+      locked_ = mu_->TryLock();
+    }
+  }
+  ~MaybeLock() ABSL_UNLOCK_FUNCTION() {
+    if (locked_) mu_->Unlock();
+  }
+  MaybeLock(const MaybeLock&) = delete;
+  MaybeLock& operator=(const MaybeLock&) = delete;
+  bool locked() const { return locked_; }
+
+ private:
+  absl::Mutex* const mu_;
+  bool locked_;
+};
+
 }  // namespace
+
+absl::Status WouldBlockError() {
+  absl::Status s = absl::UnavailableError(
+      "page cache: the operation would wait for file I/O; repeat it with "
+      "IoMode::kMayBlock");
+  s.SetPayload(kWouldBlockPayload, absl::Cord("1"));
+  return s;
+}
+
+bool IsWouldBlock(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kUnavailable &&
+         s.GetPayload(kWouldBlockPayload).has_value();
+}
 
 absl::Status FileTooLargeError(uint64_t end, uint64_t max_size) {
   return ErrnoStatus(
@@ -202,12 +244,14 @@ PageCache::~PageCache() {
 }
 
 absl::StatusOr<std::shared_ptr<PageCache::File>> PageCache::GetFile(
-    FileKey key, absl::FunctionRef<absl::StatusOr<int>()> open_fd) {
+    FileKey key, absl::FunctionRef<absl::StatusOr<int>()> open_fd,
+    IoMode mode) {
   {
     absl::MutexLock l(&files_mu_);
     auto it = files_.find(key);
     if (it != files_.end()) return it->second;
   }
+  if (mode == IoMode::kNoBlock) return WouldBlockError();
   // Open without the lock: opening may block on the file system.
   absl::StatusOr<int> opened = open_fd();
   if (!opened.ok()) return opened.status();
@@ -224,15 +268,15 @@ absl::StatusOr<std::shared_ptr<PageCache::File>> PageCache::GetFile(
   }
   int flags = ::fcntl(fd.get(), F_GETFL);
   if (flags < 0) return ErrnoStatus(errno, "page cache: fcntl(F_GETFL)");
-  int mode = flags & O_ACCMODE;
-  if (mode != O_RDONLY && mode != O_RDWR) {
+  const int access = flags & O_ACCMODE;
+  if (access != O_RDONLY && access != O_RDWR) {
     return absl::InvalidArgumentError(
         "page cache: the fd must be opened O_RDWR or O_RDONLY");
   }
   const uint64_t max_size = ProbeMaxFileSize(fd.get());
   std::shared_ptr<File> file(new File(this, key, std::move(fd),
                                       static_cast<uint64_t>(st.st_size),
-                                      max_size, mode == O_RDWR));
+                                      max_size, access == O_RDWR));
   std::shared_ptr<File> loser;  // dropped after the lock is released.
   absl::MutexLock l(&files_mu_);
   auto [it, inserted] = files_.try_emplace(key, file);
@@ -313,7 +357,8 @@ bool PageCache::TopUp(std::vector<PageRef>& spare, size_t n) {
   return true;
 }
 
-absl::Status PageCache::Reserve(size_t n, std::vector<PageRef>& spare) {
+absl::Status PageCache::Reserve(size_t n, std::vector<PageRef>& spare,
+                                IoMode mode) {
   if (n > max_pages_) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "page cache: an operation needs ", n,
@@ -328,7 +373,11 @@ absl::Status PageCache::Reserve(size_t n, std::vector<PageRef>& spare) {
       continue;
     }
     bool found = false;
-    if (EvictSome(n - spare.size(), &found, &error) == 0) {
+    if (EvictSome(n - spare.size(), &found, &error, mode) == 0) {
+      // Dirty pages (write-back) or a wait would be next; and in kNoBlock
+      // candidates are not evicted when their file's lock is busy, so
+      // looking again right away would only spin.
+      if (mode == IoMode::kNoBlock) return WouldBlockError();
       // Candidates were found but changed before their file lock was taken
       // (another thread evicted, pinned or dirtied them): look again.
       if (found && races++ < kMaxEvictRaces) continue;
@@ -415,7 +464,8 @@ size_t PageCache::CleanSome(size_t want, File* own, absl::Status* own_error) {
   return done;
 }
 
-size_t PageCache::EvictSome(size_t want, bool* found, absl::Status* error) {
+size_t PageCache::EvictSome(size_t want, bool* found, absl::Status* error,
+                            IoMode mode) {
   std::vector<Candidate> cands;
   size_t limit = want;
   {
@@ -424,6 +474,7 @@ size_t PageCache::EvictSome(size_t want, bool* found, absl::Status* error) {
     // page can go, dirty ones: a batch of them is written back (so the next
     // evictions find clean pages) and `want` of them go.
     for (bool dirty : {false, true}) {
+      if (dirty && mode == IoMode::kNoBlock) break;  // would write back
       limit = dirty ? std::max(want, kWritebackBatch) : want;
       cands.reserve(limit);
       for (LruLink* link = lru_.next; link != &lru_ && cands.size() < limit;
@@ -457,7 +508,7 @@ size_t PageCache::EvictSome(size_t want, bool* found, absl::Status* error) {
     while (j < cands.size() && cands[j].file == cands[i].file) ++j;
     const size_t left = want > evicted ? want - evicted : 0;
     evicted += cands[i].file->EvictCandidates(
-        absl::MakeConstSpan(cands.data() + i, j - i), left, error);
+        absl::MakeConstSpan(cands.data() + i, j - i), left, error, mode);
     i = j;
   }
   evictions_.fetch_add(evicted, std::memory_order_relaxed);
@@ -503,7 +554,12 @@ void PageCache::UpdateLru(absl::Span<Entry* const> gone,
 
 void PageCache::Retire(std::vector<std::unique_ptr<Entry>>& gone) {
   uint64_t dirty = 0;
-  for (const auto& e : gone) dirty += e->dirty.load() ? 1 : 0;
+  for (const auto& e : gone) {
+    if (!e->dirty.load()) continue;
+    ++dirty;
+    // Every entry of `gone` is of one file, whose lock the caller holds.
+    --e->file->dirty_count_;
+  }
   const uint64_t n = gone.size();
   gone.clear();  // drops the cache's references
   if (n == 0) return;
@@ -522,7 +578,8 @@ PageCache::File::File(PageCache* cache, FileKey key, UniqueFd fd, uint64_t size,
       fd_(std::move(fd)),
       max_file_size_(max_file_size),
       writable_(writable),
-      size_(size) {
+      size_(size),
+      published_size_(size) {
   cache_->live_files_.fetch_add(1);
 }
 
@@ -544,7 +601,10 @@ PageCache::Entry* PageCache::File::PutLocked(
   if (cell != nullptr) retired.push_back(std::move(cell));
   cell = std::move(e);
   cache_->cached_pages_.fetch_add(1, std::memory_order_relaxed);
-  if (dirty) cache_->dirty_pages_.fetch_add(1, std::memory_order_relaxed);
+  if (dirty) {
+    cache_->dirty_pages_.fetch_add(1, std::memory_order_relaxed);
+    ++dirty_count_;
+  }
   return raw;
 }
 
@@ -566,8 +626,10 @@ void PageCache::File::SetDirtyLocked(Entry* e, bool dirty) {
   e->dirty.store(dirty, std::memory_order_relaxed);
   if (dirty) {
     cache_->dirty_pages_.fetch_add(1, std::memory_order_relaxed);
+    ++dirty_count_;
   } else {
     cache_->dirty_pages_.fetch_sub(1, std::memory_order_relaxed);
+    --dirty_count_;
   }
 }
 
@@ -613,6 +675,7 @@ absl::Status PageCache::File::WriteBackLocked(absl::Span<Entry* const> entries,
     }
     absl::Status s =
         PwritevAll(fd_.get(), std::move(iov), entries[i]->index * kPageSize);
+    ++write_gen_;  // even a failed pwrite may have changed the file
     if (s.ok()) {
       for (size_t k = i; k < j; ++k) SetDirtyLocked(entries[k], false);
       cache_->writeback_bytes_.fetch_add(bytes, std::memory_order_relaxed);
@@ -662,7 +725,7 @@ size_t PageCache::File::FixSizeLocked(uint64_t clip) {
   }
   struct stat st;
   if (::fstat(fd_.get(), &st) != 0) return 0;  // keep the size as it is
-  size_ = std::max(static_cast<uint64_t>(st.st_size), dirty_end);
+  SetSizeLocked(std::max(static_cast<uint64_t>(st.st_size), dirty_end));
   // Clean pages past it (e.g. holes read as zeros before the failed pages
   // extended the file) go too, so that every page starts below size_.
   auto first_gone = pages_.lower_bound((size_ + kPageSize - 1) / kPageSize);
@@ -726,8 +789,10 @@ size_t PageCache::File::CleanCandidates(absl::Span<const Candidate> cands) {
 }
 
 size_t PageCache::File::EvictCandidates(absl::Span<const Candidate> cands,
-                                        size_t max_evict, absl::Status* error) {
-  absl::MutexLock l(&mu_);
+                                        size_t max_evict, absl::Status* error,
+                                        IoMode mode) {
+  MaybeLock l(&mu_, mode);
+  if (!l.locked()) return 0;
   struct Victim {
     uint64_t index;
     const Entry* entry;  // compared, never dereferenced after write-back
@@ -741,6 +806,10 @@ size_t PageCache::File::EvictCandidates(absl::Span<const Candidate> cands,
     // Under this lock nobody can take a new reference, so use_count() == 1
     // means only the cache holds the page.
     if (e->page.get() != c.page || e->page.use_count() != 1) continue;
+    // Dirtied since it was chosen: no write-back without blocking.
+    if (mode == IoMode::kNoBlock && e->dirty.load(std::memory_order_relaxed)) {
+      continue;
+    }
     victims.push_back(Victim{c.index, e});
     if (e->dirty.load(std::memory_order_relaxed)) dirty.push_back(e);
   }
@@ -776,13 +845,14 @@ size_t PageCache::File::EvictCandidates(absl::Span<const Candidate> cands,
   return n + dropped;
 }
 
-absl::StatusOr<CachedRead> PageCache::File::Read(uint64_t offset,
-                                                 uint64_t len) {
+absl::StatusOr<CachedRead> PageCache::File::Read(uint64_t offset, uint64_t len,
+                                                 IoMode mode) {
   std::vector<PageRef> spare;
   for (int attempt = 0;; ++attempt) {
     size_t need = 0;
     {
-      absl::MutexLock l(&mu_);
+      MaybeLock l(&mu_, mode);
+      if (!l.locked()) return WouldBlockError();  // (`spare` is empty)
       CachedRead out;
       if (offset >= size_ || len == 0) {
         out.eof = offset >= size_;
@@ -799,6 +869,9 @@ absl::StatusOr<CachedRead> PageCache::File::Read(uint64_t offset,
         ++present;
       }
       need = npages - present;
+      if (need > 0 && mode == IoMode::kNoBlock) {
+        return WouldBlockError();  // a miss is a pread (`spare` is empty)
+      }
       if (cache_->TopUp(spare, need)) {
         // Read the missing runs first: an error leaves the cache unchanged.
         size_t used = 0;
@@ -863,7 +936,7 @@ absl::StatusOr<CachedRead> PageCache::File::Read(uint64_t offset,
       return absl::ResourceExhaustedError(
           "page cache: read lost its pages to other threads too often");
     }
-    if (absl::Status s = cache_->Reserve(need, spare); !s.ok()) {
+    if (absl::Status s = cache_->Reserve(need, spare, mode); !s.ok()) {
       cache_->ReturnSpare(spare);
       return s;
     }
@@ -872,7 +945,7 @@ absl::StatusOr<CachedRead> PageCache::File::Read(uint64_t offset,
 
 absl::Status PageCache::File::Write(uint64_t offset,
                                     absl::Span<const std::byte> data,
-                                    Stability stable) {
+                                    Stability stable, IoMode mode) {
   if (!writable_) {
     return absl::PermissionDeniedError(
         "page cache: write to a file opened read-only");
@@ -883,6 +956,10 @@ absl::Status PageCache::File::Write(uint64_t offset,
                              ? ~uint64_t{0}
                              : offset + data.size();
     return FileTooLargeError(end, max_file_size_);
+  }
+  // A stable write is a pwrite and an fsync.
+  if (mode == IoMode::kNoBlock && stable != Stability::kUnstable) {
+    return WouldBlockError();
   }
   const uint64_t end = offset + data.size();
   const uint64_t first = offset / kPageSize;
@@ -900,14 +977,20 @@ absl::Status PageCache::File::Write(uint64_t offset,
   constexpr size_t kNone = ~size_t{0};
   std::vector<PageRef> spare;
   absl::Status status;
-  absl::Status earlier;  // a write-back error kept for this file
+  absl::Status earlier;      // a write-back error kept for this file
+  uint64_t written_gen = 0;  // write_gen_ after the write-through
   int waits = 0;
   for (int attempt = 0;; ++attempt) {
     size_t need = 0;
     size_t dirty_short = 0;  // dirty pages over the limit
     {
-      absl::MutexLock l(&mu_);
+      MaybeLock l(&mu_, mode);
+      if (!l.locked()) {
+        status = WouldBlockError();
+        break;
+      }
       std::vector<Slot> plan;
+      bool rmw = false;      // a page must be read first
       size_t new_dirty = 0;  // pages this write makes dirty
       if (!data.empty()) {
         plan.reserve(static_cast<size_t>(last - first + 1));
@@ -925,12 +1008,24 @@ absl::Status PageCache::File::Write(uint64_t offset,
               idx, old, fresh ? need++ : kNone,
               old != nullptr && old->dirty.load(std::memory_order_relaxed)});
           if (!plan.back().old_dirty) ++new_dirty;
+          const uint64_t pstart = idx * kPageSize;
+          if (old == nullptr && pstart < size_ &&
+              (offset > pstart || end < pstart + kPageSize)) {
+            rmw = true;
+          }
         }
       }
       // A stable write goes through to the file before Write returns; so
       // does an unstable one that alone needs more than the dirty limit.
       const bool through = stable != Stability::kUnstable ||
                            new_dirty > cache_->max_dirty_pages_;
+      if (mode == IoMode::kNoBlock && (rmw || through ||
+                                       cache_->dirty_pages_.load() + new_dirty >
+                                           cache_->max_dirty_pages_)) {
+        // A pread, a write-through, or a write-back to make room first.
+        status = WouldBlockError();
+        break;
+      }
       // What an unstable write adds to the dirty pages is counted against
       // the limit before anything changes (and given back once its pages
       // count themselves).
@@ -948,6 +1043,10 @@ absl::Status PageCache::File::Write(uint64_t offset,
       absl::Cleanup uncharge = [&] {
         if (charged != 0) cache_->dirty_pages_.fetch_sub(charged);
       };
+      if (dirty_short != 0 && mode == IoMode::kNoBlock) {
+        status = WouldBlockError();  // lost a race for the last dirty room
+        break;
+      }
       if (dirty_short == 0 && cache_->TopUp(spare, need)) {
         // Phase 1: prepare the new pages. Nothing visible changes, so an
         // error here leaves the file as it was.
@@ -997,7 +1096,7 @@ absl::Status PageCache::File::Write(uint64_t offset,
             touched.push_back(s.old);
           }
         }
-        if (!data.empty()) size_ = std::max(size_, end);
+        if (!data.empty()) SetSizeLocked(std::max(size_, end));
         cache_->cow_copies_.fetch_add(cows, std::memory_order_relaxed);
         if (!through) {
           std::vector<Entry*> gone;
@@ -1058,6 +1157,7 @@ absl::Status PageCache::File::Write(uint64_t offset,
           // The write is in the file: report an earlier failed write-back
           // of this file now (once), as Commit would.
           earlier = std::exchange(error_, absl::OkStatus());
+          written_gen = write_gen_;
         }
         break;
       }
@@ -1092,7 +1192,7 @@ absl::Status PageCache::File::Write(uint64_t offset,
       }
       continue;
     }
-    status = cache_->Reserve(need, spare);
+    status = cache_->Reserve(need, spare, mode);
     if (!status.ok()) break;
   }
   cache_->ReturnSpare(spare);  // the unused ones; used ones are empty
@@ -1105,36 +1205,54 @@ absl::Status PageCache::File::Write(uint64_t offset,
     }
   } else if (::fsync(fd_.get()) != 0) {
     return ErrnoStatus(errno, "page cache: fsync");
+  } else {
+    absl::MutexLock l(&mu_);
+    synced_gen_ = std::max(synced_gen_, written_gen);
   }
   return earlier;
 }
 
-absl::Status PageCache::File::Commit() {
+absl::Status PageCache::File::Commit(IoMode mode) {
   absl::Status first;
+  uint64_t gen = 0;
   {
-    absl::MutexLock l(&mu_);
+    MaybeLock l(&mu_, mode);
+    if (!l.locked()) return WouldBlockError();
     if (!writable_) return absl::OkStatus();  // nothing can be dirty
+    if (mode == IoMode::kNoBlock &&
+        (dirty_count_ != 0 || write_gen_ != synced_gen_)) {
+      return WouldBlockError();  // a write-back or an fsync to do
+    }
     // A write-back that failed since the last Commit is reported now, once.
     first = std::exchange(error_, absl::OkStatus());
-    std::vector<Entry*> failed;
-    absl::Status s = WriteBackLocked(DirtyEntriesLocked(), &failed);
-    if (!s.ok()) {
-      DiscardFailedLocked(failed, s, /*keep=*/false);
-      if (first.ok()) first = s;
+    if (dirty_count_ != 0) {
+      std::vector<Entry*> failed;
+      absl::Status s = WriteBackLocked(DirtyEntriesLocked(), &failed);
+      if (!s.ok()) {
+        DiscardFailedLocked(failed, s, /*keep=*/false);
+        if (first.ok()) first = s;
+      }
     }
+    if (write_gen_ == synced_gen_) return first;  // nothing to sync
+    gen = write_gen_;
   }
-  if (::fsync(fd_.get()) != 0 && first.ok()) {
-    first = ErrnoStatus(errno, "page cache: fsync");
+  // Without the lock: what was written before is made durable all the same.
+  if (::fsync(fd_.get()) != 0) {
+    if (first.ok()) first = ErrnoStatus(errno, "page cache: fsync");
+  } else {
+    absl::MutexLock l(&mu_);
+    synced_gen_ = std::max(synced_gen_, gen);
   }
   return first;
 }
 
-absl::Status PageCache::File::Truncate(uint64_t size) {
+absl::Status PageCache::File::Truncate(uint64_t size, IoMode mode) {
   if (!writable_) {
     return absl::PermissionDeniedError(
         "page cache: truncate of a file opened read-only");
   }
   if (size > max_file_size_) return FileTooLargeError(size, max_file_size_);
+  if (mode == IoMode::kNoBlock) return WouldBlockError();  // ftruncate
   const uint64_t tail = size % kPageSize;
   const uint64_t tail_index = size / kPageSize;
   std::vector<PageRef> spare;
@@ -1155,6 +1273,7 @@ absl::Status PageCache::File::Truncate(uint64_t size) {
           status = ErrnoStatus(errno, "page cache: ftruncate");
           break;
         }
+        ++write_gen_;
         DropLocked(pages_.lower_bound((size + kPageSize - 1) / kPageSize),
                    pages_.end());
         if (partial != nullptr) {
@@ -1172,7 +1291,7 @@ absl::Status PageCache::File::Truncate(uint64_t size) {
             std::memset(partial->page.data() + tail, 0, kPageSize - tail);
           }
         }
-        size_ = size;
+        SetSizeLocked(size);
         break;
       }
     }
@@ -1181,16 +1300,11 @@ absl::Status PageCache::File::Truncate(uint64_t size) {
           "page cache: truncate lost its page to other threads too often");
       break;
     }
-    status = cache_->Reserve(need, spare);
+    status = cache_->Reserve(need, spare, IoMode::kMayBlock);
     if (!status.ok()) break;
   }
   cache_->ReturnSpare(spare);
   return status;
-}
-
-uint64_t PageCache::File::size() const {
-  absl::ReaderMutexLock l(&mu_);
-  return size_;
 }
 
 }  // namespace txbuf

@@ -27,7 +27,15 @@
 // thread ever waits for a File lock while it holds another File lock or the
 // LRU lock. Page references may be dropped on any thread without any lock.
 // File I/O (pread of misses, pwrite of write-backs) runs under the file's
-// lock and blocks the calling thread.
+// lock and blocks the calling thread. With IoMode::kNoBlock (for event loops)
+// an operation never does file I/O, sleeps or waits for a File lock: it
+// returns WouldBlockError() before changing anything, to be repeated with
+// kMayBlock on a worker thread.
+//
+// A Write or Truncate past the file system's largest file fails with
+// FileTooLargeError (FBIG) before anything is cached. Dirty pages whose
+// write-back fails are dropped (never served, never left unevictable), the
+// size is corrected, and the error is reported by the file's next Commit.
 //
 // Example:
 //   txbuf::PagePool pool(256 << 20);
@@ -38,7 +46,9 @@
 //         if (fd < 0) return txbuf::ErrnoStatus(errno, "openat");
 //         return fd;
 //       });
-//   absl::StatusOr<txbuf::CachedRead> r = (*file)->Read(0, 1 << 20);
+//   absl::StatusOr<txbuf::CachedRead> r =
+//       (*file)->Read(0, 1 << 20, txbuf::IoMode::kNoBlock);  // event loop
+//   if (txbuf::IsWouldBlock(r.status())) r = (*file)->Read(0, 1 << 20);
 //   for (txbuf::PageSlice& s : r->slices)
 //     builder.AppendPage(std::move(s.page), s.offset, s.len);  // pinned
 //   (*file)->Write(4096, bytes, txbuf::Stability::kUnstable);  // COW if pinned
@@ -72,6 +82,34 @@ enum class Stability {
   kDataSync,  // written through, then fdatasync.
   kFileSync,  // written through, then fsync.
 };
+
+// Whether an operation may wait for file I/O.
+//
+// Example:
+//   // On an event loop: never wait; hand the op to a worker if needed.
+//   absl::StatusOr<txbuf::CachedRead> r =
+//       file->Read(off, len, txbuf::IoMode::kNoBlock);
+//   if (txbuf::IsWouldBlock(r.status())) return RunOnWorker(op);
+enum class IoMode {
+  kMayBlock,  // may pread/pwrite/fsync and wait for pages (worker threads).
+  kNoBlock,   // must not: returns WouldBlockError() instead (event loops).
+};
+
+// Returned in IoMode::kNoBlock when the operation would need file I/O or a
+// wait: nothing was changed; repeat it with kMayBlock off the event loop.
+// (Code Unavailable with a payload of its own, so IsWouldBlock() never
+// mistakes another Unavailable status for it.)
+//
+// Example:
+//   if (!cached) return txbuf::WouldBlockError();
+absl::Status WouldBlockError();
+
+// True for a WouldBlockError().
+//
+// Example:
+//   absl::Status s = file->Write(off, data, how, txbuf::IoMode::kNoBlock);
+//   if (txbuf::IsWouldBlock(s)) return RunOnWorker(op);
+bool IsWouldBlock(const absl::Status& s);
 
 // The status of a write or truncate that would end past the largest file
 // the file's file system allows (File::max_file_size()): OutOfRange, with
@@ -185,7 +223,9 @@ class PageCache {
   // which returns a file descriptor of the regular file opened O_RDWR or
   // O_RDONLY (an O_RDONLY file refuses writes); the File then owns and
   // closes it. If two threads race, one fd is closed and both get the same
-  // File. Errors of `open_fd` are returned as they are.
+  // File. Errors of `open_fd` are returned as they are. In IoMode::kNoBlock
+  // a file not cached yet gives WouldBlockError() (opening can block) and
+  // `open_fd` is not called.
   //
   // Example:
   //   auto file = cache.GetFile(key, [&]() -> absl::StatusOr<int> {
@@ -195,8 +235,8 @@ class PageCache {
   //   });
   //   if (!file.ok()) return file.status();
   absl::StatusOr<std::shared_ptr<File>> GetFile(
-      FileKey key, absl::FunctionRef<absl::StatusOr<int>()> open_fd)
-      ABSL_LOCKS_EXCLUDED(files_mu_);
+      FileKey key, absl::FunctionRef<absl::StatusOr<int>()> open_fd,
+      IoMode mode = IoMode::kMayBlock) ABSL_LOCKS_EXCLUDED(files_mu_);
 
   // The file was removed (or replaced by a rename): drops it from the cache,
   // with its dirty pages. Holders of the File may still use it; its pages go
@@ -249,8 +289,10 @@ class PageCache {
   // Tops `spare` up to `n` pages without evicting; true if it has them.
   bool TopUp(std::vector<PageRef>& spare, size_t n);
   // Tops `spare` up to `n` pages, evicting as needed. The caller holds no
-  // File lock. ResourceExhausted if nothing more can be evicted.
-  absl::Status Reserve(size_t n, std::vector<PageRef>& spare)
+  // File lock. ResourceExhausted if nothing more can be evicted. In
+  // IoMode::kNoBlock it evicts clean pages only, skips files whose lock is
+  // busy and never waits: WouldBlockError() where it would.
+  absl::Status Reserve(size_t n, std::vector<PageRef>& spare, IoMode mode)
       ABSL_LOCKS_EXCLUDED(lru_mu_);
   // Gives unused spare pages back (uncharged, to the pool).
   void ReturnSpare(std::vector<PageRef>& spare);
@@ -270,8 +312,9 @@ class PageCache {
   // none is clean, writes back a batch of dirty ones first. Returns how many
   // were evicted; `*found` tells whether there were candidates at all (they
   // may change before their file lock is taken); a write-back error goes to
-  // `*error`.
-  size_t EvictSome(size_t want, bool* found, absl::Status* error)
+  // `*error`. In IoMode::kNoBlock clean pages only, and a file whose lock
+  // is busy is skipped.
+  size_t EvictSome(size_t want, bool* found, absl::Status* error, IoMode mode)
       ABSL_LOCKS_EXCLUDED(lru_mu_);
 
   // Under the LRU lock: unlinks `gone`, and moves `used` (linked or not) to
@@ -321,7 +364,10 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // read as zeros). The range is clipped at the end of the file: eof is true
   // when the result reaches it (and a read at or past it returns no bytes).
   // The slices pin their pages until dropped. ResourceExhausted if the pages
-  // cannot all be held at once.
+  // cannot all be held at once. In IoMode::kNoBlock: WouldBlockError() if a
+  // page of the range is not cached (it would need a pread) or the file's
+  // lock is held by another thread (which may be doing I/O); a read of
+  // cached pages needs no page and no syscall.
   //
   // Example:
   //   absl::StatusOr<txbuf::CachedRead> r = file->Read(off, count);
@@ -329,7 +375,8 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   //   reply.set_eof(r->eof);
   //   for (txbuf::PageSlice& s : r->slices)
   //     builder.AppendPage(std::move(s.page), s.offset, s.len);
-  absl::StatusOr<CachedRead> Read(uint64_t offset, uint64_t len)
+  absl::StatusOr<CachedRead> Read(uint64_t offset, uint64_t len,
+                                  IoMode mode = IoMode::kMayBlock)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Writes `data` at `offset` under this file's lock. A touched page that is
@@ -351,11 +398,20 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // write-back fails"). A stable write also reports (once) a write-back of
   // this file that failed earlier during eviction.
   //
+  // In IoMode::kNoBlock, WouldBlockError() (before anything changes) for a
+  // stable write, a partial write of an uncached page inside the file (it
+  // would be read first), a write that would go past the dirty page limit
+  // or alone exceeds it (write-back), when the pages cannot be had by
+  // evicting clean unpinned pages (memory only) and no other wait, or when
+  // the file's lock is held by another thread. An unstable write to cached
+  // pages, whole uncached pages or pages past the end needs no syscall.
+  //
   // Example:
   //   absl::Status s = file->Write(off, absl::MakeConstSpan(buf, n),
   //                                txbuf::Stability::kUnstable);
   absl::Status Write(uint64_t offset, absl::Span<const std::byte> data,
-                     Stability stable) ABSL_LOCKS_EXCLUDED(mu_);
+                     Stability stable, IoMode mode = IoMode::kMayBlock)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Writes back every dirty page (contiguous runs coalesced into one
   // pwritev), then fsyncs. The pages are clean afterwards. Pages are written
@@ -363,11 +419,16 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // one kept from a write-back that failed since the last Commit (during
   // eviction), this call's own, or fsync's; each is reported once. Pages
   // that could not be written are dropped from the cache and the size
-  // corrected to what the file holds (docs/PAGE_CACHE.md).
+  // corrected to what the file holds (docs/PAGE_CACHE.md). The fsync is
+  // skipped when nothing was written to the file since the last one that
+  // succeeded. In IoMode::kNoBlock: WouldBlockError() if a page is dirty or
+  // an fsync is due (or the file's lock is busy); otherwise (nothing to do)
+  // it returns the kept error, if any, or OK, without a syscall. A file
+  // opened O_RDONLY commits at once, OK, in either mode.
   //
   // Example:
   //   if (absl::Status s = file->Commit(); !s.ok()) return s;
-  absl::Status Commit() ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Commit(IoMode mode = IoMode::kMayBlock) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Sets the size to `size` (ftruncate): pages past it are dropped from the
   // cache (pinned ones live on untouched in their txbufs), the tail of a
@@ -375,17 +436,24 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // hole that reads as zeros. The file's size changes at once but is
   // durable only after Commit(). PermissionDenied on an O_RDONLY file;
   // ResourceExhausted if the last page is pinned and no page is free; an
-  // ftruncate error changes nothing.
+  // ftruncate error changes nothing; FileTooLargeError past
+  // max_file_size(). In IoMode::kNoBlock always WouldBlockError() (after
+  // those checks): ftruncate can block.
   //
   // Example:
   //   absl::Status s = file->Truncate(0);
-  absl::Status Truncate(uint64_t size) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Truncate(uint64_t size, IoMode mode = IoMode::kMayBlock)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // The logical size, including unstable writes not yet written back.
+  // Never blocks (it does not take the file's lock), so an event loop may
+  // call it.
   //
   // Example:
   //   attrs.set_size(file->size());
-  uint64_t size() const ABSL_LOCKS_EXCLUDED(mu_);
+  uint64_t size() const {
+    return published_size_.load(std::memory_order_acquire);
+  }
 
   // The largest size the file may have: where its file system refuses to
   // write (EFBIG). A Write or Truncate ending past it fails with
@@ -428,6 +496,10 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   void DropLocked(PageMap::iterator first, PageMap::iterator last)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetDirtyLocked(Entry* e, bool dirty) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetSizeLocked(uint64_t size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    size_ = size;
+    published_size_.store(size, std::memory_order_release);
+  }
   // Fills `pages` (for page indices first, first + 1, ...) from the file;
   // bytes past the end of file or of size_ are zero.
   absl::Status FillLocked(uint64_t first, absl::Span<PageRef> pages)
@@ -452,9 +524,11 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // Returns how many pages it dropped.
   size_t FixSizeLocked(uint64_t clip) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes back the dirty candidates still valid (unpinned), then evicts up
-  // to `max_evict` of the valid clean ones. Returns how many went.
+  // to `max_evict` of the valid clean ones. Returns how many went. In
+  // IoMode::kNoBlock: only tries the lock (0 if busy) and skips dirty ones.
   size_t EvictCandidates(absl::Span<const Candidate> cands, size_t max_evict,
-                         absl::Status* error) ABSL_LOCKS_EXCLUDED(mu_);
+                         absl::Status* error, IoMode mode)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Every dirty entry, by index.
   std::vector<Entry*> DirtyEntriesLocked() const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -485,6 +559,15 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // Every cached page has index * kPageSize < size_; bytes of a page past
   // size_ are zero.
   PageMap pages_ ABSL_GUARDED_BY(mu_);
+  // size_, readable without the lock (size()).
+  std::atomic<uint64_t> published_size_;
+  // How many entries of pages_ are dirty.
+  size_t dirty_count_ ABSL_GUARDED_BY(mu_) = 0;
+  // Counts writes to the file (pwrite, ftruncate); synced_gen_ is its value
+  // before the last fsync that succeeded. Commit fsyncs when they differ.
+  // (1 and 0 at first: data of an earlier process may not be synced yet.)
+  uint64_t write_gen_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t synced_gen_ ABSL_GUARDED_BY(mu_) = 0;
   // The first write-back error since the last Commit (or stable Write) that
   // could not be returned to anyone: eviction's. Reported once, then OK.
   absl::Status error_ ABSL_GUARDED_BY(mu_);

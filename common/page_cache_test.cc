@@ -18,6 +18,7 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <random>
@@ -1414,6 +1415,263 @@ TEST(PageCacheDirtyLimitTest, OwnWriteBackFailureFailsTheWrite) {
   EXPECT_EQ(cache.Stats().dirty_pages, 0u);
   EXPECT_EQ(ErrnoOf(f->Commit()), EBADF);
   EXPECT_TRUE(IsOk(f->Commit()));
+}
+
+// --- IoMode::kNoBlock ------------------------------------------------------
+
+// Makes every pread/pwrite/fsync/ftruncate/lseek of `f` fail (EBADF) while
+// it lives: its descriptor refers to `path` opened O_PATH. An operation
+// that succeeds meanwhile did no file I/O.
+class NoFileIo {
+ public:
+  NoFileIo(const PageCache::File& f, std::string path)
+      : f_(f), path_(std::move(path)) {
+    UniqueFd p(::open(path_.c_str(), O_PATH | O_CLOEXEC));
+    EXPECT_TRUE(p);
+    EXPECT_EQ(::dup3(p.get(), f_.fd(), O_CLOEXEC), f_.fd());
+  }
+  ~NoFileIo() { RepairWrites(f_, path_); }
+
+ private:
+  const PageCache::File& f_;
+  const std::string path_;
+};
+
+// What a WouldBlock must leave as it was.
+struct Snapshot {
+  uint64_t size, pages, dirty, misses, evictions, written, pool;
+  Bytes disk;    // the file's bytes on disk
+  Bytes cached;  // the cached pages' bytes ('?' for a page not cached)
+  bool operator==(const Snapshot&) const = default;
+};
+
+Snapshot Snap(PageCache& cache, const PagePool& pool, PageCache::File& f) {
+  PageCacheStats st = cache.Stats();
+  Snapshot s{f.size(),        st.pages,     st.dirty_pages,
+             st.misses,       st.evictions, st.writebacks_bytes,
+             PoolPages(pool), {},           {}};
+  s.disk = DiskContent(absl::StrCat("/proc/self/fd/", f.fd()));
+  for (uint64_t off = 0; off < f.size(); off += kPageSize) {
+    absl::StatusOr<CachedRead> r = f.Read(off, kPageSize, IoMode::kNoBlock);
+    if (r.ok()) {
+      Bytes b = ToBytes(*r);
+      s.cached.insert(s.cached.end(), b.begin(), b.end());
+    } else {
+      s.cached.push_back(std::byte{'?'});
+    }
+  }
+  return s;
+}
+
+TEST(PageCacheNoBlockTest, WouldBlockIsRecognisedAndNothingElse) {
+  EXPECT_TRUE(IsWouldBlock(WouldBlockError()));
+  EXPECT_EQ(WouldBlockError().code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(IsWouldBlock(absl::UnavailableError(
+      "page cache: the operation would wait for file I/O")));
+  EXPECT_FALSE(IsWouldBlock(absl::OkStatus()));
+  EXPECT_FALSE(IsWouldBlock(ErrnoStatus(EAGAIN, "read")));
+}
+
+// A read of cached pages, and unstable writes to cached pages (pinned ones
+// copied), to whole pages and to pages past the end, need no file I/O.
+TEST(PageCacheNoBlockTest, CachedReadsAndUnstableWritesNeedNoFileIo) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool);
+  const std::string path = dir.File("nb");
+  Bytes model = Pattern(3 * kPageSize + 100, 80);
+  FilePtr f = MustOpen(cache, path, model);
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), model), -1);  // all cached
+  absl::StatusOr<CachedRead> pin = f->Read(0, kPageSize);
+  ASSERT_TRUE(pin.ok());
+  const PageCacheStats before = cache.Stats();
+  {
+    NoFileIo no_io(*f, path);
+    absl::StatusOr<CachedRead> r = f->Read(10, 3 * kPageSize, IoMode::kNoBlock);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(FirstDiff(ToBytes(*r),
+                        absl::MakeConstSpan(model).subspan(10, 3 * kPageSize)),
+              -1);
+    r = f->Read(model.size(), 100, IoMode::kNoBlock);  // at the end
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_TRUE(r->eof);
+    r = absl::StatusOr<CachedRead>();
+
+    auto write = [&](uint64_t off, const Bytes& data) {
+      ASSERT_TRUE(
+          IsOk(f->Write(off, data, Stability::kUnstable, IoMode::kNoBlock)))
+          << off;
+      if (model.size() < off + data.size()) model.resize(off + data.size());
+      std::copy(data.begin(), data.end(), model.begin() + off);
+    };
+    write(100, Pattern(50, 81));                   // pinned page: copied
+    write(kPageSize + 5, Pattern(kPageSize, 82));  // cached pages, in place
+    write(3 * kPageSize + 50, Pattern(2 * kPageSize, 83));  // crosses EOF
+    write(8 * kPageSize, Pattern(2 * kPageSize, 84));       // whole new pages
+    write(12 * kPageSize + 7, Pattern(10, 85));             // partial, past EOF
+    EXPECT_EQ(f->size(), model.size());
+    r = f->Read(0, 6 * kPageSize, IoMode::kNoBlock);  // pages 0..5 cached
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(
+        FirstDiff(ToBytes(*r), absl::MakeConstSpan(model).first(6 * kPageSize)),
+        -1);
+    // Pages 6 and 7 are holes that were never read: a miss.
+    EXPECT_TRUE(IsWouldBlock(f->Read(0, 1 << 20, IoMode::kNoBlock).status()));
+  }
+  const PageCacheStats after = cache.Stats();
+  EXPECT_EQ(after.misses, before.misses);
+  EXPECT_EQ(after.writebacks_bytes, before.writebacks_bytes);
+  EXPECT_EQ(after.cow_copies, before.cow_copies + 1);
+  EXPECT_EQ(FirstDiff(ToBytes(*pin), Pattern(kPageSize, 80)), -1);
+  pin = absl::StatusOr<CachedRead>();
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), model), -1);
+  ASSERT_TRUE(IsOk(f->Commit()));
+  EXPECT_EQ(FirstDiff(DiskContent(path), model), -1);
+}
+
+// Every rule of kNoBlock: WouldBlock before anything changes, and the same
+// call with kMayBlock then succeeds.
+TEST(PageCacheNoBlockTest, EachRuleGivesWouldBlockAndChangesNothing) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool, {.max_pages = 32, .max_dirty_pages = 4});
+  const std::string path = dir.File("r");
+  FilePtr f = MustOpen(cache, path, Pattern(8 * kPageSize, 86));
+  ASSERT_NE(f, nullptr);
+  ASSERT_TRUE(f->Read(0, 2 * kPageSize).ok());  // pages 0, 1 cached
+  ASSERT_TRUE(IsOk(f->Commit()));
+
+  struct Case {
+    const char* what;
+    std::function<void()> setup;  // with kMayBlock, before the snapshot
+    std::function<absl::Status(IoMode)> op;
+  };
+  const Bytes small = Pattern(100, 87);
+  auto nothing = [] {};
+  const std::vector<Case> cases = {
+      {"read of an uncached page", nothing,
+       [&](IoMode m) { return f->Read(kPageSize, 2 * kPageSize, m).status(); }},
+      {"data-sync write", nothing,
+       [&](IoMode m) { return f->Write(0, small, Stability::kDataSync, m); }},
+      {"file-sync write", nothing,
+       [&](IoMode m) { return f->Write(0, small, Stability::kFileSync, m); }},
+      {"partial write of an uncached page inside the file", nothing,
+       [&](IoMode m) {
+         return f->Write(5 * kPageSize + 10, small, Stability::kUnstable, m);
+       }},
+      {"write that alone exceeds the dirty limit", nothing,
+       [&](IoMode m) {
+         return f->Write(0, Pattern(5 * kPageSize, 88), Stability::kUnstable,
+                         m);
+       }},
+      {"write past the dirty limit",
+       [&] {
+         ASSERT_TRUE(IsOk(f->Write(10 * kPageSize, Pattern(4 * kPageSize, 89),
+                                   Stability::kUnstable)));
+       },
+       [&](IoMode m) {
+         return f->Write(20 * kPageSize, Pattern(kPageSize, 90),
+                         Stability::kUnstable, m);
+       }},
+      {"truncate", nothing,
+       [&](IoMode m) { return f->Truncate(30 * kPageSize, m); }},
+      {"commit of dirty pages", nothing,
+       [&](IoMode m) { return f->Commit(m); }},
+      {"commit of pages written but not synced",
+       [&] {
+         // Alone over the dirty limit: written through, without a sync.
+         ASSERT_TRUE(IsOk(
+             f->Write(0, Pattern(6 * kPageSize, 91), Stability::kUnstable)));
+         ASSERT_EQ(cache.Stats().dirty_pages, 0u);
+       },
+       [&](IoMode m) { return f->Commit(m); }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    c.setup();
+    const Snapshot before = Snap(cache, pool, *f);
+    absl::Status s = c.op(IoMode::kNoBlock);
+    EXPECT_TRUE(IsWouldBlock(s)) << s;
+    EXPECT_TRUE(Snap(cache, pool, *f) == before);
+    EXPECT_TRUE(IsOk(c.op(IoMode::kMayBlock)));
+  }
+  // Nothing left to do: Commit in kNoBlock is OK, without file I/O.
+  NoFileIo no_io(*f, path);
+  EXPECT_TRUE(IsOk(f->Commit(IoMode::kNoBlock)));
+}
+
+// Pages that can only come from dirty (or pinned) pages: kNoBlock gives
+// WouldBlock; clean unpinned pages of other files it may evict.
+TEST(PageCacheNoBlockTest, EvictsCleanPagesButNeverWritesBack) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool, {.max_pages = 8, .max_dirty_pages = 8});
+  const std::string pa = dir.File("a");
+  FilePtr a = MustOpen(cache, pa);
+  FilePtr b = MustOpen(cache, dir.File("b"), Pattern(4 * kPageSize, 92));
+  ASSERT_TRUE(a != nullptr && b != nullptr);
+  ASSERT_TRUE(b->Read(0, 4 * kPageSize).ok());  // 4 clean pages
+  // Four new pages of a: four free, no eviction.
+  ASSERT_TRUE(IsOk(a->Write(0, Pattern(4 * kPageSize, 93), Stability::kUnstable,
+                            IoMode::kNoBlock)));
+  // Two more: two of b's clean pages are evicted, in memory only.
+  {
+    NoFileIo no_io(*a, pa);
+    ASSERT_TRUE(IsOk(a->Write(4 * kPageSize, Pattern(2 * kPageSize, 94),
+                              Stability::kUnstable, IoMode::kNoBlock)));
+  }
+  EXPECT_EQ(cache.Stats().evictions, 2u);
+  EXPECT_EQ(cache.Stats().pages, 8u);
+  // b's two pages left, pinned by a reply.
+  absl::StatusOr<CachedRead> pin =
+      b->Read(2 * kPageSize, 2 * kPageSize, IoMode::kNoBlock);
+  ASSERT_TRUE(pin.ok()) << pin.status();
+  // Changing a pinned page needs a copy, and the only pages left are dirty
+  // (a's) or pinned: WouldBlock, nothing changed.
+  const Snapshot before = Snap(cache, pool, *b);
+  absl::Status s = b->Write(2 * kPageSize, Pattern(10, 95),
+                            Stability::kUnstable, IoMode::kNoBlock);
+  EXPECT_TRUE(IsWouldBlock(s)) << s;
+  EXPECT_TRUE(Snap(cache, pool, *b) == before);
+  EXPECT_EQ(cache.Stats().dirty_pages, 6u);
+  EXPECT_EQ(cache.Stats().writebacks_bytes, 0u);
+  // kMayBlock writes a's pages back to make room.
+  EXPECT_TRUE(
+      IsOk(b->Write(2 * kPageSize, Pattern(10, 95), Stability::kUnstable)));
+  EXPECT_GT(cache.Stats().writebacks_bytes, 0u);
+}
+
+TEST(PageCacheNoBlockTest, GetFileOpensOnlyInMayBlock) {
+  TempDir dir;
+  PagePool pool(16 * kPageSize);
+  PageCache cache(pool);
+  const std::string path = dir.File("g");
+  CreateFile(path, Pattern(10, 96));
+  int opens = 0;
+  auto open_fd = [&]() -> absl::StatusOr<int> {
+    ++opens;
+    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, "open");
+    return fd;
+  };
+  absl::StatusOr<FilePtr> f =
+      cache.GetFile(KeyOf(path), open_fd, IoMode::kNoBlock);
+  EXPECT_TRUE(IsWouldBlock(f.status())) << f.status();
+  EXPECT_EQ(opens, 0);
+  EXPECT_EQ(cache.Stats().files, 0u);
+  absl::StatusOr<FilePtr> g = cache.GetFile(KeyOf(path), open_fd);
+  ASSERT_TRUE(g.ok()) << g.status();
+  f = cache.GetFile(KeyOf(path), open_fd, IoMode::kNoBlock);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->get(), g->get());
+  EXPECT_EQ(opens, 1);
+  // A file opened O_RDONLY commits at once, in either mode.
+  const std::string ro = dir.File("ro");
+  CreateFile(ro, Pattern(10, 97));
+  absl::StatusOr<FilePtr> r = Open(cache, ro, O_RDONLY);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(IsOk((*r)->Commit(IoMode::kNoBlock)));
 }
 
 // A file in `dir` (created empty) opened in `cache`.

@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include "absl/status/status.h"
+#include "common/page_cache.h"
 #include "common/socket_util.h"
 #include "gtest/gtest.h"
 
@@ -26,6 +27,13 @@ TEST(StatusMapTest, ErrnoStatusKeepsItsErrnoUpToTheProtocol) {
     EXPECT_EQ(e.status, c.want) << s;
     EXPECT_EQ(e.message, s.message());
   }
+}
+
+TEST(StatusMapTest, PageCacheStatuses) {
+  EXPECT_EQ(FromAbsl(FileTooLargeError(uint64_t{1} << 50, 1 << 20)).status,
+            rpc::STATUS_FBIG);
+  // Never meant for a client; if it gets there, DELAY.
+  EXPECT_EQ(FromAbsl(WouldBlockError()).status, rpc::STATUS_DELAY);
 }
 
 TEST(StatusMapTest, StatusesWithoutErrnoMapByCode) {
