@@ -1,5 +1,6 @@
 #include "common/frame.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_format.h"
@@ -80,16 +81,20 @@ absl::StatusOr<FrameHeader> DecodeFrameHeader(absl::Span<const std::byte> b,
 }
 
 absl::Span<std::byte> FrameReader::WritableSpan(size_t min_bytes) {
-  size_t want =
-      std::max(min_bytes, need_ > buffered() ? need_ - buffered() : 0);
-  if (buf_.size() - end_ < want) {
+  if (buf_.size() - end_ < min_bytes) {
     // Move unconsumed bytes to the front, then grow if still short.
     if (begin_ > 0) {
       std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
       end_ -= begin_;
       begin_ = 0;
     }
-    if (buf_.size() - end_ < want) buf_.resize(end_ + want);
+    const size_t want = end_ + min_bytes;
+    if (buf_.size() < want) {
+      // Doubling keeps the copies of a large frame linear in its size; the
+      // cap keeps the buffer within what the frame in progress needs.
+      const size_t cap = std::max(want, need_);
+      buf_.resize(std::min(std::max(want, 2 * buf_.size()), cap));
+    }
   }
   return {buf_.data() + end_, buf_.size() - end_};
 }

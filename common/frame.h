@@ -12,7 +12,9 @@
 //   12     4     payload length (little-endian)
 //
 // Limits are checked on the header alone, before anything is allocated.
-// `FrameReader` cuts frames out of a byte stream as it arrives.
+// `FrameReader` cuts frames out of a byte stream as it arrives; its buffer
+// grows with the bytes actually received (geometrically, never past what
+// the frame in progress needs), not with what a header announces.
 //
 // Thread-safety: thread-compatible.
 //
@@ -82,8 +84,10 @@ class FrameReader {
  public:
   explicit FrameReader(FrameLimits limits = {}) : limits_(limits) {}
 
-  // Room for at least `min_bytes` more bytes (more when a frame in progress
-  // needs it). Write received bytes there, then Commit().
+  // Room for at least `min_bytes` more bytes. Write received bytes there,
+  // then Commit(). The buffer grows by doubling as bytes arrive, capped at
+  // what the frame in progress still needs (so a header announcing 64 MiB
+  // costs nothing until the bytes come).
   absl::Span<std::byte> WritableSpan(size_t min_bytes);
   void Commit(size_t n) { end_ += n; }
 
@@ -93,6 +97,9 @@ class FrameReader {
 
   // Bytes received but not yet returned as frames.
   size_t buffered() const { return end_ - begin_; }
+  // True if a frame has begun arriving but is not complete (after Next()
+  // returned nullopt).
+  bool partial() const { return buffered() > 0; }
   // Bytes of buffer memory held.
   size_t capacity() const { return buf_.size(); }
   // Gives back buffer memory beyond `keep` bytes when nothing is buffered.

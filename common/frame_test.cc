@@ -118,5 +118,45 @@ TEST(FrameReaderTest, HugeLengthIsRejectedBeforeAllocating) {
   EXPECT_LT(reader.capacity(), size_t{1} << 20);
 }
 
+TEST(FrameReaderTest, MemoryFollowsTheBytesReceivedNotTheHeader) {
+  // A header announcing a 1 MiB envelope and a 64 MiB payload, then a
+  // trickle: the buffer stays within twice what arrived (plus one chunk).
+  FrameReader reader({.max_envelope = 1 << 20, .max_payload = 64 << 20});
+  std::byte b[kFrameHeaderSize];
+  EncodeFrameHeader({FrameType::kRequest, 0, 1 << 20, 64 << 20}, b);
+  constexpr size_t kChunk = 16 << 10;
+  absl::Span<std::byte> w = reader.WritableSpan(kChunk);
+  std::memcpy(w.data(), b, sizeof(b));
+  reader.Commit(sizeof(b));
+  EXPECT_FALSE(reader.Next().has_value());
+  EXPECT_TRUE(reader.partial());
+  EXPECT_LE(reader.capacity(), 2 * kChunk);
+  size_t received = sizeof(b);
+  for (int i = 0; i < 100; ++i) {
+    w = reader.WritableSpan(kChunk);
+    ASSERT_GE(w.size(), kChunk);
+    reader.Commit(kChunk);
+    received += kChunk;
+    EXPECT_FALSE(reader.Next().has_value());
+    EXPECT_LE(reader.capacity(), 2 * received + kChunk) << i;
+  }
+  // The whole frame still arrives and comes out whole, the buffer never
+  // larger than the frame plus one chunk.
+  const size_t total = kFrameHeaderSize + (1 << 20) + (64 << 20);
+  while (received < total) {
+    const size_t n = std::min(total - received, size_t{256} << 10);
+    w = reader.WritableSpan(n);
+    ASSERT_GE(w.size(), n);
+    reader.Commit(n);
+    received += n;
+  }
+  EXPECT_LE(reader.capacity(), total + (256 << 10));
+  auto f = reader.Next();
+  ASSERT_TRUE(f.has_value());
+  ASSERT_TRUE(f->ok()) << f->status();
+  EXPECT_EQ((*f)->payload.size(), size_t{64} << 20);
+  EXPECT_FALSE(reader.partial());
+}
+
 }  // namespace
 }  // namespace txbuf

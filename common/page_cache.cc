@@ -296,6 +296,22 @@ void PageCache::Forget(FileKey key) {
   // `gone` is dropped here; its pages go with the last holder.
 }
 
+bool PageCache::ReleaseIfClean(FileKey key) {
+  std::shared_ptr<File> gone;
+  {
+    absl::MutexLock l(&files_mu_);
+    auto it = files_.find(key);
+    if (it == files_.end()) return true;
+    {
+      absl::MutexLock fl(&it->second->mu_);
+      if (!it->second->DirtyEntriesLocked().empty()) return false;
+    }
+    gone = std::move(it->second);
+    files_.erase(it);
+  }
+  return true;  // `gone` is dropped here, without locks held.
+}
+
 absl::Status PageCache::SyncAll() {
   std::vector<std::shared_ptr<File>> files;
   {

@@ -247,6 +247,19 @@ class PageCache {
   //   if (unlinkat(dirfd, name, 0) == 0) cache.Forget(key);
   void Forget(FileKey key) ABSL_LOCKS_EXCLUDED(files_mu_);
 
+  // Drops file `key` from the cache if it has no dirty pages, so that its
+  // descriptor closes once the last holder lets go (a bound on open files);
+  // its clean pages go with it. Returns false (and keeps it) if it has dirty
+  // pages; true if it was dropped or not cached.
+  //
+  // Example:
+  //   if (cache.ReleaseIfClean(key)) node.file.reset();
+  bool ReleaseIfClean(FileKey key) ABSL_LOCKS_EXCLUDED(files_mu_);
+
+  // Files open (File objects alive, each holding a descriptor), whether in
+  // the cache or only held by callers after Forget / ReleaseIfClean.
+  size_t open_files() const { return live_files_.load(); }
+
   // Commits every cached file: writes back every dirty page and fsyncs (for
   // server shutdown). Returns the first error, after trying every file.
   //

@@ -64,6 +64,8 @@ PagePoolStats PagePool::Stats() const {
   st.capacity_pages = capacity_;
   st.allocated_pages = allocated_.load(std::memory_order_relaxed);
   st.high_water_pages = high_water_.load(std::memory_order_relaxed);
+  st.tx_pages = tx_pages();
+  st.tx_segment_bytes = tx_segment_bytes();
   return st;
 }
 

@@ -41,6 +41,9 @@ class PagePool;
 // Metadata of one arena page (the data lives in the arena).
 struct Page {
   std::atomic<uint32_t> refs{0};
+  // References held by txbuf segments (PageRef::ToTxDeleter), a subset of
+  // `refs`: the page is held by txbufs while it is not zero.
+  std::atomic<uint32_t> tx_pins{0};
   PagePool* pool = nullptr;
   std::byte* data = nullptr;
 };
@@ -88,6 +91,11 @@ class PageRef {
         std::exchange(page_, nullptr));
   }
 
+  // Gives up this reference to a txbuf segment of `len` bytes of the page:
+  // the pool counts the page as held by txbufs (once, however many segments
+  // reference it) until the returned Deleter runs.
+  Deleter ToTxDeleter(size_t len) &&;
+
   // Drops one reference on `page`.
   static void Unref(Page* page);
 
@@ -100,6 +108,9 @@ struct PagePoolStats {
   uint64_t capacity_pages = 0;
   uint64_t allocated_pages = 0;  // pages with at least one reference.
   uint64_t high_water_pages = 0;
+  uint64_t tx_pages = 0;          // distinct pages held by txbuf segments.
+  uint64_t tx_segment_bytes = 0;  // bytes of those segments (a page shared by
+                                  // N segments counts N times here).
 };
 
 class PagePool {
@@ -123,6 +134,13 @@ class PagePool {
   }
 
   PagePoolStats Stats() const;
+  // Stats().tx_pages and tx_segment_bytes, cheaply.
+  uint64_t tx_pages() const {
+    return tx_pages_.load(std::memory_order_relaxed);
+  }
+  uint64_t tx_segment_bytes() const {
+    return tx_segment_bytes_.load(std::memory_order_relaxed);
+  }
 
  private:
   friend class PageRef;
@@ -136,10 +154,33 @@ class PagePool {
   size_t never_used_ = 0;       // pages [never_used_, capacity_) untouched.
   std::atomic<uint64_t> allocated_{0};
   std::atomic<uint64_t> high_water_{0};
+  std::atomic<uint64_t> tx_pages_{0};
+  std::atomic<uint64_t> tx_segment_bytes_{0};
 };
 
 inline void PageRef::reset() {
   if (page_ != nullptr) Unref(std::exchange(page_, nullptr));
+}
+
+inline Deleter PageRef::ToTxDeleter(size_t len) && {
+  Page* p = std::exchange(page_, nullptr);
+  PagePool* pool = p->pool;
+  if (p->tx_pins.fetch_add(1, std::memory_order_acq_rel) == 0) {
+    pool->tx_pages_.fetch_add(1, std::memory_order_relaxed);
+  }
+  pool->tx_segment_bytes_.fetch_add(len, std::memory_order_relaxed);
+  return Deleter(
+      +[](void* len, void* obj) {
+        auto* page = static_cast<Page*>(obj);
+        PagePool* pool = page->pool;
+        pool->tx_segment_bytes_.fetch_sub(reinterpret_cast<uintptr_t>(len),
+                                          std::memory_order_relaxed);
+        if (page->tx_pins.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+          pool->tx_pages_.fetch_sub(1, std::memory_order_relaxed);
+        }
+        Unref(page);
+      },
+      reinterpret_cast<void*>(static_cast<uintptr_t>(len)), p);
 }
 
 inline void PageRef::Unref(Page* page) {

@@ -316,7 +316,7 @@ void TxBufBuilder::AppendPage(PageRef page, size_t offset, size_t len) {
     return;
   }
   const std::byte* p = page.data() + offset;
-  AddSegment(p, len, SegmentKind::kPage, std::move(page).ToDeleter());
+  AddSegment(p, len, SegmentKind::kPage, std::move(page).ToTxDeleter(len));
 }
 
 void TxBufBuilder::AppendExternal(const void* p, size_t len, Deleter release) {

@@ -168,6 +168,30 @@ TEST_F(TxBufTest, CloneTakesNoPageReferences) {
   EXPECT_EQ(p.use_count(), 1u);
 }
 
+TEST_F(TxBufTest, APageSharedByTxbufsIsHeldOnce) {
+  PageRef p = FilledPage(pool_, 'x');
+  PageRef q = FilledPage(pool_, 'y');
+  TxBufBuilder a(ctx_);
+  a.AppendPage(p, 0, kPageSize);
+  a.AppendPage(q, 100, 1000);
+  TxBuf ta = *a.Finish();
+  TxBufBuilder b(ctx_);
+  b.AppendPage(p, 0, 2048);
+  b.AppendPage(p, 2048, 2048);
+  TxBuf tb = *b.Finish();
+  // Three segments of p and one of q: two distinct pages held.
+  EXPECT_EQ(pool_.tx_pages(), 2u);
+  EXPECT_EQ(pool_.tx_segment_bytes(), kPageSize + 1000 + kPageSize);
+  ta.reset();
+  EXPECT_EQ(pool_.tx_pages(), 1u);
+  EXPECT_EQ(pool_.tx_segment_bytes(), kPageSize);
+  tb.reset();
+  EXPECT_EQ(pool_.tx_pages(), 0u);
+  EXPECT_EQ(pool_.tx_segment_bytes(), 0u);
+  EXPECT_EQ(p.use_count(), 1u);
+  EXPECT_EQ(q.use_count(), 1u);
+}
+
 TEST_F(TxBufTest, SlicePinsOnlyFromItsFirstNode) {
   // 64 pages = 4 nodes of 16. A slice of the last 10 pages keeps nodes 3..4.
   TxBufBuilder b(ctx_);

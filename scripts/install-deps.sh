@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(
   build-essential cmake ninja-build pkg-config git
-  liburing-dev libprotobuf-dev protobuf-compiler libabsl-dev
+  liburing-dev libprotobuf-dev protobuf-compiler libabsl-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy libclang-rt-14-dev
   iproute2 procps python3

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "common/sha256.h"
+#include "common/crypto.h"
 #include "server/reply_composer.h"
 #include "server/server.h"
 #include "server/worker.h"

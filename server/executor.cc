@@ -65,8 +65,10 @@ void Executor::Execute(const rpc::Request& req,
 }
 
 OpResultOr<std::shared_ptr<PageCache::File>> Executor::FileOf(Current& cur) {
-  if (cur.cached != nullptr && cur.cached->file != nullptr) {
-    return {OpError::Ok(), cur.cached->file};
+  if (cur.cached != nullptr) {
+    if (std::shared_ptr<PageCache::File> f = cur.cached->file.lock()) {
+      return {OpError::Ok(), std::move(f)};
+    }
   }
   OpResultOr<std::shared_ptr<PageCache::File>> f = ex_.File(*cur.node);
   if (f.ok() && cur.cached != nullptr) cur.cached->file = f.value;
@@ -171,6 +173,8 @@ OpError Executor::Run(const rpc::Op& op, absl::Span<const std::byte> payload,
           w.offset(), payload.subspan(w.payload_offset(), w.length()),
           ToStability(w.stable()));
       if (!s.ok()) return FromAbsl(s);
+      // As the kernel does for writers without CAP_FSETID.
+      if (OpError e = ex_.DropSetId(*f.value); !e.ok()) return e;
       rpc::WriteResult* wr = res->mutable_write();
       wr->set_count(w.length());
       wr->set_committed(w.stable());
@@ -227,8 +231,14 @@ OpError Executor::Run(const rpc::Op& op, absl::Span<const std::byte> payload,
     case rpc::Op::kReaddir: {
       if (OpError e = NeedFh(cfh); !e.ok()) return e;
       const rpc::ReadDir& r = op.readdir();
+      // What is left of the reply envelope for this page (with room for
+      // the results that may follow and the page's own framing).
+      const size_t used = out->reply.ByteSizeLong() + 4096;
+      const size_t room = used < limits_.max_reply_envelope
+                              ? limits_.max_reply_envelope - used
+                              : 0;
       OpResultOr<Export::DirPage> page =
-          ex_.ReadDir(*cfh, r.cookie(), r.max_entries(), r.with_attrs());
+          ex_.ReadDir(*cfh, r.cookie(), r.max_entries(), r.with_attrs(), room);
       if (!page.ok()) return page.error;
       rpc::ReadDirResult* rd = res->mutable_readdir();
       for (rpc::DirEntry& e : page.value.entries) {

@@ -37,6 +37,9 @@ struct ServerLimits {
   uint32_t max_read = 16 << 20;           // bytes per READ
   uint64_t max_reply_payload = 64 << 20;  // READ bytes per compound
   uint32_t max_error_bytes = 512;         // detail text per error
+  // Reply envelope bytes (docs/PROTOCOL.md: clients accept 16 MiB); READDIR
+  // pages are cut to stay within it.
+  uint32_t max_reply_envelope = 16 << 20;
 };
 
 // The result of one compound, in `reply` (cleared first: callers may reuse
@@ -52,13 +55,15 @@ struct CompoundOutput {
 };
 
 // The file handles a connection used last, with their nodes and page-cache
-// files: a PUTFH of one of them costs no table or node lock.
+// files: a PUTFH of one of them costs no table or node lock. It holds no
+// descriptor: the file is a weak reference, so a file the export closed
+// (evicted or removed) is not kept open by an idle connection.
 class HandleCache {
  public:
   struct Entry {
     std::string fh;
     NodeRef node;
-    std::shared_ptr<PageCache::File> file;  // set on first data op
+    std::weak_ptr<PageCache::File> file;  // set on first data op
   };
   // The live entry for `fh`, or nullptr.
   Entry* Find(absl::string_view fh) {

@@ -14,13 +14,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/sha256.h"
+#include "common/crypto.h"
 
 namespace txbuf::server {
 namespace {
 
 constexpr char kHandleMagic[4] = {'T', 'X', 'H', '\x01'};
 constexpr size_t kHandleSize = 20;
+// Deepest directory the subtree check walks before giving up (STALE).
+constexpr int kMaxDepth = 4096;
+// Nodes whose parent chain is longer than this are not found again by name.
+constexpr int kMaxReopenDepth = 256;
+// Descriptor eviction looks at this many LRU nodes per call at most.
+constexpr int kMaxEvictScan = 256;
 
 // Without openat2 (kernels before 5.6, or valgrind): walks `path` one
 // component at a time with O_NOFOLLOW, following only relative symlinks
@@ -40,7 +46,8 @@ int OpenBeneathByHand(int dirfd, const std::string& path, uint64_t flags,
                  : O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     UniqueFd next(openat(dir.get(), c.c_str(), f, static_cast<mode_t>(mode)));
     if (!next && errno == ENOTDIR && !last) return -1;
-    if (!next && (errno == ELOOP || errno == ENOTDIR)) {
+    if (!next && (errno == ELOOP || errno == ENOTDIR) &&
+        (!last || (flags & O_NOFOLLOW) == 0)) {
       // A symlink: follow it within the current directory.
       char target[4096];
       ssize_t n = readlinkat(dir.get(), c.c_str(), target, sizeof(target) - 1);
@@ -87,6 +94,8 @@ int64_t Ns(const timespec& t) {
   return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
+FileKey KeyOf(const struct stat& st) { return {st.st_dev, st.st_ino}; }
+
 // An error for a failed resolution of `what` beneath the export.
 OpError ResolveError(int err, absl::string_view what) {
   if (err == EXDEV || err == ELOOP) {
@@ -94,6 +103,37 @@ OpError ResolveError(int err, absl::string_view what) {
                absl::StrCat(what, ": path leaves the export"));
   }
   return ErrnoError(err, what);
+}
+
+OpError MovedOut() {
+  return Err(rpc::STATUS_STALE,
+             "the directory is no longer beneath the export (moved out)");
+}
+
+// The kernel's handle of the file open at `fd` (type, then bytes), or "".
+std::string KernelHandleOf(int fd) {
+  alignas(file_handle) char buf[sizeof(file_handle) + MAX_HANDLE_SZ];
+  auto* fh = reinterpret_cast<file_handle*>(buf);
+  fh->handle_bytes = MAX_HANDLE_SZ;
+  int mount_id = 0;
+  if (name_to_handle_at(fd, "", fh, &mount_id, AT_EMPTY_PATH) != 0) return "";
+  std::string out(sizeof(int) + fh->handle_bytes, '\0');
+  std::memcpy(out.data(), &fh->handle_type, sizeof(int));
+  std::memcpy(out.data() + sizeof(int), fh->f_handle, fh->handle_bytes);
+  return out;
+}
+
+// Opens (O_PATH) the file of a KernelHandleOf() string.
+int OpenByKernelHandle(int mount_fd, const std::string& h) {
+  if (h.size() < sizeof(int) || h.size() - sizeof(int) > MAX_HANDLE_SZ) {
+    return errno = ESTALE, -1;
+  }
+  alignas(file_handle) char buf[sizeof(file_handle) + MAX_HANDLE_SZ];
+  auto* fh = reinterpret_cast<file_handle*>(buf);
+  fh->handle_bytes = static_cast<unsigned>(h.size() - sizeof(int));
+  std::memcpy(&fh->handle_type, h.data(), sizeof(int));
+  std::memcpy(fh->f_handle, h.data() + sizeof(int), fh->handle_bytes);
+  return open_by_handle_at(mount_fd, fh, O_PATH | O_CLOEXEC);
 }
 
 }  // namespace
@@ -120,18 +160,40 @@ OpError Export::CheckName(absl::string_view name) {
 absl::StatusOr<std::unique_ptr<Export>> Export::Open(const std::string& dir,
                                                      ExportOptions options) {
   std::unique_ptr<Export> ex(new Export(options));
+  ex->lru_.lru_prev = ex->lru_.lru_next = &ex->lru_;
   UniqueFd fd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!fd) return ErrnoStatus(errno, absl::StrCat("export ", dir));
   uint8_t epoch[8];
   RandomBytes(epoch);
   std::memcpy(&ex->epoch_, epoch, sizeof(epoch));
-  OpResultOr<NodeRef> root = ex->Adopt(std::move(fd));
+  // Finding files again by kernel handle needs CAP_DAC_READ_SEARCH: try it.
+  std::string kh = KernelHandleOf(fd.get());
+  if (!kh.empty()) {
+    UniqueFd again(OpenByKernelHandle(fd.get(), kh));
+    if (again) ex->mount_fd_ = fcntl(fd.get(), F_DUPFD_CLOEXEC, 0);
+  }
+  OpResultOr<NodeRef> root = ex->Adopt(std::move(fd), nullptr, "");
   if (!root.ok()) {
     return absl::InternalError(
         absl::StrCat("export ", dir, ": ", root.error.message));
   }
   ex->root_ = root.value;
   return ex;
+}
+
+Export::~Export() {
+  {
+    absl::MutexLock l(&mu_);
+    for (Node* n = lru_.lru_next; n != &lru_;) {
+      Node* next = n->lru_next;
+      n->lru_prev = n->lru_next = nullptr;
+      n = next;
+    }
+    lru_.lru_prev = lru_.lru_next = &lru_;
+    by_key_.clear();
+    by_id_.clear();
+  }
+  if (mount_fd_ >= 0) close(mount_fd_);
 }
 
 size_t Export::nodes() const {
@@ -146,6 +208,196 @@ NodeRef Export::FindLocked(const FileKey& key) {
   return n == by_id_.end() ? nullptr : n->second;
 }
 
+// ---------------------------------------------------------------------------
+// Descriptors: the LRU list and the budget.
+
+void Export::UnlinkLruLocked(Node* n) {
+  if (n->lru_next == nullptr) return;
+  n->lru_prev->lru_next = n->lru_next;
+  n->lru_next->lru_prev = n->lru_prev;
+  n->lru_prev = n->lru_next = nullptr;
+}
+
+void Export::TouchLocked(Node* n) {
+  if (!n->in_table) return;  // dropped: never linked again
+  UnlinkLruLocked(n);
+  n->lru_prev = lru_.lru_prev;
+  n->lru_next = &lru_;
+  lru_.lru_prev->lru_next = n;
+  lru_.lru_prev = n;
+  n->lru_stamp.store(lru_clock_.fetch_add(1, std::memory_order_relaxed) + 1,
+                     std::memory_order_relaxed);
+}
+
+void Export::Touch(Node* n) {
+  // A node moved to the recent end within the last budget/2 moves is still
+  // in the recent half: leave it, so hot nodes take no lock (approximate
+  // LRU, as in the page cache).
+  const uint64_t st = n->lru_stamp.load(std::memory_order_relaxed);
+  const uint64_t window = std::max<uint64_t>(16, options_.fd_budget / 2);
+  if (st != 0 && lru_clock_.load(std::memory_order_relaxed) - st < window) {
+    return;
+  }
+  absl::MutexLock l(&mu_);
+  TouchLocked(n);
+}
+
+void Export::EvictFdsLocked() {
+  int scanned = 0;
+  Node* n = lru_.lru_next;
+  while (open_fds() > options_.fd_budget && n != &lru_ &&
+         scanned++ < kMaxEvictScan) {
+    Node* next = n->lru_next;
+    if (n != root_.get() && n->mu.TryLock()) {
+      n->fd.reset();  // closes when the last operation using it lets go
+      // A file with dirty pages stays open until they are written back.
+      if (n->file != nullptr &&
+          (cache_ == nullptr || cache_->ReleaseIfClean(n->key))) {
+        n->file.reset();
+      }
+      const bool holds = n->fd != nullptr || n->file != nullptr;
+      n->mu.Unlock();
+      if (holds) {
+        TouchLocked(n);  // try others first next time
+      } else {
+        UnlinkLruLocked(n);
+      }
+    }
+    n = next;
+  }
+}
+
+void Export::InstallFd(Node& n, FdRef fd) {
+  {
+    absl::MutexLock l(&n.mu);
+    if (n.fd != nullptr) return;
+    n.fd = std::move(fd);
+  }
+  absl::MutexLock l(&mu_);
+  TouchLocked(&n);
+  EvictFdsLocked();
+}
+
+FdRef Export::Own(UniqueFd fd) {
+  opath_fds_->fetch_add(1);
+  std::shared_ptr<std::atomic<size_t>> count = opath_fds_;
+  return FdRef(new UniqueFd(std::move(fd)), [count](const UniqueFd* p) {
+    delete p;
+    count->fetch_sub(1);
+  });
+}
+
+size_t Export::open_fds() const {
+  return opath_fds_->load() + (cache_ != nullptr ? cache_->open_files() : 0);
+}
+
+OpResultOr<FdRef> Export::Fd(Node& n) {
+  FdRef fd;
+  {
+    absl::MutexLock l(&n.mu);
+    fd = n.fd;
+  }
+  if (fd != nullptr) {
+    Touch(&n);
+    return {OpError::Ok(), std::move(fd)};
+  }
+  if (n.removed.load(std::memory_order_acquire)) {
+    return {Err(rpc::STATUS_STALE, "the file was removed")};
+  }
+  absl::StatusOr<UniqueFd> opened = Reopen(n, 0);
+  if (!opened.ok()) {
+    return {Err(rpc::STATUS_STALE, absl::StrCat("cannot find the file again: ",
+                                                opened.status().message()))};
+  }
+  fd = Own(std::move(*opened));
+  InstallFd(n, fd);
+  return {OpError::Ok(), std::move(fd)};
+}
+
+absl::StatusOr<UniqueFd> Export::Reopen(Node& n, int depth) {
+  if (depth > kMaxReopenDepth) {
+    return absl::NotFoundError("directory chain too deep");
+  }
+  if (mount_fd_ >= 0 && !n.kernel_handle.empty() &&
+      n.key.dev == root_->key.dev) {
+    UniqueFd fd(OpenByKernelHandle(mount_fd_, n.kernel_handle));
+    if (!fd) {
+      if (errno == ESTALE) n.removed.store(true, std::memory_order_release);
+      return ErrnoStatus(errno, "open_by_handle_at");
+    }
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "fstat");
+    if (KeyOf(st) != n.key) return absl::NotFoundError("a different file");
+    return fd;
+  }
+  NodeRef parent;
+  std::string name;
+  {
+    absl::MutexLock l(&n.mu);
+    parent = n.parent;
+    name = n.name;
+  }
+  if (parent == nullptr) return absl::NotFoundError("no parent known");
+  UniqueFd pfd;
+  {
+    absl::MutexLock l(&parent->mu);
+    if (parent->fd != nullptr) {
+      pfd.reset(fcntl(parent->fd->get(), F_DUPFD_CLOEXEC, 0));
+    }
+  }
+  if (!pfd) {
+    absl::StatusOr<UniqueFd> p = Reopen(*parent, depth + 1);
+    if (!p.ok()) return p.status();
+    pfd = std::move(*p);
+  }
+  // The name was resolved like this when the node was made: following a
+  // final symlink only for nodes found by LOOKUP of a path.
+  UniqueFd fd(
+      OpenAt2(pfd.get(), name.c_str(), O_PATH | O_CLOEXEC, 0, kBeneath));
+  if (!fd) return ErrnoStatus(errno, absl::StrCat("reopen '", name, "'"));
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "fstat");
+  if (KeyOf(st) != n.key) {
+    // Maybe it is the symlink itself that the node stands for.
+    UniqueFd nf(OpenAt2(pfd.get(), name.c_str(),
+                        O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, kBeneath));
+    if (nf && fstat(nf.get(), &st) == 0 && KeyOf(st) == n.key) return nf;
+    return absl::NotFoundError(
+        "the file was moved or replaced outside the server");
+  }
+  return fd;
+}
+
+OpError Export::CheckBeneathRoot(int fd) {
+  const FileKey root = root_->key;
+  UniqueFd cur(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!cur) return ErrnoError(errno, "dup");
+  struct stat st;
+  if (fstat(cur.get(), &st) != 0) return ErrnoError(errno, "fstat");
+  for (int depth = 0; depth < kMaxDepth; ++depth) {
+    if (KeyOf(st) == root) return OpError::Ok();
+    UniqueFd up(openat(cur.get(), "..", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!up) return ErrnoError(errno, "subtree check: open ..");
+    struct stat ust;
+    if (fstat(up.get(), &ust) != 0) return ErrnoError(errno, "fstat");
+    if (KeyOf(ust) == KeyOf(st)) return MovedOut();  // reached "/"
+    cur = std::move(up);
+    st = ust;
+  }
+  return MovedOut();
+}
+
+OpResultOr<FdRef> Export::DirFd(Node& dir) {
+  if (!dir.is_dir) return {Err(rpc::STATUS_NOTDIR, "not a directory")};
+  OpResultOr<FdRef> fd = Fd(dir);
+  if (!fd.ok() || &dir == root_.get()) return fd;
+  if (OpError e = CheckBeneathRoot(fd.value->get()); !e.ok()) return {e};
+  return fd;
+}
+
+// ---------------------------------------------------------------------------
+// The node table.
+
 void Export::SweepLocked() {
   // Drop the oldest half of the nodes no operation is using. Their handles
   // become STALE: the price of a bounded table (like NFSv4 volatile handles).
@@ -156,28 +408,112 @@ void Export::SweepLocked() {
   std::sort(idle.begin(), idle.end());
   idle.resize((idle.size() + 1) / 2);
   for (uint64_t id : idle) {
-    auto it = by_id_.find(id);
-    by_key_.erase(it->second->key);
-    by_id_.erase(it);
+    NodeRef n = by_id_.find(id)->second;
+    DropNodeLocked(n);
   }
 }
 
-OpResultOr<NodeRef> Export::Adopt(UniqueFd opath) {
+void Export::DropNodeLocked(const NodeRef& n) {
+  UnlinkLruLocked(n.get());
+  n->in_table = false;
+  auto k = by_key_.find(n->key);
+  if (k != by_key_.end() && k->second == n->id) by_key_.erase(k);
+  by_id_.erase(n->id);
+  // Its descriptors go with it (an operation using one keeps it until done).
+  absl::MutexLock l(&n->mu);
+  n->fd.reset();
+  n->file.reset();
+  n->parent.reset();
+}
+
+OpResultOr<NodeRef> Export::Adopt(UniqueFd opath, const NodeRef& parent,
+                                  absl::string_view name) {
   struct stat st;
   if (fstat(opath.get(), &st) != 0) return {ErrnoError(errno, "fstat")};
-  FileKey key{st.st_dev, st.st_ino};
+  if (st.st_nlink == 0 && !S_ISDIR(st.st_mode)) {
+    return {Err(rpc::STATUS_STALE, "the file was removed")};
+  }
+  const FileKey key = KeyOf(st);
+  NodeRef n;
+  {
+    absl::MutexLock l(&mu_);
+    n = FindLocked(key);
+  }
+  if (n != nullptr) {
+    {
+      absl::MutexLock l(&n->mu);
+      if (parent != nullptr) {
+        n->parent = parent;
+        n->name.assign(name.data(), name.size());
+      }
+    }
+    // If the node gave its descriptor back earlier, it takes this one.
+    InstallFd(*n, Own(std::move(opath)));
+    Touch(n.get());
+    return {OpError::Ok(), n};
+  }
+  auto fresh = std::make_shared<Node>();
+  fresh->key = key;
+  fresh->is_dir = S_ISDIR(st.st_mode);
+  fresh->is_regular = S_ISREG(st.st_mode);
+  if (mount_fd_ >= 0) fresh->kernel_handle = KernelHandleOf(opath.get());
+  {
+    absl::MutexLock nl(&fresh->mu);
+    fresh->fd = Own(std::move(opath));
+    fresh->parent = parent;
+    fresh->name.assign(name.data(), name.size());
+  }
   absl::MutexLock l(&mu_);
-  if (NodeRef n = FindLocked(key)) return {OpError::Ok(), n};
+  if (NodeRef raced = FindLocked(key)) {
+    // Another thread made it meanwhile; ours closes with `fresh`.
+    return {OpError::Ok(), raced};
+  }
   if (by_id_.size() >= options_.max_nodes) SweepLocked();
-  auto n = std::make_shared<Node>();
-  n->id = next_id_++;
-  n->key = key;
-  n->opath = std::move(opath);
-  n->is_dir = S_ISDIR(st.st_mode);
-  n->is_regular = S_ISREG(st.st_mode);
-  by_id_[n->id] = n;
-  by_key_[key] = n->id;
-  return {OpError::Ok(), n};
+  fresh->id = next_id_++;
+  by_id_[fresh->id] = fresh;
+  by_key_[key] = fresh->id;
+  fresh->in_table = true;
+  TouchLocked(fresh.get());
+  EvictFdsLocked();
+  return {OpError::Ok(), fresh};
+}
+
+void Export::Moved(const FileKey& key, const NodeRef& to_dir,
+                   absl::string_view to_name) {
+  NodeRef n;
+  {
+    absl::MutexLock l(&mu_);
+    n = FindLocked(key);
+  }
+  if (n == nullptr) return;
+  absl::MutexLock l(&n->mu);
+  n->parent = to_dir;
+  n->name.assign(to_name.data(), to_name.size());
+}
+
+void Export::ForgetIfUnlinked(const FileKey& key, nlink_t links_before) {
+  NodeRef n;
+  {
+    absl::MutexLock l(&mu_);
+    n = FindLocked(key);
+  }
+  bool gone = links_before <= 1;
+  if (n != nullptr) {
+    FdRef fd;
+    {
+      absl::MutexLock l(&n->mu);
+      fd = n->fd;
+    }
+    struct stat st;
+    if (fd != nullptr && fstat(fd->get(), &st) == 0) gone = st.st_nlink == 0;
+    if (gone) {
+      n->removed.store(true, std::memory_order_release);
+      absl::MutexLock l(&mu_);
+      DropNodeLocked(n);
+    }
+  }
+  // Pages of the file pinned by replies in flight live on in those txbufs.
+  if (gone && cache_ != nullptr) cache_->Forget(key);
 }
 
 std::string Export::HandleOf(const Node& n) const {
@@ -212,13 +548,27 @@ OpResultOr<NodeRef> Export::FromHandle(absl::string_view fh) {
   return {OpError::Ok(), n};
 }
 
-OpResultOr<struct stat> Export::Stat(const Node& n) {
+// ---------------------------------------------------------------------------
+// Operations.
+
+OpResultOr<struct stat> Export::Stat(Node& n) {
   OpResultOr<struct stat> r;
-  if (fstat(n.opath.get(), &r.value) != 0) {
+  if (n.removed.load(std::memory_order_acquire)) {
+    r.error = Err(rpc::STATUS_STALE, "the file was removed");
+    return r;
+  }
+  OpResultOr<FdRef> fd = Fd(n);
+  if (!fd.ok()) {
+    r.error = fd.error;
+    return r;
+  }
+  if (fstat(fd.value->get(), &r.value) != 0) {
     r.error = ErrnoError(errno, "fstat");
   } else if (r.value.st_nlink == 0) {
-    const_cast<Node&>(n).removed.store(true, std::memory_order_release);
+    n.removed.store(true, std::memory_order_release);
     r.error = Err(rpc::STATUS_STALE, "the file was removed");
+  } else if (n.is_dir && &n != root_.get()) {
+    r.error = CheckBeneathRoot(fd.value->get());
   }
   return r;
 }
@@ -242,11 +592,11 @@ void Export::ToAttr(const struct stat& st, Node* n, rpc::Attr* a) {
   a->set_ctime_ns(Ns(st.st_ctim));
 }
 
-OpResultOr<rpc::Attr> Export::GetAttr(const Node& n) {
+OpResultOr<rpc::Attr> Export::GetAttr(Node& n) {
   OpResultOr<struct stat> st = Stat(n);
   if (!st.ok()) return {st.error};
   OpResultOr<rpc::Attr> r;
-  ToAttr(st.value, const_cast<Node*>(&n), &r.value);
+  ToAttr(st.value, &n, &r.value);
   return r;
 }
 
@@ -257,7 +607,7 @@ OpError Export::CheckWritable() const {
   return OpError::Ok();
 }
 
-OpResultOr<NodeRef> Export::Lookup(const Node& dir, absl::string_view path) {
+OpResultOr<NodeRef> Export::Lookup(Node& dir, absl::string_view path) {
   if (path.empty()) return {Err(rpc::STATUS_INVAL, "empty path")};
   if (path.front() == '/') {
     return {
@@ -271,151 +621,217 @@ OpResultOr<NodeRef> Export::Lookup(const Node& dir, absl::string_view path) {
   }
   if (!dir.is_dir)
     return {Err(rpc::STATUS_NOTDIR, "lookup in a non-directory")};
+  OpResultOr<FdRef> dfd = DirFd(dir);
+  if (!dfd.ok()) return {dfd.error};
   std::string p(path);
   UniqueFd fd(
-      OpenAt2(dir.opath.get(), p.c_str(), O_PATH | O_CLOEXEC, 0, kBeneath));
+      OpenAt2(dfd.value->get(), p.c_str(), O_PATH | O_CLOEXEC, 0, kBeneath));
   if (!fd) return {ResolveError(errno, absl::StrCat("lookup '", path, "'"))};
-  return Adopt(std::move(fd));
+  return Adopt(std::move(fd), dir.shared_from_this(), path);
 }
 
-OpResultOr<NodeRef> Export::Create(const Node& dir, absl::string_view name,
+OpResultOr<NodeRef> Export::Create(Node& dir, absl::string_view name,
                                    uint32_t mode, bool exclusive) {
   if (OpError e = CheckWritable(); !e.ok()) return {e};
   if (OpError e = CheckName(name); !e.ok()) return {e};
   if (!dir.is_dir)
     return {Err(rpc::STATUS_NOTDIR, "create in a non-directory")};
-  std::string n(name);
-  uint64_t flags =
-      O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW | (exclusive ? O_EXCL : 0);
-  UniqueFd fd(
-      OpenAt2(dir.opath.get(), n.c_str(), flags, mode & 07777, kBeneath));
-  if (!fd) return {ResolveError(errno, absl::StrCat("create '", name, "'"))};
-  struct stat st;
-  if (fstat(fd.get(), &st) != 0) return {ErrnoError(errno, "fstat")};
-  if (!S_ISREG(st.st_mode)) {
-    return {Err(rpc::STATUS_INVAL,
-                absl::StrCat("'", name, "' is not a regular file"))};
+  OpResultOr<FdRef> dfd = DirFd(dir);
+  if (!dfd.ok()) return {dfd.error};
+  NodeRef parent = dir.shared_from_this();
+  const int d = dfd.value->get();
+  const std::string n(name);
+  // No set-user-ID or set-group-ID program can be made through the server.
+  const uint64_t perm = mode & 01777;
+  // Never open an existing file for I/O here: it may be a FIFO or a device
+  // (opening those blocks or acts). Look at it through O_PATH instead, and
+  // open for writing only a file this call creates (O_EXCL).
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    if (!exclusive) {
+      UniqueFd fd(
+          OpenAt2(d, n.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, kBeneath));
+      if (fd) {
+        struct stat st;
+        if (fstat(fd.get(), &st) != 0) return {ErrnoError(errno, "fstat")};
+        if (!S_ISREG(st.st_mode)) {
+          return {Err(rpc::STATUS_INVAL,
+                      absl::StrCat("create '", name,
+                                   "': it exists and is not a regular file"))};
+        }
+        return Adopt(std::move(fd), parent, name);
+      }
+      if (errno != ENOENT) {
+        return {ResolveError(errno, absl::StrCat("create '", name, "'"))};
+      }
+    }
+    UniqueFd fd(OpenAt2(
+        d, n.c_str(),
+        O_CREAT | O_EXCL | O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, perm,
+        kBeneath));
+    if (!fd) {
+      if (errno == EEXIST && !exclusive) continue;  // made meanwhile
+      return {ResolveError(errno, absl::StrCat("create '", name, "'"))};
+    }
+    UniqueFd opath(open(ProcPath(fd.get()).c_str(), O_PATH | O_CLOEXEC));
+    if (!opath) return {ErrnoError(errno, "create: O_PATH")};
+    return Adopt(std::move(opath), parent, name);
   }
-  UniqueFd opath(OpenAt2(dir.opath.get(), n.c_str(),
-                         O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, kBeneath));
-  if (!opath) return {ResolveError(errno, absl::StrCat("create '", name, "'"))};
-  return Adopt(std::move(opath));
+  return {Err(rpc::STATUS_DELAY,
+              absl::StrCat("create '", name, "': raced with other changes"))};
 }
 
-OpResultOr<NodeRef> Export::Mkdir(const Node& dir, absl::string_view name,
+OpResultOr<NodeRef> Export::Mkdir(Node& dir, absl::string_view name,
                                   uint32_t mode) {
   if (OpError e = CheckWritable(); !e.ok()) return {e};
   if (OpError e = CheckName(name); !e.ok()) return {e};
   if (!dir.is_dir) return {Err(rpc::STATUS_NOTDIR, "mkdir in a non-directory")};
+  OpResultOr<FdRef> dfd = DirFd(dir);
+  if (!dfd.ok()) return {dfd.error};
+  const int d = dfd.value->get();
   std::string n(name);
-  if (mkdirat(dir.opath.get(), n.c_str(), mode & 07777) != 0) {
+  if (mkdirat(d, n.c_str(), mode & 01777) != 0) {
     return {ErrnoError(errno, absl::StrCat("mkdir '", name, "'"))};
   }
-  UniqueFd opath(OpenAt2(dir.opath.get(), n.c_str(),
+  UniqueFd opath(OpenAt2(d, n.c_str(),
                          O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0,
                          kBeneath));
   if (!opath) return {ResolveError(errno, absl::StrCat("mkdir '", name, "'"))};
-  return Adopt(std::move(opath));
+  return Adopt(std::move(opath), dir.shared_from_this(), name);
 }
 
-void Export::ForgetIfUnlinked(const FileKey& key, nlink_t links_before) {
-  NodeRef n;
-  {
-    absl::MutexLock l(&mu_);
-    n = FindLocked(key);
-  }
-  bool gone = links_before <= 1;
-  if (n != nullptr) {
-    struct stat st;
-    gone = fstat(n->opath.get(), &st) == 0 && st.st_nlink == 0;
-    if (gone) {
-      n->removed.store(true, std::memory_order_release);
-      absl::MutexLock l(&n->mu);
-      n->file.reset();
-    }
-  }
-  // Pages of the file pinned by replies in flight live on in those txbufs.
-  if (gone && cache_ != nullptr) cache_->Forget(key);
-}
-
-OpError Export::Remove(const Node& dir, absl::string_view name) {
+OpError Export::Remove(Node& dir, absl::string_view name) {
   if (OpError e = CheckWritable(); !e.ok()) return e;
   if (OpError e = CheckName(name); !e.ok()) return e;
   if (!dir.is_dir) return Err(rpc::STATUS_NOTDIR, "remove in a non-directory");
+  OpResultOr<FdRef> dfd = DirFd(dir);
+  if (!dfd.ok()) return dfd.error;
+  const int d = dfd.value->get();
   std::string n(name);
   struct stat st;
-  if (fstatat(dir.opath.get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+  if (fstatat(d, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     return ErrnoError(errno, absl::StrCat("remove '", name, "'"));
   }
   if (S_ISDIR(st.st_mode)) {
     return Err(rpc::STATUS_ISDIR,
                absl::StrCat("remove '", name, "': is a directory (use rmdir)"));
   }
-  if (unlinkat(dir.opath.get(), n.c_str(), 0) != 0) {
+  if (unlinkat(d, n.c_str(), 0) != 0) {
     return ErrnoError(errno, absl::StrCat("remove '", name, "'"));
   }
-  ForgetIfUnlinked({st.st_dev, st.st_ino}, st.st_nlink);
+  ForgetIfUnlinked(KeyOf(st), st.st_nlink);
   return OpError::Ok();
 }
 
-OpError Export::Rmdir(const Node& dir, absl::string_view name) {
+OpError Export::Rmdir(Node& dir, absl::string_view name) {
   if (OpError e = CheckWritable(); !e.ok()) return e;
   if (OpError e = CheckName(name); !e.ok()) return e;
   if (!dir.is_dir) return Err(rpc::STATUS_NOTDIR, "rmdir in a non-directory");
+  OpResultOr<FdRef> dfd = DirFd(dir);
+  if (!dfd.ok()) return dfd.error;
+  const int d = dfd.value->get();
   std::string n(name);
-  if (unlinkat(dir.opath.get(), n.c_str(), AT_REMOVEDIR) != 0) {
+  struct stat st;
+  const bool known = fstatat(d, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+  if (unlinkat(d, n.c_str(), AT_REMOVEDIR) != 0) {
     return ErrnoError(errno, absl::StrCat("rmdir '", name, "'"));
   }
+  if (known) ForgetIfUnlinked(KeyOf(st), 1);
   return OpError::Ok();
 }
 
-OpError Export::Rename(const Node& from_dir, absl::string_view from_name,
-                       const Node& to_dir, absl::string_view to_name) {
+OpError Export::Rename(Node& from_dir, absl::string_view from_name,
+                       Node& to_dir, absl::string_view to_name) {
   if (OpError e = CheckWritable(); !e.ok()) return e;
   if (OpError e = CheckName(from_name); !e.ok()) return e;
   if (OpError e = CheckName(to_name); !e.ok()) return e;
   if (!from_dir.is_dir || !to_dir.is_dir) {
     return Err(rpc::STATUS_NOTDIR, "rename between non-directories");
   }
+  OpResultOr<FdRef> ffd = DirFd(from_dir);
+  if (!ffd.ok()) return ffd.error;
+  OpResultOr<FdRef> tfd = DirFd(to_dir);
+  if (!tfd.ok()) return tfd.error;
   std::string f(from_name), t(to_name);
-  struct stat replaced;
-  bool had_target = fstatat(to_dir.opath.get(), t.c_str(), &replaced,
-                            AT_SYMLINK_NOFOLLOW) == 0;
-  if (renameat(from_dir.opath.get(), f.c_str(), to_dir.opath.get(),
-               t.c_str()) != 0) {
+  struct stat moved, replaced;
+  const bool known =
+      fstatat(ffd.value->get(), f.c_str(), &moved, AT_SYMLINK_NOFOLLOW) == 0;
+  bool had_target =
+      fstatat(tfd.value->get(), t.c_str(), &replaced, AT_SYMLINK_NOFOLLOW) == 0;
+  if (renameat(ffd.value->get(), f.c_str(), tfd.value->get(), t.c_str()) != 0) {
     return ErrnoError(
         errno, absl::StrCat("rename '", from_name, "' to '", to_name, "'"));
   }
-  if (had_target && !S_ISDIR(replaced.st_mode)) {
-    ForgetIfUnlinked({replaced.st_dev, replaced.st_ino}, replaced.st_nlink);
+  if (had_target && known && KeyOf(replaced) != KeyOf(moved)) {
+    ForgetIfUnlinked(KeyOf(replaced),
+                     S_ISDIR(replaced.st_mode) ? 1 : replaced.st_nlink);
   }
+  if (known) Moved(KeyOf(moved), to_dir.shared_from_this(), to_name);
   return OpError::Ok();
 }
 
-OpResultOr<std::shared_ptr<PageCache::File>> Export::File(const Node& n) {
+OpResultOr<std::shared_ptr<PageCache::File>> Export::File(Node& n) {
   if (n.is_dir) return {Err(rpc::STATUS_ISDIR, "is a directory")};
   if (!n.is_regular) return {Err(rpc::STATUS_INVAL, "not a regular file")};
-  Node& node = const_cast<Node&>(n);
-  absl::MutexLock l(&node.mu);
-  if (node.file != nullptr) return {OpError::Ok(), node.file};
-  int opath = n.opath.get();
-  bool ro = options_.read_only;
+  {
+    absl::MutexLock l(&n.mu);
+    if (n.file != nullptr) return {OpError::Ok(), n.file};
+  }
+  OpResultOr<FdRef> opath = Fd(n);
+  if (!opath.ok()) return {opath.error};
+  const int op = opath.value->get();
+  const bool ro = options_.read_only;
   absl::StatusOr<std::shared_ptr<PageCache::File>> f =
-      cache_->GetFile(n.key, [opath, ro]() -> absl::StatusOr<int> {
-        std::string p = ProcPath(opath);
-        int fd = open(p.c_str(), (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+      cache_->GetFile(n.key, [op, ro]() -> absl::StatusOr<int> {
+        // Through the O_PATH descriptor: the same inode, which is a regular
+        // file. O_NONBLOCK: a lease held by another process fails the open
+        // rather than blocking this thread.
+        std::string p = ProcPath(op);
+        int fd = -1;
+        if (!ro) fd = open(p.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0 && (ro || errno == EACCES || errno == EPERM ||
+                       errno == EROFS || errno == ETXTBSY)) {
+          fd = open(p.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        }
         if (fd < 0) return ErrnoStatus(errno, "open");
         return fd;
       });
   if (!f.ok()) return {FromAbsl(f.status())};
-  node.file = *f;
-  return {OpError::Ok(), node.file};
+  std::shared_ptr<PageCache::File> out;
+  {
+    absl::MutexLock l(&n.mu);
+    if (n.file == nullptr && !n.removed.load(std::memory_order_acquire)) {
+      n.file = *f;
+    }
+    out = *f;
+  }
+  absl::MutexLock l(&mu_);
+  TouchLocked(&n);
+  EvictFdsLocked();
+  return {OpError::Ok(), std::move(out)};
 }
 
-OpError Export::SetAttr(const Node& n, const rpc::SetAttr& a) {
+OpError Export::DropSetId(const PageCache::File& f) {
+  struct stat st;
+  if (fstat(f.fd(), &st) != 0) return ErrnoError(errno, "fstat");
+  const mode_t privs = S_ISUID | S_ISGID;
+  if ((st.st_mode & privs) == 0) return OpError::Ok();
+  if (fchmod(f.fd(), st.st_mode & 07777 & ~privs) != 0) {
+    return ErrnoError(errno, "clearing set-id bits");
+  }
+  return OpError::Ok();
+}
+
+OpError Export::SetAttr(Node& n, const rpc::SetAttr& a) {
   if (OpError e = CheckWritable(); !e.ok()) return e;
+  if (a.has_mode() && (a.mode() & (S_ISUID | S_ISGID)) != 0) {
+    return Err(rpc::STATUS_PERM,
+               "set-user-ID and set-group-ID bits cannot be set through the "
+               "server");
+  }
   if (OpResultOr<struct stat> st = Stat(n); !st.ok()) return st.error;
-  std::string p = ProcPath(n.opath.get());
+  OpResultOr<FdRef> fd = Fd(n);
+  if (!fd.ok()) return fd.error;
+  std::string p = ProcPath(fd.value->get());
   if (a.has_mode() && fchmodat(AT_FDCWD, p.c_str(), a.mode() & 07777, 0) != 0) {
     return ErrnoError(errno, "chmod");
   }
@@ -446,20 +862,25 @@ OpError Export::SetAttr(const Node& n, const rpc::SetAttr& a) {
   return OpError::Ok();
 }
 
-OpResultOr<Export::DirPage> Export::ReadDir(const Node& dir, uint64_t cookie,
+OpResultOr<Export::DirPage> Export::ReadDir(Node& dir, uint64_t cookie,
                                             uint32_t max_entries,
-                                            bool with_attrs) {
+                                            bool with_attrs, size_t max_bytes) {
   if (!dir.is_dir)
     return {Err(rpc::STATUS_NOTDIR, "readdir of a non-directory")};
-  if (OpResultOr<struct stat> st = Stat(dir); !st.ok()) return {st.error};
-  UniqueFd fd(openat(dir.opath.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  OpResultOr<FdRef> dfd = DirFd(dir);
+  if (!dfd.ok()) return {dfd.error};
+  NodeRef parent = dir.shared_from_this();
+  UniqueFd fd(
+      openat(dfd.value->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) return {ErrnoError(errno, "opendir")};
   if (cookie != 0 &&
       lseek(fd.get(), static_cast<off_t>(cookie), SEEK_SET) < 0) {
     return {Err(rpc::STATUS_INVAL, "bad readdir cookie")};
   }
   if (max_entries == 0) max_entries = 1024;
+  max_entries = std::min(max_entries, options_.max_readdir_entries);
   OpResultOr<DirPage> r;
+  size_t bytes = 0;
   alignas(8) char buf[32768];
   for (;;) {
     long n = syscall(SYS_getdents64, fd.get(), buf, sizeof(buf));
@@ -474,7 +895,7 @@ OpResultOr<Export::DirPage> Export::ReadDir(const Node& dir, uint64_t cookie,
       absl::string_view name(d->d_name);
       if (name == "." || name == "..") continue;
       if (r.value.entries.size() == max_entries) return r;  // more remain
-      rpc::DirEntry& e = r.value.entries.emplace_back();
+      rpc::DirEntry e;
       e.set_name(std::string(name));
       e.set_cookie(static_cast<uint64_t>(d->d_off));
       e.set_fileid(d->d_ino);
@@ -497,16 +918,30 @@ OpResultOr<Export::DirPage> Export::ReadDir(const Node& dir, uint64_t cookie,
       if (with_attrs) {
         UniqueFd op(OpenAt2(fd.get(), d->d_name,
                             O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, kBeneath));
-        if (!op) continue;  // removed meanwhile: keep the bare entry
-        OpResultOr<NodeRef> node = Adopt(std::move(op));
-        if (!node.ok()) continue;
-        struct stat st;
-        if (fstat(node.value->opath.get(), &st) == 0) {
-          ToAttr(st, node.value.get(), e.mutable_attr());
-          e.set_type(e.attr().type());
-        }
-        e.set_fh(HandleOf(*node.value));
+        if (op) {
+          OpResultOr<NodeRef> node = Adopt(std::move(op), parent, name);
+          if (node.ok()) {
+            OpResultOr<FdRef> nfd = Fd(*node.value);
+            struct stat st;
+            if (nfd.ok() && fstat(nfd.value->get(), &st) == 0) {
+              ToAttr(st, node.value.get(), e.mutable_attr());
+              e.set_type(e.attr().type());
+            }
+            e.set_fh(HandleOf(*node.value));
+          }
+        }  // else removed meanwhile: keep the bare entry
       }
+      // The entry's share of the reply: its bytes plus tag and length.
+      const size_t size = e.ByteSizeLong() + 6;
+      if (bytes + size > max_bytes) {
+        if (r.value.entries.empty()) {
+          return {Err(rpc::STATUS_TOOBIG,
+                      "READDIR: no room left in the reply for an entry")};
+        }
+        return r;  // cut here; more remain
+      }
+      bytes += size;
+      r.value.entries.push_back(std::move(e));
     }
   }
   return r;
@@ -514,8 +949,11 @@ OpResultOr<Export::DirPage> Export::ReadDir(const Node& dir, uint64_t cookie,
 
 OpResultOr<rpc::StatFsResult> Export::StatFs() {
   struct statvfs sv;
-  std::string p = ProcPath(root_->opath.get());
-  if (statvfs(p.c_str(), &sv) != 0) return {ErrnoError(errno, "statvfs")};
+  OpResultOr<FdRef> fd = Fd(*root_);
+  if (!fd.ok()) return {fd.error};
+  if (fstatvfs(fd.value->get(), &sv) != 0) {
+    return {ErrnoError(errno, "statvfs")};
+  }
   OpResultOr<rpc::StatFsResult> r;
   uint64_t bs = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
   r.value.set_total_bytes(sv.f_blocks * bs);

@@ -1,24 +1,49 @@
 // export.h: the exported directory tree, its file handles and metadata ops.
 //
-// Every file the server has handed a handle for is a `Node`: an O_PATH file
-// descriptor (which follows the inode across renames) keyed by (dev, ino).
-// A handle names a node; it is STALE once the node's file has no links left
-// (removed), and after a server restart (a new epoch). Paths are resolved
-// with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) from the directory
-// the lookup starts at, after refusing absolute paths and `..`, so nothing
-// resolves outside the export: not by `..`, not by an absolute name, not by
-// a symlink.
+// Every file the server has handed a handle for is a `Node`, keyed by
+// (dev, ino). A node holds an O_PATH descriptor of its file (which follows
+// the inode across renames) while it is among the most recently used ones:
+// descriptors are a budget (`ExportOptions::fd_budget`, derived from
+// RLIMIT_NOFILE by the server), and past it the least recently used nodes
+// give theirs back. A node without a descriptor finds its file again when it
+// is next used: by kernel file handle (open_by_handle_at, when the server has
+// CAP_DAC_READ_SEARCH) or else by the directory and name it was last seen
+// at, checking that (dev, ino) still match. So an evicted handle of an
+// existing file keeps working. A handle is STALE once its file has no links
+// left (removed), after a server restart (a new epoch), or when the node
+// table itself is full (`max_nodes`) and drops its oldest idle nodes.
+//
+// Confinement. Paths are resolved with openat2(RESOLVE_BENEATH |
+// RESOLVE_NO_MAGICLINKS) from the directory the lookup starts at, after
+// refusing absolute paths and `..`, so no name leaves that directory. And
+// every use of a directory node (LOOKUP in it, CREATE, MKDIR, REMOVE, RMDIR,
+// RENAME, READDIR, and GETATTR/SETATTR/GETFH of it) first checks that the
+// directory is still beneath the export root, walking `..` up to the root
+// by (dev, ino) as knfsd's subtree_check does: a directory moved out of the
+// export on the server host is STALE. A regular file moved out keeps working
+// on that one file, as in NFS, and gives access to nothing else.
+//
+// Special files. No open here ever blocks on a FIFO, a device or a socket:
+// names are resolved O_PATH (which opens nothing), CREATE opens only files
+// it creates itself (O_EXCL), and file data are opened (by the page cache)
+// only for regular files, non-blocking. CREATE, READ, WRITE and SETATTR size
+// of a non-regular file fail with INVAL.
+//
+// Removal. REMOVE and RENAME over a file drop its node, its descriptor and
+// its page-cache file at once, so the file's space comes back as soon as the
+// replies in flight that pin its pages are sent.
 //
 // File data goes through the shared `PageCache` (see page_cache.h); this
 // class does names, handles and attributes.
 //
-// Thread-safety: thread-safe (the node table takes a mutex; file system
-// calls are independent).
+// Thread-safety: thread-safe. Lock order: Node::mu -> Export::mu_ is never
+// taken; Export::mu_ -> Node::mu (try-lock only, for eviction) -> the page
+// cache's locks. File system calls run without Export::mu_.
 //
 // Example:
 //   auto ex = txbuf::server::Export::Open("/srv/data", {}).value();
 //   NodeRef root = ex->Root();
-//   absl::StatusOr<NodeRef> f = ex->Lookup(*root, "docs/a.txt");  // or OpError
+//   OpResultOr<NodeRef> f = ex->Lookup(*root, "docs/a.txt");
 #ifndef TXBUF_SERVER_EXPORT_H_
 #define TXBUF_SERVER_EXPORT_H_
 
@@ -39,23 +64,43 @@
 
 namespace txbuf::server {
 
-// A file of the export the server knows. Immutable after creation except
-// for the page-cache link.
-struct Node {
+// An open descriptor shared by the operations using it: it stays open while
+// any of them holds it, even if its node gives it back meanwhile.
+using FdRef = std::shared_ptr<const UniqueFd>;
+
+struct Node;
+using NodeRef = std::shared_ptr<Node>;
+
+// A file of the export the server knows.
+struct Node : std::enable_shared_from_this<Node> {
   uint64_t id = 0;
   FileKey key;
-  UniqueFd opath;  // O_PATH descriptor of the file itself
   bool is_dir = false;
   bool is_regular = false;
   // Set when this server removed the file's last link (REMOVE, RENAME over
-  // it): handles are STALE from then on without a stat per use.
+  // it), or found it without links: handles are STALE from then on.
   std::atomic<bool> removed{false};
+  // The kernel's file handle (struct file_handle: type, then bytes), empty
+  // if the server cannot open by handle. Immutable.
+  std::string kernel_handle;
 
-  // The file's page-cache entry once its data has been used.
   absl::Mutex mu;
+  // The O_PATH descriptor, while the node holds one.
+  FdRef fd ABSL_GUARDED_BY(mu);
+  // The file's page-cache entry once its data has been used (regular files).
   std::shared_ptr<PageCache::File> file ABSL_GUARDED_BY(mu);
+  // Where the file was last seen (for finding it without a kernel handle):
+  // the directory's node and the name in it. Null for the root.
+  NodeRef parent ABSL_GUARDED_BY(mu);
+  std::string name ABSL_GUARDED_BY(mu);
+
+  // Guarded by Export::mu_: whether the node is in the table, and its links
+  // in the list of nodes holding descriptors.
+  bool in_table = false;
+  Node* lru_prev = nullptr;
+  Node* lru_next = nullptr;
+  std::atomic<uint64_t> lru_stamp{0};
 };
-using NodeRef = std::shared_ptr<Node>;
 
 template <typename T>
 struct OpResultOr {  // a value or an OpError
@@ -66,83 +111,132 @@ struct OpResultOr {  // a value or an OpError
 
 struct ExportOptions {
   bool read_only = false;
-  size_t max_nodes = 1 << 20;  // node table cap (least recently used dropped)
+  // Node table cap: past it the oldest idle half of the nodes is dropped
+  // (their handles become STALE, like NFSv4 volatile handles).
+  size_t max_nodes = 1 << 19;
+  // Descriptors the export may hold open (O_PATH descriptors of nodes plus
+  // page-cache files); past it the least recently used nodes close theirs.
+  size_t fd_budget = 1 << 16;
+  // READDIR: at most this many entries per reply, whatever the client asks.
+  uint32_t max_readdir_entries = 4096;
 };
 
 class Export {
  public:
   static absl::StatusOr<std::unique_ptr<Export>> Open(const std::string& dir,
                                                       ExportOptions options);
+  ~Export();
 
   const ExportOptions& options() const { return options_; }
   bool read_only() const { return options_.read_only; }
   NodeRef Root() const { return root_; }
 
   // The opaque handle of a node, and back. FromHandle fails with BADHANDLE
-  // (not ours), STALE (removed by this server, expired, or from before a
-  // restart). It does not stat: a removal made outside the server shows up
-  // as STALE on the next op that stats (GETATTR, LOOKUP, GETFH...).
+  // (not ours) or STALE (removed, dropped from the table, from before a
+  // restart, or a directory no longer beneath the export).
   std::string HandleOf(const Node& n) const;
   OpResultOr<NodeRef> FromHandle(absl::string_view fh);
 
   // Resolves `path` (components joined by '/') beneath directory `dir`.
-  OpResultOr<NodeRef> Lookup(const Node& dir, absl::string_view path);
+  OpResultOr<NodeRef> Lookup(Node& dir, absl::string_view path);
 
   // Metadata operations; `dir` must be a directory node.
-  OpResultOr<NodeRef> Create(const Node& dir, absl::string_view name,
-                             uint32_t mode, bool exclusive);
-  OpResultOr<NodeRef> Mkdir(const Node& dir, absl::string_view name,
-                            uint32_t mode);
-  OpError Remove(const Node& dir, absl::string_view name);
-  OpError Rmdir(const Node& dir, absl::string_view name);
-  OpError Rename(const Node& from_dir, absl::string_view from_name,
-                 const Node& to_dir, absl::string_view to_name);
+  OpResultOr<NodeRef> Create(Node& dir, absl::string_view name, uint32_t mode,
+                             bool exclusive);
+  OpResultOr<NodeRef> Mkdir(Node& dir, absl::string_view name, uint32_t mode);
+  OpError Remove(Node& dir, absl::string_view name);
+  OpError Rmdir(Node& dir, absl::string_view name);
+  OpError Rename(Node& from_dir, absl::string_view from_name, Node& to_dir,
+                 absl::string_view to_name);
 
-  // stat(2) of a node; STALE if it has no links left.
-  OpResultOr<struct stat> Stat(const Node& n);
+  // stat(2) of a node; STALE if it has no links left or is a directory no
+  // longer beneath the export.
+  OpResultOr<struct stat> Stat(Node& n);
   // Fills `attr` from `st`, with the size the page cache knows if the node's
   // data is cached (it includes unstable writes).
   static void ToAttr(const struct stat& st, Node* n, rpc::Attr* attr);
-  OpResultOr<rpc::Attr> GetAttr(const Node& n);
-  OpError SetAttr(const Node& n, const rpc::SetAttr& args);
+  OpResultOr<rpc::Attr> GetAttr(Node& n);
+  OpError SetAttr(Node& n, const rpc::SetAttr& args);
+
+  // Clears the set-user-ID and set-group-ID bits of a file just written, as
+  // the kernel does for a writer without CAP_FSETID (txbufd usually has it).
+  static OpError DropSetId(const PageCache::File& f);
 
   // The page-cache file of a regular node (opened on first use).
-  OpResultOr<std::shared_ptr<PageCache::File>> File(const Node& n);
+  OpResultOr<std::shared_ptr<PageCache::File>> File(Node& n);
 
   struct DirPage {
     std::vector<rpc::DirEntry> entries;
     bool eof = false;
   };
-  OpResultOr<DirPage> ReadDir(const Node& dir, uint64_t cookie,
-                              uint32_t max_entries, bool with_attrs);
+  // At most min(max_entries, options().max_readdir_entries) entries whose
+  // serialized size stays within `max_bytes`; eof false if more remain.
+  OpResultOr<DirPage> ReadDir(Node& dir, uint64_t cookie, uint32_t max_entries,
+                              bool with_attrs, size_t max_bytes);
   OpResultOr<rpc::StatFsResult> StatFs();
 
   PageCache& cache() { return *cache_; }
   void set_cache(PageCache* cache) { cache_ = cache; }
+  // Nodes in the table, and descriptors open (O_PATH descriptors, including
+  // those evicted but still used by an operation, plus page-cache files).
   size_t nodes() const;
+  size_t open_fds() const;
+  // Whether evicted nodes are found again by kernel file handle.
+  bool kernel_handles() const { return mount_fd_ >= 0; }
 
   // Checks a single name component.
   static OpError CheckName(absl::string_view name);
 
  private:
   explicit Export(ExportOptions options) : options_(options) {}
-  // The node for an O_PATH fd just opened (takes it); reuses an existing
-  // node of the same file.
-  OpResultOr<NodeRef> Adopt(UniqueFd opath);
+
+  // The node's O_PATH descriptor, opening it again if it was evicted.
+  OpResultOr<FdRef> Fd(Node& n);
+  // Fd() of a directory node, after checking it is still beneath the root.
+  OpResultOr<FdRef> DirFd(Node& dir);
+  // Whether the directory open at `fd` is beneath (or is) the export root.
+  OpError CheckBeneathRoot(int fd);
+  // Finds the node's file again (kernel handle, else parent + name).
+  absl::StatusOr<UniqueFd> Reopen(Node& n, int depth);
+  // The node for an O_PATH fd just opened as `name` in `parent` (takes it);
+  // reuses an existing node of the same file.
+  OpResultOr<NodeRef> Adopt(UniqueFd opath, const NodeRef& parent,
+                            absl::string_view name);
+  // A counted FdRef owning `fd`.
+  FdRef Own(UniqueFd fd);
+  // Gives `n` its descriptor back (it was evicted).
+  void InstallFd(Node& n, FdRef fd);
+  // Descriptor accounting and the LRU list.
+  void TouchLocked(Node* n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UnlinkLruLocked(Node* n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Touch(Node* n);
+  void EvictFdsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the node of a file whose last link this server removed.
   void ForgetIfUnlinked(const FileKey& key, nlink_t links_before);
+  void DropNodeLocked(const NodeRef& n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SweepLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   NodeRef FindLocked(const FileKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Updates the parent/name hint of the node of `key`, if known.
+  void Moved(const FileKey& key, const NodeRef& to_dir,
+             absl::string_view to_name);
   OpError CheckWritable() const;
 
   ExportOptions options_;
   uint64_t epoch_ = 0;
   NodeRef root_;
+  int mount_fd_ = -1;  // root's fd for open_by_handle_at; -1 if unavailable
   PageCache* cache_ = nullptr;
+  // O_PATH descriptors open (shared with the FdRefs' deleters).
+  std::shared_ptr<std::atomic<size_t>> opath_fds_ =
+      std::make_shared<std::atomic<size_t>>(0);
 
   mutable absl::Mutex mu_;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::flat_hash_map<uint64_t, NodeRef> by_id_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<FileKey, uint64_t> by_key_ ABSL_GUARDED_BY(mu_);
+  // Nodes holding descriptors, least recently used first.
+  Node lru_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> lru_clock_{1};
 };
 
 }  // namespace txbuf::server

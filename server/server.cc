@@ -2,25 +2,35 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/sha256.h"
+#include "common/crypto.h"
 #include "common/socket_util.h"
 #include "server/worker.h"
 
 namespace txbuf::server {
 namespace {
 
-// Each node of the export holds a descriptor: allow as many as we may.
-void RaiseFdLimit() {
+// Descriptors kept aside for the process itself: stdio, rings, eventfds,
+// listening sockets, and the short-lived ones of operations in progress.
+constexpr uint64_t kReservedFds = 32;
+constexpr uint64_t kReservedFdsPerThread = 8;
+
+// Raises the soft descriptor limit to the hard one; returns the limit.
+uint64_t RaiseFdLimit() {
   rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+  if (rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
   }
+  return rl.rlim_cur == RLIM_INFINITY ? (1u << 20) : rl.rlim_cur;
 }
 
 }  // namespace
@@ -32,7 +42,32 @@ Server::~Server() { Shutdown(); }
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   if (options.threads < 1)
     return absl::InvalidArgumentError("--threads must be >= 1");
-  RaiseFdLimit();
+  // Descriptors: connections get at most a quarter of what is left after
+  // the reserve, the export (O_PATH descriptors and cached files) the rest.
+  const uint64_t nofile = RaiseFdLimit();
+  const uint64_t reserved =
+      kReservedFds +
+      kReservedFdsPerThread * static_cast<uint64_t>(options.threads);
+  if (nofile < reserved + 64) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the descriptor limit (", nofile,
+                     ", ulimit -n) is too low: txbufd "
+                     "needs at least ",
+                     reserved + 64));
+  }
+  const uint64_t conn_cap = (nofile - reserved) / 4;
+  if (options.max_connections > conn_cap) {
+    std::fprintf(stderr,
+                 "txbufd: --max-connections %llu lowered to %llu to fit the "
+                 "descriptor limit of %llu (ulimit -n)\n",
+                 static_cast<unsigned long long>(options.max_connections),
+                 static_cast<unsigned long long>(conn_cap),
+                 static_cast<unsigned long long>(nofile));
+    options.max_connections = conn_cap;
+  }
+  options.max_pending_connections =
+      std::min(options.max_pending_connections, options.max_connections);
+  const uint64_t fd_budget = nofile - reserved - options.max_connections;
   std::unique_ptr<Server> s(new Server(std::move(options)));
   const ServerOptions& o = s->options_;
   uint8_t v[8];
@@ -43,8 +78,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   // Keep a tenth of the pool for staging pages and copy-on-write copies.
   s->cache_ = std::make_unique<PageCache>(
       *s->pool_, PageCacheOptions{.max_pages = pages - pages / 10});
-  absl::StatusOr<std::unique_ptr<Export>> ex =
-      Export::Open(o.export_dir, {.read_only = o.read_only});
+  absl::StatusOr<std::unique_ptr<Export>> ex = Export::Open(
+      o.export_dir,
+      {.read_only = o.read_only, .fd_budget = static_cast<size_t>(fd_budget)});
   if (!ex.ok()) return ex.status();
   s->export_ = std::move(*ex);
   s->export_->set_cache(s->cache_.get());

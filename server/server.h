@@ -55,6 +55,17 @@ struct ServerOptions {
   uint64_t cache_bytes = 1ull << 30;  // page pool (cache + staging)
   size_t stage_threshold = 1024;      // see TxBufOptions
   bool fixed_buffers = true;          // register the arena (uring_zc, auto)
+  // Connections at once (lowered to fit RLIMIT_NOFILE); past it a new
+  // connection gets Reply{DELAY} and is closed.
+  uint64_t max_connections = 1024;
+  // Connections that have not yet authenticated (or, without a token, not
+  // yet sent a complete request) at once; past it the oldest of them is
+  // closed to make room, so a flood of idle connections cannot lock
+  // well-behaved clients out.
+  uint64_t max_pending_connections = 64;
+  // A frame (or the handshake) that has begun arriving must be complete
+  // within this time, or the connection is closed.
+  absl::Duration frame_timeout = absl::Seconds(30);
   ServerLimits limits;
 };
 

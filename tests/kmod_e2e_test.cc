@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "common/sha256.h"
+#include "common/crypto.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/raw_client.h"

@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "common/sha256.h"
+#include "common/crypto.h"
 
 namespace txbuf::testing {
 

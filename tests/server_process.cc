@@ -1,9 +1,11 @@
 #include "tests/server_process.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,7 +68,7 @@ std::string TxbufdPath() {
 }
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
-    std::vector<std::string> args) {
+    std::vector<std::string> args, ProcessLimits limits) {
   bool has_listen = false;
   for (const auto& a : args) has_listen |= absl::StartsWith(a, "--listen");
   if (!has_listen) {
@@ -80,6 +82,10 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   if (pid < 0) return ErrnoStatus(errno, "fork");
   if (pid == 0) {
     dup2(out[1], 1);
+    if (limits.nofile != 0) {
+      rlimit rl{limits.nofile, limits.nofile};
+      if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(126);
+    }
 #ifdef TXBUF_SANITIZE
     // ASan keeps freed memory in a quarantine (256 MiB by default), which
     // makes the server's RSS grow without a leak and defeats the tests that
@@ -160,6 +166,42 @@ long ServerProcess::RssKib() const {
     }
   }
   return -1;
+}
+
+namespace {
+
+// Calls fn(link target) for each descriptor of `pid`; returns the count or
+// -1.
+template <typename Fn>
+long ForEachFd(pid_t pid, Fn fn) {
+  std::string dir = absl::StrCat("/proc/", pid, "/fd");
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return -1;
+  long n = 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    char target[4096];
+    ssize_t len = readlinkat(dirfd(d), e->d_name, target, sizeof(target));
+    if (len < 0) continue;  // closed meanwhile
+    ++n;
+    fn(absl::string_view(target, static_cast<size_t>(len)));
+  }
+  closedir(d);
+  return n;
+}
+
+}  // namespace
+
+long ServerProcess::OpenFds() const {
+  return ForEachFd(pid_, [](absl::string_view) {});
+}
+
+long ServerProcess::DeletedFds() const {
+  long deleted = 0;
+  long n = ForEachFd(pid_, [&deleted](absl::string_view t) {
+    if (absl::EndsWith(t, " (deleted)")) ++deleted;
+  });
+  return n < 0 ? -1 : deleted;
 }
 
 ServerExit ServerProcess::Stop(int timeout_s) {

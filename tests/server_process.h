@@ -42,12 +42,18 @@ struct ServerExit {
   std::string stdout_text;
 };
 
+// Resource limits the server process starts with (0: inherited).
+struct ProcessLimits {
+  // RLIMIT_NOFILE, soft and hard (so the server cannot raise it).
+  unsigned long nofile = 0;
+};
+
 class ServerProcess {
  public:
   // `args` follow the binary name; --listen 127.0.0.1:0 is added unless
   // given.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
-      std::vector<std::string> args);
+      std::vector<std::string> args, ProcessLimits limits = {});
   ~ServerProcess();
 
   const std::string& address() const { return address_; }
@@ -59,6 +65,10 @@ class ServerProcess {
   ServerExit Stop(int timeout_s = 60);
   // Resident set size in KiB, from /proc/PID/status.
   long RssKib() const;
+  // Descriptors the process holds open, and how many of them are of files
+  // that were removed ("(deleted)" in /proc/PID/fd), or -1.
+  long OpenFds() const;
+  long DeletedFds() const;
   bool Running() const;
 
  private:

@@ -15,8 +15,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/crypto.h"
 #include "common/frame.h"
-#include "common/sha256.h"
 #include "common/socket_util.h"
 #include "proto/txbuf.pb.h"
 

@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/internal/handshake.h"
-#include "common/sha256.h"
+#include "common/crypto.h"
 
 namespace txbuf::client::testing {
 
