@@ -303,8 +303,12 @@ bool PageCache::ReleaseIfClean(FileKey key) {
     auto it = files_.find(key);
     if (it == files_.end()) return true;
     {
+      // A write-back error kept for the next Commit lives on the File: the
+      // File must stay until it is reported, like dirty pages.
       absl::MutexLock fl(&it->second->mu_);
-      if (!it->second->DirtyEntriesLocked().empty()) return false;
+      if (it->second->dirty_count_ != 0 || !it->second->error_.ok()) {
+        return false;
+      }
     }
     gone = std::move(it->second);
     files_.erase(it);

@@ -250,7 +250,9 @@ class PageCache {
   // Drops file `key` from the cache if it has no dirty pages, so that its
   // descriptor closes once the last holder lets go (a bound on open files);
   // its clean pages go with it. Returns false (and keeps it) if it has dirty
-  // pages; true if it was dropped or not cached.
+  // pages or a write-back error not reported yet (its next Commit must see
+  // it); true if it was dropped or not cached. (An fsync still due is not a
+  // reason to keep it: a File opened later fsyncs at its first Commit.)
   //
   // Example:
   //   if (cache.ReleaseIfClean(key)) node.file.reset();

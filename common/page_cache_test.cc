@@ -1308,6 +1308,30 @@ TEST(PageCacheErrorsTest, EvictionErrorsAreKeptForTheNextCommitOrStableWrite) {
   EXPECT_EQ(cache.Stats().writeback_failed_pages, 12u);
 }
 
+// ReleaseIfClean (the server's bound on open files) must not drop a File
+// that still has something to say at its next Commit: dirty pages, or a
+// write-back error kept from eviction.
+TEST(PageCacheErrorsTest, ReleaseIfCleanKeepsDirtyFilesAndUnreportedErrors) {
+  TempDir dir;
+  PagePool pool(8 * kPageSize);
+  PageCache cache(pool);
+  const std::string pa = dir.File("a");
+  FilePtr a = MustOpen(cache, pa);
+  FilePtr b = MustOpen(cache, dir.File("b"), Pattern(8 * kPageSize, 98));
+  ASSERT_TRUE(a != nullptr && b != nullptr);
+  ASSERT_TRUE(
+      IsOk(a->Write(0, Pattern(6 * kPageSize, 99), Stability::kUnstable)));
+  EXPECT_FALSE(cache.ReleaseIfClean(KeyOf(pa)));  // dirty
+  BreakWrites(*a, pa);
+  ASSERT_TRUE(b->Read(0, 8 * kPageSize).ok());  // a's pages fail, dropped
+  EXPECT_EQ(cache.Stats().dirty_pages, 0u);
+  EXPECT_FALSE(cache.ReleaseIfClean(KeyOf(pa)));  // the error is unreported
+  RepairWrites(*a, pa);
+  EXPECT_EQ(ErrnoOf(a->Commit()), EBADF);
+  EXPECT_TRUE(cache.ReleaseIfClean(KeyOf(pa)));
+  EXPECT_EQ(cache.Stats().files, 1u);
+}
+
 // --- Dirty page limit ------------------------------------------------------
 
 TEST(PageCacheDirtyLimitTest, DefaultIsAQuarterOfTheCacheButAtLeastOneMiB) {
