@@ -1039,9 +1039,10 @@ absl::Status PageCache::File::Write(uint64_t offset,
       // does an unstable one that alone needs more than the dirty limit.
       const bool through = stable != Stability::kUnstable ||
                            new_dirty > cache_->max_dirty_pages_;
-      if (mode == IoMode::kNoBlock && (rmw || through ||
-                                       cache_->dirty_pages_.load() + new_dirty >
-                                           cache_->max_dirty_pages_)) {
+      if (mode == IoMode::kNoBlock &&
+          (rmw || through ||
+           (new_dirty > 0 && cache_->dirty_pages_.load() + new_dirty >
+                                 cache_->max_dirty_pages_))) {
         // A pread, a write-through, or a write-back to make room first.
         status = WouldBlockError();
         break;
@@ -1219,13 +1220,17 @@ absl::Status PageCache::File::Write(uint64_t offset,
   if (!status.ok() || stable == Stability::kUnstable) return status;
   // The pages reached the file before this call: syncing without the lock
   // still makes them durable.
-  if (stable == Stability::kDataSync) {
-    if (::fdatasync(fd_.get()) != 0) {
-      return ErrnoStatus(errno, "page cache: fdatasync");
-    }
-  } else if (::fsync(fd_.get()) != 0) {
-    return ErrnoStatus(errno, "page cache: fsync");
-  } else {
+  const bool data_only = stable == Stability::kDataSync;
+  if ((data_only ? ::fdatasync(fd_.get()) : ::fsync(fd_.get())) != 0) {
+    absl::Status synced = ErrnoStatus(
+        errno, data_only ? "page cache: fdatasync" : "page cache: fsync");
+    // This write failed on its own account; an earlier failure (maybe of
+    // another client's data) is still due at the next Commit.
+    absl::MutexLock l(&mu_);
+    if (error_.ok()) error_ = std::move(earlier);
+    return synced;
+  }
+  if (!data_only) {
     absl::MutexLock l(&mu_);
     synced_gen_ = std::max(synced_gen_, written_gen);
   }
