@@ -1,6 +1,7 @@
 #include "common/page_cache.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -17,6 +18,8 @@
 #include <thread>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 
 namespace txbuf {
@@ -92,7 +95,91 @@ absl::Status PwritevAll(int fd, std::vector<iovec> iov, uint64_t offset) {
   return absl::OkStatus();
 }
 
+// The largest size a file on `fd` may have (see File::max_file_size()).
+// Moves and restores the file offset (the cache uses pread/pwrite only).
+uint64_t ProbeMaxFileSize(int fd) {
+  // Not FILESIZEBITS: glibc answers it from statfs's f_type and is wrong
+  // both ways here (64 for ext4, which stops at 16 TiB - 4 KiB; 32 for
+  // tmpfs, which takes 2^63 - 1).
+  uint64_t max = kMaxFileSize;
+  // Past RLIMIT_FSIZE a write fails with EFBIG and raises SIGXFSZ.
+  struct rlimit rl;
+  if (::getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    max = std::min<uint64_t>(max, rl.rlim_cur);
+  }
+  // lseek(SEEK_SET) refuses (EINVAL) an offset past the inode's maximum
+  // (generic_file_llseek_size with s_maxbytes, per inode on ext4), which is
+  // where writes stop (EFBIG): the largest offset it takes is the limit.
+  // File systems whose lseek checks nothing keep the bound above.
+  const off_t pos = ::lseek(fd, 0, SEEK_CUR);
+  if (::lseek(fd, static_cast<off_t>(max), SEEK_SET) < 0 && errno == EINVAL) {
+    uint64_t ok = 0;     // accepted
+    uint64_t bad = max;  // refused
+    while (bad - ok > 1) {
+      const uint64_t mid = ok + (bad - ok) / 2;
+      if (::lseek(fd, static_cast<off_t>(mid), SEEK_SET) >= 0) {
+        ok = mid;
+      } else {
+        bad = mid;
+      }
+    }
+    max = ok;
+  }
+  ::lseek(fd, pos >= 0 ? pos : 0, SEEK_SET);
+  return max;
+}
+
+// The payload that marks a WouldBlockError().
+constexpr absl::string_view kWouldBlockPayload = "txbuf/page_cache/would_block";
+
+// Locks `mu` for the scope in IoMode::kMayBlock; in kNoBlock only tries to
+// (another holder may be doing file I/O): see locked().
+class ABSL_SCOPED_LOCKABLE MaybeLock {
+ public:
+  MaybeLock(absl::Mutex* mu, IoMode mode) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu)
+      : mu_(mu) {
+    if (mode == IoMode::kMayBlock) {
+      mu_->Lock();
+      locked_ = true;
+    } else {
+      locked_ = mu_->TryLock();
+    }
+  }
+  ~MaybeLock() ABSL_UNLOCK_FUNCTION() {
+    if (locked_) mu_->Unlock();
+  }
+  MaybeLock(const MaybeLock&) = delete;
+  MaybeLock& operator=(const MaybeLock&) = delete;
+  bool locked() const { return locked_; }
+
+ private:
+  absl::Mutex* const mu_;
+  bool locked_;
+};
+
 }  // namespace
+
+absl::Status WouldBlockError() {
+  absl::Status s = absl::UnavailableError(
+      "page cache: the operation would wait for file I/O; repeat it with "
+      "IoMode::kMayBlock");
+  s.SetPayload(kWouldBlockPayload, absl::Cord("1"));
+  return s;
+}
+
+bool IsWouldBlock(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kUnavailable &&
+         s.GetPayload(kWouldBlockPayload).has_value();
+}
+
+absl::Status FileTooLargeError(uint64_t end, uint64_t max_size) {
+  return ErrnoStatus(
+      EFBIG, absl::StrCat("page cache: the range would end at byte ", end,
+                          ", past the largest file the file system allows (",
+                          max_size, " bytes)"));
+}
+
+bool IsFileTooLarge(const absl::Status& s) { return ErrnoOf(s) == EFBIG; }
 
 // One cached page of one file. `page` is the cache's reference and never
 // changes: a copy-on-write makes a new Entry. So the LRU walk may read
@@ -133,7 +220,11 @@ size_t CachedRead::CopyTo(absl::Span<std::byte> out) const {
 PageCache::PageCache(PagePool& pool, PageCacheOptions options)
     : pool_(pool),
       max_pages_(options.max_pages != 0 ? options.max_pages
-                                        : pool.Stats().capacity_pages) {}
+                                        : pool.Stats().capacity_pages),
+      max_dirty_pages_(
+          options.max_dirty_pages != 0
+              ? options.max_dirty_pages
+              : std::max(max_pages_ / 4, std::min<size_t>(max_pages_, 256))) {}
 
 PageCache::~PageCache() {
   absl::flat_hash_map<FileKey, std::shared_ptr<File>> files;
@@ -153,12 +244,14 @@ PageCache::~PageCache() {
 }
 
 absl::StatusOr<std::shared_ptr<PageCache::File>> PageCache::GetFile(
-    FileKey key, absl::FunctionRef<absl::StatusOr<int>()> open_fd) {
+    FileKey key, absl::FunctionRef<absl::StatusOr<int>()> open_fd,
+    IoMode mode) {
   {
     absl::MutexLock l(&files_mu_);
     auto it = files_.find(key);
     if (it != files_.end()) return it->second;
   }
+  if (mode == IoMode::kNoBlock) return WouldBlockError();
   // Open without the lock: opening may block on the file system.
   absl::StatusOr<int> opened = open_fd();
   if (!opened.ok()) return opened.status();
@@ -175,14 +268,15 @@ absl::StatusOr<std::shared_ptr<PageCache::File>> PageCache::GetFile(
   }
   int flags = ::fcntl(fd.get(), F_GETFL);
   if (flags < 0) return ErrnoStatus(errno, "page cache: fcntl(F_GETFL)");
-  int mode = flags & O_ACCMODE;
-  if (mode != O_RDONLY && mode != O_RDWR) {
+  const int access = flags & O_ACCMODE;
+  if (access != O_RDONLY && access != O_RDWR) {
     return absl::InvalidArgumentError(
         "page cache: the fd must be opened O_RDWR or O_RDONLY");
   }
+  const uint64_t max_size = ProbeMaxFileSize(fd.get());
   std::shared_ptr<File> file(new File(this, key, std::move(fd),
                                       static_cast<uint64_t>(st.st_size),
-                                      mode == O_RDWR));
+                                      max_size, access == O_RDWR));
   std::shared_ptr<File> loser;  // dropped after the lock is released.
   absl::MutexLock l(&files_mu_);
   auto [it, inserted] = files_.try_emplace(key, file);
@@ -209,8 +303,12 @@ bool PageCache::ReleaseIfClean(FileKey key) {
     auto it = files_.find(key);
     if (it == files_.end()) return true;
     {
+      // A write-back error kept for the next Commit lives on the File: the
+      // File must stay until it is reported, like dirty pages.
       absl::MutexLock fl(&it->second->mu_);
-      if (!it->second->DirtyEntriesLocked().empty()) return false;
+      if (it->second->dirty_count_ != 0 || !it->second->error_.ok()) {
+        return false;
+      }
     }
     gone = std::move(it->second);
     files_.erase(it);
@@ -243,6 +341,8 @@ PageCacheStats PageCache::Stats() const {
   st.misses = misses_.load(std::memory_order_relaxed);
   st.evictions = evictions_.load(std::memory_order_relaxed);
   st.writebacks_bytes = writeback_bytes_.load(std::memory_order_relaxed);
+  st.writeback_failed_pages =
+      writeback_failed_pages_.load(std::memory_order_relaxed);
   {
     absl::MutexLock l(&lru_mu_);
     for (const LruLink* link = lru_.next; link != &lru_; link = link->next) {
@@ -277,7 +377,8 @@ bool PageCache::TopUp(std::vector<PageRef>& spare, size_t n) {
   return true;
 }
 
-absl::Status PageCache::Reserve(size_t n, std::vector<PageRef>& spare) {
+absl::Status PageCache::Reserve(size_t n, std::vector<PageRef>& spare,
+                                IoMode mode) {
   if (n > max_pages_) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "page cache: an operation needs ", n,
@@ -292,7 +393,11 @@ absl::Status PageCache::Reserve(size_t n, std::vector<PageRef>& spare) {
       continue;
     }
     bool found = false;
-    if (EvictSome(n - spare.size(), &found, &error) == 0) {
+    if (EvictSome(n - spare.size(), &found, &error, mode) == 0) {
+      // Dirty pages (write-back) or a wait would be next; and in kNoBlock
+      // candidates are not evicted when their file's lock is busy, so
+      // looking again right away would only spin.
+      if (mode == IoMode::kNoBlock) return WouldBlockError();
       // Candidates were found but changed before their file lock was taken
       // (another thread evicted, pinned or dirtied them): look again.
       if (found && races++ < kMaxEvictRaces) continue;
@@ -332,7 +437,55 @@ void PageCache::ReturnSpare(std::vector<PageRef>& spare) {
   if (n != 0) charged_.fetch_sub(n);
 }
 
-size_t PageCache::EvictSome(size_t want, bool* found, absl::Status* error) {
+bool PageCache::ChargeDirty(size_t n) {
+  uint64_t d = dirty_pages_.load(std::memory_order_relaxed);
+  do {
+    if (d + n > max_dirty_pages_) return false;
+  } while (!dirty_pages_.compare_exchange_weak(d, d + n));
+  return true;
+}
+
+size_t PageCache::CleanSome(size_t want, File* own, absl::Status* own_error) {
+  // At least a batch of pages each time (fewer, larger writes), but other
+  // files' only if the writer's own file did not have `want`.
+  const size_t batch = std::max(want, kWritebackBatch);
+  size_t done = own->CleanOldest(batch, own_error);
+  if (done >= want) return done;
+  want = batch - done;
+  std::vector<Candidate> cands;
+  {
+    absl::MutexLock l(&lru_mu_);
+    for (LruLink* link = lru_.next; link != &lru_ && cands.size() < want;
+         link = link->next) {
+      auto* e = static_cast<Entry*>(link);
+      if (e->file == own || !e->dirty.load(std::memory_order_relaxed)) {
+        continue;
+      }
+      std::shared_ptr<File> f = e->file->weak_from_this().lock();
+      if (f == nullptr) continue;
+      cands.push_back(Candidate{std::move(f), e->index, e->page.get()});
+    }
+  }
+  // One file lock at a time, each file's candidates together.
+  absl::flat_hash_map<const File*, size_t> rank;
+  for (const Candidate& c : cands) rank.try_emplace(c.file.get(), rank.size());
+  std::stable_sort(cands.begin(), cands.end(),
+                   [&rank](const Candidate& a, const Candidate& b) {
+                     return rank.find(a.file.get())->second <
+                            rank.find(b.file.get())->second;
+                   });
+  for (size_t i = 0; i < cands.size();) {
+    size_t j = i;
+    while (j < cands.size() && cands[j].file == cands[i].file) ++j;
+    done += cands[i].file->CleanCandidates(
+        absl::MakeConstSpan(cands.data() + i, j - i));
+    i = j;
+  }
+  return done;
+}
+
+size_t PageCache::EvictSome(size_t want, bool* found, absl::Status* error,
+                            IoMode mode) {
   std::vector<Candidate> cands;
   size_t limit = want;
   {
@@ -341,6 +494,7 @@ size_t PageCache::EvictSome(size_t want, bool* found, absl::Status* error) {
     // page can go, dirty ones: a batch of them is written back (so the next
     // evictions find clean pages) and `want` of them go.
     for (bool dirty : {false, true}) {
+      if (dirty && mode == IoMode::kNoBlock) break;  // would write back
       limit = dirty ? std::max(want, kWritebackBatch) : want;
       cands.reserve(limit);
       for (LruLink* link = lru_.next; link != &lru_ && cands.size() < limit;
@@ -374,7 +528,7 @@ size_t PageCache::EvictSome(size_t want, bool* found, absl::Status* error) {
     while (j < cands.size() && cands[j].file == cands[i].file) ++j;
     const size_t left = want > evicted ? want - evicted : 0;
     evicted += cands[i].file->EvictCandidates(
-        absl::MakeConstSpan(cands.data() + i, j - i), left, error);
+        absl::MakeConstSpan(cands.data() + i, j - i), left, error, mode);
     i = j;
   }
   evictions_.fetch_add(evicted, std::memory_order_relaxed);
@@ -420,7 +574,12 @@ void PageCache::UpdateLru(absl::Span<Entry* const> gone,
 
 void PageCache::Retire(std::vector<std::unique_ptr<Entry>>& gone) {
   uint64_t dirty = 0;
-  for (const auto& e : gone) dirty += e->dirty.load() ? 1 : 0;
+  for (const auto& e : gone) {
+    if (!e->dirty.load()) continue;
+    ++dirty;
+    // Every entry of `gone` is of one file, whose lock the caller holds.
+    --e->file->dirty_count_;
+  }
   const uint64_t n = gone.size();
   gone.clear();  // drops the cache's references
   if (n == 0) return;
@@ -433,12 +592,14 @@ void PageCache::Retire(std::vector<std::unique_ptr<Entry>>& gone) {
 // PageCache::File
 
 PageCache::File::File(PageCache* cache, FileKey key, UniqueFd fd, uint64_t size,
-                      bool writable)
+                      uint64_t max_file_size, bool writable)
     : cache_(cache),
       key_(key),
       fd_(std::move(fd)),
+      max_file_size_(max_file_size),
       writable_(writable),
-      size_(size) {
+      size_(size),
+      published_size_(size) {
   cache_->live_files_.fetch_add(1);
 }
 
@@ -460,7 +621,10 @@ PageCache::Entry* PageCache::File::PutLocked(
   if (cell != nullptr) retired.push_back(std::move(cell));
   cell = std::move(e);
   cache_->cached_pages_.fetch_add(1, std::memory_order_relaxed);
-  if (dirty) cache_->dirty_pages_.fetch_add(1, std::memory_order_relaxed);
+  if (dirty) {
+    cache_->dirty_pages_.fetch_add(1, std::memory_order_relaxed);
+    ++dirty_count_;
+  }
   return raw;
 }
 
@@ -482,8 +646,10 @@ void PageCache::File::SetDirtyLocked(Entry* e, bool dirty) {
   e->dirty.store(dirty, std::memory_order_relaxed);
   if (dirty) {
     cache_->dirty_pages_.fetch_add(1, std::memory_order_relaxed);
+    ++dirty_count_;
   } else {
     cache_->dirty_pages_.fetch_sub(1, std::memory_order_relaxed);
+    --dirty_count_;
   }
 }
 
@@ -507,8 +673,8 @@ absl::Status PageCache::File::FillLocked(uint64_t first,
   return absl::OkStatus();
 }
 
-absl::Status PageCache::File::WriteBackLocked(
-    absl::Span<Entry* const> entries) {
+absl::Status PageCache::File::WriteBackLocked(absl::Span<Entry* const> entries,
+                                              std::vector<Entry*>* failed) {
   absl::Status first_error;
   for (size_t i = 0; i < entries.size();) {
     size_t j = i + 1;
@@ -529,15 +695,63 @@ absl::Status PageCache::File::WriteBackLocked(
     }
     absl::Status s =
         PwritevAll(fd_.get(), std::move(iov), entries[i]->index * kPageSize);
+    ++write_gen_;  // even a failed pwrite may have changed the file
     if (s.ok()) {
       for (size_t k = i; k < j; ++k) SetDirtyLocked(entries[k], false);
       cache_->writeback_bytes_.fetch_add(bytes, std::memory_order_relaxed);
-    } else if (first_error.ok()) {
-      first_error = s;
+    } else {
+      // Part of the run may have reached the file: the caller decides what
+      // the cache keeps (DiscardFailedLocked, or a stable write's roll-back).
+      failed->insert(failed->end(), entries.begin() + static_cast<ptrdiff_t>(i),
+                     entries.begin() + static_cast<ptrdiff_t>(j));
+      if (first_error.ok()) first_error = s;
     }
     i = j;
   }
   return first_error;
+}
+
+size_t PageCache::File::DiscardFailedLocked(absl::Span<Entry* const> failed,
+                                            const absl::Status& error,
+                                            bool keep) {
+  if (failed.empty()) return 0;
+  if (keep && error_.ok()) error_ = error;
+  std::vector<std::unique_ptr<Entry>> gone;
+  std::vector<Entry*> raw;
+  for (Entry* e : failed) {
+    auto it = pages_.find(e->index);
+    if (it == pages_.end() || it->second.get() != e) continue;
+    raw.push_back(e);
+    gone.push_back(std::move(it->second));
+    pages_.erase(it);
+  }
+  cache_->writeback_failed_pages_.fetch_add(gone.size(),
+                                            std::memory_order_relaxed);
+  cache_->UpdateLru(raw, {});
+  size_t n = gone.size();
+  cache_->Retire(gone);
+  return n + FixSizeLocked(size_);
+}
+
+size_t PageCache::File::FixSizeLocked(uint64_t clip) {
+  // The size is what the file holds, or what the remaining dirty pages
+  // (not yet written) extend it to.
+  uint64_t dirty_end = 0;
+  for (auto it = pages_.rbegin(); it != pages_.rend(); ++it) {
+    if (it->second->dirty.load(std::memory_order_relaxed)) {
+      dirty_end = std::min(clip, (it->first + 1) * kPageSize);
+      break;
+    }
+  }
+  struct stat st;
+  if (::fstat(fd_.get(), &st) != 0) return 0;  // keep the size as it is
+  SetSizeLocked(std::max(static_cast<uint64_t>(st.st_size), dirty_end));
+  // Clean pages past it (e.g. holes read as zeros before the failed pages
+  // extended the file) go too, so that every page starts below size_.
+  auto first_gone = pages_.lower_bound((size_ + kPageSize - 1) / kPageSize);
+  const size_t n = static_cast<size_t>(std::distance(first_gone, pages_.end()));
+  DropLocked(first_gone, pages_.end());
+  return n;
 }
 
 std::vector<PageCache::Entry*> PageCache::File::DirtyEntriesLocked() const {
@@ -548,10 +762,62 @@ std::vector<PageCache::Entry*> PageCache::File::DirtyEntriesLocked() const {
   return out;
 }
 
-size_t PageCache::File::EvictCandidates(absl::Span<const Candidate> cands,
-                                        size_t max_evict, absl::Status* error) {
+absl::Status PageCache::File::CleanLocked(absl::Span<Entry* const> dirty) {
+  std::vector<Entry*> failed;
+  absl::Status s = WriteBackLocked(dirty, &failed);
+  if (!s.ok()) DiscardFailedLocked(failed, s, /*keep=*/true);
+  return s;
+}
+
+size_t PageCache::File::CleanOldest(size_t want, absl::Status* error) {
   absl::MutexLock l(&mu_);
-  std::vector<PageMap::iterator> victims;
+  std::vector<Entry*> dirty = DirtyEntriesLocked();
+  if (dirty.size() > want) {
+    auto stamp = [](const Entry* e) {
+      return e->lru_stamp.load(std::memory_order_relaxed);
+    };
+    std::nth_element(
+        dirty.begin(), dirty.begin() + static_cast<ptrdiff_t>(want),
+        dirty.end(),
+        [&](const Entry* a, const Entry* b) { return stamp(a) < stamp(b); });
+    dirty.resize(want);
+    std::sort(dirty.begin(), dirty.end(), [](const Entry* a, const Entry* b) {
+      return a->index < b->index;
+    });
+  }
+  absl::Status s = CleanLocked(dirty);
+  if (!s.ok() && error->ok()) *error = s;
+  return dirty.size();  // each one is clean now, or gone
+}
+
+size_t PageCache::File::CleanCandidates(absl::Span<const Candidate> cands) {
+  absl::MutexLock l(&mu_);
+  std::vector<Entry*> dirty;
+  for (const Candidate& c : cands) {
+    auto it = pages_.find(c.index);
+    if (it == pages_.end()) continue;
+    Entry* e = it->second.get();
+    if (e->page.get() != c.page || !e->dirty.load(std::memory_order_relaxed)) {
+      continue;
+    }
+    dirty.push_back(e);
+  }
+  std::sort(dirty.begin(), dirty.end(),
+            [](const Entry* a, const Entry* b) { return a->index < b->index; });
+  CleanLocked(dirty).IgnoreError();  // kept for this file's next Commit
+  return dirty.size();
+}
+
+size_t PageCache::File::EvictCandidates(absl::Span<const Candidate> cands,
+                                        size_t max_evict, absl::Status* error,
+                                        IoMode mode) {
+  MaybeLock l(&mu_, mode);
+  if (!l.locked()) return 0;
+  struct Victim {
+    uint64_t index;
+    const Entry* entry;  // compared, never dereferenced after write-back
+  };
+  std::vector<Victim> victims;
   std::vector<Entry*> dirty;
   for (const Candidate& c : cands) {
     auto it = pages_.find(c.index);
@@ -560,20 +826,34 @@ size_t PageCache::File::EvictCandidates(absl::Span<const Candidate> cands,
     // Under this lock nobody can take a new reference, so use_count() == 1
     // means only the cache holds the page.
     if (e->page.get() != c.page || e->page.use_count() != 1) continue;
-    victims.push_back(it);
+    // Dirtied since it was chosen: no write-back without blocking.
+    if (mode == IoMode::kNoBlock && e->dirty.load(std::memory_order_relaxed)) {
+      continue;
+    }
+    victims.push_back(Victim{c.index, e});
     if (e->dirty.load(std::memory_order_relaxed)) dirty.push_back(e);
   }
+  size_t dropped = 0;
   if (!dirty.empty()) {
     std::sort(dirty.begin(), dirty.end(), [](const Entry* a, const Entry* b) {
       return a->index < b->index;
     });
-    absl::Status s = WriteBackLocked(dirty);
-    if (!s.ok() && error->ok()) *error = s;
+    std::vector<Entry*> failed;
+    absl::Status s = WriteBackLocked(dirty, &failed);
+    if (!s.ok()) {
+      if (error->ok()) *error = s;
+      // Pages that cannot be written must not stay as dirty pages nobody
+      // can evict: they go, and the error waits for the next Commit.
+      dropped = DiscardFailedLocked(failed, s, /*keep=*/true);
+    }
   }
   std::vector<std::unique_ptr<Entry>> gone;
   std::vector<Entry*> raw;
-  for (PageMap::iterator it : victims) {
-    if (gone.size() == max_evict) break;
+  const size_t limit = max_evict > dropped ? max_evict - dropped : 0;
+  for (const Victim& v : victims) {
+    if (gone.size() >= limit) break;
+    auto it = pages_.find(v.index);
+    if (it == pages_.end() || it->second.get() != v.entry) continue;
     if (it->second->dirty.load(std::memory_order_relaxed)) continue;
     raw.push_back(it->second.get());
     gone.push_back(std::move(it->second));
@@ -582,16 +862,17 @@ size_t PageCache::File::EvictCandidates(absl::Span<const Candidate> cands,
   cache_->UpdateLru(raw, {});
   const size_t n = gone.size();
   cache_->Retire(gone);
-  return n;
+  return n + dropped;
 }
 
-absl::StatusOr<CachedRead> PageCache::File::Read(uint64_t offset,
-                                                 uint64_t len) {
+absl::StatusOr<CachedRead> PageCache::File::Read(uint64_t offset, uint64_t len,
+                                                 IoMode mode) {
   std::vector<PageRef> spare;
   for (int attempt = 0;; ++attempt) {
     size_t need = 0;
     {
-      absl::MutexLock l(&mu_);
+      MaybeLock l(&mu_, mode);
+      if (!l.locked()) return WouldBlockError();  // (`spare` is empty)
       CachedRead out;
       if (offset >= size_ || len == 0) {
         out.eof = offset >= size_;
@@ -608,6 +889,9 @@ absl::StatusOr<CachedRead> PageCache::File::Read(uint64_t offset,
         ++present;
       }
       need = npages - present;
+      if (need > 0 && mode == IoMode::kNoBlock) {
+        return WouldBlockError();  // a miss is a pread (`spare` is empty)
+      }
       if (cache_->TopUp(spare, need)) {
         // Read the missing runs first: an error leaves the cache unchanged.
         size_t used = 0;
@@ -672,7 +956,7 @@ absl::StatusOr<CachedRead> PageCache::File::Read(uint64_t offset,
       return absl::ResourceExhaustedError(
           "page cache: read lost its pages to other threads too often");
     }
-    if (absl::Status s = cache_->Reserve(need, spare); !s.ok()) {
+    if (absl::Status s = cache_->Reserve(need, spare, mode); !s.ok()) {
       cache_->ReturnSpare(spare);
       return s;
     }
@@ -681,14 +965,21 @@ absl::StatusOr<CachedRead> PageCache::File::Read(uint64_t offset,
 
 absl::Status PageCache::File::Write(uint64_t offset,
                                     absl::Span<const std::byte> data,
-                                    Stability stable) {
+                                    Stability stable, IoMode mode) {
   if (!writable_) {
     return absl::PermissionDeniedError(
         "page cache: write to a file opened read-only");
   }
-  if (data.size() > kMaxFileSize || offset > kMaxFileSize - data.size()) {
-    return absl::InvalidArgumentError(
-        "page cache: write past the largest file offset");
+  if (data.size() > max_file_size_ || offset > max_file_size_ - data.size()) {
+    // (offset + size may overflow: report the saturated end.)
+    const uint64_t end = offset > ~uint64_t{0} - data.size()
+                             ? ~uint64_t{0}
+                             : offset + data.size();
+    return FileTooLargeError(end, max_file_size_);
+  }
+  // A stable write is a pwrite and an fsync.
+  if (mode == IoMode::kNoBlock && stable != Stability::kUnstable) {
+    return WouldBlockError();
   }
   const uint64_t end = offset + data.size();
   const uint64_t first = offset / kPageSize;
@@ -699,16 +990,28 @@ absl::Status PageCache::File::Write(uint64_t offset,
   struct Slot {
     uint64_t index;
     Entry* old;
-    size_t fresh;  // index into `spare`, or kNone
+    size_t fresh;     // index into `spare`, or kNone
+    bool old_dirty;   // `old` held bytes not written yet
+    size_t undo = 0;  // where its old bytes are in `undo` (through, in place)
   };
   constexpr size_t kNone = ~size_t{0};
   std::vector<PageRef> spare;
   absl::Status status;
+  absl::Status earlier;      // a write-back error kept for this file
+  uint64_t written_gen = 0;  // write_gen_ after the write-through
+  int waits = 0;
   for (int attempt = 0;; ++attempt) {
     size_t need = 0;
+    size_t dirty_short = 0;  // dirty pages over the limit
     {
-      absl::MutexLock l(&mu_);
+      MaybeLock l(&mu_, mode);
+      if (!l.locked()) {
+        status = WouldBlockError();
+        break;
+      }
       std::vector<Slot> plan;
+      bool rmw = false;      // a page must be read first
+      size_t new_dirty = 0;  // pages this write makes dirty
       if (!data.empty()) {
         plan.reserve(static_cast<size_t>(last - first + 1));
         auto it = pages_.lower_bound(first);
@@ -721,10 +1024,51 @@ absl::Status PageCache::File::Write(uint64_t offset,
           // Pinned (or conservatively so: a reference being dropped right
           // now on another thread only makes us copy needlessly).
           const bool fresh = old == nullptr || old->page.use_count() > 1;
-          plan.push_back(Slot{idx, old, fresh ? need++ : kNone});
+          plan.push_back(Slot{
+              idx, old, fresh ? need++ : kNone,
+              old != nullptr && old->dirty.load(std::memory_order_relaxed)});
+          if (!plan.back().old_dirty) ++new_dirty;
+          const uint64_t pstart = idx * kPageSize;
+          if (old == nullptr && pstart < size_ &&
+              (offset > pstart || end < pstart + kPageSize)) {
+            rmw = true;
+          }
         }
       }
-      if (cache_->TopUp(spare, need)) {
+      // A stable write goes through to the file before Write returns; so
+      // does an unstable one that alone needs more than the dirty limit.
+      const bool through = stable != Stability::kUnstable ||
+                           new_dirty > cache_->max_dirty_pages_;
+      if (mode == IoMode::kNoBlock &&
+          (rmw || through ||
+           (new_dirty > 0 && cache_->dirty_pages_.load() + new_dirty >
+                                 cache_->max_dirty_pages_))) {
+        // A pread, a write-through, or a write-back to make room first.
+        status = WouldBlockError();
+        break;
+      }
+      // What an unstable write adds to the dirty pages is counted against
+      // the limit before anything changes (and given back once its pages
+      // count themselves).
+      size_t charged = 0;
+      if (!through && new_dirty > 0 && cache_->TopUp(spare, need)) {
+        if (cache_->ChargeDirty(new_dirty)) {
+          charged = new_dirty;
+        } else {
+          const uint64_t want = cache_->dirty_pages_.load() + new_dirty;
+          dirty_short = static_cast<size_t>(
+              want > cache_->max_dirty_pages_ ? want - cache_->max_dirty_pages_
+                                              : 1);
+        }
+      }
+      absl::Cleanup uncharge = [&] {
+        if (charged != 0) cache_->dirty_pages_.fetch_sub(charged);
+      };
+      if (dirty_short != 0 && mode == IoMode::kNoBlock) {
+        status = WouldBlockError();  // lost a race for the last dirty room
+        break;
+      }
+      if (dirty_short == 0 && cache_->TopUp(spare, need)) {
         // Phase 1: prepare the new pages. Nothing visible changes, so an
         // error here leaves the file as it was.
         for (const Slot& s : plan) {
@@ -743,17 +1087,25 @@ absl::Status PageCache::File::Write(uint64_t offset,
           }
         }
         if (!status.ok()) break;
-        // Phase 2: apply.
+        // Phase 2: apply. A write-through keeps what it replaces (old
+        // entries in `retired`, old bytes of dirty pages changed in place
+        // in `undo`) until the file has taken it.
+        const uint64_t prev_size = size_;
         std::vector<std::unique_ptr<Entry>> retired;
         std::vector<Entry*> touched;
+        std::vector<std::byte> undo;
         touched.reserve(plan.size());
         uint64_t cows = 0;
-        for (const Slot& s : plan) {
+        for (Slot& s : plan) {
           const uint64_t pstart = s.index * kPageSize;
           const uint64_t from = std::max(offset, pstart);
           const uint64_t to = std::min(end, pstart + kPageSize);
           std::byte* dst =
               s.fresh != kNone ? spare[s.fresh].data() : s.old->page.data();
+          if (through && s.fresh == kNone && s.old_dirty) {
+            s.undo = undo.size();
+            undo.insert(undo.end(), dst + (from - pstart), dst + (to - pstart));
+          }
           std::memcpy(dst + (from - pstart), data.data() + (from - offset),
                       static_cast<size_t>(to - from));
           if (s.fresh != kNone) {
@@ -765,17 +1117,68 @@ absl::Status PageCache::File::Write(uint64_t offset,
             touched.push_back(s.old);
           }
         }
-        if (!data.empty()) size_ = std::max(size_, end);
+        if (!data.empty()) SetSizeLocked(std::max(size_, end));
+        cache_->cow_copies_.fetch_add(cows, std::memory_order_relaxed);
+        if (!through) {
+          std::vector<Entry*> gone;
+          gone.reserve(retired.size());
+          for (const auto& e : retired) gone.push_back(e.get());
+          cache_->UpdateLru(gone, touched);
+          cache_->Retire(retired);  // old versions live on in their pins
+          break;
+        }
+        cache_->UpdateLru({}, touched);
+        // Phase 3: write through (under the lock, so write-backs of one
+        // page reach the file in the order of the versions).
+        std::vector<Entry*> failed;
+        status = WriteBackLocked(touched, &failed);
+        if (!failed.empty()) {
+          // READ must not serve what the file did not take, nor GETATTR
+          // report the size it would have had. A failed page goes back to
+          // the version it replaced if that one was dirty (the only copy of
+          // an earlier unstable write); otherwise it leaves the cache, and
+          // a READ reads what the file holds. Pages written stay, clean.
+          std::vector<std::unique_ptr<Entry>> dropped;
+          for (Entry* e : failed) {
+            Slot& s = plan[static_cast<size_t>(e->index - first)];
+            auto it = pages_.find(s.index);
+            if (s.fresh == kNone && s.old_dirty) {  // changed in place
+              const uint64_t pstart = s.index * kPageSize;
+              const uint64_t from = std::max(offset, pstart);
+              const uint64_t to = std::min(end, pstart + kPageSize);
+              std::memcpy(e->page.data() + (from - pstart),
+                          undo.data() + s.undo, static_cast<size_t>(to - from));
+              continue;  // still dirty
+            }
+            dropped.push_back(std::move(it->second));
+            pages_.erase(it);
+            if (s.fresh != kNone && s.old_dirty) {
+              for (std::unique_ptr<Entry>& r : retired) {
+                if (r.get() == s.old) {
+                  pages_[s.index] = std::move(r);  // still in the LRU list
+                  break;
+                }
+              }
+            }
+          }
+          for (std::unique_ptr<Entry>& r : retired) {
+            if (r != nullptr) dropped.push_back(std::move(r));
+          }
+          retired.swap(dropped);
+        }
+        // Unlink and drop the versions replaced (or failed).
         std::vector<Entry*> gone;
         gone.reserve(retired.size());
         for (const auto& e : retired) gone.push_back(e.get());
-        cache_->UpdateLru(gone, touched);
-        cache_->Retire(retired);  // old versions live on in their pins
-        cache_->cow_copies_.fetch_add(cows, std::memory_order_relaxed);
-        // Phase 3: write through (under the lock, so write-backs of one
-        // page reach the file in the order of the versions).
-        if (stable != Stability::kUnstable) {
-          status = WriteBackLocked(touched);
+        cache_->UpdateLru(gone, {});
+        cache_->Retire(retired);
+        if (!failed.empty()) {
+          FixSizeLocked(prev_size);
+        } else if (stable != Stability::kUnstable) {
+          // The write is in the file: report an earlier failed write-back
+          // of this file now (once), as Commit would.
+          earlier = std::exchange(error_, absl::OkStatus());
+          written_gen = write_gen_;
         }
         break;
       }
@@ -785,43 +1188,96 @@ absl::Status PageCache::File::Write(uint64_t offset,
           "page cache: write lost its pages to other threads too often");
       break;
     }
-    status = cache_->Reserve(need, spare);
+    if (dirty_short != 0) {
+      // Over the dirty limit: write some back (this file's first) without
+      // the lock, then look again. If this file's own pages cannot be
+      // written, this write fails with that error (nothing of it applied;
+      // the error is also kept for the next Commit).
+      absl::Status own_error;
+      const size_t cleaned = cache_->CleanSome(dirty_short, this, &own_error);
+      if (!own_error.ok()) {
+        status = own_error;
+        break;
+      }
+      if (cleaned == 0) {
+        // Every dirty page is being written or counted by another write
+        // right now: those finish soon. Wait a little, a bounded number
+        // of times.
+        if (waits++ >= kMaxReserveWaits) {
+          status = absl::ResourceExhaustedError(
+              "page cache: the dirty page limit is reached and no dirty "
+              "page can be written back");
+          break;
+        }
+        std::this_thread::sleep_for(kReserveWait);
+      }
+      continue;
+    }
+    status = cache_->Reserve(need, spare, mode);
     if (!status.ok()) break;
   }
   cache_->ReturnSpare(spare);  // the unused ones; used ones are empty
   if (!status.ok() || stable == Stability::kUnstable) return status;
   // The pages reached the file before this call: syncing without the lock
   // still makes them durable.
-  if (stable == Stability::kDataSync) {
-    if (::fdatasync(fd_.get()) != 0) {
-      return ErrnoStatus(errno, "page cache: fdatasync");
-    }
-  } else if (::fsync(fd_.get()) != 0) {
-    return ErrnoStatus(errno, "page cache: fsync");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status PageCache::File::Commit() {
-  {
+  const bool data_only = stable == Stability::kDataSync;
+  if ((data_only ? ::fdatasync(fd_.get()) : ::fsync(fd_.get())) != 0) {
+    absl::Status synced = ErrnoStatus(
+        errno, data_only ? "page cache: fdatasync" : "page cache: fsync");
+    // This write failed on its own account; an earlier failure (maybe of
+    // another client's data) is still due at the next Commit.
     absl::MutexLock l(&mu_);
-    if (!writable_) return absl::OkStatus();  // nothing can be dirty
-    if (absl::Status s = WriteBackLocked(DirtyEntriesLocked()); !s.ok()) {
-      return s;
-    }
+    if (error_.ok()) error_ = std::move(earlier);
+    return synced;
   }
-  if (::fsync(fd_.get()) != 0) return ErrnoStatus(errno, "page cache: fsync");
-  return absl::OkStatus();
+  if (!data_only) {
+    absl::MutexLock l(&mu_);
+    synced_gen_ = std::max(synced_gen_, written_gen);
+  }
+  return earlier;
 }
 
-absl::Status PageCache::File::Truncate(uint64_t size) {
+absl::Status PageCache::File::Commit(IoMode mode) {
+  absl::Status first;
+  uint64_t gen = 0;
+  {
+    MaybeLock l(&mu_, mode);
+    if (!l.locked()) return WouldBlockError();
+    if (!writable_) return absl::OkStatus();  // nothing can be dirty
+    if (mode == IoMode::kNoBlock &&
+        (dirty_count_ != 0 || write_gen_ != synced_gen_)) {
+      return WouldBlockError();  // a write-back or an fsync to do
+    }
+    // A write-back that failed since the last Commit is reported now, once.
+    first = std::exchange(error_, absl::OkStatus());
+    if (dirty_count_ != 0) {
+      std::vector<Entry*> failed;
+      absl::Status s = WriteBackLocked(DirtyEntriesLocked(), &failed);
+      if (!s.ok()) {
+        DiscardFailedLocked(failed, s, /*keep=*/false);
+        if (first.ok()) first = s;
+      }
+    }
+    if (write_gen_ == synced_gen_) return first;  // nothing to sync
+    gen = write_gen_;
+  }
+  // Without the lock: what was written before is made durable all the same.
+  if (::fsync(fd_.get()) != 0) {
+    if (first.ok()) first = ErrnoStatus(errno, "page cache: fsync");
+  } else {
+    absl::MutexLock l(&mu_);
+    synced_gen_ = std::max(synced_gen_, gen);
+  }
+  return first;
+}
+
+absl::Status PageCache::File::Truncate(uint64_t size, IoMode mode) {
   if (!writable_) {
     return absl::PermissionDeniedError(
         "page cache: truncate of a file opened read-only");
   }
-  if (size > kMaxFileSize) {
-    return absl::InvalidArgumentError("page cache: size too large");
-  }
+  if (size > max_file_size_) return FileTooLargeError(size, max_file_size_);
+  if (mode == IoMode::kNoBlock) return WouldBlockError();  // ftruncate
   const uint64_t tail = size % kPageSize;
   const uint64_t tail_index = size / kPageSize;
   std::vector<PageRef> spare;
@@ -842,6 +1298,7 @@ absl::Status PageCache::File::Truncate(uint64_t size) {
           status = ErrnoStatus(errno, "page cache: ftruncate");
           break;
         }
+        ++write_gen_;
         DropLocked(pages_.lower_bound((size + kPageSize - 1) / kPageSize),
                    pages_.end());
         if (partial != nullptr) {
@@ -859,7 +1316,7 @@ absl::Status PageCache::File::Truncate(uint64_t size) {
             std::memset(partial->page.data() + tail, 0, kPageSize - tail);
           }
         }
-        size_ = size;
+        SetSizeLocked(size);
         break;
       }
     }
@@ -868,16 +1325,11 @@ absl::Status PageCache::File::Truncate(uint64_t size) {
           "page cache: truncate lost its page to other threads too often");
       break;
     }
-    status = cache_->Reserve(need, spare);
+    status = cache_->Reserve(need, spare, IoMode::kMayBlock);
     if (!status.ok()) break;
   }
   cache_->ReturnSpare(spare);
   return status;
-}
-
-uint64_t PageCache::File::size() const {
-  absl::ReaderMutexLock l(&mu_);
-  return size_;
 }
 
 }  // namespace txbuf

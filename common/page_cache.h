@@ -11,8 +11,9 @@
 // write and part of another). See docs/PAGE_CACHE.md.
 //
 // Writes follow NFS stability: kUnstable leaves dirty pages in the cache
-// until Commit() (or eviction) writes them back; kDataSync / kFileSync write
-// the range through (pwrite + fdatasync / fsync) before returning. When the
+// until Commit() (or eviction, or the dirty page limit) writes them back;
+// kDataSync / kFileSync write the range through (pwrite + fdatasync / fsync)
+// before returning. At most max_dirty_pages are dirty at a time. When the
 // pool is exhausted or the cache holds `max_pages`, clean unpinned pages are
 // evicted in LRU order (dirty ones are written back first when no clean one
 // is left). If nothing can be evicted the operation fails with
@@ -26,7 +27,15 @@
 // thread ever waits for a File lock while it holds another File lock or the
 // LRU lock. Page references may be dropped on any thread without any lock.
 // File I/O (pread of misses, pwrite of write-backs) runs under the file's
-// lock and blocks the calling thread.
+// lock and blocks the calling thread. With IoMode::kNoBlock (for event loops)
+// an operation never does file I/O, sleeps or waits for a File lock: it
+// returns WouldBlockError() before changing anything, to be repeated with
+// kMayBlock on a worker thread.
+//
+// A Write or Truncate past the file system's largest file fails with
+// FileTooLargeError (FBIG) before anything is cached. Dirty pages whose
+// write-back fails are dropped (never served, never left unevictable), the
+// size is corrected, and the error is reported by the file's next Commit.
 //
 // Example:
 //   txbuf::PagePool pool(256 << 20);
@@ -37,7 +46,9 @@
 //         if (fd < 0) return txbuf::ErrnoStatus(errno, "openat");
 //         return fd;
 //       });
-//   absl::StatusOr<txbuf::CachedRead> r = (*file)->Read(0, 1 << 20);
+//   absl::StatusOr<txbuf::CachedRead> r =
+//       (*file)->Read(0, 1 << 20, txbuf::IoMode::kNoBlock);  // event loop
+//   if (txbuf::IsWouldBlock(r.status())) r = (*file)->Read(0, 1 << 20);
 //   for (txbuf::PageSlice& s : r->slices)
 //     builder.AppendPage(std::move(s.page), s.offset, s.len);  // pinned
 //   (*file)->Write(4096, bytes, txbuf::Stability::kUnstable);  // COW if pinned
@@ -71,6 +82,49 @@ enum class Stability {
   kDataSync,  // written through, then fdatasync.
   kFileSync,  // written through, then fsync.
 };
+
+// Whether an operation may wait for file I/O.
+//
+// Example:
+//   // On an event loop: never wait; hand the op to a worker if needed.
+//   absl::StatusOr<txbuf::CachedRead> r =
+//       file->Read(off, len, txbuf::IoMode::kNoBlock);
+//   if (txbuf::IsWouldBlock(r.status())) return RunOnWorker(op);
+enum class IoMode {
+  kMayBlock,  // may pread/pwrite/fsync and wait for pages (worker threads).
+  kNoBlock,   // must not: returns WouldBlockError() instead (event loops).
+};
+
+// Returned in IoMode::kNoBlock when the operation would need file I/O or a
+// wait: nothing was changed; repeat it with kMayBlock off the event loop.
+// (Code Unavailable with a payload of its own, so IsWouldBlock() never
+// mistakes another Unavailable status for it.)
+//
+// Example:
+//   if (!cached) return txbuf::WouldBlockError();
+absl::Status WouldBlockError();
+
+// True for a WouldBlockError().
+//
+// Example:
+//   absl::Status s = file->Write(off, data, how, txbuf::IoMode::kNoBlock);
+//   if (txbuf::IsWouldBlock(s)) return RunOnWorker(op);
+bool IsWouldBlock(const absl::Status& s);
+
+// The status of a write or truncate that would end past the largest file
+// the file's file system allows (File::max_file_size()): OutOfRange, with
+// errno EFBIG (ErrnoOf), so the server answers FBIG. Nothing was changed.
+//
+// Example:
+//   if (end > file->max_file_size())
+//     return txbuf::FileTooLargeError(end, file->max_file_size());
+absl::Status FileTooLargeError(uint64_t end, uint64_t max_size);
+
+// True for a FileTooLargeError (or any status carrying errno EFBIG).
+//
+// Example:
+//   if (txbuf::IsFileTooLarge(s)) return rpc::STATUS_FBIG;
+bool IsFileTooLarge(const absl::Status& s);
 
 // Identifies a file: its device and inode numbers.
 struct FileKey {
@@ -128,8 +182,10 @@ struct PageCacheStats {
   uint64_t hits = 0;          // Read() pages found in the cache.
   uint64_t misses = 0;        // Read() pages filled from the file.
   uint64_t evictions = 0;     // pages dropped to make room.
-  uint64_t writebacks_bytes = 0;  // bytes written to files (pwrite).
-  uint64_t files = 0;             // files in the cache.
+  uint64_t writebacks_bytes = 0;        // bytes written to files (pwrite).
+  uint64_t writeback_failed_pages = 0;  // dirty pages dropped unwritten
+                                        // after a write-back error.
+  uint64_t files = 0;                   // files in the cache.
 };
 
 struct PageCacheOptions {
@@ -137,6 +193,13 @@ struct PageCacheOptions {
   // that were dropped from the cache but are still pinned by txbufs (old
   // versions, truncated or forgotten files) do not count.
   size_t max_pages = 0;
+  // At most this many dirty pages (unstable writes not written back yet) in
+  // the cache; 0 means a quarter of max_pages, but at least 256 pages
+  // (1 MiB) or max_pages if that is smaller. An unstable Write that would
+  // go past it first writes back dirty pages (its own file's least recently
+  // used first, then other files' in LRU order); a Write that alone needs
+  // more is written through (as kDataSync without the sync).
+  size_t max_dirty_pages = 0;
 };
 
 class PageCache {
@@ -160,7 +223,9 @@ class PageCache {
   // which returns a file descriptor of the regular file opened O_RDWR or
   // O_RDONLY (an O_RDONLY file refuses writes); the File then owns and
   // closes it. If two threads race, one fd is closed and both get the same
-  // File. Errors of `open_fd` are returned as they are.
+  // File. Errors of `open_fd` are returned as they are. In IoMode::kNoBlock
+  // a file not cached yet gives WouldBlockError() (opening can block) and
+  // `open_fd` is not called.
   //
   // Example:
   //   auto file = cache.GetFile(key, [&]() -> absl::StatusOr<int> {
@@ -170,8 +235,8 @@ class PageCache {
   //   });
   //   if (!file.ok()) return file.status();
   absl::StatusOr<std::shared_ptr<File>> GetFile(
-      FileKey key, absl::FunctionRef<absl::StatusOr<int>()> open_fd)
-      ABSL_LOCKS_EXCLUDED(files_mu_);
+      FileKey key, absl::FunctionRef<absl::StatusOr<int>()> open_fd,
+      IoMode mode = IoMode::kMayBlock) ABSL_LOCKS_EXCLUDED(files_mu_);
 
   // The file was removed (or replaced by a rename): drops it from the cache,
   // with its dirty pages. Holders of the File may still use it; its pages go
@@ -185,7 +250,9 @@ class PageCache {
   // Drops file `key` from the cache if it has no dirty pages, so that its
   // descriptor closes once the last holder lets go (a bound on open files);
   // its clean pages go with it. Returns false (and keeps it) if it has dirty
-  // pages; true if it was dropped or not cached.
+  // pages or a write-back error not reported yet (its next Commit must see
+  // it); true if it was dropped or not cached. (An fsync still due is not a
+  // reason to keep it: a File opened later fsyncs at its first Commit.)
   //
   // Example:
   //   if (cache.ReleaseIfClean(key)) node.file.reset();
@@ -213,6 +280,14 @@ class PageCache {
   // The page limit in effect (options.max_pages or the pool's capacity).
   size_t max_pages() const { return max_pages_; }
 
+  // The dirty page limit in effect (options.max_dirty_pages or its
+  // default).
+  //
+  // Example:
+  //   printf("%zu of %zu pages may be dirty\n", cache.max_dirty_pages(),
+  //          cache.max_pages());
+  size_t max_dirty_pages() const { return max_dirty_pages_; }
+
  private:
   struct Entry;
   // A link of the LRU list (the list's head is a bare link).
@@ -229,17 +304,32 @@ class PageCache {
   // Tops `spare` up to `n` pages without evicting; true if it has them.
   bool TopUp(std::vector<PageRef>& spare, size_t n);
   // Tops `spare` up to `n` pages, evicting as needed. The caller holds no
-  // File lock. ResourceExhausted if nothing more can be evicted.
-  absl::Status Reserve(size_t n, std::vector<PageRef>& spare)
+  // File lock. ResourceExhausted if nothing more can be evicted. In
+  // IoMode::kNoBlock it evicts clean pages only, skips files whose lock is
+  // busy and never waits: WouldBlockError() where it would.
+  absl::Status Reserve(size_t n, std::vector<PageRef>& spare, IoMode mode)
       ABSL_LOCKS_EXCLUDED(lru_mu_);
   // Gives unused spare pages back (uncharged, to the pool).
   void ReturnSpare(std::vector<PageRef>& spare);
+  // Counts `n` more dirty pages against max_dirty_pages if they fit (the
+  // caller gives them back with dirty_pages_.fetch_sub(n) once its own
+  // pages are counted); false if they do not.
+  bool ChargeDirty(size_t n);
+  // Writes back dirty pages until `want` fewer are dirty or none is left to
+  // write: `own`'s least recently used first, then other files' in LRU
+  // order. Failed pages are dropped with their file's error kept
+  // (File::DiscardFailedLocked); a failure of `own`'s goes to `*own_error`
+  // too. The caller holds no File lock. Returns how many pages stopped
+  // being dirty.
+  size_t CleanSome(size_t want, File* own, absl::Status* own_error)
+      ABSL_LOCKS_EXCLUDED(lru_mu_);
   // Evicts up to `want` unpinned pages in LRU order, clean ones first; when
   // none is clean, writes back a batch of dirty ones first. Returns how many
   // were evicted; `*found` tells whether there were candidates at all (they
   // may change before their file lock is taken); a write-back error goes to
-  // `*error`.
-  size_t EvictSome(size_t want, bool* found, absl::Status* error)
+  // `*error`. In IoMode::kNoBlock clean pages only, and a file whose lock
+  // is busy is skipped.
+  size_t EvictSome(size_t want, bool* found, absl::Status* error, IoMode mode)
       ABSL_LOCKS_EXCLUDED(lru_mu_);
 
   // Under the LRU lock: unlinks `gone`, and moves `used` (linked or not) to
@@ -252,6 +342,7 @@ class PageCache {
 
   PagePool& pool_;
   const size_t max_pages_;
+  const size_t max_dirty_pages_;
 
   mutable absl::Mutex files_mu_;
   absl::flat_hash_map<FileKey, std::shared_ptr<File>> files_
@@ -271,6 +362,7 @@ class PageCache {
   std::atomic<uint64_t> misses_{0};
   std::atomic<uint64_t> evictions_{0};
   std::atomic<uint64_t> writeback_bytes_{0};
+  std::atomic<uint64_t> writeback_failed_pages_{0};
 };
 
 // One cached file. Obtained from PageCache::GetFile(); must be released
@@ -287,7 +379,10 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // read as zeros). The range is clipped at the end of the file: eof is true
   // when the result reaches it (and a read at or past it returns no bytes).
   // The slices pin their pages until dropped. ResourceExhausted if the pages
-  // cannot all be held at once.
+  // cannot all be held at once. In IoMode::kNoBlock: WouldBlockError() if a
+  // page of the range is not cached (it would need a pread) or the file's
+  // lock is held by another thread (which may be doing I/O); a read of
+  // cached pages needs no page and no syscall.
   //
   // Example:
   //   absl::StatusOr<txbuf::CachedRead> r = file->Read(off, count);
@@ -295,34 +390,60 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   //   reply.set_eof(r->eof);
   //   for (txbuf::PageSlice& s : r->slices)
   //     builder.AppendPage(std::move(s.page), s.offset, s.len);
-  absl::StatusOr<CachedRead> Read(uint64_t offset, uint64_t len)
+  absl::StatusOr<CachedRead> Read(uint64_t offset, uint64_t len,
+                                  IoMode mode = IoMode::kMayBlock)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Writes `data` at `offset` under this file's lock. A touched page that is
   // pinned (use_count() > 1) is copied first and the copy replaces it
   // (cow_copies); an unpinned one is changed in place; a partly written page
   // that is not cached is read from the file first. Extends the size. With
-  // kUnstable the pages stay dirty in the cache; kDataSync / kFileSync write
-  // the touched pages through and fdatasync / fsync before returning.
+  // kUnstable the pages stay dirty in the cache (if that would exceed
+  // max_dirty_pages, dirty pages are written back first, this file's
+  // first; if this file's cannot be, the write fails with that error); a
+  // write needing more dirty pages than the limit alone is written through
+  // without a sync. kDataSync / kFileSync write the touched pages through
+  // and fdatasync / fsync before returning.
   // All-or-nothing: every page needed is reserved (evicting others) before
   // anything changes, so ResourceExhausted (or a read error) leaves the file
-  // as it was. PermissionDenied on a file opened O_RDONLY. An error of the
-  // write-through itself (EIO, ENOSPC) is returned with the data applied to
-  // the cache and still dirty.
+  // as it was. PermissionDenied on a file opened O_RDONLY; FileTooLargeError
+  // past max_file_size(). If the write-through fails (EIO, ENOSPC, ...: the
+  // status keeps its errno), the cache and the size are as before the call
+  // for every page the file did not take (see docs/PAGE_CACHE.md, "When a
+  // write-back fails"). A stable write also reports (once) a write-back of
+  // this file that failed earlier during eviction.
+  //
+  // In IoMode::kNoBlock, WouldBlockError() (before anything changes) for a
+  // stable write, a partial write of an uncached page inside the file (it
+  // would be read first), a write that would go past the dirty page limit
+  // or alone exceeds it (write-back), when the pages cannot be had by
+  // evicting clean unpinned pages (memory only) and no other wait, or when
+  // the file's lock is held by another thread. An unstable write to cached
+  // pages, whole uncached pages or pages past the end needs no syscall.
   //
   // Example:
   //   absl::Status s = file->Write(off, absl::MakeConstSpan(buf, n),
   //                                txbuf::Stability::kUnstable);
   absl::Status Write(uint64_t offset, absl::Span<const std::byte> data,
-                     Stability stable) ABSL_LOCKS_EXCLUDED(mu_);
+                     Stability stable, IoMode mode = IoMode::kMayBlock)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Writes back every dirty page (contiguous runs coalesced into one
   // pwritev), then fsyncs. The pages are clean afterwards. Pages are written
-  // under the file's lock; fsync runs without it.
+  // under the file's lock; fsync runs without it. Returns the first error:
+  // one kept from a write-back that failed since the last Commit (during
+  // eviction), this call's own, or fsync's; each is reported once. Pages
+  // that could not be written are dropped from the cache and the size
+  // corrected to what the file holds (docs/PAGE_CACHE.md). The fsync is
+  // skipped when nothing was written to the file since the last one that
+  // succeeded. In IoMode::kNoBlock: WouldBlockError() if a page is dirty or
+  // an fsync is due (or the file's lock is busy); otherwise (nothing to do)
+  // it returns the kept error, if any, or OK, without a syscall. A file
+  // opened O_RDONLY commits at once, OK, in either mode.
   //
   // Example:
   //   if (absl::Status s = file->Commit(); !s.ok()) return s;
-  absl::Status Commit() ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Commit(IoMode mode = IoMode::kMayBlock) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Sets the size to `size` (ftruncate): pages past it are dropped from the
   // cache (pinned ones live on untouched in their txbufs), the tail of a
@@ -330,17 +451,36 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // hole that reads as zeros. The file's size changes at once but is
   // durable only after Commit(). PermissionDenied on an O_RDONLY file;
   // ResourceExhausted if the last page is pinned and no page is free; an
-  // ftruncate error changes nothing.
+  // ftruncate error changes nothing; FileTooLargeError past
+  // max_file_size(). In IoMode::kNoBlock always WouldBlockError() (after
+  // those checks): ftruncate can block.
   //
   // Example:
   //   absl::Status s = file->Truncate(0);
-  absl::Status Truncate(uint64_t size) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Truncate(uint64_t size, IoMode mode = IoMode::kMayBlock)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // The logical size, including unstable writes not yet written back.
+  // Never blocks (it does not take the file's lock), so an event loop may
+  // call it.
   //
   // Example:
   //   attrs.set_size(file->size());
-  uint64_t size() const ABSL_LOCKS_EXCLUDED(mu_);
+  uint64_t size() const {
+    return published_size_.load(std::memory_order_acquire);
+  }
+
+  // The largest size the file may have: where its file system refuses to
+  // write (EFBIG). A Write or Truncate ending past it fails with
+  // FileTooLargeError before anything is cached or changed. Learned when the
+  // file is opened (see docs/PAGE_CACHE.md, "Limits"): the largest offset
+  // lseek(SEEK_SET) accepts (the kernel checks the inode's maximum there,
+  // e.g. 16 TiB - 4 KiB on ext4 with 4 KiB blocks, 2^63 - 1 on tmpfs),
+  // capped by RLIMIT_FSIZE.
+  //
+  // Example:
+  //   fsinfo.set_max_file_size(file->max_file_size());
+  uint64_t max_file_size() const { return max_file_size_; }
 
   // The file descriptor (owned by the File), e.g. for fstat.
   //
@@ -360,7 +500,7 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   using PageMap = std::map<uint64_t, std::unique_ptr<Entry>>;
 
   File(PageCache* cache, FileKey key, UniqueFd fd, uint64_t size,
-       bool writable);
+       uint64_t max_file_size, bool writable);
 
   // Puts `page` at `index`, moving any entry there to `retired`. The new
   // entry is not in the LRU list yet (see PageCache::UpdateLru).
@@ -371,25 +511,60 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   void DropLocked(PageMap::iterator first, PageMap::iterator last)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetDirtyLocked(Entry* e, bool dirty) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetSizeLocked(uint64_t size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    size_ = size;
+    published_size_.store(size, std::memory_order_release);
+  }
   // Fills `pages` (for page indices first, first + 1, ...) from the file;
   // bytes past the end of file or of size_ are zero.
   absl::Status FillLocked(uint64_t first, absl::Span<PageRef> pages)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes `entries` (sorted by index) to the file, coalescing runs, and
-  // marks the written ones clean. Returns the first error.
-  absl::Status WriteBackLocked(absl::Span<Entry* const> entries)
+  // marks the written ones clean. The entries of runs that failed stay
+  // dirty and are appended to `*failed`. Returns the first error.
+  absl::Status WriteBackLocked(absl::Span<Entry* const> entries,
+                               std::vector<Entry*>* failed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops `failed` (entries whose write-back failed; those no longer in the
+  // map are skipped) from the cache, so that they are neither served nor
+  // left as dirty pages nobody can evict; keeps `error` for the next Commit
+  // or stable Write if `keep` and none is kept yet; then FixSizeLocked.
+  // Returns how many pages left the cache.
+  size_t DiscardFailedLocked(absl::Span<Entry* const> failed,
+                             const absl::Status& error, bool keep)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After dirty pages were dropped unwritten: sets size_ to the larger of
+  // the on-disk size (fstat) and the end of the last dirty page left
+  // (clipped to `clip`), and drops any page that then starts past it.
+  // Returns how many pages it dropped.
+  size_t FixSizeLocked(uint64_t clip) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes back the dirty candidates still valid (unpinned), then evicts up
-  // to `max_evict` of the valid clean ones. Returns how many went.
+  // to `max_evict` of the valid clean ones. Returns how many went. In
+  // IoMode::kNoBlock: only tries the lock (0 if busy) and skips dirty ones.
   size_t EvictCandidates(absl::Span<const Candidate> cands, size_t max_evict,
-                         absl::Status* error) ABSL_LOCKS_EXCLUDED(mu_);
+                         absl::Status* error, IoMode mode)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Every dirty entry, by index.
   std::vector<Entry*> DirtyEntriesLocked() const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes back up to `want` of this file's dirty pages, the least recently
+  // used first. Returns how many stopped being dirty; a failure (those
+  // pages are dropped, the error kept) goes to `*error`.
+  size_t CleanOldest(size_t want, absl::Status* error) ABSL_LOCKS_EXCLUDED(mu_);
+  // Writes back the candidates still cached and dirty. Returns how many
+  // stopped being dirty (failures are dropped, the error kept).
+  size_t CleanCandidates(absl::Span<const Candidate> cands)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Writes back `dirty` (dirty entries sorted by index); the failed ones
+  // are dropped and the error kept (DiscardFailedLocked). Returns the
+  // write-back's status.
+  absl::Status CleanLocked(absl::Span<Entry* const> dirty)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   PageCache* const cache_;
   const FileKey key_;
   const UniqueFd fd_;
+  const uint64_t max_file_size_;
   const bool writable_;
 
   // Taken after PageCache::files_mu_ (if at all) and before
@@ -399,6 +574,18 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // Every cached page has index * kPageSize < size_; bytes of a page past
   // size_ are zero.
   PageMap pages_ ABSL_GUARDED_BY(mu_);
+  // size_, readable without the lock (size()).
+  std::atomic<uint64_t> published_size_;
+  // How many entries of pages_ are dirty.
+  size_t dirty_count_ ABSL_GUARDED_BY(mu_) = 0;
+  // Counts writes to the file (pwrite, ftruncate); synced_gen_ is its value
+  // before the last fsync that succeeded. Commit fsyncs when they differ.
+  // (1 and 0 at first: data of an earlier process may not be synced yet.)
+  uint64_t write_gen_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t synced_gen_ ABSL_GUARDED_BY(mu_) = 0;
+  // The first write-back error since the last Commit (or stable Write) that
+  // could not be returned to anyone: eviction's. Reported once, then OK.
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace txbuf

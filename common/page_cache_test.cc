@@ -1,12 +1,16 @@
 #include "common/page_cache.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +18,8 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <functional>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -467,7 +473,7 @@ struct StressResult {
 void RunTornBlockStress(size_t pool_pages, int readers, size_t hold,
                         std::chrono::milliseconds duration,
                         bool allow_exhausted, StressResult* out,
-                        PageCacheStats* stats) {
+                        PageCacheStats* stats, size_t max_dirty_pages = 0) {
   constexpr int kWriters = 3;
   constexpr uint64_t kSingles = 32;  // blocks [0, 32)
   constexpr uint64_t kPairs = 8;     // blocks [32, 48) in pairs
@@ -475,7 +481,7 @@ void RunTornBlockStress(size_t pool_pages, int readers, size_t hold,
   TempDir dir;
   const std::string path = dir.File("blocks");
   PagePool pool(pool_pages * kPageSize);
-  PageCache cache(pool);
+  PageCache cache(pool, {.max_dirty_pages = max_dirty_pages});
   FilePtr f = MustOpen(cache, path);
   ASSERT_NE(f, nullptr);
 
@@ -675,6 +681,29 @@ TEST(PageCacheConcurrencyTest, NoTornBlocksUnderEvictionPressure) {
       static_cast<unsigned long long>(r.starved),
       static_cast<unsigned long long>(st.evictions),
       static_cast<unsigned long long>(st.cow_copies));
+}
+
+TEST(PageCacheConcurrencyTest, NoTornBlocksUnderTheDirtyLimit) {
+  StressResult r;
+  PageCacheStats st;
+  // Writers of up to 8 pages each against a limit of 16 dirty pages:
+  // constant write-back of each other's pages, under pinning readers.
+  RunTornBlockStress(/*pool_pages=*/4096, /*readers=*/2, /*hold=*/4,
+                     std::chrono::milliseconds(1000),
+                     /*allow_exhausted=*/true, &r, &st,
+                     /*max_dirty_pages=*/16);
+  EXPECT_EQ(r.torn, 0u);
+  EXPECT_EQ(r.pair_torn, 0u);
+  EXPECT_EQ(r.changed, 0u);
+  EXPECT_EQ(r.other_errors, 0u);
+  EXPECT_GT(r.reads, 100u);
+  EXPECT_GT(r.writes, 100u);
+  EXPECT_EQ(st.writeback_failed_pages, 0u);
+  std::printf("reads %llu writes %llu exhausted %llu written back %llu\n",
+              static_cast<unsigned long long>(r.reads),
+              static_cast<unsigned long long>(r.writes),
+              static_cast<unsigned long long>(r.exhausted),
+              static_cast<unsigned long long>(st.writebacks_bytes));
 }
 
 // --- Eviction and exhaustion -----------------------------------------------
@@ -1053,6 +1082,724 @@ TEST(PageCacheTest, StatsCountPagesPinnedDirtyCopiesAndEvictions) {
   ASSERT_TRUE(f->Read(0, 1).ok());
   EXPECT_EQ(cache.Stats().hits, 2u);
   EXPECT_EQ(cache.Stats().pinned_pages, 0u);
+}
+
+// --- Errors: the file system's limits and failed write-backs ---------------
+
+// True if the file system of `dir` refuses a write at `offset` (EFBIG).
+bool FsRefusesWriteAt(const TempDir& dir, uint64_t offset) {
+  const std::string path = dir.File("probe");
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644));
+  EXPECT_TRUE(fd);
+  const std::byte x{1};
+  ssize_t n = ::pwrite(fd.get(), &x, 1, static_cast<off_t>(offset));
+  const int err = errno;
+  ::unlink(path.c_str());
+  return n < 0 && err == EFBIG;
+}
+
+// Makes every later pwrite of `f` fail (EBADF), as a write-back failure
+// would: its descriptor now refers to `path` opened read-only.
+void BreakWrites(const PageCache::File& f, const std::string& path) {
+  UniqueFd ro(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(ro);
+  ASSERT_EQ(::dup3(ro.get(), f.fd(), O_CLOEXEC), f.fd());
+}
+
+// Undoes BreakWrites.
+void RepairWrites(const PageCache::File& f, const std::string& path) {
+  UniqueFd rw(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(rw);
+  ASSERT_EQ(::dup3(rw.get(), f.fd(), O_CLOEXEC), f.fd());
+}
+
+// Issue 9 item 5: a write past the file system's largest file must be
+// refused (FBIG) before anything is cached; the cache stays usable.
+TEST(PageCacheErrorsTest, WritesPastTheFileSystemLimitAreRefusedUpFront) {
+  TempDir dir;
+  const uint64_t kFar = uint64_t{1} << 50;
+  if (!FsRefusesWriteAt(dir, kFar)) {
+    GTEST_SKIP() << "the file system under /tmp takes a write at 2^50";
+  }
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool);
+  const std::string path = dir.File("far");
+  const Bytes content = Pattern(kPageSize + 10, 40);
+  FilePtr f = MustOpen(cache, path, content);
+  ASSERT_NE(f, nullptr);
+  for (Stability how :
+       {Stability::kUnstable, Stability::kDataSync, Stability::kFileSync}) {
+    absl::Status s = f->Write(kFar, Pattern(4 * kPageSize, 41), how);
+    EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange) << s;
+  }
+  absl::Status s = f->Truncate(kFar);
+  EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange) << s;
+  PageCacheStats st = cache.Stats();
+  EXPECT_EQ(st.pages, 0u);
+  EXPECT_EQ(st.dirty_pages, 0u);
+  EXPECT_EQ(PoolPages(pool), 0u);
+  EXPECT_EQ(f->size(), content.size());
+  // Nothing of it is served, and the file is as it was.
+  absl::StatusOr<CachedRead> r = f->Read(kFar, kPageSize);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->bytes, 0u);
+  EXPECT_TRUE(r->eof);
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), content), -1);
+  EXPECT_TRUE(IsOk(f->Commit()));
+  EXPECT_EQ(DiskSize(path), content.size());
+}
+
+// Issue 9 item 5: dirty pages whose write-back fails must not stay in the
+// cache as unevictable pages: other files keep working, the failing file's
+// next Commit reports the error (once), and its size and reads agree with
+// what is on disk afterwards.
+TEST(PageCacheErrorsTest, FailedWriteBacksNeverBlockOtherFiles) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool);
+  const std::string pa = dir.File("a");
+  const std::string pb = dir.File("b");
+  const Bytes a_disk = Pattern(2 * kPageSize, 42);
+  FilePtr a = MustOpen(cache, pa, a_disk);
+  ASSERT_NE(a, nullptr);
+  // 48 dirty pages past a's end on disk, which then cannot be written.
+  ASSERT_TRUE(IsOk(a->Write(2 * kPageSize, Pattern(48 * kPageSize, 43),
+                            Stability::kUnstable)));
+  BreakWrites(*a, pa);
+
+  // Another file's read needs 32 pages: 16 are free, the rest must come
+  // from a's dirty pages.
+  const Bytes b_content = Pattern(32 * kPageSize, 44);
+  FilePtr b = MustOpen(cache, pb, b_content);
+  ASSERT_NE(b, nullptr);
+  absl::StatusOr<CachedRead> r = b->Read(0, 32 * kPageSize);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(FirstDiff(ToBytes(*r), b_content), -1);
+  r = absl::StatusOr<CachedRead>();
+  // ... and its writes, which need the rest of the cache.
+  const Bytes b_new = Pattern(60 * kPageSize, 45);
+  EXPECT_TRUE(IsOk(b->Write(0, b_new, Stability::kUnstable)));
+  EXPECT_TRUE(IsOk(b->Commit()));
+  EXPECT_EQ(FirstDiff(DiskContent(pb), b_new), -1);
+
+  // a's next Commit reports the failure, once.
+  EXPECT_FALSE(a->Commit().ok());
+  EXPECT_TRUE(IsOk(a->Commit()));
+  // What a serves and its size are what is on disk: nothing it failed to
+  // store.
+  EXPECT_EQ(a->size(), DiskSize(pa));
+  EXPECT_EQ(FirstDiff(ReadBytes(*a, 0, 1 << 20), DiskContent(pa)), -1);
+  EXPECT_EQ(cache.Stats().dirty_pages, 0u);
+
+  // Once the file can be written again, it works as before.
+  RepairWrites(*a, pa);
+  const Bytes again = Pattern(3 * kPageSize, 46);
+  ASSERT_TRUE(IsOk(a->Write(0, again, Stability::kUnstable)));
+  ASSERT_TRUE(IsOk(a->Commit()));
+  Bytes model = a_disk;
+  model.resize(std::max(model.size(), again.size()));
+  std::copy(again.begin(), again.end(), model.begin());
+  EXPECT_EQ(FirstDiff(DiskContent(pa), model), -1);
+  EXPECT_EQ(cache.Stats().pinned_pages, 0u);
+  EXPECT_EQ(PoolPages(pool), cache.Stats().pages);
+}
+
+// Issue 9 item 5: a stable write whose write-through fails must not leave
+// its bytes in the cache (READ would serve what was never stored) nor the
+// size it would have given the file.
+TEST(PageCacheErrorsTest, FailedStableWriteLeavesNoTraceInTheCache) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool);
+  const std::string path = dir.File("s");
+  const Bytes initial = Pattern(2 * kPageSize, 47);
+  FilePtr f = MustOpen(cache, path, initial);
+  ASSERT_NE(f, nullptr);
+  // Page 0 holds an unstable change; page 1 is cached clean.
+  Bytes model = initial;
+  const Bytes early = Pattern(50, 48);
+  ASSERT_TRUE(IsOk(f->Write(100, early, Stability::kUnstable)));
+  std::copy(early.begin(), early.end(), model.begin() + 100);
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), model), -1);
+  BreakWrites(*f, path);
+  for (Stability how : {Stability::kDataSync, Stability::kFileSync}) {
+    // Over pages 0..2, extending the file.
+    absl::Status s = f->Write(kPageSize - 10, Pattern(2 * kPageSize, 49), how);
+    EXPECT_FALSE(s.ok());
+    EXPECT_EQ(f->size(), initial.size());
+    EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), model), -1);
+    // The earlier unstable change is still held, still dirty.
+    EXPECT_EQ(cache.Stats().dirty_pages, 1u);
+  }
+  RepairWrites(*f, path);
+  ASSERT_TRUE(IsOk(f->Commit()));
+  EXPECT_EQ(FirstDiff(DiskContent(path), model), -1);
+  EXPECT_EQ(PoolPages(pool), cache.Stats().pages);
+}
+
+// A Commit that cannot write pinned dirty pages drops them from the cache
+// (READ then serves the disk) while the replies holding them keep their
+// bytes; pages read as zeros from a hole that only the failed pages had
+// made part of the file go too, so size and reads agree.
+TEST(PageCacheErrorsTest, FailedCommitDropsPinnedPagesAndFixesTheSize) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool);
+  const std::string path = dir.File("p");
+  FilePtr f = MustOpen(cache, path);
+  ASSERT_NE(f, nullptr);
+  const Bytes data = Pattern(2 * kPageSize, 53);
+  ASSERT_TRUE(IsOk(f->Write(8 * kPageSize, data, Stability::kUnstable)));
+  EXPECT_EQ(f->size(), 10 * kPageSize);
+  absl::StatusOr<CachedRead> hole = f->Read(3 * kPageSize, kPageSize);
+  absl::StatusOr<CachedRead> held = f->Read(8 * kPageSize, 2 * kPageSize);
+  ASSERT_TRUE(hole.ok() && held.ok());
+  hole = absl::StatusOr<CachedRead>();
+  EXPECT_EQ(cache.Stats().pages, 3u);
+  EXPECT_EQ(cache.Stats().pinned_pages, 2u);
+
+  BreakWrites(*f, path);
+  absl::Status s = f->Commit();
+  EXPECT_EQ(ErrnoOf(s), EBADF) << s;
+  EXPECT_EQ(f->size(), 0u);
+  PageCacheStats st = cache.Stats();
+  EXPECT_EQ(st.pages, 0u);
+  EXPECT_EQ(st.dirty_pages, 0u);
+  EXPECT_EQ(st.writeback_failed_pages, 2u);
+  absl::StatusOr<CachedRead> r = f->Read(0, 1 << 20);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->bytes, 0u);
+  EXPECT_TRUE(r->eof);
+  // The reply in flight still has the bytes it was given.
+  EXPECT_EQ(FirstDiff(ToBytes(*held), data), -1);
+  EXPECT_EQ(PoolPages(pool), 2u);
+  held = absl::StatusOr<CachedRead>();
+  EXPECT_EQ(PoolPages(pool), 0u);
+  EXPECT_TRUE(IsOk(f->Commit()));  // reported once
+}
+
+// A write-back that fails during eviction cannot be returned to the
+// operation that evicted: it is kept for the file's next Commit, or its
+// next stable Write if that comes first, and reported once.
+TEST(PageCacheErrorsTest, EvictionErrorsAreKeptForTheNextCommitOrStableWrite) {
+  TempDir dir;
+  PagePool pool(8 * kPageSize);
+  PageCache cache(pool);
+  const std::string pa = dir.File("a");
+  FilePtr a = MustOpen(cache, pa);
+  FilePtr b = MustOpen(cache, dir.File("b"), Pattern(8 * kPageSize, 54));
+  ASSERT_TRUE(a != nullptr && b != nullptr);
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_TRUE(
+        IsOk(a->Write(0, Pattern(6 * kPageSize, 55), Stability::kUnstable)));
+    BreakWrites(*a, pa);
+    ASSERT_TRUE(b->Read(0, 8 * kPageSize).ok());  // evicts all of a
+    EXPECT_EQ(cache.Stats().dirty_pages, 0u);
+    EXPECT_EQ(a->size(), 0u);
+    RepairWrites(*a, pa);
+    absl::Status s = round == 0
+                         ? a->Commit()
+                         : a->Write(0, Pattern(10, 56), Stability::kFileSync);
+    EXPECT_EQ(ErrnoOf(s), EBADF) << round << s;
+    EXPECT_TRUE(IsOk(a->Commit())) << round;
+  }
+  // The stable write that reported the earlier error was itself done.
+  EXPECT_EQ(FirstDiff(DiskContent(pa), Pattern(10, 56)), -1);
+  EXPECT_EQ(cache.Stats().writeback_failed_pages, 12u);
+}
+
+// ReleaseIfClean (the server's bound on open files) must not drop a File
+// that still has something to say at its next Commit: dirty pages, or a
+// write-back error kept from eviction.
+TEST(PageCacheErrorsTest, ReleaseIfCleanKeepsDirtyFilesAndUnreportedErrors) {
+  TempDir dir;
+  PagePool pool(8 * kPageSize);
+  PageCache cache(pool);
+  const std::string pa = dir.File("a");
+  FilePtr a = MustOpen(cache, pa);
+  FilePtr b = MustOpen(cache, dir.File("b"), Pattern(8 * kPageSize, 98));
+  ASSERT_TRUE(a != nullptr && b != nullptr);
+  ASSERT_TRUE(
+      IsOk(a->Write(0, Pattern(6 * kPageSize, 99), Stability::kUnstable)));
+  EXPECT_FALSE(cache.ReleaseIfClean(KeyOf(pa)));  // dirty
+  BreakWrites(*a, pa);
+  ASSERT_TRUE(b->Read(0, 8 * kPageSize).ok());  // a's pages fail, dropped
+  EXPECT_EQ(cache.Stats().dirty_pages, 0u);
+  EXPECT_FALSE(cache.ReleaseIfClean(KeyOf(pa)));  // the error is unreported
+  RepairWrites(*a, pa);
+  EXPECT_EQ(ErrnoOf(a->Commit()), EBADF);
+  EXPECT_TRUE(cache.ReleaseIfClean(KeyOf(pa)));
+  EXPECT_EQ(cache.Stats().files, 1u);
+}
+
+// --- Dirty page limit ------------------------------------------------------
+
+TEST(PageCacheDirtyLimitTest, DefaultIsAQuarterOfTheCacheButAtLeastOneMiB) {
+  PagePool pool(64 << 20);
+  EXPECT_EQ(PageCache(pool).max_dirty_pages(), (64 << 20) / kPageSize / 4);
+  EXPECT_EQ(PageCache(pool, {.max_pages = 512}).max_dirty_pages(), 256u);
+  EXPECT_EQ(PageCache(pool, {.max_pages = 100}).max_dirty_pages(), 100u);
+  EXPECT_EQ(PageCache(pool, {.max_dirty_pages = 7}).max_dirty_pages(), 7u);
+}
+
+// Unstable writes never leave more than max_dirty_pages dirty: a write that
+// would go past the limit writes back first, and no data is lost.
+TEST(PageCacheDirtyLimitTest, UnstableWritesStayUnderTheLimit) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool, {.max_dirty_pages = 8});
+  const std::string path = dir.File("d");
+  FilePtr f = MustOpen(cache, path);
+  ASSERT_NE(f, nullptr);
+  Bytes model;
+  std::mt19937_64 rng(57);
+  while (model.size() < 40 * kPageSize) {
+    const Bytes data = Pattern(1 + rng() % (2 * kPageSize), model.size());
+    ASSERT_TRUE(IsOk(f->Write(model.size(), data, Stability::kUnstable)));
+    model.insert(model.end(), data.begin(), data.end());
+    ASSERT_LE(cache.Stats().dirty_pages, 8u) << model.size();
+  }
+  EXPECT_GT(cache.Stats().writebacks_bytes, 0u);  // before any Commit
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), model), -1);
+  ASSERT_TRUE(IsOk(f->Commit()));
+  EXPECT_EQ(FirstDiff(DiskContent(path), model), -1);
+}
+
+// The writer's own file is written back first; other files' only when it
+// has no dirty page left.
+TEST(PageCacheDirtyLimitTest, OwnFileIsWrittenBackFirst) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool, {.max_dirty_pages = 8});
+  FilePtr a = MustOpen(cache, dir.File("a"));
+  FilePtr b = MustOpen(cache, dir.File("b"));
+  ASSERT_TRUE(a != nullptr && b != nullptr);
+  ASSERT_TRUE(
+      IsOk(a->Write(0, Pattern(6 * kPageSize, 58), Stability::kUnstable)));
+  for (uint64_t p = 0; p < 10; ++p) {
+    ASSERT_TRUE(IsOk(b->Write(p * kPageSize, Pattern(kPageSize, 59 + p),
+                              Stability::kUnstable)));
+    EXPECT_LE(cache.Stats().dirty_pages, 8u);
+  }
+  EXPECT_EQ(DiskSize(dir.File("a")), 0u);  // a's 6 pages are still dirty
+  EXPECT_GE(cache.Stats().dirty_pages, 6u);
+  // a, with nothing of its own to write back, writes back b's.
+  ASSERT_TRUE(b->Commit().ok());
+  ASSERT_TRUE(
+      IsOk(a->Write(0, Pattern(8 * kPageSize, 70), Stability::kUnstable)));
+  ASSERT_TRUE(IsOk(b->Write(0, Pattern(kPageSize, 71), Stability::kUnstable)));
+  // (Other files' pages go a batch at a time: all 8 of a's.)
+  EXPECT_EQ(cache.Stats().dirty_pages, 1u);
+  EXPECT_EQ(DiskSize(dir.File("a")), 8 * kPageSize);
+}
+
+// A write that alone needs more dirty pages than the limit is written
+// through (without a sync); if that fails, nothing of it stays.
+TEST(PageCacheDirtyLimitTest, WriteLargerThanTheLimitIsWrittenThrough) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool, {.max_dirty_pages = 4});
+  const std::string path = dir.File("big");
+  FilePtr f = MustOpen(cache, path);
+  ASSERT_NE(f, nullptr);
+  const Bytes data = Pattern(10 * kPageSize, 72);
+  ASSERT_TRUE(IsOk(f->Write(0, data, Stability::kUnstable)));
+  EXPECT_EQ(cache.Stats().dirty_pages, 0u);
+  EXPECT_EQ(FirstDiff(DiskContent(path), data), -1);
+
+  BreakWrites(*f, path);
+  absl::Status s = f->Write(10 * kPageSize, Pattern(5 * kPageSize, 73),
+                            Stability::kUnstable);
+  EXPECT_EQ(ErrnoOf(s), EBADF) << s;
+  EXPECT_EQ(f->size(), data.size());
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), data), -1);
+  EXPECT_EQ(cache.Stats().dirty_pages, 0u);
+  EXPECT_TRUE(IsOk(f->Commit()));  // that write's own failure was returned
+}
+
+// If the writer's own dirty pages cannot be written back to make room, the
+// write fails with that error and is not applied; the next Commit reports
+// it too.
+TEST(PageCacheDirtyLimitTest, OwnWriteBackFailureFailsTheWrite) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool, {.max_dirty_pages = 4});
+  const std::string path = dir.File("f");
+  FilePtr f = MustOpen(cache, path, Pattern(kPageSize, 74));
+  ASSERT_NE(f, nullptr);
+  ASSERT_TRUE(
+      IsOk(f->Write(0, Pattern(4 * kPageSize, 75), Stability::kUnstable)));
+  BreakWrites(*f, path);
+  absl::Status s =
+      f->Write(4 * kPageSize, Pattern(kPageSize, 76), Stability::kUnstable);
+  EXPECT_EQ(ErrnoOf(s), EBADF) << s;
+  EXPECT_EQ(f->size(), kPageSize);  // the failed pages went, and so did
+                                    // their size; the write was not applied
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), Pattern(kPageSize, 74)), -1);
+  EXPECT_EQ(cache.Stats().dirty_pages, 0u);
+  EXPECT_EQ(ErrnoOf(f->Commit()), EBADF);
+  EXPECT_TRUE(IsOk(f->Commit()));
+}
+
+// --- IoMode::kNoBlock ------------------------------------------------------
+
+// Makes every pread/pwrite/fsync/ftruncate/lseek of `f` fail (EBADF) while
+// it lives: its descriptor refers to `path` opened O_PATH. An operation
+// that succeeds meanwhile did no file I/O.
+class NoFileIo {
+ public:
+  NoFileIo(const PageCache::File& f, std::string path)
+      : f_(f), path_(std::move(path)) {
+    UniqueFd p(::open(path_.c_str(), O_PATH | O_CLOEXEC));
+    EXPECT_TRUE(p);
+    EXPECT_EQ(::dup3(p.get(), f_.fd(), O_CLOEXEC), f_.fd());
+  }
+  ~NoFileIo() { RepairWrites(f_, path_); }
+
+ private:
+  const PageCache::File& f_;
+  const std::string path_;
+};
+
+// What a WouldBlock must leave as it was.
+struct Snapshot {
+  uint64_t size, pages, dirty, misses, evictions, written, pool;
+  Bytes disk;    // the file's bytes on disk
+  Bytes cached;  // the cached pages' bytes ('?' for a page not cached)
+  bool operator==(const Snapshot&) const = default;
+};
+
+Snapshot Snap(PageCache& cache, const PagePool& pool, PageCache::File& f) {
+  PageCacheStats st = cache.Stats();
+  Snapshot s{f.size(),        st.pages,     st.dirty_pages,
+             st.misses,       st.evictions, st.writebacks_bytes,
+             PoolPages(pool), {},           {}};
+  s.disk = DiskContent(absl::StrCat("/proc/self/fd/", f.fd()));
+  for (uint64_t off = 0; off < f.size(); off += kPageSize) {
+    absl::StatusOr<CachedRead> r = f.Read(off, kPageSize, IoMode::kNoBlock);
+    if (r.ok()) {
+      Bytes b = ToBytes(*r);
+      s.cached.insert(s.cached.end(), b.begin(), b.end());
+    } else {
+      s.cached.push_back(std::byte{'?'});
+    }
+  }
+  return s;
+}
+
+TEST(PageCacheNoBlockTest, WouldBlockIsRecognisedAndNothingElse) {
+  EXPECT_TRUE(IsWouldBlock(WouldBlockError()));
+  EXPECT_EQ(WouldBlockError().code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(IsWouldBlock(absl::UnavailableError(
+      "page cache: the operation would wait for file I/O")));
+  EXPECT_FALSE(IsWouldBlock(absl::OkStatus()));
+  EXPECT_FALSE(IsWouldBlock(ErrnoStatus(EAGAIN, "read")));
+}
+
+// A read of cached pages, and unstable writes to cached pages (pinned ones
+// copied), to whole pages and to pages past the end, need no file I/O.
+TEST(PageCacheNoBlockTest, CachedReadsAndUnstableWritesNeedNoFileIo) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool);
+  const std::string path = dir.File("nb");
+  Bytes model = Pattern(3 * kPageSize + 100, 80);
+  FilePtr f = MustOpen(cache, path, model);
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), model), -1);  // all cached
+  absl::StatusOr<CachedRead> pin = f->Read(0, kPageSize);
+  ASSERT_TRUE(pin.ok());
+  const PageCacheStats before = cache.Stats();
+  {
+    NoFileIo no_io(*f, path);
+    absl::StatusOr<CachedRead> r = f->Read(10, 3 * kPageSize, IoMode::kNoBlock);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(FirstDiff(ToBytes(*r),
+                        absl::MakeConstSpan(model).subspan(10, 3 * kPageSize)),
+              -1);
+    r = f->Read(model.size(), 100, IoMode::kNoBlock);  // at the end
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_TRUE(r->eof);
+    r = absl::StatusOr<CachedRead>();
+
+    auto write = [&](uint64_t off, const Bytes& data) {
+      ASSERT_TRUE(
+          IsOk(f->Write(off, data, Stability::kUnstable, IoMode::kNoBlock)))
+          << off;
+      if (model.size() < off + data.size()) model.resize(off + data.size());
+      std::copy(data.begin(), data.end(), model.begin() + off);
+    };
+    write(100, Pattern(50, 81));                   // pinned page: copied
+    write(kPageSize + 5, Pattern(kPageSize, 82));  // cached pages, in place
+    write(3 * kPageSize + 50, Pattern(2 * kPageSize, 83));  // crosses EOF
+    write(8 * kPageSize, Pattern(2 * kPageSize, 84));       // whole new pages
+    write(12 * kPageSize + 7, Pattern(10, 85));             // partial, past EOF
+    EXPECT_EQ(f->size(), model.size());
+    r = f->Read(0, 6 * kPageSize, IoMode::kNoBlock);  // pages 0..5 cached
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(
+        FirstDiff(ToBytes(*r), absl::MakeConstSpan(model).first(6 * kPageSize)),
+        -1);
+    // Pages 6 and 7 are holes that were never read: a miss.
+    EXPECT_TRUE(IsWouldBlock(f->Read(0, 1 << 20, IoMode::kNoBlock).status()));
+  }
+  const PageCacheStats after = cache.Stats();
+  EXPECT_EQ(after.misses, before.misses);
+  EXPECT_EQ(after.writebacks_bytes, before.writebacks_bytes);
+  EXPECT_EQ(after.cow_copies, before.cow_copies + 1);
+  EXPECT_EQ(FirstDiff(ToBytes(*pin), Pattern(kPageSize, 80)), -1);
+  pin = absl::StatusOr<CachedRead>();
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), model), -1);
+  ASSERT_TRUE(IsOk(f->Commit()));
+  EXPECT_EQ(FirstDiff(DiskContent(path), model), -1);
+}
+
+// Every rule of kNoBlock: WouldBlock before anything changes, and the same
+// call with kMayBlock then succeeds.
+TEST(PageCacheNoBlockTest, EachRuleGivesWouldBlockAndChangesNothing) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool, {.max_pages = 32, .max_dirty_pages = 4});
+  const std::string path = dir.File("r");
+  FilePtr f = MustOpen(cache, path, Pattern(8 * kPageSize, 86));
+  ASSERT_NE(f, nullptr);
+  ASSERT_TRUE(f->Read(0, 2 * kPageSize).ok());  // pages 0, 1 cached
+  ASSERT_TRUE(IsOk(f->Commit()));
+
+  struct Case {
+    const char* what;
+    std::function<void()> setup;  // with kMayBlock, before the snapshot
+    std::function<absl::Status(IoMode)> op;
+  };
+  const Bytes small = Pattern(100, 87);
+  auto nothing = [] {};
+  const std::vector<Case> cases = {
+      {"read of an uncached page", nothing,
+       [&](IoMode m) { return f->Read(kPageSize, 2 * kPageSize, m).status(); }},
+      {"data-sync write", nothing,
+       [&](IoMode m) { return f->Write(0, small, Stability::kDataSync, m); }},
+      {"file-sync write", nothing,
+       [&](IoMode m) { return f->Write(0, small, Stability::kFileSync, m); }},
+      {"partial write of an uncached page inside the file", nothing,
+       [&](IoMode m) {
+         return f->Write(5 * kPageSize + 10, small, Stability::kUnstable, m);
+       }},
+      {"write that alone exceeds the dirty limit", nothing,
+       [&](IoMode m) {
+         return f->Write(0, Pattern(5 * kPageSize, 88), Stability::kUnstable,
+                         m);
+       }},
+      {"write past the dirty limit",
+       [&] {
+         ASSERT_TRUE(IsOk(f->Write(10 * kPageSize, Pattern(4 * kPageSize, 89),
+                                   Stability::kUnstable)));
+       },
+       [&](IoMode m) {
+         return f->Write(20 * kPageSize, Pattern(kPageSize, 90),
+                         Stability::kUnstable, m);
+       }},
+      {"truncate", nothing,
+       [&](IoMode m) { return f->Truncate(30 * kPageSize, m); }},
+      {"commit of dirty pages", nothing,
+       [&](IoMode m) { return f->Commit(m); }},
+      {"commit of pages written but not synced",
+       [&] {
+         // Alone over the dirty limit: written through, without a sync.
+         ASSERT_TRUE(IsOk(
+             f->Write(0, Pattern(6 * kPageSize, 91), Stability::kUnstable)));
+         ASSERT_EQ(cache.Stats().dirty_pages, 0u);
+       },
+       [&](IoMode m) { return f->Commit(m); }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    c.setup();
+    const Snapshot before = Snap(cache, pool, *f);
+    absl::Status s = c.op(IoMode::kNoBlock);
+    EXPECT_TRUE(IsWouldBlock(s)) << s;
+    EXPECT_TRUE(Snap(cache, pool, *f) == before);
+    EXPECT_TRUE(IsOk(c.op(IoMode::kMayBlock)));
+  }
+  // Nothing left to do: Commit in kNoBlock is OK, without file I/O.
+  NoFileIo no_io(*f, path);
+  EXPECT_TRUE(IsOk(f->Commit(IoMode::kNoBlock)));
+}
+
+// Pages that can only come from dirty (or pinned) pages: kNoBlock gives
+// WouldBlock; clean unpinned pages of other files it may evict.
+TEST(PageCacheNoBlockTest, EvictsCleanPagesButNeverWritesBack) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool, {.max_pages = 8, .max_dirty_pages = 8});
+  const std::string pa = dir.File("a");
+  FilePtr a = MustOpen(cache, pa);
+  FilePtr b = MustOpen(cache, dir.File("b"), Pattern(4 * kPageSize, 92));
+  ASSERT_TRUE(a != nullptr && b != nullptr);
+  ASSERT_TRUE(b->Read(0, 4 * kPageSize).ok());  // 4 clean pages
+  // Four new pages of a: four free, no eviction.
+  ASSERT_TRUE(IsOk(a->Write(0, Pattern(4 * kPageSize, 93), Stability::kUnstable,
+                            IoMode::kNoBlock)));
+  // Two more: two of b's clean pages are evicted, in memory only.
+  {
+    NoFileIo no_io(*a, pa);
+    ASSERT_TRUE(IsOk(a->Write(4 * kPageSize, Pattern(2 * kPageSize, 94),
+                              Stability::kUnstable, IoMode::kNoBlock)));
+  }
+  EXPECT_EQ(cache.Stats().evictions, 2u);
+  EXPECT_EQ(cache.Stats().pages, 8u);
+  // b's two pages left, pinned by a reply.
+  absl::StatusOr<CachedRead> pin =
+      b->Read(2 * kPageSize, 2 * kPageSize, IoMode::kNoBlock);
+  ASSERT_TRUE(pin.ok()) << pin.status();
+  // Changing a pinned page needs a copy, and the only pages left are dirty
+  // (a's) or pinned: WouldBlock, nothing changed.
+  const Snapshot before = Snap(cache, pool, *b);
+  absl::Status s = b->Write(2 * kPageSize, Pattern(10, 95),
+                            Stability::kUnstable, IoMode::kNoBlock);
+  EXPECT_TRUE(IsWouldBlock(s)) << s;
+  EXPECT_TRUE(Snap(cache, pool, *b) == before);
+  EXPECT_EQ(cache.Stats().dirty_pages, 6u);
+  EXPECT_EQ(cache.Stats().writebacks_bytes, 0u);
+  // kMayBlock writes a's pages back to make room.
+  EXPECT_TRUE(
+      IsOk(b->Write(2 * kPageSize, Pattern(10, 95), Stability::kUnstable)));
+  EXPECT_GT(cache.Stats().writebacks_bytes, 0u);
+}
+
+TEST(PageCacheNoBlockTest, GetFileOpensOnlyInMayBlock) {
+  TempDir dir;
+  PagePool pool(16 * kPageSize);
+  PageCache cache(pool);
+  const std::string path = dir.File("g");
+  CreateFile(path, Pattern(10, 96));
+  int opens = 0;
+  auto open_fd = [&]() -> absl::StatusOr<int> {
+    ++opens;
+    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, "open");
+    return fd;
+  };
+  absl::StatusOr<FilePtr> f =
+      cache.GetFile(KeyOf(path), open_fd, IoMode::kNoBlock);
+  EXPECT_TRUE(IsWouldBlock(f.status())) << f.status();
+  EXPECT_EQ(opens, 0);
+  EXPECT_EQ(cache.Stats().files, 0u);
+  absl::StatusOr<FilePtr> g = cache.GetFile(KeyOf(path), open_fd);
+  ASSERT_TRUE(g.ok()) << g.status();
+  f = cache.GetFile(KeyOf(path), open_fd, IoMode::kNoBlock);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->get(), g->get());
+  EXPECT_EQ(opens, 1);
+  // A file opened O_RDONLY commits at once, in either mode.
+  const std::string ro = dir.File("ro");
+  CreateFile(ro, Pattern(10, 97));
+  absl::StatusOr<FilePtr> r = Open(cache, ro, O_RDONLY);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(IsOk((*r)->Commit(IoMode::kNoBlock)));
+}
+
+// A file in `dir` (created empty) opened in `cache`.
+FilePtr OpenIn(PageCache& cache, const std::string& dir,
+               const std::string& name) {
+  return MustOpen(cache, absl::StrCat(dir, "/", name));
+}
+
+// The limit learned is where the file system really stops: a write ending
+// there works (through the cache, written through), one byte more is FBIG
+// before anything is cached, and the same for Truncate.
+TEST(PageCacheLimitsTest, MaxFileSizeIsWhereTheFileSystemStops) {
+  TempDir dir;
+  PagePool pool(16 * kPageSize);
+  PageCache cache(pool);
+  const std::string path = dir.File("edge");
+  FilePtr f = MustOpen(cache, path);
+  ASSERT_NE(f, nullptr);
+  const uint64_t max = f->max_file_size();
+  struct statfs sfs;
+  ASSERT_EQ(::fstatfs(f->fd(), &sfs), 0);
+  if (sfs.f_type == EXT4_SUPER_MAGIC && sfs.f_bsize == 4096) {
+    EXPECT_EQ(max, (uint64_t{1} << 44) - 4096);  // 16 TiB - 4 KiB
+  }
+  EXPECT_EQ(::lseek(f->fd(), 0, SEEK_CUR), 0);  // the probe left no trace
+  if (max == static_cast<uint64_t>(std::numeric_limits<off_t>::max())) {
+    GTEST_SKIP() << "no limit below the largest off_t here";
+  }
+  // The file system agrees (checked directly, on another file).
+  {
+    const std::string probe = dir.File("probe");
+    UniqueFd fd(::open(probe.c_str(), O_RDWR | O_CREAT, 0644));
+    ASSERT_TRUE(fd);
+    const std::byte x{1};
+    EXPECT_EQ(::pwrite(fd.get(), &x, 1, static_cast<off_t>(max - 1)), 1);
+    EXPECT_EQ(::pwrite(fd.get(), &x, 1, static_cast<off_t>(max)), -1);
+    EXPECT_EQ(errno, EFBIG);
+    ::unlink(probe.c_str());
+  }
+  const Bytes tail = Pattern(10, 50);
+  absl::Status s = f->Write(max - 9, tail, Stability::kUnstable);
+  EXPECT_TRUE(IsFileTooLarge(s)) << s;
+  EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(ErrnoOf(s), EFBIG);
+  s = f->Write(~uint64_t{0} - 5, tail, Stability::kUnstable);  // overflows
+  EXPECT_TRUE(IsFileTooLarge(s)) << s;
+  EXPECT_TRUE(IsFileTooLarge(f->Truncate(max + 1)));
+  EXPECT_EQ(cache.Stats().pages, 0u);
+  EXPECT_EQ(f->size(), 0u);
+
+  ASSERT_TRUE(IsOk(f->Write(max - 10, tail, Stability::kFileSync)));
+  EXPECT_EQ(f->size(), max);
+  EXPECT_EQ(DiskSize(path), max);
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, max - 10, 100), tail), -1);
+  ASSERT_TRUE(IsOk(f->Truncate(max)));
+  ASSERT_TRUE(IsOk(f->Truncate(0)));
+  EXPECT_EQ(DiskSize(path), 0u);
+}
+
+// tmpfs takes files up to the largest off_t (MAX_LFS_FILESIZE): the probe
+// must not invent a smaller limit there.
+TEST(PageCacheLimitsTest, TmpfsTakesAWriteAtTwoToTheFifty) {
+  struct statfs sfs;
+  if (::statfs("/dev/shm", &sfs) != 0 || sfs.f_type != TMPFS_MAGIC) {
+    GTEST_SKIP() << "no tmpfs at /dev/shm";
+  }
+  char tmpl[] = "/dev/shm/page_cache_test.XXXXXX";
+  UniqueFd tmp(::mkstemp(tmpl));
+  ASSERT_TRUE(tmp);
+  const std::string path = tmpl;
+  PagePool pool(16 * kPageSize);
+  PageCache cache(pool);
+  absl::StatusOr<FilePtr> f = Open(cache, path);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ((*f)->max_file_size(),
+            static_cast<uint64_t>(std::numeric_limits<off_t>::max()));
+  const uint64_t kFar = uint64_t{1} << 50;
+  const Bytes data = Pattern(100, 51);
+  EXPECT_TRUE(IsOk((*f)->Write(kFar, data, Stability::kFileSync)));
+  EXPECT_EQ(DiskSize(path), kFar + data.size());
+  EXPECT_EQ(FirstDiff(ReadBytes(**f, kFar, 1000), data), -1);
+  ::unlink(path.c_str());
+}
+
+// RLIMIT_FSIZE is a limit too (past it a write raises SIGXFSZ, which would
+// kill the server): writes past it are FBIG up front.
+TEST(PageCacheLimitsTest, FileSizeRlimitIsALimit) {
+  TempDir dir;
+  PagePool pool(16 * kPageSize);
+  PageCache cache(pool);
+  struct rlimit saved;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  struct rlimit low = saved;
+  low.rlim_cur = 1 << 20;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &low), 0);
+  FilePtr f = OpenIn(cache, dir.File(""), "rl");
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->max_file_size(), uint64_t{1} << 20);
+  EXPECT_TRUE(IsFileTooLarge(
+      f->Write((1 << 20) - 1, Pattern(2, 52), Stability::kUnstable)));
+  EXPECT_TRUE(
+      IsOk(f->Write((1 << 20) - 2, Pattern(2, 52), Stability::kFileSync)));
+  EXPECT_EQ(f->size(), uint64_t{1} << 20);
 }
 
 }  // namespace

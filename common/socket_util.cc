@@ -9,14 +9,20 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace txbuf {
 
-absl::Status ErrnoStatus(int err, absl::string_view what) {
-  std::string msg = absl::StrCat(what, ": ", std::strerror(err));
+namespace {
+
+// The payload of ErrnoStatus: the errno in decimal.
+constexpr absl::string_view kErrnoPayload = "txbuf/errno";
+
+absl::Status ErrnoStatusCode(int err, std::string msg) {
   switch (err) {
     case ENOENT:
       return absl::NotFoundError(msg);
@@ -32,7 +38,10 @@ absl::Status ErrnoStatus(int err, absl::string_view what) {
     case ENOMEM:
     case ENOBUFS:
     case ENOSPC:
+    case EDQUOT:
       return absl::ResourceExhaustedError(msg);
+    case EFBIG:
+      return absl::OutOfRangeError(msg);
     case EAGAIN:
     case ETIMEDOUT:
       return absl::DeadlineExceededError(msg);
@@ -47,6 +56,22 @@ absl::Status ErrnoStatus(int err, absl::string_view what) {
     default:
       return absl::InternalError(msg);
   }
+}
+
+}  // namespace
+
+absl::Status ErrnoStatus(int err, absl::string_view what) {
+  absl::Status s =
+      ErrnoStatusCode(err, absl::StrCat(what, ": ", std::strerror(err)));
+  if (!s.ok()) s.SetPayload(kErrnoPayload, absl::Cord(absl::StrCat(err)));
+  return s;
+}
+
+int ErrnoOf(const absl::Status& s) {
+  const auto p = s.GetPayload(kErrnoPayload);
+  int err = 0;
+  if (!p.has_value() || !absl::SimpleAtoi(std::string(*p), &err)) return 0;
+  return err;
 }
 
 absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(

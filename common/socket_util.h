@@ -46,8 +46,22 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-// absl::Status for a failed syscall: `what` plus strerror(err).
+// absl::Status for a failed syscall: `what` plus strerror(err), with a code
+// close to the errno's meaning (ENOENT: NotFound, ENOSPC: ResourceExhausted,
+// EFBIG: OutOfRange, ...) and the errno itself kept as a payload (ErrnoOf),
+// so that callers further up can still tell EFBIG from ENOSPC from EIO.
+//
+// Example:
+//   int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+//   if (fd < 0) return txbuf::ErrnoStatus(errno, "open");
 absl::Status ErrnoStatus(int err, absl::string_view what);
+
+// The errno a status was made from by ErrnoStatus (its payload), or 0 if it
+// carries none (e.g. OK, or a status made some other way).
+//
+// Example:
+//   if (txbuf::ErrnoOf(s) == ENOSPC) return rpc::STATUS_NOSPC;
+int ErrnoOf(const absl::Status& s);
 
 // Splits "host:port" (IPv6 as "[::1]:port").
 absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(

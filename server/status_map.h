@@ -35,7 +35,14 @@ rpc::Status StatusFromErrno(int err);
 // `what: strerror(err)` with the mapped status.
 OpError ErrnoError(int err, absl::string_view what);
 
-// A library absl::Status (e.g. from the page cache) as an op error.
+// A library absl::Status (e.g. from the page cache) as an op error. A
+// status that carries an errno (ErrnoStatus, the page cache's
+// FileTooLargeError) maps as that errno (StatusFromErrno: EFBIG is FBIG,
+// ENOSPC NOSPC, EDQUOT DQUOT); the page cache's WouldBlockError is DELAY;
+// others map by their absl code.
+//
+// Example:
+//   if (absl::Status s = file->Commit(); !s.ok()) return FromAbsl(s);
 OpError FromAbsl(const absl::Status& s);
 
 }  // namespace txbuf::server
