@@ -24,6 +24,10 @@ Stability ToStability(rpc::Stability s) {
   }
 }
 
+IoMode IoModeOf(ExecMode mode) {
+  return mode == ExecMode::kEventLoop ? IoMode::kNoBlock : IoMode::kMayBlock;
+}
+
 // Marks the op as one to run off the event loop (it changed nothing).
 OpError WouldBlock(CompoundState& cur) {
   cur.would_block = true;
@@ -104,6 +108,10 @@ bool Executor::EventLoopSafe(const rpc::Op& op, const CompoundState& cur,
       return handles != nullptr && handles->Find(op.putfh().fh()) != nullptr;
     case rpc::Op::kGetattr:  // fstat of an open descriptor
       return cur.cfh == nullptr || ex_.HasFd(*cur.cfh);
+    case rpc::Op::kRead:  // from cached pages (else it says it would block)
+      return true;
+    case rpc::Op::kWrite:  // into the cache; stable writes sync
+      return op.write().stable() == rpc::STABILITY_UNSTABLE;
     default:
       return false;
   }
@@ -199,7 +207,9 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
       OpResultOr<std::shared_ptr<PageCache::File>> f = FileOf(cur, mode);
       if (!f.ok()) return f.error;
       if (f.value == nullptr) return WouldBlock(cur);
-      absl::StatusOr<CachedRead> data = f.value->Read(r.offset(), r.length());
+      absl::StatusOr<CachedRead> data =
+          f.value->Read(r.offset(), r.length(), IoModeOf(mode));
+      if (IsWouldBlock(data.status())) return WouldBlock(cur);
       if (!data.ok()) return FromAbsl(data.status());
       rpc::ReadResult* rr = res->mutable_read();
       rr->set_payload_offset(out->payload_bytes);
@@ -224,7 +234,8 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
       if (f.value == nullptr) return WouldBlock(cur);
       absl::Status s = f.value->Write(
           w.offset(), payload.subspan(w.payload_offset(), w.length()),
-          ToStability(w.stable()));
+          ToStability(w.stable()), IoModeOf(mode));
+      if (IsWouldBlock(s)) return WouldBlock(cur);
       if (!s.ok()) return FromAbsl(s);
       // As the kernel does for writers without CAP_FSETID.
       if (OpError e = ex_.DropSetId(*f.value); !e.ok()) return e;
