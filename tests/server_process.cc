@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/socket_util.h"
+#include "gtest/gtest.h"
 
 namespace txbuf::testing {
 
@@ -67,11 +68,23 @@ std::string TxbufdPath() {
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     std::vector<std::string> args) {
-  bool has_listen = false;
-  for (const auto& a : args) has_listen |= absl::StartsWith(a, "--listen");
+  bool has_listen = false, has_threads = false;
+  for (const auto& a : args) {
+    has_listen |= absl::StartsWith(a, "--listen");
+    has_threads |= absl::StartsWith(a, "--threads");
+  }
   if (!has_listen) {
     args.push_back("--listen");
     args.push_back("127.0.0.1:0");
+  }
+  // $TXBUF_TEST_SERVER_THREADS: the worker threads of every server whose
+  // test does not choose (the TSan stage of scripts/run-tests.sh sets 2).
+  const char* threads = getenv("TXBUF_TEST_SERVER_THREADS");
+  int n = 0;
+  if (!has_threads && threads != nullptr && absl::SimpleAtoi(threads, &n) &&
+      n > 0) {
+    args.push_back("--threads");
+    args.push_back(absl::StrCat(n));
   }
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe");
@@ -136,10 +149,28 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   return p;
 }
 
+namespace {
+
+// A server that exited with ThreadSanitizer's exit code found a data race
+// (its report is on the test's stderr). Fail the test even if it does not
+// look at the exit status.
+void CheckSanitizerExit([[maybe_unused]] int wait_status) {
+#ifdef TXBUF_TSAN
+  if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 66) {
+    ADD_FAILURE() << "txbufd exited with ThreadSanitizer's exit code 66: "
+                     "see its report above";
+  }
+#endif
+}
+
+}  // namespace
+
 ServerProcess::~ServerProcess() {
   if (pid_ > 0) {
     kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
+    int st = 0;
+    waitpid(pid_, &st, 0);
+    CheckSanitizerExit(st);
   }
   if (out_fd_ >= 0) close(out_fd_);
 }
@@ -193,6 +224,7 @@ ServerExit ServerProcess::Stop(int timeout_s) {
     out.append(buf, static_cast<size_t>(r));
   }
   pid_ = -1;
+  CheckSanitizerExit(st);
   e.stdout_text = out;
   if (WIFEXITED(st)) {
     e.exit_code = WEXITSTATUS(st);
