@@ -78,7 +78,13 @@ TEST_P(ClientE2eTest, PutGetLargeFileByteExactWithClientMemoryRecovery) {
   Start();
   std::unique_ptr<client::Client> c = Connect();
   ASSERT_NE(c, nullptr);
-  std::string data = Pattern(96 << 20, 1);  // 96 MiB
+#ifdef TXBUF_TSAN
+  // ThreadSanitizer's slowdown: the same path on a sixth of the bytes.
+  constexpr int kMiB = 16;
+#else
+  constexpr int kMiB = 96;
+#endif
+  std::string data = Pattern(kMiB << 20, 1);
   WriteFile(local_.Join("in.bin"), data);
   absl::StatusOr<uint64_t> put =
       c->PutFile(local_.Join("in.bin"), "dir/big.bin");
@@ -97,7 +103,7 @@ TEST_P(ClientE2eTest, PutGetLargeFileByteExactWithClientMemoryRecovery) {
   MemoryStatsSnapshot m = c->memory_stats();
   EXPECT_EQ(m.pinned_bytes, 0u);
   EXPECT_EQ(m.txbufs_in_flight, 0u);
-  EXPECT_GT(m.destructor_latency.count, 90u);
+  EXPECT_GT(m.destructor_latency.count, kMiB - 6u);
   EXPECT_GE(m.pinned_bytes_max, 1u << 20);
 }
 
