@@ -89,7 +89,8 @@ TEST_P(ClientE2eTest, PutGetLargeFileByteExactWithClientMemoryRecovery) {
   absl::StatusOr<uint64_t> put =
       c->PutFile(local_.Join("in.bin"), "dir/big.bin");
   ASSERT_FALSE(put.ok()) << "no such directory yet: must fail";
-  ASSERT_TRUE(c->Mkdir("dir").ok());
+  auto mkdir = c->Mkdir("dir");
+  ASSERT_TRUE(mkdir.ok()) << mkdir.status();
   put = c->PutFile(local_.Join("in.bin"), "dir/big.bin");
   ASSERT_TRUE(put.ok()) << put.status();
   EXPECT_EQ(*put, data.size());

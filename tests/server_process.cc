@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -89,9 +90,15 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe");
   std::string bin = TxbufdPath();
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) return ErrnoStatus(errno, "fork");
   if (pid == 0) {
+    // If the test dies without its destructors (an abort, a sanitizer
+    // report), the server goes too: an orphan would keep ctest's output pipe
+    // open, and ctest would wait for it until its timeout.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     dup2(out[1], 1);
 #ifdef TXBUF_SANITIZE
     // ASan keeps freed memory in a quarantine (256 MiB by default), which
