@@ -52,14 +52,20 @@ void WriteLocal(const std::string& path, const std::string& data) {
 // how many were waiting at once (the client's pipelining depth).
 class Batcher {
  public:
+#ifdef TXBUF_TSAN
+  // Under ThreadSanitizer the client's next request can take longer.
+  static constexpr absl::Duration kIdle = absl::Seconds(1);
+#else
+  static constexpr absl::Duration kIdle = absl::Milliseconds(100);
+#endif
   explicit Batcher(std::shared_ptr<MemFs> fs) : fs_(std::move(fs)) {
     // Answers what is held once 6 are waiting, or when nothing new came for
-    // 100 ms (the end of a transfer).
+    // kIdle (the end of a transfer).
     flusher_ = std::thread([this] {
       while (!stop_.load()) {
         absl::SleepFor(absl::Milliseconds(10));
         absl::MutexLock l(&mu_);
-        if (absl::Now() - last_arrival_ > absl::Milliseconds(100)) {
+        if (absl::Now() - last_arrival_ > kIdle) {
           FlushLocked();
         }
       }

@@ -7,7 +7,7 @@ pkgs=(
   build-essential cmake ninja-build pkg-config git
   liburing-dev libprotobuf-dev protobuf-compiler libabsl-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang-format clang-tidy libclang-rt-14-dev
+  clang clang-format clang-tidy libclang-rt-14-dev
   iproute2 procps python3
 )
 pkgs+=("$@")

@@ -77,12 +77,19 @@ TEST_P(ClientE2eTest, PutGetLargeFileByteExactWithClientMemoryRecovery) {
   Start();
   std::unique_ptr<client::Client> c = Connect();
   ASSERT_NE(c, nullptr);
-  std::string data = Pattern(96 << 20, 1);  // 96 MiB
+#ifdef TXBUF_TSAN
+  // ThreadSanitizer's slowdown: the same path on a sixth of the bytes.
+  constexpr int kMiB = 16;
+#else
+  constexpr int kMiB = 96;
+#endif
+  std::string data = Pattern(kMiB << 20, 1);
   WriteFile(local_.Join("in.bin"), data);
   absl::StatusOr<uint64_t> put =
       c->PutFile(local_.Join("in.bin"), "dir/big.bin");
   ASSERT_FALSE(put.ok()) << "no such directory yet: must fail";
-  ASSERT_TRUE(c->Mkdir("dir").ok());
+  auto mkdir = c->Mkdir("dir");
+  ASSERT_TRUE(mkdir.ok()) << mkdir.status();
   put = c->PutFile(local_.Join("in.bin"), "dir/big.bin");
   ASSERT_TRUE(put.ok()) << put.status();
   EXPECT_EQ(*put, data.size());
@@ -96,7 +103,7 @@ TEST_P(ClientE2eTest, PutGetLargeFileByteExactWithClientMemoryRecovery) {
   MemoryStatsSnapshot m = c->memory_stats();
   EXPECT_EQ(m.pinned_bytes, 0u);
   EXPECT_EQ(m.txbufs_in_flight, 0u);
-  EXPECT_GT(m.destructor_latency.count, 90u);
+  EXPECT_GT(m.destructor_latency.count, kMiB - 6u);
   EXPECT_GE(m.pinned_bytes_max, 1u << 20);
 }
 

@@ -109,7 +109,9 @@ TEST_F(LimitsTest, IncompleteFramesAreTimedOut) {
 }
 
 TEST_F(LimitsTest, IdleConnectionsCannotLockOthersOut) {
-  StartServer({"--max-pending-connections", "8"});
+  // One event loop: the pending cap is per loop, and which connection is
+  // the oldest is then the order they were made in.
+  StartServer({"--max-pending-connections", "8", "--threads", "1"});
   // Connections that never send anything: past the cap, the oldest go.
   std::vector<RawClient> idle;
   for (int i = 0; i < 30; ++i) idle.push_back(Connect());

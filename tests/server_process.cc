@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/socket_util.h"
+#include "gtest/gtest.h"
 
 namespace txbuf::testing {
 
@@ -69,18 +71,36 @@ std::string TxbufdPath() {
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     std::vector<std::string> args, ProcessLimits limits) {
-  bool has_listen = false;
-  for (const auto& a : args) has_listen |= absl::StartsWith(a, "--listen");
+  bool has_listen = false, has_threads = false;
+  for (const auto& a : args) {
+    has_listen |= absl::StartsWith(a, "--listen");
+    has_threads |= absl::StartsWith(a, "--threads");
+  }
   if (!has_listen) {
     args.push_back("--listen");
     args.push_back("127.0.0.1:0");
   }
+  // $TXBUF_TEST_SERVER_THREADS: the worker threads of every server whose
+  // test does not choose (the TSan stage of scripts/run-tests.sh sets 2).
+  const char* threads = getenv("TXBUF_TEST_SERVER_THREADS");
+  int n = 0;
+  if (!has_threads && threads != nullptr && absl::SimpleAtoi(threads, &n) &&
+      n > 0) {
+    args.push_back("--threads");
+    args.push_back(absl::StrCat(n));
+  }
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe");
   std::string bin = TxbufdPath();
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) return ErrnoStatus(errno, "fork");
   if (pid == 0) {
+    // If the test dies without its destructors (an abort, a sanitizer
+    // report), the server goes too: an orphan would keep ctest's output pipe
+    // open, and ctest would wait for it until its timeout.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     dup2(out[1], 1);
     if (limits.nofile != 0) {
       rlimit rl{limits.nofile, limits.nofile};
@@ -142,10 +162,28 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   return p;
 }
 
+namespace {
+
+// A server that exited with ThreadSanitizer's exit code found a data race
+// (its report is on the test's stderr). Fail the test even if it does not
+// look at the exit status.
+void CheckSanitizerExit([[maybe_unused]] int wait_status) {
+#ifdef TXBUF_TSAN
+  if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 66) {
+    ADD_FAILURE() << "txbufd exited with ThreadSanitizer's exit code 66: "
+                     "see its report above";
+  }
+#endif
+}
+
+}  // namespace
+
 ServerProcess::~ServerProcess() {
   if (pid_ > 0) {
     kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
+    int st = 0;
+    waitpid(pid_, &st, 0);
+    CheckSanitizerExit(st);
   }
   if (out_fd_ >= 0) close(out_fd_);
 }
@@ -235,6 +273,7 @@ ServerExit ServerProcess::Stop(int timeout_s) {
     out.append(buf, static_cast<size_t>(r));
   }
   pid_ = -1;
+  CheckSanitizerExit(st);
   e.stdout_text = out;
   if (WIFEXITED(st)) {
     e.exit_code = WEXITSTATUS(st);

@@ -51,7 +51,8 @@ struct ProcessLimits {
 class ServerProcess {
  public:
   // `args` follow the binary name; --listen 127.0.0.1:0 is added unless
-  // given.
+  // given, and --threads $TXBUF_TEST_SERVER_THREADS when that is set and
+  // --threads is not given.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
       std::vector<std::string> args, ProcessLimits limits = {});
   ~ServerProcess();
