@@ -15,11 +15,9 @@
 //     an error only when that header is invalid; after an error we stop (the
 //     stream cannot be resynchronised).
 //
-// Memory check (opt-in, FRAME_READER_FUZZ_CHECK_MEMORY=1 in the environment):
-// capacity() must stay within twice the most bytes ever held or requested,
-// plus 64 KiB. It fails today: WritableSpan() grows the buffer to the whole
-// frame its header announces before the bytes arrive (a known defect, being
-// fixed separately). Turn it on by default once that fix is in.
+// Memory check (on unless FRAME_READER_FUZZ_CHECK_MEMORY=0): capacity() must
+// stay within twice the most bytes ever held or requested, plus 64 KiB: the
+// buffer follows the bytes that arrive, not the lengths a header announces.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -48,7 +46,7 @@ namespace {
 bool CheckMemory() {
   static const bool on = [] {
     const char* e = std::getenv("FRAME_READER_FUZZ_CHECK_MEMORY");
-    return e != nullptr && std::strcmp(e, "1") == 0;
+    return e == nullptr || std::strcmp(e, "0") != 0;
   }();
   return on;
 }
