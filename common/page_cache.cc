@@ -131,6 +131,7 @@ uint64_t ProbeMaxFileSize(int fd) {
 
 // The payload that marks a WouldBlockError().
 constexpr absl::string_view kWouldBlockPayload = "txbuf/page_cache/would_block";
+constexpr absl::string_view kReleasedPayload = "txbuf/page_cache/released";
 
 // Locks `mu` for the scope in IoMode::kMayBlock; in kNoBlock only tries to
 // (another holder may be doing file I/O): see locked().
@@ -170,6 +171,18 @@ absl::Status WouldBlockError() {
 bool IsWouldBlock(const absl::Status& s) {
   return s.code() == absl::StatusCode::kUnavailable &&
          s.GetPayload(kWouldBlockPayload).has_value();
+}
+
+absl::Status FileReleasedError() {
+  absl::Status s = absl::AbortedError(
+      "page cache: the file was released from the cache; get it again");
+  s.SetPayload(kReleasedPayload, absl::Cord("1"));
+  return s;
+}
+
+bool IsFileReleased(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kAborted &&
+         s.GetPayload(kReleasedPayload).has_value();
 }
 
 absl::Status FileTooLargeError(uint64_t end, uint64_t max_size) {
@@ -309,6 +322,9 @@ bool PageCache::ReleaseIfClean(FileKey key) {
       if (it->second->dirty_count_ != 0 || !it->second->error_.ok()) {
         return false;
       }
+      // A holder that still has it must not write into a File nobody will
+      // write back, nor read pages a newer File may change.
+      it->second->released_ = true;
     }
     gone = std::move(it->second);
     files_.erase(it);
@@ -873,6 +889,10 @@ absl::StatusOr<CachedRead> PageCache::File::Read(uint64_t offset, uint64_t len,
     {
       MaybeLock l(&mu_, mode);
       if (!l.locked()) return WouldBlockError();  // (`spare` is empty)
+      if (released_) {
+        cache_->ReturnSpare(spare);
+        return FileReleasedError();
+      }
       CachedRead out;
       if (offset >= size_ || len == 0) {
         out.eof = offset >= size_;
@@ -1007,6 +1027,10 @@ absl::Status PageCache::File::Write(uint64_t offset,
       MaybeLock l(&mu_, mode);
       if (!l.locked()) {
         status = WouldBlockError();
+        break;
+      }
+      if (released_) {
+        status = FileReleasedError();
         break;
       }
       std::vector<Slot> plan;
@@ -1243,6 +1267,8 @@ absl::Status PageCache::File::Commit(IoMode mode) {
   {
     MaybeLock l(&mu_, mode);
     if (!l.locked()) return WouldBlockError();
+    // Data written since may be in the File that replaced this one.
+    if (released_) return FileReleasedError();
     if (!writable_) return absl::OkStatus();  // nothing can be dirty
     if (mode == IoMode::kNoBlock &&
         (dirty_count_ != 0 || write_gen_ != synced_gen_)) {
@@ -1286,6 +1312,10 @@ absl::Status PageCache::File::Truncate(uint64_t size, IoMode mode) {
     size_t need = 0;
     {
       absl::MutexLock l(&mu_);
+      if (released_) {
+        status = FileReleasedError();
+        break;
+      }
       Entry* partial = nullptr;
       if (tail != 0 && size < size_) {
         auto it = pages_.find(tail_index);

@@ -111,6 +111,17 @@ absl::Status WouldBlockError();
 //   if (txbuf::IsWouldBlock(s)) return RunOnWorker(op);
 bool IsWouldBlock(const absl::Status& s);
 
+// Returned by File::Read, Write, Truncate and Commit once the cache has
+// dropped the
+// File (PageCache::ReleaseIfClean) while the caller still held it: nothing
+// was done; get the file from the cache again and repeat.
+//
+// Example:
+//   absl::StatusOr<txbuf::CachedRead> r = file->Read(off, len);
+//   if (txbuf::IsFileReleased(r.status())) file = ReopenFromCache();
+absl::Status FileReleasedError();
+bool IsFileReleased(const absl::Status& s);
+
 // The status of a write or truncate that would end past the largest file
 // the file's file system allows (File::max_file_size()): OutOfRange, with
 // errno EFBIG (ErrnoOf), so the server answers FBIG. Nothing was changed.
@@ -574,6 +585,8 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // Every cached page has index * kPageSize < size_; bytes of a page past
   // size_ are zero.
   PageMap pages_ ABSL_GUARDED_BY(mu_);
+  // Dropped from the cache by ReleaseIfClean(): see FileReleasedError().
+  bool released_ ABSL_GUARDED_BY(mu_) = false;
   // size_, readable without the lock (size()).
   std::atomic<uint64_t> published_size_;
   // How many entries of pages_ are dirty.

@@ -24,6 +24,9 @@ Stability ToStability(rpc::Stability s) {
   }
 }
 
+// A data op whose file the cache releases this many times in a row fails.
+constexpr int kMaxFileReleasedRetries = 4;
+
 IoMode IoModeOf(ExecMode mode) {
   return mode == ExecMode::kEventLoop ? IoMode::kNoBlock : IoMode::kMayBlock;
 }
@@ -35,6 +38,24 @@ OpError WouldBlock(CompoundState& cur) {
 }
 
 }  // namespace
+
+OpError Executor::WithFile(
+    CompoundState& cur, ExecMode mode,
+    absl::FunctionRef<absl::Status(PageCache::File&)> use) {
+  for (int tries = 0;; ++tries) {
+    OpResultOr<std::shared_ptr<PageCache::File>> f = FileOf(cur, mode);
+    if (!f.ok()) return f.error;
+    if (f.value == nullptr) return WouldBlock(cur);
+    absl::Status s = use(*f.value);
+    if (IsFileReleased(s) && tries < kMaxFileReleasedRetries) {
+      // The export gave the file's descriptor back meanwhile: get it again.
+      if (cur.cached != nullptr) cur.cached->file.reset();
+      continue;
+    }
+    if (IsWouldBlock(s)) return WouldBlock(cur);
+    return s.ok() ? OpError::Ok() : FromAbsl(s);
+  }
+}
 
 OpError Executor::FillFh(const NodeRef& n, rpc::OpResult* res) {
   OpResultOr<struct stat> st = ex_.Stat(*n);
@@ -204,19 +225,23 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
         return Err(rpc::STATUS_TOOBIG,
                    "the compound's READs exceed the reply payload limit");
       }
-      OpResultOr<std::shared_ptr<PageCache::File>> f = FileOf(cur, mode);
-      if (!f.ok()) return f.error;
-      if (f.value == nullptr) return WouldBlock(cur);
-      absl::StatusOr<CachedRead> data =
-          f.value->Read(r.offset(), r.length(), IoModeOf(mode));
-      if (IsWouldBlock(data.status())) return WouldBlock(cur);
-      if (!data.ok()) return FromAbsl(data.status());
+      CachedRead data;
+      if (OpError e = WithFile(cur, mode,
+                               [&](PageCache::File& f) {
+                                 absl::StatusOr<CachedRead> got = f.Read(
+                                     r.offset(), r.length(), IoModeOf(mode));
+                                 if (got.ok()) data = *std::move(got);
+                                 return got.status();
+                               });
+          !e.ok() || cur.would_block) {
+        return e;
+      }
       rpc::ReadResult* rr = res->mutable_read();
       rr->set_payload_offset(out->payload_bytes);
-      rr->set_length(static_cast<uint32_t>(data->bytes));
-      rr->set_eof(data->eof);
-      out->payload_bytes += data->bytes;
-      for (PageSlice& s : data->slices) out->payload.push_back(std::move(s));
+      rr->set_length(static_cast<uint32_t>(data.bytes));
+      rr->set_eof(data.eof);
+      out->payload_bytes += data.bytes;
+      for (PageSlice& s : data.slices) out->payload.push_back(std::move(s));
       return OpError::Ok();
     }
     case rpc::Op::kWrite: {
@@ -229,16 +254,21 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
         return Err(rpc::STATUS_INVAL,
                    "WRITE data range lies outside the frame payload");
       }
-      OpResultOr<std::shared_ptr<PageCache::File>> f = FileOf(cur, mode);
-      if (!f.ok()) return f.error;
-      if (f.value == nullptr) return WouldBlock(cur);
-      absl::Status s = f.value->Write(
-          w.offset(), payload.subspan(w.payload_offset(), w.length()),
-          ToStability(w.stable()), IoModeOf(mode));
-      if (IsWouldBlock(s)) return WouldBlock(cur);
-      if (!s.ok()) return FromAbsl(s);
-      // As the kernel does for writers without CAP_FSETID.
-      if (OpError e = ex_.DropSetId(*f.value); !e.ok()) return e;
+      OpError set_id;
+      if (OpError e = WithFile(
+              cur, mode,
+              [&](PageCache::File& f) {
+                absl::Status s = f.Write(
+                    w.offset(), payload.subspan(w.payload_offset(), w.length()),
+                    ToStability(w.stable()), IoModeOf(mode));
+                // As the kernel does for writers without CAP_FSETID.
+                if (s.ok()) set_id = Export::DropSetId(f);
+                return s;
+              });
+          !e.ok() || cur.would_block) {
+        return e;
+      }
+      if (!set_id.ok()) return set_id;
       rpc::WriteResult* wr = res->mutable_write();
       wr->set_count(w.length());
       wr->set_committed(w.stable());
@@ -251,10 +281,12 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
         res->mutable_commit()->set_verifier(verifier_);
         return OpError::Ok();
       }
-      OpResultOr<std::shared_ptr<PageCache::File>> f = FileOf(cur, mode);
-      if (!f.ok()) return f.error;
-      if (f.value == nullptr) return WouldBlock(cur);
-      if (absl::Status s = f.value->Commit(); !s.ok()) return FromAbsl(s);
+      if (OpError e = WithFile(
+              cur, mode,
+              [&](PageCache::File& f) { return f.Commit(IoModeOf(mode)); });
+          !e.ok() || cur.would_block) {
+        return e;
+      }
       res->mutable_commit()->set_verifier(verifier_);
       return OpError::Ok();
     }

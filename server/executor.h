@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/types/span.h"
 #include "common/page_cache.h"
 #include "proto/txbuf.pb.h"
@@ -154,6 +155,11 @@ class Executor {
   // Whether `op` may run on an event loop at all (see the file comment).
   bool EventLoopSafe(const rpc::Op& op, const CompoundState& cur,
                      HandleCache* handles) const;
+  // Runs `use` on the CFH's page-cache file, getting the file again (a few
+  // times) if the cache released it meanwhile. In kEventLoop, a file not
+  // open yet, or `use` answering WouldBlockError(), sets cur.would_block.
+  OpError WithFile(CompoundState& cur, ExecMode mode,
+                   absl::FunctionRef<absl::Status(PageCache::File&)> use);
   // The CFH's page-cache file; in kEventLoop only one already open (else
   // null with no error).
   OpResultOr<std::shared_ptr<PageCache::File>> FileOf(CompoundState& cur,

@@ -213,7 +213,35 @@ NodeRef Export::FindLocked(const FileKey& key) {
   auto it = by_key_.find(key);
   if (it == by_key_.end()) return nullptr;
   auto n = by_id_.find(it->second);
-  return n == by_id_.end() ? nullptr : n->second;
+  if (n == by_id_.end() || n->second->removed.load(std::memory_order_acquire)) {
+    return nullptr;
+  }
+  return n->second;
+}
+
+bool Export::SameFile(Node& n, int opath) {
+  if (mount_fd_ >= 0 && !n.kernel_handle.empty()) {
+    // The kernel handle carries the inode's generation: a new file that got
+    // a removed one's inode number has another.
+    return KernelHandleOf(opath) == n.kernel_handle;
+  }
+  FdRef fd;
+  {
+    absl::MutexLock l(&n.mu);
+    fd = n.fd;
+  }
+  struct stat st;
+  return fd == nullptr || fstat(fd->get(), &st) != 0 || st.st_nlink != 0;
+}
+
+void Export::Gone(Node& n) {
+  n.removed.store(true, std::memory_order_release);
+  {
+    absl::MutexLock l(&mu_);
+    if (n.in_table) DropNodeLocked(n.shared_from_this());
+  }
+  // Its descriptors go now, so that the file's space comes back.
+  if (cache_ != nullptr) cache_->Forget(n.key);
 }
 
 // ---------------------------------------------------------------------------
@@ -447,6 +475,10 @@ OpResultOr<NodeRef> Export::Adopt(UniqueFd opath, const NodeRef& parent,
     absl::MutexLock l(&mu_);
     n = FindLocked(key);
   }
+  if (n != nullptr && !SameFile(*n, opath.get())) {
+    Gone(*n);  // a removed file whose inode number this one reuses
+    n = nullptr;
+  }
   if (n != nullptr) {
     {
       absl::MutexLock l(&n->mu);
@@ -471,18 +503,27 @@ OpResultOr<NodeRef> Export::Adopt(UniqueFd opath, const NodeRef& parent,
     fresh->parent = parent;
     fresh->name.assign(name.data(), name.size());
   }
-  absl::MutexLock l(&mu_);
-  if (NodeRef raced = FindLocked(key)) {
-    // Another thread made it meanwhile; ours closes with `fresh`.
-    return {OpError::Ok(), raced};
+  {
+    absl::MutexLock l(&mu_);
+    if (NodeRef raced = FindLocked(key)) {
+      // Another thread made it meanwhile; ours closes with `fresh`.
+      return {OpError::Ok(), raced};
+    }
+    if (by_id_.size() >= options_.max_nodes) SweepLocked();
+    fresh->id = next_id_++;
+    by_id_[fresh->id] = fresh;
+    by_key_[key] = fresh->id;
+    fresh->in_table = true;
+    TouchLocked(fresh.get());
+    EvictFdsLocked();
   }
-  if (by_id_.size() >= options_.max_nodes) SweepLocked();
-  fresh->id = next_id_++;
-  by_id_[fresh->id] = fresh;
-  by_key_[key] = fresh->id;
-  fresh->in_table = true;
-  TouchLocked(fresh.get());
-  EvictFdsLocked();
+  // A REMOVE between the fstat above and the insertion did not find the
+  // node to drop: look at the links again, now that it is in the table.
+  if (!fresh->is_dir) {
+    if (OpResultOr<struct stat> again = Stat(*fresh); !again.ok()) {
+      return {again.error};
+    }
+  }
   return {OpError::Ok(), fresh};
 }
 
@@ -573,7 +614,7 @@ OpResultOr<struct stat> Export::Stat(Node& n) {
   if (fstat(fd.value->get(), &r.value) != 0) {
     r.error = ErrnoError(errno, "fstat");
   } else if (r.value.st_nlink == 0) {
-    n.removed.store(true, std::memory_order_release);
+    Gone(n);
     r.error = Err(rpc::STATUS_STALE, "the file was removed");
   } else if (n.is_dir && &n != root_.get()) {
     r.error = CheckBeneathRoot(fd.value->get());
@@ -812,6 +853,8 @@ OpResultOr<std::shared_ptr<PageCache::File>> Export::File(Node& n) {
     }
     out = *f;
   }
+  // Removed meanwhile: the REMOVE forgot the file before this made it.
+  if (n.removed.load(std::memory_order_acquire)) cache_->Forget(n.key);
   absl::MutexLock l(&mu_);
   TouchLocked(&n);
   EvictFdsLocked();
@@ -854,10 +897,14 @@ OpError Export::SetAttr(Node& n, const rpc::SetAttr& a) {
     return ErrnoError(errno, "chmod");
   }
   if (a.has_size()) {
-    OpResultOr<std::shared_ptr<PageCache::File>> f = File(n);
-    if (!f.ok()) return f.error;
-    if (absl::Status s = f.value->Truncate(a.size()); !s.ok())
-      return FromAbsl(s);
+    absl::Status s;
+    for (int tries = 0; tries < 4; ++tries) {
+      OpResultOr<std::shared_ptr<PageCache::File>> f = File(n);
+      if (!f.ok()) return f.error;
+      s = f.value->Truncate(a.size());
+      if (!IsFileReleased(s)) break;  // else released meanwhile: again
+    }
+    if (!s.ok()) return FromAbsl(s);
   }
   if (a.has_atime_ns() || a.has_mtime_ns()) {
     timespec ts[2];

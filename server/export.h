@@ -219,6 +219,12 @@ class Export {
   void UnlinkLruLocked(Node* n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Touch(Node* n);
   void EvictFdsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `n` is the file open at `opath` (same key), not a removed file
+  // whose inode number the other reuses.
+  bool SameFile(Node& n, int opath);
+  // The node's file has no links left: STALE from now on, its descriptors
+  // and cache entry dropped.
+  void Gone(Node& n);
   // Drops the node of a file whose last link this server removed.
   void ForgetIfUnlinked(const FileKey& key, nlink_t links_before);
   void DropNodeLocked(const NodeRef& n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -47,7 +47,7 @@ struct ServerOptions {
   EngineKind engine = EngineKind::kAuto;
   int threads = 1;
   bool read_only = false;
-  std::optional<std::string> token;    // shared secret; enables auth
+  std::optional<std::string> token;  // shared secret; enables auth
   // Without a token, listening on anything but loopback is refused unless
   // this is set (anyone who reaches the port could use the export).
   bool allow_unauthenticated = false;

@@ -9,10 +9,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -255,6 +259,118 @@ TEST_F(ReadDirLimitTest, PagesAreCutToWhatClientsAccept) {
     if (res.eof()) break;
   }
   EXPECT_EQ(seen.size(), static_cast<size_t>(kEntries));
+}
+
+// Races between CREATE and REMOVE of the same names (two clients) must not
+// leave removed files in the node table or the page cache: their
+// descriptors would keep the space, and a new file that reuses a removed
+// one's inode number would be mistaken for it (STALE).
+TEST_F(DescriptorsTest, CreateRemoveRacesLeaveNothingBehind) {
+  for (int i = 0; i < 600; ++i) {
+    WriteFile(dir_.Join(absl::StrCat("many/f", i)), "x");
+  }
+  StartServer({"--threads", "2"}, {.nofile = kSmallNofile});
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  std::vector<std::thread> racers;
+  for (int t = 0; t < 2; ++t) {
+    racers.emplace_back([&] {
+      absl::StatusOr<RawClient> c =
+          RawClient::Connect(server_->host(), server_->port());
+      if (!c.ok()) return;
+      for (int i = 0; i < 20000 && std::chrono::steady_clock::now() < end;
+           ++i) {
+        const std::string name = absl::StrCat("race-", i % 3);
+        rpc::Request r = MakeRequest(i + 1);
+        AddPutRoot(r);
+        r.add_ops()->mutable_create()->set_name(name);
+        AddPutRoot(r);
+        r.add_ops()->mutable_remove()->set_name(name);
+        if (!c->Call(r).ok()) return;  // any status: the other may win
+      }
+    });
+  }
+  for (std::thread& t : racers) t.join();
+  EXPECT_TRUE(WaitFor([&] { return server_->DeletedFds() == 0; }))
+      << server_->DeletedFds() << " descriptors of removed files";
+  // Evict descriptors, then make new files: some get the inode numbers of
+  // the removed ones.
+  RawClient c = Connect();
+  for (int i = 0; i < 600; ++i) {
+    ASSERT_FALSE(HandleOf(c, absl::StrCat("many/f", i)).empty()) << i;
+  }
+  for (int i = 0; i < 2000; ++i) {
+    rpc::Request r = At("");
+    r.add_ops()->mutable_create()->set_name(absl::StrCat("new-", i));
+    RawReply rep = Call(c, r);
+    ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK)
+        << "new-" << i << ": " << rep.reply.error();
+  }
+  ExpectDescriptorsReleased();
+}
+
+// A WRITE and COMMIT acknowledged while other clients' LOOKUPs make the
+// export give descriptors (and clean cached files) back: the data must be
+// on disk and READ must return it.
+TEST_F(DescriptorsTest, CommittedWritesSurviveDescriptorEviction) {
+  for (int i = 0; i < 2000; ++i) {
+    WriteFile(dir_.Join(absl::StrCat("many/f", i)), "x");
+  }
+  constexpr size_t kSize = 1 << 20;
+  WriteFile(dir_.Join("private.bin"), std::string(kSize, 'a'));
+  // A small budget, two LOOKUP storms: descriptors are given back all the
+  // time, the private file's among them.
+  StartServer({"--threads", "2"}, {.nofile = 128});
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(6);
+  auto storm = [&](uint32_t seed) {
+    absl::StatusOr<RawClient> c =
+        RawClient::Connect(server_->host(), server_->port());
+    if (!c.ok()) return;
+    std::mt19937 rng(seed);
+    for (int i = 0; i < 1000000 && std::chrono::steady_clock::now() < end;
+         ++i) {
+      rpc::Request r = MakeRequest(i + 1);
+      AddPutRoot(r);
+      AddLookup(r, absl::StrCat("many/f", rng() % 2000));
+      r.add_ops()->mutable_read()->set_length(1);
+      if (!c->Call(r).ok()) return;
+    }
+  };
+  std::thread storm1(storm, 1), storm2(storm, 3);
+  RawClient c = Connect();
+  const std::string fh = HandleOf(c, "private.bin");
+  ASSERT_FALSE(fh.empty());
+  std::mt19937 rng(2);
+  int wrong_reads = 0, lost = 0, n = 0;
+  for (; n < 200000 && std::chrono::steady_clock::now() < end; ++n) {
+    const size_t off = rng() % (kSize - 8192), len = 1 + rng() % 8192;
+    const std::string bytes(len, static_cast<char>('b' + n % 20));
+    rpc::Request w = MakeRequest(++id_);
+    w.add_ops()->mutable_putfh()->set_fh(fh);
+    rpc::Write* wr = w.add_ops()->mutable_write();
+    wr->set_offset(off);
+    wr->set_length(static_cast<uint32_t>(len));
+    w.add_ops()->mutable_commit();
+    RawReply rep = Call(c, w, bytes);
+    ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
+    // COMMIT said OK: the bytes are in the file.
+    std::ifstream f(dir_.Join("private.bin"), std::ios::binary);
+    std::string disk(len, '\0');
+    f.seekg(static_cast<std::streamoff>(off));
+    f.read(disk.data(), static_cast<std::streamsize>(len));
+    if (disk != bytes) ++lost;
+    rpc::Request r = MakeRequest(++id_);
+    r.add_ops()->mutable_putfh()->set_fh(fh);
+    rpc::Read* rd = r.add_ops()->mutable_read();
+    rd->set_offset(off);
+    rd->set_length(static_cast<uint32_t>(len));
+    if (Call(c, r).ReadData(1) != bytes) ++wrong_reads;
+  }
+  storm1.join();
+  storm2.join();
+  std::printf("%d write+commit+read rounds under eviction\n", n);
+  EXPECT_GT(n, 100);
+  EXPECT_EQ(lost, 0) << "committed writes not in the file";
+  EXPECT_EQ(wrong_reads, 0) << "READs not returning committed data";
 }
 
 }  // namespace
