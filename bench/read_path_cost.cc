@@ -48,8 +48,20 @@ int main(int argc, char** argv) {
     std::fwrite(bytes.data(), 1, bytes.size(), f);
     std::fclose(f);
   }
-  using namespace txbuf;
-  using namespace txbuf::server;
+  using txbuf::MemoryStats;
+  using txbuf::PageCache;
+  using txbuf::PagePool;
+  using txbuf::SlabAllocator;
+  using txbuf::TxBuf;
+  using txbuf::TxBufContext;
+  using txbuf::server::CompoundOutput;
+  using txbuf::server::CompoundState;
+  using txbuf::server::ExecMode;
+  using txbuf::server::Executor;
+  using txbuf::server::Export;
+  using txbuf::server::HandleCache;
+  using txbuf::server::ServerLimits;
+  namespace rpc = txbuf::rpc;
   PagePool pool(64 << 20);
   PageCache cache(pool);
   auto ex = Export::Open(dir, {}).value();

@@ -22,7 +22,7 @@ namespace {
 // The payload of ErrnoStatus: the errno in decimal.
 constexpr absl::string_view kErrnoPayload = "txbuf/errno";
 
-absl::Status ErrnoStatusCode(int err, std::string msg) {
+absl::Status ErrnoStatusCode(int err, const std::string& msg) {
   switch (err) {
     case ENOENT:
       return absl::NotFoundError(msg);

@@ -230,8 +230,9 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
                                [&](PageCache::File& f) {
                                  absl::StatusOr<CachedRead> got = f.Read(
                                      r.offset(), r.length(), IoModeOf(mode));
-                                 if (got.ok()) data = *std::move(got);
-                                 return got.status();
+                                 if (!got.ok()) return got.status();
+                                 data = *std::move(got);
+                                 return absl::OkStatus();
                                });
           !e.ok() || cur.would_block) {
         return e;
