@@ -309,27 +309,26 @@ void PageCache::Forget(FileKey key) {
   // `gone` is dropped here; its pages go with the last holder.
 }
 
-bool PageCache::ReleaseIfClean(FileKey key) {
+PageCache::Release PageCache::ReleaseIfClean(FileKey key) {
   std::shared_ptr<File> gone;
   {
     absl::MutexLock l(&files_mu_);
     auto it = files_.find(key);
-    if (it == files_.end()) return true;
-    {
-      // A write-back error kept for the next Commit lives on the File: the
-      // File must stay until it is reported, like dirty pages.
-      absl::MutexLock fl(&it->second->mu_);
-      if (it->second->dirty_count_ != 0 || !it->second->error_.ok()) {
-        return false;
-      }
-      // A holder that still has it must not write into a File nobody will
-      // write back, nor read pages a newer File may change.
-      it->second->released_ = true;
-    }
+    if (it == files_.end()) return Release::kReleased;
+    File& f = *it->second;
+    if (!f.mu_.TryLock()) return Release::kBusy;
+    // A write-back error kept for the next Commit lives on the File: the
+    // File must stay until it is reported, like dirty pages.
+    const bool dirty = f.dirty_count_ != 0 || !f.error_.ok();
+    // A holder that still has it must not write into a File nobody will
+    // write back, nor read pages a newer File may change.
+    if (!dirty) f.released_ = true;
+    f.mu_.Unlock();
+    if (dirty) return Release::kDirty;
     gone = std::move(it->second);
     files_.erase(it);
   }
-  return true;  // `gone` is dropped here, without locks held.
+  return Release::kReleased;  // `gone` is dropped here, without locks held.
 }
 
 absl::Status PageCache::SyncAll() {
@@ -1259,6 +1258,12 @@ absl::Status PageCache::File::Write(uint64_t offset,
     synced_gen_ = std::max(synced_gen_, written_gen);
   }
   return earlier;
+}
+
+absl::Status PageCache::File::WriteBack() {
+  absl::Status error;
+  CleanOldest(~size_t{0}, &error);
+  return error;
 }
 
 absl::Status PageCache::File::Commit(IoMode mode) {

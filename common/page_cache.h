@@ -258,16 +258,31 @@ class PageCache {
   //   if (unlinkat(dirfd, name, 0) == 0) cache.Forget(key);
   void Forget(FileKey key) ABSL_LOCKS_EXCLUDED(files_mu_);
 
+  // What ReleaseIfClean() did.
+  enum class Release {
+    kReleased,  // dropped (or not cached)
+    kDirty,     // kept: dirty pages or a write-back error to report first
+    kBusy,      // kept: another thread holds the file's lock right now
+  };
   // Drops file `key` from the cache if it has no dirty pages, so that its
   // descriptor closes once the last holder lets go (a bound on open files);
-  // its clean pages go with it. Returns false (and keeps it) if it has dirty
-  // pages or a write-back error not reported yet (its next Commit must see
-  // it); true if it was dropped or not cached. (An fsync still due is not a
-  // reason to keep it: a File opened later fsyncs at its first Commit.)
+  // its clean pages go with it. Never waits for the file's lock (it may be
+  // held across I/O): kBusy instead. A holder's later Read, Write, Truncate
+  // or Commit of the dropped File fails with FileReleasedError() (it would
+  // otherwise write into a File nobody writes back).
   //
   // Example:
-  //   if (cache.ReleaseIfClean(key)) node.file.reset();
-  bool ReleaseIfClean(FileKey key) ABSL_LOCKS_EXCLUDED(files_mu_);
+  //   if (cache.ReleaseIfClean(key) == PageCache::Release::kReleased) {
+  //     node.file.reset();
+  //   }
+  Release ReleaseIfClean(FileKey key) ABSL_LOCKS_EXCLUDED(files_mu_);
+
+  // Dirty pages dropped because they could not be written back, since the
+  // start. A server folds it into its write verifier, so that clients
+  // resend what they wrote but did not commit (as NFS after a restart).
+  uint64_t lost_pages() const {
+    return writeback_failed_pages_.load(std::memory_order_relaxed);
+  }
 
   // Files open (File objects alive, each holding a descriptor), whether in
   // the cache or only held by callers after Forget / ReleaseIfClean.
@@ -455,6 +470,15 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // Example:
   //   if (absl::Status s = file->Commit(); !s.ok()) return s;
   absl::Status Commit(IoMode mode = IoMode::kMayBlock) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Writes every dirty page back (no fsync), as eviction does: the pages
+  // are clean afterwards (so ReleaseIfClean() can drop the file); a failure
+  // drops the pages that failed and is kept for the next Commit (and also
+  // returned). Blocks.
+  //
+  // Example:
+  //   file->WriteBack().IgnoreError();  // reported by the next Commit
+  absl::Status WriteBack() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Sets the size to `size` (ftruncate): pages past it are dropped from the
   // cache (pinned ones live on untouched in their txbufs), the tail of a

@@ -1321,15 +1321,44 @@ TEST(PageCacheErrorsTest, ReleaseIfCleanKeepsDirtyFilesAndUnreportedErrors) {
   ASSERT_TRUE(a != nullptr && b != nullptr);
   ASSERT_TRUE(
       IsOk(a->Write(0, Pattern(6 * kPageSize, 99), Stability::kUnstable)));
-  EXPECT_FALSE(cache.ReleaseIfClean(KeyOf(pa)));  // dirty
+  EXPECT_EQ(cache.ReleaseIfClean(KeyOf(pa)), PageCache::Release::kDirty);
   BreakWrites(*a, pa);
   ASSERT_TRUE(b->Read(0, 8 * kPageSize).ok());  // a's pages fail, dropped
   EXPECT_EQ(cache.Stats().dirty_pages, 0u);
-  EXPECT_FALSE(cache.ReleaseIfClean(KeyOf(pa)));  // the error is unreported
+  // The error is unreported.
+  EXPECT_EQ(cache.ReleaseIfClean(KeyOf(pa)), PageCache::Release::kDirty);
   RepairWrites(*a, pa);
   EXPECT_EQ(ErrnoOf(a->Commit()), EBADF);
-  EXPECT_TRUE(cache.ReleaseIfClean(KeyOf(pa)));
+  EXPECT_EQ(cache.ReleaseIfClean(KeyOf(pa)), PageCache::Release::kReleased);
   EXPECT_EQ(cache.Stats().files, 1u);
+  // A holder of the released File is told so, and does nothing with it.
+  EXPECT_TRUE(
+      IsFileReleased(a->Write(0, Pattern(10, 5), Stability::kUnstable)));
+  EXPECT_TRUE(IsFileReleased(a->Read(0, 10).status()));
+  EXPECT_TRUE(IsFileReleased(a->Commit()));
+}
+
+// WriteBack() cleans a file without syncing, so it can be released; a
+// failure is kept for the next Commit.
+TEST(PageCacheErrorsTest, WriteBackCleansAndKeepsItsError) {
+  TempDir dir;
+  PagePool pool(16 * kPageSize);
+  PageCache cache(pool);
+  const std::string pa = dir.File("a");
+  FilePtr a = MustOpen(cache, pa);
+  ASSERT_TRUE(a != nullptr);
+  ASSERT_TRUE(
+      IsOk(a->Write(0, Pattern(3 * kPageSize, 7), Stability::kUnstable)));
+  EXPECT_TRUE(IsOk(a->WriteBack()));
+  EXPECT_EQ(cache.Stats().dirty_pages, 0u);
+  EXPECT_EQ(FirstDiff(DiskContent(pa), Pattern(3 * kPageSize, 7)), -1);
+  ASSERT_TRUE(IsOk(a->Write(0, Pattern(10, 8), Stability::kUnstable)));
+  BreakWrites(*a, pa);
+  EXPECT_EQ(ErrnoOf(a->WriteBack()), EBADF);
+  EXPECT_EQ(cache.lost_pages(), 1u);
+  RepairWrites(*a, pa);
+  EXPECT_EQ(ErrnoOf(a->Commit()), EBADF);  // reported, once
+  EXPECT_TRUE(IsOk(a->Commit()));
 }
 
 // --- Dirty page limit ------------------------------------------------------

@@ -324,14 +324,19 @@ void Connection::StartJob(rpc::Request& req, CompoundOutput& out,
   job_->state = std::move(state);
   job_->payload = payload;
   s_.jobs.fetch_add(1, std::memory_order_relaxed);
-  Job* job = job_.get();
-  Executor* ex = s_.executor_.get();
-  HandleCache* handles = &handles_;
-  Worker* w = &w_;
-  uint64_t id = id_;
-  s_.blocking_->Submit([job, ex, handles, w, id] {
-    ex->Run(job->request, job->payload, &job->out, handles, &job->state,
-            ExecMode::kMayBlock);
+  RunOnPool(s_, job_.get(), &handles_, &w_, id_);
+}
+
+void Connection::RunOnPool(Server& s, Job* job, HandleCache* handles, Worker* w,
+                           uint64_t id) {
+  Server* server = &s;
+  s.blocking_->Submit([server, job, handles, w, id] {
+    if (!server->executor_->Run(job->request, job->payload, &job->out, handles,
+                                &job->state, ExecMode::kMayBlock)) {
+      // A long compound: the rest after what the others queued meanwhile.
+      RunOnPool(*server, job, handles, w, id);
+      return;
+    }
     w->loop().Post([w, id] {
       if (Connection* c = w->Find(id)) c->OnJobDone();
     });

@@ -82,6 +82,10 @@ class Connection final : public IoCompletion {
   void HandleAuth(const Frame& f);
   void StartJob(rpc::Request& req, CompoundOutput& out, CompoundState state,
                 absl::Span<const std::byte> payload);
+  // Runs (the rest of) `job` on the server's pool, then OnJobDone() on the
+  // loop of `w`.
+  static void RunOnPool(Server& s, Job* job, HandleCache* handles, Worker* w,
+                        uint64_t id);
   void OnJobDone();
   void SendReply(CompoundOutput& out, uint64_t id);
   bool SendTxbuf(absl::StatusOr<TxBuf> tx);

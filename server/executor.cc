@@ -70,12 +70,24 @@ void Executor::Execute(const rpc::Request& req,
                        absl::Span<const std::byte> payload, CompoundOutput* out,
                        HandleCache* handles) {
   CompoundState state;
-  Run(req, payload, out, handles, &state, ExecMode::kMayBlock);
+  while (!Run(req, payload, out, handles, &state, ExecMode::kMayBlock)) {
+  }
 }
 
 bool Executor::Run(const rpc::Request& req, absl::Span<const std::byte> payload,
                    CompoundOutput* out, HandleCache* handles,
                    CompoundState* state, ExecMode mode) {
+  const bool done = RunOps(req, payload, out, handles, state, mode);
+  // Pool threads also write back the files descriptor eviction could not
+  // close because of their dirty pages.
+  if (mode == ExecMode::kMayBlock) ex_.FlushEvicted();
+  return done;
+}
+
+bool Executor::RunOps(const rpc::Request& req,
+                      absl::Span<const std::byte> payload, CompoundOutput* out,
+                      HandleCache* handles, CompoundState* state,
+                      ExecMode mode) {
   rpc::Reply& reply = out->reply;
   if (state->next_op == 0) {
     reply.set_id(req.id());
@@ -93,6 +105,9 @@ bool Executor::Run(const rpc::Request& req, absl::Span<const std::byte> payload,
         (ran == kMaxEventLoopOps || !EventLoopSafe(op, *state, handles))) {
       return false;
     }
+    // A pool thread hands a long compound back after a share of its ops
+    // (the caller queues the rest behind the other connections' work).
+    if (mode == ExecMode::kMayBlock && ran == kMaxPoolOps) return false;
     rpc::OpResult* res = reply.add_results();
     OpError e = RunOp(op, payload, *state, handles, res, out, mode);
     if (state->would_block) {  // nothing was changed: finish off the loop

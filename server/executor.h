@@ -123,6 +123,9 @@ class Executor {
   // Ops run on an event loop per compound at most (then the rest goes to a
   // pool thread, so one big compound cannot hold a loop).
   static constexpr int kMaxEventLoopOps = 64;
+  // Ops a pool thread runs of one compound before handing it back to be
+  // queued again behind other connections' work.
+  static constexpr int kMaxPoolOps = 64;
 
   Executor(Export& ex, ServerLimits limits, uint64_t verifier,
            StatsFiller fill_stats)
@@ -138,8 +141,10 @@ class Executor {
                CompoundOutput* out, HandleCache* handles = nullptr);
 
   // Runs the ops of `req` from `state->next_op`. Returns true when the
-  // compound is done (the reply is complete); false if, in
-  // ExecMode::kEventLoop, it stopped before an op that may block.
+  // compound is done (the reply is complete); false if it stopped: in
+  // ExecMode::kEventLoop before an op that may block (finish it with
+  // kMayBlock), in kMayBlock after kMaxPoolOps ops (run it again, after
+  // other work).
   bool Run(const rpc::Request& req, absl::Span<const std::byte> payload,
            CompoundOutput* out, HandleCache* handles, CompoundState* state,
            ExecMode mode);
@@ -147,6 +152,9 @@ class Executor {
   const ServerLimits& limits() const { return limits_; }
 
  private:
+  bool RunOps(const rpc::Request& req, absl::Span<const std::byte> payload,
+              CompoundOutput* out, HandleCache* handles, CompoundState* state,
+              ExecMode mode);
   // Runs one op; on failure returns the error (the caller records it). In
   // kEventLoop, an op that would block sets cur.would_block instead.
   OpError RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,

@@ -68,9 +68,11 @@ int OpenAt2(int dirfd, const char* path, uint64_t flags, uint64_t mode,
   how.flags = flags;
   how.mode = mode;
   how.resolve = resolve;
-  for (;;) {
+  // EAGAIN: a rename or mount raced a ".." step; a few times, then the
+  // caller answers DELAY.
+  for (int tries = 0;; ++tries) {
     long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-    if (fd >= 0 || errno != EAGAIN) {
+    if (fd >= 0 || errno != EAGAIN || tries == 16) {
       if (fd < 0 && errno == ENOSYS) {
         return OpenBeneathByHand(dirfd, path, flags, mode);
       }
@@ -286,13 +288,22 @@ void Export::EvictFdsLocked() {
     Node* next = n->lru_next;
     if (n != root_.get() && n->mu.TryLock()) {
       n->fd.reset();  // closes when the last operation using it lets go
-      // A file with dirty pages stays open until they are written back.
-      if (n->file != nullptr &&
-          (cache_ == nullptr || cache_->ReleaseIfClean(n->key))) {
-        n->file.reset();
+      bool dirty = false;
+      if (n->file != nullptr) {
+        const PageCache::Release r = cache_ == nullptr
+                                         ? PageCache::Release::kReleased
+                                         : cache_->ReleaseIfClean(n->key);
+        if (r == PageCache::Release::kReleased) n->file.reset();
+        dirty = r == PageCache::Release::kDirty;
       }
       const bool holds = n->fd != nullptr || n->file != nullptr;
       n->mu.Unlock();
+      if (dirty && !n->writeback_queued) {
+        // Its unwritten pages keep it open: a pool thread writes them back
+        // (FlushEvicted), and it goes at the next eviction.
+        n->writeback_queued = true;
+        to_write_back_.push_back(n->shared_from_this());
+      }
       if (holds) {
         TouchLocked(n);  // try others first next time
       } else {
@@ -303,6 +314,29 @@ void Export::EvictFdsLocked() {
   }
 }
 
+void Export::FlushEvicted() {
+  std::vector<NodeRef> nodes;
+  {
+    absl::MutexLock l(&mu_);
+    if (to_write_back_.empty()) return;
+    nodes.swap(to_write_back_);
+  }
+  for (const NodeRef& n : nodes) {
+    std::shared_ptr<PageCache::File> f;
+    {
+      absl::MutexLock l(&n->mu);
+      f = n->file;
+    }
+    // A failure is kept for the file's next COMMIT (and the verifier
+    // changes): nothing to do with it here.
+    if (f != nullptr) f->WriteBack().IgnoreError();
+    absl::MutexLock l(&mu_);
+    n->writeback_queued = false;
+  }
+  absl::MutexLock l(&mu_);
+  EvictFdsLocked();
+}
+
 void Export::InstallFd(Node& n, FdRef fd) {
   {
     absl::MutexLock l(&n.mu);
@@ -310,6 +344,12 @@ void Export::InstallFd(Node& n, FdRef fd) {
     n.fd = std::move(fd);
   }
   absl::MutexLock l(&mu_);
+  if (!n.in_table) {
+    // Dropped meanwhile (removed, swept): nothing would ever evict it.
+    absl::MutexLock nl(&n.mu);
+    n.fd.reset();
+    return;
+  }
   TouchLocked(&n);
   EvictFdsLocked();
 }
@@ -358,8 +398,9 @@ absl::StatusOr<UniqueFd> Export::Reopen(Node& n, int depth) {
       n.key.dev == root_->key.dev) {
     UniqueFd fd(OpenByKernelHandle(mount_fd_, n.kernel_handle));
     if (!fd) {
-      if (errno == ESTALE) n.removed.store(true, std::memory_order_release);
-      return ErrnoStatus(errno, "open_by_handle_at");
+      const int err = errno;
+      if (err == ESTALE) Gone(n);  // its inode is no more
+      return ErrnoStatus(err, "open_by_handle_at");
     }
     struct stat st;
     if (fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "fstat");
@@ -435,17 +476,23 @@ OpResultOr<FdRef> Export::DirFd(Node& dir) {
 // The node table.
 
 void Export::SweepLocked() {
-  // Drop the oldest half of the nodes no operation is using. Their handles
-  // become STALE: the price of a bounded table (like NFSv4 volatile handles).
-  std::vector<uint64_t> idle;
+  // Drop the least recently used half of the nodes no operation is using
+  // and whose file is not open (an open file's node stays until its
+  // descriptor is evicted). Their handles become STALE: the price of a
+  // bounded table (like NFSv4 volatile handles).
+  std::vector<std::pair<uint64_t, NodeRef>> idle;
   for (const auto& [id, n] : by_id_) {
-    if (n.use_count() == 1 && n != root_) idle.push_back(id);
+    if (n.use_count() != 1 || n == root_ || !n->mu.TryLock()) continue;
+    const bool open = n->file != nullptr;
+    n->mu.Unlock();
+    if (!open) idle.emplace_back(n->lru_stamp.load(), n);
   }
-  std::sort(idle.begin(), idle.end());
-  idle.resize((idle.size() + 1) / 2);
-  for (uint64_t id : idle) {
-    NodeRef n = by_id_.find(id)->second;
-    DropNodeLocked(n);
+  const size_t drop = (idle.size() + 1) / 2;
+  std::nth_element(
+      idle.begin(), idle.begin() + static_cast<ptrdiff_t>(drop), idle.end(),
+      [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (size_t i = 0; i < drop && i < idle.size(); ++i) {
+    DropNodeLocked(idle[i].second);
   }
 }
 

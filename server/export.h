@@ -36,9 +36,10 @@
 // File data goes through the shared `PageCache` (see page_cache.h); this
 // class does names, handles and attributes.
 //
-// Thread-safety: thread-safe. Lock order: Node::mu -> Export::mu_ is never
-// taken; Export::mu_ -> Node::mu (try-lock only, for eviction) -> the page
-// cache's locks. File system calls run without Export::mu_.
+// Thread-safety: thread-safe. Lock order: Export::mu_ -> Node::mu -> the page
+// cache's locks (which eviction only try-locks: a file's lock may be held
+// across I/O); Node::mu is never held while taking Export::mu_. File system
+// calls run without Export::mu_, except closing descriptors.
 //
 // Example:
 //   auto ex = txbuf::server::Export::Open("/srv/data", {}).value();
@@ -97,6 +98,7 @@ struct Node : std::enable_shared_from_this<Node> {
   // Guarded by Export::mu_: whether the node is in the table, and its links
   // in the list of nodes holding descriptors.
   bool in_table = false;
+  bool writeback_queued = false;  // in Export::to_write_back_
   Node* lru_prev = nullptr;
   Node* lru_next = nullptr;
   std::atomic<uint64_t> lru_stamp{0};
@@ -192,6 +194,12 @@ class Export {
   // CAP_DAC_READ_SEARCH: not after dropping root); call before serving.
   void ProbeKernelHandles();
 
+  // Writes back the files whose descriptors eviction could not close
+  // because of their dirty pages, so that the next eviction can. Blocks:
+  // call on a pool thread, without locks (the executor does, after each
+  // compound it runs there).
+  void FlushEvicted() ABSL_LOCKS_EXCLUDED(mu_);
+
   // Checks a single name component.
   static OpError CheckName(absl::string_view name);
 
@@ -250,6 +258,9 @@ class Export {
   absl::flat_hash_map<FileKey, uint64_t> by_key_ ABSL_GUARDED_BY(mu_);
   // Nodes holding descriptors, least recently used first.
   Node lru_ ABSL_GUARDED_BY(mu_);
+  // Nodes whose descriptors eviction could not close because their file
+  // has dirty pages.
+  std::vector<NodeRef> to_write_back_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> lru_clock_{1};
 };
 
