@@ -109,6 +109,7 @@ bool Executor::RunOps(const rpc::Request& req,
     // (the caller queues the rest behind the other connections' work).
     if (mode == ExecMode::kMayBlock && ran == kMaxPoolOps) return false;
     rpc::OpResult* res = reply.add_results();
+    state->ops_after = req.ops_size() - state->next_op - 1;
     OpError e = RunOp(op, payload, *state, handles, res, out, mode);
     if (state->would_block) {  // nothing was changed: finish off the loop
       state->would_block = false;
@@ -132,18 +133,23 @@ bool Executor::RunOps(const rpc::Request& req,
   return true;
 }
 
+uint64_t Executor::WriteVerifier() const {
+  const uint64_t lost = ex_.has_cache() ? ex_.cache().lost_pages() : 0;
+  return verifier_ ^ (lost * 0x9e3779b97f4a7c15ULL);  // 0 lost: unchanged
+}
+
 bool Executor::EventLoopSafe(const rpc::Op& op, const CompoundState& cur,
                              HandleCache* handles) const {
   switch (op.op_case()) {
     case rpc::Op::kPutrootfh:
     case rpc::Op::kStatfs:
-    case rpc::Op::kStats:
     case rpc::Op::OP_NOT_SET:
       return true;
     case rpc::Op::kPutfh:  // a recent handle: no table, no stat
       return handles != nullptr && handles->Find(op.putfh().fh()) != nullptr;
-    case rpc::Op::kGetattr:  // fstat of an open descriptor
-      return cur.cfh == nullptr || ex_.HasFd(*cur.cfh);
+    case rpc::Op::kGetattr:  // fstat of an open descriptor; a directory's
+                             // also walks its parents (subtree check)
+      return cur.cfh == nullptr || (!cur.cfh->is_dir && ex_.HasFd(*cur.cfh));
     case rpc::Op::kRead:  // from cached pages (else it says it would block)
       return true;
     case rpc::Op::kWrite:  // into the cache; stable writes sync
@@ -274,12 +280,14 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
       if (OpError e = WithFile(
               cur, mode,
               [&](PageCache::File& f) {
-                absl::Status s = f.Write(
-                    w.offset(), payload.subspan(w.payload_offset(), w.length()),
-                    ToStability(w.stable()), IoModeOf(mode));
-                // As the kernel does for writers without CAP_FSETID.
-                if (s.ok()) set_id = Export::DropSetId(f);
-                return s;
+                // As the kernel does for writers without CAP_FSETID, and
+                // before the data lands: no moment where a set-id file
+                // holds bytes its owner did not write.
+                set_id = Export::DropSetId(f);
+                if (!set_id.ok()) return absl::OkStatus();
+                return f.Write(w.offset(),
+                               payload.subspan(w.payload_offset(), w.length()),
+                               ToStability(w.stable()), IoModeOf(mode));
               });
           !e.ok() || cur.would_block) {
         return e;
@@ -288,13 +296,13 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
       rpc::WriteResult* wr = res->mutable_write();
       wr->set_count(w.length());
       wr->set_committed(w.stable());
-      wr->set_verifier(verifier_);
+      wr->set_verifier(WriteVerifier());
       return OpError::Ok();
     }
     case rpc::Op::kCommit: {
       if (OpError e = NeedFh(cfh); !e.ok()) return e;
       if (cfh->is_dir) {
-        res->mutable_commit()->set_verifier(verifier_);
+        res->mutable_commit()->set_verifier(WriteVerifier());
         return OpError::Ok();
       }
       if (OpError e = WithFile(
@@ -303,7 +311,7 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
           !e.ok() || cur.would_block) {
         return e;
       }
-      res->mutable_commit()->set_verifier(verifier_);
+      res->mutable_commit()->set_verifier(WriteVerifier());
       return OpError::Ok();
     }
     case rpc::Op::kCreate: {
@@ -344,9 +352,11 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
     case rpc::Op::kReaddir: {
       if (OpError e = NeedFh(cfh); !e.ok()) return e;
       const rpc::ReadDir& r = op.readdir();
-      // What is left of the reply envelope for this page (with room for
-      // the results that may follow and the page's own framing).
-      const size_t used = out->reply.ByteSizeLong() + 4096;
+      // What is left of the reply envelope for this page, with room for
+      // the page's own framing and for the results that may follow (an
+      // attribute set or a handle each, or an error text).
+      const size_t used = out->reply.ByteSizeLong() + 2048 +
+                          200 * static_cast<size_t>(cur.ops_after);
       const size_t room = used < limits_.max_reply_envelope
                               ? limits_.max_reply_envelope - used
                               : 0;

@@ -7,7 +7,8 @@
 //
 // A compound can run in two halves. On an event loop (ExecMode::kEventLoop)
 // only ops that cannot block run (a cached READ, an UNSTABLE WRITE into the
-// cache, GETATTR of an open file, PUTFH of a recent handle, STATFS, STATS),
+// cache, GETATTR of an open non-directory, PUTFH of a recent handle,
+// STATFS),
 // at most kMaxEventLoopOps of them; Run() stops before the first other op
 // and returns false, and the caller finishes the compound on a blocking
 // pool thread (ExecMode::kMayBlock) from where it stopped, with the same
@@ -110,6 +111,7 @@ enum class ExecMode { kEventLoop, kMayBlock };
 // How far a compound has run.
 struct CompoundState {
   int next_op = 0;                       // the next op to run
+  int ops_after = 0;                     // ops after the running one
   NodeRef cfh;                           // the current file handle
   HandleCache::Entry* cached = nullptr;  // when set by PUTFH from the cache
   // Set by an op that, on an event loop, found it would have to block; it
@@ -150,6 +152,12 @@ class Executor {
            ExecMode mode);
 
   const ServerLimits& limits() const { return limits_; }
+
+  // The write verifier WRITE and COMMIT return: the server's random one,
+  // changed whenever dirty pages were dropped because they could not be
+  // written back, so that clients resend what they wrote but did not
+  // commit (as after a restart).
+  uint64_t WriteVerifier() const;
 
  private:
   bool RunOps(const rpc::Request& req, absl::Span<const std::byte> payload,

@@ -803,8 +803,11 @@ OpError Export::Remove(Node& dir, absl::string_view name) {
   if (!dfd.ok()) return dfd.error;
   const int d = dfd.value->get();
   std::string n(name);
+  // Hold the inode the name leads to, so that what is forgotten afterwards
+  // is what was unlinked (the name may be replaced meanwhile by others).
+  UniqueFd held(openat(d, n.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
   struct stat st;
-  if (fstatat(d, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+  if (!held || fstat(held.get(), &st) != 0) {
     return ErrnoError(errno, absl::StrCat("remove '", name, "'"));
   }
   if (S_ISDIR(st.st_mode)) {
@@ -814,7 +817,10 @@ OpError Export::Remove(Node& dir, absl::string_view name) {
   if (unlinkat(d, n.c_str(), 0) != 0) {
     return ErrnoError(errno, absl::StrCat("remove '", name, "'"));
   }
-  ForgetIfUnlinked(KeyOf(st), st.st_nlink);
+  // Its links now: 0 if the name was its last (and was still it).
+  struct stat after;
+  const nlink_t links = fstat(held.get(), &after) == 0 ? after.st_nlink + 1 : 2;
+  ForgetIfUnlinked(KeyOf(st), links);
   return OpError::Ok();
 }
 

@@ -183,6 +183,7 @@ class Export {
   OpResultOr<rpc::StatFsResult> StatFs();
 
   PageCache& cache() { return *cache_; }
+  bool has_cache() const { return cache_ != nullptr; }
   void set_cache(PageCache* cache) { cache_ = cache; }
   // Nodes in the table, and descriptors open (O_PATH descriptors, including
   // those evicted but still used by an operation, plus page-cache files).

@@ -54,7 +54,8 @@ Serves DIR over the txbuf protocol (docs/PROTOCOL.md).
   --max-pending-connections N
                           connections not yet authenticated (or, without a
                           token, without a first request) at once (default
-                          64); past it the oldest of them is closed
+                          64, shared by the --threads event loops); past
+                          its share, a loop closes its oldest one
   --frame-timeout SECS    close a connection whose frame stops arriving for
                           this long (default 30)
   --stage-threshold BYTES copy objects shorter than this into staging pages,

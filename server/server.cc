@@ -27,6 +27,11 @@ namespace {
 // listening sockets, and the short-lived ones of operations in progress.
 constexpr uint64_t kReservedFds = 32;
 constexpr uint64_t kReservedFdsPerThread = 8;
+// A pool thread's op holds a few descriptors the LRU already let go (the
+// directory, the file, a target) until it finishes.
+constexpr uint64_t kReservedFdsPerIoThread = 4;
+// More cached descriptors than this buy nothing but kernel memory.
+constexpr uint64_t kMaxFdBudget = uint64_t{1} << 16;
 
 // Raises the soft descriptor limit to the hard one; returns the limit.
 uint64_t RaiseFdLimit() {
@@ -97,7 +102,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   const uint64_t nofile = RaiseFdLimit();
   const uint64_t reserved =
       kReservedFds +
-      kReservedFdsPerThread * static_cast<uint64_t>(options.threads);
+      kReservedFdsPerThread * static_cast<uint64_t>(options.threads) +
+      kReservedFdsPerIoThread *
+          static_cast<uint64_t>(std::max(options.io_threads, 1));
   if (nofile < reserved + 64) {
     return absl::FailedPreconditionError(
         absl::StrCat("the descriptor limit (", nofile,
@@ -117,7 +124,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   }
   options.max_pending_connections =
       std::min(options.max_pending_connections, options.max_connections);
-  const uint64_t fd_budget = nofile - reserved - options.max_connections;
+  // Replies in flight must never hold the whole page pool: flow control
+  // starts while half of it is still free for the cache and for writes.
+  if (options.budget > options.cache_bytes / 2) {
+    if (options.budget != ServerOptions{}.budget) {
+      std::fprintf(stderr,
+                   "txbufd: --budget %llu lowered to %llu, half the cache "
+                   "(--cache-size)\n",
+                   static_cast<unsigned long long>(options.budget),
+                   static_cast<unsigned long long>(options.cache_bytes / 2));
+    }
+    options.budget = options.cache_bytes / 2;
+  }
+  const uint64_t fd_budget =
+      std::min(nofile - reserved - options.max_connections, kMaxFdBudget);
   std::unique_ptr<Server> s(new Server(std::move(options)));
   const ServerOptions& o = s->options_;
   uint8_t v[8];

@@ -8,6 +8,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -18,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -320,19 +322,22 @@ TEST_F(DescriptorsTest, CommittedWritesSurviveDescriptorEviction) {
   // A small budget, two LOOKUP storms: descriptors are given back all the
   // time, the private file's among them.
   StartServer({"--threads", "2"}, {.nofile = 128});
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(6);
+  // The storms run until the rounds below are done (a fixed number of
+  // them, however slow the machine).
+  std::atomic<bool> stop{false};
+  std::atomic<int> storm_calls{0};
   auto storm = [&](uint32_t seed) {
     absl::StatusOr<RawClient> c =
         RawClient::Connect(server_->host(), server_->port());
     if (!c.ok()) return;
     std::mt19937 rng(seed);
-    for (int i = 0; i < 1000000 && std::chrono::steady_clock::now() < end;
-         ++i) {
+    for (int i = 0; !stop.load(); ++i) {
       rpc::Request r = MakeRequest(i + 1);
       AddPutRoot(r);
       AddLookup(r, absl::StrCat("many/f", rng() % 2000));
       r.add_ops()->mutable_read()->set_length(1);
       if (!c->Call(r).ok()) return;
+      storm_calls.fetch_add(1);
     }
   };
   std::thread storm1(storm, 1), storm2(storm, 3);
@@ -340,8 +345,16 @@ TEST_F(DescriptorsTest, CommittedWritesSurviveDescriptorEviction) {
   const std::string fh = HandleOf(c, "private.bin");
   ASSERT_FALSE(fh.empty());
   std::mt19937 rng(2);
+  absl::Cleanup join_storms = [&] {
+    stop = true;
+    if (storm1.joinable()) storm1.join();
+    if (storm2.joinable()) storm2.join();
+  };
+  // Rounds begin once the storms are under way.
+  ASSERT_TRUE(WaitFor([&] { return storm_calls.load() >= 50; }));
+  const int storms_before = storm_calls.load();
   int wrong_reads = 0, lost = 0, n = 0;
-  for (; n < 200000 && std::chrono::steady_clock::now() < end; ++n) {
+  for (; n < 400; ++n) {
     const size_t off = rng() % (kSize - 8192), len = 1 + rng() % 8192;
     const std::string bytes(len, static_cast<char>('b' + n % 20));
     rpc::Request w = MakeRequest(++id_);
@@ -365,10 +378,11 @@ TEST_F(DescriptorsTest, CommittedWritesSurviveDescriptorEviction) {
     rd->set_length(static_cast<uint32_t>(len));
     if (Call(c, r).ReadData(1) != bytes) ++wrong_reads;
   }
-  storm1.join();
-  storm2.join();
-  std::printf("%d write+commit+read rounds under eviction\n", n);
-  EXPECT_GT(n, 100);
+  const int storms = storm_calls.load() - storms_before;
+  std::move(join_storms).Invoke();
+  std::printf("%d write+commit+read rounds under eviction, %d storm calls\n", n,
+              storms);
+  EXPECT_GT(storms, 0) << "the storms did not run beside the rounds";
   EXPECT_EQ(lost, 0) << "committed writes not in the file";
   EXPECT_EQ(wrong_reads, 0) << "READs not returning committed data";
 }
