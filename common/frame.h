@@ -95,6 +95,13 @@ class FrameReader {
   // for a malformed header (the stream cannot be resynchronised: close it).
   std::optional<absl::StatusOr<Frame>> Next();
 
+  // Changes the limits the following frame headers are checked against
+  // (e.g. tighter ones before a peer has authenticated).
+  //
+  // Example:
+  //   reader.set_limits({.max_envelope = 4096, .max_payload = 0});
+  void set_limits(FrameLimits limits) { limits_ = limits; }
+
   // Bytes received but not yet returned as frames.
   size_t buffered() const { return end_ - begin_; }
   // True if a frame has begun arriving but is not complete (after Next()

@@ -95,29 +95,36 @@ absl::Status PwritevAll(int fd, std::vector<iovec> iov, uint64_t offset) {
   return absl::OkStatus();
 }
 
-// The largest size a file on `fd` may have (see File::max_file_size()).
-// Moves and restores the file offset (the cache uses pread/pwrite only).
-uint64_t ProbeMaxFileSize(int fd) {
+// Whether lseek(SEEK_SET) takes offset `off` on `fd`.
+bool SeekTakes(int fd, uint64_t off) {
+  return ::lseek(fd, static_cast<off_t>(off), SEEK_SET) >= 0 || errno != EINVAL;
+}
+
+// The largest size the file system lets a file on `fd` have. `hint`, if not
+// 0, is what another file of the same file system gave: checked with two
+// lseeks (the limit can differ per inode, as on ext4 between extent and
+// block-mapped files) before the search. Moves and restores the file
+// offset (the cache uses pread/pwrite only).
+uint64_t ProbeFileSystemMax(int fd, uint64_t hint) {
   // Not FILESIZEBITS: glibc answers it from statfs's f_type and is wrong
   // both ways here (64 for ext4, which stops at 16 TiB - 4 KiB; 32 for
   // tmpfs, which takes 2^63 - 1).
-  uint64_t max = kMaxFileSize;
-  // Past RLIMIT_FSIZE a write fails with EFBIG and raises SIGXFSZ.
-  struct rlimit rl;
-  if (::getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-    max = std::min<uint64_t>(max, rl.rlim_cur);
-  }
+  //
   // lseek(SEEK_SET) refuses (EINVAL) an offset past the inode's maximum
-  // (generic_file_llseek_size with s_maxbytes, per inode on ext4), which is
-  // where writes stop (EFBIG): the largest offset it takes is the limit.
-  // File systems whose lseek checks nothing keep the bound above.
+  // (generic_file_llseek_size with s_maxbytes), which is where writes stop
+  // (EFBIG): the largest offset it takes is the limit. File systems whose
+  // lseek checks nothing keep the largest off_t.
   const off_t pos = ::lseek(fd, 0, SEEK_CUR);
-  if (::lseek(fd, static_cast<off_t>(max), SEEK_SET) < 0 && errno == EINVAL) {
-    uint64_t ok = 0;     // accepted
-    uint64_t bad = max;  // refused
+  uint64_t max = kMaxFileSize;
+  if (hint != 0 && SeekTakes(fd, hint) &&
+      (hint == kMaxFileSize || !SeekTakes(fd, hint + 1))) {
+    max = hint;
+  } else if (!SeekTakes(fd, kMaxFileSize)) {
+    uint64_t ok = 0;              // accepted
+    uint64_t bad = kMaxFileSize;  // refused
     while (bad - ok > 1) {
       const uint64_t mid = ok + (bad - ok) / 2;
-      if (::lseek(fd, static_cast<off_t>(mid), SEEK_SET) >= 0) {
+      if (SeekTakes(fd, mid)) {
         ok = mid;
       } else {
         bad = mid;
@@ -127,6 +134,16 @@ uint64_t ProbeMaxFileSize(int fd) {
   }
   ::lseek(fd, pos >= 0 ? pos : 0, SEEK_SET);
   return max;
+}
+
+// The largest size a file may have under RLIMIT_FSIZE (past it a write
+// fails with EFBIG and raises SIGXFSZ).
+uint64_t ProcessMaxFileSize() {
+  struct rlimit rl;
+  if (::getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    return std::min<uint64_t>(kMaxFileSize, rl.rlim_cur);
+  }
+  return kMaxFileSize;
 }
 
 // The payload that marks a WouldBlockError().
@@ -286,7 +303,19 @@ absl::StatusOr<std::shared_ptr<PageCache::File>> PageCache::GetFile(
     return absl::InvalidArgumentError(
         "page cache: the fd must be opened O_RDWR or O_RDONLY");
   }
-  const uint64_t max_size = ProbeMaxFileSize(fd.get());
+  // (see File::max_file_size())
+  uint64_t hint = 0;
+  {
+    absl::MutexLock l(&max_size_mu_);
+    auto it = max_size_by_dev_.find(st.st_dev);
+    if (it != max_size_by_dev_.end()) hint = it->second;
+  }
+  const uint64_t fs_max = ProbeFileSystemMax(fd.get(), hint);
+  if (fs_max != hint) {
+    absl::MutexLock l(&max_size_mu_);
+    max_size_by_dev_[st.st_dev] = fs_max;
+  }
+  const uint64_t max_size = std::min(fs_max, ProcessMaxFileSize());
   std::shared_ptr<File> file(new File(this, key, std::move(fd),
                                       static_cast<uint64_t>(st.st_size),
                                       max_size, access == O_RDWR));

@@ -373,6 +373,11 @@ class PageCache {
   mutable absl::Mutex files_mu_;
   absl::flat_hash_map<FileKey, std::shared_ptr<File>> files_
       ABSL_GUARDED_BY(files_mu_);
+  // The largest file size last found per file system (st_dev): a hint that
+  // saves the search at the next open.
+  absl::Mutex max_size_mu_;
+  absl::flat_hash_map<dev_t, uint64_t> max_size_by_dev_
+      ABSL_GUARDED_BY(max_size_mu_);
   std::atomic<uint64_t> live_files_{0};
 
   // Least recently used first (lru_.next), most recently used last.

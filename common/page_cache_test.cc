@@ -1750,6 +1750,12 @@ TEST(PageCacheLimitsTest, MaxFileSizeIsWhereTheFileSystemStops) {
     EXPECT_EQ(max, (uint64_t{1} << 44) - 4096);  // 16 TiB - 4 KiB
   }
   EXPECT_EQ(::lseek(f->fd(), 0, SEEK_CUR), 0);  // the probe left no trace
+  // Another file of the same file system (checked against what the first
+  // found, not searched again) gets the same limit.
+  FilePtr g = MustOpen(cache, dir.File("edge2"));
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->max_file_size(), max);
+  EXPECT_EQ(::lseek(g->fd(), 0, SEEK_CUR), 0);
   if (max == static_cast<uint64_t>(std::numeric_limits<off_t>::max())) {
     GTEST_SKIP() << "no limit below the largest off_t here";
   }

@@ -23,6 +23,10 @@ namespace {
 constexpr size_t kMinRecvChunk = 16 * 1024;
 constexpr size_t kMaxRecvChunk = 256 * 1024;
 constexpr size_t kKeepBuffer = 256 * 1024;
+// What a peer may send before it has authenticated: an AuthRequest (two
+// 32-byte values and framing) fits many times over.
+constexpr FrameLimits kAuthFrameLimits = {.max_envelope = 4096,
+                                          .max_payload = 0};
 constexpr absl::Duration kBudgetRetry = absl::Milliseconds(5);
 
 absl::Span<const uint8_t> U8(absl::string_view s) {
@@ -83,6 +87,10 @@ void Connection::Start() {
   SendFrame(FrameType::kHello, hello);
   if (o.token.has_value()) {
     state_ = State::kAuth;
+    // Until it has authenticated, a peer may send an AuthRequest and
+    // nothing larger: a stranger cannot make the server hold (or wait for)
+    // a big frame.
+    reader_.set_limits(kAuthFrameLimits);
     auth_timer_ = w_.loop().RunAfter(o.auth_timeout, [this] {
       auth_timer_ = 0;
       if (state_ == State::kAuth) {
@@ -274,6 +282,8 @@ void Connection::HandleAuth(const Frame& f) {
   r.set_mac(proof.data(), proof.size());
   SendFrame(FrameType::kAuthReply, r);
   state_ = State::kReady;
+  reader_.set_limits(
+      {s_.options().limits.max_envelope, s_.options().limits.max_payload});
   if (auth_timer_ != 0) {
     w_.loop().CancelTimer(auth_timer_);
     auth_timer_ = 0;

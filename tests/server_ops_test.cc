@@ -466,6 +466,36 @@ TEST_F(AuthServerTest, RequestWithoutAuthIsRefusedAndClosed) {
   EXPECT_TRUE(c.WaitClosed());
 }
 
+// Before it has authenticated, a peer can make the server hold or wait for
+// nothing bigger than an AuthRequest: a header announcing more is refused
+// at once (TOOBIG), without waiting for the bytes. Authenticated, the
+// usual limits apply.
+TEST_F(AuthServerTest, BigFramesBeforeAuthAreRefusedAtTheirHeader) {
+  for (FrameType type : {FrameType::kAuthRequest, FrameType::kRequest}) {
+    for (auto [env, pay] : {std::pair<uint32_t, uint32_t>{1 << 20, 0},
+                            {64, 64 << 20},
+                            {8192, 0}}) {
+      RawClient c = Connect();
+      std::string h(kFrameHeaderSize, '\0');
+      EncodeFrameHeader({type, 0, env, pay},
+                        reinterpret_cast<std::byte*>(h.data()));
+      ASSERT_TRUE(c.SendBytes(h + std::string(100, 'x')).ok());
+      absl::StatusOr<RawReply> rep = c.ReadReply(10000);
+      ASSERT_TRUE(rep.ok()) << "no answer to a " << env << "+" << pay
+                            << " byte frame before auth: " << rep.status();
+      EXPECT_EQ(rep->reply.status(), rpc::STATUS_TOOBIG) << rep->reply.error();
+      EXPECT_TRUE(c.WaitClosed());
+    }
+  }
+  RawClient c = Connect();
+  ASSERT_TRUE(c.Authenticate("s3cret-token").ok());
+  rpc::Request w = At("hello.txt");
+  rpc::Write* wr = w.add_ops()->mutable_write();
+  wr->set_length(1 << 20);
+  EXPECT_EQ(Call(c, w, std::string(1 << 20, 'w')).reply.status(),
+            rpc::STATUS_OK);
+}
+
 TEST_F(AuthServerTest, TheSecretNeverCrossesTheWire) {
   // The client sends only a nonce and an HMAC; check the AuthRequest bytes.
   RawClient c = Connect();
