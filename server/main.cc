@@ -42,7 +42,8 @@ Serves DIR over the txbuf protocol (docs/PROTOCOL.md).
                           (its uid, gid and groups): files are accessed with
                           that user's permissions (see docs/SECURITY.md)
   --conn-budget BYTES     pinned bytes per connection (default 64M)
-  --budget BYTES          pinned bytes for the whole server (default 1G)
+  --budget BYTES          pinned bytes for the whole server (default 1G,
+                          at most half of --cache-size)
   --budget-deadline SECS  close a connection over its budget this long
                           (default 10)
   --cache-size BYTES      page cache and staging memory (default 1G)
