@@ -303,6 +303,7 @@ void Export::EvictFdsLocked() {
         // (FlushEvicted), and it goes at the next eviction.
         n->writeback_queued = true;
         to_write_back_.push_back(n->shared_from_this());
+        write_back_due_.store(true, std::memory_order_release);
       }
       if (holds) {
         TouchLocked(n);  // try others first next time
@@ -315,9 +316,13 @@ void Export::EvictFdsLocked() {
 }
 
 void Export::FlushEvicted() {
+  // Called after every compound a pool thread runs: nothing to do costs
+  // one load.
+  if (!write_back_due_.load(std::memory_order_acquire)) return;
   std::vector<NodeRef> nodes;
   {
     absl::MutexLock l(&mu_);
+    write_back_due_.store(false, std::memory_order_relaxed);
     if (to_write_back_.empty()) return;
     nodes.swap(to_write_back_);
   }

@@ -262,6 +262,7 @@ class Export {
   // Nodes whose descriptors eviction could not close because their file
   // has dirty pages.
   std::vector<NodeRef> to_write_back_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> write_back_due_{false};  // to_write_back_ not empty
   std::atomic<uint64_t> lru_clock_{1};
 };
 
