@@ -251,7 +251,8 @@ void Connection::HandleFrame(const Frame& f) {
 
 void Connection::HandleAuth(const Frame& f) {
   rpc::AuthRequest req;
-  const std::string& secret = *s_.options().token;
+  const std::optional<std::string> token = s_.token();
+  const std::string& secret = *token;
   if (!req.ParseFromArray(f.envelope.data(),
                           static_cast<int>(f.envelope.size())) ||
       req.client_nonce().size() != 32 || req.mac().size() != 32) {

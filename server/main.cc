@@ -5,13 +5,13 @@
 // Prints "listening on HOST:PORT" on stdout when ready. On SIGTERM or SIGINT
 // it stops accepting, finishes or aborts what is in flight, waits for every
 // txbuf destructor, writes back cached data, prints one JSON line of final
-// statistics (pinned_bytes is 0) and exits 0.
+// statistics (pinned_bytes is 0) and exits 0. On SIGHUP it reads the token
+// file again (connections authenticating from then on need the new token;
+// an unreadable or empty file keeps the old one) and goes on.
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "absl/strings/numbers.h"
@@ -34,7 +34,8 @@ Serves DIR over the txbuf protocol (docs/PROTOCOL.md).
   --threads N             event-loop threads, SO_REUSEPORT (default 1)
   --read-only             refuse every change (ROFS)
   --token-file FILE       require the shared secret in FILE (challenge-
-                          response; the secret never crosses the wire)
+                          response; the secret never crosses the wire);
+                          SIGHUP reads FILE again
   --allow-unauthenticated listen on a non-loopback address without a token
                           file (refused otherwise: anyone who reaches the
                           port could read and change the export)
@@ -136,18 +137,11 @@ int main(int argc, char** argv) {
     } else if (flag == "--read-only") {
       o.read_only = true;
     } else if (flag == "--token-file") {
-      std::string path = value();
-      std::ifstream f(path);
-      if (!f) Die(absl::StrCat("cannot read token file ", path), 1);
-      std::stringstream ss;
-      ss << f.rdbuf();
-      std::string tok = ss.str();
-      while (!tok.empty() &&
-             std::string(" \t\r\n").find(tok.back()) != std::string::npos) {
-        tok.pop_back();
-      }
-      if (tok.empty()) Die(absl::StrCat("token file ", path, " is empty"), 1);
-      o.token = tok;
+      o.token_file = value();
+      absl::StatusOr<std::string> tok =
+          txbuf::server::ReadTokenFile(o.token_file);
+      if (!tok.ok()) Die(std::string(tok.status().message()), 1);
+      o.token = *std::move(tok);
     } else if (flag == "--allow-unauthenticated") {
       o.allow_unauthenticated = true;
     } else if (flag == "--user") {
@@ -200,6 +194,7 @@ int main(int argc, char** argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -209,8 +204,20 @@ int main(int argc, char** argv) {
   std::printf("listening on %s\n", (*server)->address().c_str());
   std::fflush(stdout);
 
+  // SIGHUP reloads what can change under running connections (the token
+  // file); SIGTERM and SIGINT drain, write back and exit 0.
   int sig = 0;
-  sigwait(&set, &sig);
+  while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+    if (o.token_file.empty()) {
+      std::fprintf(stderr, "txbufd: SIGHUP: nothing to reload\n");
+    } else if (absl::Status s = (*server)->ReloadToken(); s.ok()) {
+      std::fprintf(stderr, "txbufd: SIGHUP: reloaded the token file %s\n",
+                   o.token_file.c_str());
+    } else {
+      std::fprintf(stderr, "txbufd: SIGHUP: kept the old token: %s\n",
+                   std::string(s.message()).c_str());
+    }
+  }
   (*server)->Shutdown();
   std::printf("%s\n", (*server)->StatsJson().c_str());
   std::fflush(stdout);

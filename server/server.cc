@@ -12,7 +12,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -90,7 +92,42 @@ absl::Status DropPrivileges(const std::string& user) {
 
 }  // namespace
 
-Server::Server(ServerOptions options) : options_(std::move(options)) {}
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
+  std::ifstream f(path);
+  if (!f)
+    return absl::NotFoundError(absl::StrCat("cannot read token file ", path));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string tok = ss.str();
+  while (!tok.empty() &&
+         std::string(" \t\r\n").find(tok.back()) != std::string::npos) {
+    tok.pop_back();
+  }
+  if (tok.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token file ", path, " is empty"));
+  }
+  return tok;
+}
+
+Server::Server(ServerOptions options)
+    : options_(std::move(options)), token_(options_.token) {}
+
+std::optional<std::string> Server::token() const {
+  absl::MutexLock l(&token_mu_);
+  return token_;
+}
+
+absl::Status Server::ReloadToken() {
+  if (options_.token_file.empty()) {
+    return absl::FailedPreconditionError("no --token-file to reload");
+  }
+  absl::StatusOr<std::string> tok = ReadTokenFile(options_.token_file);
+  if (!tok.ok()) return tok.status();
+  absl::MutexLock l(&token_mu_);
+  token_ = std::move(*tok);
+  return absl::OkStatus();
+}
 
 Server::~Server() { Shutdown(); }
 

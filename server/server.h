@@ -27,7 +27,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/engine_kind.h"
@@ -40,6 +43,10 @@
 
 namespace txbuf::server {
 
+// Reads a token file: its contents without trailing white space; an error
+// if it cannot be read or holds nothing.
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
+
 struct ServerOptions {
   std::string export_dir;
   std::string host = "127.0.0.1";
@@ -48,6 +55,7 @@ struct ServerOptions {
   int threads = 1;
   bool read_only = false;
   std::optional<std::string> token;  // shared secret; enables auth
+  std::string token_file;            // where `token` came from (SIGHUP)
   // Without a token, listening on anything but loopback is refused unless
   // this is set (anyone who reaches the port could use the export).
   bool allow_unauthenticated = false;
@@ -103,6 +111,17 @@ class Server {
   MemoryStats& memory_stats() { return stats_; }
   const ServerOptions& options() const { return options_; }
 
+  // The shared secret connections authenticate with now (nullopt: no
+  // authentication). Thread-safe.
+  std::optional<std::string> token() const ABSL_LOCKS_EXCLUDED(token_mu_);
+  // Reads options().token_file again (SIGHUP): connections authenticating
+  // from now on need the new secret; authenticated ones go on. On an error
+  // the old secret stays. Thread-safe.
+  //
+  // Example:
+  //   if (absl::Status s = server->ReloadToken(); !s.ok()) LOG(...) << s;
+  absl::Status ReloadToken() ABSL_LOCKS_EXCLUDED(token_mu_);
+
   // Counters (updated by workers).
   std::atomic<uint64_t> connections{0};
   std::atomic<uint64_t> connections_total{0};
@@ -129,6 +148,8 @@ class Server {
   explicit Server(ServerOptions options);
 
   ServerOptions options_;
+  mutable absl::Mutex token_mu_;
+  std::optional<std::string> token_ ABSL_GUARDED_BY(token_mu_);
   std::string address_;
   uint64_t verifier_ = 0;
   MemoryStats stats_;

@@ -1,8 +1,10 @@
 // End-to-end tests of txbufd's operations, errors and confinement, through
 // the raw protocol client (tests/raw_client.h) against a real server process.
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <set>
 #include <string>
 
@@ -494,6 +496,54 @@ TEST_F(AuthServerTest, BigFramesBeforeAuthAreRefusedAtTheirHeader) {
   wr->set_length(1 << 20);
   EXPECT_EQ(Call(c, w, std::string(1 << 20, 'w')).reply.status(),
             rpc::STATUS_OK);
+}
+
+// SIGHUP reads the token file again: new connections need the new token,
+// an authenticated connection goes on, and an empty file keeps the token.
+TEST_F(AuthServerTest, SighupReloadsTheTokenFile) {
+  RawClient before = Connect();
+  ASSERT_EQ(before.Authenticate("s3cret-token")->status(), rpc::STATUS_OK);
+  WriteFile(token_.Join("token"), "new-token\n");
+  ASSERT_EQ(kill(server_->pid(), SIGHUP), 0);
+  // The reload is done when the new token works (the signal is handled
+  // asynchronously).
+  bool reloaded = false;
+  for (int i = 0; i < 200 && !reloaded; ++i) {
+    RawClient c = Connect();
+    absl::StatusOr<rpc::AuthReply> a = c.Authenticate("new-token");
+    ASSERT_TRUE(a.ok()) << a.status();
+    reloaded = a->status() == rpc::STATUS_OK;
+    if (!reloaded) usleep(50 * 1000);
+  }
+  ASSERT_TRUE(reloaded) << "the new token never worked";
+  RawClient old = Connect();
+  EXPECT_EQ(old.Authenticate("s3cret-token")->status(), rpc::STATUS_AUTH);
+  // The connection authenticated before goes on.
+  rpc::Request r = At("hello.txt");
+  r.add_ops()->mutable_read()->set_length(2);
+  EXPECT_EQ(Call(before, r).ReadData(2), "hi");
+  // An empty file is refused; the token stays. (Checked once the server
+  // has taken the signal: no longer pending for the process.)
+  WriteFile(token_.Join("token"), "");
+  ASSERT_EQ(kill(server_->pid(), SIGHUP), 0);
+  auto hup_pending = [&] {
+    std::ifstream st(absl::StrCat("/proc/", server_->pid(), "/status"));
+    for (std::string line; std::getline(st, line);) {
+      if (absl::StartsWith(line, "ShdPnd:")) {
+        return (std::stoull(line.substr(7), nullptr, 16) &
+                (uint64_t{1} << (SIGHUP - 1))) != 0;
+      }
+    }
+    return false;
+  };
+  for (int i = 0; i < 200 && hup_pending(); ++i) usleep(20 * 1000);
+  EXPECT_FALSE(hup_pending());
+  RawClient after = Connect();
+  EXPECT_EQ(after.Authenticate("new-token")->status(), rpc::STATUS_OK);
+  // Still alive, and SIGTERM still ends it cleanly.
+  ServerExit e = server_->Stop();
+  server_.reset();
+  EXPECT_EQ(e.exit_code, 0) << e.stdout_text;
 }
 
 TEST_F(AuthServerTest, TheSecretNeverCrossesTheWire) {
