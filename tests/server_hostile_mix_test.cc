@@ -369,6 +369,20 @@ class HostileMixTest : public ServerTest {
     return c;
   }
 
+  // An attacker thread's connection (Established()), counted in `a`; it
+  // tells `ready` either way. nullopt (recorded as unexpected) on failure.
+  std::optional<RawClient> AttackerConnection(AttackStats& a,
+                                              std::latch& ready) {
+    absl::StatusOr<RawClient> c = Established();
+    ready.count_down();
+    if (!c.ok()) {
+      a.unexpected.Add(absl::StrCat("connect: ", c.status().ToString()));
+      return std::nullopt;
+    }
+    a.connections.fetch_add(1);
+    return std::move(*c);
+  }
+
   // ---- Well-behaved load ---------------------------------------------------
 
   // One request of a well-behaved client, retried on DELAY; `check` returns
@@ -759,13 +773,8 @@ std::vector<HostileMixTest::Attack> HostileMixTest::Attacks() {
       {"special", 1,
        [this](int, AttackStats& a, std::latch& ready,
               const std::atomic<bool>& stop) {
-         absl::StatusOr<RawClient> c = Established();
-         ready.count_down();
-         if (!c.ok()) {
-           a.unexpected.Add(absl::StrCat("connect: ", c.status().ToString()));
-           return;
-         }
-         a.connections.fetch_add(1);
+         std::optional<RawClient> c = AttackerConnection(a, ready);
+         if (!c.has_value()) return;
          uint64_t id = 10;
          auto expect = [&](rpc::Request r, const std::string& payload,
                            rpc::Status want, const char* what) {
@@ -825,49 +834,44 @@ std::vector<HostileMixTest::Attack> HostileMixTest::Attacks() {
   // own (every compound must succeed), threads 2 and 3 racing on the same
   // few names (a REMOVE may find nothing, a WRITE may find its file
   // removed, a CREATE may race: NOENT, STALE or DELAY are answers too).
-  v.push_back(
-      {"storm", 4,
-       [this](int t, AttackStats& a, std::latch& ready,
-              const std::atomic<bool>& stop) {
-         absl::StatusOr<RawClient> c = Established();
-         ready.count_down();
-         if (!c.ok()) {
-           a.unexpected.Add(absl::StrCat("connect: ", c.status().ToString()));
-           return;
-         }
-         a.connections.fetch_add(1);
-         const bool racing = t >= 2;
-         const std::string block(4096, static_cast<char>('0' + t));
-         for (int i = 0; i < 5000 && !stop.load(); ++i) {
-           const std::string name = racing
-                                        ? absl::StrCat("race-", i % 3)
-                                        : absl::StrCat("storm-", t, "-", i % 4);
-           rpc::Request r = MakeRequest(i + 1);
-           AddPutRoot(r);
-           r.add_ops()->mutable_create()->set_name(name);
-           if (i % 2 == 1) r.add_ops()->mutable_write()->set_length(4096);
-           AddPutRoot(r);
-           r.add_ops()->mutable_remove()->set_name(name);
-           absl::StatusOr<RawReply> rep =
-               Exchange(*c, r, i % 2 == 1 ? block : "");
-           a.ops.fetch_add(1);
-           if (!rep.ok()) {
-             a.unexpected.Add(
-                 absl::StrCat(name, ": ", rep.status().ToString()));
-             return;
-           }
-           const rpc::Status s = rep->reply.status();
-           const bool fine =
-               s == rpc::STATUS_OK ||
-               (racing && (s == rpc::STATUS_NOENT || s == rpc::STATUS_STALE ||
-                           s == rpc::STATUS_DELAY));
-           if (!fine) {
-             a.unexpected.Add(
-                 absl::StrCat(name, ": op ", rep->reply.results_size() - 1,
-                              " status ", s, " ", rep->reply.error()));
-           }
-         }
-       }});
+  v.push_back({"storm", 4,
+               [this](int t, AttackStats& a, std::latch& ready,
+                      const std::atomic<bool>& stop) {
+                 std::optional<RawClient> c = AttackerConnection(a, ready);
+                 if (!c.has_value()) return;
+                 const bool racing = t >= 2;
+                 const std::string block(4096, static_cast<char>('0' + t));
+                 for (int i = 0; i < 5000 && !stop.load(); ++i) {
+                   const std::string name =
+                       racing ? absl::StrCat("race-", i % 3)
+                              : absl::StrCat("storm-", t, "-", i % 4);
+                   rpc::Request r = MakeRequest(i + 1);
+                   AddPutRoot(r);
+                   r.add_ops()->mutable_create()->set_name(name);
+                   if (i % 2 == 1)
+                     r.add_ops()->mutable_write()->set_length(4096);
+                   AddPutRoot(r);
+                   r.add_ops()->mutable_remove()->set_name(name);
+                   absl::StatusOr<RawReply> rep =
+                       Exchange(*c, r, i % 2 == 1 ? block : "");
+                   a.ops.fetch_add(1);
+                   if (!rep.ok()) {
+                     a.unexpected.Add(
+                         absl::StrCat(name, ": ", rep.status().ToString()));
+                     return;
+                   }
+                   const rpc::Status s = rep->reply.status();
+                   const bool fine = s == rpc::STATUS_OK ||
+                                     (racing && (s == rpc::STATUS_NOENT ||
+                                                 s == rpc::STATUS_STALE ||
+                                                 s == rpc::STATUS_DELAY));
+                   if (!fine) {
+                     a.unexpected.Add(absl::StrCat(
+                         name, ": op ", rep->reply.results_size() - 1,
+                         " status ", s, " ", rep->reply.error()));
+                   }
+                 }
+               }});
 
   // (e) A FILE_SYNC streamer: 48 KiB writes, 8 in flight.
   v.push_back({"file-sync", 1,
@@ -964,13 +968,8 @@ std::vector<HostileMixTest::Attack> HostileMixTest::Attacks() {
       {"lookups", 2,
        [this](int t, AttackStats& a, std::latch& ready,
               const std::atomic<bool>& stop) {
-         absl::StatusOr<RawClient> c = Established();
-         ready.count_down();
-         if (!c.ok()) {
-           a.unexpected.Add(absl::StrCat("connect: ", c.status().ToString()));
-           return;
-         }
-         a.connections.fetch_add(1);
+         std::optional<RawClient> c = AttackerConnection(a, ready);
+         if (!c.has_value()) return;
          std::mt19937_64 rng(4000 + t);
          uint64_t cookie = 0;
          size_t seen = 0;
