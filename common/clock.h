@@ -18,6 +18,14 @@ inline int64_t MonoNowNs() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+// Nanoseconds of CLOCK_MONOTONIC_COARSE: cheaper (no hardware clock read),
+// a few milliseconds coarse. For "at most every N ms" checks.
+inline int64_t MonoCoarseNowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 // Sleeps until MonoNowNs() >= deadline_ns (signals do not cut it short).
 inline void SleepUntilMonoNs(int64_t deadline_ns) {
   timespec ts{};

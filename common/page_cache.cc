@@ -21,6 +21,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 
 namespace txbuf {
 namespace {
@@ -254,7 +255,13 @@ PageCache::PageCache(PagePool& pool, PageCacheOptions options)
       max_dirty_pages_(
           options.max_dirty_pages != 0
               ? options.max_dirty_pages
-              : std::max(max_pages_ / 4, std::min<size_t>(max_pages_, 256))) {}
+              : std::max(max_pages_ / 4, std::min<size_t>(max_pages_, 256))),
+      revalidate_ns_(
+          options.revalidate_interval == absl::InfiniteDuration()
+              ? -1
+              : std::max<int64_t>(
+                    0, absl::ToInt64Nanoseconds(options.revalidate_interval))) {
+}
 
 PageCache::~PageCache() {
   absl::flat_hash_map<FileKey, std::shared_ptr<File>> files;
@@ -316,9 +323,8 @@ absl::StatusOr<std::shared_ptr<PageCache::File>> PageCache::GetFile(
     max_size_by_dev_[st.st_dev] = fs_max;
   }
   const uint64_t max_size = std::min(fs_max, ProcessMaxFileSize());
-  std::shared_ptr<File> file(new File(this, key, std::move(fd),
-                                      static_cast<uint64_t>(st.st_size),
-                                      max_size, access == O_RDWR));
+  std::shared_ptr<File> file(
+      new File(this, key, std::move(fd), st, max_size, access == O_RDWR));
   std::shared_ptr<File> loser;  // dropped after the lock is released.
   absl::MutexLock l(&files_mu_);
   auto [it, inserted] = files_.try_emplace(key, file);
@@ -376,6 +382,38 @@ absl::Status PageCache::SyncAll() {
   return first;
 }
 
+size_t PageCache::WriteBackDue(absl::Duration max_age) {
+  struct Dirty {
+    std::shared_ptr<File> file;
+    int64_t since;
+  };
+  std::vector<Dirty> dirty;
+  {
+    absl::MutexLock l(&files_mu_);
+    for (const auto& [key, f] : files_) {
+      const int64_t since = f->dirty_since_ns_.load(std::memory_order_relaxed);
+      if (since != 0) dirty.push_back({f, since});
+    }
+  }
+  std::sort(dirty.begin(), dirty.end(),
+            [](const Dirty& a, const Dirty& b) { return a.since < b.since; });
+  const int64_t now = MonoCoarseNowNs();
+  const int64_t age = absl::ToInt64Nanoseconds(max_age);
+  const uint64_t background = max_dirty_pages_ / 2;
+  size_t done = 0;
+  for (const Dirty& d : dirty) {
+    // Oldest first: once a file is young enough, only pressure goes on.
+    if (now - d.since < age &&
+        dirty_pages_.load(std::memory_order_relaxed) <= background) {
+      break;
+    }
+    d.file->WriteBack().IgnoreError();  // kept for the file's next Commit
+    ++done;
+  }
+  background_writebacks_.fetch_add(done, std::memory_order_relaxed);
+  return done;
+}
+
 PageCacheStats PageCache::Stats() const {
   PageCacheStats st;
   st.pages = cached_pages_.load(std::memory_order_relaxed);
@@ -387,6 +425,9 @@ PageCacheStats PageCache::Stats() const {
   st.writebacks_bytes = writeback_bytes_.load(std::memory_order_relaxed);
   st.writeback_failed_pages =
       writeback_failed_pages_.load(std::memory_order_relaxed);
+  st.invalidations = invalidations_.load(std::memory_order_relaxed);
+  st.background_writebacks =
+      background_writebacks_.load(std::memory_order_relaxed);
   {
     absl::MutexLock l(&lru_mu_);
     for (const LruLink* link = lru_.next; link != &lru_; link = link->next) {
@@ -622,7 +663,9 @@ void PageCache::Retire(std::vector<std::unique_ptr<Entry>>& gone) {
     if (!e->dirty.load()) continue;
     ++dirty;
     // Every entry of `gone` is of one file, whose lock the caller holds.
-    --e->file->dirty_count_;
+    if (--e->file->dirty_count_ == 0) {
+      e->file->dirty_since_ns_.store(0, std::memory_order_relaxed);
+    }
   }
   const uint64_t n = gone.size();
   gone.clear();  // drops the cache's references
@@ -635,16 +678,110 @@ void PageCache::Retire(std::vector<std::unique_ptr<Entry>>& gone) {
 // ---------------------------------------------------------------------------
 // PageCache::File
 
-PageCache::File::File(PageCache* cache, FileKey key, UniqueFd fd, uint64_t size,
-                      uint64_t max_file_size, bool writable)
+PageCache::File::File(PageCache* cache, FileKey key, UniqueFd fd,
+                      const struct stat& st, uint64_t max_file_size,
+                      bool writable)
     : cache_(cache),
       key_(key),
       fd_(std::move(fd)),
       max_file_size_(max_file_size),
       writable_(writable),
-      size_(size),
-      published_size_(size) {
+      size_(static_cast<uint64_t>(st.st_size)),
+      published_size_(static_cast<uint64_t>(st.st_size)) {
   cache_->live_files_.fetch_add(1);
+  absl::MutexLock l(&mu_);
+  StampLocked(st);
+  checked_ns_.store(MonoCoarseNowNs(), std::memory_order_relaxed);
+}
+
+namespace {
+int64_t TimeNs(const timespec& t) {
+  return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+}  // namespace
+
+bool PageCache::File::MatchesStamp(const struct stat& st) const {
+  return disk_size_.load(std::memory_order_relaxed) ==
+             static_cast<uint64_t>(st.st_size) &&
+         disk_mtime_ns_.load(std::memory_order_relaxed) == TimeNs(st.st_mtim) &&
+         disk_ctime_ns_.load(std::memory_order_relaxed) == TimeNs(st.st_ctim);
+}
+
+void PageCache::File::StampLocked(const struct stat& st) {
+  disk_size_.store(static_cast<uint64_t>(st.st_size),
+                   std::memory_order_relaxed);
+  disk_mtime_ns_.store(TimeNs(st.st_mtim), std::memory_order_relaxed);
+  disk_ctime_ns_.store(TimeNs(st.st_ctim), std::memory_order_relaxed);
+}
+
+absl::Status PageCache::File::CheckDiskIfDue() {
+  const int64_t interval = cache_->revalidate_ns_;
+  if (interval < 0) return absl::OkStatus();
+  if (interval > 0) {
+    const int64_t now = MonoCoarseNowNs();
+    if (now - checked_ns_.load(std::memory_order_relaxed) < interval) {
+      return absl::OkStatus();
+    }
+    checked_ns_.store(now, std::memory_order_relaxed);
+  }
+  struct stat st;
+  if (::fstat(fd_.get(), &st) != 0) return absl::OkStatus();  // next time
+  if (st.st_nlink == 0) {
+    return ErrnoStatus(ESTALE, "page cache: the file was removed");
+  }
+  if (!MatchesStamp(st)) stale_.store(true, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::Status PageCache::File::Revalidate(const struct stat& st, IoMode mode) {
+  checked_ns_.store(MonoCoarseNowNs(), std::memory_order_relaxed);
+  if (MatchesStamp(st) && !stale_.load(std::memory_order_relaxed)) {
+    return absl::OkStatus();
+  }
+  stale_.store(true, std::memory_order_relaxed);
+  MaybeLock l(&mu_, mode);
+  if (!l.locked()) return WouldBlockError();
+  if (!released_) RefreshIfStaleLocked();
+  return absl::OkStatus();
+}
+
+void PageCache::File::NoteForeignChangeLocked() {
+  struct stat st;
+  if (::fstat(fd_.get(), &st) == 0 && !MatchesStamp(st)) {
+    stale_.store(true, std::memory_order_relaxed);
+  }
+}
+
+void PageCache::File::StampFromDiskLocked() {
+  struct stat st;
+  if (::fstat(fd_.get(), &st) == 0) StampLocked(st);
+}
+
+void PageCache::File::RefreshIfStaleLocked() {
+  if (!stale_.load(std::memory_order_relaxed)) return;
+  struct stat st;
+  if (::fstat(fd_.get(), &st) != 0) return;  // stays stale: next time
+  stale_.store(false, std::memory_order_relaxed);
+  // Clean pages may hold bytes the file no longer has. Dirty pages are
+  // acknowledged writes not yet written: they stay (and win, as a later
+  // write would).
+  std::vector<std::unique_ptr<Entry>> gone;
+  std::vector<Entry*> raw;
+  for (auto it = pages_.begin(); it != pages_.end();) {
+    if (it->second->dirty.load(std::memory_order_relaxed)) {
+      ++it;
+      continue;
+    }
+    raw.push_back(it->second.get());
+    gone.push_back(std::move(it->second));
+    it = pages_.erase(it);
+  }
+  cache_->UpdateLru(raw, {});
+  cache_->Retire(gone);
+  FixSizeLocked(size_, &st);
+  StampLocked(st);
+  ++write_gen_;  // the other writer's data may not be synced yet
+  cache_->invalidations_.fetch_add(1, std::memory_order_relaxed);
 }
 
 PageCache::File::~File() {
@@ -667,7 +804,10 @@ PageCache::Entry* PageCache::File::PutLocked(
   cache_->cached_pages_.fetch_add(1, std::memory_order_relaxed);
   if (dirty) {
     cache_->dirty_pages_.fetch_add(1, std::memory_order_relaxed);
-    ++dirty_count_;
+    if (dirty_count_++ == 0 &&
+        dirty_since_ns_.load(std::memory_order_relaxed) == 0) {
+      dirty_since_ns_.store(MonoCoarseNowNs(), std::memory_order_relaxed);
+    }
   }
   return raw;
 }
@@ -690,10 +830,15 @@ void PageCache::File::SetDirtyLocked(Entry* e, bool dirty) {
   e->dirty.store(dirty, std::memory_order_relaxed);
   if (dirty) {
     cache_->dirty_pages_.fetch_add(1, std::memory_order_relaxed);
-    ++dirty_count_;
+    if (dirty_count_++ == 0 &&
+        dirty_since_ns_.load(std::memory_order_relaxed) == 0) {
+      dirty_since_ns_.store(MonoCoarseNowNs(), std::memory_order_relaxed);
+    }
   } else {
     cache_->dirty_pages_.fetch_sub(1, std::memory_order_relaxed);
-    --dirty_count_;
+    if (--dirty_count_ == 0) {
+      dirty_since_ns_.store(0, std::memory_order_relaxed);
+    }
   }
 }
 
@@ -720,6 +865,11 @@ absl::Status PageCache::File::FillLocked(uint64_t first,
 absl::Status PageCache::File::WriteBackLocked(absl::Span<Entry* const> entries,
                                               std::vector<Entry*>* failed) {
   absl::Status first_error;
+  if (entries.empty()) return first_error;
+  NoteForeignChangeLocked();
+  absl::Cleanup stamp = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    StampFromDiskLocked();
+  };
   for (size_t i = 0; i < entries.size();) {
     size_t j = i + 1;
     while (j < entries.size() && j - i < kMaxRunPages &&
@@ -777,7 +927,7 @@ size_t PageCache::File::DiscardFailedLocked(absl::Span<Entry* const> failed,
   return n + FixSizeLocked(size_);
 }
 
-size_t PageCache::File::FixSizeLocked(uint64_t clip) {
+size_t PageCache::File::FixSizeLocked(uint64_t clip, const struct stat* disk) {
   // The size is what the file holds, or what the remaining dirty pages
   // (not yet written) extend it to.
   uint64_t dirty_end = 0;
@@ -788,7 +938,11 @@ size_t PageCache::File::FixSizeLocked(uint64_t clip) {
     }
   }
   struct stat st;
-  if (::fstat(fd_.get(), &st) != 0) return 0;  // keep the size as it is
+  if (disk != nullptr) {
+    st = *disk;
+  } else if (::fstat(fd_.get(), &st) != 0) {
+    return 0;  // keep the size as it is
+  }
   SetSizeLocked(std::max(static_cast<uint64_t>(st.st_size), dirty_end));
   // Clean pages past it (e.g. holes read as zeros before the failed pages
   // extended the file) go too, so that every page starts below size_.
@@ -911,6 +1065,7 @@ size_t PageCache::File::EvictCandidates(absl::Span<const Candidate> cands,
 
 absl::StatusOr<CachedRead> PageCache::File::Read(uint64_t offset, uint64_t len,
                                                  IoMode mode) {
+  if (absl::Status s = CheckDiskIfDue(); !s.ok()) return s;
   std::vector<PageRef> spare;
   for (int attempt = 0;; ++attempt) {
     size_t need = 0;
@@ -921,6 +1076,7 @@ absl::StatusOr<CachedRead> PageCache::File::Read(uint64_t offset, uint64_t len,
         cache_->ReturnSpare(spare);
         return FileReleasedError();
       }
+      RefreshIfStaleLocked();
       CachedRead out;
       if (offset >= size_ || len == 0) {
         out.eof = offset >= size_;
@@ -1029,6 +1185,7 @@ absl::Status PageCache::File::Write(uint64_t offset,
   if (mode == IoMode::kNoBlock && stable != Stability::kUnstable) {
     return WouldBlockError();
   }
+  if (absl::Status s = CheckDiskIfDue(); !s.ok()) return s;
   const uint64_t end = offset + data.size();
   const uint64_t first = offset / kPageSize;
   const uint64_t last = data.empty() ? first : (end - 1) / kPageSize;
@@ -1061,6 +1218,7 @@ absl::Status PageCache::File::Write(uint64_t offset,
         status = FileReleasedError();
         break;
       }
+      RefreshIfStaleLocked();
       std::vector<Slot> plan;
       bool rmw = false;      // a page must be read first
       size_t new_dirty = 0;  // pages this write makes dirty
@@ -1338,6 +1496,7 @@ absl::Status PageCache::File::Truncate(uint64_t size, IoMode mode) {
   }
   if (size > max_file_size_) return FileTooLargeError(size, max_file_size_);
   if (mode == IoMode::kNoBlock) return WouldBlockError();  // ftruncate
+  if (absl::Status s = CheckDiskIfDue(); !s.ok()) return s;
   const uint64_t tail = size % kPageSize;
   const uint64_t tail_index = size / kPageSize;
   std::vector<PageRef> spare;
@@ -1350,6 +1509,7 @@ absl::Status PageCache::File::Truncate(uint64_t size, IoMode mode) {
         status = FileReleasedError();
         break;
       }
+      RefreshIfStaleLocked();
       Entry* partial = nullptr;
       if (tail != 0 && size < size_) {
         auto it = pages_.find(tail_index);
@@ -1358,11 +1518,13 @@ absl::Status PageCache::File::Truncate(uint64_t size, IoMode mode) {
       const bool cow = partial != nullptr && partial->page.use_count() > 1;
       need = cow ? 1 : 0;
       if (cache_->TopUp(spare, need)) {
+        NoteForeignChangeLocked();
         if (::ftruncate(fd_.get(), static_cast<off_t>(size)) != 0) {
           status = ErrnoStatus(errno, "page cache: ftruncate");
           break;
         }
         ++write_gen_;
+        StampFromDiskLocked();
         DropLocked(pages_.lower_bound((size + kPageSize - 1) / kPageSize),
                    pages_.end());
         if (partial != nullptr) {

@@ -19,7 +19,18 @@
 // is left). If nothing can be evicted the operation fails with
 // ResourceExhausted and changes nothing.
 //
-// The cache assumes it is the only writer of the files it caches.
+// Coherence with the disk. Other processes may change a cached file. Each
+// File remembers the file's size, mtime and ctime as of its own last change
+// or check (its "stamp"). `File::Revalidate(st)` compares a fresh stat with
+// it, and Read, Write and Truncate do so themselves (one fstat) when the
+// last check is older than PageCacheOptions::revalidate_interval. A file
+// changed behind the cache loses its clean pages and takes the disk's size;
+// its dirty pages (acknowledged writes) stay. A file found unlinked fails
+// with ESTALE. See docs/PAGE_CACHE.md, "Coherence with the disk".
+//
+// Background write-back. `PageCache::WriteBackDue()` writes back the files
+// whose dirty pages are older than an age, and more while dirty pages
+// exceed half the dirty limit; a server calls it from a timer thread.
 //
 // Thread-safety: thread-safe. Each file has its own lock (for its page map
 // and size); one cache-wide lock guards the LRU list. Lock order:
@@ -56,6 +67,8 @@
 #ifndef TXBUF_COMMON_PAGE_CACHE_H_
 #define TXBUF_COMMON_PAGE_CACHE_H_
 
+#include <sys/stat.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -70,6 +83,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "common/page_pool.h"
 #include "common/socket_util.h"
@@ -197,6 +211,10 @@ struct PageCacheStats {
   uint64_t writeback_failed_pages = 0;  // dirty pages dropped unwritten
                                         // after a write-back error.
   uint64_t files = 0;                   // files in the cache.
+  uint64_t invalidations = 0;          // files found changed on disk by another
+                                       // process (their clean pages dropped).
+  uint64_t background_writebacks = 0;  // files written back by
+                                       // WriteBackDue() (age or pressure).
 };
 
 struct PageCacheOptions {
@@ -211,6 +229,12 @@ struct PageCacheOptions {
   // used first, then other files' in LRU order); a Write that alone needs
   // more is written through (as kDataSync without the sync).
   size_t max_dirty_pages = 0;
+  // How long a File trusts its cached pages without looking at its file on
+  // disk: a Read, Write or Truncate of a file last checked longer ago
+  // fstat()s it first (see "Coherence with the disk" above). Zero checks at
+  // every operation; InfiniteDuration (the default) never, unless asked
+  // (File::Revalidate).
+  absl::Duration revalidate_interval = absl::InfiniteDuration();
 };
 
 class PageCache {
@@ -303,6 +327,19 @@ class PageCache {
   //   printf("%llu of %llu pages pinned\n", st.pinned_pages, st.pages);
   PageCacheStats Stats() const ABSL_LOCKS_EXCLUDED(files_mu_, lru_mu_);
 
+  // Background write-back, for a timer thread: writes back every file
+  // whose oldest dirty page (since it was last clean) is at least
+  // `max_age` old, then, while more than half of max_dirty_pages() are
+  // dirty, the files dirty the longest. Errors are kept for each file's
+  // next Commit (as eviction's are). Blocks (file I/O); call without locks.
+  // Returns how many files it wrote back.
+  //
+  // Example:
+  //   while (!stop.WaitForNotificationWithTimeout(absl::Seconds(5))) {
+  //     cache.WriteBackDue(absl::Seconds(30));
+  //   }
+  size_t WriteBackDue(absl::Duration max_age) ABSL_LOCKS_EXCLUDED(files_mu_);
+
   // The page limit in effect (options.max_pages or the pool's capacity).
   size_t max_pages() const { return max_pages_; }
 
@@ -369,6 +406,8 @@ class PageCache {
   PagePool& pool_;
   const size_t max_pages_;
   const size_t max_dirty_pages_;
+  // revalidate_interval in ns; -1: never.
+  const int64_t revalidate_ns_;
 
   mutable absl::Mutex files_mu_;
   absl::flat_hash_map<FileKey, std::shared_ptr<File>> files_
@@ -394,6 +433,8 @@ class PageCache {
   std::atomic<uint64_t> evictions_{0};
   std::atomic<uint64_t> writeback_bytes_{0};
   std::atomic<uint64_t> writeback_failed_pages_{0};
+  std::atomic<uint64_t> invalidations_{0};
+  std::atomic<uint64_t> background_writebacks_{0};
 };
 
 // One cached file. Obtained from PageCache::GetFile(); must be released
@@ -485,6 +526,23 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   //   file->WriteBack().IgnoreError();  // reported by the next Commit
   absl::Status WriteBack() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Checks the cached file against `st`, a stat of the file just taken
+  // (through any descriptor of the inode): if another process changed it
+  // since the cache last wrote or checked it (size, mtime or ctime differ),
+  // drops the clean pages and takes the disk's size (dirty pages stay, and
+  // extend the size as before). Afterwards size() agrees with what Read
+  // returns. Costs three atomic loads when nothing changed. In
+  // IoMode::kNoBlock: WouldBlockError() if there is something to drop and
+  // the file's lock is busy (nothing changed; the next operation drops it).
+  //
+  // Example:
+  //   struct stat st;
+  //   fstat(fd, &st);
+  //   if (file->Revalidate(st).ok()) attr.set_size(file->size());
+  absl::Status Revalidate(const struct stat& st,
+                          IoMode mode = IoMode::kMayBlock)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Sets the size to `size` (ftruncate): pages past it are dropped from the
   // cache (pinned ones live on untouched in their txbufs), the tail of a
   // partial last page is zeroed (copied first if pinned). Growing leaves a
@@ -539,8 +597,25 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   friend class PageCache;
   using PageMap = std::map<uint64_t, std::unique_ptr<Entry>>;
 
-  File(PageCache* cache, FileKey key, UniqueFd fd, uint64_t size,
+  File(PageCache* cache, FileKey key, UniqueFd fd, const struct stat& st,
        uint64_t max_file_size, bool writable);
+
+  // Whether `st` shows the file as the cache last knew it (lock-free).
+  bool MatchesStamp(const struct stat& st) const;
+  // Records `st` as the file's state the cache knows.
+  void StampLocked(const struct stat& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Read, Write and Truncate, before their lock: if the last check is
+  // older than the cache's revalidate interval, fstat()s the file and marks
+  // it stale on a change. ESTALE (a Status) if the file has no links left.
+  absl::Status CheckDiskIfDue();
+  // Before this File changes the file (pwrite, ftruncate): marks it stale
+  // if someone else changed it since the stamp (the change would otherwise
+  // be taken for ours by StampFromDiskLocked). After: takes the new stamp.
+  void NoteForeignChangeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StampFromDiskLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // If marked stale: drops the clean pages, takes the disk's size (the end
+  // of the dirty pages if larger) and stamp. Under the lock, first thing.
+  void RefreshIfStaleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Puts `page` at `index`, moving any entry there to `retired`. The new
   // entry is not in the LRU list yet (see PageCache::UpdateLru).
@@ -577,7 +652,9 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // the on-disk size (fstat) and the end of the last dirty page left
   // (clipped to `clip`), and drops any page that then starts past it.
   // Returns how many pages it dropped.
-  size_t FixSizeLocked(uint64_t clip) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // With `disk` given, uses it instead of an fstat.
+  size_t FixSizeLocked(uint64_t clip, const struct stat* disk = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes back the dirty candidates still valid (unpinned), then evicts up
   // to `max_evict` of the valid clean ones. Returns how many went. In
   // IoMode::kNoBlock: only tries the lock (0 if busy) and skips dirty ones.
@@ -628,6 +705,18 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // The first write-back error since the last Commit (or stable Write) that
   // could not be returned to anyone: eviction's. Reported once, then OK.
   absl::Status error_ ABSL_GUARDED_BY(mu_);
+  // The stamp: the file on disk as this File last changed or saw it.
+  // Written under mu_, read without it (MatchesStamp).
+  std::atomic<uint64_t> disk_size_{0};
+  std::atomic<int64_t> disk_mtime_ns_{0};
+  std::atomic<int64_t> disk_ctime_ns_{0};
+  // MonoCoarseNowNs() of the last check against the disk.
+  std::atomic<int64_t> checked_ns_{0};
+  // The disk changed behind the cache: clean pages are to be dropped.
+  std::atomic<bool> stale_{false};
+  // MonoCoarseNowNs() when the file last went from no dirty page to some;
+  // 0 if it has none (or had none at its last write-back).
+  std::atomic<int64_t> dirty_since_ns_{0};
 };
 
 }  // namespace txbuf

@@ -1361,6 +1361,207 @@ TEST(PageCacheErrorsTest, WriteBackCleansAndKeepsItsError) {
   EXPECT_TRUE(IsOk(a->Commit()));
 }
 
+// --- Coherence with the disk ----------------------------------------------
+
+// What another process does to a file: rewrites it through its own
+// descriptor (same inode).
+void RewriteOnDisk(const std::string& path, absl::Span<const std::byte> b,
+                   bool truncate = true) {
+  UniqueFd fd(
+      ::open(path.c_str(), O_WRONLY | (truncate ? O_TRUNC : 0) | O_CLOEXEC));
+  ASSERT_TRUE(fd) << path;
+  ASSERT_EQ(::pwrite(fd.get(), b.data(), b.size(), 0),
+            static_cast<ssize_t>(b.size()));
+}
+
+struct stat StatOf(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st;
+}
+
+TEST(PageCacheCoherenceTest, RevalidateDropsPagesAnotherProcessChanged) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool);  // never checks by itself: only Revalidate()
+  const std::string pa = dir.File("a");
+  FilePtr f = MustOpen(cache, pa, Pattern(2 * kPageSize, 1));
+  ASSERT_NE(f, nullptr);
+  absl::StatusOr<CachedRead> pinned = f->Read(0, kPageSize);  // held
+  ASSERT_TRUE(pinned.ok());
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), Pattern(2 * kPageSize, 1)),
+            -1);
+
+  // Rewritten in place, longer (an editor saving, `cp` over it).
+  const Bytes v2 = Pattern(3 * kPageSize + 5, 2);
+  RewriteOnDisk(pa, v2);
+  EXPECT_TRUE(IsOk(f->Revalidate(StatOf(pa))));
+  EXPECT_EQ(f->size(), v2.size());
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), v2), -1);
+  EXPECT_EQ(cache.Stats().invalidations, 1u);
+  // The pinned old version is untouched (it left the cache, not memory).
+  EXPECT_EQ(
+      FirstDiff(
+          ToBytes(*pinned),
+          absl::MakeConstSpan(Pattern(2 * kPageSize, 1)).subspan(0, kPageSize)),
+      -1);
+
+  // Truncated to nothing, then rewritten shorter with the same size twice:
+  // the ctime tells the second rewrite from the first.
+  RewriteOnDisk(pa, {});
+  EXPECT_TRUE(IsOk(f->Revalidate(StatOf(pa))));
+  EXPECT_EQ(f->size(), 0u);
+  EXPECT_TRUE(f->Read(0, 10)->eof);
+  const Bytes v3 = Pattern(100, 3);
+  RewriteOnDisk(pa, v3);
+  EXPECT_TRUE(IsOk(f->Revalidate(StatOf(pa))));
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), v3), -1);
+  const Bytes v4 = Pattern(100, 4);
+  RewriteOnDisk(pa, v4, /*truncate=*/false);  // same size, new bytes
+  EXPECT_TRUE(IsOk(f->Revalidate(StatOf(pa))));
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), v4), -1);
+  EXPECT_EQ(cache.Stats().invalidations, 4u);
+
+  // Nothing changed: nothing dropped.
+  EXPECT_TRUE(IsOk(f->Revalidate(StatOf(pa))));
+  EXPECT_EQ(cache.Stats().invalidations, 4u);
+}
+
+TEST(PageCacheCoherenceTest, OwnWritesAreNotTakenForSomeoneElses) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool, {.revalidate_interval = absl::ZeroDuration()});
+  const std::string pa = dir.File("a");
+  FilePtr f = MustOpen(cache, pa, Pattern(kPageSize, 1));
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(ReadBytes(*f, 0, 10).size(), 10u);
+  ASSERT_TRUE(
+      IsOk(f->Write(100, Pattern(3 * kPageSize, 2), Stability::kUnstable)));
+  ASSERT_TRUE(IsOk(f->Commit()));
+  ASSERT_TRUE(IsOk(f->Write(0, Pattern(10, 3), Stability::kFileSync)));
+  ASSERT_TRUE(IsOk(f->Truncate(2 * kPageSize + 7)));
+  ASSERT_TRUE(IsOk(f->Write(0, Pattern(5, 4), Stability::kUnstable)));
+  ASSERT_TRUE(IsOk(f->WriteBack()));
+  EXPECT_EQ(ReadBytes(*f, 0, 1 << 20).size(), 2 * kPageSize + 7);
+  EXPECT_TRUE(IsOk(f->Revalidate(StatOf(pa))));
+  const PageCacheStats st = cache.Stats();
+  EXPECT_EQ(st.invalidations, 0u);
+  EXPECT_EQ(st.misses, 1u);  // the first read's page, never again
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), DiskContent(pa)), -1);
+}
+
+TEST(PageCacheCoherenceTest, OperationsCheckTheDiskWhenTheIntervalIsZero) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool, {.revalidate_interval = absl::ZeroDuration()});
+  const std::string pa = dir.File("a");
+  FilePtr f = MustOpen(cache, pa, Pattern(2 * kPageSize, 1));
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(ReadBytes(*f, 0, 1 << 20).size(), 2 * kPageSize);
+
+  // Appended to by a log writer: the next read sees the new end.
+  {
+    UniqueFd fd(::open(pa.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+    ASSERT_TRUE(fd);
+    const Bytes more = Pattern(50, 9);
+    ASSERT_EQ(::write(fd.get(), more.data(), more.size()), 50);
+  }
+  EXPECT_EQ(ReadBytes(*f, 0, 1 << 20).size(), 2 * kPageSize + 50);
+  EXPECT_EQ(f->size(), 2 * kPageSize + 50);
+
+  // Truncated by someone else: a read sees it; a write lands on the new
+  // contents (a read-modify-write of a page reads the disk, not the old
+  // cached page).
+  ASSERT_EQ(::truncate(pa.c_str(), 10), 0);
+  EXPECT_EQ(ReadBytes(*f, 0, 1 << 20).size(), 10u);
+  RewriteOnDisk(pa, Pattern(kPageSize, 5));
+  ASSERT_TRUE(IsOk(f->Write(1, Pattern(1, 6), Stability::kUnstable)));
+  ASSERT_TRUE(IsOk(f->Commit()));
+  Bytes want = Pattern(kPageSize, 5);
+  want[1] = Pattern(1, 6)[0];
+  EXPECT_EQ(FirstDiff(DiskContent(pa), want), -1);
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), want), -1);
+
+  // Unlinked by someone else: the cached file is stale.
+  ASSERT_EQ(::unlink(pa.c_str()), 0);
+  absl::StatusOr<CachedRead> r = f->Read(0, 10);
+  EXPECT_EQ(ErrnoOf(r.status()), ESTALE) << r.status();
+  EXPECT_EQ(ErrnoOf(f->Write(0, Pattern(1, 1), Stability::kUnstable)), ESTALE);
+}
+
+TEST(PageCacheCoherenceTest, DirtyPagesSurviveAnExternalChange) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool);
+  const std::string pa = dir.File("a");
+  FilePtr f = MustOpen(cache, pa, Pattern(4 * kPageSize, 1));
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(ReadBytes(*f, 0, 1 << 20).size(), 4 * kPageSize);
+  const Bytes mine = Pattern(kPageSize, 2);
+  ASSERT_TRUE(IsOk(f->Write(kPageSize, mine, Stability::kUnstable)));
+  const Bytes theirs = Pattern(4 * kPageSize, 3);
+  RewriteOnDisk(pa, theirs, /*truncate=*/false);
+  EXPECT_TRUE(IsOk(f->Revalidate(StatOf(pa))));
+  Bytes want = theirs;
+  std::copy(mine.begin(), mine.end(), want.begin() + kPageSize);
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), want), -1);
+  ASSERT_TRUE(IsOk(f->Commit()));
+  EXPECT_EQ(FirstDiff(DiskContent(pa), want), -1);
+}
+
+TEST(PageCacheCoherenceTest, ALongerIntervalChecksAtMostThatOften) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool, {.revalidate_interval = absl::Hours(1)});
+  const std::string pa = dir.File("a");
+  FilePtr f = MustOpen(cache, pa, Pattern(100, 1));
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), Pattern(100, 1)), -1);
+  RewriteOnDisk(pa, Pattern(200, 2));
+  // Within the interval the cache still serves what it has...
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), Pattern(100, 1)), -1);
+  // ...until asked (a LOOKUP or GETATTR does).
+  EXPECT_TRUE(IsOk(f->Revalidate(StatOf(pa))));
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), Pattern(200, 2)), -1);
+}
+
+// --- Background write-back --------------------------------------------------
+
+TEST(PageCacheBackgroundTest, WriteBackDueWritesOldDirtyFiles) {
+  TempDir dir;
+  PagePool pool(256 * kPageSize);
+  PageCache cache(pool, {.max_dirty_pages = 64});
+  const std::string pa = dir.File("a");
+  const std::string pb = dir.File("b");
+  FilePtr a = MustOpen(cache, pa);
+  FilePtr b = MustOpen(cache, pb);
+  ASSERT_TRUE(a != nullptr && b != nullptr);
+  ASSERT_TRUE(
+      IsOk(a->Write(0, Pattern(3 * kPageSize, 1), Stability::kUnstable)));
+  // Young, and under half the dirty limit: nothing to do.
+  EXPECT_EQ(cache.WriteBackDue(absl::Hours(1)), 0u);
+  EXPECT_EQ(DiskSize(pa), 0u);
+  // Old enough (any age is, for a zero age): written, not synced.
+  EXPECT_EQ(cache.WriteBackDue(absl::ZeroDuration()), 1u);
+  EXPECT_EQ(FirstDiff(DiskContent(pa), Pattern(3 * kPageSize, 1)), -1);
+  EXPECT_EQ(cache.Stats().dirty_pages, 0u);
+  EXPECT_EQ(cache.WriteBackDue(absl::ZeroDuration()), 0u);  // nothing dirty
+
+  // Pressure: over half the dirty limit, young files are written too, the
+  // oldest first, until under it.
+  ASSERT_TRUE(
+      IsOk(a->Write(0, Pattern(20 * kPageSize, 2), Stability::kUnstable)));
+  ASSERT_TRUE(
+      IsOk(b->Write(0, Pattern(20 * kPageSize, 3), Stability::kUnstable)));
+  EXPECT_EQ(cache.Stats().dirty_pages, 40u);
+  EXPECT_EQ(cache.WriteBackDue(absl::Hours(1)), 1u);
+  EXPECT_EQ(FirstDiff(DiskContent(pa), Pattern(20 * kPageSize, 2)), -1);
+  EXPECT_EQ(DiskSize(pb), 0u);
+  EXPECT_EQ(cache.Stats().dirty_pages, 20u);
+  EXPECT_EQ(cache.Stats().background_writebacks, 2u);
+  ASSERT_TRUE(IsOk(b->Commit()));
+}
+
 // --- Dirty page limit ------------------------------------------------------
 
 TEST(PageCacheDirtyLimitTest, DefaultIsAQuarterOfTheCacheButAtLeastOneMiB) {

@@ -221,7 +221,9 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
     }
     case rpc::Op::kGetattr: {
       if (OpError e = NeedFh(cfh); !e.ok()) return e;
-      OpResultOr<rpc::Attr> a = ex_.GetAttr(*cfh);
+      bool would_block = false;
+      OpResultOr<rpc::Attr> a = ex_.GetAttr(*cfh, IoModeOf(mode), &would_block);
+      if (would_block) return WouldBlock(cur);
       if (!a.ok()) return a.error;
       *res->mutable_attr()->mutable_attr() = std::move(a.value);
       return OpError::Ok();

@@ -681,9 +681,12 @@ void Export::ToAttr(const struct stat& st, Node* n, rpc::Attr* a) {
   a->set_uid(st.st_uid);
   a->set_gid(st.st_gid);
   uint64_t size = static_cast<uint64_t>(st.st_size);
-  if (n != nullptr && n->is_regular) {
-    absl::MutexLock l(&n->mu);
-    if (n->file != nullptr) size = n->file->size();
+  if (std::shared_ptr<PageCache::File> f =
+          n != nullptr && n->is_regular ? OpenFileIfAny(*n) : nullptr) {
+    // Changed on disk behind the cache? Then its pages go and the size is
+    // the disk's (plus unstable writes): what a READ now returns.
+    f->Revalidate(st).IgnoreError();  // (never fails when it may block)
+    size = f->size();
   }
   a->set_size(size);
   a->set_used(static_cast<uint64_t>(st.st_blocks) * 512);
@@ -693,9 +696,16 @@ void Export::ToAttr(const struct stat& st, Node* n, rpc::Attr* a) {
   a->set_ctime_ns(Ns(st.st_ctim));
 }
 
-OpResultOr<rpc::Attr> Export::GetAttr(Node& n) {
+OpResultOr<rpc::Attr> Export::GetAttr(Node& n, IoMode mode, bool* would_block) {
   OpResultOr<struct stat> st = Stat(n);
   if (!st.ok()) return {st.error};
+  if (mode == IoMode::kNoBlock && n.is_regular) {
+    std::shared_ptr<PageCache::File> f = OpenFileIfAny(n);
+    if (f != nullptr && IsWouldBlock(f->Revalidate(st.value, mode))) {
+      *would_block = true;
+      return {};
+    }
+  }
   OpResultOr<rpc::Attr> r;
   ToAttr(st.value, &n, &r.value);
   return r;

@@ -154,10 +154,16 @@ class Export {
   // stat(2) of a node; STALE if it has no links left or is a directory no
   // longer beneath the export.
   OpResultOr<struct stat> Stat(Node& n);
-  // Fills `attr` from `st`, with the size the page cache knows if the node's
-  // data is cached (it includes unstable writes).
+  // Fills `attr` from `st`. If the node's data are cached, the cache is
+  // first checked against `st` (PageCache::File::Revalidate: pages another
+  // process changed on disk are dropped) and the size is the cache's (it
+  // includes unstable writes), so it agrees with what READ returns.
   static void ToAttr(const struct stat& st, Node* n, rpc::Attr* attr);
-  OpResultOr<rpc::Attr> GetAttr(Node& n);
+  // Stat() and ToAttr(). In IoMode::kNoBlock (an event loop), sets
+  // `*would_block` instead when checking the cache would wait for the
+  // file's lock (another thread's I/O on it).
+  OpResultOr<rpc::Attr> GetAttr(Node& n, IoMode mode = IoMode::kMayBlock,
+                                bool* would_block = nullptr);
   OpError SetAttr(Node& n, const rpc::SetAttr& args);
 
   // Clears the set-user-ID and set-group-ID bits of a file just written, as

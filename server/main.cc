@@ -5,9 +5,9 @@
 // Prints "listening on HOST:PORT" on stdout when ready. On SIGTERM or SIGINT
 // it stops accepting, finishes or aborts what is in flight, waits for every
 // txbuf destructor, writes back cached data, prints one JSON line of final
-// statistics (pinned_bytes is 0) and exits 0. On SIGHUP it reads the token
-// file again (connections authenticating from then on need the new token;
-// an unreadable or empty file keeps the old one) and goes on.
+// statistics (pinned_bytes is 0) and exits 0; SIGQUIT does the same. On SIGHUP
+// it reads the token file again (connections authenticating from then on need
+// the new token; an unreadable or empty file keeps the old one) and goes on.
 #include <signal.h>
 #include <unistd.h>
 
@@ -60,6 +60,15 @@ Serves DIR over the txbuf protocol (docs/PROTOCOL.md).
                           its share, a loop closes its oldest one
   --frame-timeout SECS    close a connection whose frame stops arriving for
                           this long (default 30)
+  --revalidate SECS       a READ or WRITE of a cached file first checks it on
+                          disk (one fstat) when its last check is older than
+                          this (default 0.1; 0: every time); LOOKUP, GETATTR
+                          and READDIR always check (docs/PAGE_CACHE.md)
+  --dirty-expire SECS     unstable writes not committed are written back
+                          once this old (default 30), within
+                          --writeback-interval more
+  --writeback-interval SECS
+                          how often to look for them (default 5)
   --stage-threshold BYTES copy objects shorter than this into staging pages,
                           reference longer ones (default 1024; 0: reference all)
   --no-fixed-buffers      do not register the page arena with io_uring
@@ -178,6 +187,16 @@ int main(int argc, char** argv) {
         Die("bad --frame-timeout");
       }
       o.frame_timeout = absl::Seconds(secs);
+    } else if (flag == "--revalidate" || flag == "--dirty-expire" ||
+               flag == "--writeback-interval") {
+      double secs = 0;
+      if (!absl::SimpleAtod(value(), &secs) || secs < 0 || secs > 1e6 ||
+          (secs == 0 && flag == "--writeback-interval")) {
+        Die(absl::StrCat("bad ", flag));
+      }
+      (flag == "--revalidate"     ? o.revalidate_interval
+       : flag == "--dirty-expire" ? o.dirty_expire
+                                  : o.writeback_interval) = absl::Seconds(secs);
     } else if (flag == "--stage-threshold") {
       if (!ParseBytes(value(), &n)) Die("bad --stage-threshold");
       o.stage_threshold = n;
@@ -195,6 +214,7 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGQUIT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -205,7 +225,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   // SIGHUP reloads what can change under running connections (the token
-  // file); SIGTERM and SIGINT drain, write back and exit 0.
+  // file); SIGTERM, SIGINT and SIGQUIT drain, write back and exit 0.
   int sig = 0;
   while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
     if (o.token_file.empty()) {

@@ -184,7 +184,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   size_t pages = o.cache_bytes / kPageSize;
   // Keep a tenth of the pool for staging pages and copy-on-write copies.
   s->cache_ = std::make_unique<PageCache>(
-      *s->pool_, PageCacheOptions{.max_pages = pages - pages / 10});
+      *s->pool_,
+      PageCacheOptions{.max_pages = pages - pages / 10,
+                       .revalidate_interval = o.revalidate_interval});
   absl::StatusOr<std::unique_ptr<Export>> ex = Export::Open(
       o.export_dir,
       {.read_only = o.read_only, .fd_budget = static_cast<size_t>(fd_budget)});
@@ -245,6 +247,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       return st;
     }
   }
+  // Unstable data reach the disk within about dirty_expire +
+  // writeback_interval even if no COMMIT comes (and sooner under
+  // pressure); a write-back error waits for the file's next COMMIT.
+  s->flusher_ = std::thread([self] {
+    while (!self->stop_flusher_.WaitForNotificationWithTimeout(
+        self->options_.writeback_interval)) {
+      self->cache_->WriteBackDue(self->options_.dirty_expire);
+    }
+  });
   return s;
 }
 
@@ -261,6 +272,8 @@ void Server::Shutdown() {
   for (auto& w : workers_) w->Join();
   // Every connection waited for its job: the pool is idle.
   blocking_.reset();
+  stop_flusher_.Notify();
+  if (flusher_.joinable()) flusher_.join();
   if (cache_ != nullptr) {
     absl::Status s = cache_->SyncAll();
     if (!s.ok()) {
@@ -337,6 +350,10 @@ void Server::FillStats(rpc::StatsResult* r) const {
   p->set_hits(pc.hits);
   p->set_misses(pc.misses);
   p->set_evictions(pc.evictions);
+  p->set_writeback_bytes(pc.writebacks_bytes);
+  p->set_invalidations(pc.invalidations);
+  p->set_background_writebacks(pc.background_writebacks);
+  p->set_writeback_failed_pages(pc.writeback_failed_pages);
   r->set_connections(connections.load());
   r->set_connections_total(connections_total.load());
   r->set_requests(requests.load());

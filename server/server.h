@@ -84,6 +84,15 @@ struct ServerOptions {
   // A frame (or the handshake) that has begun arriving must be complete
   // within this time, or the connection is closed.
   absl::Duration frame_timeout = absl::Seconds(30);
+  // Coherence with the disk (docs/PAGE_CACHE.md): a READ or WRITE of a
+  // cached file checks it on disk when its last check is older than this
+  // (0: every time); LOOKUP, GETATTR and READDIR always check.
+  absl::Duration revalidate_interval = absl::Milliseconds(100);
+  // Background write-back: every `writeback_interval` the dirty pages of
+  // files dirty for `dirty_expire` or longer are written back (and more,
+  // oldest first, while over half the dirty limit), without COMMIT.
+  absl::Duration dirty_expire = absl::Seconds(30);
+  absl::Duration writeback_interval = absl::Seconds(5);
   ServerLimits limits;
 };
 
@@ -159,6 +168,9 @@ class Server {
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<BlockingPool> blocking_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  // Background write-back (PageCache::WriteBackDue) until stop_flusher_.
+  absl::Notification stop_flusher_;
+  std::thread flusher_;
   std::atomic<bool> shut_down_{false};
 };
 
