@@ -395,8 +395,9 @@ size_t PageCache::WriteBackDue(absl::Duration max_age) {
       if (since != 0) dirty.push_back({f, since});
     }
   }
-  std::sort(dirty.begin(), dirty.end(),
-            [](const Dirty& a, const Dirty& b) { return a.since < b.since; });
+  std::stable_sort(
+      dirty.begin(), dirty.end(),
+      [](const Dirty& a, const Dirty& b) { return a.since < b.since; });
   const int64_t now = MonoCoarseNowNs();
   const int64_t age = absl::ToInt64Nanoseconds(max_age);
   const uint64_t background = max_dirty_pages_ / 2;

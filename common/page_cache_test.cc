@@ -31,6 +31,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
+#include "common/clock.h"
 #include "common/page_pool.h"
 #include "common/socket_util.h"
 #include "gtest/gtest.h"
@@ -1551,6 +1552,9 @@ TEST(PageCacheBackgroundTest, WriteBackDueWritesOldDirtyFiles) {
   // oldest first, until under it.
   ASSERT_TRUE(
       IsOk(a->Write(0, Pattern(20 * kPageSize, 2), Stability::kUnstable)));
+  // b is dirtied at a later tick of the (coarse) clock than a.
+  const int64_t a_dirtied = MonoCoarseNowNs();
+  while (MonoCoarseNowNs() == a_dirtied) std::this_thread::yield();
   ASSERT_TRUE(
       IsOk(b->Write(0, Pattern(20 * kPageSize, 3), Stability::kUnstable)));
   EXPECT_EQ(cache.Stats().dirty_pages, 40u);

@@ -674,40 +674,36 @@ OpResultOr<struct stat> Export::Stat(Node& n) {
   return r;
 }
 
-void Export::ToAttr(const struct stat& st, Node* n, rpc::Attr* a) {
-  a->set_type(TypeOf(st.st_mode));
-  a->set_mode(st.st_mode & 07777);
-  a->set_nlink(static_cast<uint32_t>(st.st_nlink));
-  a->set_uid(st.st_uid);
-  a->set_gid(st.st_gid);
+bool Export::ToAttr(const struct stat& st, Node* n, rpc::Attr* a, IoMode mode) {
   uint64_t size = static_cast<uint64_t>(st.st_size);
   if (std::shared_ptr<PageCache::File> f =
           n != nullptr && n->is_regular ? OpenFileIfAny(*n) : nullptr) {
     // Changed on disk behind the cache? Then its pages go and the size is
     // the disk's (plus unstable writes): what a READ now returns.
-    f->Revalidate(st).IgnoreError();  // (never fails when it may block)
+    if (IsWouldBlock(f->Revalidate(st, mode))) return false;
     size = f->size();
   }
+  a->set_type(TypeOf(st.st_mode));
+  a->set_mode(st.st_mode & 07777);
+  a->set_nlink(static_cast<uint32_t>(st.st_nlink));
+  a->set_uid(st.st_uid);
+  a->set_gid(st.st_gid);
   a->set_size(size);
   a->set_used(static_cast<uint64_t>(st.st_blocks) * 512);
   a->set_fileid(st.st_ino);
   a->set_atime_ns(Ns(st.st_atim));
   a->set_mtime_ns(Ns(st.st_mtim));
   a->set_ctime_ns(Ns(st.st_ctim));
+  return true;
 }
 
 OpResultOr<rpc::Attr> Export::GetAttr(Node& n, IoMode mode, bool* would_block) {
   OpResultOr<struct stat> st = Stat(n);
   if (!st.ok()) return {st.error};
-  if (mode == IoMode::kNoBlock && n.is_regular) {
-    std::shared_ptr<PageCache::File> f = OpenFileIfAny(n);
-    if (f != nullptr && IsWouldBlock(f->Revalidate(st.value, mode))) {
-      *would_block = true;
-      return {};
-    }
-  }
   OpResultOr<rpc::Attr> r;
-  ToAttr(st.value, &n, &r.value);
+  if (!ToAttr(st.value, &n, &r.value, mode) && would_block != nullptr) {
+    *would_block = true;
+  }
   return r;
 }
 

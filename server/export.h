@@ -157,8 +157,11 @@ class Export {
   // Fills `attr` from `st`. If the node's data are cached, the cache is
   // first checked against `st` (PageCache::File::Revalidate: pages another
   // process changed on disk are dropped) and the size is the cache's (it
-  // includes unstable writes), so it agrees with what READ returns.
-  static void ToAttr(const struct stat& st, Node* n, rpc::Attr* attr);
+  // includes unstable writes), so it agrees with what READ returns. False
+  // (nothing filled) only in IoMode::kNoBlock, when that check would wait
+  // for the file's lock (another thread's I/O on it).
+  static bool ToAttr(const struct stat& st, Node* n, rpc::Attr* attr,
+                     IoMode mode = IoMode::kMayBlock);
   // Stat() and ToAttr(). In IoMode::kNoBlock (an event loop), sets
   // `*would_block` instead when checking the cache would wait for the
   // file's lock (another thread's I/O on it).
