@@ -149,7 +149,7 @@ absl::Status OpenLocalOut(const std::string& local, absl::string_view remote,
     char* real = realpath(local.c_str(), nullptr);
     if (real != nullptr) {
       out->path = real;
-      free(real);  // NOLINT(cppcoreguidelines-no-malloc)
+      free(real);
     }
   }
   const size_t slash = out->path.rfind('/');
