@@ -1,11 +1,14 @@
 // The `txbuf` binary against the fake server: output, exit codes (0, 1, 2)
 // and one-line errors.
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -294,6 +297,137 @@ TEST_F(CliTest, FailuresAreOneLineWithExitOne) {
   EXPECT_EQ(r.exit, 1);
   ExpectOneLineError(r, absl::StrCat("txbuf: connect 127.0.0.1:", dead,
                                      ": Connection refused"));
+}
+
+// A scratch directory of its own (temporary names can be checked), removed
+// with its files.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string t = absl::StrCat(::testing::TempDir(), "/cli_scratch_XXXXXX");
+    path_ = mkdtemp(t.data()) != nullptr ? t : "";
+  }
+  ~ScratchDir() {
+    for (const std::string& n : Names()) unlink(Join(n).c_str());
+    rmdir(path_.c_str());
+  }
+  std::string Join(absl::string_view name) const {
+    return absl::StrCat(path_, "/", name);
+  }
+  std::vector<std::string> Names() const {
+    std::vector<std::string> names;
+    DIR* d = opendir(path_.c_str());
+    if (d == nullptr) return names;
+    while (struct dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    closedir(d);
+    return names;
+  }
+
+ private:
+  std::string path_;
+};
+
+// `get` into an existing file when the remote file changes (or goes away)
+// after the client saw its size: exit 1, one line, and the destination as it
+// was (no partial or empty file, no temporary file left).
+TEST_F(CliTest, GetThatFailsMidwayLeavesTheDestinationAsItWas) {
+  struct Case {
+    const char* what;
+    rpc::Op change;  // applied to docs/a.txt at the first READ
+    const char* error;
+  };
+  rpc::Op shrink, grow, remove;
+  shrink.mutable_setattr()->set_size(5);
+  grow.mutable_setattr()->set_size(4096);
+  remove.mutable_remove()->set_name("a.txt");
+  for (const Case& c : {Case{"shrinks", shrink, "changed during the download"},
+                        Case{"grows", grow, "changed during the download"},
+                        Case{"is removed", remove, "[STALE]"}}) {
+    SCOPED_TRACE(c.what);
+    auto fs = std::make_shared<MemFs>();
+    fs->PutFile("docs/a.txt", "hello, world\n");
+    auto read_seen = std::make_shared<std::atomic<bool>>(false);
+    FakeServer::Handler inner = fs->Handler();
+    FakeServer::Handler handler = [inner, fs, read_seen, change = c.change](
+                                      const FakeServer::ConnPtr& conn,
+                                      const rpc::Request& req,
+                                      absl::string_view payload) {
+      bool reads = false;
+      for (const rpc::Op& op : req.ops()) reads |= op.has_read();
+      if (reads && !read_seen->exchange(true)) {
+        rpc::Request r;
+        r.add_ops()->mutable_putrootfh();
+        r.add_ops()->mutable_lookup()->set_path(
+            change.has_remove() ? "docs" : "docs/a.txt");
+        *r.add_ops() = change;
+        rpc::Reply reply;
+        std::string out;
+        fs->Execute(r, "", &reply, &out);
+        EXPECT_EQ(reply.status(), rpc::STATUS_OK) << reply.error();
+      }
+      inner(conn, req, payload);
+    };
+    absl::StatusOr<std::unique_ptr<FakeServer>> server =
+        FakeServer::Start({}, handler);
+    ASSERT_TRUE(server.ok()) << server.status();
+    ScratchDir dir;
+    const std::string dest = dir.Join("dest.txt");
+    { std::ofstream(dest) << "the old destination\n"; }
+    CliRun r =
+        RunCli({"--server", absl::StrCat("127.0.0.1:", (*server)->port()),
+                "get", "docs/a.txt", dest});
+    EXPECT_TRUE(read_seen->load());
+    EXPECT_EQ(r.exit, 1);
+    ExpectOneLineError(r, "txbuf: get docs/a.txt ");
+    EXPECT_TRUE(absl::StrContains(r.err, c.error)) << r.err;
+    EXPECT_TRUE(absl::StrContains(r.err, "not changed")) << r.err;
+    EXPECT_EQ(Slurp(dest), "the old destination\n");
+    EXPECT_EQ(dir.Names(), std::vector<std::string>{"dest.txt"});
+  }
+}
+
+// Names are bytes: `ls`, `stat` and error lines print them escaped as
+// `ls -b` does (docs/CLIENT.md), one name per line whatever its bytes.
+TEST_F(CliTest, OddNamesArePrintedEscaped) {
+  const std::vector<std::pair<std::string, std::string>> names = {
+      {"a\xff"
+       "b",
+       "a\\377b"},
+      {"tab\there", "tab\\there"},
+      {"new\nline", "new\\nline"},
+      {"back\\slash", "back\\\\slash"},
+      {"caf\xc3\xa9", "caf\xc3\xa9"},  // valid UTF-8 stays
+      {"csi\xc2\x9b"
+       "2J",
+       "csi\\302\\2332J"},  // a C1 control
+      {"esc\x1b[31m", "esc\\033[31m"},
+      {"half\xe2\x82", "half\\342\\202"},
+  };
+  for (const auto& [raw, shown] : names) fs_->PutFile("odd/" + raw, "x");
+  CliRun r = Cli({"ls", "odd"});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  std::vector<std::string> lines =
+      absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), names.size()) << r.out;
+  std::set<std::string> listed;
+  for (const std::string& l : lines) listed.insert(l.substr(l.rfind(' ') + 1));
+  std::set<std::string> expected;
+  for (const auto& [raw, shown] : names) expected.insert(shown);
+  EXPECT_EQ(listed, expected) << r.out;
+
+  r = Cli({"stat",
+           "odd/a\xff"
+           "b"});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "  File: odd/a\\377b\n")) << r.out;
+
+  r = Cli({"stat", "odd/no\xff\nsuch"});
+  EXPECT_EQ(r.exit, 1);
+  ExpectOneLineError(r, "txbuf: stat odd/no\\377\\nsuch: ");
+  EXPECT_FALSE(absl::StrContains(r.err, "\xff")) << r.err;
 }
 
 TEST(CliAuthTest, TokenFile) {

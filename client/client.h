@@ -241,10 +241,15 @@ class Client {
   //   uint64_t pinned = client->Stats()->pinned_bytes();
   absl::StatusOr<rpc::StatsResult> Stats();
 
-  // Downloads `remote` into `local` (created or truncated; "-" is standard
-  // output) with pipelined READs (transfer_window of transfer_chunk bytes in
-  // flight) written in order. Returns the bytes written. A file it created is
-  // removed again on failure.
+  // Downloads `remote` into `local` ("-" is standard output) with pipelined
+  // READs (transfer_window of transfer_chunk bytes in flight) written in
+  // order. Returns the bytes written. The bytes go to a temporary file beside
+  // `local` that is fsynced and renamed over it at the end (a device or FIFO
+  // is written in place); on any failure the temporary file is removed and
+  // `local` is not changed. Fails with DataLoss if the file changed while it
+  // was read (bytes read differ from its size at the start, or its size or
+  // mtime changed), FailedPrecondition if `local` is the remote file itself
+  // (same inode, size and mtime).
   //
   // Example:
   //   client->GetFile("big.bin", "/tmp/big.bin",
@@ -253,12 +258,17 @@ class Client {
                                    const std::string& local,
                                    const ProgressCallback& progress = nullptr);
 
-  // Uploads `local` ("-": standard input) to `remote` (created with the local
-  // file's permission bits, or truncated) with pipelined UNSTABLE WRITEs from
-  // transfer_window reusable buffers (a buffer is reused only after its txbuf
-  // destructor ran), then COMMIT; if the server's write verifier changed
+  // Uploads `local` ("-": standard input) to `remote` with pipelined UNSTABLE
+  // WRITEs from transfer_window reusable buffers (a buffer is reused only
+  // after its txbuf destructor ran), then COMMIT, into a temporary file beside
+  // `remote`; then SETATTR mode (an existing file's, else the local file's
+  // permission bits) and RENAME over `remote`: readers see the old file or
+  // the new one, never a part. If the server's write verifier changed
   // meanwhile (a restart), the upload is repeated (not from standard input).
-  // Returns the bytes written.
+  // On failure the temporary file is removed and `remote` is not changed.
+  // Returns the bytes written. Fails with DataLoss if the local file changed
+  // while it was read, FailedPrecondition if `remote` is a directory or is
+  // the local file itself (same inode, size and mtime).
   //
   // Example:
   //   client->PutFile("/tmp/big.bin", "backup/big.bin");
@@ -294,6 +304,12 @@ class Client {
  private:
   class Impl;
   explicit Client(std::unique_ptr<Impl> impl);
+  // PutFile's WRITEs and COMMIT into the file `fh` (repeated after a server
+  // restart). Returns the bytes written.
+  absl::StatusOr<uint64_t> UploadTo(const std::string& fh, int fd,
+                                    bool from_stdin, const std::string& local,
+                                    absl::string_view remote, uint64_t size,
+                                    const ProgressCallback& progress);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -358,5 +358,58 @@ TEST(FormatTest, ListingIsSortedAndAligned) {
   EXPECT_TRUE(absl::StartsWith(lines[1], "-rw-r--r--    5 ")) << lines[1];
 }
 
+// Undoes EscapeName: "\\", the C escapes and three-digit octal.
+std::string Unescape(absl::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\') {
+      out += s[i];
+      continue;
+    }
+    const char c = s[++i];
+    const char* simple = strchr("abtnvfr", c);
+    if (c == '\\') {
+      out += '\\';
+    } else if (simple != nullptr && c != '\0') {
+      out += "\a\b\t\n\v\f\r"[simple - "abtnvfr"];
+    } else {
+      out += static_cast<char>((c - '0') * 64 + (s[i + 1] - '0') * 8 +
+                               (s[i + 2] - '0'));
+      i += 2;
+    }
+  }
+  return out;
+}
+
+TEST(FormatTest, EscapeNameIsReversibleAndTerminalSafe) {
+  EXPECT_EQ(internal::EscapeName("plain name.txt"), "plain name.txt");
+  EXPECT_EQ(internal::EscapeName("a\xff"
+                                 "b\\c\n"),
+            "a\\377b\\\\c\\n");
+  EXPECT_EQ(internal::EscapeName("\x01\x1b\x7f\t"), "\\001\\033\\177\\t");
+  EXPECT_EQ(internal::EscapeName("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
+            "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");     // valid UTF-8
+  EXPECT_EQ(internal::EscapeName("\xc2\x9b"), "\\302\\233");  // C1 CSI
+  EXPECT_EQ(internal::EscapeName("\xc0\xaf"), "\\300\\257");  // overlong
+  EXPECT_EQ(internal::EscapeName("\xed\xa0\x80"), "\\355\\240\\200");
+  EXPECT_EQ(internal::EscapeName("\xf4\x90\x80\x80"),
+            "\\364\\220\\200\\200");                          // above U+10FFFF
+  EXPECT_EQ(internal::EscapeName("\xe2\x82"), "\\342\\202");  // cut short
+  // Every name of one or two bytes: no control byte in the output, and the
+  // output gives the name back.
+  for (int a = 1; a < 256; ++a) {
+    for (int b = 0; b < 256; ++b) {
+      std::string name(1, static_cast<char>(a));
+      if (b > 0) name += static_cast<char>(b);
+      std::string shown = internal::EscapeName(name);
+      for (char c : shown) {
+        auto u = static_cast<unsigned char>(c);
+        ASSERT_TRUE(u >= 0x20 && u != 0x7f) << shown;
+      }
+      ASSERT_EQ(Unescape(shown), name) << shown;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace txbuf::client

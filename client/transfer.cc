@@ -1,9 +1,11 @@
 // GetFile and PutFile: pipelined transfers on top of Submit().
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -17,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "client/client.h"
 #include "client/internal/paths.h"
 #include "common/socket_util.h"
@@ -67,6 +70,137 @@ struct PutState {
 
 bool SlotIdle(const Slot& s) { return !s.busy || (s.replied && s.released); }
 
+// 16 random hex digits for a temporary name.
+std::string RandomSuffix() {
+  uint64_t r = 0;
+  if (getrandom(&r, sizeof(r), 0) != static_cast<ssize_t>(sizeof(r))) {
+    r = static_cast<uint64_t>(absl::GetCurrentTimeNanos()) ^
+        (static_cast<uint64_t>(getpid()) << 32);
+  }
+  return absl::StrFormat("%016x", r);
+}
+
+// The hidden temporary name beside `name` (at most 255 bytes).
+std::string TempName(absl::string_view name) {
+  return absl::StrCat(".", name.substr(0, 200), ".txbuf-", RandomSuffix());
+}
+
+int64_t MtimeNs(const struct stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
+         st.st_mtim.tv_nsec;
+}
+
+// Whether the local file `st` is, as far as the client can tell, the very
+// file the server describes with `attr`: same inode number, size and mtime to
+// the nanosecond. (The server's device is not in Attr; a different file with
+// all three equal is very unlikely.)
+bool SameFile(const struct stat& st, const rpc::Attr& attr) {
+  return S_ISREG(st.st_mode) && attr.type() == rpc::FILE_TYPE_REGULAR &&
+         static_cast<uint64_t>(st.st_ino) == attr.fileid() &&
+         static_cast<uint64_t>(st.st_size) == attr.size() &&
+         MtimeNs(st) == attr.mtime_ns();
+}
+
+// Where GetFile writes: standard output, a non-regular file written in place
+// (a device, a FIFO), or a temporary file renamed over `path` at the end.
+struct LocalOut {
+  UniqueFd fd;
+  std::string path;  // the destination (a symlink's target)
+  std::string tmp;   // the temporary file; empty when writing in place
+
+  // Removes the temporary file, if any.
+  void Discard() {
+    fd.reset();
+    if (!tmp.empty()) unlink(tmp.c_str());
+    tmp.clear();
+  }
+  ~LocalOut() { Discard(); }
+};
+
+absl::Status OpenLocalOut(const std::string& local, absl::string_view remote,
+                          const rpc::Attr& attr, LocalOut* out) {
+  auto create_error = [&](const std::string& name) {
+    return absl::Status(
+        errno == EACCES ? absl::StatusCode::kPermissionDenied
+                        : absl::StatusCode::kFailedPrecondition,
+        absl::StrCat("cannot create ", name, ": ", strerror(errno)));
+  };
+  out->path = local;
+  struct stat st;
+  const bool exists = stat(local.c_str(), &st) == 0;
+  if (exists && S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(local, " is a directory"));
+  }
+  if (exists && !S_ISREG(st.st_mode)) {
+    // A device or a FIFO: written in place, never replaced.
+    out->fd.reset(open(local.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!out->fd) return create_error(local);
+    return absl::OkStatus();
+  }
+  if (exists && SameFile(st, attr)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(local, " and '", remote,
+                     "' are the same file (same inode, size and mtime): "
+                     "nothing copied"));
+  }
+  if (exists) {
+    // Through a symbolic link: replace its target, not the link.
+    char* real = realpath(local.c_str(), nullptr);
+    if (real != nullptr) {
+      out->path = real;
+      free(real);
+    }
+  }
+  const size_t slash = out->path.rfind('/');
+  const std::string dir =
+      slash == std::string::npos ? "." : out->path.substr(0, slash + 1);
+  const std::string base =
+      slash == std::string::npos ? out->path : out->path.substr(slash + 1);
+  for (int tries = 0;; ++tries) {
+    out->tmp = absl::StrCat(dir, slash == std::string::npos ? "/" : "",
+                            TempName(base));
+    out->fd.reset(
+        open(out->tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (out->fd) break;
+    const int err = errno;
+    out->tmp.clear();
+    errno = err;
+    if (err != EEXIST || tries == 8) return create_error(local);
+  }
+  if (exists) {
+    // Keep the replaced file's owner (where allowed) and permission bits.
+    (void)!fchown(out->fd.get(), st.st_uid, st.st_gid);
+    (void)!fchmod(out->fd.get(), st.st_mode & 07777);
+  }
+  return absl::OkStatus();
+}
+
+// Makes the temporary file the destination: fsync, rename, fsync the
+// directory (best effort).
+absl::Status CommitLocalOut(LocalOut* out) {
+  if (fsync(out->fd.get()) != 0 && errno != EINVAL) {
+    return absl::InternalError(
+        absl::StrCat("writing ", out->path, ": ", strerror(errno)));
+  }
+  if (close(out->fd.release()) != 0) {
+    return absl::InternalError(
+        absl::StrCat("writing ", out->path, ": ", strerror(errno)));
+  }
+  if (out->tmp.empty()) return absl::OkStatus();
+  if (rename(out->tmp.c_str(), out->path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("rename ", out->tmp, " to ",
+                                            out->path, ": ", strerror(errno)));
+  }
+  out->tmp.clear();
+  const size_t slash = out->path.rfind('/');
+  const std::string dir =
+      slash == std::string::npos ? "." : out->path.substr(0, slash + 1);
+  UniqueFd d(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (d) (void)!fsync(d.get());
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<uint64_t> Client::GetFile(absl::string_view remote,
@@ -89,19 +223,18 @@ absl::StatusOr<uint64_t> Client::GetFile(absl::string_view remote,
   }
   uint64_t size = attr.size();
 
+  const int64_t mtime_ns = attr.mtime_ns();
+
+  // Never the destination itself: a temporary file beside it, renamed over
+  // it once every byte is in (docs/CLIENT.md).
   bool to_stdout = local == "-";
-  UniqueFd out;
+  LocalOut out;
   if (!to_stdout) {
-    out.reset(
-        open(local.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!out) {
-      return absl::Status(
-          errno == EACCES ? absl::StatusCode::kPermissionDenied
-                          : absl::StatusCode::kFailedPrecondition,
-          absl::StrCat("cannot create ", local, ": ", strerror(errno)));
+    if (absl::Status s = OpenLocalOut(local, remote, attr, &out); !s.ok()) {
+      return s;
     }
   }
-  int fd = to_stdout ? STDOUT_FILENO : out.get();
+  int fd = to_stdout ? STDOUT_FILENO : out.fd.get();
   std::string out_name = to_stdout ? "standard output" : local;
 
   const uint32_t chunk = options().transfer_chunk;
@@ -200,24 +333,38 @@ absl::StatusOr<uint64_t> Client::GetFile(absl::string_view remote,
         },
         st.get()));
   }
+  if (status.ok() && wrote != size) {
+    status = absl::DataLossError(absl::StrFormat(
+        "'%s' changed during the download: %d bytes read, %d expected (its "
+        "size at the start)",
+        remote, wrote, size));
+  }
+  if (status.ok()) {
+    // The file must not have changed while it was read (a copy torn
+    // between two versions).
+    Compound ac;
+    ac.PutFh(fh).GetAttr();
+    absl::StatusOr<CompoundReply> after = Call(std::move(ac));
+    if (!after.ok()) {
+      status = after.status();
+    } else if (absl::Status s = after->status(2); !s.ok()) {
+      status = s;
+    } else if (const rpc::Attr& a = after->result(1).attr().attr();
+               a.size() != size || a.mtime_ns() != mtime_ns) {
+      status = absl::DataLossError(absl::StrFormat(
+          "'%s' changed during the download (size %d, then %d; mtime "
+          "changed: %s)",
+          remote, size, a.size(), a.mtime_ns() != mtime_ns ? "yes" : "no"));
+    }
+  }
+  if (status.ok() && !to_stdout) status = CommitLocalOut(&out);
   if (!status.ok()) {
-    if (!to_stdout) {
-      out.reset();
-      unlink(local.c_str());
+    if (!to_stdout && !out.tmp.empty()) {
+      out.Discard();
+      return absl::Status(status.code(), absl::StrCat(status.message(), "; ",
+                                                      local, " not changed"));
     }
     return status;
-  }
-  if (!to_stdout) {
-    if (fsync(fd) != 0 && errno != EINVAL) {
-      int err = errno;
-      unlink(local.c_str());
-      return absl::InternalError(
-          absl::StrCat("writing ", local, ": ", strerror(err)));
-    }
-    if (close(out.release()) != 0) {
-      return absl::InternalError(
-          absl::StrCat("writing ", local, ": ", strerror(errno)));
-    }
   }
   return wrote;
 }
@@ -227,6 +374,7 @@ absl::StatusOr<uint64_t> Client::PutFile(const std::string& local,
                                          const ProgressCallback& progress) {
   bool from_stdin = local == "-";
   UniqueFd in;
+  struct stat sb = {};
   uint64_t size = 0;
   uint32_t mode = 0644;
   if (!from_stdin) {
@@ -237,7 +385,6 @@ absl::StatusOr<uint64_t> Client::PutFile(const std::string& local,
                           : absl::StatusCode::kPermissionDenied,
           absl::StrCat("cannot open ", local, ": ", strerror(errno)));
     }
-    struct stat sb;
     if (fstat(in.get(), &sb) != 0) {
       return absl::InternalError(
           absl::StrCat("stat ", local, ": ", strerror(errno)));
@@ -255,22 +402,106 @@ absl::StatusOr<uint64_t> Client::PutFile(const std::string& local,
       internal::SplitParent(remote);
   if (!pn.ok()) return pn.status();
 
+  const std::string& name = pn->second;
+
+  // The directory's handle and the target's attributes, if it exists.
+  Compound q;
+  q.PutRootFh();
+  if (!pn->first.empty()) q.Lookup(pn->first);
+  q.GetFh();
+  const int dir_op = q.size() - 1;
+  q.Lookup(name).GetAttr();
+  const int nq = q.size();
+  absl::StatusOr<CompoundReply> qr = Call(std::move(q));
+  if (!qr.ok()) return qr.status();
+  const bool target_missing =
+      qr->rpc_status() == rpc::STATUS_NOENT && qr->size() == dir_op + 2;
+  if (absl::Status s = qr->status(nq); !s.ok() && !target_missing) return s;
+  const std::string dir_fh = qr->result(dir_op).fh().fh();
+  if (!target_missing) {
+    const rpc::Attr& target = qr->result(nq - 1).attr().attr();
+    if (target.type() == rpc::FILE_TYPE_DIRECTORY) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("'", remote, "' is a directory"));
+    }
+    if (!from_stdin && SameFile(sb, target)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(local, " and '", remote,
+                       "' are the same file (same inode, size and mtime): "
+                       "nothing copied"));
+    }
+    mode = target.mode() & 07777;  // a replaced file keeps its mode
+  }
+
+  // Never the target itself: a temporary file beside it (owner-only until
+  // the end), renamed over it once every byte is committed.
+  std::string tmp;
+  std::string fh;
+  for (int tries = 0;; ++tries) {
+    tmp = TempName(name);
+    Compound c;
+    c.PutFh(dir_fh).Create(tmp, 0600, /*exclusive=*/true);
+    absl::StatusOr<CompoundReply> r = Call(std::move(c));
+    if (!r.ok()) return r.status();
+    if (r->rpc_status() == rpc::STATUS_EXIST && tries < 8) continue;
+    if (absl::Status s = r->status(2); !s.ok()) return s;
+    fh = r->result(1).fh().fh();
+    break;
+  }
+
+  absl::StatusOr<uint64_t> uploaded =
+      UploadTo(fh, fd, from_stdin, local, remote, size, progress);
+  if (uploaded.ok() && !from_stdin) {
+    // Every byte of the file as it was at the start, and it did not change
+    // meanwhile.
+    struct stat now;
+    if (fstat(fd, &now) != 0) {
+      uploaded = absl::InternalError(
+          absl::StrCat("stat ", local, ": ", strerror(errno)));
+    } else if (*uploaded != size ||
+               static_cast<uint64_t>(now.st_size) != size ||
+               MtimeNs(now) != MtimeNs(sb)) {
+      uploaded = absl::DataLossError(absl::StrFormat(
+          "%s changed during the upload: %d bytes read, %d expected (its size "
+          "at the start)",
+          local, *uploaded, size));
+    }
+  }
+  if (uploaded.ok()) {
+    Compound f;
+    f.PutFh(fh).SetAttr({.mode = mode}).PutFh(dir_fh).Rename(tmp, name);
+    absl::StatusOr<CompoundReply> r = Call(std::move(f));
+    if (!r.ok()) {
+      uploaded = r.status();
+    } else if (absl::Status s = r->status(4); !s.ok()) {
+      uploaded = s;
+    }
+  }
+  if (!uploaded.ok()) {
+    Compound rm;
+    rm.PutFh(dir_fh).Remove(tmp);
+    (void)Call(std::move(rm));  // best effort: the connection may be gone
+    return absl::Status(uploaded.status().code(),
+                        absl::StrCat(uploaded.status().message(), "; '", remote,
+                                     "' not changed"));
+  }
+  return uploaded;
+}
+
+absl::StatusOr<uint64_t> Client::UploadTo(
+    const std::string& fh, int fd, bool from_stdin, const std::string& local,
+    absl::string_view remote, uint64_t size, const ProgressCallback& progress) {
   const uint32_t chunk = options().transfer_chunk;
   const int window = options().transfer_window;
   constexpr int kAttempts = 3;
   for (int attempt = 1;; ++attempt) {
-    // Create (or open) and truncate.
-    Compound c;
-    c.PutRootFh();
-    if (!pn->first.empty()) c.Lookup(pn->first);
-    c.Create(pn->second, mode, /*exclusive=*/false);
-    int create_op = c.size() - 1;
-    c.SetAttr({.size = 0});
-    int n = c.size();
-    absl::StatusOr<CompoundReply> r = Call(std::move(c));
-    if (!r.ok()) return r.status();
-    if (absl::Status s = r->status(n); !s.ok()) return s;
-    std::string fh = r->result(create_op).fh().fh();
+    if (attempt > 1) {  // the server restarted: start again from empty
+      Compound c;
+      c.PutFh(fh).SetAttr({.size = 0});
+      absl::StatusOr<CompoundReply> r = Call(std::move(c));
+      if (!r.ok()) return r.status();
+      if (absl::Status s = r->status(2); !s.ok()) return s;
+    }
 
     auto st = std::make_shared<PutState>();
     {
@@ -399,7 +630,7 @@ absl::StatusOr<uint64_t> Client::PutFile(const std::string& local,
 
     Compound cm;
     cm.PutFh(fh).Commit();
-    r = Call(std::move(cm));
+    absl::StatusOr<CompoundReply> r = Call(std::move(cm));
     if (!r.ok()) return r.status();
     if (absl::Status s = r->status(2); !s.ok()) return s;
     uint64_t commit_verifier = r->result(1).commit().verifier();

@@ -19,7 +19,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -73,22 +72,24 @@ Exit status: 0 on success, 1 on failure (one line on standard error), 2 for
 --help and usage errors.
 )";
 
-// A usage error: one line, exit 2.
+// A usage error: one line, exit 2. Names in it are escaped as `ls` prints
+// them (internal::EscapeName).
 int UsageError(absl::string_view what) {
-  std::fprintf(stderr, "txbuf: %.*s (try 'txbuf --help')\n",
-               static_cast<int>(what.size()), what.data());
+  std::fprintf(stderr, "txbuf: %s (try 'txbuf --help')\n",
+               internal::EscapeName(what).c_str());
   return 2;
 }
 
-// A failure: "txbuf: <what>: <error>" on one line, exit 1.
+// A failure: "txbuf: <what>: <error>" on one line, exit 1, escaped as `ls`
+// prints names (names are bytes; the server's text quotes them).
 int Fail(absl::string_view what, const absl::Status& s) {
-  std::string msg = absl::StrReplaceAll(s.message(), {{"\n", " "}});
-  if (msg.empty()) msg = s.ToString();
+  std::string msg = internal::EscapeName(
+      s.message().empty() ? s.ToString() : std::string(s.message()));
   if (what.empty()) {
     std::fprintf(stderr, "txbuf: %s\n", msg.c_str());
   } else {
-    std::fprintf(stderr, "txbuf: %.*s: %s\n", static_cast<int>(what.size()),
-                 what.data(), msg.c_str());
+    std::fprintf(stderr, "txbuf: %s: %s\n", internal::EscapeName(what).c_str(),
+                 msg.c_str());
   }
   return 1;
 }

@@ -1,9 +1,11 @@
 // The client library and the txbuf CLI against a real txbufd process.
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <set>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -227,6 +229,173 @@ TEST_F(CliE2eTest, EveryCommand) {
   EXPECT_EQ(auth_rc, 1);
   EXPECT_THAT(auth, HasSubstr("txbuf: "));
   EXPECT_EQ(Txbuf("frobnicate").first, 2);
+}
+
+// The CLI never destroys its source (issue 10): with the client on the
+// server's host, the exported file given as both source and destination.
+TEST_F(CliE2eTest, PutOfTheExportedFileOntoItselfKeepsIt) {
+  const std::string data = Pattern(300000, 11);
+  WriteFile(dir_.Join("docs/same.txt"), data);
+  auto [rc, out] =
+      Txbuf(absl::StrCat("put ", dir_.Join("docs/same.txt"), " docs/same.txt"));
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_THAT(out, HasSubstr("are the same file")) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  EXPECT_TRUE(ReadFileOrDie(dir_.Join("docs/same.txt")) == data)
+      << "the source was destroyed";
+}
+
+TEST_F(CliE2eTest, GetOfTheExportedFileOntoItselfKeepsIt) {
+  const std::string data = Pattern(300000, 12);
+  WriteFile(dir_.Join("docs/same.txt"), data);
+  auto [rc, out] =
+      Txbuf(absl::StrCat("get docs/same.txt ", dir_.Join("docs/same.txt")));
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_THAT(out, HasSubstr("are the same file")) << out;
+  EXPECT_TRUE(ReadFileOrDie(dir_.Join("docs/same.txt")) == data)
+      << "the source was destroyed";
+}
+
+// Names of the directory `dir` on this host (no "." and "..").
+std::set<std::string> NamesIn(const std::string& dir) {
+  std::set<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return names;
+  while (struct dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.insert(n);
+  }
+  closedir(d);
+  return names;
+}
+
+// The library's GetFile/PutFile against a real txbufd, with small chunks so
+// that the progress callback runs in the middle of a transfer.
+class TransferSafetyE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<ServerProcess>> s =
+        ServerProcess::Start({"--export", dir_.path()});
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = std::move(*s);
+    client::ClientOptions o;
+    o.host = server_->host();
+    o.port = server_->port();
+    o.transfer_chunk = 64 << 10;
+    o.transfer_window = 2;
+    absl::StatusOr<std::unique_ptr<client::Client>> c =
+        client::Client::Connect(o);
+    ASSERT_TRUE(c.ok()) << c.status();
+    client_ = std::move(*c);
+  }
+  void TearDown() override {
+    client_.reset();
+    ServerExit e = server_->Stop();
+    EXPECT_EQ(e.exit_code, 0);
+    EXPECT_THAT(e.stats_json, HasSubstr("\"pinned_bytes\":0,"));
+  }
+  TempDir dir_, local_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<client::Client> client_;
+};
+
+TEST_F(TransferSafetyE2eTest, PutReplacesTheTargetAtomically) {
+  const std::string old_data = Pattern(100000, 21);
+  const std::string new_data = Pattern(1 << 20, 22);
+  WriteFile(dir_.Join("d/target.bin"), old_data);
+  ASSERT_EQ(chmod(dir_.Join("d/target.bin").c_str(), 0640), 0);
+  WriteFile(local_.Join("new.bin"), new_data);
+  int calls = 0;
+  bool old_intact = true;
+  std::set<std::string> mid;
+  absl::StatusOr<uint64_t> put = client_->PutFile(
+      local_.Join("new.bin"), "d/target.bin", [&](uint64_t done, uint64_t) {
+        if (done == 0 || done >= new_data.size()) return;
+        ++calls;
+        old_intact =
+            old_intact && ReadFileOrDie(dir_.Join("d/target.bin")) == old_data;
+        if (mid.empty()) mid = NamesIn(dir_.Join("d"));
+      });
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_EQ(*put, new_data.size());
+  ASSERT_GT(calls, 0) << "no progress in the middle of the upload";
+  EXPECT_TRUE(old_intact) << "readers saw a partial target during the upload";
+  EXPECT_EQ(mid.size(), 2u) << "the target and one temporary file";
+  EXPECT_TRUE(ReadFileOrDie(dir_.Join("d/target.bin")) == new_data);
+  EXPECT_EQ(NamesIn(dir_.Join("d")), std::set<std::string>{"target.bin"})
+      << "a temporary file was left behind";
+  struct stat st;
+  ASSERT_EQ(stat(dir_.Join("d/target.bin").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u) << "a replaced file keeps its mode";
+}
+
+TEST_F(TransferSafetyE2eTest, PutOfAChangingFileFailsAndLeavesTheTarget) {
+  const std::string old_data = Pattern(100000, 23);
+  WriteFile(dir_.Join("d/target.bin"), old_data);
+  WriteFile(local_.Join("new.bin"), Pattern(1 << 20, 24));
+  bool shrunk = false;
+  absl::StatusOr<uint64_t> put = client_->PutFile(
+      local_.Join("new.bin"), "d/target.bin", [&](uint64_t done, uint64_t) {
+        if (done == 0 || shrunk) return;
+        shrunk = true;
+        ASSERT_EQ(truncate(local_.Join("new.bin").c_str(), 300000), 0);
+      });
+  ASSERT_TRUE(shrunk);
+  ASSERT_FALSE(put.ok()) << "the source shrank during the upload";
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kDataLoss) << put.status();
+  EXPECT_THAT(put.status().message(), HasSubstr("changed during the upload"));
+  EXPECT_TRUE(ReadFileOrDie(dir_.Join("d/target.bin")) == old_data);
+  EXPECT_EQ(NamesIn(dir_.Join("d")), std::set<std::string>{"target.bin"})
+      << "the temporary file was not removed";
+}
+
+TEST_F(TransferSafetyE2eTest, GetOfAChangingFileFailsAndLeavesTheDestination) {
+  // The remote file shrinks, or grows, after GetFile saw its size.
+  for (uint64_t new_size : {uint64_t{300000}, uint64_t{3 << 20}}) {
+    SCOPED_TRACE(new_size);
+    WriteFile(dir_.Join("src.bin"), Pattern(1 << 20, 25));
+    WriteFile(local_.Join("dst.bin"), "the old destination\n");
+    bool changed = false;
+    absl::StatusOr<uint64_t> got = client_->GetFile(
+        "src.bin", local_.Join("dst.bin"), [&](uint64_t done, uint64_t) {
+          if (done == 0 || changed) return;
+          changed = true;
+          absl::StatusOr<rpc::Attr> t = client_->Truncate("src.bin", new_size);
+          ASSERT_TRUE(t.ok()) << t.status();
+        });
+    ASSERT_TRUE(changed);
+    ASSERT_FALSE(got.ok()) << "the file changed during the download";
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss) << got.status();
+    EXPECT_THAT(got.status().message(),
+                HasSubstr("changed during the download"));
+    EXPECT_EQ(ReadFileOrDie(local_.Join("dst.bin")), "the old destination\n");
+    EXPECT_EQ(NamesIn(local_.path()), std::set<std::string>{"dst.bin"})
+        << "the temporary file was not removed";
+  }
+}
+
+TEST_F(TransferSafetyE2eTest, GetReplacesTheDestinationOnlyAtTheEnd) {
+  const std::string data = Pattern(1 << 20, 26);
+  WriteFile(dir_.Join("src.bin"), data);
+  WriteFile(local_.Join("dst.bin"), "the old destination\n");
+  ASSERT_EQ(chmod(local_.Join("dst.bin").c_str(), 0600), 0);
+  int calls = 0;
+  bool old_intact = true;
+  absl::StatusOr<uint64_t> got = client_->GetFile(
+      "src.bin", local_.Join("dst.bin"), [&](uint64_t done, uint64_t) {
+        if (done >= data.size()) return;
+        ++calls;
+        old_intact = old_intact && ReadFileOrDie(local_.Join("dst.bin")) ==
+                                       "the old destination\n";
+      });
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_GT(calls, 0);
+  EXPECT_TRUE(old_intact) << "the destination was changed before the end";
+  EXPECT_TRUE(ReadFileOrDie(local_.Join("dst.bin")) == data);
+  EXPECT_EQ(NamesIn(local_.path()), std::set<std::string>{"dst.bin"});
+  struct stat st;
+  ASSERT_EQ(stat(local_.Join("dst.bin").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u) << "a replaced file keeps its mode";
 }
 
 }  // namespace

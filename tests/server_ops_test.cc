@@ -1,5 +1,6 @@
 // End-to-end tests of txbufd's operations, errors and confinement, through
 // the raw protocol client (tests/raw_client.h) against a real server process.
+#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <set>
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -385,6 +387,154 @@ TEST_F(ServerOpsTest, PathsThatLeaveTheExportAreRefused) {
   // Creating through a symlink to outside is refused.
   r = At("etc_link");
   EXPECT_EQ(Call(c, r).reply.status(), rpc::STATUS_ACCES);
+}
+
+// Names are bytes (PROTOCOL.md, Names and paths): every byte value but '/'
+// and NUL, alone and inside longer names, goes through CREATE, MKDIR,
+// READDIR, LOOKUP, RENAME, REMOVE and RMDIR exactly. The replies are parsed
+// by C++ protobuf, which rejects a proto3 `string` holding invalid UTF-8:
+// with names as `string`, the server could not parse the requests and the
+// client not the READDIR pages.
+TEST_F(ServerOpsTest, NamesAreArbitraryBytesThroughEveryOp) {
+  mkdir(dir_.Join("names").c_str(), 0755);
+  RawClient c = Connect();
+  rpc::Request get_fh = At("names");
+  get_fh.add_ops()->mutable_getfh();
+  RawReply fh_rep = Call(c, get_fh);
+  ASSERT_EQ(fh_rep.reply.status(), rpc::STATUS_OK) << fh_rep.reply.error();
+  const std::string dir_fh = fh_rep.reply.results(2).fh().fh();
+  auto in_dir = [&] {
+    rpc::Request r = MakeRequest(++id_);
+    r.add_ops()->mutable_putfh()->set_fh(dir_fh);
+    return r;
+  };
+  // One file per byte value, named by that byte alone ('.' is not a name),
+  // and one directory per byte value with the byte inside a longer name.
+  std::set<std::string> files, dirs;
+  for (int b = 1; b <= 255; ++b) {
+    if (b == '/') continue;
+    const std::string byte(1, static_cast<char>(b));
+    if (b != '.') files.insert(byte);
+    dirs.insert(absl::StrCat("d", byte, byte, "\xff\xfe", byte, "z"));
+  }
+  for (const std::string& name : files) {
+    rpc::Request r = in_dir();
+    r.add_ops()->mutable_create()->set_name(name);
+    RawReply rep = Call(c, r);
+    ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK)
+        << absl::CEscape(name) << ": " << rep.reply.error();
+  }
+  for (const std::string& name : dirs) {
+    rpc::Request r = in_dir();
+    r.add_ops()->mutable_mkdir()->set_name(name);
+    RawReply rep = Call(c, r);
+    ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK)
+        << absl::CEscape(name) << ": " << rep.reply.error();
+  }
+  // On the server host, exactly these names.
+  auto host_names = [&] {
+    std::set<std::string> on_disk;
+    DIR* d = opendir(dir_.Join("names").c_str());
+    EXPECT_NE(d, nullptr);
+    if (d == nullptr) return on_disk;
+    while (struct dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") on_disk.insert(n);
+    }
+    closedir(d);
+    return on_disk;
+  };
+  std::set<std::string> all = files;
+  all.insert(dirs.begin(), dirs.end());
+  EXPECT_EQ(host_names(), all);
+
+  // READDIR, in pages, with and without attributes: every name exactly.
+  std::set<std::string> listed;
+  uint64_t cookie = 0;
+  for (int page = 0;; ++page) {
+    ASSERT_LT(page, 100);
+    rpc::Request r = in_dir();
+    rpc::ReadDir* rd = r.add_ops()->mutable_readdir();
+    rd->set_cookie(cookie);
+    rd->set_max_entries(64);
+    rd->set_with_attrs(page % 2 == 0);
+    RawReply rep = Call(c, r);
+    ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
+    const rpc::ReadDirResult& res = rep.reply.results(1).readdir();
+    for (const rpc::DirEntry& e : res.entries()) {
+      EXPECT_TRUE(listed.insert(e.name()).second) << absl::CEscape(e.name());
+      EXPECT_EQ(e.type(), dirs.contains(e.name()) ? rpc::FILE_TYPE_DIRECTORY
+                                                  : rpc::FILE_TYPE_REGULAR)
+          << absl::CEscape(e.name());
+      cookie = e.cookie();
+    }
+    if (res.eof()) break;
+  }
+  EXPECT_EQ(listed, all);
+
+  // LOOKUP of each by path from the root: the right inode.
+  for (const std::string& name : all) {
+    rpc::Request r = At(absl::StrCat("names/", name));
+    r.add_ops()->mutable_getattr();
+    RawReply rep = Call(c, r);
+    ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK)
+        << absl::CEscape(name) << ": " << rep.reply.error();
+    struct stat st;
+    ASSERT_EQ(lstat(dir_.Join(absl::StrCat("names/", name)).c_str(), &st), 0);
+    EXPECT_EQ(rep.reply.results(2).attr().attr().fileid(), st.st_ino)
+        << absl::CEscape(name);
+  }
+  // An error names the name as its bytes, and the reply still parses.
+  rpc::Request missing = At("names/no\xff\x80such");
+  RawReply miss = Call(c, missing);
+  EXPECT_EQ(miss.reply.status(), rpc::STATUS_NOENT);
+  EXPECT_THAT(miss.reply.error(), HasSubstr("no\xff\x80such"));
+
+  // RENAME each to another odd name, then REMOVE / RMDIR it.
+  std::set<std::string> renamed;
+  for (const std::string& name : all) {
+    const std::string to = absl::StrCat("\x80", name, "\x01");
+    rpc::Request r = in_dir();
+    rpc::Rename* rn = r.add_ops()->mutable_rename();
+    rn->set_from_name(name);
+    rn->set_to_name(to);
+    RawReply rep = Call(c, r);
+    ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK)
+        << absl::CEscape(name) << ": " << rep.reply.error();
+    renamed.insert(to);
+  }
+  EXPECT_EQ(host_names(), renamed);
+  for (const std::string& name : all) {
+    const std::string to = absl::StrCat("\x80", name, "\x01");
+    rpc::Request r = in_dir();
+    if (dirs.contains(name)) {
+      r.add_ops()->mutable_rmdir()->set_name(to);
+    } else {
+      r.add_ops()->mutable_remove()->set_name(to);
+    }
+    RawReply rep = Call(c, r);
+    ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK)
+        << absl::CEscape(to) << ": " << rep.reply.error();
+  }
+  EXPECT_TRUE(host_names().empty());
+
+  // What stays refused: empty, '.', '..', and names with '/' or NUL.
+  struct Refused {
+    std::string name;
+    rpc::Status status;
+  };
+  for (const Refused& bad : std::vector<Refused>{
+           {"", rpc::STATUS_INVAL},
+           {".", rpc::STATUS_INVAL},
+           {"..", rpc::STATUS_ACCES},
+           {"a/b", rpc::STATUS_INVAL},
+           {std::string("a\0b", 3), rpc::STATUS_INVAL},
+           {std::string(256, '\xff'), rpc::STATUS_NAMETOOLONG}}) {
+    rpc::Request r = in_dir();
+    r.add_ops()->mutable_create()->set_name(bad.name);
+    EXPECT_EQ(Call(c, r).reply.status(), bad.status) << absl::CEscape(bad.name);
+  }
+  EXPECT_TRUE(host_names().empty());
 }
 
 class ReadOnlyServerTest : public ServerOpsTest {

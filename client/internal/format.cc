@@ -13,6 +13,104 @@ namespace txbuf::client::internal {
 
 namespace pb = ::google::protobuf;
 
+namespace {
+
+// The length of the valid UTF-8 sequence at the start of `s` (RFC 3629: no
+// overlong forms, no surrogates, nothing above U+10FFFF), or 0.
+size_t Utf8Length(absl::string_view s, uint32_t* code_point) {
+  const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = b(0);
+  size_t n = 0;
+  uint32_t cp = 0;
+  unsigned char lo = 0x80, hi = 0xbf;  // the second byte's range
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+    cp = c & 0x1f;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    cp = c & 0x0f;
+    if (c == 0xe0) lo = 0xa0;
+    if (c == 0xed) hi = 0x9f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    cp = c & 0x07;
+    if (c == 0xf0) lo = 0x90;
+    if (c == 0xf4) hi = 0x8f;
+  } else {
+    return 0;
+  }
+  if (s.size() < n || b(1) < lo || b(1) > hi) return 0;
+  for (size_t i = 1; i < n; ++i) {
+    if (b(i) < 0x80 || b(i) > 0xbf) return 0;
+    cp = (cp << 6) | (b(i) & 0x3f);
+  }
+  *code_point = cp;
+  return n;
+}
+
+void AppendOctal(std::string* out, unsigned char c) {
+  absl::StrAppendFormat(out, "\\%03o", c);
+}
+
+}  // namespace
+
+std::string EscapeName(absl::string_view name) {
+  std::string out;
+  out.reserve(name.size());
+  while (!name.empty()) {
+    const auto c = static_cast<unsigned char>(name.front());
+    if (c >= 0x80) {
+      uint32_t cp = 0;
+      const size_t n = Utf8Length(name, &cp);
+      if (n == 0 || cp <= 0x9f) {  // not UTF-8, or a C1 control
+        const size_t bytes = n == 0 ? 1 : n;
+        for (size_t i = 0; i < bytes; ++i) {
+          AppendOctal(&out, static_cast<unsigned char>(name[i]));
+        }
+        name.remove_prefix(bytes);
+      } else {
+        out.append(name.data(), n);
+        name.remove_prefix(n);
+      }
+      continue;
+    }
+    name.remove_prefix(1);
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\a':
+        out += "\\a";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\v':
+        out += "\\v";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          AppendOctal(&out, c);
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out;
+}
+
 std::string ModeString(rpc::FileType type, uint32_t mode) {
   std::string s(10, '-');
   switch (type) {
@@ -79,10 +177,10 @@ std::string FormatListing(std::vector<rpc::DirEntry> entries) {
   for (const rpc::DirEntry& e : entries) {
     if (!out.empty()) out += '\n';
     rpc::FileType type = e.has_attr() ? e.attr().type() : e.type();
-    absl::StrAppendFormat(&out, "%s %*d %s %s",
-                          ModeString(type, e.attr().mode()),
-                          static_cast<int>(width), e.attr().size(),
-                          FormatTimeNs(e.attr().mtime_ns(), false), e.name());
+    absl::StrAppendFormat(
+        &out, "%s %*d %s %s", ModeString(type, e.attr().mode()),
+        static_cast<int>(width), e.attr().size(),
+        FormatTimeNs(e.attr().mtime_ns(), false), EscapeName(e.name()));
   }
   return out;
 }
@@ -118,9 +216,9 @@ std::string FormatStat(absl::string_view path, const rpc::Attr& a) {
       "Access: %s\n"
       "Modify: %s\n"
       "Change: %s\n",
-      path.empty() ? "/" : path, type, a.mode(), ModeString(a.type(), a.mode()),
-      a.size(), HumanBytes(a.size()), a.used(), a.nlink(), a.uid(), a.gid(),
-      a.fileid(), FormatTimeNs(a.atime_ns(), true),
+      path.empty() ? "/" : EscapeName(path), type, a.mode(),
+      ModeString(a.type(), a.mode()), a.size(), HumanBytes(a.size()), a.used(),
+      a.nlink(), a.uid(), a.gid(), a.fileid(), FormatTimeNs(a.atime_ns(), true),
       FormatTimeNs(a.mtime_ns(), true), FormatTimeNs(a.ctime_ns(), true));
 }
 

@@ -21,6 +21,17 @@
 
 namespace txbuf::client::internal {
 
+// A file name (or any text) made safe and unambiguous for a terminal, in
+// the manner of `ls -b`: a backslash becomes "\\", the control characters
+// \a \b \t \n \v \f \r their C escapes, every other byte below 0x20, 0x7f,
+// each byte that is not part of valid UTF-8, and the UTF-8 encodings of the
+// C1 controls U+0080..U+009F three-digit octal escapes ("\377"). Printable
+// ASCII and other valid UTF-8 pass unchanged.
+//
+// Example:
+//   EscapeName("a\xffb\\c\n") == "a\\377b\\\\c\\n"
+std::string EscapeName(absl::string_view name);
+
 // "drwxr-xr-x", "-rw-r--r--", "lrwxrwxrwx" (with setuid/setgid/sticky).
 //
 // Example:
