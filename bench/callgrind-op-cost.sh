@@ -3,13 +3,17 @@
 # callgrind (repeatable, whatever else the machine does).
 #
 #   bench/callgrind-op-cost.sh [--build DIR] [--binary PATH] [--event-loop]
+#                              [--revalidate-ms MS]
 #
 # Runs bench/read_path_cost (the server's executor, page cache and reply
 # composer on a temporary export; no sockets) under
 # `valgrind --tool=callgrind` with 2,000 and with 12,000 READs, and prints
 # the difference in instructions divided by 10,000: the cost of one READ,
 # without the setup. --event-loop runs the compounds as the event loop does
-# (ExecMode::kEventLoop) instead of as a pool thread. To compare two trees,
+# (ExecMode::kEventLoop) instead of as a pool thread. --revalidate-ms sets
+# how often the page cache checks the file on disk (default: txbufd's
+# default; 0: every READ, which callgrind undercounts: the fstat's kernel
+# work is not counted; -1: never). To compare two trees,
 # build read_path_cost in each and pass --binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +26,8 @@ while [ $# -gt 0 ]; do
     --build) build=$2; shift 2 ;;
     --binary) binary=$2; shift 2 ;;
     --event-loop) extra+=(--event-loop); shift ;;
-    *) echo "usage: $0 [--build DIR] [--binary PATH] [--event-loop]" >&2; exit 2 ;;
+    --revalidate-ms) extra+=(--revalidate-ms "$2"); shift 2 ;;
+    *) echo "usage: $0 [--build DIR] [--binary PATH] [--event-loop] [--revalidate-ms MS]" >&2; exit 2 ;;
   esac
 done
 [ -n "$binary" ] || binary=$build/bench/read_path_cost

@@ -1,6 +1,6 @@
 // read_path_cost: the server's work for one cached 4 KiB READ, in process.
 //
-//   read_path_cost [--ops N] [--event-loop]
+//   read_path_cost [--ops N] [--event-loop] [--revalidate-ms MS]
 //
 // Builds the server's read path on a temporary export (Export, PageCache,
 // Executor, TxBufContext), caches a 1 MiB file, then runs N compounds
@@ -9,7 +9,9 @@
 // each reply as a txbuf, which is then released. No sockets, no io_uring:
 // what is left is exactly the server's own instructions per READ, which
 // `valgrind --tool=callgrind` counts repeatably (bench/callgrind-op-cost.sh
-// runs it twice, with two N, and prints the difference per op).
+// runs it twice, with two N, and prints the difference per op). The page
+// cache checks the file on disk as txbufd's does (--revalidate, default
+// 100 ms; --revalidate-ms 0: at every READ, -1: never).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,17 +25,25 @@
 #include "server/executor.h"
 #include "server/export.h"
 #include "server/reply_composer.h"
+#include "server/server.h"
 
 int main(int argc, char** argv) {
   long ops = 10000;
   bool event_loop = false;
+  absl::Duration revalidate =
+      txbuf::server::ServerOptions{}.revalidate_interval;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--ops") == 0 && i + 1 < argc) {
       ops = std::atol(argv[++i]);
     } else if (std::strcmp(argv[i], "--event-loop") == 0) {
       event_loop = true;
+    } else if (std::strcmp(argv[i], "--revalidate-ms") == 0 && i + 1 < argc) {
+      const long ms = std::atol(argv[++i]);
+      revalidate = ms < 0 ? absl::InfiniteDuration() : absl::Milliseconds(ms);
     } else {
-      std::fprintf(stderr, "usage: read_path_cost [--ops N] [--event-loop]\n");
+      std::fprintf(stderr,
+                   "usage: read_path_cost [--ops N] [--event-loop] "
+                   "[--revalidate-ms MS]\n");
       return 2;
     }
   }
@@ -63,7 +73,7 @@ int main(int argc, char** argv) {
   using txbuf::server::ServerLimits;
   namespace rpc = txbuf::rpc;
   PagePool pool(64 << 20);
-  PageCache cache(pool);
+  PageCache cache(pool, {.revalidate_interval = revalidate});
   auto ex = Export::Open(dir, {}).value();
   ex->set_cache(&cache);
   Executor exec(*ex, ServerLimits{}, 1, nullptr);
