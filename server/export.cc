@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -105,6 +106,17 @@ OpError ResolveError(int err, absl::string_view what) {
                absl::StrCat(what, ": path leaves the export"));
   }
   return ErrnoError(err, what);
+}
+
+// The node of an object CREATE, MKDIR or SYMLINK just made (or found): if
+// another client removed it meanwhile, that is NOENT, not STALE (the op
+// carried no handle of it).
+OpResultOr<NodeRef> Made(OpResultOr<NodeRef> n) {
+  if (n.error.status == rpc::STATUS_STALE) {
+    n.error = Err(rpc::STATUS_NOENT,
+                  "created, then removed by another client before the reply");
+  }
+  return n;
 }
 
 OpError MovedOut() {
@@ -759,7 +771,7 @@ OpResultOr<NodeRef> Export::Create(Node& dir, absl::string_view name,
                       absl::StrCat("create '", name,
                                    "': it exists and is not a regular file"))};
         }
-        return Adopt(std::move(fd), parent, name);
+        return Made(Adopt(std::move(fd), parent, name));
       }
       if (errno != ENOENT) {
         return {ResolveError(errno, absl::StrCat("create '", name, "'"))};
@@ -775,7 +787,7 @@ OpResultOr<NodeRef> Export::Create(Node& dir, absl::string_view name,
     }
     UniqueFd opath(open(ProcPath(fd.get()).c_str(), O_PATH | O_CLOEXEC));
     if (!opath) return {ErrnoError(errno, "create: O_PATH")};
-    return Adopt(std::move(opath), parent, name);
+    return Made(Adopt(std::move(opath), parent, name));
   }
   return {Err(rpc::STATUS_DELAY,
               absl::StrCat("create '", name, "': raced with other changes"))};
@@ -876,47 +888,67 @@ OpError Export::Rename(Node& from_dir, absl::string_view from_name,
   return OpError::Ok();
 }
 
-OpResultOr<std::shared_ptr<PageCache::File>> Export::File(Node& n) {
+OpResultOr<std::shared_ptr<PageCache::File>> Export::File(Node& n, bool write) {
   if (n.is_dir) return {Err(rpc::STATUS_ISDIR, "is a directory")};
   if (!n.is_regular) return {Err(rpc::STATUS_INVAL, "not a regular file")};
-  {
-    absl::MutexLock l(&n.mu);
-    if (n.file != nullptr) return {OpError::Ok(), n.file};
+  if (write && options_.read_only) {
+    return {Err(rpc::STATUS_ROFS, "the export is read-only")};
   }
-  OpResultOr<FdRef> opath = Fd(n);
-  if (!opath.ok()) return {opath.error};
-  const int op = opath.value->get();
-  const bool ro = options_.read_only;
-  absl::StatusOr<std::shared_ptr<PageCache::File>> f =
-      cache_->GetFile(n.key, [op, ro]() -> absl::StatusOr<int> {
-        // Through the O_PATH descriptor: the same inode, which is a regular
-        // file. O_NONBLOCK: a lease held by another process fails the open
-        // rather than blocking this thread.
-        std::string p = ProcPath(op);
-        int fd = -1;
-        if (!ro) fd = open(p.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
-        if (fd < 0 && (ro || errno == EACCES || errno == EPERM ||
-                       errno == EROFS || errno == ETXTBSY)) {
-          fd = open(p.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-        }
-        if (fd < 0) return ErrnoStatus(errno, "open");
-        return fd;
-      });
-  if (!f.ok()) return {FromAbsl(f.status())};
-  std::shared_ptr<PageCache::File> out;
-  {
-    absl::MutexLock l(&n.mu);
-    if (n.file == nullptr && !n.removed.load(std::memory_order_acquire)) {
-      n.file = *f;
+  // Opened for what the op needs (docs/SECURITY.md, "File access"): read-
+  // only for reading, read-write once something writes. A read-only File
+  // is never dirty, so an upgrade releases it from the cache (its holders
+  // get it again) and caches the read-write one.
+  for (int tries = 0; tries < 64; ++tries) {
+    std::shared_ptr<PageCache::File> cached;
+    {
+      absl::MutexLock l(&n.mu);
+      cached = n.file;
     }
-    out = *f;
+    if (cached != nullptr && (!write || cached->writable())) {
+      return {OpError::Ok(), std::move(cached)};
+    }
+    OpResultOr<FdRef> opath = Fd(n);
+    if (!opath.ok()) return {opath.error};
+    // Through the O_PATH descriptor: the same inode, which is a regular
+    // file. O_NONBLOCK: a lease held by another process fails the open
+    // rather than blocking this thread (DELAY).
+    const std::string p = ProcPath(opath.value->get());
+    UniqueFd fd(
+        open(p.c_str(), (write ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) return {ErrnoError(errno, "open")};
+    if (cached != nullptr) {  // read-only: make room for the read-write one
+      const PageCache::Release r = cache_->ReleaseIfClean(n.key);
+      if (r != PageCache::Release::kReleased) {
+        std::this_thread::yield();  // kBusy: a READ holds its lock now
+        continue;
+      }
+      absl::MutexLock l(&n.mu);
+      if (n.file == cached) n.file.reset();
+    }
+    absl::StatusOr<std::shared_ptr<PageCache::File>> f = cache_->GetFile(
+        n.key, [&fd]() -> absl::StatusOr<int> { return fd.release(); });
+    if (!f.ok()) return {FromAbsl(f.status())};
+    std::shared_ptr<PageCache::File> out;
+    {
+      absl::MutexLock l(&n.mu);
+      if (n.file == nullptr && !n.removed.load(std::memory_order_acquire)) {
+        n.file = *f;
+      }
+      out = *f;
+    }
+    // Removed meanwhile: the REMOVE forgot the file before this made it.
+    if (n.removed.load(std::memory_order_acquire)) cache_->Forget(n.key);
+    {
+      absl::MutexLock l(&mu_);
+      TouchLocked(&n);
+      EvictFdsLocked();
+    }
+    // Another thread cached a read-only File first: upgrade that one.
+    if (write && !out->writable()) continue;
+    return {OpError::Ok(), std::move(out)};
   }
-  // Removed meanwhile: the REMOVE forgot the file before this made it.
-  if (n.removed.load(std::memory_order_acquire)) cache_->Forget(n.key);
-  absl::MutexLock l(&mu_);
-  TouchLocked(&n);
-  EvictFdsLocked();
-  return {OpError::Ok(), std::move(out)};
+  return {
+      Err(rpc::STATUS_DELAY, "the file is busy being read; retry the write")};
 }
 
 std::shared_ptr<PageCache::File> Export::OpenFileIfAny(Node& n) {
@@ -957,7 +989,7 @@ OpError Export::SetAttr(Node& n, const rpc::SetAttr& a) {
   if (a.has_size()) {
     absl::Status s;
     for (int tries = 0; tries < 4; ++tries) {
-      OpResultOr<std::shared_ptr<PageCache::File>> f = File(n);
+      OpResultOr<std::shared_ptr<PageCache::File>> f = File(n, true);
       if (!f.ok()) return f.error;
       s = f.value->Truncate(a.size());
       if (!IsFileReleased(s)) break;  // else released meanwhile: again

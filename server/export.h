@@ -164,8 +164,11 @@ class Export {
   // the kernel does for a writer without CAP_FSETID (txbufd usually has it).
   static OpError DropSetId(const PageCache::File& f);
 
-  // The page-cache file of a regular node (opened on first use).
-  OpResultOr<std::shared_ptr<PageCache::File>> File(Node& n);
+  // The page-cache file of a regular node, opened on first use O_RDONLY, or
+  // O_RDWR if `write` (a read-only one is then reopened read-write: ACCES
+  // if the server's user may not write the file).
+  OpResultOr<std::shared_ptr<PageCache::File>> File(Node& n,
+                                                    bool write = false);
   // The node's page-cache file if it is open already (never blocks), else
   // null.
   static std::shared_ptr<PageCache::File> OpenFileIfAny(Node& n);
