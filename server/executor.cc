@@ -317,10 +317,8 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
     }
     case rpc::Op::kCommit: {
       if (OpError e = NeedFh(cfh); !e.ok()) return e;
-      if (cfh->is_dir) {
-        res->mutable_commit()->set_verifier(WriteVerifier());
-        return OpError::Ok();
-      }
+      // A directory is ISDIR, another non-regular file INVAL (File()), as
+      // for READ and WRITE.
       if (OpError e = WithFile(
               cur, mode,
               [&](PageCache::File& f) { return f.Commit(IoModeOf(mode)); });
@@ -395,6 +393,21 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
     case rpc::Op::kStats:
       if (fill_stats_) fill_stats_(res->mutable_stats());
       return OpError::Ok();
+    case rpc::Op::kSymlink: {
+      if (OpError e = NeedFh(cfh); !e.ok()) return e;
+      const rpc::Symlink& sl = op.symlink();
+      OpResultOr<NodeRef> n = ex_.Symlink(*cfh, sl.name(), sl.target());
+      if (!n.ok()) return n.error;
+      cfh = n.value;
+      return FillNewFh(cfh, res);
+    }
+    case rpc::Op::kReadlink: {
+      if (OpError e = NeedFh(cfh); !e.ok()) return e;
+      OpResultOr<std::string> t = ex_.Readlink(*cfh);
+      if (!t.ok()) return t.error;
+      res->mutable_readlink()->set_target(std::move(t.value));
+      return OpError::Ok();
+    }
     case rpc::Op::OP_NOT_SET:
       break;
   }
