@@ -409,6 +409,30 @@ TEST_F(UnprivilegedTest, WriteAfterTheFileBecomesWritable) {
   EXPECT_EQ(ReadFileOrDie(path), "OWN");
 }
 
+// A symlink's handle (from READDIR) whose target dangles is found again by
+// name after eviction: the link itself, never followed (it was STALE).
+TEST_F(UnprivilegedTest, EvictedSymlinkHandleIsFoundAgain) {
+  ASSERT_EQ(symlink("no/such/file", dir_.Join("many/dangling").c_str()), 0);
+  RawClient c = Connect();
+  rpc::Request r = At("many");
+  r.add_ops()->mutable_readdir()->set_with_attrs(true);
+  r.mutable_ops(2)->mutable_readdir()->set_max_entries(1000);
+  RawReply rep = Call(c, r);
+  ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
+  std::string fh;
+  for (const rpc::DirEntry& e : rep.reply.results(2).readdir().entries()) {
+    if (e.name() == "dangling") fh = e.fh();
+  }
+  ASSERT_FALSE(fh.empty());
+  for (int i = 0; i < 300; ++i) HandleOf(c, absl::StrCat("many/f", i));
+  r = MakeRequest(++id_);
+  r.add_ops()->mutable_putfh()->set_fh(fh);
+  r.add_ops()->mutable_getattr();
+  rep = Call(c, r);
+  ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
+  EXPECT_EQ(rep.reply.results(1).attr().attr().type(), rpc::FILE_TYPE_SYMLINK);
+}
+
 TEST_F(UnprivilegedTest, EvictedHandlesAreFoundAgainByName) {
   RawClient c = Connect();
   std::vector<std::string> fhs;
