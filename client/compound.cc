@@ -198,6 +198,10 @@ std::string OpDescription(const rpc::Op& op) {
       return "STATFS";
     case rpc::Op::kStats:
       return "STATS";
+    case rpc::Op::kSymlink:
+      return absl::StrCat("SYMLINK ", quoted(op.symlink().name()));
+    case rpc::Op::kReadlink:
+      return "READLINK";
     case rpc::Op::OP_NOT_SET:
       break;
   }

@@ -233,6 +233,15 @@ void Connection::HandleFrame(const Frame& f) {
       HandleRequest(f);
       return;
     case FrameType::kAuthRequest:
+      if (state_ != State::kAuth && !s_.token().has_value()) {
+        // A server without authentication accepts a client that always
+        // authenticates: OK, with no mac (it knows no secret), and nothing
+        // changes. Hello said auth_required false.
+        rpc::AuthReply r;
+        r.set_status(rpc::STATUS_OK);
+        SendFrame(FrameType::kAuthReply, r);
+        return;
+      }
       if (state_ != State::kAuth) {
         s_.malformed.fetch_add(1);
         CloseAfterError(0, rpc::STATUS_BADXDR, "unexpected AuthRequest");

@@ -41,9 +41,9 @@ OpError WouldBlock(CompoundState& cur) {
 
 OpError Executor::WithFile(
     CompoundState& cur, ExecMode mode,
-    absl::FunctionRef<absl::Status(PageCache::File&)> use) {
+    absl::FunctionRef<absl::Status(PageCache::File&)> use, bool write) {
   for (int tries = 0;; ++tries) {
-    OpResultOr<std::shared_ptr<PageCache::File>> f = FileOf(cur, mode);
+    OpResultOr<std::shared_ptr<PageCache::File>> f = FileOf(cur, mode, write);
     if (!f.ok()) return f.error;
     if (f.value == nullptr) return WouldBlock(cur);
     absl::Status s = use(*f.value);
@@ -64,6 +64,17 @@ OpError Executor::FillFh(const NodeRef& n, rpc::OpResult* res) {
   fh->set_fh(ex_.HandleOf(*n));
   Export::ToAttr(st.value, n.get(), fh->mutable_attr());
   return OpError::Ok();
+}
+
+OpError Executor::FillNewFh(const NodeRef& n, rpc::OpResult* res) {
+  OpError e = FillFh(n, res);
+  if (e.status == rpc::STATUS_STALE) {
+    // The object this op made was removed by someone else before its
+    // attributes were read: no handle of the client's is stale.
+    return Err(rpc::STATUS_NOENT,
+               "created, then removed by another client before the reply");
+  }
+  return e;
 }
 
 void Executor::Execute(const rpc::Request& req,
@@ -160,17 +171,21 @@ bool Executor::EventLoopSafe(const rpc::Op& op, const CompoundState& cur,
 }
 
 OpResultOr<std::shared_ptr<PageCache::File>> Executor::FileOf(
-    CompoundState& cur, ExecMode mode) {
+    CompoundState& cur, ExecMode mode, bool write) {
   if (cur.cached != nullptr) {
-    if (std::shared_ptr<PageCache::File> f = cur.cached->file.lock()) {
+    std::shared_ptr<PageCache::File> f = cur.cached->file.lock();
+    if (f != nullptr && (!write || f->writable())) {
       return {OpError::Ok(), std::move(f)};
     }
   }
   if (mode == ExecMode::kEventLoop) {
-    // Opening may block: only a file the export already has open.
-    return {OpError::Ok(), ex_.OpenFileIfAny(*cur.cfh)};
+    // Opening may block: only a file the export already has open (for
+    // writing, if the op writes).
+    std::shared_ptr<PageCache::File> f = ex_.OpenFileIfAny(*cur.cfh);
+    if (f != nullptr && write && !f->writable()) f = nullptr;
+    return {OpError::Ok(), std::move(f)};
   }
-  OpResultOr<std::shared_ptr<PageCache::File>> f = ex_.File(*cur.cfh);
+  OpResultOr<std::shared_ptr<PageCache::File>> f = ex_.File(*cur.cfh, write);
   if (f.ok() && cur.cached != nullptr) cur.cached->file = f.value;
   return f;
 }
@@ -290,7 +305,8 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
                 return f.Write(w.offset(),
                                payload.subspan(w.payload_offset(), w.length()),
                                ToStability(w.stable()), IoModeOf(mode));
-              });
+              },
+              /*write=*/true);
           !e.ok() || cur.would_block) {
         return e;
       }
@@ -303,10 +319,8 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
     }
     case rpc::Op::kCommit: {
       if (OpError e = NeedFh(cfh); !e.ok()) return e;
-      if (cfh->is_dir) {
-        res->mutable_commit()->set_verifier(WriteVerifier());
-        return OpError::Ok();
-      }
+      // A directory is ISDIR, another non-regular file INVAL (File()), as
+      // for READ and WRITE.
       if (OpError e = WithFile(
               cur, mode,
               [&](PageCache::File& f) { return f.Commit(IoModeOf(mode)); });
@@ -323,7 +337,7 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
           ex_.Create(*cfh, c.name(), c.mode() ? c.mode() : 0644, c.exclusive());
       if (!n.ok()) return n.error;
       cfh = n.value;
-      return FillFh(cfh, res);
+      return FillNewFh(cfh, res);
     }
     case rpc::Op::kMkdir: {
       if (OpError e = NeedFh(cfh); !e.ok()) return e;
@@ -332,7 +346,7 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
           ex_.Mkdir(*cfh, m.name(), m.mode() ? m.mode() : 0755);
       if (!n.ok()) return n.error;
       cfh = n.value;
-      return FillFh(cfh, res);
+      return FillNewFh(cfh, res);
     }
     case rpc::Op::kRemove:
       if (OpError e = NeedFh(cfh); !e.ok()) return e;
@@ -381,6 +395,21 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
     case rpc::Op::kStats:
       if (fill_stats_) fill_stats_(res->mutable_stats());
       return OpError::Ok();
+    case rpc::Op::kSymlink: {
+      if (OpError e = NeedFh(cfh); !e.ok()) return e;
+      const rpc::Symlink& sl = op.symlink();
+      OpResultOr<NodeRef> n = ex_.Symlink(*cfh, sl.name(), sl.target());
+      if (!n.ok()) return n.error;
+      cfh = n.value;
+      return FillNewFh(cfh, res);
+    }
+    case rpc::Op::kReadlink: {
+      if (OpError e = NeedFh(cfh); !e.ok()) return e;
+      OpResultOr<std::string> t = ex_.Readlink(*cfh);
+      if (!t.ok()) return t.error;
+      res->mutable_readlink()->set_target(std::move(t.value));
+      return OpError::Ok();
+    }
     case rpc::Op::OP_NOT_SET:
       break;
   }

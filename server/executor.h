@@ -174,13 +174,19 @@ class Executor {
   // Runs `use` on the CFH's page-cache file, getting the file again (a few
   // times) if the cache released it meanwhile. In kEventLoop, a file not
   // open yet, or `use` answering WouldBlockError(), sets cur.would_block.
+  // `write`: the op writes, so the file must be open read-write.
   OpError WithFile(CompoundState& cur, ExecMode mode,
-                   absl::FunctionRef<absl::Status(PageCache::File&)> use);
-  // The CFH's page-cache file; in kEventLoop only one already open (else
-  // null with no error).
+                   absl::FunctionRef<absl::Status(PageCache::File&)> use,
+                   bool write = false);
+  // The CFH's page-cache file; in kEventLoop only one already open (and
+  // read-write if `write`), else null with no error.
   OpResultOr<std::shared_ptr<PageCache::File>> FileOf(CompoundState& cur,
-                                                      ExecMode mode);
+                                                      ExecMode mode,
+                                                      bool write);
   OpError FillFh(const NodeRef& n, rpc::OpResult* res);
+  // FillFh for the object CREATE, MKDIR or SYMLINK just made: NOENT, not
+  // STALE, if another client removed it meanwhile.
+  OpError FillNewFh(const NodeRef& n, rpc::OpResult* res);
 
   Export& ex_;
   ServerLimits limits_;

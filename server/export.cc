@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -20,11 +21,14 @@ namespace txbuf::server {
 namespace {
 
 constexpr char kHandleMagic[4] = {'T', 'X', 'H', '\x01'};
-constexpr size_t kHandleSize = 20;
+// magic (4), export id (8), epoch (8), node id (8).
+constexpr size_t kHandleSize = 28;
 // Deepest directory the subtree check walks before giving up (STALE).
 constexpr int kMaxDepth = 4096;
 // Nodes whose parent chain is longer than this are not found again by name.
 constexpr int kMaxReopenDepth = 256;
+// The longest symlink target SYMLINK takes (PATH_MAX less the NUL).
+constexpr size_t kMaxSymlinkTarget = 4095;
 // Descriptor eviction looks at this many LRU nodes per call at most.
 constexpr int kMaxEvictScan = 256;
 
@@ -107,6 +111,17 @@ OpError ResolveError(int err, absl::string_view what) {
   return ErrnoError(err, what);
 }
 
+// The node of an object CREATE, MKDIR or SYMLINK just made (or found): if
+// another client removed it meanwhile, that is NOENT, not STALE (the op
+// carried no handle of it).
+OpResultOr<NodeRef> Made(OpResultOr<NodeRef> n) {
+  if (n.error.status == rpc::STATUS_STALE) {
+    n.error = Err(rpc::STATUS_NOENT,
+                  "created, then removed by another client before the reply");
+  }
+  return n;
+}
+
 OpError MovedOut() {
   return Err(rpc::STATUS_STALE,
              "the directory is no longer beneath the export (moved out)");
@@ -143,9 +158,7 @@ int OpenByKernelHandle(int mount_fd, const std::string& h) {
 OpError Export::CheckName(absl::string_view name) {
   if (name.empty()) return Err(rpc::STATUS_INVAL, "empty name");
   if (name == ".") return Err(rpc::STATUS_INVAL, "'.' is not a name");
-  if (name == "..") {
-    return Err(rpc::STATUS_ACCES, "'..' is refused: path leaves the export");
-  }
+  if (name == "..") return Err(rpc::STATUS_INVAL, "'..' is not a name");
   if (name.size() > 255) {
     return Err(rpc::STATUS_NAMETOOLONG,
                absl::StrCat("name of ", name.size(), " bytes"));
@@ -168,6 +181,15 @@ absl::StatusOr<std::unique_ptr<Export>> Export::Open(const std::string& dir,
   uint8_t epoch[8];
   RandomBytes(epoch);
   std::memcpy(&ex->epoch_, epoch, sizeof(epoch));
+  struct stat root_st;
+  if (fstat(fd.get(), &root_st) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("export ", dir));
+  }
+  // The same for every instance exporting this directory: their handles
+  // are STALE to each other (like a restart's), anything else BADHANDLE.
+  ex->export_id_ =
+      (static_cast<uint64_t>(root_st.st_dev) * 0x9e3779b97f4a7c15ULL) ^
+      static_cast<uint64_t>(root_st.st_ino);
   // Finding files again by kernel handle needs CAP_DAC_READ_SEARCH: try it.
   std::string kh = KernelHandleOf(fd.get());
   if (!kh.empty()) {
@@ -436,6 +458,10 @@ absl::StatusOr<UniqueFd> Export::Reopen(Node& n, int depth) {
   // final symlink only for nodes found by LOOKUP of a path.
   UniqueFd fd(
       OpenAt2(pfd.get(), name.c_str(), O_PATH | O_CLOEXEC, 0, kBeneath));
+  if (!fd) {  // maybe a symlink's node, whose target dangles or leaves
+    fd.reset(OpenAt2(pfd.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC,
+                     0, kBeneath));
+  }
   if (!fd) return ErrnoStatus(errno, absl::StrCat("reopen '", name, "'"));
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "fstat");
@@ -620,8 +646,9 @@ void Export::ForgetIfUnlinked(const FileKey& key, nlink_t links_before) {
 std::string Export::HandleOf(const Node& n) const {
   std::string h(kHandleSize, '\0');
   std::memcpy(h.data(), kHandleMagic, 4);
-  std::memcpy(h.data() + 4, &epoch_, 8);
-  std::memcpy(h.data() + 12, &n.id, 8);
+  std::memcpy(h.data() + 4, &export_id_, 8);
+  std::memcpy(h.data() + 12, &epoch_, 8);
+  std::memcpy(h.data() + 20, &n.id, 8);
   return h;
 }
 
@@ -630,11 +657,18 @@ OpResultOr<NodeRef> Export::FromHandle(absl::string_view fh) {
       std::memcmp(fh.data(), kHandleMagic, 4) != 0) {
     return {Err(rpc::STATUS_BADHANDLE, "not a file handle of this server")};
   }
-  uint64_t epoch, id;
-  std::memcpy(&epoch, fh.data() + 4, 8);
-  std::memcpy(&id, fh.data() + 12, 8);
+  uint64_t export_id, epoch, id;
+  std::memcpy(&export_id, fh.data() + 4, 8);
+  std::memcpy(&epoch, fh.data() + 12, 8);
+  std::memcpy(&id, fh.data() + 20, 8);
+  if (export_id != export_id_) {
+    return {Err(rpc::STATUS_BADHANDLE,
+                "a file handle of a server exporting another directory")};
+  }
   if (epoch != epoch_) {
-    return {Err(rpc::STATUS_STALE, "file handle from before a server restart")};
+    return {Err(rpc::STATUS_STALE,
+                "file handle from before a server restart (or of another "
+                "instance exporting this directory)")};
   }
   NodeRef n;
   {
@@ -721,6 +755,11 @@ OpResultOr<NodeRef> Export::Lookup(Node& dir, absl::string_view path) {
         Err(rpc::STATUS_ACCES, "absolute path refused: it leaves the export")};
   }
   for (absl::string_view c : absl::StrSplit(path, '/')) {
+    if (c == "..") {
+      return {Err(rpc::STATUS_ACCES,
+                  absl::StrCat("lookup '", path,
+                               "': '..' is refused: path leaves the export"))};
+    }
     if (OpError e = CheckName(c); !e.ok()) {
       e.message = absl::StrCat("lookup '", path, "': ", e.message);
       return {e};
@@ -765,7 +804,7 @@ OpResultOr<NodeRef> Export::Create(Node& dir, absl::string_view name,
                       absl::StrCat("create '", name,
                                    "': it exists and is not a regular file"))};
         }
-        return Adopt(std::move(fd), parent, name);
+        return Made(Adopt(std::move(fd), parent, name));
       }
       if (errno != ENOENT) {
         return {ResolveError(errno, absl::StrCat("create '", name, "'"))};
@@ -781,7 +820,7 @@ OpResultOr<NodeRef> Export::Create(Node& dir, absl::string_view name,
     }
     UniqueFd opath(open(ProcPath(fd.get()).c_str(), O_PATH | O_CLOEXEC));
     if (!opath) return {ErrnoError(errno, "create: O_PATH")};
-    return Adopt(std::move(opath), parent, name);
+    return Made(Adopt(std::move(opath), parent, name));
   }
   return {Err(rpc::STATUS_DELAY,
               absl::StrCat("create '", name, "': raced with other changes"))};
@@ -803,7 +842,56 @@ OpResultOr<NodeRef> Export::Mkdir(Node& dir, absl::string_view name,
                          O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0,
                          kBeneath));
   if (!opath) return {ResolveError(errno, absl::StrCat("mkdir '", name, "'"))};
-  return Adopt(std::move(opath), dir.shared_from_this(), name);
+  return Made(Adopt(std::move(opath), dir.shared_from_this(), name));
+}
+
+OpResultOr<NodeRef> Export::Symlink(Node& dir, absl::string_view name,
+                                    absl::string_view target) {
+  if (OpError e = CheckWritable(); !e.ok()) return {e};
+  if (OpError e = CheckName(name); !e.ok()) return {e};
+  if (target.empty()) return {Err(rpc::STATUS_INVAL, "empty symlink target")};
+  if (target.find('\0') != absl::string_view::npos) {
+    return {Err(rpc::STATUS_INVAL, "a symlink target cannot contain NUL")};
+  }
+  if (target.size() > kMaxSymlinkTarget) {
+    return {Err(rpc::STATUS_NAMETOOLONG,
+                absl::StrCat("symlink target of ", target.size(), " bytes"))};
+  }
+  if (!dir.is_dir) {
+    return {Err(rpc::STATUS_NOTDIR, "symlink in a non-directory")};
+  }
+  OpResultOr<FdRef> dfd = DirFd(dir);
+  if (!dfd.ok()) return {dfd.error};
+  const int d = dfd.value->get();
+  const std::string n(name), t(target);
+  // The target is stored as it is and never resolved here.
+  if (symlinkat(t.c_str(), d, n.c_str()) != 0) {
+    return {ErrnoError(errno, absl::StrCat("symlink '", name, "'"))};
+  }
+  UniqueFd opath(
+      OpenAt2(d, n.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, kBeneath));
+  if (!opath) {
+    return {ResolveError(errno, absl::StrCat("symlink '", name, "'"))};
+  }
+  return Made(Adopt(std::move(opath), dir.shared_from_this(), name));
+}
+
+OpResultOr<std::string> Export::Readlink(Node& n) {
+  OpResultOr<struct stat> st = Stat(n);
+  if (!st.ok()) return {st.error};
+  if (!S_ISLNK(st.value.st_mode)) {
+    return {Err(n.is_dir ? rpc::STATUS_ISDIR : rpc::STATUS_INVAL,
+                "READLINK of a file that is not a symbolic link")};
+  }
+  OpResultOr<FdRef> fd = Fd(n);
+  if (!fd.ok()) return {fd.error};
+  // The link itself (an O_PATH descriptor of it, empty path): never its
+  // target.
+  std::string buf(kMaxSymlinkTarget + 1, '\0');
+  ssize_t len = readlinkat(fd.value->get(), "", buf.data(), buf.size());
+  if (len < 0) return {ErrnoError(errno, "readlink")};
+  buf.resize(static_cast<size_t>(len));
+  return {OpError::Ok(), std::move(buf)};
 }
 
 OpError Export::Remove(Node& dir, absl::string_view name) {
@@ -882,47 +970,67 @@ OpError Export::Rename(Node& from_dir, absl::string_view from_name,
   return OpError::Ok();
 }
 
-OpResultOr<std::shared_ptr<PageCache::File>> Export::File(Node& n) {
+OpResultOr<std::shared_ptr<PageCache::File>> Export::File(Node& n, bool write) {
   if (n.is_dir) return {Err(rpc::STATUS_ISDIR, "is a directory")};
   if (!n.is_regular) return {Err(rpc::STATUS_INVAL, "not a regular file")};
-  {
-    absl::MutexLock l(&n.mu);
-    if (n.file != nullptr) return {OpError::Ok(), n.file};
+  if (write && options_.read_only) {
+    return {Err(rpc::STATUS_ROFS, "the export is read-only")};
   }
-  OpResultOr<FdRef> opath = Fd(n);
-  if (!opath.ok()) return {opath.error};
-  const int op = opath.value->get();
-  const bool ro = options_.read_only;
-  absl::StatusOr<std::shared_ptr<PageCache::File>> f =
-      cache_->GetFile(n.key, [op, ro]() -> absl::StatusOr<int> {
-        // Through the O_PATH descriptor: the same inode, which is a regular
-        // file. O_NONBLOCK: a lease held by another process fails the open
-        // rather than blocking this thread.
-        std::string p = ProcPath(op);
-        int fd = -1;
-        if (!ro) fd = open(p.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
-        if (fd < 0 && (ro || errno == EACCES || errno == EPERM ||
-                       errno == EROFS || errno == ETXTBSY)) {
-          fd = open(p.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-        }
-        if (fd < 0) return ErrnoStatus(errno, "open");
-        return fd;
-      });
-  if (!f.ok()) return {FromAbsl(f.status())};
-  std::shared_ptr<PageCache::File> out;
-  {
-    absl::MutexLock l(&n.mu);
-    if (n.file == nullptr && !n.removed.load(std::memory_order_acquire)) {
-      n.file = *f;
+  // Opened for what the op needs (docs/SECURITY.md, "File access"): read-
+  // only for reading, read-write once something writes. A read-only File
+  // is never dirty, so an upgrade releases it from the cache (its holders
+  // get it again) and caches the read-write one.
+  for (int tries = 0; tries < 64; ++tries) {
+    std::shared_ptr<PageCache::File> cached;
+    {
+      absl::MutexLock l(&n.mu);
+      cached = n.file;
     }
-    out = *f;
+    if (cached != nullptr && (!write || cached->writable())) {
+      return {OpError::Ok(), std::move(cached)};
+    }
+    OpResultOr<FdRef> opath = Fd(n);
+    if (!opath.ok()) return {opath.error};
+    // Through the O_PATH descriptor: the same inode, which is a regular
+    // file. O_NONBLOCK: a lease held by another process fails the open
+    // rather than blocking this thread (DELAY).
+    const std::string p = ProcPath(opath.value->get());
+    UniqueFd fd(
+        open(p.c_str(), (write ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) return {ErrnoError(errno, "open")};
+    if (cached != nullptr) {  // read-only: make room for the read-write one
+      const PageCache::Release r = cache_->ReleaseIfClean(n.key);
+      if (r != PageCache::Release::kReleased) {
+        std::this_thread::yield();  // kBusy: a READ holds its lock now
+        continue;
+      }
+      absl::MutexLock l(&n.mu);
+      if (n.file == cached) n.file.reset();
+    }
+    absl::StatusOr<std::shared_ptr<PageCache::File>> f = cache_->GetFile(
+        n.key, [&fd]() -> absl::StatusOr<int> { return fd.release(); });
+    if (!f.ok()) return {FromAbsl(f.status())};
+    std::shared_ptr<PageCache::File> out;
+    {
+      absl::MutexLock l(&n.mu);
+      if (n.file == nullptr && !n.removed.load(std::memory_order_acquire)) {
+        n.file = *f;
+      }
+      out = *f;
+    }
+    // Removed meanwhile: the REMOVE forgot the file before this made it.
+    if (n.removed.load(std::memory_order_acquire)) cache_->Forget(n.key);
+    {
+      absl::MutexLock l(&mu_);
+      TouchLocked(&n);
+      EvictFdsLocked();
+    }
+    // Another thread cached a read-only File first: upgrade that one.
+    if (write && !out->writable()) continue;
+    return {OpError::Ok(), std::move(out)};
   }
-  // Removed meanwhile: the REMOVE forgot the file before this made it.
-  if (n.removed.load(std::memory_order_acquire)) cache_->Forget(n.key);
-  absl::MutexLock l(&mu_);
-  TouchLocked(&n);
-  EvictFdsLocked();
-  return {OpError::Ok(), std::move(out)};
+  return {
+      Err(rpc::STATUS_DELAY, "the file is busy being read; retry the write")};
 }
 
 std::shared_ptr<PageCache::File> Export::OpenFileIfAny(Node& n) {
@@ -953,9 +1061,15 @@ OpError Export::SetAttr(Node& n, const rpc::SetAttr& a) {
                "set-user-ID and set-group-ID bits cannot be set through the "
                "server");
   }
-  if (OpResultOr<struct stat> st = Stat(n); !st.ok()) return st.error;
+  OpResultOr<struct stat> st = Stat(n);
+  if (!st.ok()) return st.error;
+  if (a.has_mode() && S_ISLNK(st.value.st_mode)) {
+    return Err(rpc::STATUS_NOTSUPP, "a symbolic link has no mode to change");
+  }
   OpResultOr<FdRef> fd = Fd(n);
   if (!fd.ok()) return fd.error;
+  // The O_PATH descriptor's /proc link leads to the node itself, a
+  // symlink's included (never to its target).
   std::string p = ProcPath(fd.value->get());
   if (a.has_mode() && fchmodat(AT_FDCWD, p.c_str(), a.mode() & 07777, 0) != 0) {
     return ErrnoError(errno, "chmod");
@@ -963,7 +1077,7 @@ OpError Export::SetAttr(Node& n, const rpc::SetAttr& a) {
   if (a.has_size()) {
     absl::Status s;
     for (int tries = 0; tries < 4; ++tries) {
-      OpResultOr<std::shared_ptr<PageCache::File>> f = File(n);
+      OpResultOr<std::shared_ptr<PageCache::File>> f = File(n, true);
       if (!f.ok()) return f.error;
       s = f.value->Truncate(a.size());
       if (!IsFileReleased(s)) break;  // else released meanwhile: again
@@ -975,11 +1089,17 @@ OpError Export::SetAttr(Node& n, const rpc::SetAttr& a) {
     auto set = [](bool has, int64_t v, timespec* t) {
       if (!has) {
         t->tv_nsec = UTIME_OMIT;
-      } else if (v < 0) {
+      } else if (v == -1) {
         t->tv_nsec = UTIME_NOW;
-      } else {
-        t->tv_sec = v / 1000000000;
-        t->tv_nsec = v % 1000000000;
+      } else {  // before 1970 too: tv_nsec is always in [0, 1e9)
+        int64_t sec = v / 1000000000;
+        int64_t ns = v % 1000000000;
+        if (ns < 0) {
+          sec -= 1;
+          ns += 1000000000;
+        }
+        t->tv_sec = static_cast<time_t>(sec);
+        t->tv_nsec = static_cast<long>(ns);
       }
     };
     set(a.has_atime_ns(), a.atime_ns(), &ts[0]);

@@ -150,6 +150,12 @@ class Export {
   OpError Rmdir(Node& dir, absl::string_view name);
   OpError Rename(Node& from_dir, absl::string_view from_name, Node& to_dir,
                  absl::string_view to_name);
+  // A symbolic link `name` -> `target` in `dir` (never followed here).
+  OpResultOr<NodeRef> Symlink(Node& dir, absl::string_view name,
+                              absl::string_view target);
+  // The target of a symlink node (INVAL for other files, ISDIR for a
+  // directory).
+  OpResultOr<std::string> Readlink(Node& n);
 
   // stat(2) of a node; STALE if it has no links left or is a directory no
   // longer beneath the export.
@@ -173,8 +179,11 @@ class Export {
   // the kernel does for a writer without CAP_FSETID (txbufd usually has it).
   static OpError DropSetId(const PageCache::File& f);
 
-  // The page-cache file of a regular node (opened on first use).
-  OpResultOr<std::shared_ptr<PageCache::File>> File(Node& n);
+  // The page-cache file of a regular node, opened on first use O_RDONLY, or
+  // O_RDWR if `write` (a read-only one is then reopened read-write: ACCES
+  // if the server's user may not write the file).
+  OpResultOr<std::shared_ptr<PageCache::File>> File(Node& n,
+                                                    bool write = false);
   // The node's page-cache file if it is open already (never blocks), else
   // null.
   static std::shared_ptr<PageCache::File> OpenFileIfAny(Node& n);
@@ -254,7 +263,8 @@ class Export {
   OpError CheckWritable() const;
 
   ExportOptions options_;
-  uint64_t epoch_ = 0;
+  uint64_t epoch_ = 0;      // random per server start
+  uint64_t export_id_ = 0;  // from the root's (dev, ino)
   NodeRef root_;
   int mount_fd_ = -1;  // root's fd for open_by_handle_at; -1 if unavailable
   PageCache* cache_ = nullptr;

@@ -9,6 +9,7 @@
 // it reads the token file again (connections authenticating from then on need
 // the new token; an unreadable or empty file keeps the old one) and goes on.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -207,6 +208,9 @@ int main(int argc, char** argv) {
     }
   }
   if (o.export_dir.empty()) Die("--export DIR is required");
+  // CREATE, MKDIR and SYMLINK get the modes the client asks for, whatever
+  // the shell's umask (the client applies its own, as with NFS).
+  umask(0);
 
   // Signals: handled by sigwait on this thread; blocked in every worker.
   sigset_t set;

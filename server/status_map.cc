@@ -47,6 +47,8 @@ rpc::Status StatusFromErrno(int err) {
       return rpc::STATUS_STALE;
     case ELOOP:
       return rpc::STATUS_ACCES;
+    case EOPNOTSUPP:  // e.g. a mode for a symbolic link
+      return rpc::STATUS_NOTSUPP;
     case ENOMEM:
     case ENOBUFS:
     case EAGAIN:

@@ -370,6 +370,69 @@ TEST_F(UnprivilegedTest, FilesAreAccessedAsTheUser) {
   EXPECT_EQ(st.st_uid, pw_->pw_uid);
 }
 
+// Issue 10 item 7: a file is opened for what the op needs. The user's own
+// 0444 file is read (opened read-only); once SETATTR makes it writable a
+// WRITE works (the read-only descriptor is upgraded; it was ACCES).
+TEST_F(UnprivilegedTest, WriteAfterTheFileBecomesWritable) {
+  const std::string path = dir_.Join("open/own.txt");
+  WriteFile(path, "own data");
+  ASSERT_EQ(chown(path.c_str(), pw_->pw_uid, pw_->pw_gid), 0);
+  ASSERT_EQ(chmod(path.c_str(), 0444), 0);
+  RawClient c = Connect();
+  RawReply rep = Read(c, "open/own.txt");
+  ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
+  EXPECT_EQ(rep.ReadData(2), "own data");
+  auto write = [&](rpc::Stability how) {
+    rpc::Request w = At("open/own.txt");
+    rpc::Write* wr = w.add_ops()->mutable_write();
+    wr->set_length(3);
+    wr->set_stable(how);
+    w.add_ops()->mutable_commit();
+    return Call(c, w, "OWN");
+  };
+  rep = write(rpc::STABILITY_UNSTABLE);
+  EXPECT_EQ(rep.reply.status(), rpc::STATUS_ACCES) << rep.reply.error();
+  // READs go on.
+  EXPECT_EQ(Read(c, "open/own.txt").ReadData(2), "own data");
+  rpc::Request chmod_req = At("open/own.txt");
+  chmod_req.add_ops()->mutable_setattr()->set_mode(0644);
+  ASSERT_EQ(Call(c, chmod_req).reply.status(), rpc::STATUS_OK);
+  rep = write(rpc::STABILITY_UNSTABLE);
+  ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
+  EXPECT_EQ(ReadFileOrDie(path), "OWN data");
+  rep = Read(c, "open/own.txt");
+  EXPECT_EQ(rep.ReadData(2), "OWN data");
+  // SETATTR size needs it read-write too.
+  rpc::Request trunc = At("open/own.txt");
+  trunc.add_ops()->mutable_setattr()->set_size(3);
+  ASSERT_EQ(Call(c, trunc).reply.status(), rpc::STATUS_OK);
+  EXPECT_EQ(ReadFileOrDie(path), "OWN");
+}
+
+// A symlink's handle (from READDIR) whose target dangles is found again by
+// name after eviction: the link itself, never followed (it was STALE).
+TEST_F(UnprivilegedTest, EvictedSymlinkHandleIsFoundAgain) {
+  ASSERT_EQ(symlink("no/such/file", dir_.Join("many/dangling").c_str()), 0);
+  RawClient c = Connect();
+  rpc::Request r = At("many");
+  r.add_ops()->mutable_readdir()->set_with_attrs(true);
+  r.mutable_ops(2)->mutable_readdir()->set_max_entries(1000);
+  RawReply rep = Call(c, r);
+  ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
+  std::string fh;
+  for (const rpc::DirEntry& e : rep.reply.results(2).readdir().entries()) {
+    if (e.name() == "dangling") fh = e.fh();
+  }
+  ASSERT_FALSE(fh.empty());
+  for (int i = 0; i < 300; ++i) HandleOf(c, absl::StrCat("many/f", i));
+  r = MakeRequest(++id_);
+  r.add_ops()->mutable_putfh()->set_fh(fh);
+  r.add_ops()->mutable_getattr();
+  rep = Call(c, r);
+  ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
+  EXPECT_EQ(rep.reply.results(1).attr().attr().type(), rpc::FILE_TYPE_SYMLINK);
+}
+
 TEST_F(UnprivilegedTest, EvictedHandlesAreFoundAgainByName) {
   RawClient c = Connect();
   std::vector<std::string> fhs;

@@ -307,9 +307,11 @@ TEST_F(LimitsTest, AFileThatBlocksOnOpenDoesNotStallTheLoop) {
   WriteFile(dir_.Join("leased.txt"), "leased");
   StartServer({"--threads", "1"});
   signal(SIGIO, SIG_IGN);  // the lease break notice: we keep the lease
-  UniqueFd lease(open(dir_.Join("leased.txt").c_str(), O_RDONLY));
+  // A write lease: any open by another process (the server opens a READ's
+  // file read-only) must wait for it.
+  UniqueFd lease(open(dir_.Join("leased.txt").c_str(), O_RDWR));
   ASSERT_TRUE(lease);
-  if (fcntl(lease.get(), F_SETLEASE, F_RDLCK) != 0) {
+  if (fcntl(lease.get(), F_SETLEASE, F_WRLCK) != 0) {
     GTEST_SKIP() << "cannot take a lease: " << strerror(errno);
   }
   RawClient a = Connect();

@@ -56,7 +56,8 @@ bool FsRefusesWriteAt(const std::string& dir, uint64_t offset) {
 // afterwards inherits it. Needs CAP_SYS_ADMIN: see error().
 class ScopedTmpfs {
  public:
-  ScopedTmpfs(const std::string& dir, uint64_t bytes) : dir_(dir) {
+  ScopedTmpfs(const std::string& dir, uint64_t bytes, uint64_t inodes = 0)
+      : dir_(dir) {
     static const int unshared = [] {
       if (unshare(CLONE_NEWNS) != 0) return errno;
       if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
@@ -69,7 +70,8 @@ class ScopedTmpfs {
       return;
     }
     mkdir(dir.c_str(), 0755);
-    const std::string opts = absl::StrCat("size=", bytes);
+    std::string opts = absl::StrCat("size=", bytes);
+    if (inodes != 0) absl::StrAppend(&opts, ",nr_inodes=", inodes);
     if (mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) != 0) {
       error_ = absl::StrCat("mount tmpfs: ", strerror(errno));
       return;
@@ -536,6 +538,44 @@ TEST_F(RobustnessTest, FullFileSystemIsNospcAtCommitAndOthersAreServed) {
   server_.reset();
   EXPECT_EQ(e.exit_code, 0) << e.stdout_text;
   EXPECT_THAT(e.stats_json, HasSubstr("\"pinned_bytes\":0,"));
+}
+
+// Issue 10 item 7: no inode left is NOSPC for CREATE, MKDIR and SYMLINK
+// (never DELAY, which a client would retry forever), and nothing else
+// suffers.
+TEST_F(RobustnessTest, NoInodeLeftIsNospc) {
+  ScopedTmpfs full(dir_.Join("few"), 1 << 20, /*inodes=*/16);
+  if (!full.error().empty()) GTEST_SKIP() << full.error();
+  Start();
+  RawClient c = Connect();
+  uint64_t id = 0;
+  rpc::Status last = rpc::STATUS_OK;
+  int made = 0;
+  for (; made < 64; ++made) {
+    rpc::Request r = MakeRequest(++id);
+    AddPutRoot(r);
+    AddLookup(r, "few");
+    r.add_ops()->mutable_create()->set_name(absl::StrCat("f", made));
+    last = MustCall(c, r).reply.status();
+    if (last != rpc::STATUS_OK) break;
+  }
+  EXPECT_EQ(last, rpc::STATUS_NOSPC);
+  EXPECT_LT(made, 64);
+  for (int kind = 0; kind < 2; ++kind) {
+    rpc::Request r = MakeRequest(++id);
+    AddPutRoot(r);
+    AddLookup(r, "few");
+    if (kind == 0) {
+      r.add_ops()->mutable_mkdir()->set_name("d");
+    } else {
+      r.add_ops()->mutable_symlink()->set_name("l");
+      r.mutable_ops(2)->mutable_symlink()->set_target("f0");
+    }
+    RawReply rep = MustCall(c, r);
+    EXPECT_EQ(rep.reply.status(), rpc::STATUS_NOSPC)
+        << kind << ": " << rep.reply.error();
+  }
+  ExpectStillServing();
 }
 
 }  // namespace

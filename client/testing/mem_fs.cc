@@ -457,6 +457,10 @@ void MemFs::Execute(const rpc::Request& request, absl::string_view payload,
         s->set_engine("auto \"quoted\"");
         break;
       }
+      case rpc::Op::kSymlink:  // the fake file system has no symlinks
+      case rpc::Op::kReadlink:
+        fail(rpc::STATUS_NOTSUPP, "symbolic links are not supported here");
+        break;
       case rpc::Op::OP_NOT_SET:
         fail(rpc::STATUS_OP_ILLEGAL, "unknown operation");
         break;
