@@ -1341,7 +1341,7 @@ static void test_poll(int dfd)
 	pair_close(&p);
 }
 
-/* One read() returns several records. */
+/* One read() returns several records, one per completed chain. */
 static void test_multi_read(int dfd)
 {
 	enum { N = 10 };
@@ -1377,9 +1377,18 @@ static void test_multi_read(int dfd)
 	       (unsigned long long)st.fd_completions_ready);
 	k = read(dfd, rec, sizeof(rec));
 	EXPECT(&t, k == N * (ssize_t)sizeof(rec[0]), "one read returned %zd bytes", k);
-	for (int i = 0; k == N * (ssize_t)sizeof(rec[0]) && i < N; i++)
-		EXPECT(&t, rec[i].cookie == 0x800u + i, "record %d cookie %#llx", i,
-		       (unsigned long long)rec[i].cookie);
+	/*
+	 * One record per cookie.  In any order: the destructors run on an
+	 * unbound workqueue, so two chains freed at once post in either order
+	 * (seen on 6.12 under host load); user space matches by cookie.
+	 */
+	for (int i = 0; k == N * (ssize_t)sizeof(rec[0]) && i < N; i++) {
+		int seen = 0;
+
+		for (int j = 0; j < N; j++)
+			seen += rec[j].cookie == 0x800u + i;
+		EXPECT(&t, seen == 1, "%d records of cookie %#x", seen, 0x800u + i);
+	}
 	test_end(&t);
 	pair_close(&p);
 }
