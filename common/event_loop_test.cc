@@ -56,13 +56,21 @@ TEST(EventLoopTest, PostFromOtherThreadsWakesTheLoop) {
 
 TEST(EventLoopTest, StopFromAnotherThread) {
   auto loop = EventLoop::Create().value();
+  // Stop() comes once the loop is running (not a guess of how long it takes
+  // to get there), and must end Run() wherever the loop is: waiting in the
+  // kernel or about to.
+  std::atomic<bool> running{false};
+  loop->Post([&] {
+    running.store(true);
+    running.notify_one();
+  });
   std::thread t([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    running.wait(false);
     loop->Stop();
   });
-  loop->Run();
+  loop->Run();  // returns only because of the other thread's Stop().
   t.join();
-  SUCCEED();
+  EXPECT_TRUE(running.load());
 }
 
 struct NopCompletion : IoCompletion {

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -11,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/crypto.h"
 #include "common/engine_kind.h"
@@ -192,11 +194,22 @@ TEST_P(ConcurrencyTest, EveryReadIsAConsistentSnapshot) {
   ASSERT_TRUE(s.ok()) << s.status();
   std::atomic<bool> stop{false};
   std::atomic<int> reads{0}, writes{0}, torn{0}, errors{0};
+  std::atomic<bool> staller_done{false};
   std::string first_problem;
   std::mutex mu;
   auto note = [&](const std::string& why) {
     std::lock_guard<std::mutex> l(mu);
     if (first_problem.empty()) first_problem = why;
+  };
+  // Waits for `cond` (polling), at most 60 s, or until an error or `stop`.
+  auto wait_for = [&](auto cond) {
+    const auto end =
+        std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!cond() && !stop.load() && errors.load() == 0 &&
+           std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return cond();
   };
   auto writer = [&](int seed) {
     absl::StatusOr<RawClient> c =
@@ -273,11 +286,13 @@ TEST_P(ConcurrencyTest, EveryReadIsAConsistentSnapshot) {
       }
     }
   };
-  // A staller asks for the whole file several times, then does not read for
-  // a second: its replies (and the pages they pin) wait in the server while
-  // the writers rewrite those very pages, so the writes must copy them. When
-  // it finally reads, each reply must still be a snapshot of one instant.
+  // A staller asks for the whole file several times, then does not read
+  // while the writers write 40 times more: its replies (and the pages they
+  // pin) wait in the server while the writers rewrite those very pages, so
+  // the writes must copy them. When it finally reads, each reply must still
+  // be a snapshot of one instant.
   auto staller = [&] {
+    absl::Cleanup done = [&] { staller_done = true; };
     absl::StatusOr<RawClient> c =
         RawClient::Connect((*s)->host(), (*s)->port());
     if (!c.ok()) return ++errors, void();
@@ -285,7 +300,8 @@ TEST_P(ConcurrencyTest, EveryReadIsAConsistentSnapshot) {
     // in dribbles (silly window avoidance); 8 MiB of replies still wait.
     int rcv = 256 * 1024;
     setsockopt(c->fd(), SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    // Once the writers are under way.
+    wait_for([&] { return writes.load() > 0; });
     for (int k = 0; k < 8; ++k) {
       rpc::Request r = MakeRequest(k + 1);
       AddPutRoot(r);
@@ -293,7 +309,8 @@ TEST_P(ConcurrencyTest, EveryReadIsAConsistentSnapshot) {
       r.add_ops()->mutable_read()->set_length(kBlock * kBlocks);
       if (!c->SendRequest(r).ok()) return ++errors, note("staller send");
     }
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const int writes_before = writes.load();
+    wait_for([&] { return writes.load() >= writes_before + 40; });
     for (int k = 0; k < 8; ++k) {
       absl::StatusOr<RawReply> rep = c->ReadReply();
       if (!rep.ok() || rep->reply.status() != rpc::STATUS_OK) {
@@ -312,16 +329,23 @@ TEST_P(ConcurrencyTest, EveryReadIsAConsistentSnapshot) {
   ts.emplace_back(staller);
   for (int i = 0; i < 3; ++i) ts.emplace_back(writer, i + 1);
   for (int i = 0; i < 3; ++i) ts.emplace_back(reader, i + 100);
-  std::this_thread::sleep_for(std::chrono::seconds(4));
-  stop = true;
-  for (auto& t : ts) t.join();
-  EXPECT_EQ(torn.load(), 0) << first_problem;
-  EXPECT_EQ(errors.load(), 0) << first_problem;
+    // At least 4 s of it, and on until the staller is done and everyone did
+    // enough (however slow the machine), or an error.
 #ifdef TXBUF_TSAN
   constexpr int kMinOps = 10;  // ThreadSanitizer's slowdown
 #else
   constexpr int kMinOps = 50;
 #endif
+  const auto min_end =
+      std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  wait_for([&] {
+    return std::chrono::steady_clock::now() >= min_end && staller_done.load() &&
+           reads.load() > kMinOps && writes.load() > kMinOps;
+  });
+  stop = true;
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(torn.load(), 0) << first_problem;
+  EXPECT_EQ(errors.load(), 0) << first_problem;
   EXPECT_GT(reads.load(), kMinOps);
   EXPECT_GT(writes.load(), kMinOps);
   // Copy-on-write happened: writes landed on pages pinned by replies.

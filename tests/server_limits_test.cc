@@ -267,20 +267,18 @@ TEST_F(LimitsTest, ABusyClientDoesNotStallItsEventLoop) {
   });
   ASSERT_TRUE(WaitFor([&] { return written.load() >= 16; }));
   RawClient other = Connect();
-  double worst_statfs = 0, worst_hello = 0;
+  std::vector<double> statfs_s, hello_s;
   for (int i = 0; i < 20; ++i) {
     rpc::Request r = At("");
     r.add_ops()->mutable_statfs();
     auto t0 = std::chrono::steady_clock::now();
     RawReply rep = Call(other, r, "", 30000);
-    worst_statfs =
-        std::max(worst_statfs, Seconds(std::chrono::steady_clock::now() - t0));
+    statfs_s.push_back(Seconds(std::chrono::steady_clock::now() - t0));
     EXPECT_EQ(rep.reply.status(), rpc::STATUS_OK);
     t0 = std::chrono::steady_clock::now();
     absl::StatusOr<RawClient> fresh =
         RawClient::Connect(server_->host(), server_->port());
-    worst_hello =
-        std::max(worst_hello, Seconds(std::chrono::steady_clock::now() - t0));
+    hello_s.push_back(Seconds(std::chrono::steady_clock::now() - t0));
     EXPECT_TRUE(fresh.ok()) << fresh.status();
   }
   const int during = written.load();
@@ -291,12 +289,19 @@ TEST_F(LimitsTest, ABusyClientDoesNotStallItsEventLoop) {
   streamer.join();
   // The FILE_SYNC writes ran off the event loop.
   EXPECT_GE(Stats().blocking_jobs(), static_cast<uint64_t>(during));
-  // Bounded, with room for a busy 2-core machine: an fsync never holds the
-  // loop, so these are milliseconds (on a slow disk they were seconds).
-  EXPECT_LT(worst_statfs, 1.5);
-  EXPECT_LT(worst_hello, 1.5);
-  std::printf("worst STATFS %.3f s, worst Hello %.3f s, %d writes\n",
-              worst_statfs, worst_hello, during);
+  // An fsync never holds the loop, so these are milliseconds (on a slow disk
+  // they were seconds while fsyncs ran on the loop, every sample behind up
+  // to 8 of them). The median, not the worst: one sample that a busy
+  // machine did not schedule for a while says nothing about the loop.
+  std::sort(statfs_s.begin(), statfs_s.end());
+  std::sort(hello_s.begin(), hello_s.end());
+  EXPECT_LT(statfs_s[statfs_s.size() / 2], 1.5);
+  EXPECT_LT(hello_s[hello_s.size() / 2], 1.5);
+  std::printf(
+      "STATFS median %.3f s, worst %.3f s; Hello median %.3f s, worst %.3f s; "
+      "%d writes\n",
+      statfs_s[statfs_s.size() / 2], statfs_s.back(),
+      hello_s[hello_s.size() / 2], hello_s.back(), during);
 }
 
 // Opening a file that another process holds a read lease on blocks until

@@ -126,9 +126,11 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   std::unique_ptr<ServerProcess> p(new ServerProcess());
   p->pid_ = pid;
   p->out_fd_ = out[0];
-  // Read until "listening on ...\n" (or exit / 30 s).
+  // Read until "listening on ...\n" (or exit / 120 s: a bound for a hung
+  // txbufd, not a guess at how long a start takes; in the emulated kmod
+  // guest on a busy host it takes seconds).
   std::string text;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (text.find('\n') == std::string::npos) {
     pollfd pfd{out[0], POLLIN, 0};
     int left =

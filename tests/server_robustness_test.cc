@@ -302,7 +302,7 @@ TEST_F(RobustnessTest, RandomGarbageNeverCrashesTheServer) {
 }
 
 TEST_F(RobustnessTest, SlowReaderHitsItsBudgetOthersAreServedMemoryReturns) {
-  Start({"--conn-budget", "2M", "--budget-deadline", "3"});
+  Start({"--conn-budget", "2M", "--budget-deadline", "6"});
   // The slow client pipelines 64 x 1 MiB READs and reads nothing.
   absl::StatusOr<UniqueFd> slow = ConnectTcp(server_->host(), server_->port());
   ASSERT_TRUE(slow.ok());
@@ -326,12 +326,14 @@ TEST_F(RobustnessTest, SlowReaderHitsItsBudgetOthersAreServedMemoryReturns) {
   })) << "the slow client never hit its budget";
   rpc::StatsResult s = Stats();
   EXPECT_LT(s.pinned_bytes(), 2u * (2 << 20)) << "budget not enforced";
-  // Others are served promptly while the slow client is stuck.
-  auto t0 = std::chrono::steady_clock::now();
+  // Others are served while the slow client is stuck: before the deadline
+  // closed it (not a bound on the probe's time, which a busy machine can
+  // stretch; a server that served nobody else until the close fails this).
   ExpectStillServing();
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  EXPECT_EQ(Stats().budget_closes(), 0u)
+      << "the probe was served only once the slow client was closed";
   // Past the deadline the slow connection is closed and memory comes back.
-  ASSERT_TRUE(WaitPinnedZero(15)) << "pinned bytes did not return to 0";
+  ASSERT_TRUE(WaitPinnedZero(30)) << "pinned bytes did not return to 0";
   s = Stats();
   EXPECT_GE(s.budget_closes(), 1u);
   // Only the probe is left (the earlier probes' closes may still be on

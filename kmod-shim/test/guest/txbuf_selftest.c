@@ -52,6 +52,15 @@
  */
 #define STALL_RCVBUF	65536
 #define STALL_SNDBUF	16384
+/*
+ * The bound of every wait for a condition (a completion, gauges back to
+ * zero, a socket state): what normally takes milliseconds can take many
+ * seconds in an emulated guest whose host is busy, and the guest's clock
+ * runs on.  A wait ends as soon as its condition holds, so this costs
+ * nothing when things work; /init bounds the whole run.
+ */
+#define WAIT_MS		60000
+#define WAIT_NS		(WAIT_MS * 1000000ull)
 
 static int n_pass, n_fail;
 static uint8_t *file_data;	/* contents of DATA_FILE */
@@ -179,6 +188,20 @@ static bool gauges_zero(const struct txbuf_stats *st)
 	       !st->user_pages;
 }
 
+/* Wait until bytes wait in the receive queue of socket `fd` (not read). */
+static bool wait_rcv_queued(int fd)
+{
+	uint64_t end = now_ns() + WAIT_NS;
+	int n;
+
+	do {
+		if (!ioctl(fd, FIONREAD, &n) && n > 0)
+			return true;
+		sleep_ms(5);
+	} while (now_ns() < end);
+	return false;
+}
+
 /* Wait until the global gauges are all zero; false on timeout. */
 static bool wait_gauges_zero(int dfd, int timeout_ms, struct txbuf_stats *out)
 {
@@ -260,7 +283,7 @@ static int tcp_pair(struct pair *p, int rcvbuf, int sndbuf)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t alen = sizeof(a);
-	struct timeval tv = { .tv_sec = 30 };
+	struct timeval tv = { .tv_sec = 2 * WAIT_MS / 1000 };
 	int one = 1, l, s, r;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -541,7 +564,7 @@ static void test_mixed(int dfd)
 	memset(big, 0xAA, big_len);
 	memset(small, 0xBB, 50);
 	reader_join(&r, &t);
-	clog_wait(dfd, lg, 1, 10000);
+	clog_wait(dfd, lg, 1, WAIT_MS);
 	c = clog_find(lg, 0xC0FFEE01);
 	EXPECT(&t, c, "no completion");
 	if (c) {
@@ -549,12 +572,12 @@ static void test_mixed(int dfd)
 		EXPECT(&t, c->bytes == exp_len, "bytes %llu != %zu",
 		       (unsigned long long)c->bytes, exp_len);
 		EXPECT(&t, c->flags & TXBUF_COMPL_STAGED, "STAGED flag missing");
-		EXPECT(&t, c->latency_ns > 0 && c->latency_ns < 10000000000ull,
+		EXPECT(&t, c->latency_ns > 0 && c->latency_ns < WAIT_NS,
 		       "latency %llu ns", (unsigned long long)c->latency_ns);
 	}
 	EXPECT(&t, clog_count(lg, 0xC0FFEE01) == 1, "%d completions",
 	       clog_count(lg, 0xC0FFEE01));
-	EXPECT(&t, wait_gauges_zero(dfd, 5000, &st), "gauges not back to 0");
+	EXPECT(&t, wait_gauges_zero(dfd, WAIT_MS, &st), "gauges not back to 0");
 	EXPECT(&t, st.sends == st0.sends + 1, "sends %llu -> %llu",
 	       (unsigned long long)st0.sends, (unsigned long long)st.sends);
 	EXPECT(&t, st.bytes_staged - st0.bytes_staged == sizeof(hdr) + 50 + 5,
@@ -612,7 +635,7 @@ static void test_destructor_once(int dfd)
 		EXPECT(&t, !err, "SEND %d: %s", i, strerror(-err));
 	}
 	reader_join(&r, &t);
-	clog_wait(dfd, lg, N, 10000);
+	clog_wait(dfd, lg, N, WAIT_MS);
 	sleep_ms(300);			/* a duplicate would show up now */
 	clog_drain(dfd, lg);
 	for (int i = 0; i < N; i++) {
@@ -624,7 +647,7 @@ static void test_destructor_once(int dfd)
 	}
 	EXPECT(&t, lg->n == N, "%d completions for %d sends", lg->n, N);
 	EXPECT(&t, !bad, "%d cookies without exactly one good completion", bad);
-	EXPECT(&t, wait_gauges_zero(dfd, 5000, NULL), "gauges not back to 0");
+	EXPECT(&t, wait_gauges_zero(dfd, WAIT_MS, NULL), "gauges not back to 0");
 	test_end(&t);
 	pair_close(&p);
 	free(buf);
@@ -666,7 +689,7 @@ static void test_deferred(int dfd)
 	       "paused reader read");
 	reader_resume(&r);
 	reader_join(&r, &t);
-	clog_wait(dfd, lg, 1, 10000);
+	clog_wait(dfd, lg, 1, WAIT_MS);
 	c = clog_find(lg, 0xDEF);
 	EXPECT(&t, c && c->status == 0 && c->bytes == len,
 	       "completion missing or wrong after the peer drained");
@@ -686,7 +709,7 @@ static void test_deferred(int dfd)
 	       (unsigned long long)(st.stalls - st0.stalls),
 	       (unsigned long long)(st.write_space_kicks - st0.write_space_kicks),
 	       (unsigned long long)(st.continuations - st0.continuations));
-	EXPECT(&t, wait_gauges_zero(dfd, 5000, NULL), "gauges not back to 0");
+	EXPECT(&t, wait_gauges_zero(dfd, WAIT_MS, NULL), "gauges not back to 0");
 	test_end(&t);
 	pair_close(&p);
 	free(lg);
@@ -727,8 +750,8 @@ static void test_in_order(int dfd)
 	err = do_send(dfd2, p.snd, 0xC, 0, &segs[3], 1);
 	EXPECT(&t, !err, "SEND C (second fd): %s", strerror(-err));
 	reader_join(&r, &t);
-	clog_wait(dfd, lg, 2, 10000);
-	clog_wait(dfd2, lg2, 1, 10000);
+	clog_wait(dfd, lg, 2, WAIT_MS);
+	clog_wait(dfd2, lg2, 1, WAIT_MS);
 	EXPECT(&t, clog_find(lg, 0xA) && !clog_find(lg, 0xA)->status &&
 	       clog_find(lg, 0xA)->bytes == a_len, "completion A");
 	EXPECT(&t, clog_find(lg, 0xB) && !clog_find(lg, 0xB)->status &&
@@ -743,7 +766,7 @@ static void test_in_order(int dfd)
 	st = stats(dfd);
 	printf("INFO in-order: %llu partial-send continuations for 6 MiB\n",
 	       (unsigned long long)(st.continuations - st0.continuations));
-	EXPECT(&t, wait_gauges_zero(dfd, 5000, NULL), "gauges not back to 0");
+	EXPECT(&t, wait_gauges_zero(dfd, WAIT_MS, NULL), "gauges not back to 0");
 	test_end(&t);
 	pair_close(&p);
 	close(dfd2);
@@ -786,13 +809,14 @@ static void test_close_in_flight(int dfd)
 	EXPECT(&t, !do_send(dfda, p.snd, 1, 0, &s1, 1), "SEND 1");
 	EXPECT(&t, !do_send(dfda, p.snd, 2, 0, &s2, 1), "SEND 2");
 	EXPECT(&t, !do_send(dfda, p.snd, 3, 0, &s3, 1), "SEND 3");
-	sleep_ms(50);
+	/* The first is partly on the wire (the ioctl starts it). */
+	EXPECT(&t, wait_rcv_queued(p.rcv), "nothing arrived");
 	st = stats(dfd);
 	EXPECT(&t, st.chains_in_flight == 3, "chains_in_flight %llu before close",
 	       (unsigned long long)st.chains_in_flight);
 	close(dfda);
 	{
-		uint64_t end = now_ns() + 5000000000ull;
+		uint64_t end = now_ns() + WAIT_NS;
 
 		do {		/* the cancellation runs on a workqueue */
 			sleep_ms(10);
@@ -808,7 +832,7 @@ static void test_close_in_flight(int dfd)
 	reader_resume(&r);
 	reader_join(&r, &t);
 	printf("INFO close: reader done after %.2f s\n", (now_ns() - t.start_ns) / 1e9);
-	EXPECT(&t, wait_gauges_zero(dfd, 10000, &st),
+	EXPECT(&t, wait_gauges_zero(dfd, WAIT_MS, &st),
 	       "gauges not back to 0: chains %llu pinned %llu",
 	       (unsigned long long)st.chains_in_flight,
 	       (unsigned long long)st.pinned_bytes);
@@ -873,7 +897,8 @@ static void test_socket_closed_stalled(int dfd)
 	EXPECT(&t, !err, "tcp_pair: %s", strerror(-err));
 	err = do_send(dfd, p.snd, 0x5C, 0, &seg, 1);
 	EXPECT(&t, !err, "SEND: %s", strerror(-err));
-	sleep_ms(50);
+	/* Part of it is on the wire, the rest waits for the peer. */
+	EXPECT(&t, wait_rcv_queued(p.rcv), "nothing arrived");
 	alen = sizeof(a);
 	getsockname(p.snd, (struct sockaddr *)&a, &alen);
 	close(p.snd);
@@ -884,7 +909,7 @@ static void test_socket_closed_stalled(int dfd)
 	 * leaves ESTABLISHED (FIN_WAIT1 behind the queued data).
 	 */
 	state = -1;
-	end = now_ns() + 10000000000ull;
+	end = now_ns() + WAIT_NS;
 	do {
 		sleep_ms(20);
 		state = tcp_state(ntohs(a.sin_port));
@@ -892,7 +917,7 @@ static void test_socket_closed_stalled(int dfd)
 	EXPECT(&t, state != 1, "socket still ESTABLISHED after close()");
 	close(p.rcv);			/* unread data: RST, queues purged */
 	p.rcv = -1;
-	clog_wait(dfd, lg, 1, 10000);
+	clog_wait(dfd, lg, 1, WAIT_MS);
 	c = clog_find(lg, 0x5C);
 	EXPECT(&t, c, "no completion");
 	if (c) {
@@ -901,7 +926,7 @@ static void test_socket_closed_stalled(int dfd)
 		EXPECT(&t, c->bytes > 0 && c->bytes < len, "bytes %llu",
 		       (unsigned long long)c->bytes);
 	}
-	EXPECT(&t, wait_gauges_zero(dfd, 5000, NULL), "gauges not back to 0");
+	EXPECT(&t, wait_gauges_zero(dfd, WAIT_MS, NULL), "gauges not back to 0");
 	test_end(&t);
 	free(lg);
 }
@@ -1087,7 +1112,7 @@ static void test_bad_inputs(int dfd)
 		reader_start(&r, p.rcv, buf, 100, false);
 		EXPECT(&t, !do_send(dfd, p.snd, 78, 0, &ok, 1), "good SEND failed");
 		reader_join(&r, &t);
-		clog_wait(dfd, lg, 1, 5000);
+		clog_wait(dfd, lg, 1, WAIT_MS);
 		EXPECT(&t, clog_find(lg, 78) && !clog_find(lg, 78)->status,
 		       "no good completion");
 	}
@@ -1148,8 +1173,7 @@ static void test_pinned_cap(void)
 	EXPECT(&t, !err, "tcp_pair: %s", strerror(-err));
 	reader_start(&r, p.rcv, file_data, 400 * KIB + 200 * KIB, true);
 	EXPECT(&t, !do_send(dfd, p.snd, 1, 0, &s400, 1), "first 400 KiB SEND failed");
-	sleep_ms(20);
-	st = stats(dfd);
+	st = stats(dfd);		/* the ioctl counted it */
 	EXPECT(&t, st.fd_pinned_bytes == 400 * KIB, "fd_pinned_bytes %llu",
 	       (unsigned long long)st.fd_pinned_bytes);
 	pfd = (struct pollfd){ .fd = dfd, .events = POLLOUT };
@@ -1161,14 +1185,14 @@ static void test_pinned_cap(void)
 	EXPECT(&t, err == -EMSGSIZE, "larger than the cap: got %s, want EMSGSIZE",
 	       strerror(-err));
 	reader_resume(&r);
-	clog_wait(dfd, lg, 1, 10000);
+	clog_wait(dfd, lg, 1, WAIT_MS);
 	EXPECT(&t, clog_find(lg, 1) && !clog_find(lg, 1)->status, "no completion 1");
 	EXPECT(&t, !do_send(dfd, p.snd, 4, 0, &s200, 1), "SEND after the completion failed");
 	reader_join(&r, &t);
-	clog_wait(dfd, lg, 2, 10000);
+	clog_wait(dfd, lg, 2, WAIT_MS);
 	EXPECT(&t, clog_count(lg, 4) == 1 && !clog_count(lg, 2) && !clog_count(lg, 3),
 	       "wrong completions");
-	EXPECT(&t, wait_gauges_zero(dfd, 5000, NULL), "gauges not back to 0");
+	EXPECT(&t, wait_gauges_zero(dfd, WAIT_MS, NULL), "gauges not back to 0");
 	test_end(&t);
 	pair_close(&p);
 
@@ -1188,7 +1212,7 @@ static void test_pinned_cap(void)
 	reader_resume(&r);
 	reader_join(&r, &t);
 	{
-		uint64_t end = now_ns() + 10000000000ull;
+		uint64_t end = now_ns() + WAIT_NS;
 
 		do {
 			st = stats(dfd);
@@ -1248,20 +1272,19 @@ static void check_mode(int dfd, const char *name, uint32_t flags, long threshold
 	reader_start(&r, p.rcv, expect, len, true);
 	err = do_send(dfd, p.snd, 0x60, flags, segs, NSMALL + 2);
 	EXPECT(&t, !err, "SEND: %s", strerror(-err));
-	sleep_ms(30);
-	st = stats(dfd);
+	st = stats(dfd);		/* the ioctl built the chain */
 	EXPECT(&t, st.kmalloc_objs == want_kmalloc, "kmalloc_objs %llu, want %llu",
 	       (unsigned long long)st.kmalloc_objs, (unsigned long long)want_kmalloc);
 	EXPECT(&t, st.stage_pages == want_stage, "stage_pages %llu, want %llu",
 	       (unsigned long long)st.stage_pages, (unsigned long long)want_stage);
 	reader_resume(&r);
 	reader_join(&r, &t);
-	clog_wait(dfd, lg, 1, 10000);
+	clog_wait(dfd, lg, 1, WAIT_MS);
 	c = clog_find(lg, 0x60);
 	EXPECT(&t, c && !c->status && c->bytes == len, "bad completion");
 	EXPECT(&t, c && !!(c->flags & TXBUF_COMPL_STAGED) == want_staged_flag,
 	       "STAGED flag %d", c ? !!(c->flags & TXBUF_COMPL_STAGED) : -1);
-	EXPECT(&t, wait_gauges_zero(dfd, 5000, NULL), "gauges not back to 0");
+	EXPECT(&t, wait_gauges_zero(dfd, WAIT_MS, NULL), "gauges not back to 0");
 	if (threshold >= 0)
 		write_param("stage_threshold", 1024);
 	test_end(&t);
@@ -1306,7 +1329,7 @@ static void test_poll(int dfd)
 	reader_start(&r, p.rcv, buf, sizeof(buf), false);
 	EXPECT(&t, !do_send(dfd, p.snd, 0x70, 0, &seg, 1), "SEND");
 	reader_join(&r, &t);
-	n = epoll_wait(ep, &out, 1, 5000);
+	n = epoll_wait(ep, &out, 1, WAIT_MS);
 	EXPECT(&t, n == 1 && (out.events & EPOLLIN), "no EPOLLIN after the completion");
 	n = read(dfd, rec, sizeof(rec));
 	EXPECT(&t, n == (int)sizeof(rec[0]) && rec[0].cookie == 0x70,
@@ -1318,7 +1341,7 @@ static void test_poll(int dfd)
 	pair_close(&p);
 }
 
-/* One read() returns several records. */
+/* One read() returns several records, one per completed chain. */
 static void test_multi_read(int dfd)
 {
 	enum { N = 10 };
@@ -1343,7 +1366,7 @@ static void test_multi_read(int dfd)
 	for (int i = 0; i < N; i++)
 		EXPECT(&t, !do_send(dfd, p.snd, 0x800 + i, 0, &seg[i], 1), "SEND %d", i);
 	reader_join(&r, &t);
-	end = now_ns() + 5000000000ull;
+	end = now_ns() + WAIT_NS;
 	do {
 		st = stats(dfd);
 		if (st.fd_completions_ready == N)
@@ -1354,9 +1377,18 @@ static void test_multi_read(int dfd)
 	       (unsigned long long)st.fd_completions_ready);
 	k = read(dfd, rec, sizeof(rec));
 	EXPECT(&t, k == N * (ssize_t)sizeof(rec[0]), "one read returned %zd bytes", k);
-	for (int i = 0; k == N * (ssize_t)sizeof(rec[0]) && i < N; i++)
-		EXPECT(&t, rec[i].cookie == 0x800u + i, "record %d cookie %#llx", i,
-		       (unsigned long long)rec[i].cookie);
+	/*
+	 * One record per cookie.  In any order: the destructors run on an
+	 * unbound workqueue, so two chains freed at once post in either order
+	 * (seen on 6.12 under host load); user space matches by cookie.
+	 */
+	for (int i = 0; k == N * (ssize_t)sizeof(rec[0]) && i < N; i++) {
+		int seen = 0;
+
+		for (int j = 0; j < N; j++)
+			seen += rec[j].cookie == 0x800u + i;
+		EXPECT(&t, seen == 1, "%d records of cookie %#x", seen, 0x800u + i);
+	}
 	test_end(&t);
 	pair_close(&p);
 }
@@ -1418,7 +1450,7 @@ static void *worker_main(void *arg)
 		w->failures++;
 		snprintf(w->why, sizeof(w->why), "%.150s", t.msg);
 	}
-	clog_wait(dfd, lg, SENDS, 20000);
+	clog_wait(dfd, lg, SENDS, WAIT_MS);
 	for (int i = 0; i < SENDS; i++)
 		if (clog_count(lg, i) != 1 || clog_find(lg, i)->status) {
 			w->failures++;
@@ -1449,7 +1481,7 @@ static void test_concurrent(int dfd)
 		EXPECT(&t, !w[i].failures, "worker %d: %d failures: %s", i,
 		       w[i].failures, w[i].why);
 	}
-	EXPECT(&t, wait_gauges_zero(dfd, 5000, NULL), "gauges not back to 0");
+	EXPECT(&t, wait_gauges_zero(dfd, WAIT_MS, NULL), "gauges not back to 0");
 	test_end(&t);
 }
 
@@ -1497,7 +1529,7 @@ static void measure_one(int dfd, const struct measure *m, int iters)
 			continue;
 		}
 		ioc[i] = now_ns() - t0;
-		clog_wait(dfd, lg, lg->n + 1, 10000);
+		clog_wait(dfd, lg, lg->n + 1, WAIT_MS);
 		c = clog_find(lg, 0x900 + i);
 		if (!c || c->status) {
 			errors++;
@@ -1560,7 +1592,7 @@ static void test_final(int dfd)
 	struct test t;
 
 	test_begin(&t, "final_counters_consistent");
-	EXPECT(&t, wait_gauges_zero(dfd, 5000, &st), "gauges not zero at the end");
+	EXPECT(&t, wait_gauges_zero(dfd, WAIT_MS, &st), "gauges not zero at the end");
 	EXPECT(&t, st.sends == st.completions, "sends %llu != completions %llu",
 	       (unsigned long long)st.sends, (unsigned long long)st.completions);
 	EXPECT(&t, st.completions == st.completions_zerocopy + st.completions_copied +
@@ -1620,7 +1652,6 @@ static void test_unload(void)
 	seg = seg_file(file_fd, 0, len);
 	reader_start(&r, p.rcv, file_data, len, true);
 	EXPECT(&t, !do_send(dfd, p.snd, 1, 0, &seg, 1), "SEND");
-	sleep_ms(50);
 	close(dfd);		/* only the chain holds the module now */
 	err = delete_module("txbuf");
 	EXPECT(&t, err == -EWOULDBLOCK || err == -EBUSY,
@@ -1632,11 +1663,11 @@ static void test_unload(void)
 	reader_join(&r, &t);
 	dfd = dev_open();
 	EXPECT(&t, dfd >= 0, "reopen: %s", strerror(errno));
-	EXPECT(&t, dfd >= 0 && wait_gauges_zero(dfd, 10000, &st), "gauges not zero");
+	EXPECT(&t, dfd >= 0 && wait_gauges_zero(dfd, WAIT_MS, &st), "gauges not zero");
 	if (dfd >= 0)
 		close(dfd);
 	pair_close(&p);
-	end = now_ns() + 5000000000ull;
+	end = now_ns() + WAIT_NS;
 	do {
 		err = delete_module("txbuf");
 		if (!err)
