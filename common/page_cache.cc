@@ -344,7 +344,29 @@ void PageCache::Forget(FileKey key) {
   // `gone` is dropped here; its pages go with the last holder.
 }
 
-PageCache::Release PageCache::ReleaseIfClean(FileKey key) {
+PageCache::Release PageCache::ReleaseIfClean(FileKey key, IoMode mode) {
+  if (mode == IoMode::kMayBlock) {
+    std::shared_ptr<File> f;
+    {
+      absl::MutexLock l(&files_mu_);
+      auto it = files_.find(key);
+      if (it == files_.end()) return Release::kReleased;
+      f = it->second;
+    }
+    {
+      absl::MutexLock fl(&f->mu_);  // without files_mu_: may wait for I/O
+      if (f->dirty_count_ != 0 || !f->error_.ok()) return Release::kDirty;
+      f->released_ = true;  // (a holder meanwhile gets FileReleasedError)
+    }
+    std::shared_ptr<File> gone;
+    absl::MutexLock l(&files_mu_);
+    auto it = files_.find(key);
+    if (it != files_.end() && it->second == f) {
+      gone = std::move(it->second);
+      files_.erase(it);
+    }
+    return Release::kReleased;  // `gone` and `f` dropped after the lock
+  }
   std::shared_ptr<File> gone;
   {
     absl::MutexLock l(&files_mu_);

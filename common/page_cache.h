@@ -299,7 +299,13 @@ class PageCache {
   //   if (cache.ReleaseIfClean(key) == PageCache::Release::kReleased) {
   //     node.file.reset();
   //   }
-  Release ReleaseIfClean(FileKey key) ABSL_LOCKS_EXCLUDED(files_mu_);
+  //
+  // With IoMode::kMayBlock it waits for the file's lock instead (never
+  // kBusy; for a caller that must drop the file, e.g. to reopen it for
+  // writing, while readers keep taking the lock). The cache-wide locks are
+  // not held while it waits.
+  Release ReleaseIfClean(FileKey key, IoMode mode = IoMode::kNoBlock)
+      ABSL_LOCKS_EXCLUDED(files_mu_);
 
   // Dirty pages dropped because they could not be written back, since the
   // start. A server folds it into its write verifier, so that clients

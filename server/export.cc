@@ -999,7 +999,10 @@ OpResultOr<std::shared_ptr<PageCache::File>> Export::File(Node& n, bool write) {
         open(p.c_str(), (write ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_CLOEXEC));
     if (!fd) return {ErrnoError(errno, "open")};
     if (cached != nullptr) {  // read-only: make room for the read-write one
-      const PageCache::Release r = cache_->ReleaseIfClean(n.key);
+      // Waits for the lock: readers taking it all the time must not starve
+      // the write (they would, with try-locks only; seen under TSan).
+      const PageCache::Release r =
+          cache_->ReleaseIfClean(n.key, IoMode::kMayBlock);
       if (r != PageCache::Release::kReleased) {
         std::this_thread::yield();  // kBusy: a READ holds its lock now
         continue;
