@@ -48,8 +48,10 @@ OpError Executor::WithFile(
     if (f.value == nullptr) return WouldBlock(cur);
     absl::Status s = use(*f.value);
     if (IsFileReleased(s) && tries < kMaxFileReleasedRetries) {
-      // The export gave the file's descriptor back meanwhile: get it again.
+      // The export gave the file's descriptor back meanwhile: get it again
+      // (not the released File, which the node may still hold a moment).
       if (cur.cached != nullptr) cur.cached->file.reset();
+      Export::DropReleased(*cur.cfh, f.value);
       continue;
     }
     if (IsWouldBlock(s)) return WouldBlock(cur);

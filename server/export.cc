@@ -1041,6 +1041,11 @@ std::shared_ptr<PageCache::File> Export::OpenFileIfAny(Node& n) {
   return n.file;
 }
 
+void Export::DropReleased(Node& n, const std::shared_ptr<PageCache::File>& f) {
+  absl::MutexLock l(&n.mu);
+  if (n.file == f) n.file.reset();
+}
+
 bool Export::HasFd(Node& n) {
   absl::MutexLock l(&n.mu);
   return n.fd != nullptr;

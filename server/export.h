@@ -187,6 +187,10 @@ class Export {
   // The node's page-cache file if it is open already (never blocks), else
   // null.
   static std::shared_ptr<PageCache::File> OpenFileIfAny(Node& n);
+  // Forgets `f` as the node's page-cache file if it still is (the cache
+  // released it: PageCache::FileReleasedError), so that File() gets the
+  // file again.
+  static void DropReleased(Node& n, const std::shared_ptr<PageCache::File>& f);
   // Whether the node holds its descriptor now (so Stat() will not block).
   static bool HasFd(Node& n);
 
