@@ -35,6 +35,7 @@
 #include "common/clock.h"
 #include "common/page_pool.h"
 #include "common/socket_util.h"
+#include "common/testing/wait_past_ctime.h"
 #include "gtest/gtest.h"
 
 namespace txbuf {
@@ -1387,24 +1388,7 @@ TEST(PageCacheErrorsTest, WriteBackCleansAndKeepsItsError) {
 
 // --- Coherence with the disk ----------------------------------------------
 
-// Waits until a change to `path` will get a ctime other than its current
-// one: the file system's (coarse) clock has passed it. On kernels with
-// multigrain timestamps (6.13+) that is already so; on older ones a
-// same-size rewrite within one tick is not seen (docs/PAGE_CACHE.md,
-// "Granularity"), and the tests check the documented model.
-void WaitPastCtime(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return;
-  for (;;) {
-    timespec now;
-    clock_gettime(CLOCK_REALTIME_COARSE, &now);
-    if (now.tv_sec > st.st_ctim.tv_sec ||
-        (now.tv_sec == st.st_ctim.tv_sec && now.tv_nsec > st.st_ctim.tv_nsec)) {
-      return;
-    }
-    std::this_thread::yield();
-  }
-}
+using ::txbuf::testing::WaitPastCtime;
 
 // What another process does to a file: rewrites it through its own
 // descriptor (same inode).

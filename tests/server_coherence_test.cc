@@ -19,6 +19,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/testing/wait_past_ctime.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/txbuf.pb.h"
@@ -41,25 +42,6 @@ bool SignalPending(pid_t pid, int sig) {
     }
   }
   return false;
-}
-
-// Waits until a change to `path` will get a ctime other than its current
-// one: the file system's (coarse) clock has passed it. On kernels with
-// multigrain timestamps (6.13+) that is already so; on older ones a
-// same-size rewrite within one tick is not seen (docs/PAGE_CACHE.md,
-// "Granularity"), and the tests check the documented model.
-void WaitPastCtime(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return;
-  for (;;) {
-    timespec now;
-    clock_gettime(CLOCK_REALTIME_COARSE, &now);
-    if (now.tv_sec > st.st_ctim.tv_sec ||
-        (now.tv_sec == st.st_ctim.tv_sec && now.tv_nsec > st.st_ctim.tv_nsec)) {
-      return;
-    }
-    std::this_thread::yield();
-  }
 }
 
 class CoherenceTest : public ServerTest {
