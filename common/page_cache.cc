@@ -256,11 +256,8 @@ PageCache::PageCache(PagePool& pool, PageCacheOptions options)
           options.max_dirty_pages != 0
               ? options.max_dirty_pages
               : std::max(max_pages_ / 4, std::min<size_t>(max_pages_, 256))),
-      revalidate_ns_(
-          options.revalidate_interval == absl::InfiniteDuration()
-              ? -1
-              : std::max<int64_t>(
-                    0, absl::ToInt64Nanoseconds(options.revalidate_interval))) {
+      revalidate_ns_(-1) {
+  set_revalidate_interval(options.revalidate_interval);
 }
 
 PageCache::~PageCache() {
@@ -402,6 +399,18 @@ absl::Status PageCache::SyncAll() {
     if (!s.ok() && first.ok()) first = s;
   }
   return first;
+}
+
+namespace {
+int64_t RevalidateNs(absl::Duration d) {
+  return d == absl::InfiniteDuration()
+             ? -1
+             : std::max<int64_t>(0, absl::ToInt64Nanoseconds(d));
+}
+}  // namespace
+
+void PageCache::set_revalidate_interval(absl::Duration d) {
+  revalidate_ns_.store(RevalidateNs(d), std::memory_order_relaxed);
 }
 
 size_t PageCache::WriteBackDue(absl::Duration max_age) {
@@ -738,7 +747,8 @@ void PageCache::File::StampLocked(const struct stat& st) {
 }
 
 absl::Status PageCache::File::CheckDiskIfDue() {
-  const int64_t interval = cache_->revalidate_ns_;
+  const int64_t interval =
+      cache_->revalidate_ns_.load(std::memory_order_relaxed);
   if (interval < 0) return absl::OkStatus();
   if (interval > 0) {
     const int64_t now = MonoCoarseNowNs();

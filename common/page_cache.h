@@ -346,6 +346,14 @@ class PageCache {
   //   }
   size_t WriteBackDue(absl::Duration max_age) ABSL_LOCKS_EXCLUDED(files_mu_);
 
+  // The revalidation interval in effect, and a new one (from any thread;
+  // it applies to each file's next check).
+  absl::Duration revalidate_interval() const {
+    const int64_t ns = revalidate_ns_.load(std::memory_order_relaxed);
+    return ns < 0 ? absl::InfiniteDuration() : absl::Nanoseconds(ns);
+  }
+  void set_revalidate_interval(absl::Duration d);
+
   // The page limit in effect (options.max_pages or the pool's capacity).
   size_t max_pages() const { return max_pages_; }
 
@@ -413,7 +421,7 @@ class PageCache {
   const size_t max_pages_;
   const size_t max_dirty_pages_;
   // revalidate_interval in ns; -1: never.
-  const int64_t revalidate_ns_;
+  std::atomic<int64_t> revalidate_ns_;
 
   mutable absl::Mutex files_mu_;
   absl::flat_hash_map<FileKey, std::shared_ptr<File>> files_

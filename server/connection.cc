@@ -160,14 +160,12 @@ void Connection::OnCompletion(const io_uring_cqe& cqe) {
   ArmFrameTimer();
 }
 
-bool Connection::OverOwnBudget() const {
-  return pinned_ >= s_.options().conn_budget;
-}
+bool Connection::OverOwnBudget() const { return pinned_ >= s_.conn_budget(); }
 
 bool Connection::OverFairShare() const {
-  if (pinned_ == 0 || s_.HeldBytes() < s_.options().budget) return false;
+  if (pinned_ == 0 || s_.HeldBytes() < s_.budget()) return false;
   const uint64_t holders = std::max<uint64_t>(1, s_.budget_holders.load());
-  return pinned_ >= s_.options().budget / holders;
+  return pinned_ >= s_.budget() / holders;
 }
 
 void Connection::Process() {
@@ -448,7 +446,7 @@ void Connection::Pause() {
   if (deadline_timer_ == 0) {
     // Holding its own budget, or its share of an exceeded global one, for
     // longer than the deadline: close it.
-    deadline_timer_ = w_.loop().RunAfter(s_.options().budget_deadline, [this] {
+    deadline_timer_ = w_.loop().RunAfter(s_.budget_deadline(), [this] {
       deadline_timer_ = 0;
       if (paused_ && OverBudget()) {
         s_.budget_closes.fetch_add(1);

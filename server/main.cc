@@ -1,24 +1,29 @@
 // txbufd: the txbuf file server.
 //
 //   txbufd --export DIR [--listen HOST:PORT] [--engine E] [--threads N] ...
+//   txbufd --config /etc/txbuf/txbufd.conf [options that win over it]
 //
 // Prints "listening on HOST:PORT" on stdout when ready. On SIGTERM or SIGINT
 // it stops accepting, finishes or aborts what is in flight, waits for every
 // txbuf destructor, writes back cached data, prints one JSON line of final
 // statistics (pinned_bytes is 0) and exits 0; SIGQUIT does the same. On SIGHUP
 // it reads the token file again (connections authenticating from then on need
-// the new token; an unreadable or empty file keeps the old one) and goes on.
+// the new token; an unreadable or empty file keeps the old one) and, with
+// --config, the file's budgets and intervals, and goes on (docs/OPERATIONS.md).
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/socket_util.h"
+#include "server/config_file.h"
 #include "server/server.h"
 
 namespace {
@@ -27,6 +32,11 @@ constexpr char kUsage[] = R"(usage: txbufd --export DIR [options]
 
 Serves DIR over the txbuf protocol (docs/PROTOCOL.md).
 
+  --config FILE           read options from FILE (TOML: `name = value`, one
+                          per option below, without the "--"; switches take
+                          true/false); the command line wins; SIGHUP reads it
+                          again and applies the token file, budgets and
+                          intervals (docs/OPERATIONS.md)
   --export DIR            directory to export (required)
   --listen HOST:PORT      address to listen on (default 127.0.0.1:0; port 0
                           picks a free port; prints "listening on HOST:PORT")
@@ -114,98 +124,176 @@ bool ParseBytes(absl::string_view s, uint64_t* out) {
 
 }  // namespace
 
+// The options that take no value on the command line (true or false in
+// the configuration file, or --NAME=false).
+bool IsSwitch(absl::string_view flag) {
+  return flag == "--read-only" || flag == "--allow-unauthenticated" ||
+         flag == "--no-fixed-buffers";
+}
+
+// Applies option `flag` ("--name") with `value` to `o`. InvalidArgument for
+// a bad value or an unknown option; FailedPrecondition when the token file
+// cannot be read.
+absl::Status ApplyOption(const std::string& flag, const std::string& value,
+                         txbuf::server::ServerOptions& o) {
+  uint64_t n = 0;
+  bool on = false;
+  if (IsSwitch(flag)) {
+    if (value == "true") {
+      on = true;
+    } else if (value != "false") {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, " takes true or false"));
+    }
+  }
+  if (flag == "--export") {
+    o.export_dir = value;
+  } else if (flag == "--listen") {
+    absl::StatusOr<std::pair<std::string, uint16_t>> hp =
+        txbuf::SplitHostPort(value);
+    if (!hp.ok())
+      return absl::InvalidArgumentError(std::string(hp.status().message()));
+    o.host = hp->first;
+    o.port = hp->second;
+  } else if (flag == "--engine") {
+    absl::StatusOr<txbuf::EngineKind> e = txbuf::ParseEngineKind(value);
+    if (!e.ok())
+      return absl::InvalidArgumentError(std::string(e.status().message()));
+    o.engine = *e;
+  } else if (flag == "--threads") {
+    if (!ParseBytes(value, &n) || n < 1 || n > 256)
+      return absl::InvalidArgumentError("bad --threads");
+    o.threads = static_cast<int>(n);
+  } else if (flag == "--read-only") {
+    o.read_only = on;
+  } else if (flag == "--token-file") {
+    o.token_file = value;
+    absl::StatusOr<std::string> tok =
+        txbuf::server::ReadTokenFile(o.token_file);
+    if (!tok.ok())
+      return absl::FailedPreconditionError(std::string(tok.status().message()));
+    o.token = *std::move(tok);
+  } else if (flag == "--allow-unauthenticated") {
+    o.allow_unauthenticated = on;
+  } else if (flag == "--user") {
+    o.user = value;
+    if (o.user.empty())
+      return absl::InvalidArgumentError("--user needs a user name");
+  } else if (flag == "--conn-budget") {
+    if (!ParseBytes(value, &o.conn_budget))
+      return absl::InvalidArgumentError("bad --conn-budget");
+  } else if (flag == "--budget") {
+    if (!ParseBytes(value, &o.budget))
+      return absl::InvalidArgumentError("bad --budget");
+  } else if (flag == "--budget-deadline") {
+    double secs = 0;
+    if (!absl::SimpleAtod(value, &secs) || secs < 0) {
+      return absl::InvalidArgumentError("bad --budget-deadline");
+    }
+    o.budget_deadline = absl::Seconds(secs);
+  } else if (flag == "--cache-size") {
+    if (!ParseBytes(value, &o.cache_bytes) || o.cache_bytes < (1 << 20)) {
+      return absl::InvalidArgumentError("bad --cache-size (at least 1M)");
+    }
+  } else if (flag == "--io-threads") {
+    if (!ParseBytes(value, &n) || n < 1 || n > 256)
+      return absl::InvalidArgumentError("bad --io-threads");
+    o.io_threads = static_cast<int>(n);
+  } else if (flag == "--max-connections") {
+    if (!ParseBytes(value, &n) || n < 1)
+      return absl::InvalidArgumentError("bad --max-connections");
+    o.max_connections = n;
+  } else if (flag == "--max-pending-connections") {
+    if (!ParseBytes(value, &n) || n < 1) {
+      return absl::InvalidArgumentError("bad --max-pending-connections");
+    }
+    o.max_pending_connections = n;
+  } else if (flag == "--frame-timeout") {
+    double secs = 0;
+    if (!absl::SimpleAtod(value, &secs) || secs <= 0) {
+      return absl::InvalidArgumentError("bad --frame-timeout");
+    }
+    o.frame_timeout = absl::Seconds(secs);
+  } else if (flag == "--revalidate" || flag == "--dirty-expire" ||
+             flag == "--writeback-interval") {
+    double secs = 0;
+    if (!absl::SimpleAtod(value, &secs) || secs < 0 || secs > 1e6 ||
+        (secs == 0 && flag == "--writeback-interval")) {
+      return absl::InvalidArgumentError(absl::StrCat("bad ", flag));
+    }
+    (flag == "--revalidate"     ? o.revalidate_interval
+     : flag == "--dirty-expire" ? o.dirty_expire
+                                : o.writeback_interval) = absl::Seconds(secs);
+  } else if (flag == "--stage-threshold") {
+    if (!ParseBytes(value, &n))
+      return absl::InvalidArgumentError("bad --stage-threshold");
+    o.stage_threshold = n;
+  } else if (flag == "--no-fixed-buffers") {
+    o.fixed_buffers = !on;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("unknown option ", flag));
+  }
+  return absl::OkStatus();
+}
+
+// The options in effect: the configuration file's (`config`, if not
+// empty), then the command line's `cli` (which win).
+absl::Status BuildOptions(
+    const std::string& config,
+    const std::vector<std::pair<std::string, std::string>>& cli,
+    txbuf::server::ServerOptions& o) {
+  if (!config.empty()) {
+    absl::StatusOr<std::vector<txbuf::server::ConfigEntry>> entries =
+        txbuf::server::ReadConfigFile(config);
+    if (!entries.ok()) return entries.status();
+    for (const txbuf::server::ConfigEntry& e : *entries) {
+      const std::string flag = absl::StrCat("--", e.key);
+      absl::Status s = flag == "--config" || flag == "--help"
+                           ? absl::InvalidArgumentError("not an option here")
+                           : ApplyOption(flag, e.value, o);
+      if (!s.ok()) {
+        return absl::Status(
+            s.code(), absl::StrCat(config, ": ", e.key, ": ", s.message()));
+      }
+    }
+  }
+  for (const auto& [flag, value] : cli) {
+    if (absl::Status s = ApplyOption(flag, value, o); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 int main(int argc, char** argv) {
-  txbuf::server::ServerOptions o;
+  std::string config;
+  std::vector<std::pair<std::string, std::string>> cli;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      size_t eq = a.find('=');
-      if (eq != std::string::npos) return a.substr(eq + 1);
-      if (i + 1 >= argc) Die(absl::StrCat(a, " needs a value"));
-      return argv[++i];
-    };
-    std::string flag = a.substr(0, a.find('='));
-    uint64_t n = 0;
+    const size_t eq = a.find('=');
+    const std::string flag = a.substr(0, eq);
     if (flag == "--help" || flag == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
-    } else if (flag == "--export") {
-      o.export_dir = value();
-    } else if (flag == "--listen") {
-      absl::StatusOr<std::pair<std::string, uint16_t>> hp =
-          txbuf::SplitHostPort(value());
-      if (!hp.ok()) Die(std::string(hp.status().message()));
-      o.host = hp->first;
-      o.port = hp->second;
-    } else if (flag == "--engine") {
-      absl::StatusOr<txbuf::EngineKind> e = txbuf::ParseEngineKind(value());
-      if (!e.ok()) Die(std::string(e.status().message()));
-      o.engine = *e;
-    } else if (flag == "--threads") {
-      if (!ParseBytes(value(), &n) || n < 1 || n > 256) Die("bad --threads");
-      o.threads = static_cast<int>(n);
-    } else if (flag == "--read-only") {
-      o.read_only = true;
-    } else if (flag == "--token-file") {
-      o.token_file = value();
-      absl::StatusOr<std::string> tok =
-          txbuf::server::ReadTokenFile(o.token_file);
-      if (!tok.ok()) Die(std::string(tok.status().message()), 1);
-      o.token = *std::move(tok);
-    } else if (flag == "--allow-unauthenticated") {
-      o.allow_unauthenticated = true;
-    } else if (flag == "--user") {
-      o.user = value();
-      if (o.user.empty()) Die("--user needs a user name");
-    } else if (flag == "--conn-budget") {
-      if (!ParseBytes(value(), &o.conn_budget)) Die("bad --conn-budget");
-    } else if (flag == "--budget") {
-      if (!ParseBytes(value(), &o.budget)) Die("bad --budget");
-    } else if (flag == "--budget-deadline") {
-      double secs = 0;
-      if (!absl::SimpleAtod(value(), &secs) || secs < 0) {
-        Die("bad --budget-deadline");
-      }
-      o.budget_deadline = absl::Seconds(secs);
-    } else if (flag == "--cache-size") {
-      if (!ParseBytes(value(), &o.cache_bytes) || o.cache_bytes < (1 << 20)) {
-        Die("bad --cache-size (at least 1M)");
-      }
-    } else if (flag == "--io-threads") {
-      if (!ParseBytes(value(), &n) || n < 1 || n > 256) Die("bad --io-threads");
-      o.io_threads = static_cast<int>(n);
-    } else if (flag == "--max-connections") {
-      if (!ParseBytes(value(), &n) || n < 1) Die("bad --max-connections");
-      o.max_connections = n;
-    } else if (flag == "--max-pending-connections") {
-      if (!ParseBytes(value(), &n) || n < 1) {
-        Die("bad --max-pending-connections");
-      }
-      o.max_pending_connections = n;
-    } else if (flag == "--frame-timeout") {
-      double secs = 0;
-      if (!absl::SimpleAtod(value(), &secs) || secs <= 0) {
-        Die("bad --frame-timeout");
-      }
-      o.frame_timeout = absl::Seconds(secs);
-    } else if (flag == "--revalidate" || flag == "--dirty-expire" ||
-               flag == "--writeback-interval") {
-      double secs = 0;
-      if (!absl::SimpleAtod(value(), &secs) || secs < 0 || secs > 1e6 ||
-          (secs == 0 && flag == "--writeback-interval")) {
-        Die(absl::StrCat("bad ", flag));
-      }
-      (flag == "--revalidate"     ? o.revalidate_interval
-       : flag == "--dirty-expire" ? o.dirty_expire
-                                  : o.writeback_interval) = absl::Seconds(secs);
-    } else if (flag == "--stage-threshold") {
-      if (!ParseBytes(value(), &n)) Die("bad --stage-threshold");
-      o.stage_threshold = n;
-    } else if (flag == "--no-fixed-buffers") {
-      o.fixed_buffers = false;
-    } else {
-      Die(absl::StrCat("unknown option ", a));
     }
+    std::string value;
+    if (eq != std::string::npos) {
+      value = a.substr(eq + 1);
+    } else if (IsSwitch(flag)) {
+      value = "true";
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      Die(absl::StrCat(a, " needs a value"));
+    }
+    if (flag == "--config") {
+      config = value;
+    } else {
+      cli.emplace_back(flag, value);
+    }
+  }
+  txbuf::server::ServerOptions o;
+  if (absl::Status s = BuildOptions(config, cli, o); !s.ok()) {
+    Die(std::string(s.message()),
+        s.code() == absl::StatusCode::kFailedPrecondition ? 1 : 2);
   }
   if (o.export_dir.empty()) Die("--export DIR is required");
   // CREATE, MKDIR and SYMLINK get the modes the client asks for, whatever
@@ -229,10 +317,24 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   // SIGHUP reloads what can change under running connections (the token
-  // file); SIGTERM, SIGINT and SIGQUIT drain, write back and exit 0.
+  // file; with --config, the file's budgets and intervals too); SIGTERM,
+  // SIGINT and SIGQUIT drain, write back and exit 0.
   int sig = 0;
   while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
-    if (o.token_file.empty()) {
+    if (!config.empty()) {
+      txbuf::server::ServerOptions fresh;
+      if (absl::Status s = BuildOptions(config, cli, fresh); !s.ok()) {
+        std::fprintf(stderr, "txbufd: SIGHUP: kept the running settings: %s\n",
+                     std::string(s.message()).c_str());
+        continue;
+      }
+      std::vector<std::string> said = (*server)->Reload(fresh);
+      if (said.empty()) said.push_back("nothing changed");
+      for (const std::string& line : said) {
+        std::fprintf(stderr, "txbufd: SIGHUP: %s: %s\n", config.c_str(),
+                     line.c_str());
+      }
+    } else if (o.token_file.empty()) {
       std::fprintf(stderr, "txbufd: SIGHUP: nothing to reload\n");
     } else if (absl::Status s = (*server)->ReloadToken(); s.ok()) {
       std::fprintf(stderr, "txbufd: SIGHUP: reloaded the token file %s\n",

@@ -177,6 +177,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       std::min(nofile - reserved - options.max_connections, kMaxFdBudget);
   std::unique_ptr<Server> s(new Server(std::move(options)));
   const ServerOptions& o = s->options_;
+  s->conn_budget_ = o.conn_budget;
+  s->budget_ = o.budget;
+  s->budget_deadline_ns_ = absl::ToInt64Nanoseconds(o.budget_deadline);
+  s->dirty_expire_ns_ = absl::ToInt64Nanoseconds(o.dirty_expire);
+  s->writeback_interval_ns_ = absl::ToInt64Nanoseconds(o.writeback_interval);
   uint8_t v[8];
   RandomBytes(v);
   std::memcpy(&s->verifier_, v, sizeof(v));
@@ -252,8 +257,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   // pressure); a write-back error waits for the file's next COMMIT.
   s->flusher_ = std::thread([self] {
     while (!self->stop_flusher_.WaitForNotificationWithTimeout(
-        self->options_.writeback_interval)) {
-      self->cache_->WriteBackDue(self->options_.dirty_expire);
+        absl::Nanoseconds(self->writeback_interval_ns_.load()))) {
+      self->cache_->WriteBackDue(
+          absl::Nanoseconds(self->dirty_expire_ns_.load()));
     }
   });
   return s;
@@ -281,6 +287,75 @@ void Server::Shutdown() {
                    std::string(s.message()).c_str());
     }
   }
+}
+
+std::vector<std::string> Server::Reload(const ServerOptions& fresh) {
+  std::vector<std::string> said;
+  auto bytes = [](uint64_t v) { return absl::StrCat(v); };
+  auto secs = [](absl::Duration d) { return absl::FormatDuration(d); };
+  // The reloadable ones.
+  if (fresh.token_file != options_.token_file || fresh.token != token()) {
+    if (fresh.token.has_value()) {
+      absl::MutexLock l(&token_mu_);
+      token_ = fresh.token;
+      said.push_back(
+          absl::StrCat("reloaded the token file ", fresh.token_file));
+    } else {
+      said.push_back(
+          "token-file: removed from the configuration: needs a restart "
+          "(the old token stays)");
+    }
+  }
+  const uint64_t budget = std::min(fresh.budget, options_.cache_bytes / 2);
+  if (uint64_t old = conn_budget_.exchange(fresh.conn_budget);
+      old != fresh.conn_budget) {
+    said.push_back(absl::StrCat("conn-budget: ", bytes(old), " -> ",
+                                bytes(fresh.conn_budget), " bytes"));
+  }
+  if (uint64_t old = budget_.exchange(budget); old != budget) {
+    said.push_back(
+        absl::StrCat("budget: ", bytes(old), " -> ", bytes(budget), " bytes"));
+  }
+  auto duration = [&](const char* name, std::atomic<int64_t>& cell,
+                      absl::Duration v) {
+    const int64_t old = cell.exchange(absl::ToInt64Nanoseconds(v));
+    if (old != absl::ToInt64Nanoseconds(v)) {
+      said.push_back(absl::StrCat(name, ": ", secs(absl::Nanoseconds(old)),
+                                  " -> ", secs(v)));
+    }
+  };
+  duration("budget-deadline", budget_deadline_ns_, fresh.budget_deadline);
+  duration("dirty-expire", dirty_expire_ns_, fresh.dirty_expire);
+  duration("writeback-interval", writeback_interval_ns_,
+           fresh.writeback_interval);
+  if (absl::Duration old = cache_->revalidate_interval();
+      old != fresh.revalidate_interval) {
+    cache_->set_revalidate_interval(fresh.revalidate_interval);
+    said.push_back(absl::StrCat("revalidate: ", secs(old), " -> ",
+                                secs(fresh.revalidate_interval)));
+  }
+  // The others: kept.
+  auto restart = [&](const char* name, bool differs) {
+    if (differs) said.push_back(absl::StrCat(name, ": needs a restart"));
+  };
+  const ServerOptions& o = options_;
+  restart("export", fresh.export_dir != o.export_dir);
+  restart("listen", fresh.host != o.host || fresh.port != o.port);
+  restart("engine", fresh.engine != o.engine);
+  restart("threads", fresh.threads != o.threads);
+  restart("read-only", fresh.read_only != o.read_only);
+  restart("allow-unauthenticated",
+          fresh.allow_unauthenticated != o.allow_unauthenticated);
+  restart("user", fresh.user != o.user);
+  restart("cache-size", fresh.cache_bytes != o.cache_bytes);
+  restart("io-threads", fresh.io_threads != o.io_threads);
+  restart("max-connections", fresh.max_connections != o.max_connections);
+  restart("max-pending-connections",
+          fresh.max_pending_connections != o.max_pending_connections);
+  restart("frame-timeout", fresh.frame_timeout != o.frame_timeout);
+  restart("stage-threshold", fresh.stage_threshold != o.stage_threshold);
+  restart("no-fixed-buffers", fresh.fixed_buffers != o.fixed_buffers);
+  return said;
 }
 
 void Server::FillStats(rpc::StatsResult* r) const {
@@ -369,6 +444,8 @@ void Server::FillStats(rpc::StatsResult* r) const {
   r->set_blocking_jobs(jobs.load());
   r->set_open_descriptors(export_->open_fds());
   r->set_nodes(export_->nodes());
+  r->set_conn_budget(conn_budget());
+  r->set_budget(budget());
 }
 
 std::string Server::StatsJson() const {

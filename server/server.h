@@ -131,6 +131,26 @@ class Server {
   //   if (absl::Status s = server->ReloadToken(); !s.ok()) LOG(...) << s;
   absl::Status ReloadToken() ABSL_LOCKS_EXCLUDED(token_mu_);
 
+  // Applies what can change under running connections from `fresh` (the
+  // options as the configuration file and command line give them now):
+  // the token, conn_budget, budget (at most half the cache, as at start),
+  // budget_deadline, revalidate_interval, dirty_expire and
+  // writeback_interval. Returns a line per setting changed, and a line per
+  // other setting that differs ("needs a restart"; it is kept).
+  //
+  // Example:
+  //   for (const std::string& line : server->Reload(fresh))
+  //     fprintf(stderr, "txbufd: SIGHUP: %s\n", line.c_str());
+  std::vector<std::string> Reload(const ServerOptions& fresh)
+      ABSL_LOCKS_EXCLUDED(token_mu_);
+
+  // The budgets in effect (Reload changes them).
+  uint64_t conn_budget() const { return conn_budget_.load(); }
+  uint64_t budget() const { return budget_.load(); }
+  absl::Duration budget_deadline() const {
+    return absl::Nanoseconds(budget_deadline_ns_.load());
+  }
+
   // Counters (updated by workers).
   std::atomic<uint64_t> connections{0};
   std::atomic<uint64_t> connections_total{0};
@@ -168,6 +188,12 @@ class Server {
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<BlockingPool> blocking_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  // Reloadable settings (see Reload), first from options_.
+  std::atomic<uint64_t> conn_budget_{0};
+  std::atomic<uint64_t> budget_{0};
+  std::atomic<int64_t> budget_deadline_ns_{0};
+  std::atomic<int64_t> dirty_expire_ns_{0};
+  std::atomic<int64_t> writeback_interval_ns_{0};
   // Background write-back (PageCache::WriteBackDue) until stop_flusher_.
   absl::Notification stop_flusher_;
   std::thread flusher_;

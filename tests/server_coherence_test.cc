@@ -316,5 +316,54 @@ TEST_F(CoherenceTest, SignalsNeverLoseUnstableData) {
   }
 }
 
+// Issue 10 item 3: with --config, SIGHUP reads the file again and applies
+// the budgets (STATS shows them) without dropping a connection; the command
+// line still wins; a setting that needs a restart is kept; a file that does
+// not parse keeps everything. Unknown keys and bad values stop the start.
+TEST_F(CoherenceTest, SighupReloadsTheConfigFile) {
+  TempDir etc;
+  const std::string conf = etc.Join("txbufd.conf");
+  WriteFile(conf,
+            "conn-budget = \"4M\"\n"
+            "budget = 16777216\n"
+            "read-only = false\n");
+  StartServer({"--config", conf, "--budget", "20M"});
+  RawClient c = Connect();
+  rpc::StatsResult st = Stats();
+  EXPECT_EQ(st.conn_budget(), 4u << 20);
+  EXPECT_EQ(st.budget(), 20u << 20);  // the command line's
+
+  WriteFile(conf,
+            "conn-budget = \"2M\"\n"
+            "budget = 8388608\n"
+            "read-only = true\n"  // needs a restart: kept
+            "budget-deadline = 20\n");
+  ASSERT_EQ(kill(server_->pid(), SIGHUP), 0);
+  EXPECT_TRUE(WaitFor([&] { return Stats().conn_budget() == 2u << 20; }));
+  st = Stats();
+  EXPECT_EQ(st.budget(), 20u << 20);  // still the command line's
+  // The connection from before goes on, and the export is still writable.
+  rpc::Request w = At("probe.txt");
+  w.add_ops()->mutable_write()->set_length(5);
+  EXPECT_EQ(Call(c, w, "probe").reply.status(), rpc::STATUS_OK);
+
+  // A broken file keeps every running setting.
+  WriteFile(conf, "conn-budget = \n");
+  ASSERT_EQ(kill(server_->pid(), SIGHUP), 0);
+  EXPECT_TRUE(WaitFor([&] { return !SignalPending(server_->pid(), SIGHUP); }));
+  EXPECT_EQ(Stats().conn_budget(), 2u << 20);
+  ExpectStillServing();
+
+  // What the file may not hold stops the start.
+  for (const char* bad :
+       {"no-such-option = 1\n", "threads = \"many\"\n", "read-only = \"yes\"\n",
+        "config = \"x\"\n", "budget = 1\nbudget = 2\n"}) {
+    WriteFile(conf, bad);
+    EXPECT_FALSE(
+        ServerProcess::Start({"--export", dir_.path(), "--config", conf}).ok())
+        << bad;
+  }
+}
+
 }  // namespace
 }  // namespace txbuf::testing

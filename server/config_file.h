@@ -1,0 +1,51 @@
+// config_file.h: txbufd's configuration file (TOML, read with toml++).
+//
+// A flat TOML table whose keys are txbufd's long option names without the
+// leading "--" and whose values are what the option takes:
+//
+//   export = "/srv/data"
+//   listen = "0.0.0.0:7420"
+//   token-file = "/etc/txbuf/token"
+//   conn-budget = "64M"        # or 67108864
+//   budget-deadline = 10       # seconds
+//   read-only = true           # a switch: true or false
+//
+// This file only turns the TOML into (option, value) pairs; txbufd applies
+// them as it applies its command line (which overrides the file), and
+// rejects unknown options. See docs/OPERATIONS.md.
+//
+// Thread-safety: a pure function.
+#ifndef TXBUF_SERVER_CONFIG_FILE_H_
+#define TXBUF_SERVER_CONFIG_FILE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace txbuf::server {
+
+// One `key = value` of the file, the value as text: strings as they are,
+// integers in decimal, floats as the shortest text that reads back the
+// same, booleans as "true" / "false".
+struct ConfigEntry {
+  std::string key;
+  std::string value;
+};
+
+// Reads the configuration file at `path`. InvalidArgument, naming the file
+// and the line, for a syntax error or a value that is not a string, number
+// or boolean (tables, arrays, dates); NotFound etc. if it cannot be read.
+// Keys come in the file's order.
+//
+// Example:
+//   absl::StatusOr<std::vector<ConfigEntry>> c =
+//       ReadConfigFile("/etc/txbuf/txbufd.conf");
+//   if (!c.ok()) Die(c.status().message());
+//   for (const ConfigEntry& e : *c) Apply(e.key, e.value);
+absl::StatusOr<std::vector<ConfigEntry>> ReadConfigFile(
+    const std::string& path);
+
+}  // namespace txbuf::server
+
+#endif  // TXBUF_SERVER_CONFIG_FILE_H_
