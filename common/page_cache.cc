@@ -413,7 +413,8 @@ void PageCache::set_revalidate_interval(absl::Duration d) {
   revalidate_ns_.store(RevalidateNs(d), std::memory_order_relaxed);
 }
 
-size_t PageCache::WriteBackDue(absl::Duration max_age) {
+size_t PageCache::WriteBackDue(absl::Duration max_age,
+                               absl::Status* first_error) {
   struct Dirty {
     std::shared_ptr<File> file;
     int64_t since;
@@ -439,7 +440,11 @@ size_t PageCache::WriteBackDue(absl::Duration max_age) {
         dirty_pages_.load(std::memory_order_relaxed) <= background) {
       break;
     }
-    d.file->WriteBack().IgnoreError();  // kept for the file's next Commit
+    // An error is also kept for the file's next Commit.
+    if (absl::Status s = d.file->WriteBack();
+        !s.ok() && first_error != nullptr && first_error->ok()) {
+      *first_error = std::move(s);
+    }
     ++done;
   }
   background_writebacks_.fetch_add(done, std::memory_order_relaxed);

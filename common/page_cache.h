@@ -337,14 +337,19 @@ class PageCache {
   // whose oldest dirty page (since it was last clean) is at least
   // `max_age` old, then, while more than half of max_dirty_pages() are
   // dirty, the files dirty the longest. Errors are kept for each file's
-  // next Commit (as eviction's are). Blocks (file I/O); call without locks.
-  // Returns how many files it wrote back.
+  // next Commit (as eviction's are), and the first is also stored in
+  // `*first_error` if given (for the log). Blocks (file I/O); call without
+  // locks. Returns how many files it wrote back (or tried to).
   //
   // Example:
   //   while (!stop.WaitForNotificationWithTimeout(absl::Seconds(5))) {
-  //     cache.WriteBackDue(absl::Seconds(30));
+  //     absl::Status error;
+  //     cache.WriteBackDue(absl::Seconds(30), &error);
+  //     if (!error.ok()) Log(error);
   //   }
-  size_t WriteBackDue(absl::Duration max_age) ABSL_LOCKS_EXCLUDED(files_mu_);
+  size_t WriteBackDue(absl::Duration max_age,
+                      absl::Status* first_error = nullptr)
+      ABSL_LOCKS_EXCLUDED(files_mu_);
 
   // The revalidation interval in effect, and a new one (from any thread;
   // it applies to each file's next check).

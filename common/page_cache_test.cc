@@ -1593,6 +1593,33 @@ TEST(PageCacheBackgroundTest, WriteBackDueWritesOldDirtyFiles) {
   ASSERT_TRUE(IsOk(b->Commit()));
 }
 
+// A background write-back that fails says so (for the server's log) and
+// keeps the error for the file's next Commit, which reports it once.
+TEST(PageCacheBackgroundTest, WriteBackDueReportsTheFirstError) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool);
+  const std::string pa = dir.File("a");
+  FilePtr a = MustOpen(cache, pa);
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(
+      IsOk(a->Write(0, Pattern(2 * kPageSize, 7), Stability::kUnstable)));
+  BreakWrites(*a, pa);
+  absl::Status error;
+  EXPECT_EQ(cache.WriteBackDue(absl::ZeroDuration(), &error), 1u);
+  EXPECT_FALSE(error.ok());
+  EXPECT_FALSE(a->Commit().ok());
+  EXPECT_TRUE(IsOk(a->Commit()));
+  // Nothing failing: the status stays OK.
+  RepairWrites(*a, pa);
+  ASSERT_TRUE(
+      IsOk(a->Write(0, Pattern(2 * kPageSize, 8), Stability::kUnstable)));
+  absl::Status none;
+  EXPECT_EQ(cache.WriteBackDue(absl::ZeroDuration(), &none), 1u);
+  EXPECT_TRUE(none.ok()) << none;
+  EXPECT_EQ(FirstDiff(DiskContent(pa), Pattern(2 * kPageSize, 8)), -1);
+}
+
 // --- Dirty page limit ------------------------------------------------------
 
 TEST(PageCacheDirtyLimitTest, DefaultIsAQuarterOfTheCacheButAtLeastOneMiB) {

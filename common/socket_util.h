@@ -78,6 +78,12 @@ absl::StatusOr<UniqueFd> ConnectTcp(const std::string& host, uint16_t port,
                                     int rcvbuf = 0);
 // The local port of a bound socket.
 absl::StatusOr<uint16_t> LocalPort(int fd);
+// The peer of a connected socket as "HOST:PORT" ("[HOST]:PORT" for IPv6),
+// for messages; "?" if it has none (e.g. already reset).
+//
+// Example:
+//   LOG(INFO) << "connection from " << txbuf::PeerAddress(fd);
+std::string PeerAddress(int fd);
 
 // A connected pair over loopback TCP: {client, server side}, both blocking,
 // TCP_NODELAY.

@@ -9,7 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/crypto.h"
+#include "common/socket_util.h"
 #include "server/blocking_pool.h"
+#include "server/logging.h"
 #include "server/reply_composer.h"
 #include "server/server.h"
 #include "server/worker.h"
@@ -57,14 +59,17 @@ Connection::Connection(Worker& worker, uint64_t id,
       id_(id),
       tx_(std::move(tx)),
       fd_(tx_->fd()),
+      peer_(PeerAddress(fd_)),
       reader_(
           {s_.options().limits.max_envelope, s_.options().limits.max_payload}),
       recv_chunk_(kMinRecvChunk) {
   s_.connections.fetch_add(1);
   s_.connections_total.fetch_add(1);
+  TXBUF_LOG(DEBUG) << "connection " << id_ << " from " << peer_ << " opened";
 }
 
 Connection::~Connection() {
+  TXBUF_LOG(DEBUG) << "connection " << id_ << " from " << peer_ << " closed";
   s_.connections.fetch_sub(1);
   s_.receive_buffer_bytes.fetch_sub(counted_buffer_);
 }
@@ -94,7 +99,7 @@ void Connection::Start() {
     auth_timer_ = w_.loop().RunAfter(o.auth_timeout, [this] {
       auth_timer_ = 0;
       if (state_ == State::kAuth) {
-        s_.auth_failures.fetch_add(1);
+        NoteAuthFailure("authentication timed out");
         CloseAfterError(0, rpc::STATUS_AUTH, "authentication timed out");
       }
     });
@@ -184,7 +189,7 @@ void Connection::Process() {
     std::optional<absl::StatusOr<Frame>> f = reader_.Next();
     if (!f.has_value()) break;
     if (!f->ok()) {
-      s_.malformed.fetch_add(1);
+      NoteMalformed(f->status().message());
       rpc::Status st =
           f->status().code() == absl::StatusCode::kResourceExhausted
               ? rpc::STATUS_TOOBIG
@@ -218,7 +223,7 @@ void Connection::HandleFrame(const Frame& f) {
   switch (f.header.type) {
     case FrameType::kRequest:
       if (state_ == State::kAuth) {
-        s_.auth_failures.fetch_add(1);
+        NoteAuthFailure("a request before authenticating");
         rpc::Request req;
         uint64_t id = req.ParseFromArray(f.envelope.data(),
                                          static_cast<int>(f.envelope.size()))
@@ -241,18 +246,19 @@ void Connection::HandleFrame(const Frame& f) {
         return;
       }
       if (state_ != State::kAuth) {
-        s_.malformed.fetch_add(1);
+        NoteMalformed("unexpected AuthRequest");
         CloseAfterError(0, rpc::STATUS_BADXDR, "unexpected AuthRequest");
         return;
       }
       HandleAuth(f);
       return;
-    default:
-      s_.malformed.fetch_add(1);
-      CloseAfterError(
-          0, rpc::STATUS_BADXDR,
+    default: {
+      const std::string what =
           absl::StrCat("unexpected frame type ",
-                       static_cast<int>(f.header.type), " from a client"));
+                       static_cast<int>(f.header.type), " from a client");
+      NoteMalformed(what);
+      CloseAfterError(0, rpc::STATUS_BADXDR, what);
+    }
   }
 }
 
@@ -263,7 +269,7 @@ void Connection::HandleAuth(const Frame& f) {
   if (!req.ParseFromArray(f.envelope.data(),
                           static_cast<int>(f.envelope.size())) ||
       req.client_nonce().size() != 32 || req.mac().size() != 32) {
-    s_.auth_failures.fetch_add(1);
+    NoteAuthFailure("malformed AuthRequest");
     rpc::AuthReply r;
     r.set_status(rpc::STATUS_AUTH);
     r.set_error("malformed AuthRequest");
@@ -277,7 +283,7 @@ void Connection::HandleAuth(const Frame& f) {
       AuthMac(secret, "txbuf-auth-v1 client", server_nonce, req.client_nonce());
   rpc::AuthReply r;
   if (!ConstantTimeEqual(want, U8(req.mac()))) {
-    s_.auth_failures.fetch_add(1);
+    NoteAuthFailure("wrong token");
     r.set_status(rpc::STATUS_AUTH);
     r.set_error("authentication failed: wrong token");
     SendFrame(FrameType::kAuthReply, r);
@@ -299,6 +305,26 @@ void Connection::HandleAuth(const Frame& f) {
   Established();
 }
 
+void Connection::NoteAuthFailure(absl::string_view why) {
+  s_.auth_failures.fetch_add(1);
+  TXBUF_LOG(WARNING) << "connection " << id_ << " from " << peer_
+                     << ": authentication failed: " << why;
+}
+
+void Connection::NoteMalformed(absl::string_view what) {
+  s_.malformed.fetch_add(1);
+  // The first one per connection is a warning; a client that goes on
+  // (a malformed request does not close) does not flood the log.
+  if (!warned_malformed_) {
+    warned_malformed_ = true;
+    TXBUF_LOG(WARNING) << "connection " << id_ << " from " << peer_
+                       << ": malformed: " << what;
+  } else {
+    TXBUF_LOG(DEBUG) << "connection " << id_ << " from " << peer_
+                     << ": malformed: " << what;
+  }
+}
+
 void Connection::Established() {
   if (!pending_) return;
   pending_ = false;
@@ -312,7 +338,7 @@ void Connection::HandleRequest(const Frame& f) {
   rpc::Request& req = w_.scratch_request();
   if (!req.ParseFromArray(f.envelope.data(),
                           static_cast<int>(f.envelope.size()))) {
-    s_.malformed.fetch_add(1);
+    NoteMalformed("request envelope does not parse");
     ReplyError(0, rpc::STATUS_BADXDR, "request envelope does not parse");
     return;
   }
@@ -442,6 +468,9 @@ void Connection::Pause() {
   if (!paused_) {
     paused_ = true;
     s_.budget_waits.fetch_add(1, std::memory_order_relaxed);
+    TXBUF_LOG(DEBUG) << "connection " << id_ << " from " << peer_
+                     << ": paused with " << pinned_
+                     << " bytes pinned (over its budget or its share)";
   }
   if (deadline_timer_ == 0) {
     // Holding its own budget, or its share of an exceeded global one, for
@@ -450,6 +479,10 @@ void Connection::Pause() {
       deadline_timer_ = 0;
       if (paused_ && OverBudget()) {
         s_.budget_closes.fetch_add(1);
+        TXBUF_LOG(WARNING) << "connection " << id_ << " from " << peer_
+                           << ": closed: over its budget for "
+                           << absl::FormatDuration(s_.budget_deadline())
+                           << " with " << pinned_ << " bytes pinned";
         Close(TxSocket::CloseMode::kAbort);
       }
     });
@@ -498,6 +531,9 @@ void Connection::OnFrameTimer() {
     return;
   }
   s_.frame_timeouts.fetch_add(1, std::memory_order_relaxed);
+  TXBUF_LOG(WARNING) << "connection " << id_ << " from " << peer_
+                     << ": closed: a frame stopped arriving for "
+                     << absl::FormatDuration(s_.options().frame_timeout);
   CloseAfterError(0, rpc::STATUS_BADXDR,
                   absl::StrCat("incomplete frame: no byte for ",
                                absl::FormatDuration(s_.options().frame_timeout),

@@ -35,6 +35,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "common/event_loop.h"
 #include "common/frame.h"
 #include "common/tx_socket.h"
@@ -93,6 +94,9 @@ class Connection final : public IoCompletion {
   void ReplyError(uint64_t id, rpc::Status status, const std::string& msg);
   void CloseAfterError(uint64_t id, rpc::Status status, const std::string& msg);
   void Established();
+  // Counts and logs (server/logging.h) what the peer did wrong.
+  void NoteAuthFailure(absl::string_view why);
+  void NoteMalformed(absl::string_view what);
   bool OverOwnBudget() const;
   bool OverFairShare() const;
   bool OverBudget() const { return OverOwnBudget() || OverFairShare(); }
@@ -110,6 +114,7 @@ class Connection final : public IoCompletion {
   const uint64_t id_;
   std::unique_ptr<TxSocket> tx_;
   const int fd_;
+  const std::string peer_;  // "HOST:PORT", for the log
   FrameReader reader_;
   HandleCache handles_;
   State state_ = State::kReady;
@@ -122,6 +127,7 @@ class Connection final : public IoCompletion {
   size_t recv_chunk_;          // grows while the peer keeps the socket full
   size_t counted_buffer_ = 0;  // reader capacity counted in the server's stats
   bool paused_ = false;
+  bool warned_malformed_ = false;
   bool in_process_ = false;
   bool yielded_ = false;  // frames left for a later turn
   bool tx_closed_ = false;

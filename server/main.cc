@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "absl/strings/strip.h"
 #include "common/socket_util.h"
 #include "server/config_file.h"
+#include "server/logging.h"
 #include "server/server.h"
 
 namespace {
@@ -80,6 +82,9 @@ Serves DIR over the txbuf protocol (docs/PROTOCOL.md).
                           --writeback-interval more
   --writeback-interval SECS
                           how often to look for them (default 5)
+  --log-level L           debug | info | warning | error (default info):
+                          what goes to stderr (server/logging.h; debug adds
+                          every connection opened and closed)
   --stage-threshold BYTES copy objects shorter than this into staging pages,
                           reference longer ones (default 1024; 0: reference all)
   --no-fixed-buffers      do not register the page arena with io_uring
@@ -224,6 +229,12 @@ absl::Status ApplyOption(const std::string& flag, const std::string& value,
     (flag == "--revalidate"     ? o.revalidate_interval
      : flag == "--dirty-expire" ? o.dirty_expire
                                 : o.writeback_interval) = absl::Seconds(secs);
+  } else if (flag == "--log-level") {
+    absl::StatusOr<txbuf::server::LogLevel> l =
+        txbuf::server::ParseLogLevel(value);
+    if (!l.ok())
+      return absl::InvalidArgumentError(std::string(l.status().message()));
+    o.log_level = *l;
   } else if (flag == "--stage-threshold") {
     if (!ParseBytes(value, &n))
       return absl::InvalidArgumentError("bad --stage-threshold");
@@ -296,6 +307,7 @@ int main(int argc, char** argv) {
         s.code() == absl::StatusCode::kFailedPrecondition ? 1 : 2);
   }
   if (o.export_dir.empty()) Die("--export DIR is required");
+  txbuf::server::InitLogging(argv[0], o.log_level);
   // CREATE, MKDIR and SYMLINK get the modes the client asks for, whatever
   // the shell's umask (the client applies its own, as with NFS).
   umask(0);
@@ -324,26 +336,25 @@ int main(int argc, char** argv) {
     if (!config.empty()) {
       txbuf::server::ServerOptions fresh;
       if (absl::Status s = BuildOptions(config, cli, fresh); !s.ok()) {
-        std::fprintf(stderr, "txbufd: SIGHUP: kept the running settings: %s\n",
-                     std::string(s.message()).c_str());
+        TXBUF_LOG(ERROR) << "SIGHUP: kept the running settings: "
+                         << s.message();
         continue;
       }
       std::vector<std::string> said = (*server)->Reload(fresh);
       if (said.empty()) said.push_back("nothing changed");
       for (const std::string& line : said) {
-        std::fprintf(stderr, "txbufd: SIGHUP: %s: %s\n", config.c_str(),
-                     line.c_str());
+        TXBUF_LOG(NOTICE) << "SIGHUP: " << config << ": " << line;
       }
     } else if (o.token_file.empty()) {
-      std::fprintf(stderr, "txbufd: SIGHUP: nothing to reload\n");
+      TXBUF_LOG(NOTICE) << "SIGHUP: nothing to reload";
     } else if (absl::Status s = (*server)->ReloadToken(); s.ok()) {
-      std::fprintf(stderr, "txbufd: SIGHUP: reloaded the token file %s\n",
-                   o.token_file.c_str());
+      TXBUF_LOG(NOTICE) << "SIGHUP: reloaded the token file " << o.token_file;
     } else {
-      std::fprintf(stderr, "txbufd: SIGHUP: kept the old token: %s\n",
-                   std::string(s.message()).c_str());
+      TXBUF_LOG(ERROR) << "SIGHUP: kept the old token: " << s.message();
     }
   }
+  TXBUF_LOG(NOTICE) << "stopping on SIG" << sigabbrev_np(sig)
+                    << ": draining, then writing back cached data";
   (*server)->Shutdown();
   std::printf("%s\n", (*server)->StatsJson().c_str());
   std::fflush(stdout);

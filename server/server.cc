@@ -20,6 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "common/crypto.h"
 #include "common/socket_util.h"
+#include "server/logging.h"
 #include "server/worker.h"
 
 namespace txbuf::server {
@@ -151,12 +152,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   }
   const uint64_t conn_cap = (nofile - reserved) / 4;
   if (options.max_connections > conn_cap) {
-    std::fprintf(stderr,
-                 "txbufd: --max-connections %llu lowered to %llu to fit the "
-                 "descriptor limit of %llu (ulimit -n)\n",
-                 static_cast<unsigned long long>(options.max_connections),
-                 static_cast<unsigned long long>(conn_cap),
-                 static_cast<unsigned long long>(nofile));
+    TXBUF_LOG(WARNING) << "--max-connections " << options.max_connections
+                       << " lowered to " << conn_cap
+                       << " to fit the descriptor limit of " << nofile
+                       << " (ulimit -n)";
     options.max_connections = conn_cap;
   }
   options.max_pending_connections =
@@ -165,11 +164,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   // starts while half of it is still free for the cache and for writes.
   if (options.budget > options.cache_bytes / 2) {
     if (options.budget != ServerOptions{}.budget) {
-      std::fprintf(stderr,
-                   "txbufd: --budget %llu lowered to %llu, half the cache "
-                   "(--cache-size)\n",
-                   static_cast<unsigned long long>(options.budget),
-                   static_cast<unsigned long long>(options.cache_bytes / 2));
+      TXBUF_LOG(WARNING) << "--budget " << options.budget << " lowered to "
+                         << options.cache_bytes / 2
+                         << ", half the cache (--cache-size)";
     }
     options.budget = options.cache_bytes / 2;
   }
@@ -220,10 +217,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
           " without --token-file: anyone who can reach it could read and "
           "change the export (pass --allow-unauthenticated to do it anyway)"));
     }
-    std::fprintf(stderr,
-                 "txbufd: WARNING: no token file: anyone who can reach %s can "
-                 "read and change the export\n",
-                 s->address_.c_str());
+    TXBUF_LOG(WARNING) << "no token file: anyone who can reach " << s->address_
+                       << " can read and change the export";
   }
   std::vector<UniqueFd> fds;
   fds.push_back(std::move(*first));
@@ -237,11 +232,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     // access is checked as this user.
     if (absl::Status st = DropPrivileges(o.user); !st.ok()) return st;
     s->export_->ProbeKernelHandles();
-    std::fprintf(stderr,
-                 "txbufd: running as user %s (uid %d, gid %d); files are "
-                 "accessed with its permissions\n",
-                 o.user.c_str(), static_cast<int>(getuid()),
-                 static_cast<int>(getgid()));
+    TXBUF_LOG(NOTICE) << "running as user " << o.user << " (uid " << getuid()
+                      << ", gid " << getgid()
+                      << "); files are accessed with its permissions";
   }
   for (int i = 0; i < o.threads; ++i) {
     s->workers_.push_back(std::make_unique<Worker>(*s, i, std::move(fds[i])));
@@ -258,10 +251,28 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   s->flusher_ = std::thread([self] {
     while (!self->stop_flusher_.WaitForNotificationWithTimeout(
         absl::Nanoseconds(self->writeback_interval_ns_.load()))) {
+      absl::Status error;
       self->cache_->WriteBackDue(
-          absl::Nanoseconds(self->dirty_expire_ns_.load()));
+          absl::Nanoseconds(self->dirty_expire_ns_.load()), &error);
+      if (!error.ok()) {
+        TXBUF_LOG(ERROR) << "background write-back: " << error.message()
+                         << " (kept for the file's next COMMIT)";
+      }
     }
   });
+  TXBUF_LOG(NOTICE) << "serving " << o.export_dir << " on " << s->address_
+                    << (o.read_only ? " read-only" : " read-write")
+                    << (o.token.has_value() ? " with token " + o.token_file
+                                            : std::string(" without a token"))
+                    << "; engine " << EngineName(o.engine) << ", " << o.threads
+                    << " event loop(s), " << o.io_threads << " I/O thread(s), "
+                    << "cache " << o.cache_bytes << " bytes, conn-budget "
+                    << o.conn_budget << ", budget " << o.budget
+                    << ", max-connections " << o.max_connections
+                    << ", revalidate "
+                    << absl::FormatDuration(o.revalidate_interval)
+                    << ", dirty-expire " << absl::FormatDuration(o.dirty_expire)
+                    << ", log level " << LogLevelName(GetLogLevel());
   return s;
 }
 
@@ -283,8 +294,7 @@ void Server::Shutdown() {
   if (cache_ != nullptr) {
     absl::Status s = cache_->SyncAll();
     if (!s.ok()) {
-      std::fprintf(stderr, "txbufd: writing back cached data: %s\n",
-                   std::string(s.message()).c_str());
+      TXBUF_LOG(ERROR) << "writing back cached data: " << s.message();
     }
   }
 }
@@ -324,6 +334,11 @@ std::vector<std::string> Server::Reload(const ServerOptions& fresh) {
                                   " -> ", secs(v)));
     }
   };
+  if (LogLevel old = GetLogLevel(); old != fresh.log_level) {
+    SetLogLevel(fresh.log_level);
+    said.push_back(absl::StrCat("log-level: ", LogLevelName(old), " -> ",
+                                LogLevelName(fresh.log_level)));
+  }
   duration("budget-deadline", budget_deadline_ns_, fresh.budget_deadline);
   duration("dirty-expire", dirty_expire_ns_, fresh.dirty_expire);
   duration("writeback-interval", writeback_interval_ns_,

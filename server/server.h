@@ -40,6 +40,7 @@
 #include "server/blocking_pool.h"
 #include "server/executor.h"
 #include "server/export.h"
+#include "server/logging.h"
 
 namespace txbuf::server {
 
@@ -93,6 +94,8 @@ struct ServerOptions {
   // oldest first, while over half the dirty limit), without COMMIT.
   absl::Duration dirty_expire = absl::Seconds(30);
   absl::Duration writeback_interval = absl::Seconds(5);
+  // What goes to the log (server/logging.h); Reload changes it.
+  LogLevel log_level = LogLevel::kInfo;
   ServerLimits limits;
 };
 
@@ -134,8 +137,8 @@ class Server {
   // Applies what can change under running connections from `fresh` (the
   // options as the configuration file and command line give them now):
   // the token, conn_budget, budget (at most half the cache, as at start),
-  // budget_deadline, revalidate_interval, dirty_expire and
-  // writeback_interval. Returns a line per setting changed, and a line per
+  // budget_deadline, revalidate_interval, dirty_expire, writeback_interval
+  // and the log level. Returns a line per setting changed, and a line per
   // other setting that differs ("needs a restart"; it is kept).
   //
   // Example:

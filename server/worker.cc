@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/frame.h"
 #include "server/connection.h"
+#include "server/logging.h"
 #include "server/server.h"
 
 namespace txbuf::server {
@@ -87,8 +88,7 @@ void Worker::Run() {
       loop_->features().fixed_sendmsg_zc) {
     absl::Status s = loop_->RegisterArena(server_.pool_->arena());
     if (!s.ok() && index_ == 0) {
-      std::fprintf(stderr, "txbufd: fixed buffers off: %s\n",
-                   std::string(s.message()).c_str());
+      TXBUF_LOG(WARNING) << "fixed buffers off: " << s.message();
     }
   }
   if (o.engine == EngineKind::kKmod) {
@@ -169,8 +169,7 @@ void Worker::OnAccept(int res, bool more) {
     absl::StatusOr<std::unique_ptr<TxSocket>> tx =
         TxSocket::Create(*loop_, std::move(fd), to, server_.stats_);
     if (!tx.ok()) {
-      std::fprintf(stderr, "txbufd: connection refused: %s\n",
-                   std::string(tx.status().message()).c_str());
+      TXBUF_LOG(WARNING) << "connection refused: " << tx.status().message();
     } else {
       uint64_t id = next_conn_id_++;
       auto conn = std::make_unique<Connection>(*this, id, std::move(*tx));

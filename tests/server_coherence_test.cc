@@ -19,6 +19,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/frame.h"
+#include "common/socket_util.h"
 #include "common/testing/wait_past_ctime.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -31,6 +33,7 @@ namespace txbuf::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // Whether `sig` is pending for process `pid` (not yet taken by sigwait).
 bool SignalPending(pid_t pid, int sig) {
@@ -327,7 +330,8 @@ TEST_F(CoherenceTest, SighupReloadsTheConfigFile) {
             "conn-budget = \"4M\"\n"
             "budget = 16777216\n"
             "read-only = false\n");
-  StartServer({"--config", conf, "--budget", "20M"});
+  const std::string log = etc.Join("txbufd.log");
+  StartServer({"--config", conf, "--budget", "20M"}, {.stderr_path = log});
   RawClient c = Connect();
   rpc::StatsResult st = Stats();
   EXPECT_EQ(st.conn_budget(), 4u << 20);
@@ -347,10 +351,12 @@ TEST_F(CoherenceTest, SighupReloadsTheConfigFile) {
   w.add_ops()->mutable_write()->set_length(5);
   EXPECT_EQ(Call(c, w, "probe").reply.status(), rpc::STATUS_OK);
 
-  // A broken file keeps every running setting.
+  // A broken file keeps every running setting, and says so.
   WriteFile(conf, "conn-budget = \n");
   ASSERT_EQ(kill(server_->pid(), SIGHUP), 0);
-  EXPECT_TRUE(WaitFor([&] { return !SignalPending(server_->pid(), SIGHUP); }));
+  EXPECT_TRUE(WaitFor([&] {
+    return absl::StrContains(ReadFileOrDie(log), "kept the running settings");
+  }));
   EXPECT_EQ(Stats().conn_budget(), 2u << 20);
   ExpectStillServing();
 
@@ -363,6 +369,71 @@ TEST_F(CoherenceTest, SighupReloadsTheConfigFile) {
         ServerProcess::Start({"--export", dir_.path(), "--config", conf}).ok())
         << bad;
   }
+}
+
+// Issue 10 item 3 (the log level) and issue 14 (logging): txbufd logs with
+// levels on stderr; SIGHUP with --config changes the level under running
+// connections. At info a normal connection writes nothing, a malformed
+// request a warning; at debug every connection opened and closed is
+// written with the peer's address; at error neither. The start-up line and
+// what each SIGHUP changed are written at every level.
+TEST_F(CoherenceTest, SighupReloadsTheLogLevel) {
+  TempDir etc;
+  const std::string conf = etc.Join("txbufd.conf");
+  const std::string log = etc.Join("txbufd.log");
+  WriteFile(conf, "log-level = \"info\"\n");
+  StartServer({"--config", conf}, {.stderr_path = log});
+  auto logged = [&] { return ReadFileOrDie(log); };
+  EXPECT_THAT(logged(), HasSubstr(absl::StrCat("serving ", dir_.path(), " on ",
+                                               server_->address())));
+  // A client's own address as the server sees it: "127.0.0.1:PORT".
+  auto peer = [](const RawClient& c) {
+    return absl::StrCat("from 127.0.0.1:", *LocalPort(c.fd()));
+  };
+  auto malformed = [&](RawClient& c) {
+    ASSERT_TRUE(c.SendFrame(FrameType::kRequest, "\xff\xff\xff").ok());
+    absl::StatusOr<RawReply> r = c.ReadReply();
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->reply.status(), rpc::STATUS_BADXDR);
+  };
+  auto reload = [&](const char* level, const std::string& said) {
+    WriteFile(conf, absl::StrCat("log-level = \"", level, "\"\n"));
+    ASSERT_EQ(kill(server_->pid(), SIGHUP), 0);
+    ASSERT_TRUE(WaitFor([&] { return absl::StrContains(logged(), said); }))
+        << logged();
+  };
+
+  // info: a connection and its requests write nothing; a malformed request
+  // is a warning naming the peer.
+  RawClient c1 = Connect();
+  ExpectStillServing();
+  malformed(c1);
+  EXPECT_THAT(logged(), Not(HasSubstr(peer(c1) + " opened")));
+  EXPECT_THAT(logged(), HasSubstr(peer(c1) + ": malformed: request envelope"));
+
+  reload("debug", "log-level: info -> debug");
+  RawClient c2 = Connect();
+  ASSERT_EQ(Call(c2, At("probe.txt")).reply.status(), rpc::STATUS_OK);
+  EXPECT_THAT(logged(), HasSubstr(peer(c2) + " opened"));
+  const std::string c2_closed = peer(c2) + " closed";
+  c2 = Connect();  // the first c2 closes
+  EXPECT_TRUE(WaitFor([&] { return absl::StrContains(logged(), c2_closed); }));
+
+  reload("error", "log-level: debug -> error");
+  RawClient c3 = Connect();
+  malformed(c3);
+  EXPECT_THAT(logged(), Not(HasSubstr(peer(c3) + " opened")));
+  EXPECT_THAT(logged(), Not(HasSubstr(peer(c3) + ": malformed")));
+
+  // A bad level stops the start (and a reload to it keeps the running one).
+  WriteFile(conf, "log-level = \"verbose\"\n");
+  ASSERT_EQ(kill(server_->pid(), SIGHUP), 0);
+  EXPECT_TRUE(WaitFor(
+      [&] { return absl::StrContains(logged(), "bad log level 'verbose'"); }));
+  EXPECT_FALSE(
+      ServerProcess::Start({"--export", dir_.path(), "--log-level", "loud"})
+          .ok());
+  ExpectStillServing();
 }
 
 }  // namespace

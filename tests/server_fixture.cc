@@ -17,13 +17,13 @@ void ServerTest::TearDown() {
 }
 
 void ServerTest::StartServer(std::vector<std::string> extra,
-                             ProcessLimits limits) {
+                             ProcessOptions options) {
   WriteFile(dir_.Join("probe.txt"), kProbe);
   std::vector<std::string> args = {"--export", dir_.path(), "--cache-size",
                                    "64M"};
   args.insert(args.end(), extra.begin(), extra.end());
   absl::StatusOr<std::unique_ptr<ServerProcess>> s =
-      ServerProcess::Start(args, limits);
+      ServerProcess::Start(args, options);
   ASSERT_TRUE(s.ok()) << s.status();
   server_ = std::move(*s);
 }

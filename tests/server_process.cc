@@ -70,7 +70,7 @@ std::string TxbufdPath() {
 }
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
-    std::vector<std::string> args, ProcessLimits limits) {
+    std::vector<std::string> args, ProcessOptions options) {
   bool has_listen = false, has_threads = false;
   for (const auto& a : args) {
     has_listen |= absl::StartsWith(a, "--listen");
@@ -102,8 +102,13 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
     dup2(out[1], 1);
-    if (limits.nofile != 0) {
-      rlimit rl{limits.nofile, limits.nofile};
+    if (!options.stderr_path.empty()) {
+      const int err = open(options.stderr_path.c_str(),
+                           O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (err < 0 || dup2(err, 2) < 0) _exit(125);
+    }
+    if (options.nofile != 0) {
+      rlimit rl{options.nofile, options.nofile};
       if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(126);
     }
 #ifdef TXBUF_SANITIZE

@@ -42,10 +42,14 @@ struct ServerExit {
   std::string stdout_text;
 };
 
-// Resource limits the server process starts with (0: inherited).
-struct ProcessLimits {
-  // RLIMIT_NOFILE, soft and hard (so the server cannot raise it).
+// How the server process starts.
+struct ProcessOptions {
+  // RLIMIT_NOFILE, soft and hard (so the server cannot raise it); 0:
+  // inherited.
   unsigned long nofile = 0;
+  // If set, the server's stderr (its log) goes to this file (appended)
+  // instead of the test's.
+  std::string stderr_path;
 };
 
 class ServerProcess {
@@ -54,7 +58,7 @@ class ServerProcess {
   // given, and --threads $TXBUF_TEST_SERVER_THREADS when that is set and
   // --threads is not given.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
-      std::vector<std::string> args, ProcessLimits limits = {});
+      std::vector<std::string> args, ProcessOptions options = {});
   ~ServerProcess();
 
   const std::string& address() const { return address_; }
