@@ -345,9 +345,10 @@ void Connection::HandleRequest(const Frame& f) {
   Established();
   CompoundOutput out(w_.scratch_reply());
   CompoundState state;
+  state.received_ns = last_progress_ns_;  // when its last bytes arrived
   if (s_.executor_->Run(req, f.payload, &out, &handles_, &state,
                         ExecMode::kEventLoop)) {
-    SendReply(out, req.id());
+    SendReply(out, req.id(), state.received_ns);
     return;
   }
   StartJob(req, out, std::move(state), f.payload);
@@ -393,7 +394,7 @@ void Connection::OnJobDone() {
     MaybeDestroy();  // aborted meanwhile: the reply is dropped
     return;
   }
-  SendReply(job->out, job->request.id());
+  SendReply(job->out, job->request.id(), job->state.received_ns);
   job.reset();
   if (close_after_job_.has_value()) {
     FinishClose();
@@ -405,11 +406,14 @@ void Connection::OnJobDone() {
   ArmFrameTimer();
 }
 
-void Connection::SendReply(CompoundOutput& out, uint64_t id) {
+void Connection::SendReply(CompoundOutput& out, uint64_t id,
+                           int64_t received_ns) {
   absl::StatusOr<TxBuf> tx = ComposeReply(
       w_.ctx(), out, [this](const TxBufCompletion& c) { OnReleased(c.bytes); });
   if (tx.ok()) {
     SendTxbuf(std::move(tx));
+    s_.request_latency.Record(
+        static_cast<uint64_t>(std::max<int64_t>(0, MonoNowNs() - received_ns)));
   } else {
     out.payload.clear();
     ReplyError(

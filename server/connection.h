@@ -88,7 +88,9 @@ class Connection final : public IoCompletion {
   static void RunOnPool(Server& s, Job* job, HandleCache* handles, Worker* w,
                         uint64_t id);
   void OnJobDone();
-  void SendReply(CompoundOutput& out, uint64_t id);
+  // Composes and sends the reply to request `id`, whose frame arrived at
+  // `received_ns` (MonoNowNs; for the request latency).
+  void SendReply(CompoundOutput& out, uint64_t id, int64_t received_ns);
   bool SendTxbuf(absl::StatusOr<TxBuf> tx);
   void SendFrame(FrameType type, const google::protobuf::MessageLite& msg);
   void ReplyError(uint64_t id, rpc::Status status, const std::string& msg);

@@ -131,6 +131,12 @@ bool Executor::RunOps(const rpc::Request& req,
     }
     ++state->next_op;
     ++ran;
+    op_stats_.Count(op.op_case(), e.ok() ? rpc::STATUS_OK : e.status);
+    if (e.ok() && op.has_read()) {
+      op_stats_.AddReadBytes(res->read().length());
+    } else if (e.ok() && op.has_write()) {
+      op_stats_.AddWriteBytes(res->write().count());
+    }
     if (!e.ok()) {
       if (e.message.size() > limits_.max_error_bytes) {
         e.message.resize(limits_.max_error_bytes);

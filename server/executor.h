@@ -43,6 +43,7 @@
 #include "common/page_cache.h"
 #include "proto/txbuf.pb.h"
 #include "server/export.h"
+#include "server/op_stats.h"
 
 namespace txbuf::server {
 
@@ -117,6 +118,8 @@ struct CompoundState {
   // Set by an op that, on an event loop, found it would have to block; it
   // changed nothing and runs again with ExecMode::kMayBlock.
   bool would_block = false;
+  // When the request's frame arrived (MonoNowNs), for the request latency.
+  int64_t received_ns = 0;
 };
 
 class Executor {
@@ -159,6 +162,9 @@ class Executor {
   // commit (as after a restart).
   uint64_t WriteVerifier() const;
 
+  // Ops run so far, by kind and status; READ and WRITE bytes.
+  const OpStats& op_stats() const { return op_stats_; }
+
  private:
   bool RunOps(const rpc::Request& req, absl::Span<const std::byte> payload,
               CompoundOutput* out, HandleCache* handles, CompoundState* state,
@@ -192,6 +198,7 @@ class Executor {
   ServerLimits limits_;
   uint64_t verifier_;
   StatsFiller fill_stats_;
+  OpStats op_stats_;
 };
 
 }  // namespace txbuf::server

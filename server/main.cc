@@ -82,6 +82,11 @@ Serves DIR over the txbuf protocol (docs/PROTOCOL.md).
                           --writeback-interval more
   --writeback-interval SECS
                           how often to look for them (default 5)
+  --metrics-listen HOST:PORT
+                          serve Prometheus metrics on http://HOST:PORT/metrics
+                          (port 0 picks one; the start-up log line says
+                          which); no authentication: keep it on a trusted
+                          address (docs/OPERATIONS.md, "Metrics")
   --log-level L           debug | info | warning | error (default info):
                           what goes to stderr (server/logging.h; debug adds
                           every connection opened and closed)
@@ -229,6 +234,14 @@ absl::Status ApplyOption(const std::string& flag, const std::string& value,
     (flag == "--revalidate"     ? o.revalidate_interval
      : flag == "--dirty-expire" ? o.dirty_expire
                                 : o.writeback_interval) = absl::Seconds(secs);
+  } else if (flag == "--metrics-listen") {
+    if (absl::StatusOr<std::pair<std::string, uint16_t>> hp =
+            txbuf::SplitHostPort(value);
+        !hp.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad --metrics-listen: ", hp.status().message()));
+    }
+    o.metrics_listen = value;
   } else if (flag == "--log-level") {
     absl::StatusOr<txbuf::server::LogLevel> l =
         txbuf::server::ParseLogLevel(value);

@@ -130,7 +130,10 @@ absl::Status Server::ReloadToken() {
   return absl::OkStatus();
 }
 
-Server::~Server() { Shutdown(); }
+Server::~Server() {
+  Shutdown();
+  metrics_.reset();  // its HTTP threads read the rest
+}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   if (options.threads < 1)
@@ -260,6 +263,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       }
     }
   });
+  if (!o.metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<MetricsExporter>> m = MetricsExporter::Start(
+        o.metrics_listen, [self](rpc::StatsResult* r) { self->FillStats(r); });
+    if (!m.ok()) {
+      s->Shutdown();
+      return m.status();
+    }
+    s->metrics_ = std::move(*m);
+  }
   TXBUF_LOG(NOTICE) << "serving " << o.export_dir << " on " << s->address_
                     << (o.read_only ? " read-only" : " read-write")
                     << (o.token.has_value() ? " with token " + o.token_file
@@ -272,7 +284,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
                     << ", revalidate "
                     << absl::FormatDuration(o.revalidate_interval)
                     << ", dirty-expire " << absl::FormatDuration(o.dirty_expire)
-                    << ", log level " << LogLevelName(GetLogLevel());
+                    << ", log level " << LogLevelName(GetLogLevel())
+                    << (s->metrics_ != nullptr
+                            ? "; metrics on http://" + s->metrics_->address() +
+                                  "/metrics"
+                            : std::string());
   return s;
 }
 
@@ -370,8 +386,33 @@ std::vector<std::string> Server::Reload(const ServerOptions& fresh) {
   restart("frame-timeout", fresh.frame_timeout != o.frame_timeout);
   restart("stage-threshold", fresh.stage_threshold != o.stage_threshold);
   restart("no-fixed-buffers", fresh.fixed_buffers != o.fixed_buffers);
+  restart("metrics-listen", fresh.metrics_listen != o.metrics_listen);
   return said;
 }
+
+namespace {
+
+// A histogram's summary and non-empty buckets, for STATS.
+void FillLatency(
+    const LogHistogram& h, rpc::LatencySummary* l,
+    google::protobuf::RepeatedPtrField<rpc::HistogramBucket>* buckets) {
+  const HistogramSummary s = h.Summary();
+  l->set_count(s.count);
+  l->set_p50(s.p50);
+  l->set_p90(s.p90);
+  l->set_p99(s.p99);
+  l->set_p999(s.p999);
+  l->set_max(s.max);
+  l->set_mean(s.mean);
+  for (const LogHistogram::Bucket& b : h.Buckets()) {
+    rpc::HistogramBucket* hb = buckets->Add();
+    hb->set_lo(b.lo);
+    hb->set_hi(b.hi);
+    hb->set_count(b.count);
+  }
+}
+
+}  // namespace
 
 void Server::FillStats(rpc::StatsResult* r) const {
   MemoryStatsSnapshot m = stats_.Snapshot();
@@ -380,20 +421,10 @@ void Server::FillStats(rpc::StatsResult* r) const {
   r->set_txbufs_in_flight(m.txbufs_in_flight);
   r->set_txbufs_created(m.txbufs_created);
   r->set_txbufs_destroyed(m.txbufs_destroyed);
-  rpc::LatencySummary* l = r->mutable_destructor_latency();
-  l->set_count(m.destructor_latency.count);
-  l->set_p50(m.destructor_latency.p50);
-  l->set_p90(m.destructor_latency.p90);
-  l->set_p99(m.destructor_latency.p99);
-  l->set_p999(m.destructor_latency.p999);
-  l->set_max(m.destructor_latency.max);
-  l->set_mean(m.destructor_latency.mean);
-  for (const LogHistogram::Bucket& b : stats_.destructor_latency().Buckets()) {
-    rpc::HistogramBucket* hb = r->add_destructor_latency_buckets();
-    hb->set_lo(b.lo);
-    hb->set_hi(b.hi);
-    hb->set_count(b.count);
-  }
+  FillLatency(stats_.destructor_latency(), r->mutable_destructor_latency(),
+              r->mutable_destructor_latency_buckets());
+  FillLatency(request_latency, r->mutable_request_latency(),
+              r->mutable_request_latency_buckets());
   r->set_zerocopy_completions(m.zerocopy_completions);
   r->set_copied_completions(m.copied_completions);
   for (int i = 0; i < kNumEngines; ++i) {
@@ -461,6 +492,9 @@ void Server::FillStats(rpc::StatsResult* r) const {
   r->set_nodes(export_->nodes());
   r->set_conn_budget(conn_budget());
   r->set_budget(budget());
+  r->set_auth_failures(auth_failures.load());
+  r->set_malformed(malformed.load());
+  executor_->op_stats().Fill(r);
 }
 
 std::string Server::StatsJson() const {

@@ -34,6 +34,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/engine_kind.h"
+#include "common/histogram.h"
 #include "common/memory_stats.h"
 #include "common/page_cache.h"
 #include "common/page_pool.h"
@@ -41,6 +42,7 @@
 #include "server/executor.h"
 #include "server/export.h"
 #include "server/logging.h"
+#include "server/metrics_exporter.h"
 
 namespace txbuf::server {
 
@@ -94,6 +96,8 @@ struct ServerOptions {
   // oldest first, while over half the dirty limit), without COMMIT.
   absl::Duration dirty_expire = absl::Seconds(30);
   absl::Duration writeback_interval = absl::Seconds(5);
+  // If set, "HOST:PORT" of the Prometheus endpoint (GET /metrics).
+  std::string metrics_listen;
   // What goes to the log (server/logging.h); Reload changes it.
   LogLevel log_level = LogLevel::kInfo;
   ServerLimits limits;
@@ -109,6 +113,10 @@ class Server {
 
   // "HOST:PORT" actually bound.
   const std::string& address() const { return address_; }
+  // The metrics endpoint's "HOST:PORT", or "" without --metrics-listen.
+  std::string metrics_address() const {
+    return metrics_ != nullptr ? metrics_->address() : "";
+  }
 
   // Stops accepting, finishes replies in flight (then aborts after the
   // grace period), waits for every txbuf destructor, writes back cached
@@ -162,6 +170,9 @@ class Server {
   std::atomic<uint64_t> budget_closes{0};
   std::atomic<uint64_t> malformed{0};
   std::atomic<uint64_t> auth_failures{0};
+  // Requests, from their frame's arrival to their reply handed to the
+  // socket (nanoseconds).
+  LogHistogram request_latency;
   std::atomic<uint64_t> connections_refused{0};  // over --max-connections
   std::atomic<uint64_t> pending_closes{0};       // oldest pending, to make room
   std::atomic<uint64_t> frame_timeouts{0};
@@ -197,6 +208,7 @@ class Server {
   std::atomic<int64_t> budget_deadline_ns_{0};
   std::atomic<int64_t> dirty_expire_ns_{0};
   std::atomic<int64_t> writeback_interval_ns_{0};
+  std::unique_ptr<MetricsExporter> metrics_;  // if --metrics-listen
   // Background write-back (PageCache::WriteBackDue) until stop_flusher_.
   absl::Notification stop_flusher_;
   std::thread flusher_;

@@ -1,0 +1,52 @@
+#include "server/op_stats.h"
+
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "google/protobuf/descriptor.h"
+
+namespace txbuf::server {
+namespace {
+
+// The Status enum's values in a dense order: their declaration order
+// (STATUS_OK, 0, is first, as proto3 requires).
+const google::protobuf::EnumDescriptor& StatusEnum() {
+  return *rpc::Status_descriptor();
+}
+
+}  // namespace
+
+int OpStats::ErrorSlot(rpc::Status status) {
+  static const absl::flat_hash_map<int, int>* slots = [] {
+    auto* m = new absl::flat_hash_map<int, int>;
+    const google::protobuf::EnumDescriptor& e = StatusEnum();
+    for (int i = 0; i < e.value_count() && i < kStatuses; ++i) {
+      m->emplace(e.value(i)->number(), i);
+    }
+    return m;
+  }();
+  auto it = slots->find(status);
+  return it == slots->end() ? -1 : it->second;
+}
+
+void OpStats::Fill(rpc::StatsResult* r) const {
+  const google::protobuf::Descriptor& ops = *rpc::Op::descriptor();
+  const google::protobuf::EnumDescriptor& statuses = StatusEnum();
+  for (int op = 0; op < kOps; ++op) {
+    const google::protobuf::FieldDescriptor* field = ops.FindFieldByNumber(op);
+    for (int slot = 0; slot < kStatuses && slot < statuses.value_count();
+         ++slot) {
+      const uint64_t n =
+          counts_[op * kStatuses + slot].load(std::memory_order_relaxed);
+      if (n == 0) continue;
+      rpc::OpCount* c = r->add_ops();
+      c->set_op(field != nullptr ? std::string(field->name()) : "none");
+      c->set_status(static_cast<rpc::Status>(statuses.value(slot)->number()));
+      c->set_count(n);
+    }
+  }
+  r->set_read_bytes(read_bytes_.load(std::memory_order_relaxed));
+  r->set_write_bytes(write_bytes_.load(std::memory_order_relaxed));
+}
+
+}  // namespace txbuf::server
