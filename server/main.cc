@@ -320,6 +320,12 @@ int main(int argc, char** argv) {
         s.code() == absl::StatusCode::kFailedPrecondition ? 1 : 2);
   }
   if (o.export_dir.empty()) Die("--export DIR is required");
+  // Each log line's time goes through mktime, whose tzset frees and reloads
+  // the zone (reading /etc/localtime) on every call while TZ is unset: name
+  // the same zone once, so it is read once (as systemd advises), unless the
+  // environment chose one. (ThreadSanitizer also reported the reload's
+  // free/strdup across threads: glibc's own lock is invisible to it.)
+  setenv("TZ", ":/etc/localtime", /*overwrite=*/0);
   txbuf::server::InitLogging(argv[0], o.log_level);
   // CREATE, MKDIR and SYMLINK get the modes the client asks for, whatever
   // the shell's umask (the client applies its own, as with NFS).

@@ -130,6 +130,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   close(out[1]);
   std::unique_ptr<ServerProcess> p(new ServerProcess());
   p->pid_ = pid;
+  p->stderr_path_ = options.stderr_path;
   p->out_fd_ = out[0];
   // Read until "listening on ...\n" (or exit / 120 s: a bound for a hung
   // txbufd, not a guess at how long a start takes; in the emulated kmod
@@ -173,8 +174,18 @@ namespace {
 
 // A server that exited with ThreadSanitizer's exit code found a data race
 // (its report is on the test's stderr). Fail the test even if it does not
-// look at the exit status.
-void CheckSanitizerExit([[maybe_unused]] int wait_status) {
+// look at the exit status. When the server's stderr went to a file, a
+// server that did not exit 0 has it copied to the test's stderr (where a
+// sanitizer's report is looked for).
+void CheckSanitizerExit(int wait_status, const std::string& stderr_path) {
+  if (!stderr_path.empty() &&
+      !(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0)) {
+    std::ifstream f(stderr_path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::fprintf(stderr, "--- txbufd's stderr (%s) ---\n%s--- end ---\n",
+                 stderr_path.c_str(), ss.str().c_str());
+  }
 #ifdef TXBUF_TSAN
   if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 66) {
     ADD_FAILURE() << "txbufd exited with ThreadSanitizer's exit code 66: "
@@ -190,7 +201,7 @@ ServerProcess::~ServerProcess() {
     kill(pid_, SIGKILL);
     int st = 0;
     waitpid(pid_, &st, 0);
-    CheckSanitizerExit(st);
+    CheckSanitizerExit(st, stderr_path_);
   }
   if (out_fd_ >= 0) close(out_fd_);
 }
@@ -280,7 +291,7 @@ ServerExit ServerProcess::Stop(int timeout_s) {
     out.append(buf, static_cast<size_t>(r));
   }
   pid_ = -1;
-  CheckSanitizerExit(st);
+  CheckSanitizerExit(st, stderr_path_);
   e.stdout_text = out;
   if (WIFEXITED(st)) {
     e.exit_code = WEXITSTATUS(st);

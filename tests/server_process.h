@@ -83,6 +83,7 @@ class ServerProcess {
   std::string address_, host_;
   uint16_t port_ = 0;
   std::string early_out_;
+  std::string stderr_path_;  // ProcessOptions::stderr_path
 };
 
 // Path of the built txbufd binary (set by CMake).
