@@ -50,6 +50,9 @@ void WriteWorkloadJson(JsonWriter& j, const BenchWorkload& w) {
   if (w.kind == WorkloadKind::kMixed) j.Key("read_ratio").Number(w.read_ratio);
   j.Key("file").String(w.file);
   j.Key("file_size").Uint(w.file_size);
+  if (w.kind == WorkloadKind::kRead || w.kind == WorkloadKind::kMixed) {
+    j.Key("reads_verified").Bool(w.verify_reads);
+  }
   j.EndObject();
 }
 

@@ -195,8 +195,12 @@ std::string SingleRunText(const BenchWorkload& w, const std::string& target,
   if (w.kind == WorkloadKind::kMeta) {
     absl::StrAppend(&out, ", directory ", kMetaDir, "\n");
   } else {
-    absl::StrAppendFormat(&out, ", file %s (%s)\n", w.file,
-                          FormatBytes(w.file_size));
+    absl::StrAppendFormat(&out, ", file %s (%s)%s\n", w.file,
+                          FormatBytes(w.file_size),
+                          w.verify_reads ? ""
+                                         : ", reads not verified (the file "
+                                           "does not hold the bench's "
+                                           "pattern)");
   }
   absl::StrAppendFormat(&out, "  ops/s %s   MiB/s %s   ops %d\n",
                         FormatNumber(std::round(f.ops_s)),

@@ -225,9 +225,11 @@ class Conn {
         if (r->size() != 2) return false;
         absl::Span<const std::byte> data = r->ReadData(1);
         if (data.size() != w_.size) return false;
-        verified = ctx_.pattern().Check(
-            op.offset,
-            {reinterpret_cast<const uint8_t*>(data.data()), data.size()});
+        verified =
+            !w_.verify_reads ||
+            ctx_.pattern().Check(
+                op.offset,
+                {reinterpret_cast<const uint8_t*>(data.data()), data.size()});
         return true;
       }
       case OpType::kWrite:
@@ -314,8 +316,8 @@ absl::StatusOr<RunResult> TxbufdDriver::Run(const BenchWorkload& w,
   if (absl::Status s = ValidateBenchWorkload(w); !s.ok()) return s;
   std::unique_ptr<StatsSampler> sampler;
   if (options_.server_stats) {
-    absl::StatusOr<std::unique_ptr<StatsSampler>> s =
-        StatsSampler::Connect(host_, port_, options_.stats_period);
+    absl::StatusOr<std::unique_ptr<StatsSampler>> s = StatsSampler::Connect(
+        host_, port_, options_.stats_period, options_.token);
     if (!s.ok()) {
       return absl::Status(s.status().code(),
                           absl::StrCat("STATS connection to ", host_, ":",
@@ -330,6 +332,7 @@ absl::StatusOr<RunResult> TxbufdDriver::Run(const BenchWorkload& w,
     client::ClientOptions o;
     o.host = host;
     o.port = port;
+    o.token = options_.token;
     o.connections = connections;
     o.engine = client_engine;
     o.request_timeout = absl::Nanoseconds(peers::internal::kOpTimeoutNs);
