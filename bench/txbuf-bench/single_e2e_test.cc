@@ -2,7 +2,7 @@
 // as a user runs them: the command line (token file, fio's names, unknown
 // flags, --help), the mixed workload's separate read and write figures, the
 // test files removed unless --keep-files, and a read of an existing file on
-// a read-only export. Each run is short (0.2 s, 1 MiB file) and only checks
+// a read-only export. Each run is short (0.5 s, 1 MiB file) and only checks
 // behaviour (exit status, messages, JSON fields, files), never speed.
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,9 +34,9 @@ using txbuf::testing::ServerProcess;
 using txbuf::testing::TempDir;
 using txbuf::testing::WriteFile;
 
-// A short run: no warmup, 0.2 s measured, a 1 MiB file, no progress line.
+// A short run: no warmup, 0.5 s measured, a 1 MiB file, no progress line.
 constexpr char kShort[] =
-    " --duration 0.2 --warmup 0 --file-size 1M --no-progress";
+    " --duration 0.5 --warmup 0 --file-size 1M --no-progress";
 
 struct Outcome {
   int exit_code = -1;
@@ -136,7 +136,7 @@ TEST_F(BenchSingleE2eTest, FioNamesAreAliases) {
   StartServer();
   Outcome o = Bench(absl::StrCat(Server(),
                                  " --workload read --bs 8K --iodepth 2"
-                                 " --runtime 0.2 --ramp_time 0 --filesize 1M"
+                                 " --runtime 0.5 --ramp_time 0 --filesize 1M"
                                  " --filename fio.dat --no-progress --json ",
                                  JsonPath()));
   ASSERT_EQ(o.exit_code, 0) << o.out;
@@ -144,7 +144,7 @@ TEST_F(BenchSingleE2eTest, FioNamesAreAliases) {
   const Struct& w = Field(root, "workload").struct_value();
   EXPECT_EQ(Field(w, "size").number_value(), 8192);
   EXPECT_EQ(Field(w, "concurrency").number_value(), 2);
-  EXPECT_EQ(Field(w, "duration_s").number_value(), 0.2);
+  EXPECT_EQ(Field(w, "duration_s").number_value(), 0.5);
   EXPECT_EQ(Field(w, "warmup_s").number_value(), 0);
   EXPECT_EQ(Field(w, "file").string_value(), "fio.dat");
   EXPECT_EQ(Field(w, "file_size").number_value(), 1 << 20);
@@ -249,7 +249,7 @@ TEST_F(BenchSingleE2eTest, TestFilesAreRemovedUnlessKept) {
 TEST_F(BenchSingleE2eTest, CompareRemovesItsTestFileFromTheExport) {
   const std::string compare = absl::StrCat(
       "--compare --engines copy --peer-set raw --workloads read-4k-rand-c1",
-      " --duration 0.2 --warmup 0 --repeat 1 --file-size 1M --no-progress",
+      " --duration 0.5 --warmup 0 --repeat 1 --file-size 1M --no-progress",
       " --txbufd ", txbuf::testing::TxbufdPath(), " --export ", export_.path());
   Outcome o = Bench(compare);
   ASSERT_EQ(o.exit_code, 0) << o.out;
@@ -271,7 +271,7 @@ TEST_F(BenchSingleE2eTest, ReadOnlyExportWithAnExistingFile) {
   StartServer({"--read-only"});
   Outcome o = Bench(
       absl::StrCat(Server(),
-                   " --workload read --file data.bin --duration 0.2 --warmup 0"
+                   " --workload read --file data.bin --duration 0.5 --warmup 0"
                    " --no-progress --json ",
                    JsonPath()));
   ASSERT_EQ(o.exit_code, 0) << o.out;
@@ -293,7 +293,7 @@ TEST_F(BenchSingleE2eTest, ReadOnlyExportWithAnExistingFile) {
   StartServer();
   Outcome kept = Bench(
       absl::StrCat(Server(),
-                   " --workload read --keep-files --file-size 2M --duration 0.2"
+                   " --workload read --keep-files --file-size 2M --duration 0.5"
                    " --warmup 0 --no-progress"));
   ASSERT_EQ(kept.exit_code, 0) << kept.out;
   EXPECT_EQ(server_->Stop().exit_code, 0);
@@ -301,7 +301,7 @@ TEST_F(BenchSingleE2eTest, ReadOnlyExportWithAnExistingFile) {
   StartServer({"--read-only"});
   Outcome ro = Bench(absl::StrCat(
       Server(),
-      " --workload read --duration 0.2 --warmup 0 --no-progress --json ",
+      " --workload read --duration 0.5 --warmup 0 --no-progress --json ",
       JsonPath()));
   ASSERT_EQ(ro.exit_code, 0) << ro.out;
   EXPECT_THAT(ro.out, Not(HasSubstr("not verified")));
