@@ -144,7 +144,7 @@ void ConnContext::Complete(int64_t start_ns, int64_t end_ns, uint64_t bytes,
     return;
   }
   if (!verified) ++verify_failures_;
-  if (end_ns < clock_.measure_ns || end_ns >= clock_.end_ns) return;
+  if (!Counts(end_ns)) return;
   ++ops_;
   bytes_ += bytes;
   latency_.Record(

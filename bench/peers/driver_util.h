@@ -104,6 +104,10 @@ class ConnContext {
   int slots() const { return slots_; }
   // False once the measured interval is over: issue nothing new, drain.
   bool ShouldIssue(int64_t now_ns) const { return now_ns < clock_.end_ns; }
+  // Whether an op completing at `end_ns` is counted (Complete()).
+  bool Counts(int64_t end_ns) const {
+    return end_ns >= clock_.measure_ns && end_ns < clock_.end_ns;
+  }
   uint64_t NextOffset() { return offsets_.Next(rng_); }
   PatternSource& pattern() { return pattern_; }
 

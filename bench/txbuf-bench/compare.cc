@@ -77,6 +77,7 @@ absl::StatusOr<CompareOptions> CompareOptionsFromFlags(const Flags& f) {
                      ? f.cache_size
                      : f.workload.file_size + (uint64_t{256} << 20);
   o.export_dir = f.export_dir;
+  o.keep_files = f.keep_files;
   o.client_engine = f.client_engine;
   o.stats_interval_s = f.stats_interval_s;
   o.shared_client = f.shared_client;
@@ -147,6 +148,17 @@ absl::StatusOr<CompareReport> RunCompare(const CompareOptions& o,
   }
   const BenchWorkload& first = o.workloads.front();
   const std::string file_path = absl::StrCat(dir, "/", first.file);
+  // The test file written into a given export goes at the end, unless kept
+  // (a temporary export goes with its directory). Declared before the
+  // targets: the servers may hold it open until they stop.
+  struct RemoveAtEnd {
+    std::string path;
+    ~RemoveAtEnd() {
+      std::error_code ec;
+      if (!path.empty()) std::filesystem::remove(path, ec);
+    }
+  } remove_test_file;
+  if (!o.export_dir.empty() && !o.keep_files) remove_test_file.path = file_path;
   if (progress != nullptr) {
     std::fprintf(progress, "txbuf-bench: export %s, test file %s (%s)\n",
                  dir.c_str(), first.file.c_str(),

@@ -46,7 +46,8 @@ struct CompareOptions {
   std::string txbufd;  // binary
   int server_threads = 1;
   uint64_t cache_size = 0;
-  std::string export_dir;  // empty: temporary
+  std::string export_dir;   // empty: temporary
+  bool keep_files = false;  // leave the test file in `export_dir`
   EngineKind client_engine = EngineKind::kAuto;
   double stats_interval_s = 0.1;
   bool shared_client = false;

@@ -20,6 +20,21 @@ LatencyFigures LatencyOf(const LogHistogram& h_ns) {
   return f;
 }
 
+namespace {
+
+OpFigures OpFiguresOf(const OpCounts& c, double secs) {
+  OpFigures f;
+  f.ops = c.ops;
+  f.ops_s = static_cast<double>(c.ops) / secs;
+  f.mib_s = static_cast<double>(c.bytes) / secs / (1 << 20);
+  f.latency = LatencyOf(c.latency_ns);
+  f.errors = c.errors;
+  f.verify_failures = c.verify_failures;
+  return f;
+}
+
+}  // namespace
+
 Figures ComputeFigures(const RunResult& r) {
   Figures f;
   const peers::Result& l = r.load;
@@ -52,6 +67,11 @@ Figures ComputeFigures(const RunResult& r) {
     f.client_pinned_max_bytes = static_cast<double>(c.pinned_max);
     f.client_zerocopy_completions = static_cast<double>(c.zerocopy_completions);
     f.client_copied_completions = static_cast<double>(c.copied_completions);
+  }
+  if (r.reads.has_value() && r.writes.has_value()) {
+    f.has_split = true;
+    f.reads = OpFiguresOf(*r.reads, secs);
+    f.writes = OpFiguresOf(*r.writes, secs);
   }
   return f;
 }
@@ -145,6 +165,28 @@ Figures MedianFigures(const std::vector<Figures>& runs) {
       runs, [](const Figures& f) { return f.client_zerocopy_completions; });
   m.client_copied_completions = MedianOf(
       runs, [](const Figures& f) { return f.client_copied_completions; });
+  for (OpFigures Figures::*part : {&Figures::reads, &Figures::writes}) {
+    OpFigures& o = m.*part;
+    const double ops = MedianOf(runs, [part](const Figures& f) {
+      return f.has_split ? static_cast<double>((f.*part).ops) : kNa;
+    });
+    o.ops = std::isnan(ops) ? 0 : static_cast<uint64_t>(std::llround(ops));
+    o.ops_s = MedianOf(runs, [part](const Figures& f) {
+      return f.has_split ? (f.*part).ops_s : kNa;
+    });
+    o.mib_s = MedianOf(runs, [part](const Figures& f) {
+      return f.has_split ? (f.*part).mib_s : kNa;
+    });
+    o.latency =
+        MedianLatency(runs, [part](const Figures& f) -> const LatencyFigures& {
+          return (f.*part).latency;
+        });
+    for (const Figures& f : runs) {
+      m.has_split = m.has_split || f.has_split;
+      o.errors += (f.*part).errors;
+      o.verify_failures += (f.*part).verify_failures;
+    }
+  }
   return m;
 }
 

@@ -38,6 +38,16 @@ struct LatencyFigures {
 // Percentiles of a nanosecond histogram, in microseconds (NaN if empty).
 LatencyFigures LatencyOf(const LogHistogram& h_ns);
 
+// The reads or the writes of a mixed workload.
+struct OpFigures {
+  uint64_t ops = 0;
+  double ops_s = kNa;
+  double mib_s = kNa;
+  LatencyFigures latency;
+  uint64_t errors = 0;
+  uint64_t verify_failures = 0;
+};
+
 struct Figures {
   uint64_t ops = 0;
   double elapsed_s = 0;
@@ -61,6 +71,11 @@ struct Figures {
   double client_pinned_max_bytes = kNa;
   double client_zerocopy_completions = kNa;
   double client_copied_completions = kNa;
+  // Mixed workloads: the reads and the writes separately (ops/s and MiB/s
+  // over the same interval, so they add up to the totals).
+  bool has_split = false;
+  OpFigures reads;
+  OpFigures writes;
 
   // errors + verify failures: must be 0.
   uint64_t total_errors() const { return errors + verify_failures; }

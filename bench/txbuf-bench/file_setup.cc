@@ -19,11 +19,9 @@ using client::Client;
 using client::Compound;
 using client::CompoundReply;
 
-// Whether the file's size is `size` and its first and last 4 KiB hold the
-// pattern.
-bool LooksRight(Client& c, const BenchWorkload& w) {
-  absl::StatusOr<rpc::Attr> a = c.Stat(w.file);
-  if (!a.ok() || a->size() != w.file_size) return false;
+// Whether the first and last 4 KiB of the file's first `file_size` bytes
+// hold the pattern.
+bool HoldsPattern(Client& c, const BenchWorkload& w) {
   const uint64_t n = std::min<uint64_t>(4096, w.file_size);
   for (uint64_t off : {uint64_t{0}, w.file_size - n}) {
     absl::StatusOr<std::string> d = c.Read(w.file, off, n);
@@ -32,6 +30,12 @@ bool LooksRight(Client& c, const BenchWorkload& w) {
     }
   }
   return true;
+}
+
+// Whether the file's size is `size` and it holds the pattern.
+bool LooksRight(Client& c, const BenchWorkload& w) {
+  absl::StatusOr<rpc::Attr> a = c.Stat(w.file);
+  return a.ok() && a->size() == w.file_size && HoldsPattern(c, w);
 }
 
 absl::Status WriteTestFile(Client& c, const BenchWorkload& w) {
@@ -99,9 +103,10 @@ absl::Status WriteTestFile(Client& c, const BenchWorkload& w) {
   return commit.ok() ? absl::OkStatus() : commit.status();
 }
 
-absl::Status EnsureMetaDir(Client& c) {
+absl::Status EnsureMetaDir(Client& c, CreatedFiles& created) {
   absl::StatusOr<rpc::FhResult> d = c.Mkdir(kMetaDir, 0755);
   if (!d.ok() && !absl::IsAlreadyExists(d.status())) return d.status();
+  if (d.ok()) created.entries.push_back({kMetaDir, true});
   const std::string content(kMetaFileSize, 'm');
   for (int i = 0; i < kMetaFiles; ++i) {
     std::string path = absl::StrCat(kMetaDir, "/f", i);
@@ -111,6 +116,7 @@ absl::Status EnsureMetaDir(Client& c) {
         !f.ok()) {
       return f.status();
     }
+    if (!a.ok()) created.entries.push_back({path, false});
     if (absl::StatusOr<rpc::Attr> t = c.Truncate(path, 0); !t.ok()) {
       return t.status();
     }
@@ -123,15 +129,52 @@ absl::Status EnsureMetaDir(Client& c) {
 
 }  // namespace
 
-absl::Status EnsureWorkloadFiles(Client& client, const BenchWorkload& w,
-                                 FILE* log) {
-  if (w.kind == WorkloadKind::kMeta) return EnsureMetaDir(client);
-  if (LooksRight(client, w)) return absl::OkStatus();
+SetupResult EnsureWorkloadFiles(Client& client, BenchWorkload& w,
+                                bool file_size_given, FILE* log) {
+  SetupResult out;
+  if (w.kind == WorkloadKind::kMeta) {
+    out.status = EnsureMetaDir(client, out.created);
+    return out;
+  }
+  const absl::StatusOr<rpc::Attr> existing = client.Stat(w.file);
+  if (existing.ok() && w.kind == WorkloadKind::kRead) {
+    // Read what is there; never write it.
+    if (!file_size_given) w.file_size = existing->size();
+    if (existing->size() < w.file_size) {
+      out.status = absl::FailedPreconditionError(absl::StrCat(
+          w.file, " has ", existing->size(), " bytes, fewer than --file-size ",
+          w.file_size, " (a read does not rewrite a file that exists)"));
+      return out;
+    }
+    out.status = ValidateBenchWorkload(w);
+    if (out.status.ok()) w.verify_reads = HoldsPattern(client, w);
+    return out;
+  }
+  if (LooksRight(client, w)) return out;
   if (log != nullptr) {
     std::fprintf(log, "txbuf-bench: writing %s (%s of pattern data)\n",
                  w.file.c_str(), FormatBytes(w.file_size).c_str());
   }
-  return WriteTestFile(client, w);
+  if (!existing.ok() && absl::IsNotFound(existing.status())) {
+    // Created by WriteTestFile (first thing it does): ours to remove, even
+    // if writing it fails part way.
+    out.status = WriteTestFile(client, w);
+    absl::StatusOr<rpc::Attr> now = client.Stat(w.file);
+    if (now.ok()) out.created.entries.push_back({w.file, false});
+    return out;
+  }
+  out.status = WriteTestFile(client, w);
+  return out;
+}
+
+absl::Status RemoveCreatedFiles(Client& client, const CreatedFiles& created) {
+  absl::Status first;
+  for (auto it = created.entries.rbegin(); it != created.entries.rend(); ++it) {
+    absl::Status s =
+        it->is_dir ? client.Rmdir(it->path) : client.Remove(it->path);
+    if (!s.ok() && !absl::IsNotFound(s) && first.ok()) first = s;
+  }
+  return first;
 }
 
 }  // namespace txbuf::bench

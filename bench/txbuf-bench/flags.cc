@@ -18,21 +18,42 @@ const char kUsage[] = R"(usage:
 
 Single run against a running txbufd:
   --server HOST:PORT      the server
+  --token-file FILE       the server's shared secret (as txbufd
+                          --token-file and txbuf --token-file), if it
+                          requires one
   --workload W            read | write | mixed | meta (LOOKUP/GETATTR/READDIR)
-  --size BYTES            bytes per READ/WRITE (default 4K)
+  --size BYTES            bytes per request, each READ or WRITE (default
+                          4K; alias: --bs). Careful: not fio's --size
+                          (fio's is the file's size: here --file-size)
   --pattern P             seq | rand (default rand)
   --concurrency N         requests outstanding in total (default 1)
+                          (alias: --iodepth)
   --connections C         connections they are spread over
                           (default min(N, 4))
-  --duration SECONDS      measured interval (default 10)
+  --duration SECONDS      measured interval (default 10) (alias: --runtime)
   --warmup SECONDS        load before it, not measured (default 2)
-  --file-size BYTES       test file size (default 256M)
-  --read-ratio R          mixed: fraction of reads (default 0.5)
+                          (alias: --ramp_time)
+  --file-size BYTES       size of the test file, the range the requests'
+                          offsets fall in (default 256M). Alias: --filesize.
+                          A read of a file that exists reads it as it is:
+                          its size unless --file-size is given (then the
+                          file must be at least that long)
+  --read-ratio R          mixed: fraction of reads (default 0.5); the report
+                          gives reads and writes separately as well
   --file NAME             test file in the export (default txbuf-bench.dat)
+                          (alias: --filename)
   --seed N                content seed of the test file
   --server-pid PID        for server CPU (default: the local process
                           listening on PORT, if any)
   --no-setup              do not create or check the test file / meta dir
+
+  The test file (and for meta the directory txbuf-bench-meta) is created
+  with pattern data if missing, or rewritten if its size or data are not
+  right, except that a read workload never writes a file that exists: it
+  reads it (verifying the data only if they are the pattern of --seed), so
+  a read-only export (txbufd --read-only) works. Files the run created are
+  removed at its end unless --keep-files; files that were there before are
+  left.
 
 Compare mode (starts txbufd per engine and the peers on a temporary export):
   --quick                 1 s runs, 0.3 s warmup, repeat 1, 128 MiB file
@@ -49,13 +70,16 @@ Compare mode (starts txbufd per engine and the peers on a temporary export):
   --server-threads N      txbufd --threads (default: one per CPU, as the
                           raw peer serves each connection on its own thread)
   --cache-size BYTES      txbufd --cache-size (default file size + 256M)
-  --export DIR            use DIR (its test file is rewritten) instead of a
+  --export DIR            use DIR (its test file is rewritten, and removed
+                          at the end unless --keep-files) instead of a
                           temporary directory
   --html FILE             self-contained report with SVG charts
   --svg-dir DIR           the report's charts as separate SVG files
   --markdown FILE         the tables in Markdown
 
 Both:
+  --keep-files            leave the test files the run created in the
+                          export (default: remove them at the end)
   --client-engine E       engine of the client's request txbufs (default
                           auto)
   --shared-client         one txbuf client (one loop thread) multiplexing all
@@ -70,7 +94,9 @@ Both:
   --no-progress           no progress output
   -h, --help              this text
 
-BYTES take K, M and G suffixes (powers of 1024).
+BYTES take K, M and G suffixes (powers of 1024). Flags take "--flag VALUE"
+or "--flag=VALUE"; a flag given twice (or with its alias) and an unknown
+flag are errors (exit status 2).
 )";
 
 namespace {
@@ -103,15 +129,40 @@ absl::StatusOr<std::vector<T>> ParseList(
 const std::set<std::string>& BoolFlags() {
   static const auto* s = new std::set<std::string>{
       "compare",  "quick",         "check", "no-progress",
-      "no-setup", "shared-client", "help"};
+      "no-setup", "shared-client", "help",  "keep-files"};
   return *s;
+}
+
+// Flags that take a value.
+const std::set<std::string>& ValueFlags() {
+  static const auto* s = new std::set<std::string>{
+      "server",         "token-file", "workload",
+      "size",           "pattern",    "concurrency",
+      "connections",    "duration",   "warmup",
+      "file-size",      "read-ratio", "file",
+      "seed",           "server-pid", "repeat",
+      "engines",        "peers",      "peer-set",
+      "workloads",      "txbufd",     "server-threads",
+      "cache-size",     "export",     "html",
+      "svg-dir",        "markdown",   "client-engine",
+      "stats-interval", "json"};
+  return *s;
+}
+
+// fio's names for our flags (same meaning and units).
+const std::map<std::string, std::string>& Aliases() {
+  static const auto* m = new std::map<std::string, std::string>{
+      {"bs", "size"},          {"iodepth", "concurrency"},
+      {"runtime", "duration"}, {"ramp_time", "warmup"},
+      {"filename", "file"},    {"filesize", "file-size"}};
+  return *m;
 }
 
 const std::set<std::string>& SingleOnly() {
   static const auto* s = new std::set<std::string>{
       "server",      "workload",    "size",       "pattern",
       "concurrency", "connections", "read-ratio", "file",
-      "seed",        "server-pid",  "no-setup"};
+      "seed",        "server-pid",  "no-setup",   "token-file"};
   return *s;
 }
 
@@ -136,11 +187,17 @@ absl::StatusOr<Flags> ParseFlags(const std::vector<std::string>& args) {
   Flags f;
   std::map<std::string, std::string> kv;
   std::set<std::string> given;
+  std::map<std::string, std::string> spelled;  // flag -> name as given
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") {
       f.help = true;
       return f;
+    }
+    if (absl::StartsWith(a, "-") && !absl::StartsWith(a, "--") &&
+        a.size() > 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag ", a.substr(0, a.find('='))));
     }
     if (!absl::StartsWith(a, "--") || a.size() == 2) {
       return absl::InvalidArgumentError(absl::StrCat("unexpected '", a, "'"));
@@ -148,35 +205,53 @@ absl::StatusOr<Flags> ParseFlags(const std::vector<std::string>& args) {
     std::string name = a.substr(2);
     std::string value;
     size_t eq = name.find('=');
+    bool has_value = false;
     if (eq != std::string::npos) {
       value = name.substr(eq + 1);
       name.resize(eq);
+      has_value = true;
+    }
+    // Known before anything else: an unknown flag must not take the next
+    // argument as its value.
+    const std::string as_given = name;
+    if (auto alias = Aliases().find(name); alias != Aliases().end()) {
+      name = alias->second;
+    }
+    if (BoolFlags().count(name) == 0 && ValueFlags().count(name) == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag --", as_given));
+    }
+    if (has_value) {
       if (BoolFlags().count(name) != 0) {
         return absl::InvalidArgumentError(
-            absl::StrCat("--", name, " takes no value"));
+            absl::StrCat("--", as_given, " takes no value"));
       }
     } else if (BoolFlags().count(name) == 0) {
       if (i + 1 >= args.size()) {
         return absl::InvalidArgumentError(
-            absl::StrCat("--", name, " needs a value"));
+            absl::StrCat("--", as_given, " needs a value"));
       }
       value = args[++i];
     }
     if (!given.insert(name).second) {
+      const std::string& first = spelled[name];
       return absl::InvalidArgumentError(
-          absl::StrCat("--", name, " given twice"));
+          first == as_given ? absl::StrCat("--", as_given, " given twice")
+                            : absl::StrCat("--", first, " and --", as_given,
+                                           " are the same flag (given twice)"));
     }
+    spelled[name] = as_given;
     kv[name] = value;
   }
   f.compare = given.count("compare") != 0;
   for (const std::string& name : given) {
     if (f.compare && SingleOnly().count(name) != 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--", name, " is not a --compare option"));
+          absl::StrCat("--", spelled[name], " is not a --compare option"));
     }
     if (!f.compare && CompareOnly().count(name) != 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--", name, " needs --compare"));
+          absl::StrCat("--", spelled[name], " needs --compare"));
     }
   }
   f.quick = given.count("quick") != 0;
@@ -184,6 +259,8 @@ absl::StatusOr<Flags> ParseFlags(const std::vector<std::string>& args) {
   f.setup = given.count("no-setup") == 0;
   f.progress = given.count("no-progress") == 0;
   f.shared_client = given.count("shared-client") != 0;
+  f.keep_files = given.count("keep-files") != 0;
+  f.file_size_given = given.count("file-size") != 0;
 
   // Mode defaults first; explicit flags override them below.
   BenchWorkload& w = f.workload;
@@ -198,6 +275,9 @@ absl::StatusOr<Flags> ParseFlags(const std::vector<std::string>& args) {
     bool ok = true;
     if (BoolFlags().count(k) != 0) {
       continue;
+    } else if (k == "token-file") {
+      f.token_file = v;
+      ok = !v.empty();
     } else if (k == "server") {
       absl::StatusOr<std::pair<std::string, uint16_t>> hp = SplitHostPort(v);
       ok = hp.ok() && hp->second != 0;
@@ -211,7 +291,7 @@ absl::StatusOr<Flags> ParseFlags(const std::vector<std::string>& args) {
       w.kind = *kind;
     } else if (k == "size" || k == "file-size" || k == "cache-size") {
       absl::StatusOr<uint64_t> n = ParseBytes(v);
-      if (!n.ok()) return Bad(k, v);
+      if (!n.ok()) return Bad(spelled[k], v);
       (k == "size"        ? w.size
        : k == "file-size" ? w.file_size
                           : f.cache_size) = *n;
@@ -280,7 +360,7 @@ absl::StatusOr<Flags> ParseFlags(const std::vector<std::string>& args) {
     } else {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag --", k));
     }
-    if (!ok) return Bad(k, v);
+    if (!ok) return Bad(spelled[k], v);
   }
   if (given.count("peers") != 0 && given.count("peer-set") != 0) {
     return absl::InvalidArgumentError(

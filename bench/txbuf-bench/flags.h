@@ -3,12 +3,14 @@
 //   single run:  txbuf-bench --server HOST:PORT --workload read|write|mixed|
 //                meta --size BYTES --pattern seq|rand --concurrency N
 //                --connections C --duration S --warmup S --file-size BYTES
-//                [--read-ratio R] [--json FILE] ...
+//                [--read-ratio R] [--token-file F] [--json FILE] ...
 //   compare:     txbuf-bench --compare [--quick] [--repeat N] [--peers nfs]
 //                [--json FILE] [--html FILE] ...
 // (kUsage has every flag.) Flags take "--flag value" or "--flag=value";
-// byte counts take K/M/G suffixes (powers of 1024). Parsing checks the whole
-// command line before anything runs.
+// byte counts take K/M/G suffixes (powers of 1024). fio's names are aliases
+// (--bs for --size, the request size; --iodepth, --runtime, --ramp_time,
+// --filename, --filesize). Parsing checks the whole command line before
+// anything runs; an unknown flag is an error naming it.
 //
 // Thread-safety: pure functions.
 //
@@ -36,8 +38,10 @@ struct Flags {
   // Single run.
   std::string server_host;
   uint16_t server_port = 0;
-  pid_t server_pid = 0;  // 0: look for the process listening on the port
-  bool setup = true;     // create/fix the test file (or meta dir) first
+  pid_t server_pid = 0;    // 0: look for the process listening on the port
+  bool setup = true;       // create/fix the test file (or meta dir) first
+  std::string token_file;  // the server's shared secret (--token-file)
+  bool file_size_given = false;  // --file-size (or --filesize) was given
   BenchWorkload workload;
   // Compare.
   bool quick = false;
@@ -59,6 +63,7 @@ struct Flags {
   std::string json_path;          // "-": standard output
   bool check = false;             // exit 1 on errors or missing figures
   bool progress = true;           // --no-progress
+  bool keep_files = false;        // --keep-files: leave the test files
 };
 
 // `args` excludes the program name.

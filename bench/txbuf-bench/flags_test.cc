@@ -91,6 +91,70 @@ TEST(FlagsTest, Errors) {
   }
 }
 
+TEST(FlagsTest, UnknownFlagsAreNamedAndTakeNoValue) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {"--server", "h:1", "--bogus", "--workload", "read"},
+           {"--server", "h:1", "--workload", "read", "--bogus"},
+           {"--bogus=3", "--server", "h:1", "--workload", "read"},
+           {"--compare", "--bogus"},
+       }) {
+    absl::StatusOr<Flags> f = Parse(args);
+    ASSERT_FALSE(f.ok());
+    EXPECT_EQ(f.status().message(), "unknown flag --bogus");
+  }
+  absl::StatusOr<Flags> f = Parse({"-q", "--compare"});
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().message(), "unknown flag -q");
+}
+
+TEST(FlagsTest, FioNamesAreAliases) {
+  absl::StatusOr<Flags> f =
+      Parse({"--server", "h:1", "--workload", "read", "--bs", "64K",
+             "--iodepth", "8", "--runtime", "5", "--ramp_time=1", "--filename",
+             "x.dat", "--filesize", "2G"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  const BenchWorkload& w = f->workload;
+  EXPECT_EQ(w.size, uint64_t{64} << 10);
+  EXPECT_EQ(w.concurrency, 8);
+  EXPECT_DOUBLE_EQ(w.duration_s, 5);
+  EXPECT_DOUBLE_EQ(w.warmup_s, 1);
+  EXPECT_EQ(w.file, "x.dat");
+  EXPECT_EQ(w.file_size, uint64_t{2} << 30);
+  EXPECT_TRUE(f->file_size_given);
+
+  f = Parse(
+      {"--server", "h:1", "--workload", "read", "--size", "4K", "--bs", "8K"});
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().message(),
+            "--size and --bs are the same flag (given twice)");
+  f = Parse({"--server", "h:1", "--workload", "read", "--bs", "4X"});
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().message(), "bad value for --bs: '4X'");
+  f = Parse({"--compare", "--bs", "4K"});
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().message(), "--bs is not a --compare option");
+}
+
+TEST(FlagsTest, TokenFileAndKeepFiles) {
+  absl::StatusOr<Flags> f = Parse({"--server", "h:1", "--workload", "read"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_TRUE(f->token_file.empty());
+  EXPECT_FALSE(f->keep_files);
+  EXPECT_FALSE(f->file_size_given);
+  f = Parse({"--server", "h:1", "--workload", "read", "--token-file",
+             "/etc/txbuf/token", "--keep-files"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->token_file, "/etc/txbuf/token");
+  EXPECT_TRUE(f->keep_files);
+  f = Parse({"--compare", "--keep-files", "--export", "/srv/x"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_TRUE(f->keep_files);
+  EXPECT_FALSE(Parse({"--compare", "--token-file", "t"}).ok());
+  EXPECT_FALSE(
+      Parse({"--server", "h:1", "--workload", "read", "--keep-files=1"}).ok());
+}
+
 TEST(FlagsTest, CompareDefaults) {
   absl::StatusOr<Flags> f = Parse({"--compare"});
   ASSERT_TRUE(f.ok()) << f.status();

@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,22 +59,58 @@ int CheckExit(const std::vector<std::string>& problems) {
   return 1;
 }
 
-int Single(const Flags& f) {
-  const BenchWorkload& w = f.workload;
-  const std::string server = absl::StrCat(f.server_host, ":", f.server_port);
-  if (f.setup) {
-    client::ClientOptions o;
-    o.host = f.server_host;
-    o.port = f.server_port;
-    absl::StatusOr<std::unique_ptr<client::Client>> c =
-        client::Client::Connect(std::move(o));
-    if (!c.ok()) return Fail(c.status());
-    if (absl::Status s =
-            EnsureWorkloadFiles(**c, w, f.progress ? stderr : nullptr);
-        !s.ok()) {
-      return Fail(s);
-    }
+// A connection for setting up and removing the test files.
+absl::StatusOr<std::unique_ptr<client::Client>> Connect(
+    const Flags& f, const std::optional<std::string>& token) {
+  client::ClientOptions o;
+  o.host = f.server_host;
+  o.port = f.server_port;
+  o.token = token;
+  absl::StatusOr<std::unique_ptr<client::Client>> c =
+      client::Client::Connect(std::move(o));
+  if (!c.ok() && absl::IsUnauthenticated(c.status()) && !token.has_value()) {
+    return absl::Status(
+        c.status().code(),
+        absl::StrCat(c.status().message(), ": give it with --token-file FILE"));
   }
+  return c;
+}
+
+int Measure(const Flags& f, const BenchWorkload& w,
+            const std::optional<std::string>& token);
+
+int Single(const Flags& f) {
+  std::optional<std::string> token;
+  if (!f.token_file.empty()) {
+    absl::StatusOr<std::string> t = client::ReadTokenFile(f.token_file);
+    if (!t.ok()) return Fail(t.status());
+    token = *std::move(t);
+  }
+  BenchWorkload w = f.workload;
+  if (!f.setup) return Measure(f, w, token);
+  absl::StatusOr<std::unique_ptr<client::Client>> c = Connect(f, token);
+  if (!c.ok()) return Fail(c.status());
+  SetupResult setup = EnsureWorkloadFiles(**c, w, f.file_size_given,
+                                          f.progress ? stderr : nullptr);
+  // Not kept open during the run; reconnects to remove the files.
+  c->reset();
+  const int rc = setup.status.ok() ? Measure(f, w, token) : Fail(setup.status);
+  if (f.keep_files || setup.created.entries.empty()) return rc;
+  c = Connect(f, token);
+  absl::Status removed =
+      c.ok() ? RemoveCreatedFiles(**c, setup.created) : c.status();
+  if (!removed.ok()) {
+    std::fprintf(stderr, "txbuf-bench: removing the test files: %s\n",
+                 std::string(removed.message()).c_str());
+    return rc != 0 ? rc : 1;
+  }
+  return rc;
+}
+
+// The measured run of `w` (set up) and its report.
+int Measure(const Flags& f, const BenchWorkload& w,
+            const std::optional<std::string>& token) {
+  const std::string server = absl::StrCat(f.server_host, ":", f.server_port);
   pid_t pid = f.server_pid;
   if (pid == 0) {
     absl::StatusOr<pid_t> found = FindListeningPid(f.server_port);
@@ -88,6 +125,7 @@ int Single(const Flags& f) {
   dopt.client_engine = f.client_engine;
   dopt.stats_period = absl::Seconds(f.stats_interval_s);
   dopt.shared_client = f.shared_client;
+  dopt.token = token;
   TxbufdDriver driver(f.server_host, f.server_port, dopt);
   LiveCounters live;
   absl::StatusOr<RunResult> r;

@@ -15,6 +15,18 @@ void WriteLatency(JsonWriter& j, const LatencyFigures& l) {
   j.EndObject();
 }
 
+void WriteOpFigures(JsonWriter& j, const OpFigures& o) {
+  j.BeginObject();
+  j.Key("ops").Uint(o.ops);
+  j.Key("ops_s").Number(o.ops_s);
+  j.Key("mib_s").Number(o.mib_s);
+  j.Key("latency_us");
+  WriteLatency(j, o.latency);
+  j.Key("errors").Uint(o.errors);
+  j.Key("verify_failures").Uint(o.verify_failures);
+  j.EndObject();
+}
+
 void WriteSamples(JsonWriter& j, const std::vector<PinnedSample>& s) {
   j.BeginArray();
   for (const PinnedSample& p : s) {
@@ -38,6 +50,9 @@ void WriteWorkloadJson(JsonWriter& j, const BenchWorkload& w) {
   if (w.kind == WorkloadKind::kMixed) j.Key("read_ratio").Number(w.read_ratio);
   j.Key("file").String(w.file);
   j.Key("file_size").Uint(w.file_size);
+  if (w.kind == WorkloadKind::kRead || w.kind == WorkloadKind::kMixed) {
+    j.Key("reads_verified").Bool(w.verify_reads);
+  }
   j.EndObject();
 }
 
@@ -77,6 +92,16 @@ void WriteFiguresJson(JsonWriter& j, const Figures& f) {
     j.EndObject();
   } else {
     j.Null();
+  }
+  // Mixed workloads: the reads and the writes separately; null otherwise.
+  for (const auto& [key, part] :
+       {std::pair{"reads", &f.reads}, std::pair{"writes", &f.writes}}) {
+    j.Key(key);
+    if (f.has_split) {
+      WriteOpFigures(j, *part);
+    } else {
+      j.Null();
+    }
   }
   j.EndObject();
 }

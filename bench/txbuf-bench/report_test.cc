@@ -158,6 +158,76 @@ TEST(ReportJsonTest, SingleRun) {
             "write-4k-rand-c16");
 }
 
+// A mixed run: the reads and the writes each have their figures, over the
+// same interval as the totals.
+RunResult MixedRun() {
+  RunResult run;
+  run.load.ops = 300;
+  run.load.bytes = 300 * 4096;
+  run.load.elapsed_s = 2;
+  for (int i = 0; i < 300; ++i) run.load.latency_ns.Record(50000);
+  OpCounts reads, writes;
+  reads.ops = 200;
+  reads.bytes = 200 * 4096;
+  for (int i = 0; i < 200; ++i) reads.latency_ns.Record(40000);
+  writes.ops = 100;
+  writes.bytes = 100 * 4096;
+  writes.errors = 1;
+  for (int i = 0; i < 100; ++i) writes.latency_ns.Record(70000);
+  run.reads = reads;
+  run.writes = writes;
+  return run;
+}
+
+TEST(ReportJsonTest, MixedRunHasReadsAndWrites) {
+  BenchWorkload w;
+  w.kind = WorkloadKind::kMixed;
+  const RunResult run = MixedRun();
+  const Figures f = ComputeFigures(run);
+  const Struct res =
+      Field(ParseJson(SingleRunJson(w, "127.0.0.1:7000", f, run)), "result")
+          .struct_value();
+  EXPECT_EQ(Field(res, "ops").number_value(), 300);  // unchanged
+  const Struct& reads = Field(res, "reads").struct_value();
+  const Struct& writes = Field(res, "writes").struct_value();
+  EXPECT_EQ(Field(reads, "ops").number_value(), 200);
+  EXPECT_DOUBLE_EQ(Field(reads, "ops_s").number_value(), 100);
+  EXPECT_DOUBLE_EQ(Field(reads, "mib_s").number_value(),
+                   100 * 4096.0 / (1 << 20));
+  EXPECT_EQ(Field(writes, "ops").number_value(), 100);
+  EXPECT_EQ(Field(writes, "errors").number_value(), 1);
+  EXPECT_NEAR(
+      Field(Field(reads, "latency_us").struct_value(), "p50").number_value(),
+      40, 40 * 0.03);
+  EXPECT_NEAR(
+      Field(Field(writes, "latency_us").struct_value(), "p50").number_value(),
+      70, 70 * 0.03);
+
+  const std::string text = SingleRunText(w, "127.0.0.1:7000", f);
+  EXPECT_NE(text.find("reads: ops/s 100 "), std::string::npos) << text;
+  EXPECT_NE(text.find("writes: ops/s 50 "), std::string::npos) << text;
+
+  // The median of runs keeps the split.
+  const Figures m = MedianFigures({f, f, f});
+  EXPECT_TRUE(m.has_split);
+  EXPECT_EQ(m.reads.ops, 200u);
+  EXPECT_DOUBLE_EQ(m.writes.ops_s, 50);
+  EXPECT_EQ(m.writes.errors, 3u);  // errors are summed
+}
+
+TEST(ReportJsonTest, OnlyMixedRunsHaveTheSplit) {
+  CompareReport r = MakeTestReport({"auto"});
+  const Cell& c = CellOf(r, "read-4k-rand-c64", "auto");
+  const Struct res = Field(ParseJson(SingleRunJson(r.workloads[1], "h:1",
+                                                   c.figures[0], c.runs[0])),
+                           "result")
+                         .struct_value();
+  EXPECT_EQ(Field(res, "reads").kind_case(), Value::kNullValue);
+  EXPECT_EQ(Field(res, "writes").kind_case(), Value::kNullValue);
+  EXPECT_EQ(SingleRunText(r.workloads[1], "h:1", c.figures[0]).find("reads:"),
+            std::string::npos);
+}
+
 TEST(ReportHtmlTest, SelfContained) {
   CompareReport r = MakeTestReport({"copy", "auto", "raw", "grpc"});
   const std::string html = CompareHtml(r, EvaluateTargets(r));

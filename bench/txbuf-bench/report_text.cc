@@ -195,8 +195,12 @@ std::string SingleRunText(const BenchWorkload& w, const std::string& target,
   if (w.kind == WorkloadKind::kMeta) {
     absl::StrAppend(&out, ", directory ", kMetaDir, "\n");
   } else {
-    absl::StrAppendFormat(&out, ", file %s (%s)\n", w.file,
-                          FormatBytes(w.file_size));
+    absl::StrAppendFormat(&out, ", file %s (%s)%s\n", w.file,
+                          FormatBytes(w.file_size),
+                          w.verify_reads ? ""
+                                         : ", reads not verified (the file "
+                                           "does not hold the bench's "
+                                           "pattern)");
   }
   absl::StrAppendFormat(&out, "  ops/s %s   MiB/s %s   ops %d\n",
                         FormatNumber(std::round(f.ops_s)),
@@ -206,6 +210,19 @@ std::string SingleRunText(const BenchWorkload& w, const std::string& target,
       FormatNumber(f.latency.p50_us), FormatNumber(f.latency.p90_us),
       FormatNumber(f.latency.p99_us), FormatNumber(f.latency.p999_us),
       FormatNumber(f.latency.max_us));
+  if (f.has_split) {
+    for (const auto& [name, o] :
+         {std::pair{"reads", &f.reads}, std::pair{"writes", &f.writes}}) {
+      absl::StrAppendFormat(
+          &out,
+          "  %s: ops/s %s   MiB/s %s   ops %d   latency us: p50 %s  p99 %s  "
+          "max %s   errors %d\n",
+          name, FormatNumber(std::round(o->ops_s)), FormatNumber(o->mib_s),
+          o->ops, FormatNumber(o->latency.p50_us),
+          FormatNumber(o->latency.p99_us), FormatNumber(o->latency.max_us),
+          o->errors);
+    }
+  }
   absl::StrAppendFormat(&out, "  CPU us/op: server %s  client %s\n",
                         FormatNumber(f.server_cpu_us_op),
                         FormatNumber(f.client_cpu_us_op));

@@ -52,8 +52,22 @@ struct ClientMemory {
   uint64_t copied_completions = 0;
 };
 
+// One kind of op of a mixed workload (reads or writes), counted as
+// `load` counts all of them: ops completed in the measured interval, their
+// bytes and latency; errors and verify failures over the whole run.
+struct OpCounts {
+  uint64_t ops = 0;
+  uint64_t bytes = 0;
+  uint64_t errors = 0;
+  uint64_t verify_failures = 0;
+  LogHistogram latency_ns;
+};
+
 struct RunResult {
   peers::Result load;
+  // Mixed workloads (txbufd): the reads and the writes among `load`.
+  std::optional<OpCounts> reads;
+  std::optional<OpCounts> writes;
   std::optional<ServerMemory> server;
   std::optional<ClientMemory> client;
 };

@@ -12,10 +12,12 @@
 namespace txbuf::bench {
 
 absl::StatusOr<std::unique_ptr<StatsSampler>> StatsSampler::Connect(
-    const std::string& host, uint16_t port, absl::Duration period) {
+    const std::string& host, uint16_t port, absl::Duration period,
+    std::optional<std::string> token) {
   client::ClientOptions o;
   o.host = host;
   o.port = port;
+  o.token = std::move(token);
   o.connections = 1;
   o.request_timeout = absl::Seconds(30);
   absl::StatusOr<std::unique_ptr<client::Client>> c =

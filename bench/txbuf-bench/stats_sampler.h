@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,8 +40,10 @@ namespace txbuf::bench {
 
 class StatsSampler {
  public:
+  // `token`: the server's shared secret, if it requires one.
   static absl::StatusOr<std::unique_ptr<StatsSampler>> Connect(
-      const std::string& host, uint16_t port, absl::Duration period);
+      const std::string& host, uint16_t port, absl::Duration period,
+      std::optional<std::string> token = std::nullopt);
   ~StatsSampler();
   StatsSampler(const StatsSampler&) = delete;
   StatsSampler& operator=(const StatsSampler&) = delete;

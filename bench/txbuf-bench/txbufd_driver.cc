@@ -105,6 +105,15 @@ class Conn {
   // WRITE buffers released (submit to Deleter) for WRITEs submitted in the
   // measured interval. Complete once the Client is destroyed.
   const LogHistogram& release_latency() const { return release_ns_; }
+  // The reads and the writes, counted as ConnContext counts all ops.
+  OpCounts reads() {
+    absl::MutexLock l(&mu_);
+    return reads_;
+  }
+  OpCounts writes() {
+    absl::MutexLock l(&mu_);
+    return writes_;
+  }
 
  private:
   struct Op {
@@ -216,9 +225,11 @@ class Conn {
         if (r->size() != 2) return false;
         absl::Span<const std::byte> data = r->ReadData(1);
         if (data.size() != w_.size) return false;
-        verified = ctx_.pattern().Check(
-            op.offset,
-            {reinterpret_cast<const uint8_t*>(data.data()), data.size()});
+        verified =
+            !w_.verify_reads ||
+            ctx_.pattern().Check(
+                op.offset,
+                {reinterpret_cast<const uint8_t*>(data.data()), data.size()});
         return true;
       }
       case OpType::kWrite:
@@ -250,6 +261,20 @@ class Conn {
     {
       absl::MutexLock l(&mu_);
       ctx_.Complete(op.start_ns, now, Bytes(op), ok, verified);
+      if (op.type == OpType::kRead || op.type == OpType::kWrite) {
+        OpCounts& k = op.type == OpType::kRead ? reads_ : writes_;
+        if (!ok) {
+          ++k.errors;
+        } else {
+          if (!verified) ++k.verify_failures;
+          if (ctx_.Counts(now)) {
+            ++k.ops;
+            k.bytes += Bytes(op);
+            k.latency_ns.Record(
+                static_cast<uint64_t>(std::max<int64_t>(0, now - op.start_ns)));
+          }
+        }
+      }
       --outstanding_;
       if (ctx_.ShouldIssue(now)) {
         c = Prepare(next);
@@ -268,6 +293,8 @@ class Conn {
   const int64_t end_ns_;
   LogHistogram release_ns_;
   absl::Mutex mu_;
+  OpCounts reads_ ABSL_GUARDED_BY(mu_);
+  OpCounts writes_ ABSL_GUARDED_BY(mu_);
   int outstanding_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t meta_turn_ ABSL_GUARDED_BY(mu_) = 0;
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
@@ -289,8 +316,8 @@ absl::StatusOr<RunResult> TxbufdDriver::Run(const BenchWorkload& w,
   if (absl::Status s = ValidateBenchWorkload(w); !s.ok()) return s;
   std::unique_ptr<StatsSampler> sampler;
   if (options_.server_stats) {
-    absl::StatusOr<std::unique_ptr<StatsSampler>> s =
-        StatsSampler::Connect(host_, port_, options_.stats_period);
+    absl::StatusOr<std::unique_ptr<StatsSampler>> s = StatsSampler::Connect(
+        host_, port_, options_.stats_period, options_.token);
     if (!s.ok()) {
       return absl::Status(s.status().code(),
                           absl::StrCat("STATS connection to ", host_, ":",
@@ -305,6 +332,7 @@ absl::StatusOr<RunResult> TxbufdDriver::Run(const BenchWorkload& w,
     client::ClientOptions o;
     o.host = host;
     o.port = port;
+    o.token = options_.token;
     o.connections = connections;
     o.engine = client_engine;
     o.request_timeout = absl::Nanoseconds(peers::internal::kOpTimeoutNs);
@@ -381,14 +409,27 @@ absl::StatusOr<RunResult> TxbufdDriver::Run(const BenchWorkload& w,
         m1.zerocopy_completions - shared_m0.zerocopy_completions;
     sides.front().copied = m1.copied_completions - shared_m0.copied_completions;
   }
+  OpCounts reads, writes;
   for (size_t i = 0; i < conns.size(); ++i) {
-    if (conns[i] != nullptr)
-      sides[i].release_ns.Merge(conns[i]->release_latency());
+    if (conns[i] == nullptr) continue;
+    sides[i].release_ns.Merge(conns[i]->release_latency());
+    for (auto [from, to] : {std::pair{conns[i]->reads(), &reads},
+                            std::pair{conns[i]->writes(), &writes}}) {
+      to->ops += from.ops;
+      to->bytes += from.bytes;
+      to->errors += from.errors;
+      to->verify_failures += from.verify_failures;
+      to->latency_ns.Merge(from.latency_ns);
+    }
   }
   if (!load.ok()) return load.status();
 
   RunResult out;
   out.load = *std::move(load);
+  if (w.kind == WorkloadKind::kMixed) {
+    out.reads = std::move(reads);
+    out.writes = std::move(writes);
+  }
   if (sampler != nullptr) {
     absl::StatusOr<ServerMemory> m = sampler->Finish();
     if (!m.ok()) {

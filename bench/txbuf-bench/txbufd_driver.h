@@ -33,7 +33,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -60,12 +62,15 @@ struct TxbufdDriverOptions {
   // Sample STATS during the run (server memory recovery).
   bool server_stats = true;
   absl::Duration stats_period = absl::Milliseconds(100);
+  // The server's shared secret (client::ReadTokenFile), if it requires one;
+  // every connection (load and STATS) authenticates with it.
+  std::optional<std::string> token;
 };
 
 class TxbufdDriver {
  public:
   TxbufdDriver(std::string host, uint16_t port, TxbufdDriverOptions options)
-      : host_(std::move(host)), port_(port), options_(options) {}
+      : host_(std::move(host)), port_(port), options_(std::move(options)) {}
 
   // Runs `w`; `server_pid` > 0 adds the server's CPU time. `live`, if not
   // null, sees every measured completion.

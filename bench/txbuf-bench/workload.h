@@ -55,6 +55,9 @@ struct BenchWorkload {
   std::string file = kDefaultFile;
   uint64_t file_size = uint64_t{256} << 20;
   uint64_t seed = kDefaultSeed;
+  // READ data are compared with the pattern of `seed`; false for a read of
+  // an existing file that does not hold it (file_setup.h).
+  bool verify_reads = true;
 
   // A short identifier: "read-4k-rand-c64", "write-1m-seq-c4",
   // "mixed70-4k-rand-c16", "meta-c8".
