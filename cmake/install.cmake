@@ -86,6 +86,14 @@ install(TARGETS txbuf_client_shared txbuf_client_static
         EXPORT txbufTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+# `cmake --install --strip` (and CPack) strip the executables and the shared
+# library; the static one loses its debug sections too (like dh_strip).
+install(CODE "
+  if(CMAKE_INSTALL_DO_STRIP)
+    execute_process(COMMAND \"${CMAKE_STRIP}\" --strip-debug
+      \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/libtxbuf_client.a\"
+      COMMAND_ERROR_IS_FATAL ANY)
+  endif()")
 # The public headers: those client/client.h and client/compound.h include,
 # and what they include (tests/install/install_test.sh checks that every
 # header installed here finds each txbuf header it includes).
