@@ -24,10 +24,12 @@ case "${1:-}" in
 import json, os, sys
 db = json.load(open(os.path.join(sys.argv[1], "compile_commands.json")))
 root = os.getcwd()
+seen = set()  # a file compiled twice (the installed library's PIC copy) once
 for e in db:
     f = os.path.normpath(os.path.join(e["directory"], e["file"]))
     rel = os.path.relpath(f, root)
-    if rel.split(os.sep)[0] in ("common", "server", "client", "bench") and f.endswith(".cc"):
+    if rel.split(os.sep)[0] in ("common", "server", "client", "bench") and f.endswith(".cc") and f not in seen:
+        seen.add(f)
         print(f)
 PY
 )
