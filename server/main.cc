@@ -96,7 +96,8 @@ Serves DIR over the txbuf protocol (docs/PROTOCOL.md).
                           (used by uring_zc and auto)
   --help                  this text
 
-BYTES accept K, M and G suffixes (powers of 1024).
+BYTES accept K, M and G suffixes (powers of 1024). An option given twice
+takes its last value, except --export and --config (an error).
 )";
 
 bool ParseBytes(absl::string_view s, uint64_t* out) {
@@ -308,7 +309,16 @@ int main(int argc, char** argv) {
     } else {
       Die(absl::StrCat(a, " needs a value"));
     }
+    // A later option wins over an earlier one (as a command line's wins over
+    // the file), except the export: a second --export would silently
+    // replace the first, and txbufd serves one.
+    if (flag == "--export") {
+      for (const auto& [seen, unused] : cli) {
+        if (seen == flag) Die("--export given twice (txbufd serves one)");
+      }
+    }
     if (flag == "--config") {
+      if (!config.empty()) Die("--config given twice");
       config = value;
     } else {
       cli.emplace_back(flag, value);

@@ -19,6 +19,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/frame.h"
 #include "common/socket_util.h"
 #include "common/testing/wait_past_ctime.h"
@@ -369,6 +370,26 @@ TEST_F(CoherenceTest, SighupReloadsTheConfigFile) {
         ServerProcess::Start({"--export", dir_.path(), "--config", conf}).ok())
         << bad;
   }
+}
+
+// Issue 14: a second --export (which silently replaced the first) or
+// --config stops the start, as a repeated key in the file does; other
+// options take their last value.
+TEST_F(CoherenceTest, RepeatedExportStopsTheStart) {
+  TempDir other;
+  const std::string conf = other.Join("txbufd.conf");
+  WriteFile(conf, "budget = \"8M\"\n");
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {"--export", dir_.path(), "--export", other.path()},
+           {"--export=" + dir_.path(), "--export", dir_.path()},
+           {"--export", dir_.path(), "--config", conf, "--config", conf}}) {
+    EXPECT_FALSE(ServerProcess::Start(args).ok()) << absl::StrJoin(args, " ");
+  }
+  absl::StatusOr<std::unique_ptr<ServerProcess>> last = ServerProcess::Start(
+      {"--export", dir_.path(), "--budget", "4M", "--budget", "16M"});
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ((*last)->Stop().exit_code, 0);
 }
 
 // Issue 10 item 3 (the log level) and issue 14 (logging): txbufd logs with
