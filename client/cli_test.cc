@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "client/testing/fake_server.h"
 #include "client/testing/mem_fs.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 #ifndef TXBUF_CLI_PATH
@@ -121,12 +122,20 @@ class CliTest : public ::testing::Test {
   std::vector<std::string> files_;
 };
 
-TEST_F(CliTest, HelpAndUsageErrorsExitTwo) {
-  CliRun r = RunCli({"--help"});
-  EXPECT_EQ(r.exit, 2);
-  EXPECT_TRUE(absl::StartsWith(r.out, "usage: txbuf --server HOST:PORT"))
-      << r.out;
-  EXPECT_TRUE(absl::StrContains(r.out, "stats [--json]"));
+// --help and --version succeed (exit 0, on stdout); usage errors exit 2.
+TEST_F(CliTest, HelpAndVersionExitZeroUsageErrorsTwo) {
+  for (const char* help : {"--help", "-h"}) {
+    CliRun r = RunCli({help});
+    EXPECT_EQ(r.exit, 0) << help;
+    EXPECT_TRUE(absl::StartsWith(r.out, "usage: txbuf --server HOST:PORT"))
+        << r.out;
+    EXPECT_TRUE(absl::StrContains(r.out, "stats [--json]"));
+    EXPECT_TRUE(r.err.empty());
+  }
+  CliRun r = RunCli({"--version"});
+  EXPECT_EQ(r.exit, 0);
+  EXPECT_THAT(r.out,
+              ::testing::MatchesRegex("txbuf [0-9]+\\.[0-9]+\\.[0-9]+\n"));
   EXPECT_TRUE(r.err.empty());
 
   r = RunCli({});

@@ -3,7 +3,8 @@
 //   txbuf --server HOST:PORT [--token-file F] [--engine E] CMD ARGS
 //
 // Exit status: 0 on success, 1 on failure (one line on stderr:
-// "txbuf: <what>: <error>"), 2 for --help and usage errors.
+// "txbuf: <what>: <error>"), 2 for usage errors; --help and --version
+// exit 0.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -65,11 +66,12 @@ Options:
                          uring_zc, kmod or auto (default auto)
   --connections N        connections to open (default 1)
   --timeout SECONDS      per-request timeout (default 60)
+  --version              print the version and exit
   -h, --help             this text
 
 get and put show a progress bar on standard error when it is a terminal.
-Exit status: 0 on success, 1 on failure (one line on standard error), 2 for
---help and usage errors.
+Exit status: 0 on success (and for --help, --version), 1 on failure (one
+line on standard error), 2 for usage errors.
 )";
 
 // A usage error: one line, exit 2. Names in it are escaped as `ls` prints
@@ -176,7 +178,11 @@ int Run(int argc, char** argv) {
     absl::string_view a = argv[i];
     if (a == "-h" || a == "--help") {
       std::fputs(kUsage, stdout);
-      return 2;
+      return 0;
+    }
+    if (a == "--version") {
+      std::printf("txbuf %s\n", TXBUF_VERSION);
+      return 0;
     }
     if (!absl::StartsWith(a, "-") || a == "-") break;
     if (a == "--") {

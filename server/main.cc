@@ -94,7 +94,8 @@ Serves DIR over the txbuf protocol (docs/PROTOCOL.md).
                           reference longer ones (default 1024; 0: reference all)
   --no-fixed-buffers      do not register the page arena with io_uring
                           (used by uring_zc and auto)
-  --help                  this text
+  --version               print the version and exit
+  -h, --help              this text
 
 BYTES accept K, M and G suffixes (powers of 1024). An option given twice
 takes its last value, except --export and --config (an error).
@@ -297,6 +298,10 @@ int main(int argc, char** argv) {
     const std::string flag = a.substr(0, eq);
     if (flag == "--help" || flag == "-h") {
       std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (flag == "--version") {
+      std::printf("txbufd %s\n", TXBUF_VERSION);
       return 0;
     }
     std::string value;

@@ -7,6 +7,7 @@
 // manager sends loses them.
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -390,6 +391,26 @@ TEST_F(CoherenceTest, RepeatedExportStopsTheStart) {
       {"--export", dir_.path(), "--budget", "4M", "--budget", "16M"});
   ASSERT_TRUE(last.ok()) << last.status();
   EXPECT_EQ((*last)->Stop().exit_code, 0);
+}
+
+// Issue 14: --version and --help print on stdout and exit 0.
+TEST_F(CoherenceTest, VersionAndHelpExitZero) {
+  for (const char* flag : {"--version", "--help", "-h"}) {
+    FILE* p = popen((TxbufdPath() + " " + flag + " 2>&1").c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string out;
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof(buf), p)) > 0;) out.append(buf, n);
+    const int st = pclose(p);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << flag << ": " << out;
+    if (std::string(flag) == "--version") {
+      EXPECT_THAT(out,
+                  ::testing::MatchesRegex("txbufd [0-9]+\\.[0-9]+\\.[0-9]+\n"));
+    } else {
+      EXPECT_THAT(out, HasSubstr("--metrics-listen"));
+      EXPECT_THAT(out, HasSubstr("--version"));
+    }
+  }
 }
 
 // Issue 10 item 3 (the log level) and issue 14 (logging): txbufd logs with

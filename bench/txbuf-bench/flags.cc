@@ -92,6 +92,7 @@ Both:
   --check                 exit 1 if any run had errors, verify failures or
                           a missing figure
   --no-progress           no progress output
+  --version               print the version and exit
   -h, --help              this text
 
 BYTES take K, M and G suffixes (powers of 1024). Flags take "--flag VALUE"
@@ -192,6 +193,10 @@ absl::StatusOr<Flags> ParseFlags(const std::vector<std::string>& args) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") {
       f.help = true;
+      return f;
+    }
+    if (a == "--version") {
+      f.version = true;
       return f;
     }
     if (absl::StartsWith(a, "-") && !absl::StartsWith(a, "--") &&

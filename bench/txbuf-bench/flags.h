@@ -34,6 +34,7 @@ extern const char kUsage[];
 
 struct Flags {
   bool help = false;
+  bool version = false;  // --version
   bool compare = false;
   // Single run.
   std::string server_host;

@@ -217,6 +217,10 @@ int Main(int argc, char** argv) {
     std::fputs(kUsage, stdout);
     return 0;
   }
+  if (f->version) {
+    std::printf("txbuf-bench %s\n", TXBUF_VERSION);
+    return 0;
+  }
   return f->compare ? Compare(*f) : Single(*f);
 }
 

@@ -157,6 +157,13 @@ TEST_F(BenchSingleE2eTest, FioNamesAreAliases) {
   EXPECT_THAT(twice.out, HasSubstr("--bs"));
 }
 
+TEST_F(BenchSingleE2eTest, VersionPrintsTheVersion) {
+  Outcome o = Bench("--version");
+  ASSERT_EQ(o.exit_code, 0);
+  EXPECT_THAT(
+      o.out, ::testing::MatchesRegex("txbuf-bench [0-9]+\\.[0-9]+\\.[0-9]+\n"));
+}
+
 TEST_F(BenchSingleE2eTest, HelpDocumentsEveryFlagAndTheSizes) {
   Outcome o = Bench("--help");
   ASSERT_EQ(o.exit_code, 0);
