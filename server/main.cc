@@ -48,7 +48,11 @@ Serves DIR over the txbuf protocol (docs/PROTOCOL.md).
   --read-only             refuse every change (ROFS)
   --token-file FILE       require the shared secret in FILE (challenge-
                           response; the secret never crosses the wire);
-                          SIGHUP reads FILE again
+                          FILE must be readable by its owner only (chmod
+                          600); SIGHUP reads FILE again
+  --allow-readable-token-file
+                          accept a token file that its group or others may
+                          read (refused otherwise, as ssh refuses such keys)
   --allow-unauthenticated listen on a non-loopback address without a token
                           file (refused otherwise: anyone who reaches the
                           port could read and change the export)
@@ -140,7 +144,7 @@ bool ParseBytes(absl::string_view s, uint64_t* out) {
 // the configuration file, or --NAME=false).
 bool IsSwitch(absl::string_view flag) {
   return flag == "--read-only" || flag == "--allow-unauthenticated" ||
-         flag == "--no-fixed-buffers";
+         flag == "--allow-readable-token-file" || flag == "--no-fixed-buffers";
 }
 
 // Applies option `flag` ("--name") with `value` to `o`. InvalidArgument for
@@ -179,12 +183,9 @@ absl::Status ApplyOption(const std::string& flag, const std::string& value,
   } else if (flag == "--read-only") {
     o.read_only = on;
   } else if (flag == "--token-file") {
-    o.token_file = value;
-    absl::StatusOr<std::string> tok =
-        txbuf::server::ReadTokenFile(o.token_file);
-    if (!tok.ok())
-      return absl::FailedPreconditionError(std::string(tok.status().message()));
-    o.token = *std::move(tok);
+    o.token_file = value;  // read once every option is known
+  } else if (flag == "--allow-readable-token-file") {
+    o.allow_readable_token_file = on;
   } else if (flag == "--allow-unauthenticated") {
     o.allow_unauthenticated = on;
   } else if (flag == "--user") {
@@ -285,6 +286,13 @@ absl::Status BuildOptions(
   }
   for (const auto& [flag, value] : cli) {
     if (absl::Status s = ApplyOption(flag, value, o); !s.ok()) return s;
+  }
+  if (!o.token_file.empty()) {
+    absl::StatusOr<std::string> tok =
+        txbuf::server::ReadTokenFile(o.token_file, o.allow_readable_token_file);
+    if (!tok.ok())
+      return absl::FailedPreconditionError(std::string(tok.status().message()));
+    o.token = *std::move(tok);
   }
   return absl::OkStatus();
 }

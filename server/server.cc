@@ -1,11 +1,13 @@
 #include "server/server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -93,13 +95,37 @@ absl::Status DropPrivileges(const std::string& user) {
 
 }  // namespace
 
-absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
-  std::ifstream f(path);
-  if (!f)
-    return absl::NotFoundError(absl::StrCat("cannot read token file ", path));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string tok = ss.str();
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path,
+                                          bool allow_readable) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (!fd) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read token file ", path, ": ", strerror(errno)));
+  }
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token file ", path, " is not a regular file"));
+  }
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0 && !allow_readable) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "token file %s is accessible by its group or others (mode %04o): "
+        "chmod 600 it (or pass --allow-readable-token-file)",
+        path, st.st_mode & 07777));
+  }
+  std::string tok;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd.get(), buf, sizeof(buf))) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, absl::StrCat("reading token file ", path));
+    }
+    tok.append(buf, static_cast<size_t>(n));
+    if (tok.size() > 64 * 1024) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token file ", path, " is over 64 KiB"));
+    }
+  }
   while (!tok.empty() &&
          std::string(" \t\r\n").find(tok.back()) != std::string::npos) {
     tok.pop_back();
@@ -123,7 +149,8 @@ absl::Status Server::ReloadToken() {
   if (options_.token_file.empty()) {
     return absl::FailedPreconditionError("no --token-file to reload");
   }
-  absl::StatusOr<std::string> tok = ReadTokenFile(options_.token_file);
+  absl::StatusOr<std::string> tok =
+      ReadTokenFile(options_.token_file, options_.allow_readable_token_file);
   if (!tok.ok()) return tok.status();
   absl::MutexLock l(&token_mu_);
   token_ = std::move(*tok);

@@ -46,9 +46,12 @@
 
 namespace txbuf::server {
 
-// Reads a token file: its contents without trailing white space; an error
-// if it cannot be read or holds nothing.
-absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
+// Reads a token file: its contents without trailing white space. An error
+// if it cannot be read, is not a regular file, holds nothing or over 64 KiB,
+// or (unless `allow_readable`) its group or others have any access to it
+// (PermissionDenied, saying to chmod 600 it).
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path,
+                                          bool allow_readable = false);
 
 struct ServerOptions {
   std::string export_dir;
@@ -59,6 +62,9 @@ struct ServerOptions {
   bool read_only = false;
   std::optional<std::string> token;  // shared secret; enables auth
   std::string token_file;            // where `token` came from (SIGHUP)
+  // Accept a token file its group or others may access (refused
+  // otherwise, as ssh refuses such keys).
+  bool allow_readable_token_file = false;
   // Without a token, listening on anything but loopback is refused unless
   // this is set (anyone who reaches the port could use the export).
   bool allow_unauthenticated = false;

@@ -163,7 +163,7 @@ INSTANTIATE_TEST_SUITE_P(
 class CliE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    WriteFile(token_.Join("t"), "secret\n");
+    WriteSecretFile(token_.Join("t"), "secret\n");
     absl::StatusOr<std::unique_ptr<ServerProcess>> s = ServerProcess::Start(
         {"--export", dir_.path(), "--token-file", token_.Join("t")});
     ASSERT_TRUE(s.ok()) << s.status();

@@ -473,7 +473,7 @@ TEST(ListenTest, NoTokenMeansLoopbackOnly) {
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ((*s)->Stop().exit_code, 0);
   TempDir secrets;
-  WriteFile(secrets.Join("token"), "sekrit\n");
+  WriteSecretFile(secrets.Join("token"), "sekrit\n");
   s = ServerProcess::Start({"--export", dir.path(), "--listen", "0.0.0.0:0",
                             "--token-file", secrets.Join("token")});
   ASSERT_TRUE(s.ok()) << s.status();

@@ -17,7 +17,7 @@ void ServerTest::TearDown() {
 }
 
 void ServerTest::StartServer(std::vector<std::string> extra,
-                             ProcessOptions options) {
+                             const ProcessOptions& options) {
   WriteFile(dir_.Join("probe.txt"), kProbe);
   std::vector<std::string> args = {"--export", dir_.path(), "--cache-size",
                                    "64M"};

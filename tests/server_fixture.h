@@ -28,7 +28,7 @@ class ServerTest : public ::testing::Test {
 
   // Starts txbufd --export dir_ --cache-size 64M `extra...`.
   void StartServer(std::vector<std::string> extra = {},
-                   ProcessOptions options = {});
+                   const ProcessOptions& options = {});
   RawClient Connect();
   // A request: PUTROOTFH, then LOOKUP `path` unless it is empty.
   rpc::Request At(const std::string& path);

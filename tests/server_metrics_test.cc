@@ -159,8 +159,7 @@ TEST_F(MetricsTest, CountersMoveByWhatTheWorkloadDid) {
 // A wrong token is counted as an authentication failure.
 TEST_F(MetricsTest, AuthenticationFailuresAreCounted) {
   const std::string token = etc_.Join("token");
-  WriteFile(token, "right-secret-of-enough-length\n");
-  ASSERT_EQ(chmod(token.c_str(), 0600), 0);
+  WriteSecretFile(token, "right-secret-of-enough-length\n");
   const std::string log = etc_.Join("txbufd.log");
   StartServer({"--metrics-listen", "127.0.0.1:0", "--token-file", token},
               {.stderr_path = log});

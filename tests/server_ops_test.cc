@@ -582,7 +582,7 @@ class AuthServerTest : public ServerOpsTest {
  protected:
   void SetUp() override {
     WriteFile(dir_.Join("hello.txt"), "hi");
-    WriteFile(token_.Join("token"), "s3cret-token\n");
+    WriteSecretFile(token_.Join("token"), "s3cret-token\n");
     StartServer({"--token-file", token_.Join("token")});
   }
   TempDir token_;
@@ -694,6 +694,30 @@ TEST_F(AuthServerTest, SighupReloadsTheTokenFile) {
   ServerExit e = server_->Stop();
   server_.reset();
   EXPECT_EQ(e.exit_code, 0) << e.stdout_text;
+}
+
+// Issue 14: a token file its group or others may access is refused at the
+// start, with a message saying what to do (as ssh refuses such a key),
+// unless --allow-readable-token-file says so.
+TEST_F(AuthServerTest, ATokenFileOthersMayReadIsRefused) {
+  const std::string tok = token_.Join("token");
+  for (mode_t mode : {0644, 0640, 0604, 0660}) {
+    ASSERT_EQ(chmod(tok.c_str(), mode), 0);
+    EXPECT_FALSE(
+        ServerProcess::Start({"--export", dir_.path(), "--token-file", tok})
+            .ok())
+        << std::oct << mode;
+  }
+  absl::StatusOr<std::unique_ptr<ServerProcess>> loose =
+      ServerProcess::Start({"--export", dir_.path(), "--token-file", tok,
+                            "--allow-readable-token-file"});
+  ASSERT_TRUE(loose.ok()) << loose.status();
+  EXPECT_EQ((*loose)->Stop().exit_code, 0);
+  ASSERT_EQ(chmod(tok.c_str(), 0400), 0);
+  absl::StatusOr<std::unique_ptr<ServerProcess>> owner =
+      ServerProcess::Start({"--export", dir_.path(), "--token-file", tok});
+  ASSERT_TRUE(owner.ok()) << owner.status();
+  EXPECT_EQ((*owner)->Stop().exit_code, 0);
 }
 
 TEST_F(AuthServerTest, TheSecretNeverCrossesTheWire) {

@@ -52,6 +52,19 @@ void WriteFile(const std::string& path, const std::string& bytes) {
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
+void WriteSecretFile(const std::string& path, const std::string& bytes) {
+  std::filesystem::create_directories(
+      std::filesystem::path(path).parent_path());
+  UniqueFd fd(
+      open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd || fchmod(fd.get(), 0600) != 0 ||
+      write(fd.get(), bytes.data(), bytes.size()) !=
+          static_cast<ssize_t>(bytes.size())) {
+    std::fprintf(stderr, "cannot write %s\n", path.c_str());
+    std::abort();
+  }
+}
+
 std::string ReadFileOrDie(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) {
@@ -70,7 +83,7 @@ std::string TxbufdPath() {
 }
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
-    std::vector<std::string> args, ProcessOptions options) {
+    std::vector<std::string> args, const ProcessOptions& options) {
   bool has_listen = false, has_threads = false;
   for (const auto& a : args) {
     has_listen |= absl::StartsWith(a, "--listen");

@@ -33,6 +33,9 @@ class TempDir {
 
 // Writes `bytes` to `path` (creating directories as needed).
 void WriteFile(const std::string& path, const std::string& bytes);
+// WriteFile, for a secret: the file is created readable by its owner only
+// (mode 0600; txbufd refuses a token file others may read).
+void WriteSecretFile(const std::string& path, const std::string& bytes);
 std::string ReadFileOrDie(const std::string& path);
 
 struct ServerExit {
@@ -58,7 +61,7 @@ class ServerProcess {
   // given, and --threads $TXBUF_TEST_SERVER_THREADS when that is set and
   // --threads is not given.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
-      std::vector<std::string> args, ProcessOptions options = {});
+      std::vector<std::string> args, const ProcessOptions& options = {});
   ~ServerProcess();
 
   const std::string& address() const { return address_; }

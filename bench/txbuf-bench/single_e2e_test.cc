@@ -33,6 +33,7 @@ using txbuf::testing::ReadFileOrDie;
 using txbuf::testing::ServerProcess;
 using txbuf::testing::TempDir;
 using txbuf::testing::WriteFile;
+using txbuf::testing::WriteSecretFile;
 
 // A short run: no warmup, 0.5 s measured, a 1 MiB file, no progress line.
 constexpr char kShort[] =
@@ -115,7 +116,7 @@ class BenchSingleE2eTest : public ::testing::Test {
 
 // Today it cannot benchmark a server that needs a token.
 TEST_F(BenchSingleE2eTest, TokenFileReachesAServerThatNeedsIt) {
-  WriteFile(out_.Join("token"), "s3cret\n");
+  WriteSecretFile(out_.Join("token"), "s3cret\n");
   StartServer({"--token-file", out_.Join("token")});
   Outcome o =
       Bench(absl::StrCat(Server(), " --workload read --token-file ",
