@@ -1,11 +1,9 @@
 #include "server/metrics_exporter.h"
 
-#include <cmath>
 #include <exception>
 #include <limits>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/socket_util.h"

@@ -119,10 +119,6 @@ class Server {
 
   // "HOST:PORT" actually bound.
   const std::string& address() const { return address_; }
-  // The metrics endpoint's "HOST:PORT", or "" without --metrics-listen.
-  std::string metrics_address() const {
-    return metrics_ != nullptr ? metrics_->address() : "";
-  }
 
   // Stops accepting, finishes replies in flight (then aborts after the
   // grace period), waits for every txbuf destructor, writes back cached

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -68,11 +69,12 @@ std::map<std::string, double> Parse(const std::string& text) {
 
 class MetricsTest : public ServerTest {
  protected:
-  // Starts txbufd with a metrics endpoint on a free port; returns it.
-  std::string StartWithMetrics() {
-    const std::string log = etc_.Join("txbufd.log");
-    StartServer({"--metrics-listen", "127.0.0.1:0"}, {.stderr_path = log});
-    const std::string text = ReadFileOrDie(log);
+  // Starts txbufd with a metrics endpoint on a free port (and `extra`);
+  // returns the endpoint's "HOST:PORT" from the start-up log line.
+  std::string StartWithMetrics(std::vector<std::string> extra = {}) {
+    extra.insert(extra.begin(), {"--metrics-listen", "127.0.0.1:0"});
+    StartServer(extra, {.stderr_path = log_});
+    const std::string text = ReadFileOrDie(log_);
     const std::string mark = "metrics on http://";
     const size_t at = text.find(mark);
     if (at == std::string::npos) return "";
@@ -80,6 +82,7 @@ class MetricsTest : public ServerTest {
     return text.substr(from, text.find("/metrics", from) - from);
   }
   TempDir etc_;
+  const std::string log_ = etc_.Join("txbufd.log");
 };
 
 TEST_F(MetricsTest, CountersMoveByWhatTheWorkloadDid) {
@@ -160,15 +163,8 @@ TEST_F(MetricsTest, CountersMoveByWhatTheWorkloadDid) {
 TEST_F(MetricsTest, AuthenticationFailuresAreCounted) {
   const std::string token = etc_.Join("token");
   WriteSecretFile(token, "right-secret-of-enough-length\n");
-  const std::string log = etc_.Join("txbufd.log");
-  StartServer({"--metrics-listen", "127.0.0.1:0", "--token-file", token},
-              {.stderr_path = log});
-  const std::string text = ReadFileOrDie(log);
-  const size_t at = text.find("metrics on http://");
-  ASSERT_NE(at, std::string::npos);
-  const size_t from = at + strlen("metrics on http://");
-  const std::string metrics =
-      text.substr(from, text.find("/metrics", from) - from);
+  const std::string metrics = StartWithMetrics({"--token-file", token});
+  ASSERT_FALSE(metrics.empty());
   const double before = Parse(Scrape(metrics))["txbuf_auth_failures_total"];
   absl::StatusOr<RawClient> c =
       RawClient::Connect(server_->host(), server_->port());
@@ -177,7 +173,7 @@ TEST_F(MetricsTest, AuthenticationFailuresAreCounted) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status(), rpc::STATUS_AUTH);
   EXPECT_EQ(Parse(Scrape(metrics))["txbuf_auth_failures_total"] - before, 1);
-  EXPECT_THAT(ReadFileOrDie(log),
+  EXPECT_THAT(ReadFileOrDie(log_),
               HasSubstr("authentication failed: wrong token"));
 }
 
