@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
 #include "client/internal/client_impl.h"
+#include "client/internal/compound_access.h"
 #include "client/internal/paths.h"
 #include "common/socket_util.h"
 
@@ -300,6 +301,10 @@ Client::~Client() {
 }
 
 void Client::Submit(Compound compound, DoneCallback done) {
+  if (!impl_->options.export_name.empty()) {
+    internal::CompoundAccess::SetDefaultExport(compound,
+                                               impl_->options.export_name);
+  }
   absl::ReleasableMutexLock l(&impl_->mu);
   if (!impl_->accepting) {  // the client is closing.
     l.Release();

@@ -38,9 +38,11 @@
 #include "common/memory_stats.h"
 #include "common/page_cache.h"
 #include "common/page_pool.h"
+#include "server/access_rules.h"
 #include "server/blocking_pool.h"
 #include "server/executor.h"
 #include "server/export.h"
+#include "server/export_config.h"
 #include "server/logging.h"
 #include "server/metrics_exporter.h"
 
@@ -54,12 +56,14 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path,
                                           bool allow_readable = false);
 
 struct ServerOptions {
+  // The export: `export_dir` (--export), unless `exports` lists several.
   std::string export_dir;
+  std::vector<ExportConfig> exports;
   std::string host = "127.0.0.1";
   uint16_t port = 0;  // 0: pick a free port
   EngineKind engine = EngineKind::kAuto;
   int threads = 1;
-  bool read_only = false;
+  bool read_only = false;            // every export read-only, whatever it says
   std::optional<std::string> token;  // shared secret; enables auth
   std::string token_file;            // where `token` came from (SIGHUP)
   // Accept a token file its group or others may access (refused
@@ -108,6 +112,21 @@ struct ServerOptions {
   LogLevel log_level = LogLevel::kInfo;
   ServerLimits limits;
 };
+
+// The exports `o` describes: its `exports`, or else one named "default" of
+// `export_dir`; `read_only` makes them all read-only. InvalidArgument for
+// none, both, a missing path, or a name that is invalid or used twice.
+//
+// Example:
+//   ServerOptions o;
+//   o.export_dir = "/srv/data";
+//   EffectiveExports(o)->front().name;  // "default"
+absl::StatusOr<std::vector<ExportConfig>> EffectiveExports(
+    const ServerOptions& o);
+
+// One line for the log: "NAME = PATH (read-write), clients 10.0.0.0/8:rw
+// (no one else), new files owned by 1000:1000".
+std::string DescribeExport(const ExportConfig& e, bool all_read_only);
 
 class Worker;
 
@@ -200,7 +219,7 @@ class Server {
   MemoryStats stats_;
   std::unique_ptr<PagePool> pool_;
   std::unique_ptr<PageCache> cache_;
-  std::unique_ptr<Export> export_;
+  std::vector<std::unique_ptr<Export>> exports_;  // as options' exports
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<BlockingPool> blocking_;
   std::vector<std::unique_ptr<Worker>> workers_;
