@@ -4,8 +4,9 @@
 // Every JSON txbuf writes is built as an nlohmann::ordered_json (keys keep
 // the order they were added in) and turned into text here, so that text is
 // always valid JSON: compact, on one line, control characters escaped, and
-// bytes that are not valid UTF-8 (a path, an error text) each replaced by
-// U+FFFD instead of nlohmann's default, an exception.
+// bytes that are not valid UTF-8 (a path, an error text) replaced by U+FFFD
+// (one per invalid byte or truncated sequence) instead of nlohmann's
+// default, an exception.
 //
 // Thread-safety: a pure function.
 //
@@ -21,8 +22,8 @@
 
 namespace txbuf {
 
-// `j` as compact JSON text (no newline). Never throws on bad UTF-8: each
-// invalid byte becomes U+FFFD. Non-finite numbers are written as null.
+// `j` as compact JSON text (no newline). Never throws on bad UTF-8 (U+FFFD
+// instead). Non-finite numbers are written as null.
 std::string JsonText(const nlohmann::ordered_json& j);
 
 }  // namespace txbuf
