@@ -215,7 +215,8 @@ std::string LayoutDifference(const nlohmann::json& a, const nlohmann::json& b,
   if (a.is_object()) {
     for (const auto& [key, value] : a.items()) {
       if (!b.contains(key)) return absl::StrCat(path, ".", key, ": only left");
-      std::string d = LayoutDifference(value, b[key], path + "." + key);
+      std::string d =
+          LayoutDifference(value, b.at(key), absl::StrCat(path, ".", key));
       if (!d.empty()) return d;
     }
     for (const auto& [key, value] : b.items()) {
