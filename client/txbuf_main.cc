@@ -29,6 +29,7 @@
 #include "client/status.h"
 #include "common/engine_kind.h"
 #include "common/socket_util.h"
+#include "proto/stats_json.h"
 
 namespace txbuf::client {
 namespace {
@@ -338,7 +339,7 @@ int Run(int argc, char** argv) {
   } else if (cmd == "stats") {
     absl::StatusOr<rpc::StatsResult> st = c.Stats();
     if (!st.ok()) return Fail(what(), st.status());
-    PrintOut(json ? absl::StrCat(internal::MessageToJson(*st), "\n")
+    PrintOut(json ? absl::StrCat(StatsJsonLine(*st), "\n")
                   : internal::FormatStats(*st));
   } else if (cmd == "df") {
     absl::StatusOr<rpc::StatFsResult> fs = c.StatFs();

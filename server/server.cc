@@ -23,6 +23,7 @@
 #include "absl/strings/str_format.h"
 #include "common/crypto.h"
 #include "common/socket_util.h"
+#include "proto/stats_json.h"
 #include "server/logging.h"
 #include "server/worker.h"
 
@@ -654,21 +655,9 @@ void Server::FillStats(rpc::StatsResult* r) const {
 }
 
 std::string Server::StatsJson() const {
-  MemoryStatsSnapshot m = stats_.Snapshot();
-  std::string mem = m.ToJson();  // {...}
-  PageCacheStats pc = cache_->Stats();
-  std::string extra = absl::StrFormat(
-      ",\"engine\":\"%s\",\"connections\":%d,\"connections_total\":%d,"
-      "\"requests\":%d,\"malformed\":%d,\"auth_failures\":%d,"
-      "\"budget_waits\":%d,\"budget_closes\":%d,\"page_cache\":{\"pages\":%d,"
-      "\"pinned_pages\":%d,\"dirty_pages\":%d,\"cow_copies\":%d,\"hits\":%d,"
-      "\"misses\":%d,\"evictions\":%d}}",
-      EngineName(options_.engine), connections.load(), connections_total.load(),
-      requests.load(), malformed.load(), auth_failures.load(),
-      budget_waits.load(), budget_closes.load(), pc.pages, pc.pinned_pages,
-      pc.dirty_pages, pc.cow_copies, pc.hits, pc.misses, pc.evictions);
-  mem.pop_back();  // the closing brace
-  return mem + extra;
+  rpc::StatsResult r;
+  FillStats(&r);
+  return StatsJsonLine(r);
 }
 
 }  // namespace txbuf::server

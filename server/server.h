@@ -146,7 +146,8 @@ class Server {
 
   // The STATS result.
   void FillStats(rpc::StatsResult* out) const;
-  // The final stats line: one JSON object.
+  // The final stats line: FillStats's result as one line of JSON, in the
+  // layout of `txbuf stats --json` (proto/stats_json.h, docs/STATS.md).
   std::string StatsJson() const;
 
   MemoryStats& memory_stats() { return stats_; }

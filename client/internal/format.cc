@@ -3,15 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-#include "common/json_string.h"
 
 namespace txbuf::client::internal {
-
-namespace pb = ::google::protobuf;
 
 namespace {
 
@@ -283,100 +279,6 @@ std::string FormatStats(const rpc::StatsResult& s) {
                             sl.total_objects(), sl.slabs());
     }
   }
-  return out;
-}
-
-namespace {
-
-void AppendValue(std::string* out, const pb::Message& m,
-                 const pb::FieldDescriptor* f, int index);
-
-void AppendMessage(std::string* out, const pb::Message& m) {
-  const pb::Descriptor* d = m.GetDescriptor();
-  const pb::Reflection* r = m.GetReflection();
-  *out += '{';
-  for (int i = 0; i < d->field_count(); ++i) {
-    const pb::FieldDescriptor* f = d->field(i);
-    if (i > 0) *out += ',';
-    absl::StrAppend(out, JsonQuote(f->name()), ":");
-    if (f->is_repeated()) {
-      *out += '[';
-      int n = r->FieldSize(m, f);
-      for (int k = 0; k < n; ++k) {
-        if (k > 0) *out += ',';
-        AppendValue(out, m, f, k);
-      }
-      *out += ']';
-    } else {
-      AppendValue(out, m, f, -1);
-    }
-  }
-  *out += '}';
-}
-
-std::string Double(double v) {
-  if (!std::isfinite(v)) return "null";
-  return absl::StrFormat("%.17g", v);
-}
-
-void AppendValue(std::string* out, const pb::Message& m,
-                 const pb::FieldDescriptor* f, int i) {
-  const pb::Reflection* r = m.GetReflection();
-  bool rep = i >= 0;
-  switch (f->cpp_type()) {
-    case pb::FieldDescriptor::CPPTYPE_INT32:
-      absl::StrAppend(out,
-                      rep ? r->GetRepeatedInt32(m, f, i) : r->GetInt32(m, f));
-      break;
-    case pb::FieldDescriptor::CPPTYPE_INT64:
-      absl::StrAppend(out,
-                      rep ? r->GetRepeatedInt64(m, f, i) : r->GetInt64(m, f));
-      break;
-    case pb::FieldDescriptor::CPPTYPE_UINT32:
-      absl::StrAppend(out,
-                      rep ? r->GetRepeatedUInt32(m, f, i) : r->GetUInt32(m, f));
-      break;
-    case pb::FieldDescriptor::CPPTYPE_UINT64:
-      absl::StrAppend(out,
-                      rep ? r->GetRepeatedUInt64(m, f, i) : r->GetUInt64(m, f));
-      break;
-    case pb::FieldDescriptor::CPPTYPE_DOUBLE:
-      *out += Double(rep ? r->GetRepeatedDouble(m, f, i) : r->GetDouble(m, f));
-      break;
-    case pb::FieldDescriptor::CPPTYPE_FLOAT:
-      *out += Double(rep ? r->GetRepeatedFloat(m, f, i) : r->GetFloat(m, f));
-      break;
-    case pb::FieldDescriptor::CPPTYPE_BOOL:
-      *out += (rep ? r->GetRepeatedBool(m, f, i) : r->GetBool(m, f)) ? "true"
-                                                                     : "false";
-      break;
-    case pb::FieldDescriptor::CPPTYPE_ENUM: {
-      const pb::EnumValueDescriptor* e =
-          rep ? r->GetRepeatedEnum(m, f, i) : r->GetEnum(m, f);
-      *out += JsonQuote(e->name());
-      break;
-    }
-    case pb::FieldDescriptor::CPPTYPE_STRING: {
-      std::string s = rep ? r->GetRepeatedString(m, f, i) : r->GetString(m, f);
-      if (f->type() == pb::FieldDescriptor::TYPE_BYTES) {
-        *out += JsonQuote(absl::Base64Escape(s));
-      } else {
-        *out += JsonQuote(s);
-      }
-      break;
-    }
-    case pb::FieldDescriptor::CPPTYPE_MESSAGE:
-      AppendMessage(out,
-                    rep ? r->GetRepeatedMessage(m, f, i) : r->GetMessage(m, f));
-      break;
-  }
-}
-
-}  // namespace
-
-std::string MessageToJson(const pb::Message& m) {
-  std::string out;
-  AppendMessage(&out, m);
   return out;
 }
 

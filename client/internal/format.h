@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "google/protobuf/message.h"
 #include "proto/txbuf.pb.h"
 
 namespace txbuf::client::internal {
@@ -81,14 +80,6 @@ std::string FormatStatFs(const rpc::StatFsResult& s);
 // Example:
 //   std::cout << FormatStats(stats);
 std::string FormatStats(const rpc::StatsResult& s);
-
-// The message as one line of JSON: every field (defaults included), integers
-// as numbers, enums by name, bytes as base64, repeated fields as arrays,
-// nested messages as objects.
-//
-// Example:
-//   MessageToJson(stats) == "{\"pinned_bytes\":0,...}"
-std::string MessageToJson(const google::protobuf::Message& m);
 
 // The progress bar's text: "  12.0 MiB / 100.0 MiB  12%  85.3 MiB/s  [===>  ]"
 // (`total` 0: unknown, no percent or bar).
