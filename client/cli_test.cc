@@ -530,6 +530,10 @@ TEST_F(CliTest, GlobalFlagsAreAbseilFlagsAndCommandOptionsFollowTheCommand) {
   EXPECT_EQ(r.exit, 0);
   EXPECT_TRUE(absl::StartsWith(r.out, "usage: txbuf")) << r.out;
 
+  r = Cli({"ls", "--help"});  // --help is help anywhere
+  EXPECT_EQ(r.exit, 0);
+  EXPECT_TRUE(absl::StartsWith(r.out, "usage: txbuf")) << r.out;
+
   r = Cli({"ls", "-h"});  // after it: human sizes
   EXPECT_EQ(r.exit, 0) << r.err;
   EXPECT_EQ(r.out, "docs\nempty\n");

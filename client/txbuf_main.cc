@@ -104,8 +104,9 @@ Commands:
 Command options follow the command word and may be bundled (ls -la); long
 forms: --all, --human-readable, --recursive, --parents, --json; "--" ends
 them. After the command word -h means human-readable sizes (ls, df), never
-help. Uploads are unstable writes then COMMIT into a temporary file renamed
-over the target; downloads go to a temporary file renamed at the end.
+help (--help is help anywhere). Uploads are unstable writes then COMMIT into
+a temporary file renamed over the target; downloads go to a temporary file
+renamed at the end.
 )";
 
 constexpr char kUsageTail[] =
@@ -766,6 +767,15 @@ int Run(int argc, char** argv) {
   if (i >= argc) return UsageError("no command given");
   const std::string cmd = argv[i++];
   const std::vector<std::string> raw_args(argv + i, argv + argc);
+
+  // --help after the command word is help too (-h there is an option).
+  for (const std::string& a : raw_args) {
+    if (a == "--") break;
+    if (a == "--help") {
+      std::fputs(HelpText().c_str(), stdout);
+      return 0;
+    }
+  }
 
   // Check the command line completely before connecting.
   const CommandSpec* spec = nullptr;
