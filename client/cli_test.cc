@@ -807,6 +807,13 @@ TEST_F(CliTxbufdTest, CpBothWaysWithTrees) {
   r = Cli({"cp", "-R", local_.Join("src/"), ":up"});  // up exists: into it
   ASSERT_EQ(r.exit, 0) << r.err;
   EXPECT_EQ(ReadFileOrDie(Remote("up/src/sub/deep/y.txt")), "why\n");
+  r = Cli({"cp", "-r", local_.Join("src"), ":up2/"});  // new, with a '/'
+  ASSERT_EQ(r.exit, 0) << r.err;
+  EXPECT_EQ(ReadFileOrDie(Remote("up2/sub/deep/y.txt")), "why\n");
+  r = Cli({"cp", local_.Join("src/.dot"), ":nodir/"});  // a file: refused
+  EXPECT_EQ(r.exit, 1);
+  ExpectOneLineError(r, "txbuf: cp :nodir/: ");
+  EXPECT_FALSE(Exists(Remote("nodir")));
 
   r = Cli({"cp", local_.Join("src/.dot"), local_.Join("src/sub/deep/y.txt"),
            ":"});  // files into the root

@@ -81,8 +81,7 @@ Commands:
   cp [-r] :REMOTE... LOCAL
                          copy files (-r: directory trees) to or from the
                          server: remote paths start with ':' (as in scp);
-                         into an existing directory (or one ending in '/')
-                         under their own names
+                         into an existing directory under their own names
   get REMOTE LOCAL|-     download REMOTE to LOCAL (a file, a directory, or -
                          for standard output)
   put LOCAL|- REMOTE     upload LOCAL (or standard input) to REMOTE (a path,
@@ -536,7 +535,12 @@ class Commands {
       const bool into_dir =
           internal::NormalizePath(remote).empty() ||
           (attr.ok() && attr->type() == rpc::FILE_TYPE_DIRECTORY);
-      if (!into_dir && (sources.size() > 1 || absl::EndsWith(remote, "/"))) {
+      // "cp -r DIR :new/" makes new (as coreutils does); a file needs an
+      // existing directory there.
+      const bool new_tree =
+          sources.size() == 1 && recursive && LocalIsDir(sources.front());
+      if (!into_dir &&
+          (sources.size() > 1 || (absl::EndsWith(remote, "/") && !new_tree))) {
         return Fail(absl::StrCat("cp ", dest),
                     attr.ok() ? absl::FailedPreconditionError(
                                     "the target is not a directory")
