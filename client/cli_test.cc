@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pty.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -10,11 +11,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <fstream>
 #include <memory>
 #include <set>
 #include <sstream>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -852,6 +856,64 @@ TEST_F(CliTxbufdTest, CpBothWaysWithTrees) {
   ExpectOneLineError(r, "txbuf: cp ");
   EXPECT_TRUE(absl::StrContains(r.err, "not an existing directory")) << r.err;
   EXPECT_TRUE(ReadFileOrDie(local_.Join("got.bin")) == big);
+}
+
+// Runs `txbuf` with `args` and standard error on a terminal (a pty);
+// returns {exit status, what it wrote there}.
+std::pair<int, std::string> RunWithTerminalStderr(
+    const std::vector<std::string>& args) {
+  int master = -1, slave = -1;
+  if (openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) return {-1, ""};
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_RDWR);
+    dup2(devnull, 0);
+    dup2(devnull, 1);
+    dup2(slave, 2);
+    std::vector<std::string> copy = args;
+    std::string bin = TXBUF_CLI_PATH;
+    std::vector<char*> argv = {bin.data()};
+    for (std::string& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  close(slave);
+  std::string out;
+  char buf[4096];
+  for (;;) {  // until the child's end of the pty is closed (EIO)
+    ssize_t n = read(master, buf, sizeof(buf));
+    if (n > 0) {
+      out.append(buf, static_cast<size_t>(n));
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      break;
+    }
+  }
+  close(master);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// cp draws the progress bar (as get and put do) when standard error is a
+// terminal, and finishes it at 100%.
+TEST_F(CliTxbufdTest, CpShowsProgressOnATerminal) {
+  const std::string big = Pattern(4 << 20, 3);
+  WriteFile(local_.Join("big.bin"), big);
+  auto [rc, err] = RunWithTerminalStderr(
+      {"--server", server_->address(), "cp", local_.Join("big.bin"), ":"});
+  ASSERT_EQ(rc, 0) << err;
+  EXPECT_TRUE(ReadFileOrDie(Remote("big.bin")) == big);
+  EXPECT_TRUE(absl::StrContains(err, "big.bin ")) << err;
+  EXPECT_TRUE(absl::StrContains(err, "4.0 MiB / 4.0 MiB")) << err;
+  EXPECT_TRUE(absl::StrContains(err, "100%")) << err;
+  std::tie(rc, err) = RunWithTerminalStderr(
+      {"--server", server_->address(), "cp", ":big.bin", local_.Join("back")});
+  ASSERT_EQ(rc, 0) << err;
+  EXPECT_TRUE(ReadFileOrDie(local_.Join("back")) == big);
+  EXPECT_TRUE(absl::StrContains(err, "100%")) << err;
 }
 
 // A stopped txbufd (SIGSTOP: the kernel completes the connect, nobody
