@@ -197,6 +197,11 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
   for (int i = 0; i < o.connections; ++i) {
     absl::StatusOr<internal::Handshake> hs = internal::ConnectAndHandshake(
         o.host, o.port, o.token, deadline, reply_limits);
+    if (absl::IsDeadlineExceeded(hs.status())) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "connecting to ", impl->peer, ": ", hs.status().message(),
+          " (connect timeout ", absl::FormatDuration(o.connect_timeout), ")"));
+    }
     if (!hs.ok()) return hs.status();
     setups.push_back(std::move(*hs));
   }

@@ -267,7 +267,7 @@ TEST_F(CliE2eTest, EveryCommand) {
       Txbuf(absl::StrCat("put ", local_.Join("f.bin"), " d/f.bin"));
   EXPECT_EQ(put_rc, 0) << put_out;
   EXPECT_TRUE(ReadFileOrDie(dir_.Join("d/f.bin")) == data);
-  auto [ls_rc, ls_out] = Txbuf("ls d");
+  auto [ls_rc, ls_out] = Txbuf("ls -l d");
   EXPECT_EQ(ls_rc, 0);
   EXPECT_THAT(ls_out, HasSubstr("f.bin"));
   EXPECT_THAT(ls_out, HasSubstr(std::to_string(data.size())));

@@ -160,23 +160,41 @@ std::string FormatTimeNs(int64_t ns, bool precise) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%E9S %z", t, absl::LocalTimeZone());
 }
 
-std::string FormatListing(std::vector<rpc::DirEntry> entries) {
+std::string FormatListing(std::vector<rpc::DirEntry> entries,
+                          bool human_sizes) {
   std::sort(entries.begin(), entries.end(),
             [](const rpc::DirEntry& a, const rpc::DirEntry& b) {
               return a.name() < b.name();
             });
+  std::vector<std::string> sizes;
   size_t width = 1;
   for (const rpc::DirEntry& e : entries) {
-    width = std::max(width, absl::StrCat(e.attr().size()).size());
+    sizes.push_back(human_sizes ? HumanBytes(e.attr().size())
+                                : absl::StrCat(e.attr().size()));
+    width = std::max(width, sizes.back().size());
   }
   std::string out;
-  for (const rpc::DirEntry& e : entries) {
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const rpc::DirEntry& e = entries[i];
     if (!out.empty()) out += '\n';
     rpc::FileType type = e.has_attr() ? e.attr().type() : e.type();
     absl::StrAppendFormat(
-        &out, "%s %*d %s %s", ModeString(type, e.attr().mode()),
-        static_cast<int>(width), e.attr().size(),
+        &out, "%s %*s %s %s", ModeString(type, e.attr().mode()),
+        static_cast<int>(width), sizes[i],
         FormatTimeNs(e.attr().mtime_ns(), false), EscapeName(e.name()));
+  }
+  return out;
+}
+
+std::string FormatNames(std::vector<rpc::DirEntry> entries) {
+  std::sort(entries.begin(), entries.end(),
+            [](const rpc::DirEntry& a, const rpc::DirEntry& b) {
+              return a.name() < b.name();
+            });
+  std::string out;
+  for (const rpc::DirEntry& e : entries) {
+    if (!out.empty()) out += '\n';
+    out += EscapeName(e.name());
   }
   return out;
 }
@@ -218,18 +236,20 @@ std::string FormatStat(absl::string_view path, const rpc::Attr& a) {
       FormatTimeNs(a.mtime_ns(), true), FormatTimeNs(a.ctime_ns(), true));
 }
 
-std::string FormatStatFs(const rpc::StatFsResult& s) {
+std::string FormatStatFs(const rpc::StatFsResult& s, bool human_sizes) {
   uint64_t used =
       s.total_bytes() > s.free_bytes() ? s.total_bytes() - s.free_bytes() : 0;
   uint64_t denom = used + s.avail_bytes();
   int pct = denom == 0 ? 0 : static_cast<int>(std::ceil(100.0 * used / denom));
+  auto size = [human_sizes](uint64_t bytes) {
+    return human_sizes ? HumanBytes(bytes) : absl::StrCat(bytes);
+  };
   return absl::StrFormat(
-      "%12s %12s %12s %5s %12s %12s %6s %8s\n"
-      "%12s %12s %12s %4d%% %12d %12d %6d %8d\n",
+      "%15s %15s %15s %5s %12s %12s %6s %8s\n"
+      "%15s %15s %15s %4d%% %12d %12d %6d %8d\n",
       "Size", "Used", "Avail", "Use%", "Files", "FreeFiles", "Block", "NameMax",
-      HumanBytes(s.total_bytes()), HumanBytes(used),
-      HumanBytes(s.avail_bytes()), pct, s.total_files(), s.free_files(),
-      s.block_size(), s.name_max());
+      size(s.total_bytes()), size(used), size(s.avail_bytes()), pct,
+      s.total_files(), s.free_files(), s.block_size(), s.name_max());
 }
 
 std::string FormatStats(const rpc::StatsResult& s) {

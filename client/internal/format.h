@@ -56,12 +56,21 @@ std::string HumanNanos(double ns);
 //   FormatTimeNs(attr.mtime_ns(), /*precise=*/false)
 std::string FormatTimeNs(int64_t ns, bool precise);
 
-// `ls` long format: one line per entry (type+mode, size, mtime, name),
-// sorted by name, sizes right-aligned. No trailing newline on the last line.
+// `ls -l` long format: one line per entry (type+mode, size, mtime, name),
+// sorted by name, sizes right-aligned: in bytes, or with `human_sizes` as
+// HumanBytes() ("1.5 KiB"). No trailing newline on the last line.
 //
 // Example:
 //   std::cout << FormatListing(entries) << "\n";
-std::string FormatListing(std::vector<rpc::DirEntry> entries);
+std::string FormatListing(std::vector<rpc::DirEntry> entries,
+                          bool human_sizes = false);
+
+// `ls` short format: the names, escaped (EscapeName), sorted, one a line.
+// No trailing newline on the last line.
+//
+// Example:
+//   std::cout << FormatNames(entries) << "\n";
+std::string FormatNames(std::vector<rpc::DirEntry> entries);
 
 // `stat` output: File, Type, Mode, Size, ... one field a line.
 //
@@ -69,11 +78,12 @@ std::string FormatListing(std::vector<rpc::DirEntry> entries);
 //   std::cout << FormatStat("docs/a.txt", attr);
 std::string FormatStat(absl::string_view path, const rpc::Attr& attr);
 
-// `df` output: a header line and a value line.
+// `df` output: a header line and a value line; sizes in bytes, or with
+// `human_sizes` as HumanBytes() ("100.0 GiB").
 //
 // Example:
-//   std::cout << FormatStatFs(statfs);
-std::string FormatStatFs(const rpc::StatFsResult& s);
+//   std::cout << FormatStatFs(statfs, /*human_sizes=*/true);
+std::string FormatStatFs(const rpc::StatFsResult& s, bool human_sizes = false);
 
 // `stats` output, human-readable.
 //
