@@ -29,7 +29,8 @@ absl::CommandLineFlag* FindAliased(absl::string_view name,
                                    const FlagAliases& aliases) {
   const std::string key = AbslName(name);
   for (const auto& [alias, target] : aliases) {
-    if (AbslName(alias) == key) return absl::FindCommandLineFlag(AbslName(target));
+    if (AbslName(alias) == key)
+      return absl::FindCommandLineFlag(AbslName(target));
   }
   return nullptr;
 }
@@ -110,7 +111,8 @@ absl::StatusOr<CommandLine> SplitCommandLine(
     const size_t eq = body.find('=');
     const bool has_value = eq != absl::string_view::npos;
     const absl::string_view name = body.substr(0, eq);
-    const std::string spelled = arg.substr(0, arg.size() - body.size() + name.size());
+    const std::string spelled =
+        arg.substr(0, arg.size() - body.size() + name.size());
     // Known before anything else: an unknown flag must not take the next
     // argument as its value.
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(AbslName(name));
@@ -122,7 +124,8 @@ absl::StatusOr<CommandLine> SplitCommandLine(
         if (!absl::ConsumePrefix(&positive, "-")) {
           absl::ConsumePrefix(&positive, "_");
         }
-        absl::CommandLineFlag* f = absl::FindCommandLineFlag(AbslName(positive));
+        absl::CommandLineFlag* f =
+            absl::FindCommandLineFlag(AbslName(positive));
         if (f == nullptr) f = FindAliased(positive, aliases);
         if (f != nullptr && f->IsOfType<bool>()) {
           flag = f;
@@ -159,11 +162,11 @@ absl::StatusOr<CommandLine> SplitCommandLine(
 }
 
 absl::Status SetFlagFromText(absl::string_view name, absl::string_view text,
-                            absl::string_view spelled) {
+                             absl::string_view spelled) {
   absl::CommandLineFlag* flag = absl::FindCommandLineFlag(AbslName(name));
-  const std::string as_written =
-      spelled.empty() ? absl::StrCat("--", DisplayName(name))
-                      : std::string(spelled);
+  const std::string as_written = spelled.empty()
+                                     ? absl::StrCat("--", DisplayName(name))
+                                     : std::string(spelled);
   if (flag == nullptr) {
     return absl::NotFoundError(absl::StrCat("unknown flag ", as_written));
   }
@@ -183,8 +186,7 @@ absl::Status SetFlagFromText(absl::string_view name, absl::string_view text,
 
 absl::Status ApplyCommandLine(const CommandLine& line) {
   for (const GivenFlag& f : line.flags) {
-    if (absl::Status s = SetFlagFromText(f.name, f.value, f.spelled);
-        !s.ok()) {
+    if (absl::Status s = SetFlagFromText(f.name, f.value, f.spelled); !s.ok()) {
       return s;
     }
   }

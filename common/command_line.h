@@ -77,7 +77,7 @@ absl::StatusOr<CommandLine> SplitCommandLine(
 // 'TEXT'" (then the parser's reason in parentheses when it gives one), the
 // flag named `spelled` if not empty; NotFound for a name no flag has.
 absl::Status SetFlagFromText(absl::string_view name, absl::string_view text,
-                            absl::string_view spelled = "");
+                             absl::string_view spelled = "");
 
 // Sets the flags of `line`, in order. The error names each flag as written.
 absl::Status ApplyCommandLine(const CommandLine& line);

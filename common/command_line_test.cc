@@ -94,10 +94,9 @@ TEST(CommandLineTest, BothFormsBooleansAndDashes) {
 
 TEST(CommandLineTest, UnknownFlagsAndMissingValues) {
   for (const std::vector<std::string>& args :
-       std::vector<std::vector<std::string>>{
-           {"--bogus", "--test-count", "1"},
-           {"--test-count", "1", "--bogus"},
-           {"--bogus=1"}}) {
+       std::vector<std::vector<std::string>>{{"--bogus", "--test-count", "1"},
+                                             {"--test-count", "1", "--bogus"},
+                                             {"--bogus=1"}}) {
     absl::StatusOr<CommandLine> c = SplitCommandLine(args);
     ASSERT_FALSE(c.ok());
     EXPECT_EQ(c.status().message(), "unknown flag --bogus");
@@ -141,8 +140,8 @@ TEST(CommandLineTest, AliasesHelpAndVersion) {
   EXPECT_THAT(ApplyCommandLine(*c).message(),
               HasSubstr("bad value for --bs: '4X'"));
 
-  const std::string help = FlagsHelp("common/command_line_test.cc", aliases,
-                                     {{"test-dir", "DIR"}});
+  const std::string help =
+      FlagsHelp("common/command_line_test.cc", aliases, {{"test-dir", "DIR"}});
   EXPECT_THAT(help, HasSubstr("  --test-size=BYTES, --bs=BYTES  (default 4K)\n"
                               "      bytes per request\n"));
   EXPECT_THAT(help, HasSubstr("--ramp_time=SECS"));

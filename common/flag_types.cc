@@ -47,7 +47,8 @@ std::string FormatByteSize(uint64_t bytes) {
   for (const auto& [shift, unit] :
        {std::pair<int, char>{30, 'G'}, {20, 'M'}, {10, 'K'}}) {
     const uint64_t one = uint64_t{1} << shift;
-    if (bytes != 0 && bytes % one == 0) return absl::StrCat(bytes >> shift, std::string(1, unit));
+    if (bytes != 0 && bytes % one == 0)
+      return absl::StrCat(bytes >> shift, std::string(1, unit));
   }
   return absl::StrCat(bytes);
 }

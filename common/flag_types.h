@@ -63,8 +63,7 @@ bool AbslParseFlag(absl::string_view text, HostPort* out, std::string* error);
 std::string AbslUnparseFlag(const HostPort& v);
 
 // An engine by its name: copy, msg_zerocopy, uring_zc, kmod, auto.
-bool AbslParseFlag(absl::string_view text, EngineKind* out,
-                   std::string* error);
+bool AbslParseFlag(absl::string_view text, EngineKind* out, std::string* error);
 std::string AbslUnparseFlag(EngineKind v);
 
 }  // namespace txbuf
