@@ -166,7 +166,8 @@ absl::StatusOr<std::vector<ConfigEntry>> ReadConfigFile(
   for (const auto& [key, node] : table) {
     // [[export]] tables: ReadConfigExports.
     if (key.str() == "export" && node.is_array()) continue;
-    ConfigEntry e{std::string(key.str()), ""};
+    ConfigEntry e{std::string(key.str()), "",
+                  static_cast<int>(node.source().begin.line)};
     if (const auto* s = node.as_string()) {
       e.value = s->get();
     } else if (const auto* i = node.as_integer()) {

@@ -10,9 +10,9 @@
 //   budget-deadline = 10       # seconds
 //   read-only = true           # a switch: true or false
 //
-// This file only turns the TOML into (option, value) pairs; txbufd applies
-// them as it applies its command line (which overrides the file), and
-// rejects unknown options. See docs/OPERATIONS.md.
+// This file only turns the TOML into (option, value) pairs; txbufd sets
+// its flags from them before its command line's (which override the file),
+// and rejects unknown options (server/flags.h). See docs/OPERATIONS.md.
 //
 // Several exports, each with its access rules, are [[export]] tables
 // (instead of `export = DIR`), read by ReadConfigExports:
@@ -44,6 +44,7 @@ namespace txbuf::server {
 struct ConfigEntry {
   std::string key;
   std::string value;
+  int line = 0;  // where the key is (from 1), for errors
 };
 
 // Reads the configuration file at `path`. InvalidArgument, naming the file

@@ -44,6 +44,9 @@ TEST(ConfigFileTest, KeysAndValuesInFileOrder) {
                      {"budget-deadline", "2.5"},
                      {"read-only", "true"},
                      {"no-fixed-buffers", "false"}}));
+  // Each entry knows its line, for txbufd's errors (the comment is line 1).
+  EXPECT_EQ(c->front().line, 2);
+  EXPECT_EQ(c->back().line, 7);
   unlink(path.c_str());
 }
 

@@ -413,6 +413,112 @@ TEST_F(CoherenceTest, VersionAndHelpExitZero) {
   }
 }
 
+// Runs txbufd with `args` (one shell line) to its end: its exit code and
+// what it wrote on stdout and stderr.
+struct Ran {
+  int exit_code = -1;
+  std::string out;
+};
+Ran RunTxbufd(const std::string& args) {
+  Ran r;
+  FILE* p = popen((TxbufdPath() + " " + args + " 2>&1").c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof(buf), p)) > 0;) r.out.append(buf, n);
+  const int st = pclose(p);
+  if (WIFEXITED(st)) r.exit_code = WEXITSTATUS(st);
+  return r;
+}
+
+// Issue 14 (Abseil flags): --help is generated from the flags' definitions
+// (each with the kind of value it takes and its default) and has every
+// flag txbufd had; an unknown flag, a bad value and an unknown key or bad
+// value in the configuration file are usage errors (exit 2) that name the
+// flag, or the file, line and key.
+TEST_F(CoherenceTest, FlagsHelpAndErrorsNameTheFlagOrKey) {
+  Ran help = RunTxbufd("--help");
+  EXPECT_EQ(help.exit_code, 0);
+  for (const char* flag : {"config",
+                           "export",
+                           "listen",
+                           "engine",
+                           "threads",
+                           "read-only",
+                           "token-file",
+                           "allow-readable-token-file",
+                           "allow-unauthenticated",
+                           "user",
+                           "conn-budget",
+                           "budget",
+                           "budget-deadline",
+                           "cache-size",
+                           "io-threads",
+                           "max-connections",
+                           "max-pending-connections",
+                           "frame-timeout",
+                           "revalidate",
+                           "dirty-expire",
+                           "writeback-interval",
+                           "metrics-listen",
+                           "log-level",
+                           "stage-threshold",
+                           "no-fixed-buffers"}) {
+    EXPECT_THAT(help.out, HasSubstr(absl::StrCat("\n  --", flag))) << flag;
+  }
+  EXPECT_THAT(help.out, HasSubstr("--conn-budget=BYTES  (default 64M)\n"));
+  EXPECT_THAT(help.out, HasSubstr("--budget-deadline=SECS  (default 10)\n"));
+
+  const std::string exp = " --export " + dir_.path();
+  Ran r = RunTxbufd(exp + " --bogus 1");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("unknown flag --bogus"));
+  r = RunTxbufd(exp + " --threads=0");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("bad value for --threads: '0' (1 to 256)"));
+  r = RunTxbufd(exp + " --cache-size 4X");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("bad value for --cache-size: '4X'"));
+
+  TempDir etc;
+  const std::string conf = etc.Join("txbufd.conf");
+  for (const auto& [text, says] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"budget = \"8M\"\nno-such-option = 1\n",
+            ":2: no-such-option: unknown key"},
+           {"threads = \"many\"\n", ":1: threads: bad value"},
+           {"read-only = \"yes\"\n", ":1: read-only: takes true or false"},
+           {"\nconfig = \"x\"\n", ":2: config: not allowed in the file"}}) {
+    WriteFile(conf, text);
+    r = RunTxbufd(exp + " --config " + conf);
+    EXPECT_EQ(r.exit_code, 2) << text << r.out;
+    EXPECT_THAT(r.out, HasSubstr(conf + says)) << text;
+  }
+}
+
+// Issue 14 (Abseil flags): the file's values apply where the command line
+// gives none, the command line's win, and switches take Abseil's forms
+// (--noread-only turns off the file's read-only = true); sizes and
+// durations keep their forms (plain seconds or with a unit).
+TEST_F(CoherenceTest, CommandLineWinsOverTheConfigFile) {
+  TempDir etc;
+  const std::string conf = etc.Join("txbufd.conf");
+  WriteFile(conf,
+            "conn-budget = \"4M\"\n"
+            "budget = \"16M\"\n"
+            "read-only = true\n"
+            "budget-deadline = \"1500ms\"\n"
+            "revalidate = 0\n");
+  StartServer({"--config", conf, "--budget=20M", "--noread-only",
+               "--frame-timeout", "30"});
+  rpc::StatsResult st = Stats();
+  EXPECT_EQ(st.conn_budget(), 4u << 20);  // the file's
+  EXPECT_EQ(st.budget(), 20u << 20);      // the command line's
+  RawClient c = Connect();
+  rpc::Request w = At("probe.txt");
+  w.add_ops()->mutable_write()->set_length(5);
+  EXPECT_EQ(Call(c, w, "probe").reply.status(), rpc::STATUS_OK);  // writable
+}
+
 // Issue 10 item 3 (the log level) and issue 14 (logging): txbufd logs with
 // levels on stderr; SIGHUP with --config changes the level under running
 // connections. At info a normal connection writes nothing, a malformed

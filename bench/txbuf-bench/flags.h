@@ -6,13 +6,23 @@
 //                [--read-ratio R] [--token-file F] [--json FILE] ...
 //   compare:     txbuf-bench --compare [--quick] [--repeat N] [--peers nfs]
 //                [--json FILE] [--html FILE] ...
-// (kUsage has every flag.) Flags take "--flag value" or "--flag=value";
-// byte counts take K/M/G suffixes (powers of 1024). fio's names are aliases
+//
+// The flags are Abseil flags defined in flags.cc with their help (BenchHelp
+// prints them); common/command_line.h reads the arguments into them
+// ("--flag value" or "--flag=value"; switches "--flag", "--noflag",
+// "--flag=true|false"); byte counts take K/M/G suffixes (powers of 1024),
+// seconds a plain number or a duration ("500ms"). fio's names are aliases
 // (--bs for --size, the request size; --iodepth, --runtime, --ramp_time,
 // --filename, --filesize). Parsing checks the whole command line before
-// anything runs; an unknown flag is an error naming it.
+// anything runs; an unknown flag is an error naming it, and so is a flag
+// given twice (also as its alias).
 //
-// Thread-safety: pure functions.
+// ParseFlags is a function of its arguments: it sets the process's Abseil
+// flags to their defaults, then from `args`, and converts them into a
+// Flags, so it can run many times in one process (flags_test.cc does).
+//
+// Thread-safety: ParseFlags must not run on two threads at once (it uses
+// the process's flags for a moment); the rest are pure functions.
 //
 // Example:
 //   absl::StatusOr<Flags> f = ParseFlags({"--compare", "--quick"});
@@ -30,7 +40,12 @@
 
 namespace txbuf::bench {
 
+// The summary at the head of --help (absl::SetProgramUsageMessage).
 extern const char kUsage[];
+
+// The --help text: kUsage (as set with absl::SetProgramUsageMessage), then
+// every flag, generated from the flags' definitions.
+std::string BenchHelp();
 
 struct Flags {
   bool help = false;

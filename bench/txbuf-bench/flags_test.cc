@@ -3,12 +3,18 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/reflection.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_replace.h"
 #include "bench/txbuf-bench/server_pid.h"
 #include "bench/txbuf-bench/workload.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace txbuf::bench {
 namespace {
+
+using ::testing::HasSubstr;
 
 absl::StatusOr<Flags> Parse(const std::vector<std::string>& args) {
   return ParseFlags(args);
@@ -82,7 +88,11 @@ TEST(FlagsTest, Errors) {
            {"--compare", "--engines", "turbo"},
            {"--compare", "--peers", "ftp"},
            {"--compare", "--peers", "nfs", "--peer-set", "raw"},
-           {"--compare=1"},
+           {"--compare=maybe"},  // a switch is true or false
+           {"--nocompare=true"},
+           {"--compare", "--duration", "0"},
+           {"--compare", "--duration", "-1"},
+           {"--compare", "--repeat", "0"},
            {"stray"},
        }) {
     std::string line;
@@ -130,7 +140,8 @@ TEST(FlagsTest, FioNamesAreAliases) {
             "--size and --bs are the same flag (given twice)");
   f = Parse({"--server", "h:1", "--workload", "read", "--bs", "4X"});
   ASSERT_FALSE(f.ok());
-  EXPECT_EQ(f.status().message(), "bad value for --bs: '4X'");
+  EXPECT_EQ(f.status().message(),
+            "bad value for --bs: '4X' (digits, then K, M or G)");
   f = Parse({"--compare", "--bs", "4K"});
   ASSERT_FALSE(f.ok());
   EXPECT_EQ(f.status().message(), "--bs is not a --compare option");
@@ -151,8 +162,16 @@ TEST(FlagsTest, TokenFileAndKeepFiles) {
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_TRUE(f->keep_files);
   EXPECT_FALSE(Parse({"--compare", "--token-file", "t"}).ok());
+  // Switches as Abseil writes them (before, --keep-files took no value).
+  f = Parse({"--server", "h:1", "--workload", "read", "--keep-files=false"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_FALSE(f->keep_files);
+  f = Parse({"--server", "h:1", "--workload", "read", "--keep-files=true"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_TRUE(f->keep_files);
   EXPECT_FALSE(
-      Parse({"--server", "h:1", "--workload", "read", "--keep-files=1"}).ok());
+      Parse({"--server", "h:1", "--workload", "read", "--keep-files=maybe"})
+          .ok());
 }
 
 TEST(FlagsTest, CompareDefaults) {
@@ -192,7 +211,60 @@ TEST(FlagsTest, Help) {
   absl::StatusOr<Flags> f = Parse({"--help"});
   ASSERT_TRUE(f.ok());
   EXPECT_TRUE(f->help);
+  f = Parse({"--server", "h:1", "-h"});
+  ASSERT_TRUE(f.ok());
+  EXPECT_TRUE(f->help);
+  f = Parse({"--version"});
+  ASSERT_TRUE(f.ok());
+  EXPECT_TRUE(f->version);
   EXPECT_NE(std::string(kUsage).find("--compare"), std::string::npos);
+}
+
+// --help is generated from the flags' definitions: every flag defined in
+// flags.cc is in it, written with dashes, with its help text.
+TEST(FlagsTest, HelpListsEveryDefinedFlag) {
+  const std::string help = BenchHelp();
+  int defined = 0;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (!absl::EndsWith(flag->Filename(), "bench/txbuf-bench/flags.cc")) {
+      continue;
+    }
+    ++defined;
+    const std::string dashed = absl::StrReplaceAll(name, {{"_", "-"}});
+    EXPECT_THAT(help, HasSubstr("  --" + dashed)) << name;
+    EXPECT_THAT(help, HasSubstr(flag->Help().substr(0, 20))) << name;
+  }
+  EXPECT_GE(defined, 30);
+  EXPECT_THAT(help, HasSubstr("--size=BYTES, --bs=BYTES  (default 4K)"));
+  EXPECT_THAT(help, HasSubstr("--ramp_time=SECS"));
+  EXPECT_THAT(help, HasSubstr("not fio's --size"));
+}
+
+// Abseil's flag syntax and the value types: durations with units, the
+// "--noflag" form, 0 connections as "not given"; and ParseFlags starts
+// from the defaults each time (no value leaks from one call to the next).
+TEST(FlagsTest, AbslSyntaxAndNoLeaksBetweenCalls) {
+  absl::StatusOr<Flags> f =
+      Parse({"--server=h:1", "--workload=write", "--duration=1500ms",
+             "--warmup", "0", "--connections", "0", "--concurrency", "8",
+             "--stats-interval=2s", "--noshared-client", "--no-progress"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_DOUBLE_EQ(f->workload.duration_s, 1.5);
+  EXPECT_DOUBLE_EQ(f->workload.warmup_s, 0);
+  EXPECT_EQ(f->workload.connections, 4);
+  EXPECT_DOUBLE_EQ(f->stats_interval_s, 2);
+  EXPECT_FALSE(f->shared_client);
+  EXPECT_FALSE(f->progress);
+  f = Parse({"--server", "h:1", "--workload", "read"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->workload.kind, WorkloadKind::kRead);
+  EXPECT_DOUBLE_EQ(f->workload.duration_s, 10);
+  EXPECT_EQ(f->workload.concurrency, 1);
+  EXPECT_DOUBLE_EQ(f->stats_interval_s, 0.1);
+  EXPECT_TRUE(f->progress);
+  EXPECT_FALSE(
+      Parse({"--server", "h:1", "--workload", "read", "--duration", "soon"})
+          .ok());
 }
 
 TEST(FlagsTest, DefaultEngines) {

@@ -1,5 +1,5 @@
 // txbuf-bench: read/write/metadata workloads against txbufd, and compare
-// mode (every txbufd engine against the peers). See kUsage (flags.cc) and
+// mode (every txbufd engine against the peers). See the flags (flags.cc) and
 // docs/BENCH.md.
 //
 // Exit status: 0 success; 1 a failure (or, with --check, errors or missing
@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "bench/txbuf-bench/charts.h"
@@ -206,6 +207,7 @@ int Compare(const Flags& f) {
 
 int Main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
+  absl::SetProgramUsageMessage(kUsage);
   absl::StatusOr<Flags> f =
       ParseFlags(std::vector<std::string>(argv + 1, argv + argc));
   if (!f.ok()) {
@@ -214,7 +216,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
   if (f->help) {
-    std::fputs(kUsage, stdout);
+    std::fputs(BenchHelp().c_str(), stdout);
     return 0;
   }
   if (f->version) {

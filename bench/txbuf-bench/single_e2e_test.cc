@@ -177,6 +177,11 @@ TEST_F(BenchSingleE2eTest, HelpDocumentsEveryFlagAndTheSizes) {
   EXPECT_THAT(missing, ::testing::IsEmpty());
   // fio's --size is the file's size; ours is the request size. Say so.
   EXPECT_THAT(o.out, HasSubstr("not fio's --size"));
+  // Generated from the flags' definitions (Abseil flags): each flag with
+  // the kind of value it takes, its aliases and its default.
+  EXPECT_THAT(o.out, HasSubstr("  --size=BYTES, --bs=BYTES  (default 4K)\n"));
+  EXPECT_THAT(o.out,
+              HasSubstr("  --duration=SECS, --runtime=SECS  (default 10)"));
 }
 
 // Unknown flags are rejected by name, wherever they are, with exit 2 and
