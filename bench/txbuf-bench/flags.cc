@@ -15,6 +15,9 @@ ABSL_FLAG(txbuf::HostPort, server, txbuf::HostPort{},
 ABSL_FLAG(std::string, token_file, "",
           "the server's shared secret (as txbufd --token-file and txbuf "
           "--token-file), if it requires one");
+ABSL_FLAG(std::string, export_name, "",
+          "the export to measure, by name, on a server with several "
+          "(docs/EXPORTS.md); default: the server's first");
 ABSL_FLAG(std::string, workload, "",
           "read | write | mixed | meta (LOOKUP/GETATTR/READDIR)");
 ABSL_FLAG(txbuf::ByteSize, size, txbuf::ByteSize{4096},
@@ -144,9 +147,9 @@ const FlagAliases& Aliases() {
 // Single-run flags (by Abseil name).
 const std::set<std::string>& SingleOnly() {
   static const auto* s = new std::set<std::string>{
-      "server",      "workload",    "size",       "pattern",
-      "concurrency", "connections", "read_ratio", "file",
-      "seed",        "server_pid",  "no_setup",   "token_file"};
+      "server",      "workload",   "size",       "pattern", "concurrency",
+      "connections", "read_ratio", "file",       "seed",    "server_pid",
+      "no_setup",    "token_file", "export_name"};
   return *s;
 }
 
@@ -253,6 +256,7 @@ absl::StatusOr<Flags> FromAbslFlags(
   f.server_port = server.port;
   f.token_file = absl::GetFlag(FLAGS_token_file);
   if (was_given("token_file") && f.token_file.empty()) return bad("token_file");
+  f.export_name = absl::GetFlag(FLAGS_export_name);
   if (was_given("workload")) {
     absl::StatusOr<WorkloadKind> kind =
         ParseWorkloadKind(absl::GetFlag(FLAGS_workload));
@@ -359,6 +363,7 @@ std::string BenchHelp() {
                     {"file", "NAME"},
                     {"txbufd", "PATH"},
                     {"export", "DIR"},
+                    {"export-name", "NAME"},
                     {"html", "FILE"},
                     {"svg-dir", "DIR"},
                     {"markdown", "FILE"},

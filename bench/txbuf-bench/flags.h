@@ -54,9 +54,10 @@ struct Flags {
   // Single run.
   std::string server_host;
   uint16_t server_port = 0;
-  pid_t server_pid = 0;    // 0: look for the process listening on the port
-  bool setup = true;       // create/fix the test file (or meta dir) first
-  std::string token_file;  // the server's shared secret (--token-file)
+  pid_t server_pid = 0;     // 0: look for the process listening on the port
+  bool setup = true;        // create/fix the test file (or meta dir) first
+  std::string token_file;   // the server's shared secret (--token-file)
+  std::string export_name;  // --export-name (empty: the server's first)
   bool file_size_given = false;  // --file-size (or --filesize) was given
   BenchWorkload workload;
   // Compare.

@@ -67,6 +67,7 @@ absl::StatusOr<std::unique_ptr<client::Client>> Connect(
   o.host = f.server_host;
   o.port = f.server_port;
   o.token = token;
+  o.export_name = f.export_name;
   absl::StatusOr<std::unique_ptr<client::Client>> c =
       client::Client::Connect(std::move(o));
   if (!c.ok() && absl::IsUnauthenticated(c.status()) && !token.has_value()) {
@@ -127,6 +128,7 @@ int Measure(const Flags& f, const BenchWorkload& w,
   dopt.stats_period = absl::Seconds(f.stats_interval_s);
   dopt.shared_client = f.shared_client;
   dopt.token = token;
+  dopt.export_name = f.export_name;
   TxbufdDriver driver(f.server_host, f.server_port, dopt);
   LiveCounters live;
   absl::StatusOr<RunResult> r;

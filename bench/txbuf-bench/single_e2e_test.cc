@@ -333,5 +333,29 @@ TEST_F(BenchSingleE2eTest, ReadOnlyExportWithAnExistingFile) {
   EXPECT_EQ(write.exit_code, 1) << write.out;
 }
 
+// --export-name measures one export of a server with several
+// (docs/EXPORTS.md): here the second, the first being read-only.
+TEST(BenchExportTest, ExportNameMeasuresThatExport) {
+  TempDir first, second, conf;
+  WriteFile(conf.Join("txbufd.conf"),
+            absl::StrCat("[[export]]\nname = \"ro\"\npath = \"", first.path(),
+                         "\"\nread-only = true\n[[export]]\nname = \"rw\"\n",
+                         "path = \"", second.path(), "\"\n"));
+  absl::StatusOr<std::unique_ptr<ServerProcess>> s =
+      ServerProcess::Start({"--config", conf.Join("txbufd.conf")});
+  ASSERT_TRUE(s.ok()) << s.status();
+  const std::string server = absl::StrCat(" --server ", (*s)->address());
+  Outcome o = Bench(absl::StrCat(server, " --workload write --keep-files",
+                                 " --export-name rw", kShort));
+  ASSERT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_FALSE(Entries(second.path()).empty()) << o.out;
+  EXPECT_TRUE(Entries(first.path()).empty());
+  // Without it, the first export: read-only, so the write setup fails.
+  o = Bench(absl::StrCat(server, " --workload write", kShort));
+  EXPECT_NE(o.exit_code, 0) << o.out;
+  EXPECT_TRUE(Entries(first.path()).empty());
+  EXPECT_EQ((*s)->Stop().exit_code, 0);
+}
+
 }  // namespace
 }  // namespace txbuf::bench

@@ -333,6 +333,7 @@ absl::StatusOr<RunResult> TxbufdDriver::Run(const BenchWorkload& w,
     o.host = host;
     o.port = port;
     o.token = options_.token;
+    o.export_name = options_.export_name;
     o.connections = connections;
     o.engine = client_engine;
     o.request_timeout = absl::Nanoseconds(peers::internal::kOpTimeoutNs);

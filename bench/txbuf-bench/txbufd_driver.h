@@ -65,6 +65,8 @@ struct TxbufdDriverOptions {
   // The server's shared secret (client::ReadTokenFile), if it requires one;
   // every connection (load and STATS) authenticates with it.
   std::optional<std::string> token;
+  // The export the load goes to (ClientOptions::export_name).
+  std::string export_name;
 };
 
 class TxbufdDriver {
