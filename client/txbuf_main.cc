@@ -58,8 +58,8 @@ Commands:
   df                     size, free space and inodes of the export
 
 Options:
-  --server HOST:PORT     the server (default: $TXBUF_SERVER); IPv6 as
-                         [::1]:PORT
+  --server HOST[:PORT]   the server (default: $TXBUF_SERVER); PORT 7390 if
+                         not given; IPv6 as [::1]:PORT
   --token-file FILE      the shared secret, if the server requires
                          authentication (trailing whitespace is ignored)
   --engine ENGINE        how requests reach the kernel: copy, msg_zerocopy,
@@ -245,10 +245,11 @@ int Run(int argc, char** argv) {
   if (server.empty()) {
     return UsageError("no server given (--server HOST:PORT)");
   }
-  absl::StatusOr<std::pair<std::string, uint16_t>> hp = SplitHostPort(server);
+  absl::StatusOr<std::pair<std::string, uint16_t>> hp =
+      SplitHostPort(server, kDefaultPort);
   if (!hp.ok() || hp->second == 0) {
     return UsageError(
-        absl::StrCat("bad --server '", server, "' (want HOST:PORT)"));
+        absl::StrCat("bad --server '", server, "' (want HOST[:PORT])"));
   }
   absl::StatusOr<EngineKind> kind = ParseEngineKind(engine);
   if (!kind.ok()) return UsageError(kind.status().message());

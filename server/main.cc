@@ -40,8 +40,9 @@ Serves DIR over the txbuf protocol (docs/PROTOCOL.md).
                           again and applies the token file, budgets and
                           intervals (docs/OPERATIONS.md)
   --export DIR            directory to export (required)
-  --listen HOST:PORT      address to listen on (default 127.0.0.1:0; port 0
-                          picks a free port; prints "listening on HOST:PORT")
+  --listen HOST[:PORT]    address to listen on (default 127.0.0.1:7390, the
+                          default port if none is given; port 0 picks a
+                          free port; prints "listening on HOST:PORT")
   --engine E              copy | msg_zerocopy | uring_zc | kmod | auto
                           (default auto)
   --threads N             event-loop threads, SO_REUSEPORT (default 1)
@@ -166,7 +167,7 @@ absl::Status ApplyOption(const std::string& flag, const std::string& value,
     o.export_dir = value;
   } else if (flag == "--listen") {
     absl::StatusOr<std::pair<std::string, uint16_t>> hp =
-        txbuf::SplitHostPort(value);
+        txbuf::SplitHostPort(value, txbuf::kDefaultPort);
     if (!hp.ok())
       return absl::InvalidArgumentError(std::string(hp.status().message()));
     o.host = hp->first;

@@ -38,6 +38,7 @@
 #include "common/memory_stats.h"
 #include "common/page_cache.h"
 #include "common/page_pool.h"
+#include "common/socket_util.h"
 #include "server/blocking_pool.h"
 #include "server/executor.h"
 #include "server/export.h"
@@ -56,7 +57,7 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path,
 struct ServerOptions {
   std::string export_dir;
   std::string host = "127.0.0.1";
-  uint16_t port = 0;  // 0: pick a free port
+  uint16_t port = kDefaultPort;  // 0: pick a free port
   EngineKind engine = EngineKind::kAuto;
   int threads = 1;
   bool read_only = false;

@@ -17,7 +17,7 @@ const char kUsage[] = R"(usage:
   txbuf-bench --compare [--quick] [options]
 
 Single run against a running txbufd:
-  --server HOST:PORT      the server
+  --server HOST[:PORT]    the server (PORT 7390 if not given)
   --token-file FILE       the server's shared secret (as txbufd
                           --token-file and txbuf --token-file), if it
                           requires one
@@ -284,7 +284,8 @@ absl::StatusOr<Flags> ParseFlags(const std::vector<std::string>& args) {
       f.token_file = v;
       ok = !v.empty();
     } else if (k == "server") {
-      absl::StatusOr<std::pair<std::string, uint16_t>> hp = SplitHostPort(v);
+      absl::StatusOr<std::pair<std::string, uint16_t>> hp =
+          SplitHostPort(v, kDefaultPort);
       ok = hp.ok() && hp->second != 0;
       if (ok) {
         f.server_host = hp->first;
