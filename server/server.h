@@ -194,6 +194,10 @@ class Server {
   explicit Server(ServerOptions options);
 
   ServerOptions options_;
+  // Bytes at the start of the page arena each worker registers with
+  // io_uring (0: no fixed buffers): the cache, or what the locked-memory
+  // limit allows (PlanFixedBuffers in server.cc).
+  uint64_t fixed_buffer_bytes_ = 0;
   mutable absl::Mutex token_mu_;
   std::optional<std::string> token_ ABSL_GUARDED_BY(token_mu_);
   std::string address_;
