@@ -12,7 +12,7 @@
 //
 // This file only turns the TOML into (option, value) pairs; txbufd applies
 // them as it applies its command line (which overrides the file), and
-// rejects unknown options. See docs/OPERATIONS.md.
+// rejects unknown options. See docs/OPERATING.md.
 //
 // Thread-safety: a pure function.
 #ifndef TXBUF_SERVER_CONFIG_FILE_H_

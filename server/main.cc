@@ -9,7 +9,7 @@
 // statistics (pinned_bytes is 0) and exits 0; SIGQUIT does the same. On SIGHUP
 // it reads the token file again (connections authenticating from then on need
 // the new token; an unreadable or empty file keeps the old one) and, with
-// --config, the file's budgets and intervals, and goes on (docs/OPERATIONS.md).
+// --config, the file's budgets and intervals, and goes on (docs/OPERATING.md).
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,7 +38,7 @@ Serves DIR over the txbuf protocol (docs/PROTOCOL.md).
                           per option below, without the "--"; switches take
                           true/false); the command line wins; SIGHUP reads it
                           again and applies the token file, budgets and
-                          intervals (docs/OPERATIONS.md)
+                          intervals (docs/OPERATING.md)
   --export DIR            directory to export (required)
   --listen HOST[:PORT]    address to listen on (default 127.0.0.1:7390, the
                           default port if none is given; port 0 picks a
@@ -91,7 +91,7 @@ Serves DIR over the txbuf protocol (docs/PROTOCOL.md).
                           serve Prometheus metrics on http://HOST:PORT/metrics
                           (port 0 picks one; the start-up log line says
                           which); no authentication: keep it on a trusted
-                          address (docs/OPERATIONS.md, "Metrics")
+                          address (docs/OPERATING.md, "Metrics")
   --log-level L           debug | info | warning | error (default info):
                           what goes to stderr (server/logging.h; debug adds
                           every connection opened and closed)
