@@ -354,7 +354,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     s->fixed_buffer_bytes_ = PlanFixedBuffers(arena, memlock, o.threads);
   }
   for (int i = 0; i < o.threads; ++i) {
-    s->workers_.push_back(std::make_unique<Worker>(*s, i, std::move(fds[i])));
+    s->workers_.push_back(std::make_unique<Worker>(*s, std::move(fds[i])));
   }
   for (auto& w : s->workers_) {
     if (absl::Status st = w->Start(); !st.ok()) {

@@ -30,8 +30,8 @@ class Worker::AcceptOp final : public IoCompletion {
   Worker* w_;
 };
 
-Worker::Worker(Server& server, int index, UniqueFd listen_fd)
-    : server_(server), index_(index), listen_fd_(std::move(listen_fd)) {}
+Worker::Worker(Server& server, UniqueFd listen_fd)
+    : server_(server), listen_fd_(std::move(listen_fd)) {}
 
 Worker::~Worker() { Join(); }
 

@@ -33,7 +33,7 @@ class Executor;
 
 class Worker {
  public:
-  Worker(Server& server, int index, UniqueFd listen_fd);
+  Worker(Server& server, UniqueFd listen_fd);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -77,7 +77,6 @@ class Worker {
   void MaybeStop();
 
   Server& server_;
-  int index_;
   UniqueFd listen_fd_;
   std::thread thread_;
   absl::Notification ready_;
