@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
 #include "client/internal/client_impl.h"
+#include "client/internal/compound_access.h"
 #include "client/internal/paths.h"
 #include "common/socket_util.h"
 
@@ -196,6 +197,11 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
   for (int i = 0; i < o.connections; ++i) {
     absl::StatusOr<internal::Handshake> hs = internal::ConnectAndHandshake(
         o.host, o.port, o.token, deadline, reply_limits);
+    if (absl::IsDeadlineExceeded(hs.status())) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "connecting to ", impl->peer, ": ", hs.status().message(),
+          " (connect timeout ", absl::FormatDuration(o.connect_timeout), ")"));
+    }
     if (!hs.ok()) return hs.status();
     setups.push_back(std::move(*hs));
   }
@@ -300,6 +306,10 @@ Client::~Client() {
 }
 
 void Client::Submit(Compound compound, DoneCallback done) {
+  if (!impl_->options.export_name.empty()) {
+    internal::CompoundAccess::SetDefaultExport(compound,
+                                               impl_->options.export_name);
+  }
   absl::ReleasableMutexLock l(&impl_->mu);
   if (!impl_->accepting) {  // the client is closing.
     l.Release();

@@ -71,6 +71,9 @@ struct ClientOptions {
   // whitespace; see ReadTokenFile()). Needed if the server requires
   // authentication; never sent over the wire.
   std::optional<std::string> token;
+  // The export PUTROOTFH goes to when the compound names none (empty: the
+  // server's first export). A server serves one or more named exports.
+  std::string export_name;
   // Connections to open (>= 1); requests are spread over them.
   int connections = 1;
   // How request txbufs reach the kernel (tx_socket.h).

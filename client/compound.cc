@@ -15,8 +15,9 @@
 
 namespace txbuf::client {
 
-Compound& Compound::PutRootFh() {
-  AddOp().mutable_putrootfh();
+Compound& Compound::PutRootFh(absl::string_view export_name) {
+  AddOp().mutable_putrootfh()->set_export_name(export_name.data(),
+                                               export_name.size());
   return *this;
 }
 

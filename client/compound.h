@@ -63,11 +63,13 @@ class Compound {
   // Releases (runs the Deleters of) WRITE buffers that were never sent.
   ~Compound() = default;
 
-  // CFH := the export root.
+  // CFH := the root of the export named `export_name`; without a name, the
+  // export of ClientOptions::export_name, or else the server's first one.
   //
   // Example:
-  //   c.PutRootFh().ReadDir();  // list the root
-  Compound& PutRootFh();
+  //   c.PutRootFh().ReadDir();        // list the root
+  //   c.PutRootFh("scratch").GetFh();  // the root of export "scratch"
+  Compound& PutRootFh(absl::string_view export_name = {});
 
   // CFH := `fh`, a handle from an earlier reply (FhResult.fh).
   //

@@ -1,7 +1,6 @@
 #include "common/memory_stats.h"
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 
 namespace txbuf {
 
@@ -57,33 +56,6 @@ MemoryStatsSnapshot MemoryStats::Snapshot() const {
   s.destructor_latency = latency_.Summary();
   for (int i = 0; i < kNumEngines; ++i) s.engines[i] = engines_[i].Snapshot();
   return s;
-}
-
-std::string MemoryStatsSnapshot::ToJson() const {
-  const HistogramSummary& l = destructor_latency;
-  std::string out = absl::StrFormat(
-      "{\"pinned_bytes\":%d,\"pinned_bytes_max\":%d,\"txbufs_in_flight\":%d,"
-      "\"txbufs_created\":%d,\"txbufs_destroyed\":%d,"
-      "\"zerocopy_completions\":%d,\"copied_completions\":%d,"
-      "\"destructor_latency_ns\":{\"count\":%d,\"p50\":%d,\"p90\":%d,"
-      "\"p99\":%d,\"p999\":%d,\"max\":%d},\"engines\":{",
-      pinned_bytes, pinned_bytes_max, txbufs_in_flight, txbufs_created,
-      txbufs_destroyed, zerocopy_completions, copied_completions, l.count,
-      l.p50, l.p90, l.p99, l.p999, l.max);
-  for (int i = 0; i < kNumEngines; ++i) {
-    const EngineCountersSnapshot& e = engines[i];
-    absl::StrAppendFormat(
-        &out,
-        "%s\"%s\":{\"txbufs\":%d,\"bytes\":%d,\"submissions\":%d,"
-        "\"partial_sends\":%d,\"would_block\":%d,\"zc_notifications\":%d,"
-        "\"zc_copied\":%d,\"nobufs_fallbacks\":%d,\"fixed_buffer_sends\":%d,"
-        "\"errors\":%d}",
-        i ? "," : "", kEngineNames[i], e.txbufs, e.bytes, e.submissions,
-        e.partial_sends, e.would_block, e.zc_notifications, e.zc_copied,
-        e.nobufs_fallbacks, e.fixed_buffer_sends, e.errors);
-  }
-  out += "}}";
-  return out;
 }
 
 }  // namespace txbuf

@@ -66,9 +66,6 @@ struct MemoryStatsSnapshot {
   uint64_t copied_completions = 0;      // txbufs the kernel (or engine) copied.
   HistogramSummary destructor_latency;  // nanoseconds, submit to destructor.
   std::array<EngineCountersSnapshot, kNumEngines> engines;
-
-  // A one-line JSON object with every field.
-  std::string ToJson() const;
 };
 
 class MemoryStats {

@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake ninja-build pkg-config git
   liburing-dev libprotobuf-dev protobuf-compiler libabsl-dev libssl-dev
-  libtomlplusplus-dev libgoogle-glog-dev prometheus-cpp-dev
+  libtomlplusplus-dev libgoogle-glog-dev prometheus-cpp-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy libclang-rt-14-dev
   iproute2 procps python3

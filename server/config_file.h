@@ -14,6 +14,18 @@
 // them as it applies its command line (which overrides the file), and
 // rejects unknown options. See docs/OPERATING.md.
 //
+// Several exports, each with its access rules, are [[export]] tables
+// (instead of `export = DIR`), read by ReadConfigExports:
+//
+//   [[export]]
+//   name = "data"                  # what clients ask for (--export data)
+//   path = "/srv/data"
+//   read-only = false
+//   squash-uid = 1000              # owner of what clients create
+//   squash-gid = 1000
+//   clients = [ { from = "10.0.0.0/8", access = "rw" },
+//               { from = "192.168.1.0/24", access = "ro" } ]
+//
 // Thread-safety: a pure function.
 #ifndef TXBUF_SERVER_CONFIG_FILE_H_
 #define TXBUF_SERVER_CONFIG_FILE_H_
@@ -22,6 +34,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/export_config.h"
 
 namespace txbuf::server {
 
@@ -44,6 +57,17 @@ struct ConfigEntry {
 //   if (!c.ok()) Die(c.status().message());
 //   for (const ConfigEntry& e : *c) Apply(e.key, e.value);
 absl::StatusOr<std::vector<ConfigEntry>> ReadConfigFile(
+    const std::string& path);
+
+// The [[export]] tables of the configuration file at `path`, in the file's
+// order (none: an empty list). InvalidArgument naming the file, the line
+// and the key for an unknown key, a missing name or path, a value of the
+// wrong type, a bad address range or access.
+//
+// Example:
+//   absl::StatusOr<std::vector<ExportConfig>> e =
+//       ReadConfigExports("/etc/txbuf/txbufd.conf");
+absl::StatusOr<std::vector<ExportConfig>> ReadConfigExports(
     const std::string& path);
 
 }  // namespace txbuf::server

@@ -42,6 +42,17 @@ Sha256Digest AuthMac(const std::string& secret, absl::string_view label,
   return HmacSha256(U8(secret), U8(msg));
 }
 
+// The access of the peer of `fd` to each export; none at all if the peer
+// has no address (reset already).
+ClientAccess AccessOfPeer(const Executor& executor, int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return ClientAccess(executor.exports().size(), Access::kNone);
+  }
+  return executor.AccessOf(ss);
+}
+
 }  // namespace
 
 struct Connection::Job {
@@ -60,6 +71,7 @@ Connection::Connection(Worker& worker, uint64_t id,
       tx_(std::move(tx)),
       fd_(tx_->fd()),
       peer_(PeerAddress(fd_)),
+      access_(AccessOfPeer(*s_.executor_, fd_)),
       reader_(
           {s_.options().limits.max_envelope, s_.options().limits.max_payload}),
       recv_chunk_(kMinRecvChunk) {
@@ -345,6 +357,7 @@ void Connection::HandleRequest(const Frame& f) {
   Established();
   CompoundOutput out(w_.scratch_reply());
   CompoundState state;
+  state.access = &access_;
   state.received_ns = last_progress_ns_;  // when its last bytes arrived
   if (s_.executor_->Run(req, f.payload, &out, &handles_, &state,
                         ExecMode::kEventLoop)) {

@@ -117,6 +117,8 @@ class Connection final : public IoCompletion {
   std::unique_ptr<TxSocket> tx_;
   const int fd_;
   const std::string peer_;  // "HOST:PORT", for the log
+  // What this client's address may do in each export (access_rules.h).
+  const ClientAccess access_;
   FrameReader reader_;
   HandleCache handles_;
   State state_ = State::kReady;

@@ -39,6 +39,53 @@ OpError WouldBlock(CompoundState& cur) {
 
 }  // namespace
 
+Executor::Executor(std::vector<ServedExport> exports, ServerLimits limits,
+                   uint64_t verifier, StatsFiller fill_stats)
+    : exports_(std::move(exports)),
+      limits_(limits),
+      verifier_(verifier),
+      fill_stats_(std::move(fill_stats)) {}
+
+ClientAccess Executor::AccessOf(const sockaddr_storage& peer) const {
+  ClientAccess out;
+  out.reserve(exports_.size());
+  for (const ServedExport& e : exports_) {
+    const Access own =
+        e.ex->read_only() ? Access::kReadOnly : Access::kReadWrite;
+    const Access a = AccessFor(e.rules, own, peer);
+    out.push_back(a == Access::kReadWrite ? own : a);
+  }
+  return out;
+}
+
+OpError Executor::CheckAccess(const CompoundState& cur, uint32_t index,
+                              bool modifies) const {
+  if (cur.access == nullptr) return OpError::Ok();
+  const Access a =
+      index < cur.access->size() ? (*cur.access)[index] : Access::kNone;
+  if (a == Access::kNone) {
+    return Err(rpc::STATUS_ACCES,
+               absl::StrCat("export '", exports_[index].name,
+                            "' is not exported to this client"));
+  }
+  if (modifies && a == Access::kReadOnly) {
+    return Err(rpc::STATUS_ROFS,
+               absl::StrCat("export '", exports_[index].name,
+                            "' is read-only for this client"));
+  }
+  return OpError::Ok();
+}
+
+OpResultOr<uint32_t> Executor::ExportOfHandle(absl::string_view fh) const {
+  uint64_t id = 0;
+  if (Export::ExportIdOfHandle(fh, &id)) {
+    for (uint32_t i = 0; i < exports_.size(); ++i) {
+      if (exports_[i].ex->export_id() == id) return {OpError::Ok(), i};
+    }
+  }
+  return {Err(rpc::STATUS_BADHANDLE, "not a file handle of this server")};
+}
+
 OpError Executor::WithFile(
     CompoundState& cur, ExecMode mode,
     absl::FunctionRef<absl::Status(PageCache::File&)> use, bool write) {
@@ -59,17 +106,17 @@ OpError Executor::WithFile(
   }
 }
 
-OpError Executor::FillFh(const NodeRef& n, rpc::OpResult* res) {
-  OpResultOr<struct stat> st = ex_.Stat(*n);
+OpError Executor::FillFh(Export& ex, const NodeRef& n, rpc::OpResult* res) {
+  OpResultOr<struct stat> st = ex.Stat(*n);
   if (!st.ok()) return st.error;
   rpc::FhResult* fh = res->mutable_fh();
-  fh->set_fh(ex_.HandleOf(*n));
+  fh->set_fh(ex.HandleOf(*n));
   Export::ToAttr(st.value, n.get(), fh->mutable_attr());
   return OpError::Ok();
 }
 
-OpError Executor::FillNewFh(const NodeRef& n, rpc::OpResult* res) {
-  OpError e = FillFh(n, res);
+OpError Executor::FillNewFh(Export& ex, const NodeRef& n, rpc::OpResult* res) {
+  OpError e = FillFh(ex, n, res);
   if (e.status == rpc::STATUS_STALE) {
     // The object this op made was removed by someone else before its
     // attributes were read: no handle of the client's is stale.
@@ -93,7 +140,9 @@ bool Executor::Run(const rpc::Request& req, absl::Span<const std::byte> payload,
   const bool done = RunOps(req, payload, out, handles, state, mode);
   // Pool threads also write back the files descriptor eviction could not
   // close because of their dirty pages.
-  if (mode == ExecMode::kMayBlock) ex_.FlushEvicted();
+  if (mode == ExecMode::kMayBlock) {
+    for (const ServedExport& e : exports_) e.ex->FlushEvicted();
+  }
   return done;
 }
 
@@ -153,7 +202,9 @@ bool Executor::RunOps(const rpc::Request& req,
 }
 
 uint64_t Executor::WriteVerifier() const {
-  const uint64_t lost = ex_.has_cache() ? ex_.cache().lost_pages() : 0;
+  // The exports share one page cache.
+  Export& ex = *exports_.front().ex;
+  const uint64_t lost = ex.has_cache() ? ex.cache().lost_pages() : 0;
   return verifier_ ^ (lost * 0x9e3779b97f4a7c15ULL);  // 0 lost: unchanged
 }
 
@@ -168,7 +219,8 @@ bool Executor::EventLoopSafe(const rpc::Op& op, const CompoundState& cur,
       return handles != nullptr && handles->Find(op.putfh().fh()) != nullptr;
     case rpc::Op::kGetattr:  // fstat of an open descriptor; a directory's
                              // also walks its parents (subtree check)
-      return cur.cfh == nullptr || (!cur.cfh->is_dir && ex_.HasFd(*cur.cfh));
+      return cur.cfh == nullptr ||
+             (!cur.cfh->is_dir && Ex(cur).HasFd(*cur.cfh));
     case rpc::Op::kRead:  // from cached pages (else it says it would block)
       return true;
     case rpc::Op::kWrite:  // into the cache; stable writes sync
@@ -189,11 +241,12 @@ OpResultOr<std::shared_ptr<PageCache::File>> Executor::FileOf(
   if (mode == ExecMode::kEventLoop) {
     // Opening may block: only a file the export already has open (for
     // writing, if the op writes).
-    std::shared_ptr<PageCache::File> f = ex_.OpenFileIfAny(*cur.cfh);
+    std::shared_ptr<PageCache::File> f = Ex(cur).OpenFileIfAny(*cur.cfh);
     if (f != nullptr && write && !f->writable()) f = nullptr;
     return {OpError::Ok(), std::move(f)};
   }
-  OpResultOr<std::shared_ptr<PageCache::File>> f = ex_.File(*cur.cfh, write);
+  OpResultOr<std::shared_ptr<PageCache::File>> f =
+      Ex(cur).File(*cur.cfh, write);
   if (f.ok() && cur.cached != nullptr) cur.cached->file = f.value;
   return f;
 }
@@ -213,54 +266,98 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
     default:
       break;
   }
+  // Every op on a CFH first checks the connection's access to its export;
+  // those that change something need read-write access.
   switch (op.op_case()) {
-    case rpc::Op::kPutrootfh:  // status only, as in NFSv4 (GETFH asks)
-      cfh = ex_.Root();
+    case rpc::Op::kPutrootfh:
+    case rpc::Op::kPutfh:
+    case rpc::Op::kStats:
+    case rpc::Op::OP_NOT_SET:
+      break;
+    case rpc::Op::kStatfs:  // of the CFH's export, or the first one
+      if (OpError e = CheckAccess(cur, cur.export_index, false); !e.ok()) {
+        return e;
+      }
+      break;
+    default: {
+      if (OpError e = NeedFh(cfh); !e.ok()) return e;
+      const bool modifies = op.has_write() || op.has_setattr() ||
+                            op.has_create() || op.has_mkdir() ||
+                            op.has_remove() || op.has_rmdir() ||
+                            op.has_rename() || op.has_symlink();
+      if (OpError e = CheckAccess(cur, cur.export_index, modifies); !e.ok()) {
+        return e;
+      }
+      break;
+    }
+  }
+  Export& ex = Ex(cur);
+  switch (op.op_case()) {
+    case rpc::Op::kPutrootfh: {  // status only, as in NFSv4 (GETFH asks)
+      const std::string& name = op.putrootfh().export_name();
+      uint32_t index = 0;
+      if (!name.empty()) {
+        while (index < exports_.size() && exports_[index].name != name) {
+          ++index;
+        }
+        if (index == exports_.size()) {
+          return Err(rpc::STATUS_NOENT,
+                     absl::StrCat("no export named '", name, "'"));
+        }
+      }
+      if (OpError e = CheckAccess(cur, index, false); !e.ok()) return e;
+      cur.export_index = index;
+      cfh = exports_[index].ex->Root();
       return OpError::Ok();
+    }
     case rpc::Op::kPutfh: {
       const std::string& fh = op.putfh().fh();
       if (handles != nullptr) {
         if (HandleCache::Entry* e = handles->Find(fh)) {
+          if (OpError a = CheckAccess(cur, e->export_index, false); !a.ok()) {
+            return a;
+          }
           cfh = e->node;
+          cur.export_index = e->export_index;
           cur.cached = e;
           return OpError::Ok();
         }
       }
-      OpResultOr<NodeRef> n = ex_.FromHandle(fh);
+      OpResultOr<uint32_t> index = ExportOfHandle(fh);
+      if (!index.ok()) return index.error;
+      if (OpError a = CheckAccess(cur, index.value, false); !a.ok()) return a;
+      OpResultOr<NodeRef> n = exports_[index.value].ex->FromHandle(fh);
       if (!n.ok()) return n.error;
       cfh = n.value;
-      cur.cached = handles != nullptr ? handles->Put(fh, cfh) : nullptr;
+      cur.export_index = index.value;
+      cur.cached =
+          handles != nullptr ? handles->Put(fh, cfh, index.value) : nullptr;
       return OpError::Ok();
     }
     case rpc::Op::kGetfh:
-      if (OpError e = NeedFh(cfh); !e.ok()) return e;
-      return FillFh(cfh, res);
+      return FillFh(ex, cfh, res);
     case rpc::Op::kLookup: {
-      if (OpError e = NeedFh(cfh); !e.ok()) return e;
-      OpResultOr<NodeRef> n = ex_.Lookup(*cfh, op.lookup().path());
+      OpResultOr<NodeRef> n = ex.Lookup(*cfh, op.lookup().path());
       if (!n.ok()) return n.error;
       cfh = n.value;
-      return FillFh(cfh, res);
+      return FillFh(ex, cfh, res);
     }
     case rpc::Op::kGetattr: {
-      if (OpError e = NeedFh(cfh); !e.ok()) return e;
       bool would_block = false;
-      OpResultOr<rpc::Attr> a = ex_.GetAttr(*cfh, IoModeOf(mode), &would_block);
+      OpResultOr<rpc::Attr> a = ex.GetAttr(*cfh, IoModeOf(mode), &would_block);
       if (would_block) return WouldBlock(cur);
       if (!a.ok()) return a.error;
       *res->mutable_attr()->mutable_attr() = std::move(a.value);
       return OpError::Ok();
     }
     case rpc::Op::kSetattr: {
-      if (OpError e = NeedFh(cfh); !e.ok()) return e;
-      if (OpError e = ex_.SetAttr(*cfh, op.setattr()); !e.ok()) return e;
-      OpResultOr<rpc::Attr> a = ex_.GetAttr(*cfh);
+      if (OpError e = ex.SetAttr(*cfh, op.setattr()); !e.ok()) return e;
+      OpResultOr<rpc::Attr> a = ex.GetAttr(*cfh);
       if (!a.ok()) return a.error;
       *res->mutable_attr()->mutable_attr() = std::move(a.value);
       return OpError::Ok();
     }
     case rpc::Op::kRead: {
-      if (OpError e = NeedFh(cfh); !e.ok()) return e;
       const rpc::Read& r = op.read();
       if (r.length() > limits_.max_read) {
         return Err(rpc::STATUS_TOOBIG,
@@ -292,8 +389,7 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
       return OpError::Ok();
     }
     case rpc::Op::kWrite: {
-      if (OpError e = NeedFh(cfh); !e.ok()) return e;
-      if (ex_.read_only())
+      if (ex.read_only())
         return Err(rpc::STATUS_ROFS, "the export is read-only");
       const rpc::Write& w = op.write();
       if (w.payload_offset() > payload.size() ||
@@ -326,7 +422,6 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
       return OpError::Ok();
     }
     case rpc::Op::kCommit: {
-      if (OpError e = NeedFh(cfh); !e.ok()) return e;
       // A directory is ISDIR, another non-regular file INVAL (File()), as
       // for READ and WRITE.
       if (OpError e = WithFile(
@@ -339,42 +434,41 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
       return OpError::Ok();
     }
     case rpc::Op::kCreate: {
-      if (OpError e = NeedFh(cfh); !e.ok()) return e;
       const rpc::Create& c = op.create();
       OpResultOr<NodeRef> n =
-          ex_.Create(*cfh, c.name(), c.mode() ? c.mode() : 0644, c.exclusive());
+          ex.Create(*cfh, c.name(), c.mode() ? c.mode() : 0644, c.exclusive());
       if (!n.ok()) return n.error;
       cfh = n.value;
-      return FillNewFh(cfh, res);
+      return FillNewFh(ex, cfh, res);
     }
     case rpc::Op::kMkdir: {
-      if (OpError e = NeedFh(cfh); !e.ok()) return e;
       const rpc::Mkdir& m = op.mkdir();
       OpResultOr<NodeRef> n =
-          ex_.Mkdir(*cfh, m.name(), m.mode() ? m.mode() : 0755);
+          ex.Mkdir(*cfh, m.name(), m.mode() ? m.mode() : 0755);
       if (!n.ok()) return n.error;
       cfh = n.value;
-      return FillNewFh(cfh, res);
+      return FillNewFh(ex, cfh, res);
     }
     case rpc::Op::kRemove:
-      if (OpError e = NeedFh(cfh); !e.ok()) return e;
-      return ex_.Remove(*cfh, op.remove().name());
+      return ex.Remove(*cfh, op.remove().name());
     case rpc::Op::kRmdir:
-      if (OpError e = NeedFh(cfh); !e.ok()) return e;
-      return ex_.Rmdir(*cfh, op.rmdir().name());
+      return ex.Rmdir(*cfh, op.rmdir().name());
     case rpc::Op::kRename: {
-      if (OpError e = NeedFh(cfh); !e.ok()) return e;
       const rpc::Rename& r = op.rename();
       NodeRef to = cfh;
       if (!r.to_dir().empty()) {
-        OpResultOr<NodeRef> n = ex_.FromHandle(r.to_dir());
+        OpResultOr<uint32_t> index = ExportOfHandle(r.to_dir());
+        if (!index.ok()) return index.error;
+        if (index.value != cur.export_index) {
+          return Err(rpc::STATUS_XDEV, "RENAME into another export");
+        }
+        OpResultOr<NodeRef> n = ex.FromHandle(r.to_dir());
         if (!n.ok()) return n.error;
         to = n.value;
       }
-      return ex_.Rename(*cfh, r.from_name(), *to, r.to_name());
+      return ex.Rename(*cfh, r.from_name(), *to, r.to_name());
     }
     case rpc::Op::kReaddir: {
-      if (OpError e = NeedFh(cfh); !e.ok()) return e;
       const rpc::ReadDir& r = op.readdir();
       // What is left of the reply envelope for this page, with room for
       // the page's own framing and for the results that may follow (an
@@ -385,7 +479,7 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
                               ? limits_.max_reply_envelope - used
                               : 0;
       OpResultOr<Export::DirPage> page =
-          ex_.ReadDir(*cfh, r.cookie(), r.max_entries(), r.with_attrs(), room);
+          ex.ReadDir(*cfh, r.cookie(), r.max_entries(), r.with_attrs(), room);
       if (!page.ok()) return page.error;
       rpc::ReadDirResult* rd = res->mutable_readdir();
       for (rpc::DirEntry& e : page.value.entries) {
@@ -395,7 +489,7 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
       return OpError::Ok();
     }
     case rpc::Op::kStatfs: {
-      OpResultOr<rpc::StatFsResult> s = ex_.StatFs();
+      OpResultOr<rpc::StatFsResult> s = ex.StatFs();
       if (!s.ok()) return s.error;
       *res->mutable_statfs() = std::move(s.value);
       return OpError::Ok();
@@ -404,16 +498,14 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
       if (fill_stats_) fill_stats_(res->mutable_stats());
       return OpError::Ok();
     case rpc::Op::kSymlink: {
-      if (OpError e = NeedFh(cfh); !e.ok()) return e;
       const rpc::Symlink& sl = op.symlink();
-      OpResultOr<NodeRef> n = ex_.Symlink(*cfh, sl.name(), sl.target());
+      OpResultOr<NodeRef> n = ex.Symlink(*cfh, sl.name(), sl.target());
       if (!n.ok()) return n.error;
       cfh = n.value;
-      return FillNewFh(cfh, res);
+      return FillNewFh(ex, cfh, res);
     }
     case rpc::Op::kReadlink: {
-      if (OpError e = NeedFh(cfh); !e.ok()) return e;
-      OpResultOr<std::string> t = ex_.Readlink(*cfh);
+      OpResultOr<std::string> t = ex.Readlink(*cfh);
       if (!t.ok()) return t.error;
       res->mutable_readlink()->set_target(std::move(t.value));
       return OpError::Ok();

@@ -14,6 +14,13 @@
 // pool thread (ExecMode::kMayBlock) from where it stopped, with the same
 // CompoundState and CompoundOutput.
 //
+// Exports. An executor serves one or more exports: PUTROOTFH names one (no
+// name: the first), a file handle says which it belongs to, and the ops
+// after stay in the CFH's export (a RENAME into another is XDEV). What a
+// connection may do in each export (access_rules.h) comes with its
+// compound (CompoundState::access): an export it has no access to is
+// ACCES, a modifying op in one it may only read ROFS.
+//
 // Thread-safety: thread-safe; an Executor is shared by every event loop and
 // pool thread (the export and page cache it uses are thread-safe). One
 // compound's state is used by one thread at a time.
@@ -42,6 +49,7 @@
 #include "absl/types/span.h"
 #include "common/page_cache.h"
 #include "proto/txbuf.pb.h"
+#include "server/access_rules.h"
 #include "server/export.h"
 #include "server/op_stats.h"
 
@@ -80,6 +88,7 @@ class HandleCache {
   struct Entry {
     std::string fh;
     NodeRef node;
+    uint32_t export_index = 0;
     std::weak_ptr<PageCache::File> file;  // set on first data op
   };
   // The live entry for `fh`, or nullptr.
@@ -92,10 +101,11 @@ class HandleCache {
     }
     return nullptr;
   }
-  Entry* Put(absl::string_view fh, NodeRef node) {
+  Entry* Put(absl::string_view fh, NodeRef node, uint32_t export_index) {
     Entry& e = entries_[next_++ % entries_.size()];
     e.fh.assign(fh.data(), fh.size());
     e.node = std::move(node);
+    e.export_index = export_index;
     e.file.reset();
     return &e;
   }
@@ -109,11 +119,19 @@ class HandleCache {
 // thread that may block.
 enum class ExecMode { kEventLoop, kMayBlock };
 
+// A connection's access to each export, by export index (see
+// Executor::AccessOf).
+using ClientAccess = std::vector<Access>;
+
 // How far a compound has run.
 struct CompoundState {
-  int next_op = 0;                       // the next op to run
-  int ops_after = 0;                     // ops after the running one
-  NodeRef cfh;                           // the current file handle
+  int next_op = 0;            // the next op to run
+  int ops_after = 0;          // ops after the running one
+  NodeRef cfh;                // the current file handle
+  uint32_t export_index = 0;  // the export the CFH is in
+  // The connection's access to each export; null: every export at its own
+  // access (read-only or read-write), as for a server without rules.
+  const ClientAccess* access = nullptr;
   HandleCache::Entry* cached = nullptr;  // when set by PUTFH from the cache
   // Set by an op that, on an event loop, found it would have to block; it
   // changed nothing and runs again with ExecMode::kMayBlock.
@@ -132,12 +150,27 @@ class Executor {
   // queued again behind other connections' work.
   static constexpr int kMaxPoolOps = 64;
 
+  // An export as the executor serves it.
+  struct ServedExport {
+    std::string name;  // what PUTROOTFH names
+    Export* ex = nullptr;
+    std::vector<AccessRule> rules;  // empty: open to every client
+  };
+
+  // Serves `exports` (at least one; the first is the default).
+  Executor(std::vector<ServedExport> exports, ServerLimits limits,
+           uint64_t verifier, StatsFiller fill_stats);
+  // Serves `ex` alone, to every client.
   Executor(Export& ex, ServerLimits limits, uint64_t verifier,
            StatsFiller fill_stats)
-      : ex_(ex),
-        limits_(limits),
-        verifier_(verifier),
-        fill_stats_(std::move(fill_stats)) {}
+      : Executor({ServedExport{"", &ex, {}}}, limits, verifier,
+                 std::move(fill_stats)) {}
+
+  // What a client at `peer` may do in each export: its rules' access,
+  // never more than the export's own (a read-only export stays so).
+  ClientAccess AccessOf(const sockaddr_storage& peer) const;
+
+  const std::vector<ServedExport>& exports() const { return exports_; }
 
   // Executes all of `req`, blocking as needed; WRITE data is read from
   // `payload`. `handles` (may be null) is the connection's cache of recent
@@ -189,12 +222,23 @@ class Executor {
   OpResultOr<std::shared_ptr<PageCache::File>> FileOf(CompoundState& cur,
                                                       ExecMode mode,
                                                       bool write);
-  OpError FillFh(const NodeRef& n, rpc::OpResult* res);
+  OpError FillFh(Export& ex, const NodeRef& n, rpc::OpResult* res);
   // FillFh for the object CREATE, MKDIR or SYMLINK just made: NOENT, not
   // STALE, if another client removed it meanwhile.
-  OpError FillNewFh(const NodeRef& n, rpc::OpResult* res);
+  OpError FillNewFh(Export& ex, const NodeRef& n, rpc::OpResult* res);
 
-  Export& ex_;
+  // The export the CFH is in.
+  Export& Ex(const CompoundState& cur) const {
+    return *exports_[cur.export_index].ex;
+  }
+  // ACCES if the connection has no access to export `index`, ROFS if it
+  // may only read and `modifies`.
+  OpError CheckAccess(const CompoundState& cur, uint32_t index,
+                      bool modifies) const;
+  // The export a file handle belongs to, or BADHANDLE.
+  OpResultOr<uint32_t> ExportOfHandle(absl::string_view fh) const;
+
+  std::vector<ServedExport> exports_;
   ServerLimits limits_;
   uint64_t verifier_;
   StatsFiller fill_stats_;

@@ -652,6 +652,15 @@ std::string Export::HandleOf(const Node& n) const {
   return h;
 }
 
+bool Export::ExportIdOfHandle(absl::string_view fh, uint64_t* export_id) {
+  if (fh.size() != kHandleSize ||
+      std::memcmp(fh.data(), kHandleMagic, 4) != 0) {
+    return false;
+  }
+  std::memcpy(export_id, fh.data() + 4, 8);
+  return true;
+}
+
 OpResultOr<NodeRef> Export::FromHandle(absl::string_view fh) {
   if (fh.size() != kHandleSize ||
       std::memcmp(fh.data(), kHandleMagic, 4) != 0) {
@@ -741,6 +750,25 @@ OpResultOr<rpc::Attr> Export::GetAttr(Node& n, IoMode mode, bool* would_block) {
   return r;
 }
 
+OpError Export::SquashOwner(int fd, int dir_fd, const std::string& name,
+                            bool is_dir) const {
+  if (!options_.squash_uid.has_value() && !options_.squash_gid.has_value()) {
+    return OpError::Ok();
+  }
+  const uid_t uid = options_.squash_uid.has_value()
+                        ? static_cast<uid_t>(*options_.squash_uid)
+                        : static_cast<uid_t>(-1);
+  const gid_t gid = options_.squash_gid.has_value()
+                        ? static_cast<gid_t>(*options_.squash_gid)
+                        : static_cast<gid_t>(-1);
+  // The object itself, never what a symlink points to.
+  if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) == 0) return OpError::Ok();
+  const int err = errno;
+  unlinkat(dir_fd, name.c_str(), is_dir ? AT_REMOVEDIR : 0);
+  return ErrnoError(
+      err, absl::StrCat("giving '", name, "' to the export's squash owner"));
+}
+
 OpError Export::CheckWritable() const {
   if (options_.read_only) {
     return Err(rpc::STATUS_ROFS, "the export is read-only");
@@ -818,6 +846,7 @@ OpResultOr<NodeRef> Export::Create(Node& dir, absl::string_view name,
       if (errno == EEXIST && !exclusive) continue;  // made meanwhile
       return {ResolveError(errno, absl::StrCat("create '", name, "'"))};
     }
+    if (OpError e = SquashOwner(fd.get(), d, n, false); !e.ok()) return {e};
     UniqueFd opath(open(ProcPath(fd.get()).c_str(), O_PATH | O_CLOEXEC));
     if (!opath) return {ErrnoError(errno, "create: O_PATH")};
     return Made(Adopt(std::move(opath), parent, name));
@@ -842,6 +871,7 @@ OpResultOr<NodeRef> Export::Mkdir(Node& dir, absl::string_view name,
                          O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0,
                          kBeneath));
   if (!opath) return {ResolveError(errno, absl::StrCat("mkdir '", name, "'"))};
+  if (OpError e = SquashOwner(opath.get(), d, n, true); !e.ok()) return {e};
   return Made(Adopt(std::move(opath), dir.shared_from_this(), name));
 }
 
@@ -873,6 +903,7 @@ OpResultOr<NodeRef> Export::Symlink(Node& dir, absl::string_view name,
   if (!opath) {
     return {ResolveError(errno, absl::StrCat("symlink '", name, "'"))};
   }
+  if (OpError e = SquashOwner(opath.get(), d, n, false); !e.ok()) return {e};
   return Made(Adopt(std::move(opath), dir.shared_from_this(), name));
 }
 

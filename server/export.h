@@ -53,6 +53,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -113,6 +114,12 @@ struct OpResultOr {  // a value or an OpError
 
 struct ExportOptions {
   bool read_only = false;
+  // Ownership squashing: what CREATE, MKDIR and SYMLINK make is given this
+  // owner and group (when set) instead of the server process's, as
+  // /etc/exports' all_squash with anonuid/anongid. Needs a server that may
+  // chown (root), or ids equal to its own.
+  std::optional<uint32_t> squash_uid;
+  std::optional<uint32_t> squash_gid;
   // Node table cap: past it the oldest idle half of the nodes is dropped
   // (their handles become STALE, like NFSv4 volatile handles).
   size_t max_nodes = 1 << 19;
@@ -138,6 +145,12 @@ class Export {
   // restart, or a directory no longer beneath the export).
   std::string HandleOf(const Node& n) const;
   OpResultOr<NodeRef> FromHandle(absl::string_view fh);
+  // Which export a handle names (its export_id()); false if `fh` is not
+  // a handle of this server's form.
+  static bool ExportIdOfHandle(absl::string_view fh, uint64_t* export_id);
+  // The same for every instance exporting this directory (from the root's
+  // device and inode).
+  uint64_t export_id() const { return export_id_; }
 
   // Resolves `path` (components joined by '/') beneath directory `dir`.
   OpResultOr<NodeRef> Lookup(Node& dir, absl::string_view path);
@@ -265,6 +278,11 @@ class Export {
   void Moved(const FileKey& key, const NodeRef& to_dir,
              absl::string_view to_name);
   OpError CheckWritable() const;
+  // Gives what was just made at `name` in `dir_fd` (open as `fd`) to the
+  // squash owner, if one is set; on failure removes it again and returns
+  // the error (so nothing is left owned by the wrong user).
+  OpError SquashOwner(int fd, int dir_fd, const std::string& name,
+                      bool is_dir) const;
 
   ExportOptions options_;
   uint64_t epoch_ = 0;      // random per server start

@@ -284,9 +284,21 @@ absl::Status BuildOptions(
             s.code(), absl::StrCat(config, ": ", e.key, ": ", s.message()));
       }
     }
+    absl::StatusOr<std::vector<txbuf::server::ExportConfig>> exports =
+        txbuf::server::ReadConfigExports(config);
+    if (!exports.ok()) return exports.status();
+    o.exports = *std::move(exports);
   }
   for (const auto& [flag, value] : cli) {
     if (absl::Status s = ApplyOption(flag, value, o); !s.ok()) return s;
+    // --export DIR replaces the file's exports, as any option does.
+    if (flag == "--export") o.exports.clear();
+  }
+  if (absl::StatusOr<std::vector<txbuf::server::ExportConfig>> e =
+          txbuf::server::EffectiveExports(o);
+      !e.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.empty() ? "" : config + ": ", e.status().message()));
   }
   if (!o.token_file.empty()) {
     absl::StatusOr<std::string> tok =
@@ -343,7 +355,6 @@ int main(int argc, char** argv) {
     Die(std::string(s.message()),
         s.code() == absl::StatusCode::kFailedPrecondition ? 1 : 2);
   }
-  if (o.export_dir.empty()) Die("--export DIR is required");
   // Each log line's time goes through mktime, whose tzset frees and reloads
   // the zone (reading /etc/localtime) on every call while TZ is unset: name
   // the same zone once, so it is read once (as systemd advises), unless the

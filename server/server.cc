@@ -19,11 +19,13 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/crypto.h"
 #include "common/event_loop.h"
 #include "common/socket_util.h"
+#include "proto/stats_json.h"
 #include "server/logging.h"
 #include "server/worker.h"
 
@@ -169,7 +171,96 @@ absl::Status DropPrivileges(const std::string& user) {
   return absl::OkStatus();
 }
 
+bool ValidExportName(absl::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' &&
+        c != '-' && c != '_') {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Squashing chowns what clients create: only root may give files away.
+absl::Status CheckSquashPossible(const std::vector<ExportConfig>& exports) {
+  if (geteuid() == 0) return absl::OkStatus();
+  for (const ExportConfig& e : exports) {
+    if ((e.squash_uid.has_value() && *e.squash_uid != geteuid()) ||
+        (e.squash_gid.has_value() && *e.squash_gid != getegid())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "export '", e.name,
+          "': squash-uid/squash-gid need txbufd to run "
+          "as root (it gives what clients create to that owner), not as uid ",
+          geteuid(), " (drop --user, or squash to its own ids)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::StatusOr<std::vector<ExportConfig>> EffectiveExports(
+    const ServerOptions& o) {
+  if (o.exports.empty()) {
+    if (o.export_dir.empty()) {
+      return absl::InvalidArgumentError(
+          "--export DIR is required (or [[export]] tables in the --config "
+          "file)");
+    }
+    ExportConfig e;
+    e.name = "default";
+    e.path = o.export_dir;
+    e.read_only = o.read_only;
+    return std::vector<ExportConfig>{e};
+  }
+  if (!o.export_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "both an export directory and a list of exports");
+  }
+  std::vector<ExportConfig> out = o.exports;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i].path.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("export '", out[i].name, "' has no path"));
+    }
+    if (!ValidExportName(out[i].name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("export name '", out[i].name,
+                       "': use 1 to 64 letters, digits, '.', '-' or '_'"));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (out[j].name == out[i].name) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("two exports are named '", out[i].name, "'"));
+      }
+    }
+    if (o.read_only) out[i].read_only = true;
+  }
+  return out;
+}
+
+std::string DescribeExport(const ExportConfig& e, bool all_read_only) {
+  std::string out = absl::StrCat(
+      e.name, " = ", e.path,
+      e.read_only || all_read_only ? " (read-only)" : " (read-write)");
+  if (e.clients.empty()) {
+    absl::StrAppend(&out, ", every client");
+  } else {
+    absl::StrAppend(&out, ", clients");
+    for (const AccessRule& r : e.clients) {
+      absl::StrAppend(&out, " ", r.from.text(), ":", AccessName(r.access));
+    }
+    absl::StrAppend(&out, " (no one else)");
+  }
+  if (e.squash_uid.has_value() || e.squash_gid.has_value()) {
+    absl::StrAppend(
+        &out, ", new files owned by ",
+        e.squash_uid.has_value() ? absl::StrCat(*e.squash_uid) : "-", ":",
+        e.squash_gid.has_value() ? absl::StrCat(*e.squash_gid) : "-");
+  }
+  return out;
+}
 
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path,
                                           bool allow_readable) {
@@ -241,6 +332,9 @@ Server::~Server() {
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   if (options.threads < 1)
     return absl::InvalidArgumentError("--threads must be >= 1");
+  absl::StatusOr<std::vector<ExportConfig>> exports = EffectiveExports(options);
+  if (!exports.ok()) return exports.status();
+  options.exports = *std::move(exports);
   // Descriptors: connections get at most a quarter of what is left after
   // the reserve, the export (O_PATH descriptors and cached files) the rest.
   const uint64_t nofile = RaiseFdLimit();
@@ -295,16 +389,32 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       *s->pool_,
       PageCacheOptions{.max_pages = pages - pages / 10,
                        .revalidate_interval = o.revalidate_interval});
-  absl::StatusOr<std::unique_ptr<Export>> ex = Export::Open(
-      o.export_dir,
-      {.read_only = o.read_only, .fd_budget = static_cast<size_t>(fd_budget)});
-  if (!ex.ok()) return ex.status();
-  s->export_ = std::move(*ex);
-  s->export_->set_cache(s->cache_.get());
+  // Each export gets an equal share of the descriptors.
+  const size_t fd_share =
+      static_cast<size_t>(std::max<uint64_t>(fd_budget / o.exports.size(), 64));
+  std::vector<Executor::ServedExport> served;
+  for (const ExportConfig& e : o.exports) {
+    absl::StatusOr<std::unique_ptr<Export>> ex =
+        Export::Open(e.path, {.read_only = e.read_only || o.read_only,
+                              .squash_uid = e.squash_uid,
+                              .squash_gid = e.squash_gid,
+                              .fd_budget = fd_share});
+    if (!ex.ok()) return ex.status();
+    for (size_t i = 0; i < s->exports_.size(); ++i) {
+      if (s->exports_[i]->export_id() == (*ex)->export_id()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("exports '", o.exports[i].name, "' and '", e.name,
+                         "' are the same directory"));
+      }
+    }
+    (*ex)->set_cache(s->cache_.get());
+    served.push_back({e.name, ex->get(), e.clients});
+    s->exports_.push_back(std::move(*ex));
+  }
   s->blocking_ = std::make_unique<BlockingPool>(o.io_threads);
   Server* self = s.get();
   s->executor_ = std::make_unique<Executor>(
-      *s->export_, o.limits, s->verifier_,
+      std::move(served), o.limits, s->verifier_,
       [self](rpc::StatsResult* r) { self->FillStats(r); });
 
   bool reuse = o.threads > 1;
@@ -337,11 +447,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     // Listeners are bound and the export is open: from now on every file
     // access is checked as this user.
     if (absl::Status st = DropPrivileges(o.user); !st.ok()) return st;
-    s->export_->ProbeKernelHandles();
+    for (auto& ex : s->exports_) ex->ProbeKernelHandles();
     TXBUF_LOG(NOTICE) << "running as user " << o.user << " (uid " << getuid()
                       << ", gid " << getgid()
                       << "); files are accessed with its permissions";
   }
+  // As the user it runs as from now on.
+  if (absl::Status st = CheckSquashPossible(o.exports); !st.ok()) return st;
   // io_uring fixed buffers (uring_zc, auto): the page arena, as much of it
   // as the locked-memory limit allows; never a reason not to start.
   const bool may_use_uring_zc =
@@ -399,23 +511,28 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     }
     s->metrics_ = std::move(*m);
   }
-  TXBUF_LOG(NOTICE) << "serving " << o.export_dir << " on " << s->address_
-                    << (o.read_only ? " read-only" : " read-write")
-                    << (o.token.has_value() ? " with token " + o.token_file
-                                            : std::string(" without a token"))
-                    << "; engine " << EngineName(o.engine) << ", " << o.threads
-                    << " event loop(s), " << o.io_threads << " I/O thread(s), "
-                    << "cache " << o.cache_bytes << " bytes, conn-budget "
-                    << o.conn_budget << ", budget " << o.budget
-                    << ", max-connections " << o.max_connections
-                    << ", revalidate "
-                    << absl::FormatDuration(o.revalidate_interval)
-                    << ", dirty-expire " << absl::FormatDuration(o.dirty_expire)
-                    << ", log level " << LogLevelName(GetLogLevel())
-                    << (s->metrics_ != nullptr
-                            ? "; metrics on http://" + s->metrics_->address() +
-                                  "/metrics"
-                            : std::string());
+  for (const ExportConfig& e : o.exports) {
+    TXBUF_LOG(NOTICE) << "export " << DescribeExport(e, o.read_only);
+  }
+  TXBUF_LOG(NOTICE)
+      << "serving " << o.exports.front().path << " on " << s->address_
+      << (o.exports.front().read_only || o.read_only ? " read-only"
+                                                     : " read-write")
+      << (o.exports.size() > 1
+              ? absl::StrCat(" and ", o.exports.size() - 1, " more export(s)")
+              : std::string())
+      << (o.token.has_value() ? " with token " + o.token_file
+                              : std::string(" without a token"))
+      << "; engine " << EngineName(o.engine) << ", " << o.threads
+      << " event loop(s), " << o.io_threads << " I/O thread(s), "
+      << "cache " << o.cache_bytes << " bytes, conn-budget " << o.conn_budget
+      << ", budget " << o.budget << ", max-connections " << o.max_connections
+      << ", revalidate " << absl::FormatDuration(o.revalidate_interval)
+      << ", dirty-expire " << absl::FormatDuration(o.dirty_expire)
+      << ", log level " << LogLevelName(GetLogLevel())
+      << (s->metrics_ != nullptr
+              ? "; metrics on http://" + s->metrics_->address() + "/metrics"
+              : std::string());
   return s;
 }
 
@@ -497,7 +614,15 @@ std::vector<std::string> Server::Reload(const ServerOptions& fresh) {
     if (differs) said.push_back(absl::StrCat(name, ": needs a restart"));
   };
   const ServerOptions& o = options_;
-  restart("export", fresh.export_dir != o.export_dir);
+  {
+    absl::StatusOr<std::vector<ExportConfig>> exports = EffectiveExports(fresh);
+    bool same = exports.ok() && exports->size() == o.exports.size();
+    for (size_t i = 0; same && i < o.exports.size(); ++i) {
+      same = DescribeExport((*exports)[i], false) ==
+             DescribeExport(o.exports[i], false);
+    }
+    restart("export", !same);
+  }
   restart("listen", fresh.host != o.host || fresh.port != o.port);
   restart("engine", fresh.engine != o.engine);
   restart("threads", fresh.threads != o.threads);
@@ -615,8 +740,13 @@ void Server::FillStats(rpc::StatsResult* r) const {
   r->set_pending_closes(pending_closes.load());
   r->set_frame_timeouts(frame_timeouts.load());
   r->set_blocking_jobs(jobs.load());
-  r->set_open_descriptors(export_->open_fds());
-  r->set_nodes(export_->nodes());
+  uint64_t fds = 0, nodes = 0;
+  for (const auto& ex : exports_) {
+    fds += ex->open_fds();
+    nodes += ex->nodes();
+  }
+  r->set_open_descriptors(fds);
+  r->set_nodes(nodes);
   r->set_conn_budget(conn_budget());
   r->set_budget(budget());
   r->set_auth_failures(auth_failures.load());
@@ -625,21 +755,9 @@ void Server::FillStats(rpc::StatsResult* r) const {
 }
 
 std::string Server::StatsJson() const {
-  MemoryStatsSnapshot m = stats_.Snapshot();
-  std::string mem = m.ToJson();  // {...}
-  PageCacheStats pc = cache_->Stats();
-  std::string extra = absl::StrFormat(
-      ",\"engine\":\"%s\",\"connections\":%d,\"connections_total\":%d,"
-      "\"requests\":%d,\"malformed\":%d,\"auth_failures\":%d,"
-      "\"budget_waits\":%d,\"budget_closes\":%d,\"page_cache\":{\"pages\":%d,"
-      "\"pinned_pages\":%d,\"dirty_pages\":%d,\"cow_copies\":%d,\"hits\":%d,"
-      "\"misses\":%d,\"evictions\":%d}}",
-      EngineName(options_.engine), connections.load(), connections_total.load(),
-      requests.load(), malformed.load(), auth_failures.load(),
-      budget_waits.load(), budget_closes.load(), pc.pages, pc.pinned_pages,
-      pc.dirty_pages, pc.cow_copies, pc.hits, pc.misses, pc.evictions);
-  mem.pop_back();  // the closing brace
-  return mem + extra;
+  rpc::StatsResult r;
+  FillStats(&r);
+  return StatsJsonLine(r);
 }
 
 }  // namespace txbuf::server

@@ -39,9 +39,11 @@
 #include "common/page_cache.h"
 #include "common/page_pool.h"
 #include "common/socket_util.h"
+#include "server/access_rules.h"
 #include "server/blocking_pool.h"
 #include "server/executor.h"
 #include "server/export.h"
+#include "server/export_config.h"
 #include "server/logging.h"
 #include "server/metrics_exporter.h"
 
@@ -55,12 +57,14 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path,
                                           bool allow_readable = false);
 
 struct ServerOptions {
+  // The export: `export_dir` (--export), unless `exports` lists several.
   std::string export_dir;
+  std::vector<ExportConfig> exports;
   std::string host = "127.0.0.1";
   uint16_t port = kDefaultPort;  // 0: pick a free port
   EngineKind engine = EngineKind::kAuto;
   int threads = 1;
-  bool read_only = false;
+  bool read_only = false;            // every export read-only, whatever it says
   std::optional<std::string> token;  // shared secret; enables auth
   std::string token_file;            // where `token` came from (SIGHUP)
   // Accept a token file its group or others may access (refused
@@ -110,6 +114,21 @@ struct ServerOptions {
   ServerLimits limits;
 };
 
+// The exports `o` describes: its `exports`, or else one named "default" of
+// `export_dir`; `read_only` makes them all read-only. InvalidArgument for
+// none, both, a missing path, or a name that is invalid or used twice.
+//
+// Example:
+//   ServerOptions o;
+//   o.export_dir = "/srv/data";
+//   EffectiveExports(o)->front().name;  // "default"
+absl::StatusOr<std::vector<ExportConfig>> EffectiveExports(
+    const ServerOptions& o);
+
+// One line for the log: "NAME = PATH (read-write), clients 10.0.0.0/8:rw
+// (no one else), new files owned by 1000:1000".
+std::string DescribeExport(const ExportConfig& e, bool all_read_only);
+
 class Worker;
 
 class Server {
@@ -128,7 +147,8 @@ class Server {
 
   // The STATS result.
   void FillStats(rpc::StatsResult* out) const;
-  // The final stats line: one JSON object.
+  // The final stats line: FillStats's result as one line of JSON, in the
+  // layout of `txbuf stats --json` (proto/stats_json.h, docs/STATS.md).
   std::string StatsJson() const;
 
   MemoryStats& memory_stats() { return stats_; }
@@ -205,7 +225,7 @@ class Server {
   MemoryStats stats_;
   std::unique_ptr<PagePool> pool_;
   std::unique_ptr<PageCache> cache_;
-  std::unique_ptr<Export> export_;
+  std::vector<std::unique_ptr<Export>> exports_;  // as options' exports
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<BlockingPool> blocking_;
   std::vector<std::unique_ptr<Worker>> workers_;

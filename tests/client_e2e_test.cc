@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -13,6 +14,7 @@
 #include "client/client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/server_process.h"
 
 namespace txbuf::testing {
@@ -170,9 +172,14 @@ class CliE2eTest : public ::testing::Test {
     server_ = std::move(*s);
   }
   void TearDown() override {
-    ServerExit e = server_->Stop();
+    ServerExit e = Stop();
     EXPECT_EQ(e.exit_code, 0);
     EXPECT_THAT(e.stats_json, HasSubstr("\"pinned_bytes\":0,"));
+  }
+  // Stops the server (once): its exit and final stats line.
+  ServerExit Stop() {
+    if (!exit_.has_value()) exit_ = server_->Stop();
+    return *exit_;
   }
   // Runs `txbuf` with the server and token; returns {exit, stdout+stderr}.
   std::pair<int, std::string> Txbuf(const std::string& args,
@@ -190,7 +197,67 @@ class CliE2eTest : public ::testing::Test {
   }
   TempDir dir_, token_, local_;
   std::unique_ptr<ServerProcess> server_;
+  std::optional<ServerExit> exit_;
 };
+
+// Where the layouts of `a` and `b` differ ("" if nowhere): the same JSON
+// kinds (numbers of any kind are one kind), objects with the same keys
+// (recursively), and arrays whose elements, in both, have the layout of the
+// first element of either.
+std::string LayoutDifference(const nlohmann::json& a, const nlohmann::json& b,
+                             const std::string& path = "") {
+  auto kind = [](const nlohmann::json& j) {
+    return j.is_number() ? std::string("number") : std::string(j.type_name());
+  };
+  if (kind(a) != kind(b)) {
+    return absl::StrCat(path, ": ", kind(a), " vs ", kind(b));
+  }
+  if (a.is_object()) {
+    for (const auto& [key, value] : a.items()) {
+      if (!b.contains(key)) return absl::StrCat(path, ".", key, ": only left");
+      std::string d =
+          LayoutDifference(value, b.at(key), absl::StrCat(path, ".", key));
+      if (!d.empty()) return d;
+    }
+    for (const auto& [key, value] : b.items()) {
+      if (!a.contains(key)) return absl::StrCat(path, ".", key, ": only right");
+    }
+  } else if (a.is_array()) {
+    const nlohmann::json* first =
+        !a.empty() ? &a.front() : (!b.empty() ? &b.front() : nullptr);
+    for (const nlohmann::json* side : {&a, &b}) {
+      for (const nlohmann::json& e : *side) {
+        std::string d = LayoutDifference(*first, e, path + "[]");
+        if (!d.empty()) return d;
+      }
+    }
+  }
+  return "";
+}
+
+// One layout for the statistics (issue 14): `txbuf stats --json` and the
+// line txbufd prints when it stops name the same figures the same way.
+TEST_F(CliE2eTest, StatsJsonHasTheLayoutOfTheShutdownLine) {
+  WriteFile(local_.Join("f.bin"), Pattern(300000, 5));
+  ASSERT_EQ(Txbuf(absl::StrCat("put ", local_.Join("f.bin"), " f.bin")).first,
+            0);
+  ASSERT_EQ(Txbuf(absl::StrCat("get f.bin ", local_.Join("g.bin"))).first, 0);
+  auto [rc, out] = Txbuf("stats --json");
+  ASSERT_EQ(rc, 0) << out;
+  const nlohmann::json cli = nlohmann::json::parse(out, nullptr, false);
+  ASSERT_FALSE(cli.is_discarded()) << out;
+  ServerExit e = Stop();
+  ASSERT_EQ(e.exit_code, 0);
+  const nlohmann::json last =
+      nlohmann::json::parse(e.stats_json, nullptr, false);
+  ASSERT_FALSE(last.is_discarded()) << e.stats_json;
+  ASSERT_TRUE(cli.is_object());
+  EXPECT_EQ(LayoutDifference(cli, last), "") << out << "\n" << e.stats_json;
+  // Both carry what the traffic did.
+  EXPECT_GT(cli["requests"].get<uint64_t>(), 0u);
+  EXPECT_GE(last["requests"].get<uint64_t>(), cli["requests"].get<uint64_t>());
+  EXPECT_FALSE(cli["ops"].empty());
+}
 
 TEST_F(CliE2eTest, EveryCommand) {
   std::string data = Pattern(3 << 20, 7);
@@ -200,7 +267,7 @@ TEST_F(CliE2eTest, EveryCommand) {
       Txbuf(absl::StrCat("put ", local_.Join("f.bin"), " d/f.bin"));
   EXPECT_EQ(put_rc, 0) << put_out;
   EXPECT_TRUE(ReadFileOrDie(dir_.Join("d/f.bin")) == data);
-  auto [ls_rc, ls_out] = Txbuf("ls d");
+  auto [ls_rc, ls_out] = Txbuf("ls -l d");
   EXPECT_EQ(ls_rc, 0);
   EXPECT_THAT(ls_out, HasSubstr("f.bin"));
   EXPECT_THAT(ls_out, HasSubstr(std::to_string(data.size())));

@@ -1,5 +1,8 @@
 #include "tests/raw_client.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -26,6 +29,37 @@ absl::StatusOr<RawClient> RawClient::Connect(const std::string& host,
   if (!fd.ok()) return fd.status();
   RawClient c;
   c.fd_ = std::move(*fd);
+  absl::StatusOr<std::pair<FrameHeader, std::string>> f = c.ReadFrame();
+  if (!f.ok()) return f.status();
+  if (f->first.type != FrameType::kHello ||
+      !c.hello_.ParseFromString(f->second)) {
+    return absl::InternalError("first frame is not a Hello");
+  }
+  return c;
+}
+
+absl::StatusOr<RawClient> RawClient::ConnectFrom(const std::string& source,
+                                                 const std::string& host,
+                                                 uint16_t port) {
+  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return ErrnoStatus(errno, "socket");
+  sockaddr_in from{}, to{};
+  from.sin_family = to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  if (inet_pton(AF_INET, source.c_str(), &from.sin_addr) != 1 ||
+      inet_pton(AF_INET, host.c_str(), &to.sin_addr) != 1) {
+    return absl::InvalidArgumentError("ConnectFrom takes IPv4 addresses");
+  }
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&from), sizeof(from)) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("bind ", source));
+  }
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("connect ", host, ":", port));
+  }
+  int one = 1;
+  setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  RawClient c;
+  c.fd_ = std::move(fd);
   absl::StatusOr<std::pair<FrameHeader, std::string>> f = c.ReadFrame();
   if (!f.ok()) return f.status();
   if (f->first.type != FrameType::kHello ||
@@ -178,9 +212,9 @@ rpc::Request MakeRequest(uint64_t id) {
   return r;
 }
 
-rpc::Op* AddPutRoot(rpc::Request& r) {
+rpc::Op* AddPutRoot(rpc::Request& r, const std::string& export_name) {
   rpc::Op* op = r.add_ops();
-  op->mutable_putrootfh();
+  op->mutable_putrootfh()->set_export_name(export_name);
   return op;
 }
 

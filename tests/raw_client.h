@@ -35,6 +35,11 @@ class RawClient {
   // receive buffer before connecting (a peer that reads slowly).
   static absl::StatusOr<RawClient> Connect(const std::string& host,
                                            uint16_t port, int rcvbuf = 0);
+  // Connect, from the local IPv4 address `source` (e.g. "127.0.0.2": all
+  // of 127/8 is loopback), for tests of per-address access rules.
+  static absl::StatusOr<RawClient> ConnectFrom(const std::string& source,
+                                               const std::string& host,
+                                               uint16_t port);
   // Connects without reading anything (the first frame is then the
   // caller's to read).
   static absl::StatusOr<RawClient> ConnectOnly(const std::string& host,
@@ -78,7 +83,8 @@ class RawClient {
 
 // Builders for requests.
 rpc::Request MakeRequest(uint64_t id);
-rpc::Op* AddPutRoot(rpc::Request& r);
+// PUTROOTFH of `export_name` (empty: the server's first export).
+rpc::Op* AddPutRoot(rpc::Request& r, const std::string& export_name = "");
 rpc::Op* AddLookup(rpc::Request& r, const std::string& path);
 
 }  // namespace txbuf::testing

@@ -1,239 +1,182 @@
 #include "bench/txbuf-bench/report_json.h"
 
+#include <cmath>
+#include <utility>
+
+#include "common/json_text.h"
+
 namespace txbuf::bench {
 namespace {
 
-void WriteLatency(JsonWriter& j, const LatencyFigures& l) {
-  j.BeginObject();
-  j.Key("count").Uint(l.count);
-  j.Key("p50").Number(l.p50_us);
-  j.Key("p90").Number(l.p90_us);
-  j.Key("p99").Number(l.p99_us);
-  j.Key("p999").Number(l.p999_us);
-  j.Key("max").Number(l.max_us);
-  j.Key("mean").Number(l.mean_us);
-  j.EndObject();
+// A figure: null when it does not apply (NaN) or is not finite.
+Json Number(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
+
+Json LatencyJson(const LatencyFigures& l) {
+  return {{"count", l.count},          {"p50", Number(l.p50_us)},
+          {"p90", Number(l.p90_us)},   {"p99", Number(l.p99_us)},
+          {"p999", Number(l.p999_us)}, {"max", Number(l.max_us)},
+          {"mean", Number(l.mean_us)}};
 }
 
-void WriteOpFigures(JsonWriter& j, const OpFigures& o) {
-  j.BeginObject();
-  j.Key("ops").Uint(o.ops);
-  j.Key("ops_s").Number(o.ops_s);
-  j.Key("mib_s").Number(o.mib_s);
-  j.Key("latency_us");
-  WriteLatency(j, o.latency);
-  j.Key("errors").Uint(o.errors);
-  j.Key("verify_failures").Uint(o.verify_failures);
-  j.EndObject();
+Json OpFiguresJson(const OpFigures& o) {
+  return {{"ops", o.ops},
+          {"ops_s", Number(o.ops_s)},
+          {"mib_s", Number(o.mib_s)},
+          {"latency_us", LatencyJson(o.latency)},
+          {"errors", o.errors},
+          {"verify_failures", o.verify_failures}};
 }
 
-void WriteSamples(JsonWriter& j, const std::vector<PinnedSample>& s) {
-  j.BeginArray();
+// [[seconds, bytes], ...]
+Json SamplesJson(const std::vector<PinnedSample>& s) {
+  Json a = Json::array();
   for (const PinnedSample& p : s) {
-    j.BeginArray().Number(p.t_s).Uint(p.pinned_bytes).EndArray();
+    a.push_back(Json::array({Number(p.t_s), p.pinned_bytes}));
   }
-  j.EndArray();
+  return a;
 }
 
 }  // namespace
 
-void WriteWorkloadJson(JsonWriter& j, const BenchWorkload& w) {
-  j.BeginObject();
-  j.Key("id").String(w.Id());
-  j.Key("kind").String(WorkloadKindName(w.kind));
-  j.Key("size").Uint(w.size);
-  j.Key("pattern").String(w.random ? "rand" : "seq");
-  j.Key("concurrency").Int(w.concurrency);
-  j.Key("connections").Int(w.connections);
-  j.Key("duration_s").Number(w.duration_s);
-  j.Key("warmup_s").Number(w.warmup_s);
-  if (w.kind == WorkloadKind::kMixed) j.Key("read_ratio").Number(w.read_ratio);
-  j.Key("file").String(w.file);
-  j.Key("file_size").Uint(w.file_size);
+Json WorkloadJson(const BenchWorkload& w) {
+  Json j = {{"id", w.Id()},
+            {"kind", WorkloadKindName(w.kind)},
+            {"size", w.size},
+            {"pattern", w.random ? "rand" : "seq"},
+            {"concurrency", w.concurrency},
+            {"connections", w.connections},
+            {"duration_s", Number(w.duration_s)},
+            {"warmup_s", Number(w.warmup_s)}};
+  if (w.kind == WorkloadKind::kMixed) j["read_ratio"] = Number(w.read_ratio);
+  j["file"] = w.file;
+  j["file_size"] = w.file_size;
   if (w.kind == WorkloadKind::kRead || w.kind == WorkloadKind::kMixed) {
-    j.Key("reads_verified").Bool(w.verify_reads);
+    j["reads_verified"] = w.verify_reads;
   }
-  j.EndObject();
+  return j;
 }
 
-void WriteFiguresJson(JsonWriter& j, const Figures& f) {
-  j.BeginObject();
-  j.Key("ops").Uint(f.ops);
-  j.Key("elapsed_s").Number(f.elapsed_s);
-  j.Key("ops_s").Number(f.ops_s);
-  j.Key("mib_s").Number(f.mib_s);
-  j.Key("latency_us");
-  WriteLatency(j, f.latency);
-  j.Key("server_cpu_us_per_op").Number(f.server_cpu_us_op);
-  j.Key("client_cpu_us_per_op").Number(f.client_cpu_us_op);
-  j.Key("errors").Uint(f.errors);
-  j.Key("verify_failures").Uint(f.verify_failures);
-  j.Key("server_memory");
+Json FiguresJson(const Figures& f) {
+  Json j = {{"ops", f.ops},
+            {"elapsed_s", Number(f.elapsed_s)},
+            {"ops_s", Number(f.ops_s)},
+            {"mib_s", Number(f.mib_s)},
+            {"latency_us", LatencyJson(f.latency)},
+            {"server_cpu_us_per_op", Number(f.server_cpu_us_op)},
+            {"client_cpu_us_per_op", Number(f.client_cpu_us_op)},
+            {"errors", f.errors},
+            {"verify_failures", f.verify_failures}};
+  j["server_memory"] = nullptr;
   if (f.has_server_memory) {
-    j.BeginObject();
-    j.Key("destructor_latency_us");
-    WriteLatency(j, f.destructor);
-    j.Key("pinned_max_bytes").Number(f.pinned_max_bytes);
-    j.Key("zerocopy_completions").Number(f.zerocopy_completions);
-    j.Key("copied_completions").Number(f.copied_completions);
-    j.Key("cow_copies").Number(f.cow_copies);
-    j.EndObject();
-  } else {
-    j.Null();
+    j["server_memory"] = {
+        {"destructor_latency_us", LatencyJson(f.destructor)},
+        {"pinned_max_bytes", Number(f.pinned_max_bytes)},
+        {"zerocopy_completions", Number(f.zerocopy_completions)},
+        {"copied_completions", Number(f.copied_completions)},
+        {"cow_copies", Number(f.cow_copies)}};
   }
-  j.Key("client_memory");
+  j["client_memory"] = nullptr;
   if (f.has_client_memory) {
-    j.BeginObject();
-    j.Key("write_release_latency_us");
-    WriteLatency(j, f.client_release);
-    j.Key("pinned_max_bytes").Number(f.client_pinned_max_bytes);
-    j.Key("zerocopy_completions").Number(f.client_zerocopy_completions);
-    j.Key("copied_completions").Number(f.client_copied_completions);
-    j.EndObject();
-  } else {
-    j.Null();
+    j["client_memory"] = {
+        {"write_release_latency_us", LatencyJson(f.client_release)},
+        {"pinned_max_bytes", Number(f.client_pinned_max_bytes)},
+        {"zerocopy_completions", Number(f.client_zerocopy_completions)},
+        {"copied_completions", Number(f.client_copied_completions)}};
   }
   // Mixed workloads: the reads and the writes separately; null otherwise.
-  for (const auto& [key, part] :
-       {std::pair{"reads", &f.reads}, std::pair{"writes", &f.writes}}) {
-    j.Key(key);
-    if (f.has_split) {
-      WriteOpFigures(j, *part);
-    } else {
-      j.Null();
-    }
-  }
-  j.EndObject();
+  j["reads"] = f.has_split ? OpFiguresJson(f.reads) : Json(nullptr);
+  j["writes"] = f.has_split ? OpFiguresJson(f.writes) : Json(nullptr);
+  return j;
 }
 
-void WriteHistogramJson(JsonWriter& j, const LogHistogram& h) {
-  j.BeginArray();
+Json HistogramJson(const LogHistogram& h) {
+  Json a = Json::array();
   for (const LogHistogram::Bucket& b : h.Buckets()) {
-    j.BeginArray().Uint(b.lo).Uint(b.hi).Uint(b.count).EndArray();
+    a.push_back(Json::array({b.lo, b.hi, b.count}));
   }
-  j.EndArray();
+  return a;
 }
 
 std::string CompareJson(const CompareReport& r,
                         const std::vector<TargetCheck>& checks) {
-  JsonWriter j;
-  j.BeginObject();
-  j.Key("tool").String("txbuf-bench");
-  j.Key("mode").String("compare");
-  j.Key("environment").BeginObject();
-  j.Key("host").String(r.host);
-  j.Key("kernel").String(r.kernel);
-  j.Key("cpus").Int(r.cpus);
-  j.Key("date").String(r.date);
-  j.Key("loadavg").String(r.loadavg);
-  j.EndObject();
-  j.Key("config").BeginObject();
-  j.Key("quick").Bool(r.quick);
-  j.Key("repeat").Int(r.repeat);
-  j.Key("server_threads").Int(r.server_threads);
-  j.Key("elapsed_s").Number(r.elapsed_s);
-  j.EndObject();
-  j.Key("notes").BeginArray();
-  for (const std::string& n : r.notes) j.String(n);
-  j.EndArray();
-  j.Key("targets").BeginArray();
+  Json root = {{"tool", "txbuf-bench"}, {"mode", "compare"}};
+  root["environment"] = {{"host", r.host},
+                         {"kernel", r.kernel},
+                         {"cpus", r.cpus},
+                         {"date", r.date},
+                         {"loadavg", r.loadavg}};
+  root["config"] = {{"quick", r.quick},
+                    {"repeat", r.repeat},
+                    {"server_threads", r.server_threads},
+                    {"elapsed_s", Number(r.elapsed_s)}};
+  root["notes"] = r.notes;
+  Json targets = Json::array();
   for (const TargetInfo& t : r.targets) {
-    j.BeginObject();
-    j.Key("name").String(t.name);
-    j.Key("kind").String(t.is_engine ? "engine" : "peer");
-    j.EndObject();
+    targets.push_back(
+        {{"name", t.name}, {"kind", t.is_engine ? "engine" : "peer"}});
   }
-  j.EndArray();
+  root["targets"] = std::move(targets);
   const int raw = RawIndex(r);
-  j.Key("workloads").BeginArray();
+  Json workloads = Json::array();
   for (size_t w = 0; w < r.workloads.size(); ++w) {
     const int best = BestPeerByOps(r, static_cast<int>(w));
-    j.BeginObject();
-    j.Key("workload");
-    WriteWorkloadJson(j, r.workloads[w]);
-    j.Key("best_peer");
-    if (best >= 0) {
-      j.String(r.targets[static_cast<size_t>(best)].name);
-    } else {
-      j.Null();
-    }
-    j.Key("results").BeginObject();
+    Json results = Json::object();
     for (size_t t = 0; t < r.targets.size(); ++t) {
       const Cell& c = r.cells[w][t];
       if (c.skipped) continue;
-      j.Key(r.targets[t].name).BeginObject();
-      j.Key("error");
-      if (c.error.empty()) {
-        j.Null();
-      } else {
-        j.String(c.error);
-      }
+      Json res = {{"error", c.error.empty() ? Json(nullptr) : Json(c.error)}};
       if (c.ok()) {
-        j.Key("median");
-        WriteFiguresJson(j, c.median);
-        j.Key("ratio_to_best_peer")
-            .Number(best >= 0 ? OpsRatio(r, static_cast<int>(w),
-                                         static_cast<int>(t), best)
-                              : kNa);
-        j.Key("ratio_to_raw")
-            .Number(raw >= 0 ? OpsRatio(r, static_cast<int>(w),
-                                        static_cast<int>(t), raw)
+        res["median"] = FiguresJson(c.median);
+        res["ratio_to_best_peer"] =
+            Number(best >= 0 ? OpsRatio(r, static_cast<int>(w),
+                                        static_cast<int>(t), best)
                              : kNa);
-        j.Key("runs").BeginArray();
-        for (const Figures& f : c.figures) WriteFiguresJson(j, f);
-        j.EndArray();
+        res["ratio_to_raw"] =
+            Number(raw >= 0 ? OpsRatio(r, static_cast<int>(w),
+                                       static_cast<int>(t), raw)
+                            : kNa);
+        Json runs = Json::array();
+        for (const Figures& f : c.figures) runs.push_back(FiguresJson(f));
+        res["runs"] = std::move(runs);
         const RunResult& m = c.runs[static_cast<size_t>(c.median_run)];
-        j.Key("median_run").Int(c.median_run);
-        j.Key("latency_buckets_ns");
-        WriteHistogramJson(j, m.load.latency_ns);
-        j.Key("pinned_samples");
-        if (m.server.has_value()) {
-          WriteSamples(j, m.server->pinned);
-        } else {
-          j.Null();
-        }
+        res["median_run"] = c.median_run;
+        res["latency_buckets_ns"] = HistogramJson(m.load.latency_ns);
+        res["pinned_samples"] = m.server.has_value()
+                                    ? SamplesJson(m.server->pinned)
+                                    : Json(nullptr);
       }
-      j.EndObject();
+      results[r.targets[t].name] = std::move(res);
     }
-    j.EndObject();
-    j.EndObject();
+    workloads.push_back(
+        {{"workload", WorkloadJson(r.workloads[w])},
+         {"best_peer", best >= 0
+                           ? Json(r.targets[static_cast<size_t>(best)].name)
+                           : Json(nullptr)},
+         {"results", std::move(results)}});
   }
-  j.EndArray();
-  j.Key("checks").BeginArray();
+  root["workloads"] = std::move(workloads);
+  Json checks_json = Json::array();
   for (const TargetCheck& c : checks) {
-    j.BeginObject();
-    j.Key("workload").String(c.workload);
-    j.Key("goal").String(c.goal);
-    j.Key("outcome").String(CheckOutcomeName(c.outcome));
-    j.Key("detail").String(c.detail);
-    j.EndObject();
+    checks_json.push_back({{"workload", c.workload},
+                           {"goal", c.goal},
+                           {"outcome", CheckOutcomeName(c.outcome)},
+                           {"detail", c.detail}});
   }
-  j.EndArray();
-  j.EndObject();
-  return j.str() + "\n";
+  root["checks"] = std::move(checks_json);
+  return JsonText(root) + "\n";
 }
 
 std::string SingleRunJson(const BenchWorkload& w, const std::string& server,
                           const Figures& f, const RunResult& run) {
-  JsonWriter j;
-  j.BeginObject();
-  j.Key("tool").String("txbuf-bench");
-  j.Key("mode").String("single");
-  j.Key("server").String(server);
-  j.Key("workload");
-  WriteWorkloadJson(j, w);
-  j.Key("result");
-  WriteFiguresJson(j, f);
-  j.Key("latency_buckets_ns");
-  WriteHistogramJson(j, run.load.latency_ns);
-  j.Key("pinned_samples");
-  if (run.server.has_value()) {
-    WriteSamples(j, run.server->pinned);
-  } else {
-    j.Null();
-  }
-  j.EndObject();
-  return j.str() + "\n";
+  Json root = {{"tool", "txbuf-bench"},
+               {"mode", "single"},
+               {"server", server},
+               {"workload", WorkloadJson(w)},
+               {"result", FiguresJson(f)},
+               {"latency_buckets_ns", HistogramJson(run.load.latency_ns)}};
+  root["pinned_samples"] =
+      run.server.has_value() ? SamplesJson(run.server->pinned) : Json(nullptr);
+  return JsonText(root) + "\n";
 }
 
 }  // namespace txbuf::bench

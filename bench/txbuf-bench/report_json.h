@@ -4,7 +4,9 @@
 // samples, the ratios, and the checks) or of a single run.
 //
 // Latencies are microseconds, sizes bytes; a figure that does not apply is
-// null. docs/BENCH.md lists the fields.
+// null. docs/BENCH.md lists the fields. Built with nlohmann::json and written
+// by common/json_text.h: valid JSON whatever bytes a path or an error text
+// holds.
 //
 // Thread-safety: pure functions.
 //
@@ -19,23 +21,28 @@
 #include "bench/txbuf-bench/checks.h"
 #include "bench/txbuf-bench/compare.h"
 #include "bench/txbuf-bench/figures.h"
-#include "bench/txbuf-bench/json_writer.h"
 #include "bench/txbuf-bench/run_result.h"
 #include "bench/txbuf-bench/workload.h"
+#include "nlohmann/json.hpp"
 
 namespace txbuf::bench {
 
+// Objects keep their keys in the order they were added.
+using Json = nlohmann::ordered_json;
+
+// The report of a compare run, one line of JSON and a newline.
 std::string CompareJson(const CompareReport& r,
                         const std::vector<TargetCheck>& checks);
 
+// The report of a single run, one line of JSON and a newline.
 std::string SingleRunJson(const BenchWorkload& w, const std::string& server,
                           const Figures& f, const RunResult& run);
 
-// The pieces, for tests and reuse.
-void WriteWorkloadJson(JsonWriter& j, const BenchWorkload& w);
-void WriteFiguresJson(JsonWriter& j, const Figures& f);
-// [[lo_ns, hi_ns, count], ...] of the non-empty buckets.
-void WriteHistogramJson(JsonWriter& j, const LogHistogram& h);
+// The pieces, for tests and reuse: a workload's settings, a run's figures,
+// and [[lo_ns, hi_ns, count], ...] of a histogram's non-empty buckets.
+Json WorkloadJson(const BenchWorkload& w);
+Json FiguresJson(const Figures& f);
+Json HistogramJson(const LogHistogram& h);
 
 }  // namespace txbuf::bench
 

@@ -3,7 +3,6 @@
 
 #include "bench/txbuf-bench/checks.h"
 #include "bench/txbuf-bench/format.h"
-#include "bench/txbuf-bench/json_writer.h"
 #include "bench/txbuf-bench/report_html.h"
 #include "bench/txbuf-bench/report_json.h"
 #include "bench/txbuf-bench/report_text.h"
@@ -51,17 +50,38 @@ TEST(FormatTest, Numbers) {
   EXPECT_EQ(FormatRatio(kNa), "-");
 }
 
-TEST(JsonWriterTest, Nesting) {
-  JsonWriter j;
-  j.BeginObject();
-  j.Key("a").Number(1.5);
-  j.Key("b").BeginArray().Int(-1).Uint(2).Bool(true).Null().String("x\"\n");
-  j.EndArray();
-  j.Key("c").BeginObject().EndObject();
-  j.Key("d").Number(kNa);
-  j.EndObject();
-  EXPECT_EQ(j.str(),
-            R"({"a":1.5,"b":[-1,2,true,null,"x\"\n"],"c":{},"d":null})");
+// Texts from outside (a path, an error, a note, the host name) may hold
+// control characters and bytes that are not UTF-8: the report stays valid
+// JSON (each bad byte U+FFFD) and nothing throws.
+TEST(ReportJsonTest, ControlCharactersAndInvalidUtf8StayValidJson) {
+  CompareReport r = MakeTestReport({"copy", "raw"});
+  r.host = std::string("host\xff", 5);
+  r.notes.push_back(std::string("a\x01note\n\"quoted\"\xc3(", 17));
+  r.workloads[0].file = std::string("/tmp/\xfe\tf", 8);
+  r.cells[1][1].error = std::string("failed: \xe2\x82", 10);
+  std::string text;
+  ASSERT_NO_THROW(text = CompareJson(r, EvaluateTargets(r)));
+  EXPECT_EQ(text.find('\n'), text.size() - 1);  // one line
+  const Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(j.is_discarded()) << text.substr(0, 300);
+  EXPECT_EQ(j["environment"]["host"], "host\xef\xbf\xbd");
+  EXPECT_EQ(j["notes"][0], "a\x01note\n\"quoted\"\xef\xbf\xbd(");
+  EXPECT_EQ(j["workloads"][0]["workload"]["file"], "/tmp/\xef\xbf\xbd\tf");
+  EXPECT_EQ(j["workloads"][1]["results"]["raw"]["error"],
+            "failed: \xef\xbf\xbd");  // truncated: one U+FFFD
+  ParseJson(text);                    // protobuf's JSON parser agrees
+}
+
+// A figure that does not apply is null, integers stay exact.
+TEST(ReportJsonTest, NotApplicableIsNullAndCountsAreExact) {
+  Figures f;
+  f.ops = 18446744073709551615ull;
+  f.ops_s = kNa;
+  const Json j = FiguresJson(f);
+  EXPECT_EQ(j["ops"].get<uint64_t>(), 18446744073709551615ull);
+  EXPECT_TRUE(j["ops_s"].is_null());
+  EXPECT_TRUE(j["server_memory"].is_null());
+  EXPECT_EQ(j.begin().key(), "ops");  // the order fields were written in
 }
 
 TEST(ReportTextTest, TablesRatiosAndChecks) {

@@ -42,6 +42,16 @@ class CompoundAccess {
                                                  uint64_t id,
                                                  const RequestLimits& limits);
 
+  // Names `export_name` in the compound's PUTROOTFH ops that name none.
+  static void SetDefaultExport(Compound& compound,
+                               const std::string& export_name) {
+    for (rpc::Op& op : *compound.request_.mutable_ops()) {
+      if (op.has_putrootfh() && op.putrootfh().export_name().empty()) {
+        op.mutable_putrootfh()->set_export_name(export_name);
+      }
+    }
+  }
+
   // Drops a compound's WRITE buffers (their Deleters run) and ops, keeping
   // what a reply needs to be described.
   static void ReleasePayload(Compound& compound) { compound.payload_.clear(); }

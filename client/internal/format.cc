@@ -3,15 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-#include "common/json_string.h"
 
 namespace txbuf::client::internal {
-
-namespace pb = ::google::protobuf;
 
 namespace {
 
@@ -164,23 +160,41 @@ std::string FormatTimeNs(int64_t ns, bool precise) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%E9S %z", t, absl::LocalTimeZone());
 }
 
-std::string FormatListing(std::vector<rpc::DirEntry> entries) {
+std::string FormatListing(std::vector<rpc::DirEntry> entries,
+                          bool human_sizes) {
   std::sort(entries.begin(), entries.end(),
             [](const rpc::DirEntry& a, const rpc::DirEntry& b) {
               return a.name() < b.name();
             });
+  std::vector<std::string> sizes;
   size_t width = 1;
   for (const rpc::DirEntry& e : entries) {
-    width = std::max(width, absl::StrCat(e.attr().size()).size());
+    sizes.push_back(human_sizes ? HumanBytes(e.attr().size())
+                                : absl::StrCat(e.attr().size()));
+    width = std::max(width, sizes.back().size());
   }
   std::string out;
-  for (const rpc::DirEntry& e : entries) {
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const rpc::DirEntry& e = entries[i];
     if (!out.empty()) out += '\n';
     rpc::FileType type = e.has_attr() ? e.attr().type() : e.type();
     absl::StrAppendFormat(
-        &out, "%s %*d %s %s", ModeString(type, e.attr().mode()),
-        static_cast<int>(width), e.attr().size(),
+        &out, "%s %*s %s %s", ModeString(type, e.attr().mode()),
+        static_cast<int>(width), sizes[i],
         FormatTimeNs(e.attr().mtime_ns(), false), EscapeName(e.name()));
+  }
+  return out;
+}
+
+std::string FormatNames(std::vector<rpc::DirEntry> entries) {
+  std::sort(entries.begin(), entries.end(),
+            [](const rpc::DirEntry& a, const rpc::DirEntry& b) {
+              return a.name() < b.name();
+            });
+  std::string out;
+  for (const rpc::DirEntry& e : entries) {
+    if (!out.empty()) out += '\n';
+    out += EscapeName(e.name());
   }
   return out;
 }
@@ -222,18 +236,20 @@ std::string FormatStat(absl::string_view path, const rpc::Attr& a) {
       FormatTimeNs(a.mtime_ns(), true), FormatTimeNs(a.ctime_ns(), true));
 }
 
-std::string FormatStatFs(const rpc::StatFsResult& s) {
+std::string FormatStatFs(const rpc::StatFsResult& s, bool human_sizes) {
   uint64_t used =
       s.total_bytes() > s.free_bytes() ? s.total_bytes() - s.free_bytes() : 0;
   uint64_t denom = used + s.avail_bytes();
   int pct = denom == 0 ? 0 : static_cast<int>(std::ceil(100.0 * used / denom));
+  auto size = [human_sizes](uint64_t bytes) {
+    return human_sizes ? HumanBytes(bytes) : absl::StrCat(bytes);
+  };
   return absl::StrFormat(
-      "%12s %12s %12s %5s %12s %12s %6s %8s\n"
-      "%12s %12s %12s %4d%% %12d %12d %6d %8d\n",
+      "%15s %15s %15s %5s %12s %12s %6s %8s\n"
+      "%15s %15s %15s %4d%% %12d %12d %6d %8d\n",
       "Size", "Used", "Avail", "Use%", "Files", "FreeFiles", "Block", "NameMax",
-      HumanBytes(s.total_bytes()), HumanBytes(used),
-      HumanBytes(s.avail_bytes()), pct, s.total_files(), s.free_files(),
-      s.block_size(), s.name_max());
+      size(s.total_bytes()), size(used), size(s.avail_bytes()), pct,
+      s.total_files(), s.free_files(), s.block_size(), s.name_max());
 }
 
 std::string FormatStats(const rpc::StatsResult& s) {
@@ -283,100 +299,6 @@ std::string FormatStats(const rpc::StatsResult& s) {
                             sl.total_objects(), sl.slabs());
     }
   }
-  return out;
-}
-
-namespace {
-
-void AppendValue(std::string* out, const pb::Message& m,
-                 const pb::FieldDescriptor* f, int index);
-
-void AppendMessage(std::string* out, const pb::Message& m) {
-  const pb::Descriptor* d = m.GetDescriptor();
-  const pb::Reflection* r = m.GetReflection();
-  *out += '{';
-  for (int i = 0; i < d->field_count(); ++i) {
-    const pb::FieldDescriptor* f = d->field(i);
-    if (i > 0) *out += ',';
-    absl::StrAppend(out, JsonQuote(f->name()), ":");
-    if (f->is_repeated()) {
-      *out += '[';
-      int n = r->FieldSize(m, f);
-      for (int k = 0; k < n; ++k) {
-        if (k > 0) *out += ',';
-        AppendValue(out, m, f, k);
-      }
-      *out += ']';
-    } else {
-      AppendValue(out, m, f, -1);
-    }
-  }
-  *out += '}';
-}
-
-std::string Double(double v) {
-  if (!std::isfinite(v)) return "null";
-  return absl::StrFormat("%.17g", v);
-}
-
-void AppendValue(std::string* out, const pb::Message& m,
-                 const pb::FieldDescriptor* f, int i) {
-  const pb::Reflection* r = m.GetReflection();
-  bool rep = i >= 0;
-  switch (f->cpp_type()) {
-    case pb::FieldDescriptor::CPPTYPE_INT32:
-      absl::StrAppend(out,
-                      rep ? r->GetRepeatedInt32(m, f, i) : r->GetInt32(m, f));
-      break;
-    case pb::FieldDescriptor::CPPTYPE_INT64:
-      absl::StrAppend(out,
-                      rep ? r->GetRepeatedInt64(m, f, i) : r->GetInt64(m, f));
-      break;
-    case pb::FieldDescriptor::CPPTYPE_UINT32:
-      absl::StrAppend(out,
-                      rep ? r->GetRepeatedUInt32(m, f, i) : r->GetUInt32(m, f));
-      break;
-    case pb::FieldDescriptor::CPPTYPE_UINT64:
-      absl::StrAppend(out,
-                      rep ? r->GetRepeatedUInt64(m, f, i) : r->GetUInt64(m, f));
-      break;
-    case pb::FieldDescriptor::CPPTYPE_DOUBLE:
-      *out += Double(rep ? r->GetRepeatedDouble(m, f, i) : r->GetDouble(m, f));
-      break;
-    case pb::FieldDescriptor::CPPTYPE_FLOAT:
-      *out += Double(rep ? r->GetRepeatedFloat(m, f, i) : r->GetFloat(m, f));
-      break;
-    case pb::FieldDescriptor::CPPTYPE_BOOL:
-      *out += (rep ? r->GetRepeatedBool(m, f, i) : r->GetBool(m, f)) ? "true"
-                                                                     : "false";
-      break;
-    case pb::FieldDescriptor::CPPTYPE_ENUM: {
-      const pb::EnumValueDescriptor* e =
-          rep ? r->GetRepeatedEnum(m, f, i) : r->GetEnum(m, f);
-      *out += JsonQuote(e->name());
-      break;
-    }
-    case pb::FieldDescriptor::CPPTYPE_STRING: {
-      std::string s = rep ? r->GetRepeatedString(m, f, i) : r->GetString(m, f);
-      if (f->type() == pb::FieldDescriptor::TYPE_BYTES) {
-        *out += JsonQuote(absl::Base64Escape(s));
-      } else {
-        *out += JsonQuote(s);
-      }
-      break;
-    }
-    case pb::FieldDescriptor::CPPTYPE_MESSAGE:
-      AppendMessage(out,
-                    rep ? r->GetRepeatedMessage(m, f, i) : r->GetMessage(m, f));
-      break;
-  }
-}
-
-}  // namespace
-
-std::string MessageToJson(const pb::Message& m) {
-  std::string out;
-  AppendMessage(&out, m);
   return out;
 }
 

@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "google/protobuf/message.h"
 #include "proto/txbuf.pb.h"
 
 namespace txbuf::client::internal {
@@ -57,12 +56,21 @@ std::string HumanNanos(double ns);
 //   FormatTimeNs(attr.mtime_ns(), /*precise=*/false)
 std::string FormatTimeNs(int64_t ns, bool precise);
 
-// `ls` long format: one line per entry (type+mode, size, mtime, name),
-// sorted by name, sizes right-aligned. No trailing newline on the last line.
+// `ls -l` long format: one line per entry (type+mode, size, mtime, name),
+// sorted by name, sizes right-aligned: in bytes, or with `human_sizes` as
+// HumanBytes() ("1.5 KiB"). No trailing newline on the last line.
 //
 // Example:
 //   std::cout << FormatListing(entries) << "\n";
-std::string FormatListing(std::vector<rpc::DirEntry> entries);
+std::string FormatListing(std::vector<rpc::DirEntry> entries,
+                          bool human_sizes = false);
+
+// `ls` short format: the names, escaped (EscapeName), sorted, one a line.
+// No trailing newline on the last line.
+//
+// Example:
+//   std::cout << FormatNames(entries) << "\n";
+std::string FormatNames(std::vector<rpc::DirEntry> entries);
 
 // `stat` output: File, Type, Mode, Size, ... one field a line.
 //
@@ -70,25 +78,18 @@ std::string FormatListing(std::vector<rpc::DirEntry> entries);
 //   std::cout << FormatStat("docs/a.txt", attr);
 std::string FormatStat(absl::string_view path, const rpc::Attr& attr);
 
-// `df` output: a header line and a value line.
+// `df` output: a header line and a value line; sizes in bytes, or with
+// `human_sizes` as HumanBytes() ("100.0 GiB").
 //
 // Example:
-//   std::cout << FormatStatFs(statfs);
-std::string FormatStatFs(const rpc::StatFsResult& s);
+//   std::cout << FormatStatFs(statfs, /*human_sizes=*/true);
+std::string FormatStatFs(const rpc::StatFsResult& s, bool human_sizes = false);
 
 // `stats` output, human-readable.
 //
 // Example:
 //   std::cout << FormatStats(stats);
 std::string FormatStats(const rpc::StatsResult& s);
-
-// The message as one line of JSON: every field (defaults included), integers
-// as numbers, enums by name, bytes as base64, repeated fields as arrays,
-// nested messages as objects.
-//
-// Example:
-//   MessageToJson(stats) == "{\"pinned_bytes\":0,...}"
-std::string MessageToJson(const google::protobuf::Message& m);
 
 // The progress bar's text: "  12.0 MiB / 100.0 MiB  12%  85.3 MiB/s  [===>  ]"
 // (`total` 0: unknown, no percent or bar).

@@ -171,7 +171,8 @@ absl::StatusOr<UniqueFd> ConnectWithDeadline(const std::string& host,
       absl::Status w =
           WaitFd(fd.get(), POLLOUT, deadline, absl::StrCat("connect ", where));
       if (!w.ok()) {
-        last = absl::UnavailableError(w.message());
+        last = w;  // DeadlineExceeded: the same for any other address.
+        if (absl::IsDeadlineExceeded(w)) break;
         continue;
       }
       int err = 0;

@@ -47,7 +47,8 @@ struct Handshake {
 // Connects to host:port (TCP_NODELAY) and performs the setup: reads Hello,
 // checks the version, and if the server requires it, proves knowledge of
 // `secret` and checks the server's proof. Everything must finish before
-// `deadline`. Errors: Unavailable (connect, connection closed, deadline),
+// `deadline`. Errors: DeadlineExceeded ("timed out waiting for ..."),
+// Unavailable (connect refused or failed, connection closed),
 // Unauthenticated (token missing, refused, server proof wrong),
 // FailedPrecondition (other protocol version), DataLoss (malformed frames).
 //
@@ -61,6 +62,8 @@ absl::StatusOr<Handshake> ConnectAndHandshake(
     const FrameLimits& reply_limits);
 
 // Connects to host:port before `deadline` (non-blocking connect + poll).
+// DeadlineExceeded if the deadline passes first, Unavailable if connecting
+// fails.
 //
 // Example:
 //   absl::StatusOr<UniqueFd> fd = ConnectWithDeadline("localhost", 7000,
