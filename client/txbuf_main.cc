@@ -131,7 +131,7 @@ struct GlobalFlag {
 };
 constexpr GlobalFlag kGlobalFlags[] = {
     {"server", "HOST[:PORT]"}, {"token_file", "FILE"}, {"engine", "ENGINE"},
-    {"connections", "N"},    {"timeout", "SECONDS"},
+    {"export", "NAME"},        {"connections", "N"},   {"timeout", "SECONDS"},
 };
 
 // "--token-file" for "token_file".
