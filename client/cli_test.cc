@@ -171,9 +171,9 @@ TEST_F(CliTest, HelpAndVersionExitZeroUsageErrorsTwo) {
   EXPECT_EQ(r.exit, 2);
   ExpectOneLineError(r, "txbuf: no server given");
 
-  r = RunCli({"--server", "nocolon", "ls"});
+  r = RunCli({"--server", "host:99999", "ls"});
   EXPECT_EQ(r.exit, 2);
-  ExpectOneLineError(r, "txbuf: bad --server 'nocolon'");
+  ExpectOneLineError(r, "txbuf: bad --server 'host:99999'");
 
   r = Cli({"--engine", "warp", "ls"});
   EXPECT_EQ(r.exit, 2);

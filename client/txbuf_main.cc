@@ -47,8 +47,8 @@
 #include "proto/stats_json.h"
 
 ABSL_FLAG(std::string, server, "",
-          "the server, HOST:PORT (IPv6 as [::1]:PORT); default: the "
-          "environment variable TXBUF_SERVER");
+          "the server, HOST[:PORT] (PORT 7390 if not given; IPv6 as "
+          "[::1]:PORT); default: the environment variable TXBUF_SERVER");
 ABSL_FLAG(std::string, token_file, "",
           "the file holding the shared secret, if the server requires "
           "authentication (trailing whitespace is ignored)");
@@ -130,8 +130,8 @@ struct GlobalFlag {
   absl::string_view value_name;
 };
 constexpr GlobalFlag kGlobalFlags[] = {
-    {"server", "HOST:PORT"}, {"token_file", "FILE"}, {"engine", "ENGINE"},
-    {"export", "NAME"},      {"connections", "N"},   {"timeout", "SECONDS"},
+    {"server", "HOST[:PORT]"}, {"token_file", "FILE"}, {"engine", "ENGINE"},
+    {"export", "NAME"},        {"connections", "N"},   {"timeout", "SECONDS"},
 };
 
 // "--token-file" for "token_file".
@@ -811,10 +811,11 @@ int Run(int argc, char** argv) {
   if (server.empty()) {
     return UsageError("no server given (--server HOST:PORT)");
   }
-  absl::StatusOr<std::pair<std::string, uint16_t>> hp = SplitHostPort(server);
+  absl::StatusOr<std::pair<std::string, uint16_t>> hp =
+      SplitHostPort(server, kDefaultPort);
   if (!hp.ok() || hp->second == 0) {
     return UsageError(
-        absl::StrCat("bad --server '", server, "' (want HOST:PORT)"));
+        absl::StrCat("bad --server '", server, "' (want HOST[:PORT])"));
   }
   absl::StatusOr<EngineKind> kind =
       ParseEngineKind(absl::GetFlag(FLAGS_engine));

@@ -15,6 +15,8 @@
 #                        include/txbuf to their include path and write
 #                        #include "client/client.h"
 #   share/txbuf/proto/   txbuf.proto
+#   and the service files (below: the systemd unit, the example
+#   configuration, the man pages)
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -128,6 +130,49 @@ configure_file(cmake/txbuf.pc.in ${PROJECT_BINARY_DIR}/txbuf.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/txbuf.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
+# --- Running txbufd as a service (dist/) ----------------------------------------
+#   lib/systemd/system/txbufd.service   the unit (TXBUF_SYSTEMD_UNIT_DIR)
+#   lib/sysusers.d/txbuf.conf           its system user, txbuf
+#   etc/txbuf/txbufd.conf               the commented example configuration:
+#                                       /etc/txbuf/ when the prefix is /usr
+#                                       (the .deb), PREFIX/etc/txbuf/ otherwise
+#   share/man/man{1,5,8}/               txbuf(1), txbuf-bench(1),
+#                                       txbufd.conf(5), txbufd(8)
+# The unit names the installed binary and configuration file, so it is
+# written at install time, when the prefix is known (cpack installs with
+# its own). An existing configuration file is never overwritten.
+set(TXBUF_SYSTEMD_UNIT_DIR lib/systemd/system CACHE STRING
+    "Where the systemd unit goes, relative to the prefix")
+string(TIMESTAMP TXBUF_MAN_DATE "%Y-%m-%d" UTC)  # honours SOURCE_DATE_EPOCH
+set(TXBUF_MAN_PAGES txbuf.1 txbuf-bench.1 txbufd.conf.5 txbufd.8)
+foreach(page IN LISTS TXBUF_MAN_PAGES)
+  configure_file(dist/man/${page}.in ${PROJECT_BINARY_DIR}/man/${page} @ONLY)
+  string(REGEX MATCH "[0-9]$" section ${page})
+  install(FILES ${PROJECT_BINARY_DIR}/man/${page}
+          DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section})
+endforeach()
+install(FILES dist/sysusers.d/txbuf.conf DESTINATION lib/sysusers.d)
+install(CODE "
+  set(prefix \"\${CMAKE_INSTALL_PREFIX}\")
+  if(prefix STREQUAL \"/usr\")
+    set(etc /etc)
+  else()
+    set(etc \"\${prefix}/etc\")
+  endif()
+  set(TXBUF_BINDIR \"\${prefix}/${CMAKE_INSTALL_BINDIR}\")
+  set(TXBUF_CONFIG \"\${etc}/txbuf/txbufd.conf\")
+  set(unit_dir \"\$ENV{DESTDIR}\${prefix}/${TXBUF_SYSTEMD_UNIT_DIR}\")
+  message(STATUS \"Installing: \${unit_dir}/txbufd.service\")
+  configure_file(\"${PROJECT_SOURCE_DIR}/dist/systemd/txbufd.service.in\"
+                 \"\${unit_dir}/txbufd.service\" @ONLY)
+  if(EXISTS \"\$ENV{DESTDIR}\${TXBUF_CONFIG}\")
+    message(STATUS \"Keeping: \$ENV{DESTDIR}\${TXBUF_CONFIG}\")
+  else()
+    # (file(INSTALL) adds DESTDIR itself.)
+    file(INSTALL \"${PROJECT_SOURCE_DIR}/dist/txbufd.conf\"
+         DESTINATION \"\${etc}/txbuf\")
+  endif()")
+
 # --- CPack: cpack -G DEB -------------------------------------------------------
 set(CPACK_PACKAGE_NAME txbuf)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
@@ -144,4 +189,11 @@ set(CPACK_DEBIAN_PACKAGE_SECTION net)
 # Depends: from the binaries' and the library's shared libraries
 # (dpkg-shlibdeps, package dpkg-dev).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# The system user (postinst), the unit known to systemd; the configuration
+# file is a conffile (an operator's edits survive upgrades).
+configure_file(dist/deb/conffiles.in ${PROJECT_BINARY_DIR}/deb/conffiles @ONLY)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+    ${PROJECT_SOURCE_DIR}/dist/deb/postinst ${PROJECT_SOURCE_DIR}/dist/deb/postrm
+    ${PROJECT_BINARY_DIR}/deb/conffiles)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)

@@ -101,6 +101,27 @@ bool AbslParseFlag(absl::string_view text, HostPort* out, std::string* error) {
   return true;
 }
 
+bool AbslParseFlag(absl::string_view text, ServiceAddress* out,
+                   std::string* error) {
+  if (text.empty()) {
+    *out = ServiceAddress{};
+    return true;
+  }
+  absl::StatusOr<std::pair<std::string, uint16_t>> hp =
+      SplitHostPort(text, kDefaultPort);
+  if (!hp.ok()) {
+    *error = std::string(hp.status().message());
+    return false;
+  }
+  out->host = std::move(hp->first);
+  out->port = hp->second;
+  return true;
+}
+
+std::string AbslUnparseFlag(const ServiceAddress& v) {
+  return AbslUnparseFlag(static_cast<const HostPort&>(v));
+}
+
 std::string AbslUnparseFlag(const HostPort& v) {
   if (v.empty()) return "";
   return v.host.find(':') == std::string::npos

@@ -62,6 +62,14 @@ struct HostPort {
 bool AbslParseFlag(absl::string_view text, HostPort* out, std::string* error);
 std::string AbslUnparseFlag(const HostPort& v);
 
+// "HOST[:PORT]" of a txbuf server: without a port, kDefaultPort (7390).
+// The empty text is the unset value, as for HostPort.
+struct ServiceAddress : HostPort {};
+
+bool AbslParseFlag(absl::string_view text, ServiceAddress* out,
+                   std::string* error);
+std::string AbslUnparseFlag(const ServiceAddress& v);
+
 // An engine by its name: copy, msg_zerocopy, uring_zc, kmod, auto.
 bool AbslParseFlag(absl::string_view text, EngineKind* out, std::string* error);
 std::string AbslUnparseFlag(EngineKind v);

@@ -93,6 +93,20 @@ absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(
   return std::make_pair(std::move(host_str), static_cast<uint16_t>(port));
 }
 
+absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(
+    absl::string_view hp, uint16_t default_port) {
+  const bool bracketed = !hp.empty() && hp.front() == '[' && hp.back() == ']';
+  if (bracketed || (!hp.empty() && hp.find(':') == absl::string_view::npos)) {
+    absl::string_view host = bracketed ? hp.substr(1, hp.size() - 2) : hp;
+    if (host.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("expected HOST[:PORT], got '", hp, "'"));
+    }
+    return std::make_pair(std::string(host), default_port);
+  }
+  return SplitHostPort(hp);
+}
+
 namespace {
 
 absl::StatusOr<addrinfo*> Resolve(const std::string& host, uint16_t port,

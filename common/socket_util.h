@@ -63,9 +63,25 @@ absl::Status ErrnoStatus(int err, absl::string_view what);
 //   if (txbuf::ErrnoOf(s) == ENOSPC) return rpc::STATUS_NOSPC;
 int ErrnoOf(const absl::Status& s);
 
+// txbufd's well-known port: where it listens by default, and where txbuf
+// and txbuf-bench connect when a server address names no port. 7390 is
+// unassigned in IANA's Service Name and Transport Protocol Port Number
+// Registry (TCP and UDP), below Linux's ephemeral range (32768-60999),
+// and not 2049 (NFS). docs/OPERATING.md, "The default port".
+inline constexpr uint16_t kDefaultPort = 7390;
+
 // Splits "host:port" (IPv6 as "[::1]:port").
 absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(
     absl::string_view host_port);
+
+// Splits "host[:port]": "host", "[::1]" (no port) get `default_port`;
+// "host:port" and "[::1]:port" as above. A bare IPv6 address must be
+// written in brackets.
+//
+// Example:
+//   SplitHostPort("files.example", kDefaultPort)  // {"files.example", 7390}
+absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(
+    absl::string_view host_port, uint16_t default_port);
 
 // A listening TCP socket on host:port (port 0 picks one). SO_REUSEADDR is
 // set; SO_REUSEPORT too when `reuse_port`.

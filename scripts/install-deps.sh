@@ -10,6 +10,8 @@ pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy libclang-rt-14-dev
   iproute2 procps python3
+  # tests/dist/: man pages rendered with groff
+  groff-base
   # cpack -G DEB (dpkg-shlibdeps; CPack looks for file) and tests/install/
   # (objdump)
   dpkg-dev file binutils

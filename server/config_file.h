@@ -12,7 +12,7 @@
 //
 // This file only turns the TOML into (option, value) pairs; txbufd sets
 // its flags from them before its command line's (which override the file),
-// and rejects unknown options (server/flags.h). See docs/OPERATIONS.md.
+// and rejects unknown options (server/flags.h). See docs/OPERATING.md.
 //
 // Several exports, each with its access rules, are [[export]] tables
 // (instead of `export = DIR`), read by ReadConfigExports:

@@ -45,14 +45,15 @@ ABSL_FLAG(std::string, config, "",
           "read flags from FILE (TOML: `name = value`, one per flag below, "
           "without the \"--\"; switches take true or false); the command "
           "line wins; SIGHUP reads it again and applies the token file, "
-          "budgets, intervals and log level (docs/OPERATIONS.md)");
+          "budgets, intervals and log level (docs/OPERATING.md)");
 ABSL_FLAG(std::string, export, "",
           "directory to export (required, unless the --config file has "
           "[[export]] tables: docs/EXPORTS.md)");
-ABSL_FLAG(txbuf::HostPort, listen,
-          (txbuf::HostPort{Defaults().host, Defaults().port}),
-          "address to listen on (port 0 picks a free port); prints "
-          "\"listening on HOST:PORT\" when ready");
+ABSL_FLAG(txbuf::ServiceAddress, listen,
+          (txbuf::ServiceAddress{{Defaults().host, Defaults().port}}),
+          "address to listen on (without a port: 7390, the default port; "
+          "port 0 picks a free port); prints \"listening on HOST:PORT\" "
+          "when ready");
 ABSL_FLAG(txbuf::EngineKind, engine, Defaults().engine,
           "copy | msg_zerocopy | uring_zc | kmod | auto");
 ABSL_FLAG(int, threads, Defaults().threads,
@@ -110,7 +111,7 @@ ABSL_FLAG(txbuf::Seconds, writeback_interval,
 ABSL_FLAG(txbuf::HostPort, metrics_listen, txbuf::HostPort{},
           "serve Prometheus metrics on http://HOST:PORT/metrics (port 0 "
           "picks one; the start-up log line says which); no authentication: "
-          "keep it on a trusted address (docs/OPERATIONS.md, \"Metrics\")");
+          "keep it on a trusted address (docs/OPERATING.md, \"Metrics\")");
 ABSL_FLAG(txbuf::server::LogLevel, log_level, Defaults().log_level,
           "debug | info | warning | error: what goes to stderr "
           "(server/logging.h; debug adds every connection opened and "
@@ -131,7 +132,7 @@ const char kTxbufdUsage[] = R"(usage: txbufd --export DIR [flags]
 Serves DIR over the txbuf protocol (docs/PROTOCOL.md). Prints "listening on
 HOST:PORT" on stdout when ready; SIGTERM, SIGINT or SIGQUIT drain, write back
 and exit 0 after one JSON line of statistics; SIGHUP reloads the token file
-and, with --config, the file (docs/OPERATIONS.md).
+and, with --config, the file (docs/OPERATING.md).
 
 Flags take "--flag VALUE" or "--flag=VALUE"; switches "--flag", "--noflag"
 or "--flag=true|false". BYTES take K, M and G suffixes (powers of 1024); SECS
@@ -179,7 +180,7 @@ std::string CheckFlag(absl::string_view name) {
       return "more than 0";
     }
   } else if (name == "listen") {
-    if (absl::GetFlag(FLAGS_listen).empty()) return "HOST:PORT";
+    if (absl::GetFlag(FLAGS_listen).empty()) return "HOST[:PORT]";
   } else if (name == "user") {
     if (absl::GetFlag(FLAGS_user).empty()) return "a user name";
   }

@@ -10,7 +10,7 @@
 // statistics (pinned_bytes is 0) and exits 0; SIGQUIT does the same. On SIGHUP
 // it reads the token file again (connections authenticating from then on need
 // the new token; an unreadable or empty file keeps the old one) and, with
-// --config, the file's budgets and intervals, and goes on (docs/OPERATIONS.md).
+// --config, the file's budgets and intervals, and goes on (docs/OPERATING.md).
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>

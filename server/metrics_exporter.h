@@ -4,7 +4,7 @@
 // It keeps no counters of its own: at each scrape of /metrics it asks the
 // server for a STATS result (the figures the STATS op and `txbuf stats`
 // show) and turns it into metric families, so the two never disagree. The
-// names, types and labels are listed in docs/OPERATIONS.md ("Metrics").
+// names, types and labels are listed in docs/OPERATING.md ("Metrics").
 //
 // Thread-safety: the exporter's HTTP threads call the stats source
 // concurrently with the server; the source must be thread-safe

@@ -17,11 +17,13 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <string>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/crypto.h"
+#include "common/event_loop.h"
 #include "common/socket_util.h"
 #include "proto/stats_json.h"
 #include "server/logging.h"
@@ -50,6 +52,80 @@ uint64_t RaiseFdLimit() {
     getrlimit(RLIMIT_NOFILE, &rl);
   }
   return rl.rlim_cur == RLIM_INFINITY ? (1u << 20) : rl.rlim_cur;
+}
+
+// The largest buffer io_uring registers (it refuses larger ones).
+constexpr uint64_t kMaxRegisteredBuffer = uint64_t{1} << 30;
+
+// Raises the soft locked-memory limit to the hard one; returns it in bytes
+// (UINT64_MAX: unlimited).
+uint64_t RaiseMemlockLimit() {
+  rlimit rl;
+  if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0) return 0;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_MEMLOCK, &rl);
+    getrlimit(RLIMIT_MEMLOCK, &rl);
+  }
+  return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur;
+}
+
+// "8 MiB", "1.5 GiB", "64 KiB", "100 bytes".
+std::string HumanBytes(uint64_t n) {
+  if (n >= (uint64_t{1} << 30))
+    return absl::StrFormat("%.4g GiB", n / 1073741824.0);
+  if (n >= (uint64_t{1} << 20))
+    return absl::StrFormat("%.4g MiB", n / 1048576.0);
+  if (n >= (uint64_t{1} << 10)) return absl::StrFormat("%.4g KiB", n / 1024.0);
+  return absl::StrCat(n, " bytes");
+}
+
+// How much of the page arena (`arena` bytes) each of `threads` event
+// loops registers as an io_uring fixed buffer: all of it, within the
+// locked-memory limit `memlock` (each loop's registration is charged to
+// it in full, so a loop gets its share) and io_uring's largest buffer; a
+// whole number of pages, possibly 0.
+uint64_t PlanFixedBuffers(uint64_t arena, uint64_t memlock, int threads) {
+  uint64_t share = memlock == UINT64_MAX
+                       ? arena
+                       : memlock / static_cast<uint64_t>(std::max(threads, 1));
+  return std::min({arena, share, kMaxRegisteredBuffer}) / kPageSize * kPageSize;
+}
+
+// The one line saying that the fixed buffers cover less than the cache,
+// and how to change that; empty if they cover all of it.
+std::string FixedBufferHint(uint64_t arena, uint64_t registered,
+                            uint64_t memlock, int threads,
+                            const absl::Status& failure) {
+  if (registered >= arena) return "";
+  const std::string raise = absl::StrCat(
+      "raise LimitMEMLOCK= (systemd) or ulimit -l to ",
+      HumanBytes(std::min(arena, kMaxRegisteredBuffer) *
+                 static_cast<uint64_t>(threads)),
+      " (cache-size x threads) to register ",
+      arena > kMaxRegisteredBuffer ? "the most io_uring allows" : "all of it");
+  const std::string limit = memlock == UINT64_MAX
+                                ? std::string("unlimited")
+                                : absl::StrCat(HumanBytes(memlock), " for ",
+                                               threads, " event loop(s)");
+  if (!failure.ok()) {
+    return absl::StrCat("io_uring fixed buffers off: ", failure.message(),
+                        " (locked-memory limit ", limit, ")",
+                        ErrnoOf(failure) == ENOMEM ? "; " + raise : "");
+  }
+  if (registered == 0) {
+    return absl::StrCat("io_uring fixed buffers off: the locked-memory limit (",
+                        limit, ") is under a page per event loop; ", raise);
+  }
+  if (memlock == UINT64_MAX ||
+      registered == std::min(arena, kMaxRegisteredBuffer)) {
+    return absl::StrCat("io_uring fixed buffers cover the first ",
+                        HumanBytes(registered), " of the ", HumanBytes(arena),
+                        " cache (io_uring's largest buffer)");
+  }
+  return absl::StrCat("io_uring fixed buffers cover ", HumanBytes(registered),
+                      " of the ", HumanBytes(arena),
+                      " cache (locked-memory limit ", limit, "); ", raise);
 }
 
 // Whether the socket is bound to a loopback address.
@@ -378,13 +454,37 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   }
   // As the user it runs as from now on.
   if (absl::Status st = CheckSquashPossible(o.exports); !st.ok()) return st;
+  // io_uring fixed buffers (uring_zc, auto): the page arena, as much of it
+  // as the locked-memory limit allows; never a reason not to start.
+  const bool may_use_uring_zc =
+      o.engine == EngineKind::kUringZc || o.engine == EngineKind::kAuto;
+  const uint64_t memlock = RaiseMemlockLimit();
+  const uint64_t arena = s->pool_->arena().iov_len;
+  const bool wants_fixed_buffers = may_use_uring_zc && o.fixed_buffers &&
+                                   ProbeUringFeatures().fixed_sendmsg_zc;
+  if (wants_fixed_buffers) {
+    s->fixed_buffer_bytes_ = PlanFixedBuffers(arena, memlock, o.threads);
+  }
   for (int i = 0; i < o.threads; ++i) {
-    s->workers_.push_back(std::make_unique<Worker>(*s, i, std::move(fds[i])));
+    s->workers_.push_back(std::make_unique<Worker>(*s, std::move(fds[i])));
   }
   for (auto& w : s->workers_) {
     if (absl::Status st = w->Start(); !st.ok()) {
       s->Shutdown();
       return st;
+    }
+  }
+  if (wants_fixed_buffers) {
+    uint64_t registered = s->fixed_buffer_bytes_;
+    absl::Status failure;
+    for (const auto& w : s->workers_) {
+      registered = std::min(registered, w->registered_bytes());
+      if (!w->register_status().ok()) failure = w->register_status();
+    }
+    if (std::string hint =
+            FixedBufferHint(arena, registered, memlock, o.threads, failure);
+        !hint.empty()) {
+      TXBUF_LOG(NOTICE) << hint;
     }
   }
   // Unstable data reach the disk within about dirty_expire +

@@ -38,6 +38,7 @@
 #include "common/memory_stats.h"
 #include "common/page_cache.h"
 #include "common/page_pool.h"
+#include "common/socket_util.h"
 #include "server/access_rules.h"
 #include "server/blocking_pool.h"
 #include "server/executor.h"
@@ -60,7 +61,7 @@ struct ServerOptions {
   std::string export_dir;
   std::vector<ExportConfig> exports;
   std::string host = "127.0.0.1";
-  uint16_t port = 0;  // 0: pick a free port
+  uint16_t port = kDefaultPort;  // 0: pick a free port
   EngineKind engine = EngineKind::kAuto;
   int threads = 1;
   bool read_only = false;            // every export read-only, whatever it says
@@ -213,6 +214,10 @@ class Server {
   explicit Server(ServerOptions options);
 
   ServerOptions options_;
+  // Bytes at the start of the page arena each worker registers with
+  // io_uring (0: no fixed buffers): the cache, or what the locked-memory
+  // limit allows (PlanFixedBuffers in server.cc).
+  uint64_t fixed_buffer_bytes_ = 0;
   mutable absl::Mutex token_mu_;
   std::optional<std::string> token_ ABSL_GUARDED_BY(token_mu_);
   std::string address_;

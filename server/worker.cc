@@ -30,8 +30,8 @@ class Worker::AcceptOp final : public IoCompletion {
   Worker* w_;
 };
 
-Worker::Worker(Server& server, int index, UniqueFd listen_fd)
-    : server_(server), index_(index), listen_fd_(std::move(listen_fd)) {}
+Worker::Worker(Server& server, UniqueFd listen_fd)
+    : server_(server), listen_fd_(std::move(listen_fd)) {}
 
 Worker::~Worker() { Join(); }
 
@@ -82,14 +82,13 @@ void Worker::Run() {
       *slabs_, *server_.pool_, server_.stats_,
       TxBufOptions{.stage_threshold = o.stage_threshold});
   slabs_ready_.store(true, std::memory_order_release);
-  const bool may_use_uring_zc =
-      o.engine == EngineKind::kUringZc || o.engine == EngineKind::kAuto;
-  if (may_use_uring_zc && o.fixed_buffers &&
-      loop_->features().fixed_sendmsg_zc) {
-    absl::Status s = loop_->RegisterArena(server_.pool_->arena());
-    if (!s.ok() && index_ == 0) {
-      TXBUF_LOG(WARNING) << "fixed buffers off: " << s.message();
-    }
+  // The part of the page arena the server chose to register (what the
+  // locked-memory limit allows; Server::Start says how much in one line).
+  if (server_.fixed_buffer_bytes_ > 0) {
+    iovec arena = server_.pool_->arena();
+    arena.iov_len = server_.fixed_buffer_bytes_;
+    register_status_ = loop_->RegisterArena(arena);
+    if (register_status_.ok()) registered_bytes_ = arena.iov_len;
   }
   if (o.engine == EngineKind::kKmod) {
     absl::StatusOr<std::unique_ptr<KmodEngine>> kmod =

@@ -33,7 +33,7 @@ class Executor;
 
 class Worker {
  public:
-  Worker(Server& server, int index, UniqueFd listen_fd);
+  Worker(Server& server, UniqueFd listen_fd);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -61,6 +61,11 @@ class Worker {
   // Readable from any thread.
   std::vector<SlabCacheStats> SlabStats() const;
 
+  // Bytes of the page arena this loop registered with io_uring as a fixed
+  // buffer (0: none), and why a registration failed. Read after Start().
+  uint64_t registered_bytes() const { return registered_bytes_; }
+  const absl::Status& register_status() const { return register_status_; }
+
  private:
   class AcceptOp;
   void Run();
@@ -72,11 +77,12 @@ class Worker {
   void MaybeStop();
 
   Server& server_;
-  int index_;
   UniqueFd listen_fd_;
   std::thread thread_;
   absl::Notification ready_;
   absl::Status start_status_;
+  uint64_t registered_bytes_ = 0;
+  absl::Status register_status_;
 
   std::unique_ptr<EventLoop> loop_;
   std::unique_ptr<SlabAllocator> slabs_;

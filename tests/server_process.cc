@@ -124,6 +124,10 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
       rlimit rl{options.nofile, options.nofile};
       if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(126);
     }
+    if (options.memlock.has_value()) {
+      rlimit rl{*options.memlock, *options.memlock};
+      if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0) _exit(126);
+    }
 #ifdef TXBUF_SANITIZE
     // ASan keeps freed memory in a quarantine (256 MiB by default), which
     // makes the server's RSS grow without a leak and defeats the tests that
@@ -223,11 +227,15 @@ bool ServerProcess::Running() const {
   return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0;
 }
 
-long ServerProcess::RssKib() const {
+long ServerProcess::RssKib() const { return StatusKib("VmRSS:"); }
+
+long ServerProcess::VmPinKib() const { return StatusKib("VmPin:"); }
+
+long ServerProcess::StatusKib(const std::string& field) const {
   std::ifstream f(absl::StrCat("/proc/", pid_, "/status"));
   std::string line;
   while (std::getline(f, line)) {
-    if (absl::StartsWith(line, "VmRSS:")) {
+    if (absl::StartsWith(line, field)) {
       long v = 0;
       std::vector<std::string> parts =
           absl::StrSplit(line, ' ', absl::SkipEmpty());

@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,9 @@ struct ProcessOptions {
   // RLIMIT_NOFILE, soft and hard (so the server cannot raise it); 0:
   // inherited.
   unsigned long nofile = 0;
+  // RLIMIT_MEMLOCK in bytes, soft and hard (so the server cannot raise
+  // it); unset: inherited.
+  std::optional<unsigned long> memlock;
   // If set, the server's stderr (its log) goes to this file (appended)
   // instead of the test's.
   std::string stderr_path;
@@ -73,6 +77,9 @@ class ServerProcess {
   ServerExit Stop(int timeout_s = 60);
   // Resident set size in KiB, from /proc/PID/status.
   long RssKib() const;
+  // Memory pinned by the kernel for the process (io_uring fixed buffers),
+  // in KiB: VmPin in /proc/PID/status, or -1.
+  long VmPinKib() const;
   // Descriptors the process holds open, and how many of them are of files
   // that were removed ("(deleted)" in /proc/PID/fd), or -1.
   long OpenFds() const;
@@ -81,6 +88,8 @@ class ServerProcess {
 
  private:
   ServerProcess() = default;
+  // The value of `field` ("VmRSS:") in /proc/PID/status, in KiB, or -1.
+  long StatusKib(const std::string& field) const;
   pid_t pid_ = -1;
   int out_fd_ = -1;
   std::string address_, host_;

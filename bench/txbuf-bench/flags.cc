@@ -10,8 +10,9 @@
 #include "common/flag_types.h"
 
 // Single run.
-ABSL_FLAG(txbuf::HostPort, server, txbuf::HostPort{},
-          "the running txbufd to measure");
+ABSL_FLAG(txbuf::ServiceAddress, server, txbuf::ServiceAddress{},
+          "the running txbufd to measure, HOST[:PORT] (port 7390 if not "
+          "given)");
 ABSL_FLAG(std::string, token_file, "",
           "the server's shared secret (as txbufd --token-file and txbuf "
           "--token-file), if it requires one");

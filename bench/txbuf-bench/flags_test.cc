@@ -63,13 +63,21 @@ TEST(FlagsTest, EqualsFormDefaultsAndMixed) {
   EXPECT_EQ(f->workload.Id(), "meta-c2");
 }
 
+TEST(FlagsTest, AServerWithoutAPortGetsTheDefaultPort) {
+  absl::StatusOr<Flags> f =
+      Parse({"--server", "files.example", "--workload", "read"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->server_host, "files.example");
+  EXPECT_EQ(f->server_port, 7390);
+}
+
 TEST(FlagsTest, Errors) {
   for (const std::vector<std::string>& bad :
        std::vector<std::vector<std::string>>{
            {},                                         // neither mode
            {"--workload", "read"},                     // no server
            {"--server", "h:1"},                        // no workload
-           {"--server", "h", "--workload", "read"},    // no port
+           {"--server", "h:", "--workload", "read"},   // no port after ':'
            {"--server", "h:1", "--workload", "scan"},  // unknown workload
            {"--server", "h:1", "--workload", "read", "--size", "4X"},
            {"--server", "h:1", "--workload", "read", "--size"},

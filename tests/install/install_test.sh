@@ -6,7 +6,8 @@
 #     1. cmake --install BUILD_DIR --prefix TMP/prefix; the binaries, the
 #        libraries (the shared one with its SONAME), the package files are
 #        there, and every txbuf header an installed header includes is
-#        installed too;
+#        installed too; the unit, the example configuration and the man
+#        pages are there, the unit naming this prefix's txbufd;
 #     2. builds tests/install/consumer/ against that tree twice: with CMake
 #        (find_package(txbuf); a program on the shared library and one on the
 #        static one) and with `CXX $(pkg-config --cflags --libs txbuf)`;
@@ -19,8 +20,10 @@
 #        type unchanged.
 #   install_test.sh deb BUILD_DIR
 #     cpack -G DEB into a temporary directory; the package lists the
-#     binaries, the library, the headers and the package files, and has
-#     Depends from dpkg-shlibdeps.
+#     binaries, the library, the headers and the package files, the service
+#     files (/etc/txbuf/txbufd.conf a conffile, the unit running
+#     /usr/bin/txbufd, the man pages, a postinst making the user txbuf),
+#     and has Depends from dpkg-shlibdeps.
 #
 # BUILD_DIR must be fully built. Exits non-zero with a "FAIL:" line on any
 # failure.
@@ -107,6 +110,15 @@ consumer_mode() {
     [ -x "$prefix/$f" ] || fail "$f not installed"
   done
   [ -f "$libdir/libtxbuf_client.a" ] || fail "libtxbuf_client.a not installed"
+  # The service files: the unit names this prefix's txbufd and configuration.
+  for f in etc/txbuf/txbufd.conf lib/sysusers.d/txbuf.conf \
+           share/man/man1/txbuf.1 share/man/man1/txbuf-bench.1 \
+           share/man/man5/txbufd.conf.5 share/man/man8/txbufd.8; do
+    [ -f "$prefix/$f" ] || fail "$f not installed"
+  done
+  grep -qx "ExecStart=$prefix/bin/txbufd --config $prefix/etc/txbuf/txbufd.conf" \
+    "$prefix/lib/systemd/system/txbufd.service" ||
+    fail "lib/systemd/system/txbufd.service: no ExecStart for $prefix"
   [ -f "$libdir/cmake/txbuf/txbufConfig.cmake" ] ||
     fail "cmake/txbuf/txbufConfig.cmake not installed"
   local soname
@@ -194,6 +206,20 @@ deb_mode() {
            'pkgconfig/txbuf\.pc' 'cmake/txbuf/txbufConfig\.cmake'; do
     grep -q "^\./usr/lib/.*$f\$" "$tmp/contents" || fail "$f not in the package"
   done
+  for f in ./etc/txbuf/txbufd.conf ./usr/lib/systemd/system/txbufd.service \
+           ./usr/lib/sysusers.d/txbuf.conf ./usr/share/man/man8/txbufd.8 \
+           ./usr/share/man/man5/txbufd.conf.5 ./usr/share/man/man1/txbuf.1 \
+           ./usr/share/man/man1/txbuf-bench.1; do
+    grep -qx "$f" "$tmp/contents" || fail "$f not in the package"
+  done
+  dpkg-deb --fsys-tarfile "$deb" |
+    tar -xOf - ./usr/lib/systemd/system/txbufd.service >"$tmp/unit"
+  grep -qx 'ExecStart=/usr/bin/txbufd --config /etc/txbuf/txbufd.conf' \
+    "$tmp/unit" || fail "txbufd.service in the package: $(grep Exec "$tmp/unit")"
+  dpkg-deb -e "$deb" "$tmp/control"
+  grep -qx /etc/txbuf/txbufd.conf "$tmp/control/conffiles" ||
+    fail "/etc/txbuf/txbufd.conf is not a conffile"
+  grep -q systemd-sysusers "$tmp/control/postinst" || fail "no postinst making the user"
   local depends
   depends=$(dpkg-deb -f "$deb" Depends)
   [[ $depends == *libc6* ]] || fail "Depends '$depends' (dpkg-shlibdeps?)"

@@ -1,0 +1,112 @@
+// txbufd under a locked-memory limit (RLIMIT_MEMLOCK): it registers io_uring
+// fixed buffers only as far as the limit allows (never more than the cache),
+// says so in one log line naming LimitMEMLOCK and ulimit -l, and always
+// starts and serves (docs/OPERATING.md, "Memory").
+#include <sys/resource.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "common/event_loop.h"
+#include "gtest/gtest.h"
+#include "tests/server_fixture.h"
+
+namespace txbuf::testing {
+namespace {
+
+class MemlockTest : public ServerTest {
+ protected:
+  // The log's lines that name the locked-memory limit.
+  std::vector<std::string> HintLines() {
+    std::vector<std::string> out;
+    for (absl::string_view line : absl::StrSplit(ReadFileOrDie(log_), '\n')) {
+      if (absl::StrContains(line, "LimitMEMLOCK") ||
+          absl::StrContains(line, "ulimit -l")) {
+        out.emplace_back(line);
+      }
+    }
+    return out;
+  }
+
+  // Fixed buffers are registered only by uring_zc and auto, on a kernel
+  // that takes SENDMSG_ZC from them.
+  static bool KernelHasFixedBufferSends() {
+    return ProbeUringFeatures().fixed_sendmsg_zc;
+  }
+
+  TempDir etc_;
+  const std::string log_ = etc_.Join("txbufd.log");
+};
+
+// The old txbufd registered the whole cache (1 GiB by default) at start
+// whatever the limit, as root: 1 GiB of VmPin and of RSS.
+TEST_F(MemlockTest, TheDefaultCacheLocksNoMoreThanTheLimit) {
+  constexpr unsigned long kLimit = 8ul << 20;  // Linux's default ulimit -l
+  // The default cache (1G), not the fixture's 64M.
+  StartServer({"--cache-size", "1G", "--threads", "1"},
+              {.memlock = kLimit, .stderr_path = log_});
+  EXPECT_LE(server_->VmPinKib(), static_cast<long>(kLimit >> 10));
+  EXPECT_LT(server_->RssKib(), 256 << 10) << "KiB resident after start";
+  ExpectStillServing();
+  if (!KernelHasFixedBufferSends()) {
+    GTEST_SKIP() << "the kernel registers no fixed buffers for SENDMSG_ZC: "
+                    "no hint to check";
+  }
+  std::vector<std::string> hints = HintLines();
+  ASSERT_EQ(hints.size(), 1u) << ReadFileOrDie(log_);
+  EXPECT_TRUE(absl::StrContains(hints[0], "LimitMEMLOCK")) << hints[0];
+  EXPECT_TRUE(absl::StrContains(hints[0], "ulimit -l")) << hints[0];
+  EXPECT_TRUE(absl::StrContains(hints[0], "8 MiB of the 1 GiB cache"))
+      << hints[0];
+}
+
+TEST_F(MemlockTest, EachEventLoopGetsItsShareOfTheLimit) {
+  constexpr unsigned long kLimit = 4ul << 20;
+  StartServer({"--threads", "2"}, {.memlock = kLimit, .stderr_path = log_});
+  EXPECT_LE(server_->VmPinKib(), static_cast<long>(kLimit >> 10));
+  ExpectStillServing();
+  if (KernelHasFixedBufferSends()) {
+    EXPECT_GT(server_->VmPinKib(), 0) << "registered nothing";
+    EXPECT_EQ(HintLines().size(), 1u) << ReadFileOrDie(log_);
+  }
+}
+
+// Under a page per event loop: no fixed buffers at all, the hint, and
+// service as usual. (One page, so that the server's probe of the kernel,
+// which registers a page, works without privileges.)
+TEST_F(MemlockTest, ALimitUnderAPageTurnsFixedBuffersOff) {
+  StartServer({"--engine", "uring_zc", "--threads", "2"},
+              {.memlock = 4096, .stderr_path = log_});
+  EXPECT_EQ(server_->VmPinKib(), 0);
+  ExpectStillServing();
+  if (KernelHasFixedBufferSends()) {
+    std::vector<std::string> hints = HintLines();
+    ASSERT_EQ(hints.size(), 1u) << ReadFileOrDie(log_);
+    EXPECT_TRUE(absl::StrContains(hints[0], "fixed buffers off")) << hints[0];
+  }
+}
+
+// A limit that holds the cache: all of it is registered (VmPin is the
+// cache, not more), and nothing is said.
+TEST_F(MemlockTest, ALimitThatHoldsTheCacheRegistersAllOfIt) {
+  if (!KernelHasFixedBufferSends()) {
+    GTEST_SKIP() << "the kernel registers no fixed buffers for SENDMSG_ZC";
+  }
+  rlimit rl{};
+  ASSERT_EQ(getrlimit(RLIMIT_MEMLOCK, &rl), 0);
+  constexpr unsigned long kCache = 4ul << 20;
+  if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < kCache) {
+    GTEST_SKIP() << "the hard locked-memory limit (" << rl.rlim_max
+                 << ") is under 4 MiB and cannot be raised here";
+  }
+  StartServer({"--cache-size", "4M", "--threads", "1"},
+              {.memlock = kCache, .stderr_path = log_});
+  EXPECT_EQ(server_->VmPinKib(), static_cast<long>(kCache >> 10));
+  EXPECT_TRUE(HintLines().empty()) << ReadFileOrDie(log_);
+  ExpectStillServing();
+}
+
+}  // namespace
+}  // namespace txbuf::testing
