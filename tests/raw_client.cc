@@ -27,15 +27,7 @@ absl::StatusOr<RawClient> RawClient::Connect(const std::string& host,
                                              uint16_t port, int rcvbuf) {
   absl::StatusOr<UniqueFd> fd = ConnectTcp(host, port, rcvbuf);
   if (!fd.ok()) return fd.status();
-  RawClient c;
-  c.fd_ = std::move(*fd);
-  absl::StatusOr<std::pair<FrameHeader, std::string>> f = c.ReadFrame();
-  if (!f.ok()) return f.status();
-  if (f->first.type != FrameType::kHello ||
-      !c.hello_.ParseFromString(f->second)) {
-    return absl::InternalError("first frame is not a Hello");
-  }
-  return c;
+  return WithHello(std::move(*fd));
 }
 
 absl::StatusOr<RawClient> RawClient::ConnectFrom(const std::string& source,
@@ -58,6 +50,10 @@ absl::StatusOr<RawClient> RawClient::ConnectFrom(const std::string& source,
   }
   int one = 1;
   setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return WithHello(std::move(fd));
+}
+
+absl::StatusOr<RawClient> RawClient::WithHello(UniqueFd fd) {
   RawClient c;
   c.fd_ = std::move(fd);
   absl::StatusOr<std::pair<FrameHeader, std::string>> f = c.ReadFrame();

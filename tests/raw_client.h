@@ -76,6 +76,8 @@ class RawClient {
 
  private:
   RawClient() = default;
+  // A client on connected `fd`, once it has read the server's Hello.
+  static absl::StatusOr<RawClient> WithHello(UniqueFd fd);
   absl::Status ReadExact(char* p, size_t n, int timeout_ms);
   UniqueFd fd_;
   rpc::Hello hello_;
