@@ -338,6 +338,20 @@ std::string What(absl::string_view cmd, absl::string_view path) {
   return absl::StrCat(cmd, " ", path.empty() ? "/" : path);
 }
 
+// For cp, of a source that is not a regular file: OK if it is a directory
+// copied with -r, else why it is not copied.
+absl::Status CopiesAsTree(bool is_directory, bool recursive) {
+  if (!is_directory) {
+    return absl::FailedPreconditionError(
+        "not a regular file or directory; not copied");
+  }
+  if (!recursive) {
+    return absl::FailedPreconditionError(
+        "is a directory (use cp -r); not copied");
+  }
+  return absl::OkStatus();
+}
+
 bool LocalIsDir(const std::string& path) {
   struct stat sb;
   return stat(path.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode);
@@ -627,14 +641,9 @@ class Commands {
         failed_ = Fail(what, s);
       return;
     }
-    if (!S_ISDIR(sb.st_mode)) {
-      failed_ = Fail(what, absl::FailedPreconditionError(
-                               "not a regular file or directory; not copied"));
-      return;
-    }
-    if (!recursive) {
-      failed_ = Fail(what, absl::FailedPreconditionError(
-                               "is a directory (use cp -r); not copied"));
+    if (absl::Status s = CopiesAsTree(S_ISDIR(sb.st_mode), recursive);
+        !s.ok()) {
+      failed_ = Fail(what, s);
       return;
     }
     if (absl::Status s = MkdirParents(remote); !s.ok()) {
@@ -671,14 +680,10 @@ class Commands {
       if (absl::Status s = GetOne(src, local); !s.ok()) failed_ = Fail(what, s);
       return;
     }
-    if (attr->type() != rpc::FILE_TYPE_DIRECTORY) {
-      failed_ = Fail(what, absl::FailedPreconditionError(
-                               "not a regular file or directory; not copied"));
-      return;
-    }
-    if (!recursive) {
-      failed_ = Fail(what, absl::FailedPreconditionError(
-                               "is a directory (use cp -r); not copied"));
+    if (absl::Status s =
+            CopiesAsTree(attr->type() == rpc::FILE_TYPE_DIRECTORY, recursive);
+        !s.ok()) {
+      failed_ = Fail(what, s);
       return;
     }
     if (mkdir(local.c_str(), 0755) != 0 &&
