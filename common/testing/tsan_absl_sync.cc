@@ -24,6 +24,10 @@
 //                                 release(mu)
 //   Notification::Notify         release(n) before
 //   WaitForNotification          acquire(n) after
+//   Status::UnrefNonInlined      release(rep), acquire(rep) before: each
+//                                copy's release is seen by the last one,
+//                                which frees the shared error text (as a
+//                                shared_ptr's count is modelled)
 //
 // Plain acquire/release rather than TSan's mutex annotations: Abseil also
 // locks through entry points not listed here (LockWhen, inside
@@ -44,6 +48,7 @@
 #include <string>
 
 #include "absl/base/options.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -82,6 +87,7 @@ using AwaitFn = void (*)(absl::Mutex*, const absl::Condition&);
 using AwaitTimeoutFn = bool (*)(absl::Mutex*, const absl::Condition&,
                                 absl::Duration);
 using NotifyFn = void (*)(absl::Notification*);
+using UnrefFn = void (*)(uintptr_t);
 using WaitFn = void (*)(const absl::Notification*);
 
 // A condition evaluated as if under the mutex.
@@ -175,6 +181,20 @@ void Notification::WaitForNotification() const {
       Real<WaitFn>(true, "12Notification", "19WaitForNotificationEv");
   real(this);
   __tsan_acquire(const_cast<Notification*>(this));
+}
+
+// A Status that is not OK points to one shared, reference-counted rep; the
+// copy that drops the count to zero deletes it, inside Abseil. Without this,
+// a reader on one thread and the last copy's delete on another race to TSan
+// (the client library's timeout error, read by the caller while the event
+// loop lets go of its copy, was reported so in CI).
+void Status::UnrefNonInlined(uintptr_t rep) {
+  static const UnrefFn real =
+      Real<UnrefFn>(false, "6Status", "15UnrefNonInlinedEm");
+  void* shared = RepToPointer(rep);
+  __tsan_release(shared);
+  __tsan_acquire(shared);
+  real(rep);
 }
 
 ABSL_NAMESPACE_END
