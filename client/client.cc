@@ -207,33 +207,16 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
   }
   impl->hello = setups.front().hello;
 
-  // The ring must be created on the thread that runs it: with
-  // IORING_SETUP_SINGLE_ISSUER the kernel binds it to its creator.
   Impl* p = impl.get();
-  absl::Status created;
-  absl::Notification loop_ready;
-  p->thread = std::thread([p, &created, &loop_ready] {
-    absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
-    if (!loop.ok()) {
-      created = loop.status();
-      loop_ready.Notify();
-      return;
-    }
-    p->loop = std::move(*loop);
-    loop_ready.Notify();
-    p->loop->Run();
-  });
-  p->loop_thread_id = p->thread.get_id();
-  loop_ready.WaitForNotification();
-  if (!created.ok()) {
-    p->thread.join();
-    return created;
-  }
   p->pages = std::make_unique<PagePool>(kStagingArenaBytes);
-  p->ctx = std::make_unique<TxBufContext>(p->slabs, *p->pages, p->stats);
+  absl::StatusOr<std::unique_ptr<ShardThread>> shard =
+      ShardThread::Start(*p->pages, p->stats, {.engine = o.engine});
+  if (!shard.ok()) return shard.status();
+  p->shard = std::move(*shard);
+  p->loop = &p->shard->shard().loop();
   for (int i = 0; i < o.connections; ++i) {
     p->conns.push_back(std::make_unique<Connection>(
-        i, p->peer, *p->loop, *p->ctx, std::move(setups[i]),
+        i, p->peer, *p->loop, p->shard->shard().ctx(), std::move(setups[i]),
         Connection::Callbacks{
             .on_progress = [p] { p->Dispatch(); },
             .on_closing =
@@ -249,17 +232,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
   absl::Status started;
   absl::Notification ready;
   p->loop->Post([p, &started, &ready] {
-    TxSocketOptions to{.engine = p->options.engine};
-    if (p->options.engine == EngineKind::kKmod) {
-      absl::StatusOr<std::unique_ptr<KmodEngine>> k =
-          KmodEngine::Open(*p->loop, p->stats);
-      if (!k.ok()) {
-        started = k.status();
-      } else {
-        p->kmod = std::move(*k);
-        to.kmod = p->kmod.get();
-      }
-    }
+    TxSocketOptions to = p->shard->shard().SocketOptions();
     for (auto& c : p->conns) {
       if (!started.ok()) break;
       absl::Status s = c->Start(to, p->stats);
@@ -280,7 +253,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
 
 Client::~Client() {
   if (impl_ == nullptr) return;
-  if (std::this_thread::get_id() == impl_->loop_thread_id) {
+  if (impl_->shard->OnThread()) {
     std::fprintf(stderr,
                  "txbuf client: a Client was destroyed from its own done "
                  "callback (its loop thread); that cannot work\n");
@@ -293,11 +266,9 @@ Client::~Client() {
     absl::MutexLock l(&impl_->mu);
     impl_->accepting = false;
   }
-  if (impl_->thread.joinable()) {
-    Impl* p = impl_.get();
-    p->loop->Post([p] { p->BeginShutdown(); });
-    p->thread.join();
-  }
+  Impl* p = impl_.get();
+  p->loop->Post([p] { p->BeginShutdown(); });
+  p->shard->Join();
   late = impl_->StopAccepting();
   for (auto& [c, done] : late) {
     done(absl::CancelledError("the client is being destroyed"));
@@ -326,7 +297,7 @@ void Client::Submit(Compound compound, DoneCallback done) {
 }
 
 absl::StatusOr<CompoundReply> Client::Call(Compound compound) {
-  if (std::this_thread::get_id() == impl_->loop_thread_id) {
+  if (impl_->shard->OnThread()) {
     return absl::FailedPreconditionError(
         "a blocking client call from a done callback (the client's loop "
         "thread) would deadlock; use Submit()");

@@ -36,18 +36,39 @@ Worker::Worker(Server& server, UniqueFd listen_fd)
 Worker::~Worker() { Join(); }
 
 absl::Status Worker::Start() {
-  thread_ = std::thread([this] { Run(); });
-  ready_.WaitForNotification();
-  return start_status_;
+  const ServerOptions& o = server_.options();
+  absl::StatusOr<std::unique_ptr<ShardThread>> t = ShardThread::Start(
+      *server_.pool_, server_.stats_,
+      ShardOptions{
+          .engine = o.engine,
+          .txbuf = TxBufOptions{.stage_threshold = o.stage_threshold},
+          // The part of the page arena the server chose to register (what
+          // the locked-memory limit allows; Server::Start says how much).
+          .register_bytes = server_.fixed_buffer_bytes_,
+      },
+      ShardThread::Hooks{
+          .on_start =
+              [this](Shard& shard) {
+                shard_.store(&shard, std::memory_order_release);
+                accept_ = std::make_unique<AcceptOp>(this);
+                ArmAccept();
+                return absl::OkStatus();
+              },
+          // Every connection is gone: their txbufs' destructors have run.
+          .on_exit = [this](Shard&) { conns_.clear(); },
+      });
+  if (!t.ok()) return t.status();
+  thread_ = std::move(*t);
+  return absl::OkStatus();
 }
 
 void Worker::Join() {
-  if (thread_.joinable()) thread_.join();
+  if (thread_ != nullptr) thread_->Join();
 }
 
 void Worker::RequestShutdown() {
-  if (loop_ == nullptr) return;
-  loop_->Post([this] { BeginShutdown(); });
+  if (thread_ == nullptr) return;
+  loop().Post([this] { BeginShutdown(); });
 }
 
 Connection* Worker::Find(uint64_t id) {
@@ -56,61 +77,21 @@ Connection* Worker::Find(uint64_t id) {
 }
 
 void Worker::Remove(uint64_t id) {
-  loop_->Post([this, id] {
+  loop().Post([this, id] {
     conns_.erase(id);
     MaybeStop();
   });
 }
 
 std::vector<SlabCacheStats> Worker::SlabStats() const {
-  if (!slabs_ready_.load(std::memory_order_acquire)) return {};
-  return slabs_->Stats();
-}
-
-void Worker::Run() {
-  // The ring must be created on the thread that uses it (SINGLE_ISSUER).
-  absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
-  if (!loop.ok()) {
-    start_status_ = loop.status();
-    ready_.Notify();
-    return;
-  }
-  loop_ = std::move(*loop);
-  const ServerOptions& o = server_.options();
-  slabs_ = std::make_unique<SlabAllocator>();
-  ctx_ = std::make_unique<TxBufContext>(
-      *slabs_, *server_.pool_, server_.stats_,
-      TxBufOptions{.stage_threshold = o.stage_threshold});
-  slabs_ready_.store(true, std::memory_order_release);
-  // The part of the page arena the server chose to register (what the
-  // locked-memory limit allows; Server::Start says how much in one line).
-  if (server_.fixed_buffer_bytes_ > 0) {
-    iovec arena = server_.pool_->arena();
-    arena.iov_len = server_.fixed_buffer_bytes_;
-    register_status_ = loop_->RegisterArena(arena);
-    if (register_status_.ok()) registered_bytes_ = arena.iov_len;
-  }
-  if (o.engine == EngineKind::kKmod) {
-    absl::StatusOr<std::unique_ptr<KmodEngine>> kmod =
-        KmodEngine::Open(*loop_, server_.stats_);
-    if (!kmod.ok()) {
-      start_status_ = kmod.status();
-      ready_.Notify();
-      return;
-    }
-    kmod_ = std::move(*kmod);
-  }
-  accept_ = std::make_unique<AcceptOp>(this);
-  ArmAccept();
-  ready_.Notify();
-  loop_->Run();
-  // Every connection is gone: their txbufs' destructors have run.
-  conns_.clear();
+  Shard* s = shard_.load(std::memory_order_acquire);
+  if (s == nullptr) return {};
+  return s->SlabStats();
 }
 
 void Worker::ArmAccept() {
   if (shutting_down_ || accept_->armed) return;
-  io_uring_sqe* sqe = loop_->GetSqe();
+  io_uring_sqe* sqe = loop().GetSqe();
   io_uring_prep_multishot_accept(sqe, listen_fd_.get(), nullptr, nullptr,
                                  SOCK_CLOEXEC);
   io_uring_sqe_set_data(sqe, accept_.get());
@@ -160,13 +141,11 @@ void Worker::OnAccept(int res, bool more) {
     }
     int one = 1;
     setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    TxSocketOptions to;
-    to.engine = o.engine;
+    TxSocketOptions to = shard().SocketOptions();
     to.graceful_close_timeout = o.shutdown_grace;
-    to.kmod = kmod_.get();
     to.kmod_inline_below = o.stage_threshold;
     absl::StatusOr<std::unique_ptr<TxSocket>> tx =
-        TxSocket::Create(*loop_, std::move(fd), to, server_.stats_);
+        TxSocket::Create(loop(), std::move(fd), to, server_.stats_);
     if (!tx.ok()) {
       TXBUF_LOG(WARNING) << "connection refused: " << tx.status().message();
     } else {
@@ -180,7 +159,7 @@ void Worker::OnAccept(int res, bool more) {
   } else if (res != -ECANCELED && !shutting_down_) {
     // EMFILE and friends: keep serving the others, try again shortly.
     if (!more) {
-      loop_->RunAfter(absl::Milliseconds(50), [this] { ArmAccept(); });
+      loop().RunAfter(absl::Milliseconds(50), [this] { ArmAccept(); });
       return;
     }
   }
@@ -191,7 +170,7 @@ void Worker::OnAccept(int res, bool more) {
 void Worker::BeginShutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
-  if (accept_->armed) loop_->Cancel(accept_.get());
+  if (accept_->armed) loop().Cancel(accept_.get());
   std::vector<Connection*> all;
   for (auto& [id, c] : conns_) all.push_back(c.get());
   for (Connection* c : all) c->Close(TxSocket::CloseMode::kGraceful);
@@ -201,7 +180,7 @@ void Worker::BeginShutdown() {
 void Worker::MaybeStop() {
   if (shutting_down_ && conns_.empty() && !accept_->armed) {
     listen_fd_.reset();
-    loop_->Stop();
+    loop().Stop();
   }
 }
 

@@ -1,14 +1,16 @@
 // worker.h: one event-loop thread of txbufd.
 //
-// A worker owns an io_uring event loop, a listening socket (SO_REUSEPORT
-// across workers), a slab allocator and txbuf context (shard per thread), and
-// the connections it accepted. Everything here runs on the worker's thread,
-// except Start/RequestShutdown/Join and the statistics readers.
+// A worker owns a shard (common/shard.h: its thread, io_uring event loop,
+// slab caches and txbuf context), a listening socket (SO_REUSEPORT across
+// workers), and the connections it accepted. Everything here runs on the
+// worker's thread, except Start/RequestShutdown/Join and the statistics
+// readers.
 //
 // Thread-safety: see above.
 #ifndef TXBUF_SERVER_WORKER_H_
 #define TXBUF_SERVER_WORKER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <thread>
@@ -17,9 +19,8 @@
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/notification.h"
 #include "common/event_loop.h"
-#include "common/kmod_engine.h"
+#include "common/shard.h"
 #include "common/slab.h"
 #include "common/socket_util.h"
 #include "common/txbuf.h"
@@ -46,8 +47,8 @@ class Worker {
   void Join();
 
   // Worker-thread API.
-  EventLoop& loop() { return *loop_; }
-  TxBufContext& ctx() { return *ctx_; }
+  EventLoop& loop() { return shard().loop(); }
+  TxBufContext& ctx() { return shard().ctx(); }
   // Messages reused by every request of this worker (one at a time).
   rpc::Request& scratch_request() { return scratch_request_; }
   rpc::Reply& scratch_reply() { return scratch_reply_; }
@@ -63,12 +64,14 @@ class Worker {
 
   // Bytes of the page arena this loop registered with io_uring as a fixed
   // buffer (0: none), and why a registration failed. Read after Start().
-  uint64_t registered_bytes() const { return registered_bytes_; }
-  const absl::Status& register_status() const { return register_status_; }
+  uint64_t registered_bytes() const { return shard().registered_bytes(); }
+  const absl::Status& register_status() const {
+    return shard().register_status();
+  }
 
  private:
   class AcceptOp;
-  void Run();
+  Shard& shard() const { return *shard_.load(std::memory_order_relaxed); }
   void ArmAccept();
   void OnAccept(int res, bool more);
   // Answers a connection over --max-connections and closes it.
@@ -78,25 +81,20 @@ class Worker {
 
   Server& server_;
   UniqueFd listen_fd_;
-  std::thread thread_;
-  absl::Notification ready_;
-  absl::Status start_status_;
-  uint64_t registered_bytes_ = 0;
-  absl::Status register_status_;
-
-  std::unique_ptr<EventLoop> loop_;
-  std::unique_ptr<SlabAllocator> slabs_;
-  std::unique_ptr<TxBufContext> ctx_;
+  // Declared first of what the thread uses: destroyed last, after the
+  // connections (whose txbufs come from its context).
+  std::unique_ptr<ShardThread> thread_;
+  // The thread's shard, set on that thread before anything uses it; read by
+  // SlabStats() from other threads.
+  std::atomic<Shard*> shard_{nullptr};
   rpc::Request scratch_request_;
   rpc::Reply scratch_reply_;
-  std::unique_ptr<KmodEngine> kmod_;  // --engine kmod only
   std::unique_ptr<AcceptOp> accept_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Connection>> conns_;
   // Connections not yet established, oldest (lowest id) first.
   absl::btree_set<uint64_t> pending_;
   uint64_t next_conn_id_ = 1;
   bool shutting_down_ = false;
-  std::atomic<bool> slabs_ready_{false};
 };
 
 }  // namespace txbuf::server

@@ -16,7 +16,6 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -26,11 +25,9 @@
 #include "client/client.h"
 #include "client/internal/connection.h"
 #include "common/event_loop.h"
-#include "common/kmod_engine.h"
 #include "common/memory_stats.h"
 #include "common/page_pool.h"
-#include "common/slab.h"
-#include "common/txbuf.h"
+#include "common/shard.h"
 
 namespace txbuf::client {
 
@@ -59,17 +56,14 @@ class Client::Impl {
   const ClientOptions options;
   const std::string peer;
   // Declaration order is destruction order in reverse: connections (and
-  // their TxSockets) go first, the loop last.
-  std::unique_ptr<EventLoop> loop;
+  // their TxSockets) go first, then the shard, the pool last.
   MemoryStats stats;
-  SlabAllocator slabs;
   std::unique_ptr<PagePool> pages;
-  std::unique_ptr<TxBufContext> ctx;
-  std::unique_ptr<KmodEngine> kmod;
+  // The loop thread with its ring, slab caches and txbuf context.
+  std::unique_ptr<ShardThread> shard;
+  EventLoop* loop = nullptr;  // the shard's
   std::vector<std::unique_ptr<internal::Connection>> conns;
   rpc::Hello hello;
-  std::thread thread;
-  std::thread::id loop_thread_id;
   std::atomic<int> open_conns{0};
 
   absl::Mutex mu;
