@@ -6,14 +6,14 @@
 namespace txbuf {
 
 Shard::Shard(MemoryStats& stats, ShardOptions options)
-    : stats_(stats), options_(std::move(options)) {}
+    : stats_(stats), options_(options) {}
 
 Shard::~Shard() = default;
 
 absl::StatusOr<std::unique_ptr<Shard>> Shard::Create(PagePool& pages,
                                                      MemoryStats& stats,
                                                      ShardOptions options) {
-  std::unique_ptr<Shard> s(new Shard(stats, std::move(options)));
+  std::unique_ptr<Shard> s(new Shard(stats, options));
   // The ring belongs to this thread (IORING_SETUP_SINGLE_ISSUER).
   absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
   if (!loop.ok()) return loop.status();
@@ -51,10 +51,8 @@ absl::StatusOr<std::unique_ptr<ShardThread>> ShardThread::Start(
   ShardThread* self = t.get();
   t->thread_ =
       std::thread([self, &pages, &stats, &options, &hooks, &started, &ready] {
-        self->Run(pages, stats, std::move(options), std::move(hooks), &started,
-                  &ready);
+        self->Run(pages, stats, options, std::move(hooks), &started, &ready);
       });
-  t->thread_id_ = t->thread_.get_id();
   ready.WaitForNotification();
   if (!started.ok()) {
     t->Join();
@@ -66,8 +64,9 @@ absl::StatusOr<std::unique_ptr<ShardThread>> ShardThread::Start(
 void ShardThread::Run(PagePool& pages, MemoryStats& stats, ShardOptions options,
                       Hooks hooks, absl::Status* started,
                       absl::Notification* ready) {
+  thread_id_ = std::this_thread::get_id();  // read by others after `ready`.
   absl::StatusOr<std::unique_ptr<Shard>> shard =
-      Shard::Create(pages, stats, std::move(options));
+      Shard::Create(pages, stats, options);
   if (!shard.ok()) {
     *started = shard.status();
     ready->Notify();
