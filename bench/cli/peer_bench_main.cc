@@ -6,6 +6,8 @@
 //       [--skip-unavailable] [--connect ADDRESS --export DIR]
 //   txbuf-peer-bench --peer P --serve --export DIR [--file-size N]
 //
+// The flags are Abseil flags read with common/command_line.h (as
+// txbuf-bench's): "--flag value" or "--flag=value"; --help lists them.
 // Sizes take K/M/G suffixes (powers of 1024). Without --export a temporary
 // export directory with a pattern file is created (and removed). The peer's
 // server is started, the workload run, and the figures printed: ops/s,
@@ -28,27 +30,62 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <map>
 #include <string>
 #include <system_error>
+#include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bench/load/pattern.h"
 #include "bench/targets/peer.h"
+#include "common/command_line.h"
+#include "common/flag_types.h"
+
+ABSL_FLAG(std::string, peer, "raw", "raw | grpc | nfs");
+ABSL_FLAG(std::string, op, "read", "read | write");
+ABSL_FLAG(txbuf::ByteSize, size, txbuf::ByteSize{4096}, "bytes per request");
+ABSL_FLAG(std::string, pattern, "rand", "seq | rand");
+ABSL_FLAG(int, concurrency, 1, "requests outstanding in total");
+ABSL_FLAG(int, connections, 0,
+          "connections they are spread over (0: min(--concurrency, 4))");
+ABSL_FLAG(txbuf::Seconds, duration, txbuf::Seconds{absl::Seconds(3)},
+          "measured interval");
+ABSL_FLAG(txbuf::Seconds, warmup, txbuf::Seconds{absl::Seconds(1)},
+          "load before it, not measured");
+ABSL_FLAG(txbuf::ByteSize, file_size, txbuf::ByteSize{uint64_t{256} << 20},
+          "size of the test file");
+ABSL_FLAG(uint64_t, seed, 0x7478627566, "content seed of the test file");
+ABSL_FLAG(std::string, export, "",
+          "the exported directory (default: a temporary one)");
+ABSL_FLAG(std::string, connect, "",
+          "drive an already running server at this address instead of "
+          "starting one (with --export DIR)");
+ABSL_FLAG(bool, check, false,
+          "exit 1 unless ops > 0 and there were no errors or verify "
+          "failures");
+ABSL_FLAG(bool, skip_unavailable, false,
+          "exit 77 when the peer cannot run here");
+ABSL_FLAG(bool, serve, false,
+          "start the peer's server on --export DIR and wait for SIGINT");
 
 namespace txbuf::peers {
 namespace {
 
 constexpr int kSkipExit = 77;
+constexpr char kUsage[] =
+    "txbuf-peer-bench: runs one workload against one peer (raw, grpc, "
+    "nfs).\n"
+    "  txbuf-peer-bench --peer P --op read|write --size N ...\n"
+    "  txbuf-peer-bench --peer P --serve --export DIR";
 constexpr char kFileName[] = "peer-bench.dat";
 
+// The command line, read from the flags above.
 struct Flags {
+  bool help = false;
   std::string peer = "raw";
   std::string op = "read";
   uint64_t size = 4096;
@@ -66,73 +103,46 @@ struct Flags {
   bool serve = false;
 };
 
-absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
+constexpr char kDefinedIn[] = "bench/cli/peer_bench_main.cc";
+
+// Reads the command line (Abseil flags, common/command_line.h) into Flags.
+absl::StatusOr<Flags> ParseFlags(const std::vector<std::string>& args) {
+  absl::StatusOr<CommandLine> line = SplitCommandLine(args);
+  if (!line.ok()) return line.status();
   Flags f;
-  std::map<std::string, std::string> kv;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (!absl::StartsWith(arg, "--")) {
-      return absl::InvalidArgumentError(absl::StrCat("unexpected '", arg, "'"));
-    }
-    arg = arg.substr(2);
-    if (arg == "check") {
-      f.check = true;
-      continue;
-    }
-    if (arg == "skip-unavailable") {
-      f.skip_unavailable = true;
-      continue;
-    }
-    if (arg == "serve") {
-      f.serve = true;
-      continue;
-    }
-    size_t eq = arg.find('=');
-    if (eq != std::string::npos) {
-      kv[arg.substr(0, eq)] = arg.substr(eq + 1);
-    } else if (i + 1 < argc) {
-      kv[arg] = argv[++i];
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", arg, " needs a value"));
-    }
+  if (line->help) {
+    f.help = true;
+    return f;
   }
-  for (const auto& [k, v] : kv) {
-    bool ok = true;
-    if (k == "peer") {
-      f.peer = v;
-    } else if (k == "op") {
-      f.op = v;
-      ok = v == "read" || v == "write";
-    } else if (k == "size" || k == "file-size") {
-      absl::StatusOr<uint64_t> n = ParseByteCount(v);
-      if (!n.ok()) return n.status();
-      (k == "size" ? f.size : f.file_size) = *n;
-    } else if (k == "pattern") {
-      f.pattern = v;
-      ok = v == "seq" || v == "rand";
-    } else if (k == "concurrency") {
-      ok = absl::SimpleAtoi(v, &f.concurrency);
-    } else if (k == "connections") {
-      ok = absl::SimpleAtoi(v, &f.connections);
-    } else if (k == "duration") {
-      ok = absl::SimpleAtod(v, &f.duration);
-    } else if (k == "warmup") {
-      ok = absl::SimpleAtod(v, &f.warmup);
-    } else if (k == "seed") {
-      ok = absl::SimpleAtoi(v, &f.seed);
-    } else if (k == "export") {
-      f.export_dir = v;
-    } else if (k == "connect") {
-      f.connect = v;
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", k));
-    }
-    if (!ok) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("bad value for --", k, ": '", v, "'"));
-    }
+  if (!line->positional.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected '", line->positional.front(), "'"));
   }
+  ResetFlagsToDefaults(kDefinedIn);
+  if (absl::Status s = ApplyCommandLine(*line); !s.ok()) return s;
+  auto bad = [](absl::string_view name, absl::string_view value) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad value for --", name, ": '", value, "'"));
+  };
+  f.peer = absl::GetFlag(FLAGS_peer);
+  f.op = absl::GetFlag(FLAGS_op);
+  if (f.op != "read" && f.op != "write") return bad("op", f.op);
+  f.size = absl::GetFlag(FLAGS_size).bytes;
+  f.pattern = absl::GetFlag(FLAGS_pattern);
+  if (f.pattern != "seq" && f.pattern != "rand") {
+    return bad("pattern", f.pattern);
+  }
+  f.concurrency = absl::GetFlag(FLAGS_concurrency);
+  f.connections = absl::GetFlag(FLAGS_connections);
+  f.duration = absl::ToDoubleSeconds(absl::GetFlag(FLAGS_duration).value);
+  f.warmup = absl::ToDoubleSeconds(absl::GetFlag(FLAGS_warmup).value);
+  f.file_size = absl::GetFlag(FLAGS_file_size).bytes;
+  f.seed = absl::GetFlag(FLAGS_seed);
+  f.export_dir = absl::GetFlag(FLAGS_export);
+  f.connect = absl::GetFlag(FLAGS_connect);
+  f.check = absl::GetFlag(FLAGS_check);
+  f.skip_unavailable = absl::GetFlag(FLAGS_skip_unavailable);
+  f.serve = absl::GetFlag(FLAGS_serve);
   if (f.connections <= 0) f.connections = std::min(f.concurrency, 4);
   return f;
 }
@@ -218,13 +228,26 @@ int Serve(PeerKind kind, const Flags& f) {
 }
 
 int Main(int argc, char** argv) {
-  absl::StatusOr<Flags> flags = ParseFlags(argc, argv);
+  absl::StatusOr<Flags> flags =
+      ParseFlags(std::vector<std::string>(argv + 1, argv + argc));
   if (!flags.ok()) {
     std::fprintf(stderr, "txbuf-peer-bench: %s\n",
                  flags.status().ToString().c_str());
     return 2;
   }
   const Flags& f = *flags;
+  if (f.help) {
+    absl::SetProgramUsageMessage(kUsage);
+    std::fputs(FlagsHelp(kDefinedIn, {},
+                         {{"export", "DIR"},
+                          {"connect", "ADDRESS"},
+                          {"peer", "P"},
+                          {"op", "OP"},
+                          {"pattern", "P"}})
+                   .c_str(),
+               stdout);
+    return 0;
+  }
   absl::StatusOr<PeerKind> kind = ParsePeerKind(f.peer);
   if (!kind.ok()) {
     std::fprintf(stderr, "txbuf-peer-bench: %s\n",

@@ -135,10 +135,6 @@ std::string FormatBytes(uint64_t b) {
   return absl::StrCat(b, " B");
 }
 
-absl::StatusOr<uint64_t> ParseBytes(absl::string_view s) {
-  return peers::ParseByteCount(s);
-}
-
 std::vector<BenchWorkload> CompareWorkloads() {
   struct Row {
     WorkloadKind kind;

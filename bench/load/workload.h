@@ -77,10 +77,9 @@ absl::Status ValidateBenchWorkload(const BenchWorkload& w);
 // peers cannot run) the op is kRead: the txbufd driver decides per request.
 peers::Workload ToPeerWorkload(const BenchWorkload& w, pid_t server_pid);
 
-// "4 KiB", "1 MiB", "1000 B".
+// "4 KiB", "1 MiB", "1000 B". (Byte counts are read by
+// common/flag_types.h's ParseByteSize.)
 std::string FormatBytes(uint64_t bytes);
-// Parses "4096", "4K", "1M", "2G" (powers of 1024).
-absl::StatusOr<uint64_t> ParseBytes(absl::string_view s);
 
 // The workloads of compare mode (the set), each with `duration_s`,
 // `warmup_s`, `file` and `file_size` filled in by the caller:

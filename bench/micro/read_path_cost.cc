@@ -10,13 +10,19 @@
 // what is left is exactly the server's own instructions per READ, which
 // `valgrind --tool=callgrind` counts repeatably
 // (bench/micro/callgrind-op-cost.sh runs it twice, with two N, and prints the
-// difference per op). The page cache checks the file on disk as txbufd's does
-// (--revalidate, default 100 ms; --revalidate-ms 0: at every READ, -1: never).
+// difference per op). The flags are Abseil flags, read with
+// common/command_line.h. The page cache checks the file on disk as txbufd's
+// does (--revalidate, default 100 ms; --revalidate-ms 0: at every READ, -1:
+// never).
+#include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
+#include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/command_line.h"
 #include "common/memory_stats.h"
 #include "common/page_cache.h"
 #include "common/page_pool.h"
@@ -27,25 +33,41 @@
 #include "server/reply_composer.h"
 #include "server/server.h"
 
+ABSL_FLAG(int64_t, ops, 10000, "compounds to run");
+ABSL_FLAG(bool, event_loop, false,
+          "run them as the event loop does (ExecMode::kEventLoop), not as a "
+          "pool thread");
+ABSL_FLAG(int64_t, revalidate_ms, 0,
+          "how often the page cache checks the file on disk, in ms (0: at "
+          "every READ, -1: never; not given: txbufd's default)");
+
 int main(int argc, char** argv) {
-  long ops = 10000;
-  bool event_loop = false;
+  absl::StatusOr<txbuf::CommandLine> line =
+      txbuf::SplitCommandLine(std::vector<std::string>(argv + 1, argv + argc));
+  absl::Status parsed = line.status();
+  if (parsed.ok() && !line->positional.empty()) {
+    parsed = absl::InvalidArgumentError(
+        absl::StrCat("unexpected '", line->positional.front(), "'"));
+  }
+  if (parsed.ok()) parsed = txbuf::ApplyCommandLine(*line);
+  if (!parsed.ok() || line->help) {
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "read_path_cost: %s\n",
+                   std::string(parsed.message()).c_str());
+    }
+    std::fprintf(stderr,
+                 "usage: read_path_cost [--ops N] [--event-loop] "
+                 "[--revalidate-ms MS]\n");
+    return parsed.ok() ? 0 : 2;
+  }
+  const long ops = static_cast<long>(absl::GetFlag(FLAGS_ops));
+  const bool event_loop = absl::GetFlag(FLAGS_event_loop);
   absl::Duration revalidate =
       txbuf::server::ServerOptions{}.revalidate_interval;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--ops") == 0 && i + 1 < argc) {
-      ops = std::atol(argv[++i]);
-    } else if (std::strcmp(argv[i], "--event-loop") == 0) {
-      event_loop = true;
-    } else if (std::strcmp(argv[i], "--revalidate-ms") == 0 && i + 1 < argc) {
-      const long ms = std::atol(argv[++i]);
-      revalidate = ms < 0 ? absl::InfiniteDuration() : absl::Milliseconds(ms);
-    } else {
-      std::fprintf(stderr,
-                   "usage: read_path_cost [--ops N] [--event-loop] "
-                   "[--revalidate-ms MS]\n");
-      return 2;
-    }
+  for (const txbuf::GivenFlag& given : line->flags) {
+    if (given.name != "revalidate_ms") continue;
+    const int64_t ms = absl::GetFlag(FLAGS_revalidate_ms);
+    revalidate = ms < 0 ? absl::InfiniteDuration() : absl::Milliseconds(ms);
   }
   char tmpl[] = "/tmp/txbuf-read-path-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return 1;

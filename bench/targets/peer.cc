@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -145,33 +144,6 @@ absl::StatusOr<std::unique_ptr<PeerDriver>> MakePeerDriver(
 #endif
   }
   return absl::InvalidArgumentError("unknown peer kind");
-}
-
-absl::StatusOr<uint64_t> ParseByteCount(absl::string_view s) {
-  absl::string_view digits = s;
-  uint64_t mult = 1;
-  if (!digits.empty()) {
-    switch (absl::ascii_tolower(digits.back())) {
-      case 'k':
-        mult = uint64_t{1} << 10;
-        break;
-      case 'm':
-        mult = uint64_t{1} << 20;
-        break;
-      case 'g':
-        mult = uint64_t{1} << 30;
-        break;
-      default:
-        break;
-    }
-    if (mult != 1) digits.remove_suffix(1);
-  }
-  uint64_t v = 0;
-  if (digits.empty() || !absl::SimpleAtoi(digits, &v) ||
-      v > UINT64_MAX / mult) {
-    return absl::InvalidArgumentError(absl::StrCat("bad byte count '", s, "'"));
-  }
-  return v * mult;
 }
 
 absl::StatusOr<PeerKind> ParsePeerKind(absl::string_view name) {

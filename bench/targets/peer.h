@@ -116,10 +116,6 @@ absl::StatusOr<std::unique_ptr<PeerDriver>> MakePeerDriver(
     PeerKind kind, const std::string& host_port, const std::string& export_dir);
 
 // "raw", "grpc", "nfs".
-// Parses a byte count: "4096", "4k", "1M", "2G" (powers of 1024). Empty,
-// negative, suffix-only or overflowing counts are InvalidArgument.
-absl::StatusOr<uint64_t> ParseByteCount(absl::string_view s);
-
 absl::StatusOr<PeerKind> ParsePeerKind(absl::string_view name);
 const char* PeerKindName(PeerKind kind);
 
