@@ -233,7 +233,7 @@ absl::StatusOr<Flags> FromAbslFlags(
   f.keep_files = absl::GetFlag(FLAGS_keep_files);
   f.file_size_given = was_given("file_size");
 
-  BenchWorkload& w = f.workload;
+  Workload& w = f.workload;
   w.size = absl::GetFlag(FLAGS_size).bytes;
   w.file_size = absl::GetFlag(FLAGS_file_size).bytes;
   w.duration_s = absl::ToDoubleSeconds(absl::GetFlag(FLAGS_duration).value);
@@ -350,7 +350,7 @@ absl::StatusOr<Flags> FromAbslFlags(
   if (!was_given("workload")) {
     return absl::InvalidArgumentError("--workload is required");
   }
-  if (absl::Status s = ValidateBenchWorkload(w); !s.ok()) return s;
+  if (absl::Status s = ValidateWorkload(w); !s.ok()) return s;
   return f;
 }
 

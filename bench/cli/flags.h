@@ -59,7 +59,7 @@ struct Flags {
   std::string token_file;   // the server's shared secret (--token-file)
   std::string export_name;  // --export-name (empty: the server's first)
   bool file_size_given = false;  // --file-size (or --filesize) was given
-  BenchWorkload workload;
+  Workload workload;
   // Compare.
   bool quick = false;
   int repeat = 3;

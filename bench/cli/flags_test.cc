@@ -35,7 +35,7 @@ TEST(FlagsTest, SingleRunAsInTheIssue) {
   EXPECT_FALSE(f->compare);
   EXPECT_EQ(f->server_host, "10.0.0.2");
   EXPECT_EQ(f->server_port, 7000);
-  const BenchWorkload& w = f->workload;
+  const Workload& w = f->workload;
   EXPECT_EQ(w.kind, WorkloadKind::kRead);
   EXPECT_EQ(w.size, 4096u);
   EXPECT_TRUE(w.random);
@@ -132,7 +132,7 @@ TEST(FlagsTest, FioNamesAreAliases) {
              "--iodepth", "8", "--runtime", "5", "--ramp_time=1", "--filename",
              "x.dat", "--filesize", "2G"});
   ASSERT_TRUE(f.ok()) << f.status();
-  const BenchWorkload& w = f->workload;
+  const Workload& w = f->workload;
   EXPECT_EQ(w.size, uint64_t{64} << 10);
   EXPECT_EQ(w.concurrency, 8);
   EXPECT_DOUBLE_EQ(w.duration_s, 5);
@@ -288,7 +288,7 @@ TEST(WorkloadTest, BytesAndIds) {
   EXPECT_EQ(FormatBytes(1 << 20), "1 MiB");
   EXPECT_EQ(FormatBytes(1000), "1000 B");
   std::vector<std::string> ids;
-  for (const BenchWorkload& w : CompareWorkloads()) ids.push_back(w.Id());
+  for (const Workload& w : CompareWorkloads()) ids.push_back(w.Id());
   EXPECT_EQ(ids,
             (std::vector<std::string>{"read-4k-rand-c1", "read-4k-rand-c64",
                                       "read-1m-seq-c1", "read-1m-seq-c8",
@@ -297,21 +297,22 @@ TEST(WorkloadTest, BytesAndIds) {
   EXPECT_EQ(CompareWorkloads()[2].connections, 1);
 }
 
+// The peers run the one Workload type as it is (read and write only); meta
+// validates without a request size.
 TEST(WorkloadTest, PeerWorkload) {
-  BenchWorkload w;
+  Workload w;
   w.kind = WorkloadKind::kWrite;
   w.size = 1 << 20;
   w.random = false;
   w.concurrency = 4;
   w.connections = 2;
-  peers::Workload p = ToPeerWorkload(w, 42);
-  EXPECT_EQ(p.op, peers::Workload::Op::kWrite);
-  EXPECT_EQ(p.size, 1u << 20);
-  EXPECT_FALSE(p.random);
-  EXPECT_EQ(p.server_pid, 42);
-  EXPECT_EQ(p.file_size, w.file_size);
+  EXPECT_TRUE(ValidateWorkload(w).ok());
+  EXPECT_TRUE(w.PeersCanRun());
+  w.kind = WorkloadKind::kMixed;
+  EXPECT_FALSE(w.PeersCanRun());
   w.kind = WorkloadKind::kMeta;
-  EXPECT_TRUE(peers::ValidateWorkload(ToPeerWorkload(w, 0)).ok());
+  w.size = 0;
+  EXPECT_TRUE(ValidateWorkload(w).ok());
   EXPECT_FALSE(w.PeersCanRun());
 }
 

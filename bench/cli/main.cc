@@ -78,7 +78,7 @@ absl::StatusOr<std::unique_ptr<client::Client>> Connect(
   return c;
 }
 
-int Measure(const Flags& f, const BenchWorkload& w,
+int Measure(const Flags& f, const Workload& w,
             const std::optional<std::string>& token);
 
 int Single(const Flags& f) {
@@ -88,7 +88,7 @@ int Single(const Flags& f) {
     if (!t.ok()) return Fail(t.status());
     token = *std::move(t);
   }
-  BenchWorkload w = f.workload;
+  Workload w = f.workload;
   if (!f.setup) return Measure(f, w, token);
   absl::StatusOr<std::unique_ptr<client::Client>> c = Connect(f, token);
   if (!c.ok()) return Fail(c.status());
@@ -110,7 +110,7 @@ int Single(const Flags& f) {
 }
 
 // The measured run of `w` (set up) and its report.
-int Measure(const Flags& f, const BenchWorkload& w,
+int Measure(const Flags& f, const Workload& w,
             const std::optional<std::string>& token) {
   const std::string server = absl::StrCat(f.server_host, ":", f.server_port);
   pid_t pid = f.server_pid;

@@ -41,6 +41,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bench/load/pattern.h"
+#include "bench/load/run_result.h"
+#include "bench/load/workload.h"
 #include "bench/targets/peer.h"
 #include "common/command_line.h"
 #include "common/flag_types.h"
@@ -58,7 +60,8 @@ ABSL_FLAG(txbuf::Seconds, warmup, txbuf::Seconds{absl::Seconds(1)},
           "load before it, not measured");
 ABSL_FLAG(txbuf::ByteSize, file_size, txbuf::ByteSize{uint64_t{256} << 20},
           "size of the test file");
-ABSL_FLAG(uint64_t, seed, 0x7478627566, "content seed of the test file");
+ABSL_FLAG(uint64_t, seed, txbuf::bench::kDefaultSeed,
+          "content seed of the test file");
 ABSL_FLAG(std::string, export, "",
           "the exported directory (default: a temporary one)");
 ABSL_FLAG(std::string, connect, "",
@@ -153,10 +156,11 @@ absl::Status PrepareFile(const std::string& path, const Flags& f) {
   if (std::filesystem::file_size(path, ec) == f.file_size && !ec) {
     return absl::OkStatus();  // Reused: must hold this seed's pattern.
   }
-  return CreatePatternFile(path, f.seed, f.file_size);
+  return bench::CreatePatternFile(path, f.seed, f.file_size);
 }
 
-void PrintResult(const Flags& f, const Workload& w, const Result& r) {
+void PrintResult(const Flags& f, const bench::Workload& w,
+                 const bench::RunResult& r) {
   HistogramSummary s = r.latency_ns.Summary();
   const double secs = r.elapsed_s > 0 ? r.elapsed_s : 1;
   const double ops_s = static_cast<double>(r.ops) / secs;
@@ -300,8 +304,9 @@ int Main(int argc, char** argv) {
       *kind, server != nullptr ? server->host_port() : f.connect, dir);
   if (!driver.ok()) return unavailable(driver.status());
 
-  Workload w;
-  w.op = f.op == "read" ? Workload::Op::kRead : Workload::Op::kWrite;
+  bench::Workload w;
+  w.kind =
+      f.op == "read" ? bench::WorkloadKind::kRead : bench::WorkloadKind::kWrite;
   w.size = f.size;
   w.random = f.pattern == "rand";
   w.concurrency = f.concurrency;
@@ -310,9 +315,9 @@ int Main(int argc, char** argv) {
   w.warmup_s = f.warmup;
   w.file = kFileName;
   w.file_size = f.file_size;
-  w.file_seed = f.seed;
-  w.server_pid = server != nullptr ? server->pid() : 0;
-  absl::StatusOr<Result> r = (*driver)->Run(w);
+  w.seed = f.seed;
+  absl::StatusOr<bench::RunResult> r =
+      (*driver)->Run(w, server != nullptr ? server->pid() : 0);
   absl::Status stop = server != nullptr ? server->Stop() : absl::OkStatus();
   if (!r.ok()) {
     std::fprintf(stderr, "txbuf-peer-bench: run failed: %s\n",

@@ -37,18 +37,18 @@ int CompareReport::WorkloadIndex(const std::string& id) const {
 
 absl::StatusOr<CompareOptions> CompareOptionsFromFlags(const Flags& f) {
   CompareOptions o;
-  std::vector<BenchWorkload> all = CompareWorkloads();
+  std::vector<Workload> all = CompareWorkloads();
   for (const std::string& id : f.workloads) {
     if (std::none_of(all.begin(), all.end(),
-                     [&](const BenchWorkload& w) { return w.Id() == id; })) {
+                     [&](const Workload& w) { return w.Id() == id; })) {
       std::vector<std::string> ids;
       ids.reserve(all.size());
-      for (const BenchWorkload& w : all) ids.push_back(w.Id());
+      for (const Workload& w : all) ids.push_back(w.Id());
       return absl::InvalidArgumentError(absl::StrCat(
           "unknown workload '", id, "' (", absl::StrJoin(ids, ", "), ")"));
     }
   }
-  for (BenchWorkload w : all) {
+  for (Workload w : all) {
     if (!f.workloads.empty() &&
         std::find(f.workloads.begin(), f.workloads.end(), w.Id()) ==
             f.workloads.end()) {
@@ -59,7 +59,7 @@ absl::StatusOr<CompareOptions> CompareOptionsFromFlags(const Flags& f) {
     w.file_size = f.workload.file_size;
     w.seed = f.workload.seed;
     w.file = kDefaultFile;
-    if (absl::Status s = ValidateBenchWorkload(w); !s.ok()) return s;
+    if (absl::Status s = ValidateWorkload(w); !s.ok()) return s;
     o.workloads.push_back(w);
   }
   o.engines = f.engines.empty()
@@ -146,7 +146,7 @@ absl::StatusOr<CompareReport> RunCompare(const CompareOptions& o,
     if (absl::Status s = temp.Make(); !s.ok()) return s;
     dir = temp.path();
   }
-  const BenchWorkload& first = o.workloads.front();
+  const Workload& first = o.workloads.front();
   const std::string file_path = absl::StrCat(dir, "/", first.file);
   // The test file written into a given export goes at the end, unless kept
   // (a temporary export goes with its directory). Declared before the
@@ -165,7 +165,7 @@ absl::StatusOr<CompareReport> RunCompare(const CompareOptions& o,
                  FormatBytes(first.file_size).c_str());
   }
   if (absl::Status s =
-          peers::CreatePatternFile(file_path, first.seed, first.file_size);
+          CreatePatternFile(file_path, first.seed, first.file_size);
       !s.ok()) {
     return s;
   }
@@ -240,7 +240,7 @@ absl::StatusOr<CompareReport> RunCompare(const CompareOptions& o,
     for (size_t i = 0; i < nt; ++i) order[i] = i;
     if (round % 2 == 1) std::reverse(order.begin(), order.end());
     for (size_t w = 0; w < nw; ++w) {
-      const BenchWorkload& wl = o.workloads[w];
+      const Workload& wl = o.workloads[w];
       for (size_t t : order) {
         Cell& cell = report.cells[w][t];
         if (cell.skipped) continue;

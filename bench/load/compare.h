@@ -38,7 +38,7 @@
 namespace txbuf::bench {
 
 struct CompareOptions {
-  std::vector<BenchWorkload> workloads;
+  std::vector<Workload> workloads;
   std::vector<EngineKind> engines;
   std::vector<peers::PeerKind> peers;
   int repeat = 3;
@@ -84,7 +84,7 @@ struct CompareReport {
   int server_threads = 1;
   double elapsed_s = 0;
   std::vector<std::string> notes;  // targets left out, and why
-  std::vector<BenchWorkload> workloads;
+  std::vector<Workload> workloads;
   std::vector<TargetInfo> targets;
   std::vector<std::vector<Cell>> cells;  // [workload][target]
 

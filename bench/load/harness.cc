@@ -2,17 +2,23 @@
 
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 
-namespace txbuf::peers::internal {
+namespace txbuf::bench {
 
 int SlotsForConnection(int concurrency, int connections, int index) {
   if (connections <= 0) return 0;
@@ -20,10 +26,8 @@ int SlotsForConnection(int concurrency, int connections, int index) {
          (index < concurrency % connections ? 1 : 0);
 }
 
-OffsetSource::OffsetSource(const Workload& w)
-    : size_(w.size),
-      blocks_(w.size == 0 ? 0 : w.file_size / w.size),
-      random_(w.random) {}
+OffsetSource::OffsetSource(uint64_t size, uint64_t file_size, bool random)
+    : size_(size), blocks_(size == 0 ? 0 : file_size / size), random_(random) {}
 
 uint64_t OffsetSource::Next(std::mt19937_64& rng) {
   if (blocks_ == 0) return 0;
@@ -151,12 +155,37 @@ void ConnContext::Complete(int64_t start_ns, int64_t end_ns, uint64_t bytes,
       static_cast<uint64_t>(std::max<int64_t>(0, end_ns - start_ns)));
 }
 
-void ConnContext::MergeInto(Result& r) const {
+void ConnContext::MergeInto(RunResult& r) const {
   r.ops += ops_;
   r.bytes += bytes_;
   r.errors += errors_;
   r.verify_failures += verify_failures_;
   r.latency_ns.Merge(latency_);
+}
+
+absl::StatusOr<double> ProcessCpuUs(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string stat = ss.str();
+  // Fields after the command (which may hold spaces) start after the last
+  // ')': field 3 (state) first; utime and stime are fields 14 and 15.
+  size_t close = stat.rfind(')');
+  if (!in || close == std::string::npos) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read /proc/", pid, "/stat"));
+  }
+  std::vector<absl::string_view> f =
+      absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
+  uint64_t utime = 0;
+  uint64_t stime = 0;
+  if (f.size() < 13 || !absl::SimpleAtoi(f[11], &utime) ||
+      !absl::SimpleAtoi(f[12], &stime)) {
+    return absl::DataLossError(absl::StrCat("bad /proc/", pid, "/stat"));
+  }
+  static const double kUsPerTick =
+      1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
+  return static_cast<double>(utime + stime) * kUsPerTick;
 }
 
 double SelfCpuUs() {
@@ -166,17 +195,19 @@ double SelfCpuUs() {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
-absl::StatusOr<Result> RunHarness(
-    const Workload& w,
+absl::StatusOr<RunResult> RunHarness(
+    const Workload& w, pid_t server_pid,
     const std::function<void(int index, ConnContext& ctx)>& loop) {
   if (absl::Status s = ValidateWorkload(w); !s.ok()) return s;
-  OffsetSource offsets(w);
-  PatternSource pattern(w.file_seed, w.file_size);
+  // Meta touches no file data: one block, and no pattern image for it.
+  const bool meta = w.kind == WorkloadKind::kMeta;
+  OffsetSource offsets(meta ? 1 : w.size, meta ? 1 : w.file_size, w.random);
+  PatternSource pattern(w.seed, meta ? 1 : w.file_size);
   RunClock clock;
   StartGate gate(w.connections);
 
   std::vector<std::unique_ptr<ConnContext>> contexts;
-  std::seed_seq seq{static_cast<uint64_t>(MonoNowNs()), w.file_seed};
+  std::seed_seq seq{static_cast<uint64_t>(MonoNowNs()), w.seed};
   std::vector<uint64_t> seeds(static_cast<size_t>(w.connections));
   seq.generate(seeds.begin(), seeds.end());
   for (int i = 0; i < w.connections; ++i) {
@@ -198,26 +229,24 @@ absl::StatusOr<Result> RunHarness(
   }
   gate.Open(clock, w);
 
-  Result r;
+  RunResult r;
   SleepUntilMonoNs(clock.measure_ns);
   double cpu0 = SelfCpuUs();
-  absl::StatusOr<double> server0 = w.server_pid > 0
-                                       ? ProcessCpuUs(w.server_pid)
-                                       : absl::StatusOr<double>(-1.0);
+  absl::StatusOr<double> server0 =
+      server_pid > 0 ? ProcessCpuUs(server_pid) : absl::StatusOr<double>(-1.0);
   SleepUntilMonoNs(clock.end_ns);
   double cpu1 = SelfCpuUs();
-  absl::StatusOr<double> server1 = w.server_pid > 0
-                                       ? ProcessCpuUs(w.server_pid)
-                                       : absl::StatusOr<double>(-1.0);
+  absl::StatusOr<double> server1 =
+      server_pid > 0 ? ProcessCpuUs(server_pid) : absl::StatusOr<double>(-1.0);
   for (std::thread& t : threads) t.join();
 
   for (const auto& c : contexts) c->MergeInto(r);
   r.client_cpu_us = cpu1 - cpu0;
   r.elapsed_s = static_cast<double>(clock.end_ns - clock.measure_ns) / 1e9;
-  if (w.server_pid > 0 && server0.ok() && server1.ok()) {
+  if (server_pid > 0 && server0.ok() && server1.ok()) {
     r.server_cpu_us = *server1 - *server0;
   }
   return r;
 }
 
-}  // namespace txbuf::peers::internal
+}  // namespace txbuf::bench

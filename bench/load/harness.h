@@ -1,4 +1,5 @@
-// driver_util.h: the parts of a peer driver that do not depend on the peer:
+// harness.h: the parts of a driver (txbufd or a peer) that do not depend on
+// the target:
 // the run timeline (warmup, measured interval, drain), offset choice, the
 // pattern data for writes and verification, per-connection accounting, and
 // the harness that runs one thread per connection and merges their results.
@@ -30,10 +31,11 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "bench/load/pattern.h"
-#include "bench/targets/peer.h"
+#include "bench/load/run_result.h"
+#include "bench/load/workload.h"
 #include "common/histogram.h"
 
-namespace txbuf::peers::internal {
+namespace txbuf::bench {
 
 // Largest request the peers accept (a guard against bad headers).
 inline constexpr uint64_t kMaxRequestBytes = uint64_t{64} << 20;
@@ -57,7 +59,7 @@ struct RunClock {
 // Offsets of successive requests: aligned to `size`, within `file_size`.
 class OffsetSource {
  public:
-  explicit OffsetSource(const Workload& w);
+  OffsetSource(uint64_t size, uint64_t file_size, bool random);
   // `rng` is the calling thread's generator (random mode only).
   uint64_t Next(std::mt19937_64& rng);
 
@@ -118,7 +120,7 @@ class ConnContext {
                 bool verified = true);
   // Counts `n` errors without an op (e.g. a broken connection).
   void AddErrors(uint64_t n) { errors_ += n; }
-  void MergeInto(Result& r) const;
+  void MergeInto(RunResult& r) const;
 
  private:
   const Workload& w_;
@@ -134,16 +136,20 @@ class ConnContext {
 
 // Runs `loop(index, ctx)` on one thread per connection; once all are set up
 // (ConnContext::Start) starts the timeline of `w`, samples client CPU (and
-// server CPU when w.server_pid > 0) at the start and end of the measured
+// server CPU when server_pid > 0) at the start and end of the measured
 // interval, and merges the connections' results. Fails with the first
 // setup error if any connection failed to set up.
-absl::StatusOr<Result> RunHarness(
-    const Workload& w,
+absl::StatusOr<RunResult> RunHarness(
+    const Workload& w, pid_t server_pid,
     const std::function<void(int index, ConnContext& ctx)>& loop);
 
 // getrusage(RUSAGE_SELF) user + system time in microseconds.
 double SelfCpuUs();
 
-}  // namespace txbuf::peers::internal
+// User + system CPU time of process `pid` in microseconds, from
+// /proc/PID/stat (clock-tick resolution, usually 10 ms).
+absl::StatusOr<double> ProcessCpuUs(pid_t pid);
+
+}  // namespace txbuf::bench
 
 #endif  // TXBUF_BENCH_LOAD_HARNESS_H_

@@ -46,7 +46,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 
-namespace txbuf::peers {
+namespace txbuf::bench {
 
 inline constexpr uint64_t kPatternGamma = 0x9E3779B97F4A7C15ULL;
 
@@ -207,6 +207,6 @@ class PatternImage {
   std::unique_ptr<uint8_t, Free> bytes_;
 };
 
-}  // namespace txbuf::peers
+}  // namespace txbuf::bench
 
 #endif  // TXBUF_BENCH_LOAD_PATTERN_H_

@@ -1,9 +1,10 @@
 // run_result.h: what one measured run of one workload against one target
 // (a txbufd engine or a peer) produced.
 //
-// `load` is the driver's result (bench/targets/peer.h: ops, bytes, errors,
-// verify failures, the client latency histogram, client and server CPU over
-// the measured interval). txbufd targets add `server` (memory recovery from
+// The one result type of bench/: every driver's run (RunHarness) fills in the
+// load figures (ops, bytes, errors, verify failures, the client latency
+// histogram, client and server CPU over the measured interval); txbufd
+// targets add `server` (memory recovery from
 // STATS snapshots at the start and the end of the measured interval, plus
 // pinned bytes sampled every ~100 ms in between) and, for workloads with
 // writes, `client` (the client's own memory recovery: submit-to-release
@@ -17,7 +18,6 @@
 #include <optional>
 #include <vector>
 
-#include "bench/targets/peer.h"
 #include "common/histogram.h"
 
 namespace txbuf::bench {
@@ -53,7 +53,7 @@ struct ClientMemory {
 };
 
 // One kind of op of a mixed workload (reads or writes), counted as
-// `load` counts all of them: ops completed in the measured interval, their
+// the run counts all of them: ops completed in the measured interval, their
 // bytes and latency; errors and verify failures over the whole run.
 struct OpCounts {
   uint64_t ops = 0;
@@ -64,8 +64,19 @@ struct OpCounts {
 };
 
 struct RunResult {
-  peers::Result load;
-  // Mixed workloads (txbufd): the reads and the writes among `load`.
+  // Every target: ops completed in the measured interval, their bytes and
+  // latency (request issued to reply complete); errors and verify failures
+  // over the whole run including warmup.
+  uint64_t ops = 0;
+  uint64_t bytes = 0;
+  uint64_t errors = 0;
+  uint64_t verify_failures = 0;
+  LogHistogram latency_ns;   // per-op latency, measured only after warmup
+  double client_cpu_us = 0;  // getrusage(RUSAGE_SELF), measured interval
+  double elapsed_s = 0;      // length of the measured interval
+  // CPU of the server process over the measured interval; -1 if unknown.
+  double server_cpu_us = -1;
+  // Mixed workloads (txbufd): the reads and the writes among the ops.
   std::optional<OpCounts> reads;
   std::optional<OpCounts> writes;
   std::optional<ServerMemory> server;

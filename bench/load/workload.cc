@@ -48,7 +48,7 @@ std::string ShortBytes(uint64_t b) {
 
 }  // namespace
 
-std::string BenchWorkload::Id() const {
+std::string Workload::Id() const {
   if (kind == WorkloadKind::kMeta) return absl::StrCat("meta-c", concurrency);
   std::string k = WorkloadKindName(kind);
   if (kind == WorkloadKind::kMixed) {
@@ -58,7 +58,7 @@ std::string BenchWorkload::Id() const {
                       "-c", concurrency);
 }
 
-std::string BenchWorkload::Describe() const {
+std::string Workload::Describe() const {
   std::string what;
   if (kind == WorkloadKind::kMeta) {
     what = "meta (LOOKUP/GETATTR/READDIR)";
@@ -75,7 +75,7 @@ std::string BenchWorkload::Describe() const {
                       connections == 1 ? " connection" : " connections");
 }
 
-absl::Status ValidateBenchWorkload(const BenchWorkload& w) {
+absl::Status ValidateWorkload(const Workload& w) {
   if (w.kind != WorkloadKind::kMeta) {
     if (w.size == 0 || w.size > (uint64_t{16} << 20)) {
       return absl::InvalidArgumentError(
@@ -105,25 +105,6 @@ absl::Status ValidateBenchWorkload(const BenchWorkload& w) {
   return absl::OkStatus();
 }
 
-peers::Workload ToPeerWorkload(const BenchWorkload& w, pid_t server_pid) {
-  peers::Workload p;
-  p.op = w.kind == WorkloadKind::kWrite ? peers::Workload::Op::kWrite
-                                        : peers::Workload::Op::kRead;
-  // The harness checks size <= file_size; meta has no request size.
-  p.size = w.kind == WorkloadKind::kMeta ? 1 : w.size;
-  p.random = w.random;
-  p.concurrency = w.concurrency;
-  p.connections = w.connections;
-  p.duration_s = w.duration_s;
-  p.warmup_s = w.warmup_s;
-  p.file = w.file;
-  // Meta touches no file data: no pattern image for it.
-  p.file_size = w.kind == WorkloadKind::kMeta ? 1 : w.file_size;
-  p.file_seed = w.seed;
-  p.server_pid = server_pid;
-  return p;
-}
-
 std::string FormatBytes(uint64_t b) {
   if (b >= (uint64_t{1} << 30) && b % (uint64_t{1} << 30) == 0) {
     return absl::StrCat(b >> 30, " GiB");
@@ -135,7 +116,7 @@ std::string FormatBytes(uint64_t b) {
   return absl::StrCat(b, " B");
 }
 
-std::vector<BenchWorkload> CompareWorkloads() {
+std::vector<Workload> CompareWorkloads() {
   struct Row {
     WorkloadKind kind;
     uint64_t size;
@@ -152,9 +133,9 @@ std::vector<BenchWorkload> CompareWorkloads() {
       {WorkloadKind::kWrite, 4 * kK, true, 16},
       {WorkloadKind::kWrite, kM, false, 4},
   };
-  std::vector<BenchWorkload> out;
+  std::vector<Workload> out;
   for (const Row& r : rows) {
-    BenchWorkload w;
+    Workload w;
     w.kind = r.kind;
     w.size = r.size;
     w.random = r.random;

@@ -2,17 +2,16 @@
 // size, offset pattern, concurrency, connections, timing, file) and the
 // fixed set of workloads of compare mode.
 //
-// A BenchWorkload is the bench's own description; `ToPeerWorkload` maps the
-// read and write kinds onto bench/targets' `Workload`, so the txbufd driver
-// and the peer drivers run the identical loop (bench/load/harness.h).
+// The one workload type of bench/: the txbufd driver and the peer drivers
+// take it as it is and run the identical loop (bench/load/harness.h).
 // `mixed` (reads and writes, `read_ratio` of them reads) and `meta`
-// (LOOKUP/GETATTR/READDIR) exist only for txbufd.
+// (LOOKUP/GETATTR/READDIR) exist only for txbufd (PeersCanRun).
 //
 // Thread-safety: plain values and pure functions.
 //
 // Example:
-//   txbuf::bench::BenchWorkload w{.kind = WorkloadKind::kRead, .size = 4096,
-//                                 .concurrency = 64, .connections = 4};
+//   txbuf::bench::Workload w{.kind = WorkloadKind::kRead, .size = 4096,
+//                            .concurrency = 64, .connections = 4};
 //   std::string id = w.Id();   // "read-4k-rand-c64"
 #ifndef TXBUF_BENCH_LOAD_WORKLOAD_H_
 #define TXBUF_BENCH_LOAD_WORKLOAD_H_
@@ -24,7 +23,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "bench/targets/peer.h"
 
 namespace txbuf::bench {
 
@@ -43,7 +41,7 @@ inline constexpr char kMetaDir[] = "txbuf-bench-meta";
 inline constexpr int kMetaFiles = 64;
 inline constexpr uint64_t kMetaFileSize = 1000;
 
-struct BenchWorkload {
+struct Workload {
   WorkloadKind kind = WorkloadKind::kRead;
   uint64_t size = 4096;  // bytes per READ/WRITE
   bool random = true;    // random (true) or sequential offsets
@@ -71,11 +69,7 @@ struct BenchWorkload {
 };
 
 // Checks sizes, counts, durations and the ratio.
-absl::Status ValidateBenchWorkload(const BenchWorkload& w);
-
-// The peers' Workload for the harness. For kMixed and kMeta (which the
-// peers cannot run) the op is kRead: the txbufd driver decides per request.
-peers::Workload ToPeerWorkload(const BenchWorkload& w, pid_t server_pid);
+absl::Status ValidateWorkload(const Workload& w);
 
 // "4 KiB", "1 MiB", "1000 B". (Byte counts are read by
 // common/flag_types.h's ParseByteSize.)
@@ -86,7 +80,7 @@ std::string FormatBytes(uint64_t bytes);
 //   read 4 KiB random c1 and c64, read 1 MiB sequential c1 and c8,
 //   write 4 KiB random c16, write 1 MiB sequential c4;
 // connections = min(concurrency, 4), as the peers' default.
-std::vector<BenchWorkload> CompareWorkloads();
+std::vector<Workload> CompareWorkloads();
 
 }  // namespace txbuf::bench
 

@@ -93,7 +93,7 @@ std::string LatencyCdfSvg(const CompareReport& r) {
       const RunResult* m = MedianRun(r.cells[w][t]);
       if (m == nullptr) continue;
       c.series.push_back({r.targets[t].name, TargetColor(r.targets[t].name),
-                          CdfPoints(m->load.latency_ns)});
+                          CdfPoints(m->latency_ns)});
     }
     panels.push_back(RenderLineChart(c, kPanelW, kPanelH));
   }

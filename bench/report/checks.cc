@@ -217,7 +217,7 @@ std::vector<TargetCheck> EvaluateTargets(const CompareReport& r) {
   return k.Take();
 }
 
-std::vector<std::string> FigureProblems(const BenchWorkload& w, bool engine,
+std::vector<std::string> FigureProblems(const Workload& w, bool engine,
                                         const Figures& f) {
   std::vector<std::string> p;
   auto need = [&p](double v, const char* what) {

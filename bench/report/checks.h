@@ -55,7 +55,7 @@ std::vector<TargetCheck> EvaluateTargets(const CompareReport& r);
 // errors or verify failures, a missing latency or CPU figure, and for
 // txbufd (`engine`) missing server memory recovery (and client memory
 // recovery when `w` writes).
-std::vector<std::string> FigureProblems(const BenchWorkload& w, bool engine,
+std::vector<std::string> FigureProblems(const Workload& w, bool engine,
                                         const Figures& f);
 
 // FigureProblems of every run of every cell, and failed runs, prefixed

@@ -90,7 +90,7 @@ TEST(ChecksTest, EveryIssueTargetIsChecked) {
     ASSERT_NE(c, nullptr) << w << ": " << goal;
     EXPECT_NE(c->outcome, CheckOutcome::kNotApplicable) << w << ": " << goal;
   }
-  for (const BenchWorkload& w : r.workloads) {
+  for (const Workload& w : r.workloads) {
     EXPECT_NE(Find(checks, w.Id(), "auto ops/s >= 0.95x best fixed engine"),
               nullptr);
   }

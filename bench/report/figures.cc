@@ -37,7 +37,7 @@ OpFigures OpFiguresOf(const OpCounts& c, double secs) {
 
 Figures ComputeFigures(const RunResult& r) {
   Figures f;
-  const peers::Result& l = r.load;
+  const RunResult& l = r;
   f.ops = l.ops;
   f.elapsed_s = l.elapsed_s;
   const double secs = l.elapsed_s > 0 ? l.elapsed_s : 1;

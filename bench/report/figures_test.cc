@@ -72,13 +72,13 @@ TEST(FiguresTest, EmptyHistogramIsNotApplicable) {
 
 TEST(FiguresTest, ComputeFigures) {
   RunResult r;
-  r.load.ops = 2000;
-  r.load.bytes = 2000 * 4096;
-  r.load.elapsed_s = 2;
-  r.load.client_cpu_us = 20000;
-  r.load.server_cpu_us = 10000;
-  r.load.errors = 1;
-  r.load.latency_ns.Record(100000, 2000);
+  r.ops = 2000;
+  r.bytes = 2000 * 4096;
+  r.elapsed_s = 2;
+  r.client_cpu_us = 20000;
+  r.server_cpu_us = 10000;
+  r.errors = 1;
+  r.latency_ns.Record(100000, 2000);
   Figures f = ComputeFigures(r);
   EXPECT_DOUBLE_EQ(f.ops_s, 1000);
   EXPECT_DOUBLE_EQ(f.mib_s, 1000 * 4096.0 / (1 << 20));
@@ -89,7 +89,7 @@ TEST(FiguresTest, ComputeFigures) {
   EXPECT_TRUE(std::isnan(f.destructor.p99_us));
   EXPECT_TRUE(std::isnan(f.pinned_max_bytes));
 
-  r.load.server_cpu_us = -1;  // unknown server
+  r.server_cpu_us = -1;  // unknown server
   ServerMemory m;
   m.destructor_latency_ns.Record(40000, 10);
   m.pinned_max = 8192;

@@ -30,7 +30,7 @@ std::string CompareHtml(const CompareReport& r,
       "th{background:#f4f4f4}.PASS{color:#080}.MISS{color:#c00}"
       ".na{color:#888}svg{max-width:100%;height:auto}"
       "</style></head><body><h1>txbuf-bench compare</h1>";
-  const BenchWorkload& w0 = r.workloads.front();
+  const Workload& w0 = r.workloads.front();
   absl::StrAppendFormat(
       &h,
       "<p>%s on %s, %d CPUs, load average %s at the start, %s. Each run "
@@ -67,7 +67,7 @@ std::string CompareHtml(const CompareReport& r,
   h += "</ul><h2>Results</h2>";
   const int raw = RawIndex(r);
   for (size_t w = 0; w < r.workloads.size(); ++w) {
-    const BenchWorkload& wl = r.workloads[w];
+    const Workload& wl = r.workloads[w];
     const int best = BestPeerByOps(r, static_cast<int>(w));
     absl::StrAppendFormat(&h, "<h3>%s: %s</h3><table><tr>", EscapeXml(wl.Id()),
                           EscapeXml(wl.Describe()));

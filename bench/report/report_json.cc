@@ -38,7 +38,7 @@ Json SamplesJson(const std::vector<PinnedSample>& s) {
 
 }  // namespace
 
-Json WorkloadJson(const BenchWorkload& w) {
+Json WorkloadJson(const Workload& w) {
   Json j = {{"id", w.Id()},
             {"kind", WorkloadKindName(w.kind)},
             {"size", w.size},
@@ -140,7 +140,7 @@ std::string CompareJson(const CompareReport& r,
         res["runs"] = std::move(runs);
         const RunResult& m = c.runs[static_cast<size_t>(c.median_run)];
         res["median_run"] = c.median_run;
-        res["latency_buckets_ns"] = HistogramJson(m.load.latency_ns);
+        res["latency_buckets_ns"] = HistogramJson(m.latency_ns);
         res["pinned_samples"] = m.server.has_value()
                                     ? SamplesJson(m.server->pinned)
                                     : Json(nullptr);
@@ -166,14 +166,14 @@ std::string CompareJson(const CompareReport& r,
   return JsonText(root) + "\n";
 }
 
-std::string SingleRunJson(const BenchWorkload& w, const std::string& server,
+std::string SingleRunJson(const Workload& w, const std::string& server,
                           const Figures& f, const RunResult& run) {
   Json root = {{"tool", "txbuf-bench"},
                {"mode", "single"},
                {"server", server},
                {"workload", WorkloadJson(w)},
                {"result", FiguresJson(f)},
-               {"latency_buckets_ns", HistogramJson(run.load.latency_ns)}};
+               {"latency_buckets_ns", HistogramJson(run.latency_ns)}};
   root["pinned_samples"] =
       run.server.has_value() ? SamplesJson(run.server->pinned) : Json(nullptr);
   return JsonText(root) + "\n";

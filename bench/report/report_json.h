@@ -35,12 +35,12 @@ std::string CompareJson(const CompareReport& r,
                         const std::vector<TargetCheck>& checks);
 
 // The report of a single run, one line of JSON and a newline.
-std::string SingleRunJson(const BenchWorkload& w, const std::string& server,
+std::string SingleRunJson(const Workload& w, const std::string& server,
                           const Figures& f, const RunResult& run);
 
 // The pieces, for tests and reuse: a workload's settings, a run's figures,
 // and [[lo_ns, hi_ns, count], ...] of a histogram's non-empty buckets.
-Json WorkloadJson(const BenchWorkload& w);
+Json WorkloadJson(const Workload& w);
 Json FiguresJson(const Figures& f);
 Json HistogramJson(const LogHistogram& h);
 

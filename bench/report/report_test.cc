@@ -105,7 +105,7 @@ TEST(ReportTextTest, TablesRatiosAndChecks) {
             std::string::npos);
   EXPECT_NE(text.find("Targets: "), std::string::npos);
   // Every workload has a table with every target.
-  for (const BenchWorkload& w : r.workloads) {
+  for (const Workload& w : r.workloads) {
     EXPECT_NE(text.find(w.Id() + ": "), std::string::npos) << w.Id();
   }
 
@@ -182,10 +182,10 @@ TEST(ReportJsonTest, SingleRun) {
 // same interval as the totals.
 RunResult MixedRun() {
   RunResult run;
-  run.load.ops = 300;
-  run.load.bytes = 300 * 4096;
-  run.load.elapsed_s = 2;
-  for (int i = 0; i < 300; ++i) run.load.latency_ns.Record(50000);
+  run.ops = 300;
+  run.bytes = 300 * 4096;
+  run.elapsed_s = 2;
+  for (int i = 0; i < 300; ++i) run.latency_ns.Record(50000);
   OpCounts reads, writes;
   reads.ops = 200;
   reads.bytes = 200 * 4096;
@@ -200,7 +200,7 @@ RunResult MixedRun() {
 }
 
 TEST(ReportJsonTest, MixedRunHasReadsAndWrites) {
-  BenchWorkload w;
+  Workload w;
   w.kind = WorkloadKind::kMixed;
   const RunResult run = MixedRun();
   const Figures f = ComputeFigures(run);

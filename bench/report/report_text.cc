@@ -106,7 +106,7 @@ std::string CompareText(const CompareReport& r,
                         const std::vector<TargetCheck>& checks,
                         TextStyle style) {
   std::string out;
-  const BenchWorkload& w0 = r.workloads.front();
+  const Workload& w0 = r.workloads.front();
   std::string setup = absl::StrFormat(
       "%s, %d CPUs, load average %s at the start, %s. Each run: %.1f s "
       "measured after %.1f s warmup; median of %d run%s per cell, targets in "
@@ -123,7 +123,7 @@ std::string CompareText(const CompareReport& r,
   absl::StrAppend(&out, "\n");
   const int raw = RawIndex(r);
   for (size_t w = 0; w < r.workloads.size(); ++w) {
-    const BenchWorkload& wl = r.workloads[w];
+    const Workload& wl = r.workloads[w];
     const int best = BestPeerByOps(r, static_cast<int>(w));
     absl::StrAppend(
         &out, Heading(style, 3, absl::StrCat(wl.Id(), ": ", wl.Describe())));
@@ -187,7 +187,7 @@ std::string CompareText(const CompareReport& r,
   return out;
 }
 
-std::string SingleRunText(const BenchWorkload& w, const std::string& target,
+std::string SingleRunText(const Workload& w, const std::string& target,
                           const Figures& f) {
   std::string out =
       absl::StrFormat("txbuf-bench %s: %s, %.1f s (+%.1f s warmup)", target,

@@ -39,7 +39,7 @@ std::string CompareText(const CompareReport& r,
 extern const char kMemoryRecoveryNote[];
 
 // The summary of one run of `w` against `target` (a server address).
-std::string SingleRunText(const BenchWorkload& w, const std::string& target,
+std::string SingleRunText(const Workload& w, const std::string& target,
                           const Figures& f);
 
 }  // namespace txbuf::bench

@@ -36,7 +36,7 @@ inline CompareReport MakeTestReport(const std::vector<std::string>& targets,
   r.repeat = 1;
   r.server_threads = 2;
   r.workloads = CompareWorkloads();
-  for (BenchWorkload& w : r.workloads) {
+  for (Workload& w : r.workloads) {
     w.duration_s = 1;
     w.warmup_s = 0.5;
     w.file_size = 64 << 20;
@@ -47,14 +47,14 @@ inline CompareReport MakeTestReport(const std::vector<std::string>& targets,
   for (size_t w = 0; w < r.workloads.size(); ++w) {
     for (size_t t = 0; t < targets.size(); ++t) {
       RunResult run;
-      run.load.elapsed_s = 1;
-      run.load.ops = static_cast<uint64_t>(ops_s);
-      run.load.bytes = run.load.ops * r.workloads[w].size;
+      run.elapsed_s = 1;
+      run.ops = static_cast<uint64_t>(ops_s);
+      run.bytes = run.ops * r.workloads[w].size;
       for (uint64_t v = 100; v <= 1000; v += 100) {
-        run.load.latency_ns.Record(v * 1000, run.load.ops / 10);
+        run.latency_ns.Record(v * 1000, run.ops / 10);
       }
-      run.load.client_cpu_us = 10 * ops_s;
-      run.load.server_cpu_us = 10 * ops_s;
+      run.client_cpu_us = 10 * ops_s;
+      run.server_cpu_us = 10 * ops_s;
       if (r.targets[t].is_engine) {
         ServerMemory m;
         m.destructor_latency_ns.Record(50000, 100);

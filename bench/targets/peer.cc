@@ -171,49 +171,4 @@ bool PeerBuilt(PeerKind kind) {
          (kind == PeerKind::kNfs && kHaveNfs);
 }
 
-absl::StatusOr<double> ProcessCpuUs(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string stat = ss.str();
-  // Fields after the command (which may hold spaces) start after the last
-  // ')': field 3 (state) first; utime and stime are fields 14 and 15.
-  size_t close = stat.rfind(')');
-  if (!in || close == std::string::npos) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read /proc/", pid, "/stat"));
-  }
-  std::vector<absl::string_view> f =
-      absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
-  uint64_t utime = 0;
-  uint64_t stime = 0;
-  if (f.size() < 13 || !absl::SimpleAtoi(f[11], &utime) ||
-      !absl::SimpleAtoi(f[12], &stime)) {
-    return absl::DataLossError(absl::StrCat("bad /proc/", pid, "/stat"));
-  }
-  static const double kUsPerTick =
-      1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
-  return static_cast<double>(utime + stime) * kUsPerTick;
-}
-
-absl::Status ValidateWorkload(const Workload& w) {
-  if (w.size == 0 || w.size > internal::kMaxRequestBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "size must be in [1, ", internal::kMaxRequestBytes, "], got ", w.size));
-  }
-  if (w.concurrency < 1 || w.connections < 1) {
-    return absl::InvalidArgumentError(
-        "concurrency and connections must be >= 1");
-  }
-  if (w.file_size < w.size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "file_size ", w.file_size, " is smaller than the op size ", w.size));
-  }
-  if (!(w.duration_s > 0) || !(w.warmup_s >= 0)) {
-    return absl::InvalidArgumentError("duration must be > 0, warmup >= 0");
-  }
-  if (w.file.empty()) return absl::InvalidArgumentError("no file given");
-  return absl::OkStatus();
-}
-
 }  // namespace txbuf::peers

@@ -35,8 +35,9 @@
 //   auto server = txbuf::peers::StartPeerServer(PeerKind::kRaw, "/tmp/exp");
 //   auto driver = txbuf::peers::MakePeerDriver(
 //       PeerKind::kRaw, (*server)->host_port(), "/tmp/exp");
-//   txbuf::peers::Workload w{.op = Workload::Op::kRead, .size = 4096, ...};
-//   absl::StatusOr<txbuf::peers::Result> r = (*driver)->Run(w);
+//   txbuf::bench::Workload w{.kind = WorkloadKind::kRead, .size = 4096, ...};
+//   absl::StatusOr<txbuf::bench::RunResult> r =
+//       (*driver)->Run(w, (*server)->pid());
 #ifndef TXBUF_BENCH_TARGETS_PEER_H_
 #define TXBUF_BENCH_TARGETS_PEER_H_
 
@@ -49,39 +50,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "common/histogram.h"
+#include "bench/load/run_result.h"
+#include "bench/load/workload.h"
 
 namespace txbuf::peers {
-
-struct Workload {
-  enum class Op { kRead, kWrite };
-  Op op = Op::kRead;
-  uint64_t size = 4096;  // bytes per request
-  bool random = true;    // random (true) or sequential offsets
-  int concurrency = 1;   // requests outstanding in total
-  int connections = 1;   // connections they are spread over
-  double duration_s = 1;
-  double warmup_s = 0;
-  std::string file;  // path relative to the export root
-  uint64_t file_size = 0;
-  uint64_t file_seed = 0;
-  // Optional (addition to the API): when > 0, the driver samples
-  // this process's CPU time (/proc/PID/stat) at the start and the end of the
-  // measured interval and fills Result::server_cpu_us.
-  pid_t server_pid = 0;
-};
-
-struct Result {
-  uint64_t ops = 0;
-  uint64_t bytes = 0;
-  uint64_t errors = 0;
-  uint64_t verify_failures = 0;
-  LogHistogram latency_ns;   // per-op latency, measured only after warmup
-  double client_cpu_us = 0;  // getrusage(RUSAGE_SELF), measured interval
-  double elapsed_s = 0;      // length of the measured interval
-  // CPU of Workload::server_pid over the measured interval; -1 if not asked.
-  double server_cpu_us = -1;
-};
 
 class PeerServer {
  public:
@@ -99,7 +71,10 @@ class PeerServer {
 class PeerDriver {
  public:
   virtual ~PeerDriver();
-  virtual absl::StatusOr<Result> Run(const Workload& w) = 0;
+  // Runs `w` (read or write; bench/load/workload.h) with the harness
+  // (bench/load/harness.h); `server_pid` > 0 adds the server's CPU time.
+  virtual absl::StatusOr<bench::RunResult> Run(const bench::Workload& w,
+                                               pid_t server_pid) = 0;
 };
 
 enum class PeerKind { kRaw, kGrpc, kNfs };
@@ -122,13 +97,6 @@ const char* PeerKindName(PeerKind kind);
 // Whether this build includes the peer (raw: always; grpc: TXBUF_HAVE_GRPC;
 // nfs: TXBUF_HAVE_NFS).
 bool PeerBuilt(PeerKind kind);
-
-// User + system CPU time of process `pid` in microseconds, from
-// /proc/PID/stat (clock-tick resolution, usually 10 ms).
-absl::StatusOr<double> ProcessCpuUs(pid_t pid);
-
-// Checks a workload's fields (sizes, counts, durations).
-absl::Status ValidateWorkload(const Workload& w);
 
 }  // namespace txbuf::peers
 

@@ -20,7 +20,7 @@ class EngineTarget : public Target {
 
   const std::string& name() const override { return name_; }
   bool is_engine() const override { return true; }
-  bool CanRun(const BenchWorkload&) const override { return true; }
+  bool CanRun(const Workload&) const override { return true; }
 
   absl::Status Prepare(const std::string& file, uint64_t size) override {
     client::ClientOptions o;
@@ -38,7 +38,7 @@ class EngineTarget : public Target {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<RunResult> Run(const BenchWorkload& w) override {
+  absl::StatusOr<RunResult> Run(const Workload& w) override {
     return driver_.Run(w, server_->pid(), nullptr);
   }
 
@@ -61,22 +61,17 @@ class PeerTarget : public Target {
 
   const std::string& name() const override { return name_; }
   bool is_engine() const override { return false; }
-  bool CanRun(const BenchWorkload& w) const override { return w.PeersCanRun(); }
+  bool CanRun(const Workload& w) const override { return w.PeersCanRun(); }
   absl::Status Prepare(const std::string&, uint64_t) override {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<RunResult> Run(const BenchWorkload& w) override {
+  absl::StatusOr<RunResult> Run(const Workload& w) override {
     if (!CanRun(w)) {
       return absl::UnimplementedError(
           absl::StrCat("peer ", name_, " cannot run ", w.Id()));
     }
-    absl::StatusOr<peers::Result> r =
-        driver_->Run(ToPeerWorkload(w, server_->pid()));
-    if (!r.ok()) return r.status();
-    RunResult out;
-    out.load = *std::move(r);
-    return out;
+    return driver_->Run(w, server_->pid());
   }
 
   absl::Status Stop() override { return server_->Stop(); }

@@ -41,11 +41,11 @@ class Target {
   // "copy", "auto", ... for engines; "raw", "grpc", "nfs" for peers.
   virtual const std::string& name() const = 0;
   virtual bool is_engine() const = 0;
-  virtual bool CanRun(const BenchWorkload& w) const = 0;
+  virtual bool CanRun(const Workload& w) const = 0;
   // Untimed preparation before the first run (txbufd: reads `file` once so
   // its page cache is warm, as a peer's kernel page cache already is).
   virtual absl::Status Prepare(const std::string& file, uint64_t size) = 0;
-  virtual absl::StatusOr<RunResult> Run(const BenchWorkload& w) = 0;
+  virtual absl::StatusOr<RunResult> Run(const Workload& w) = 0;
   virtual absl::Status Stop() = 0;
 };
 

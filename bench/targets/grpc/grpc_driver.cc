@@ -21,6 +21,13 @@
 namespace txbuf::peers::internal {
 namespace {
 
+using bench::ConnContext;
+using bench::kOpTimeoutNs;
+using bench::RunHarness;
+using bench::RunResult;
+using bench::Workload;
+using bench::WorkloadKind;
+
 using rpc::Files;
 using rpc::ReadReply;
 using rpc::ReadRequest;
@@ -31,9 +38,10 @@ class GrpcDriver : public PeerDriver {
  public:
   explicit GrpcDriver(std::string target) : target_(std::move(target)) {}
 
-  absl::StatusOr<Result> Run(const Workload& w) override {
-    return RunHarness(
-        w, [this](int index, ConnContext& ctx) { Connection(index, ctx); });
+  absl::StatusOr<RunResult> Run(const Workload& w, pid_t server_pid) override {
+    return RunHarness(w, server_pid, [this](int index, ConnContext& ctx) {
+      Connection(index, ctx);
+    });
   }
 
  private:
@@ -66,7 +74,7 @@ class GrpcDriver : public PeerDriver {
       return;
     }
 
-    const bool is_read = w.op == Workload::Op::kRead;
+    const bool is_read = w.kind == WorkloadKind::kRead;
     ::grpc::CompletionQueue cq;
     std::vector<Call> calls(static_cast<size_t>(ctx.slots()));
     ReadRequest read_req;

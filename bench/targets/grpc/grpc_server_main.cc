@@ -41,7 +41,7 @@ class FilesService final : public Files::Service {
 
   ::grpc::Status Read(::grpc::ServerContext* /*context*/,
                       const ReadRequest* req, ReadReply* reply) override {
-    if (req->length() > internal::kMaxRequestBytes) {
+    if (req->length() > bench::kMaxRequestBytes) {
       return ::grpc::Status(::grpc::StatusCode::INVALID_ARGUMENT,
                             "length too large");
     }

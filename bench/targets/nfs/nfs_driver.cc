@@ -35,6 +35,13 @@
 namespace txbuf::peers::internal {
 namespace {
 
+using bench::ConnContext;
+using bench::kOpTimeoutNs;
+using bench::RunHarness;
+using bench::RunResult;
+using bench::Workload;
+using bench::WorkloadKind;
+
 class NfsConnection;
 
 struct Slot {
@@ -56,7 +63,7 @@ class NfsConnection {
         w_(ctx.workload()),
         nfs_(mount.context()),
         fh_(fh),
-        is_read_(w_.op == Workload::Op::kRead),
+        is_read_(w_.kind == WorkloadKind::kRead),
         max_chunk_(std::max<uint64_t>(
             4096, is_read_ ? nfs_get_readmax(nfs_) : nfs_get_writemax(nfs_))),
         slots_(static_cast<size_t>(ctx.slots())) {}
@@ -168,9 +175,10 @@ class NfsDriver : public PeerDriver {
   NfsDriver(NfsAddress addr, std::string export_path)
       : addr_(std::move(addr)), export_path_(std::move(export_path)) {}
 
-  absl::StatusOr<Result> Run(const Workload& w) override {
-    return RunHarness(
-        w, [this](int /*index*/, ConnContext& ctx) { Connection(ctx); });
+  absl::StatusOr<RunResult> Run(const Workload& w, pid_t server_pid) override {
+    return RunHarness(w, server_pid, [this](int /*index*/, ConnContext& ctx) {
+      Connection(ctx);
+    });
   }
 
  private:

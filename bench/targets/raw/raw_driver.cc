@@ -24,6 +24,13 @@
 namespace txbuf::peers::internal {
 namespace {
 
+using bench::ConnContext;
+using bench::kOpTimeoutNs;
+using bench::RunHarness;
+using bench::RunResult;
+using bench::Workload;
+using bench::WorkloadKind;
+
 using raw::AlignedBuffer;
 using raw::DecodeReply;
 using raw::Encode;
@@ -79,9 +86,10 @@ class RawDriver : public PeerDriver {
   RawDriver(std::string host, uint16_t port)
       : host_(std::move(host)), port_(port) {}
 
-  absl::StatusOr<Result> Run(const Workload& w) override {
-    return RunHarness(
-        w, [this](int /*index*/, ConnContext& ctx) { Connection(ctx); });
+  absl::StatusOr<RunResult> Run(const Workload& w, pid_t server_pid) override {
+    return RunHarness(w, server_pid, [this](int /*index*/, ConnContext& ctx) {
+      Connection(ctx);
+    });
   }
 
  private:
@@ -97,7 +105,7 @@ class RawDriver : public PeerDriver {
     if (!ctx.Start(conn.status()) || ctx.slots() == 0) return;
     const int fd = conn->first.get();
     const uint32_t file_id = conn->second;
-    const bool is_read = w.op == Workload::Op::kRead;
+    const bool is_read = w.kind == WorkloadKind::kRead;
     AlignedBuffer buf(is_read ? w.size : 0);
     std::vector<uint8_t> scratch;
     std::deque<Pending> pending;

@@ -81,7 +81,7 @@ void Serve(UniqueFd conn, const internal::ExportRoot* root) {
       }
       case Op::kRead: {
         if (req.file_id >= files.size() ||
-            req.length > internal::kMaxRequestBytes) {
+            req.length > bench::kMaxRequestBytes) {
           rep.status = -EINVAL;
           break;
         }
@@ -106,7 +106,7 @@ void Serve(UniqueFd conn, const internal::ExportRoot* root) {
         break;
       }
       case Op::kWrite: {
-        if (req.length > internal::kMaxRequestBytes) return;
+        if (req.length > bench::kMaxRequestBytes) return;
         buf.Reserve(req.length);
         if (!RecvAll(fd, buf.data(), req.length)) return;
         if (req.file_id >= files.size()) {

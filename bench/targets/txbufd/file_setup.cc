@@ -21,11 +21,11 @@ using client::CompoundReply;
 
 // Whether the first and last 4 KiB of the file's first `file_size` bytes
 // hold the pattern.
-bool HoldsPattern(Client& c, const BenchWorkload& w) {
+bool HoldsPattern(Client& c, const Workload& w) {
   const uint64_t n = std::min<uint64_t>(4096, w.file_size);
   for (uint64_t off : {uint64_t{0}, w.file_size - n}) {
     absl::StatusOr<std::string> d = c.Read(w.file, off, n);
-    if (!d.ok() || !peers::CheckPattern(w.seed, off, d->data(), d->size())) {
+    if (!d.ok() || !CheckPattern(w.seed, off, d->data(), d->size())) {
       return false;
     }
   }
@@ -33,12 +33,12 @@ bool HoldsPattern(Client& c, const BenchWorkload& w) {
 }
 
 // Whether the file's size is `size` and it holds the pattern.
-bool LooksRight(Client& c, const BenchWorkload& w) {
+bool LooksRight(Client& c, const Workload& w) {
   absl::StatusOr<rpc::Attr> a = c.Stat(w.file);
   return a.ok() && a->size() == w.file_size && HoldsPattern(c, w);
 }
 
-absl::Status WriteTestFile(Client& c, const BenchWorkload& w) {
+absl::Status WriteTestFile(Client& c, const Workload& w) {
   absl::StatusOr<rpc::FhResult> fh = c.Create(w.file, 0644, false);
   if (!fh.ok()) return fh.status();
   if (absl::StatusOr<rpc::Attr> a = c.Truncate(w.file, w.file_size); !a.ok()) {
@@ -73,7 +73,7 @@ absl::Status WriteTestFile(Client& c, const BenchWorkload& w) {
       st.in_flight += 2;  // the reply and the release
     }
     std::vector<uint8_t>& b = bufs[static_cast<size_t>(slot)];
-    peers::FillPattern(w.seed, off, absl::MakeSpan(b.data(), n));
+    FillPattern(w.seed, off, absl::MakeSpan(b.data(), n));
     // Each slot waits for two events: the reply and the buffer's release.
     auto pending = std::make_shared<int>(2);
     auto finish = [&st, slot, pending](const absl::Status& s) {
@@ -129,7 +129,7 @@ absl::Status EnsureMetaDir(Client& c, CreatedFiles& created) {
 
 }  // namespace
 
-SetupResult EnsureWorkloadFiles(Client& client, BenchWorkload& w,
+SetupResult EnsureWorkloadFiles(Client& client, Workload& w,
                                 bool file_size_given, FILE* log) {
   SetupResult out;
   if (w.kind == WorkloadKind::kMeta) {
@@ -146,7 +146,7 @@ SetupResult EnsureWorkloadFiles(Client& client, BenchWorkload& w,
           w.file_size, " (a read does not rewrite a file that exists)"));
       return out;
     }
-    out.status = ValidateBenchWorkload(w);
+    out.status = ValidateWorkload(w);
     if (out.status.ok()) w.verify_reads = HoldsPattern(client, w);
     return out;
   }

@@ -52,7 +52,7 @@ struct SetupResult {
   absl::Status status;
   CreatedFiles created;
 };
-SetupResult EnsureWorkloadFiles(client::Client& client, BenchWorkload& w,
+SetupResult EnsureWorkloadFiles(client::Client& client, Workload& w,
                                 bool file_size_given, FILE* log);
 
 // Removes `created`, the newest first. Keeps going past a failure; returns

@@ -24,7 +24,6 @@ namespace {
 using client::Client;
 using client::Compound;
 using client::CompoundReply;
-using peers::internal::ConnContext;
 
 // What a connection looked up before the clock started.
 struct Handles {
@@ -34,7 +33,7 @@ struct Handles {
   std::vector<std::string> meta_fhs;
 };
 
-absl::StatusOr<Handles> LookUp(Client& client, const BenchWorkload& w) {
+absl::StatusOr<Handles> LookUp(Client& client, const Workload& w) {
   Handles h;
   Compound q;
   if (w.kind == WorkloadKind::kMeta) {
@@ -72,7 +71,7 @@ enum class OpType { kRead, kWrite, kLookup, kGetAttr, kReadDir };
 // One connection's load: keeps ctx.slots() requests outstanding.
 class Conn {
  public:
-  Conn(const BenchWorkload& w, ConnContext& ctx, Client& client, Handles h,
+  Conn(const Workload& w, ConnContext& ctx, Client& client, Handles h,
        LiveCounters* live, int64_t measure_ns, int64_t end_ns, uint64_t seed)
       : w_(w),
         ctx_(ctx),
@@ -284,7 +283,7 @@ class Conn {
     if (issue) Submit(std::move(c), next);
   }
 
-  const BenchWorkload& w_;
+  const Workload& w_;
   ConnContext& ctx_;
   Client& client_;
   const Handles h_;
@@ -310,10 +309,9 @@ struct ClientSide {
 
 }  // namespace
 
-absl::StatusOr<RunResult> TxbufdDriver::Run(const BenchWorkload& w,
-                                            pid_t server_pid,
+absl::StatusOr<RunResult> TxbufdDriver::Run(const Workload& w, pid_t server_pid,
                                             LiveCounters* live) {
-  if (absl::Status s = ValidateBenchWorkload(w); !s.ok()) return s;
+  if (absl::Status s = ValidateWorkload(w); !s.ok()) return s;
   std::unique_ptr<StatsSampler> sampler;
   if (options_.server_stats) {
     absl::StatusOr<std::unique_ptr<StatsSampler>> s = StatsSampler::Connect(
@@ -336,7 +334,7 @@ absl::StatusOr<RunResult> TxbufdDriver::Run(const BenchWorkload& w,
     o.export_name = options_.export_name;
     o.connections = connections;
     o.engine = client_engine;
-    o.request_timeout = absl::Nanoseconds(peers::internal::kOpTimeoutNs);
+    o.request_timeout = absl::Nanoseconds(kOpTimeoutNs);
     o.max_in_flight_per_connection = std::max(256, in_flight);
     return o;
   };
@@ -354,11 +352,10 @@ absl::StatusOr<RunResult> TxbufdDriver::Run(const BenchWorkload& w,
     shared_m0 = shared->memory_stats();
   }
   std::once_flag begun;
-  const peers::Workload pw = ToPeerWorkload(w, server_pid);
   const auto seed_base = static_cast<uint64_t>(MonoNowNs());
 
-  absl::StatusOr<peers::Result> load =
-      peers::internal::RunHarness(pw, [&](int index, ConnContext& ctx) {
+  absl::StatusOr<RunResult> load =
+      RunHarness(w, server_pid, [&](int index, ConnContext& ctx) {
         std::unique_ptr<Client> own;
         Client* client = shared.get();
         absl::Status setup;
@@ -425,8 +422,7 @@ absl::StatusOr<RunResult> TxbufdDriver::Run(const BenchWorkload& w,
   }
   if (!load.ok()) return load.status();
 
-  RunResult out;
-  out.load = *std::move(load);
+  RunResult out = *std::move(load);
   if (w.kind == WorkloadKind::kMixed) {
     out.reads = std::move(reads);
     out.writes = std::move(writes);

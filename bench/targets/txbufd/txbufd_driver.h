@@ -76,7 +76,7 @@ class TxbufdDriver {
 
   // Runs `w`; `server_pid` > 0 adds the server's CPU time. `live`, if not
   // null, sees every measured completion.
-  absl::StatusOr<RunResult> Run(const BenchWorkload& w, pid_t server_pid,
+  absl::StatusOr<RunResult> Run(const Workload& w, pid_t server_pid,
                                 LiveCounters* live);
 
  private:
