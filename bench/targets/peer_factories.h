@@ -9,9 +9,18 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "bench/load/harness.h"
 #include "bench/targets/peer.h"
 
 namespace txbuf::peers::internal {
+
+// The drivers' vocabulary: the load model they all run (bench/load/).
+using bench::ConnContext;
+using bench::kOpTimeoutNs;
+using bench::RunHarness;
+using bench::RunResult;
+using bench::Workload;
+using bench::WorkloadKind;
 
 // Runs `binary --root export_dir --listen 127.0.0.1:0` and waits for its
 // "listening on HOST:PORT" line.

@@ -21,13 +21,6 @@
 namespace txbuf::peers::internal {
 namespace {
 
-using bench::ConnContext;
-using bench::kOpTimeoutNs;
-using bench::RunHarness;
-using bench::RunResult;
-using bench::Workload;
-using bench::WorkloadKind;
-
 using rpc::Files;
 using rpc::ReadReply;
 using rpc::ReadRequest;

@@ -35,13 +35,6 @@
 namespace txbuf::peers::internal {
 namespace {
 
-using bench::ConnContext;
-using bench::kOpTimeoutNs;
-using bench::RunHarness;
-using bench::RunResult;
-using bench::Workload;
-using bench::WorkloadKind;
-
 class NfsConnection;
 
 struct Slot {

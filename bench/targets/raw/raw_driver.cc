@@ -24,13 +24,6 @@
 namespace txbuf::peers::internal {
 namespace {
 
-using bench::ConnContext;
-using bench::kOpTimeoutNs;
-using bench::RunHarness;
-using bench::RunResult;
-using bench::Workload;
-using bench::WorkloadKind;
-
 using raw::AlignedBuffer;
 using raw::DecodeReply;
 using raw::Encode;
