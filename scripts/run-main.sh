@@ -8,8 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-bench/peers/install-peers.sh >/dev/null
+bench/targets/install-peers.sh >/dev/null
 echo "== build (release)"
 scripts/build.sh release >/dev/null
 echo "== txbuf-bench --compare --quick (1 s per run, median of 1; progress on stderr)"
-build-release/bench/txbuf-bench/txbuf-bench --compare --quick
+build-release/bench/cli/txbuf-bench --compare --quick

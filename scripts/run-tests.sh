@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 # The benchmark's peers (gRPC, NFS-ganesha, libnfs) for their smoke tests.
-bench/peers/install-peers.sh
+bench/targets/install-peers.sh
 if [ -x kmod-shim/test/install-deps.sh ]; then
   # Packages for the emulated-guest kernel test; if they cannot be installed
   # the guest test reports SKIPPED with the reason.

@@ -155,7 +155,7 @@ man_mode() {
   done
   # page:binary; the rendered text, with hyphens as ASCII.
   for pair in txbufd.8:server/txbufd txbuf.1:client/txbuf \
-              txbuf-bench.1:bench/txbuf-bench/txbuf-bench; do
+              txbuf-bench.1:bench/cli/txbuf-bench; do
     page=${pair%%:*}
     local bin=$bin_dir/${pair#*:}
     [ -x "$bin" ] || fail "$bin: not built"
