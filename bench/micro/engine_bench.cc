@@ -38,7 +38,7 @@
 #include "common/event_loop.h"
 #include "common/memory_stats.h"
 #include "common/page_pool.h"
-#include "common/slab.h"
+#include "common/shard.h"
 #include "common/socket_util.h"
 #include "common/tx_socket.h"
 #include "common/txbuf.h"
@@ -108,23 +108,27 @@ class Sender {
   }
 };
 
-// A TxSocket of one engine on its own event loop.
+// A TxSocket of one engine on its own shard (event loop, slabs, txbuf
+// context; the pool's arena registered for the zero-copy engines).
 class EngineSender final : public Sender {
  public:
   EngineSender(EngineKind engine, size_t size)
       : size_(size),
-        loop_(EventLoop::Create().value()),
         pool_(8 << 20),
-        ctx_(slabs_, pool_, stats_),
+        shard_(
+            Shard::Create(pool_, stats_,
+                          {.engine = engine,
+                           .register_bytes = engine == EngineKind::kUringZc ||
+                                                     engine == EngineKind::kAuto
+                                                 ? pool_.arena().iov_len
+                                                 : 0})
+                .value()),
+        loop_(&shard_->loop()),
         pages_(MakePages(pool_, size)) {
-    if (engine == EngineKind::kUringZc || engine == EngineKind::kAuto) {
-      loop_->RegisterArena(pool_.arena())
-          .IgnoreError();  // fixed buffers if allowed
-    }
     auto pair = LoopbackTcpPair().value();
     drain_ = std::make_unique<DrainThread>(std::move(pair.second));
     absl::StatusOr<std::unique_ptr<TxSocket>> sock = TxSocket::Create(
-        *loop_, std::move(pair.first), {.engine = engine}, stats_);
+        *loop_, std::move(pair.first), shard_->SocketOptions(), stats_);
     if (sock.ok()) {
       sock_ = std::move(*sock);
     } else {
@@ -143,7 +147,7 @@ class EngineSender final : public Sender {
 
   bool SendOne() override {
     if (sock_ == nullptr) return false;
-    TxBufBuilder b(ctx_);
+    TxBufBuilder b(shard_->ctx());
     b.AppendBytes(header_, kHeader);
     size_t left = size_ - kHeader;
     for (size_t i = 0; left > 0; ++i) {
@@ -169,11 +173,10 @@ class EngineSender final : public Sender {
 
  private:
   size_t size_;
-  std::unique_ptr<EventLoop> loop_;
-  SlabAllocator slabs_;
   PagePool pool_;
   MemoryStats stats_;
-  TxBufContext ctx_;
+  std::unique_ptr<Shard> shard_;
+  EventLoop* loop_;  // the shard's
   std::vector<PageRef> pages_;
   std::unique_ptr<DrainThread> drain_;
   std::unique_ptr<TxSocket> sock_;
