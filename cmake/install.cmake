@@ -39,6 +39,7 @@ set(_txbuf_client_objects
   $<TARGET_OBJECTS:txbuf_client_pic>
   $<TARGET_OBJECTS:txbuf_common_pic>
   $<TARGET_OBJECTS:txbuf_proto_pic>
+  $<TARGET_OBJECTS:txbuf_protocol_pic>
   $<TARGET_OBJECTS:txbuf_kmod_user_pic>
 )
 foreach(kind IN ITEMS shared static)
