@@ -26,7 +26,7 @@
 namespace txbuf::client {
 namespace {
 
-using ::txbuf::client::testing::EncodeFrame;
+using ::txbuf::EncodeFrame;
 using ::txbuf::client::testing::FakeServer;
 using ::txbuf::client::testing::FakeServerOptions;
 using ::txbuf::client::testing::MemFs;

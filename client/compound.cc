@@ -10,8 +10,8 @@
 #include "absl/strings/str_format.h"
 #include "client/internal/compound_access.h"
 #include "client/status.h"
-#include "common/frame.h"
 #include "common/page_pool.h"
+#include "proto/compose.h"
 
 namespace txbuf::client {
 
@@ -317,31 +317,13 @@ absl::StatusOr<TxBuf> CompoundAccess::BuildRequestFrame(
         "request envelope of %d bytes is over the server's limit of %d", env,
         limits.max_envelope));
   }
-  FrameHeader h{.type = FrameType::kRequest,
-                .flags = 0,
-                .envelope_len = static_cast<uint32_t>(env),
-                .payload_len = static_cast<uint32_t>(c.payload_size_)};
-  TxBufBuilder b(ctx);
-  size_t head = kFrameHeaderSize + env;
-  if (head <= kPageSize) {
-    absl::Span<std::byte> out = b.AppendBuffered(head);
-    if (!out.empty()) {
-      EncodeFrameHeader(h, out.data());
-      c.request_.SerializeWithCachedSizesToArray(
-          reinterpret_cast<uint8_t*>(out.data() + kFrameHeaderSize));
-    }
-  } else {
-    std::string buf(head, '\0');
-    EncodeFrameHeader(h, reinterpret_cast<std::byte*>(buf.data()));
-    c.request_.SerializeWithCachedSizesToArray(
-        reinterpret_cast<uint8_t*>(buf.data() + kFrameHeaderSize));
-    b.AppendBytes(buf.data(), buf.size());
-  }
-  for (Compound::PayloadPiece& p : pieces) {
-    b.AppendExternal(p.data, p.size, std::move(p.release));
-  }
-  pieces.clear();
-  absl::StatusOr<TxBuf> tx = b.Finish();
+  absl::StatusOr<TxBuf> tx = ComposeRequestFrame(
+      ctx, c.request_, c.payload_size_, [&pieces](TxBufBuilder& b) {
+        for (Compound::PayloadPiece& p : pieces) {
+          b.AppendExternal(p.data, p.size, std::move(p.release));
+        }
+        pieces.clear();
+      });
   if (!tx.ok()) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "client out of memory for the request frame: ", tx.status().message()));

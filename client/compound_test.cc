@@ -13,12 +13,12 @@
 #include "client/internal/format.h"
 #include "client/internal/paths.h"
 #include "client/status.h"
-#include "common/frame.h"
 #include "common/memory_stats.h"
 #include "common/page_pool.h"
 #include "common/slab.h"
 #include "common/txbuf.h"
 #include "gtest/gtest.h"
+#include "proto/frame.h"
 
 namespace txbuf::client {
 namespace {

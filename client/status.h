@@ -25,42 +25,22 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "proto/status_map.h"
 #include "proto/txbuf.pb.h"
 
 namespace txbuf::client {
 
-// The protocol name of a status code without its prefix: "NOENT", "TOOBIG".
-// Unknown values give "STATUS_<number>".
+// The protocol's table of statuses (proto/status_map.h): each code's name
+// ("NOENT"), description ("no such file or directory") and absl::StatusCode
+// (NOENT -> NotFound, EXIST -> AlreadyExists, ACCES -> PermissionDenied,
+// DELAY -> Unavailable, ...; the whole table is there).
 //
 // Example:
 //   RpcStatusName(rpc::STATUS_NOENT) == "NOENT"
-std::string RpcStatusName(rpc::Status code);
-
-// A short description of a status code ("no such file or directory"), used
-// when the server sent no error text.
-//
-// Example:
-//   RpcStatusDescription(rpc::STATUS_EXIST) == "already exists"
-absl::string_view RpcStatusDescription(rpc::Status code);
-
-// The absl::StatusCode a protocol status maps to:
-//   NOENT                              -> NotFound
-//   EXIST                              -> AlreadyExists
-//   PERM, ACCES                        -> PermissionDenied
-//   ROFS, NOTDIR, ISDIR, NOTEMPTY, XDEV,
-//   NOFILEHANDLE, STALE                -> FailedPrecondition
-//   INVAL, NAMETOOLONG, BADHANDLE,
-//   BADXDR                             -> InvalidArgument
-//   FBIG                               -> OutOfRange
-//   NOSPC, DQUOT, MLINK, TOOBIG        -> ResourceExhausted
-//   NOTSUPP, OP_ILLEGAL                -> Unimplemented
-//   DELAY                              -> Unavailable (retry later)
-//   AUTH                               -> Unauthenticated
-//   IO, SERVERFAULT, unknown           -> Internal
-//
-// Example:
 //   RpcStatusCode(rpc::STATUS_NOENT) == absl::StatusCode::kNotFound
-absl::StatusCode RpcStatusCode(rpc::Status code);
+using ::txbuf::RpcStatusCode;
+using ::txbuf::RpcStatusDescription;
+using ::txbuf::RpcStatusName;
 
 // Builds the absl::Status for a failed op: code from RpcStatusCode(), message
 // "<context>: <error or description> [<NAME>]" (no "<context>: " when

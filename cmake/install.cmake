@@ -11,7 +11,8 @@
 #   lib/pkgconfig/       txbuf.pc
 #   include/txbuf/       the public headers: client/{client,compound,status}.h,
 #                        common/{deleter,engine_kind,histogram,memory_stats}.h,
-#                        proto/txbuf.pb.h (generated); users add
+#                        proto/txbuf.pb.h (generated), proto/status_map.h;
+#                        users add
 #                        include/txbuf to their include path and write
 #                        #include "client/client.h"
 #   share/txbuf/proto/   txbuf.proto
@@ -39,6 +40,7 @@ set(_txbuf_client_objects
   $<TARGET_OBJECTS:txbuf_client_pic>
   $<TARGET_OBJECTS:txbuf_common_pic>
   $<TARGET_OBJECTS:txbuf_proto_pic>
+  $<TARGET_OBJECTS:txbuf_protocol_pic>
   $<TARGET_OBJECTS:txbuf_kmod_user_pic>
 )
 foreach(kind IN ITEMS shared static)
@@ -105,6 +107,7 @@ install(FILES common/deleter.h common/engine_kind.h common/histogram.h
               common/memory_stats.h
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/txbuf/common)
 install(FILES ${PROJECT_BINARY_DIR}/proto/include/proto/txbuf.pb.h
+              proto/status_map.h
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/txbuf/proto)
 install(FILES proto/txbuf.proto DESTINATION ${CMAKE_INSTALL_DATADIR}/txbuf/proto)
 

@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/frame.h"
+#include "proto/frame.h"
 #include "proto/txbuf.pb.h"
 
 namespace {
@@ -39,11 +39,7 @@ void WriteSeed(const std::string& dir, const std::string& name,
 
 std::string Frame(txbuf::FrameType type, const std::string& envelope,
                   const std::string& payload = "") {
-  std::string f(txbuf::kFrameHeaderSize, '\0');
-  txbuf::EncodeFrameHeader({type, 0, static_cast<uint32_t>(envelope.size()),
-                            static_cast<uint32_t>(payload.size())},
-                           reinterpret_cast<std::byte*>(f.data()));
-  return f + envelope + payload;
+  return txbuf::EncodeFrame(type, envelope, payload);
 }
 
 // ---- frame_reader_fuzz -----------------------------------------------------

@@ -59,12 +59,12 @@
 #include <string>
 #include <vector>
 
-#include "common/frame.h"
 #include "common/memory_stats.h"
 #include "common/page_cache.h"
 #include "common/page_pool.h"
 #include "common/slab.h"
 #include "common/txbuf.h"
+#include "proto/frame.h"
 #include "proto/txbuf.pb.h"
 #include "server/executor.h"
 #include "server/export.h"

@@ -28,7 +28,7 @@
 #include <cstring>
 #include <vector>
 
-#include "common/frame.h"
+#include "proto/frame.h"
 
 namespace {
 

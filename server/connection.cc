@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/crypto.h"
 #include "common/socket_util.h"
+#include "proto/auth.h"
 #include "server/blocking_pool.h"
 #include "server/logging.h"
 #include "server/reply_composer.h"
@@ -30,17 +31,6 @@ constexpr size_t kKeepBuffer = 256 * 1024;
 constexpr FrameLimits kAuthFrameLimits = {.max_envelope = 4096,
                                           .max_payload = 0};
 constexpr absl::Duration kBudgetRetry = absl::Milliseconds(5);
-
-absl::Span<const uint8_t> U8(absl::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
-
-// HMAC-SHA256(secret, label || a || b), as docs/PROTOCOL.md section 2.
-Sha256Digest AuthMac(const std::string& secret, absl::string_view label,
-                     absl::string_view a, absl::string_view b) {
-  std::string msg = absl::StrCat(label, a, b);
-  return HmacSha256(U8(secret), U8(msg));
-}
 
 // The access of the peer of `fd` to each export; none at all if the peer
 // has no address (reset already).
@@ -291,10 +281,9 @@ void Connection::HandleAuth(const Frame& f) {
   }
   absl::string_view server_nonce(reinterpret_cast<const char*>(nonce_.data()),
                                  nonce_.size());
-  Sha256Digest want =
-      AuthMac(secret, "txbuf-auth-v1 client", server_nonce, req.client_nonce());
+  Sha256Digest want = ClientAuthMac(secret, server_nonce, req.client_nonce());
   rpc::AuthReply r;
-  if (!ConstantTimeEqual(want, U8(req.mac()))) {
+  if (!AuthMacEquals(want, req.mac())) {
     NoteAuthFailure("wrong token");
     r.set_status(rpc::STATUS_AUTH);
     r.set_error("authentication failed: wrong token");
@@ -302,8 +291,7 @@ void Connection::HandleAuth(const Frame& f) {
     Close(TxSocket::CloseMode::kGraceful);
     return;
   }
-  Sha256Digest proof =
-      AuthMac(secret, "txbuf-auth-v1 server", req.client_nonce(), server_nonce);
+  Sha256Digest proof = ServerAuthMac(secret, req.client_nonce(), server_nonce);
   r.set_status(rpc::STATUS_OK);
   r.set_mac(proof.data(), proof.size());
   SendFrame(FrameType::kAuthReply, r);

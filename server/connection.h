@@ -37,9 +37,9 @@
 
 #include "absl/strings/string_view.h"
 #include "common/event_loop.h"
-#include "common/frame.h"
 #include "common/tx_socket.h"
 #include "google/protobuf/message_lite.h"
+#include "proto/frame.h"
 #include "proto/txbuf.pb.h"
 #include "server/executor.h"
 

@@ -1,7 +1,6 @@
-// status_map.h: errno and absl::Status to the protocol's rpc::Status.
-//
-// The server's ops fail with an `OpError` (an rpc::Status plus a message);
-// this file builds them from errno values and absl::Status codes.
+// server/status_map.h: the server's failed ops (`OpError`: an rpc::Status
+// plus a message) built from errno values and absl::Status. Which status an
+// errno or absl code is belongs to the protocol: proto/status_map.h.
 //
 // Thread-safety: pure functions.
 #ifndef TXBUF_SERVER_STATUS_MAP_H_
@@ -12,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "proto/status_map.h"
 #include "proto/txbuf.pb.h"
 
 namespace txbuf::server {
@@ -29,17 +29,14 @@ inline OpError Err(rpc::Status s, std::string msg) {
   return {s, std::move(msg)};
 }
 
-// The protocol status for an errno value.
-rpc::Status StatusFromErrno(int err);
-
-// `what: strerror(err)` with the mapped status.
+// `what: strerror(err)` with the mapped status (StatusFromErrno).
 OpError ErrnoError(int err, absl::string_view what);
 
 // A library absl::Status (e.g. from the page cache) as an op error. A
 // status that carries an errno (ErrnoStatus, the page cache's
 // FileTooLargeError) maps as that errno (StatusFromErrno: EFBIG is FBIG,
 // ENOSPC NOSPC, EDQUOT DQUOT); the page cache's WouldBlockError is DELAY;
-// others map by their absl code.
+// others map by their absl code (StatusFromAbslCode).
 //
 // Example:
 //   if (absl::Status s = file->Commit(); !s.ok()) return FromAbsl(s);

@@ -30,45 +30,6 @@ TEST(StatusMapTest, ErrnoStatusKeepsItsErrnoUpToTheProtocol) {
   }
 }
 
-// docs/PROTOCOL.md section 4: every errno the status table names maps to
-// its status; DELAY only for a shortage a retry can fix; anything else IO.
-TEST(StatusMapTest, EveryErrnoOfTheSpecsTableMapsToItsStatus) {
-  struct Case {
-    int err;
-    rpc::Status want;
-  };
-  for (const Case& c : {
-           Case{EPERM, rpc::STATUS_PERM},
-           Case{ENOENT, rpc::STATUS_NOENT},
-           Case{EIO, rpc::STATUS_IO},
-           Case{EACCES, rpc::STATUS_ACCES},
-           Case{ELOOP, rpc::STATUS_ACCES},
-           Case{EEXIST, rpc::STATUS_EXIST},
-           Case{EXDEV, rpc::STATUS_XDEV},
-           Case{ENOTDIR, rpc::STATUS_NOTDIR},
-           Case{EISDIR, rpc::STATUS_ISDIR},
-           Case{EINVAL, rpc::STATUS_INVAL},
-           Case{EFBIG, rpc::STATUS_FBIG},
-           Case{ENOSPC, rpc::STATUS_NOSPC},
-           Case{EROFS, rpc::STATUS_ROFS},
-           Case{EMLINK, rpc::STATUS_MLINK},
-           Case{ENAMETOOLONG, rpc::STATUS_NAMETOOLONG},
-           Case{ENOTEMPTY, rpc::STATUS_NOTEMPTY},
-           Case{EDQUOT, rpc::STATUS_DQUOT},
-           Case{ESTALE, rpc::STATUS_STALE},
-           Case{EOPNOTSUPP, rpc::STATUS_NOTSUPP},
-           Case{ENOMEM, rpc::STATUS_DELAY},
-           Case{ENOBUFS, rpc::STATUS_DELAY},
-           Case{EAGAIN, rpc::STATUS_DELAY},
-           Case{EMFILE, rpc::STATUS_DELAY},
-           Case{ENFILE, rpc::STATUS_DELAY},
-           Case{EBUSY, rpc::STATUS_IO},
-           Case{ETXTBSY, rpc::STATUS_IO},
-       }) {
-    EXPECT_EQ(StatusFromErrno(c.err), c.want) << std::strerror(c.err);
-  }
-}
-
 TEST(StatusMapTest, PageCacheStatuses) {
   EXPECT_EQ(FromAbsl(FileTooLargeError(uint64_t{1} << 50, 1 << 20)).status,
             rpc::STATUS_FBIG);

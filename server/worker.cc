@@ -8,7 +8,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "common/frame.h"
+#include "proto/frame.h"
 #include "server/connection.h"
 #include "server/logging.h"
 #include "server/server.h"
@@ -105,12 +105,7 @@ void Worker::Refuse(UniqueFd fd) {
   r.set_error(absl::StrCat("server at its connection limit (",
                            server_.options().max_connections,
                            " connections); try again later"));
-  std::string frame(kFrameHeaderSize, '\0');
-  std::string env = r.SerializeAsString();
-  EncodeFrameHeader(
-      {FrameType::kReply, 0, static_cast<uint32_t>(env.size()), 0},
-      reinterpret_cast<std::byte*>(frame.data()));
-  frame += env;
+  const std::string frame = EncodeFrame(FrameType::kReply, r);
   // A fresh socket's buffer takes these few bytes at once; if not, the
   // peer just sees the close.
   [[maybe_unused]] ssize_t n =

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/crypto.h"
+#include "proto/auth.h"
 
 namespace txbuf::testing {
 
@@ -81,11 +82,7 @@ absl::Status RawClient::SendBytes(const std::string& bytes) {
 
 absl::Status RawClient::SendFrame(FrameType type, const std::string& envelope,
                                   const std::string& payload) {
-  std::string f(kFrameHeaderSize, '\0');
-  EncodeFrameHeader({type, 0, static_cast<uint32_t>(envelope.size()),
-                     static_cast<uint32_t>(payload.size())},
-                    reinterpret_cast<std::byte*>(f.data()));
-  return SendBytes(f + envelope + payload);
+  return SendBytes(EncodeFrame(type, envelope, payload));
 }
 
 absl::Status RawClient::SendRequest(const rpc::Request& req,
@@ -158,13 +155,7 @@ absl::StatusOr<rpc::AuthReply> RawClient::Authenticate(
   uint8_t nonce[32];
   RandomBytes(nonce);
   std::string cn(reinterpret_cast<char*>(nonce), sizeof(nonce));
-  std::string msg =
-      absl::StrCat("txbuf-auth-v1 client", hello_.server_nonce(), cn);
-  auto u8 = [](const std::string& s) {
-    return absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()),
-                                     s.size());
-  };
-  Sha256Digest mac = HmacSha256(u8(secret), u8(msg));
+  Sha256Digest mac = ClientAuthMac(secret, hello_.server_nonce(), cn);
   rpc::AuthRequest req;
   req.set_client_nonce(cn);
   req.set_mac(mac.data(), mac.size());
@@ -180,10 +171,8 @@ absl::StatusOr<rpc::AuthReply> RawClient::Authenticate(
     return absl::InternalError("expected an AuthReply");
   }
   if (check_server_mac && r.status() == rpc::STATUS_OK) {
-    std::string smsg =
-        absl::StrCat("txbuf-auth-v1 server", cn, hello_.server_nonce());
-    Sha256Digest want = HmacSha256(u8(secret), u8(smsg));
-    if (!ConstantTimeEqual(want, u8(r.mac()))) {
+    if (!AuthMacEquals(ServerAuthMac(secret, cn, hello_.server_nonce()),
+                       r.mac())) {
       return absl::UnauthenticatedError("server proof does not match");
     }
   }

@@ -13,8 +13,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "common/frame.h"
 #include "common/socket_util.h"
+#include "proto/frame.h"
 #include "proto/txbuf.pb.h"
 
 namespace txbuf::testing {

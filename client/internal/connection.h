@@ -30,10 +30,10 @@
 #include "client/internal/compound_access.h"
 #include "client/internal/handshake.h"
 #include "common/event_loop.h"
-#include "common/frame.h"
 #include "common/memory_stats.h"
 #include "common/tx_socket.h"
 #include "common/txbuf.h"
+#include "proto/frame.h"
 
 namespace txbuf::client::internal {
 

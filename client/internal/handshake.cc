@@ -17,6 +17,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/status.h"
+#include "common/crypto.h"
+#include "proto/auth.h"
 
 namespace txbuf::client::internal {
 namespace {
@@ -71,14 +73,7 @@ absl::Status SendAll(int fd, absl::string_view bytes, absl::Time deadline) {
 absl::Status SendFrame(int fd, FrameType type,
                        const google::protobuf::MessageLite& env,
                        absl::Time deadline) {
-  std::string out(kFrameHeaderSize, '\0');
-  std::string body = env.SerializeAsString();
-  EncodeFrameHeader({.type = type,
-                     .envelope_len = static_cast<uint32_t>(body.size()),
-                     .payload_len = 0},
-                    reinterpret_cast<std::byte*>(out.data()));
-  out += body;
-  return SendAll(fd, out, deadline);
+  return SendAll(fd, EncodeFrame(type, env), deadline);
 }
 
 // The next frame: its type and envelope bytes (payload ignored).
@@ -134,14 +129,6 @@ absl::Status UnexpectedReply(absl::string_view envelope,
 }
 
 }  // namespace
-
-Sha256Digest AuthMac(absl::string_view secret, absl::string_view label,
-                     absl::string_view a, absl::string_view b) {
-  std::string msg = absl::StrCat(label, a, b);
-  return HmacSha256(
-      {reinterpret_cast<const uint8_t*>(secret.data()), secret.size()},
-      {reinterpret_cast<const uint8_t*>(msg.data()), msg.size()});
-}
 
 absl::StatusOr<UniqueFd> ConnectWithDeadline(const std::string& host,
                                              uint16_t port,
@@ -232,15 +219,16 @@ absl::StatusOr<Handshake> ConnectAndHandshake(
         "the server requires authentication and no token was given (use a "
         "token file)");
   }
-  if (hs.hello.server_nonce().size() != 32) {
+  if (hs.hello.server_nonce().size() != kAuthNonceSize) {
     return absl::DataLossError(
-        absl::StrFormat("protocol error: the server nonce has %d bytes, not 32",
-                        hs.hello.server_nonce().size()));
+        absl::StrFormat("protocol error: the server nonce has %d bytes, not %d",
+                        hs.hello.server_nonce().size(), kAuthNonceSize));
   }
-  std::string client_nonce(32, '\0');
-  RandomBytes({reinterpret_cast<uint8_t*>(client_nonce.data()), 32});
+  std::string client_nonce(kAuthNonceSize, '\0');
+  RandomBytes(
+      {reinterpret_cast<uint8_t*>(client_nonce.data()), client_nonce.size()});
   Sha256Digest mac =
-      AuthMac(*secret, kClientAuthLabel, hs.hello.server_nonce(), client_nonce);
+      ClientAuthMac(*secret, hs.hello.server_nonce(), client_nonce);
   rpc::AuthRequest req;
   req.set_client_nonce(client_nonce);
   req.set_mac(mac.data(), mac.size());
@@ -271,11 +259,9 @@ absl::StatusOr<Handshake> ConnectAndHandshake(
                      rep.error().empty() ? "wrong token" : rep.error(), " [",
                      RpcStatusName(rep.status()), "]"));
   }
-  Sha256Digest expect =
-      AuthMac(*secret, kServerAuthLabel, client_nonce, hs.hello.server_nonce());
-  if (!ConstantTimeEqual(expect,
-                         {reinterpret_cast<const uint8_t*>(rep.mac().data()),
-                          rep.mac().size()})) {
+  if (!AuthMacEquals(
+          ServerAuthMac(*secret, client_nonce, hs.hello.server_nonce()),
+          rep.mac())) {
     return absl::UnauthenticatedError(
         "the server failed to prove it knows the token (its AuthReply mac is "
         "wrong): not the server we meant, or a different token");

@@ -15,26 +15,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "common/crypto.h"
-#include "common/frame.h"
 #include "common/socket_util.h"
+#include "proto/frame.h"
 #include "proto/txbuf.pb.h"
 
 namespace txbuf::client::internal {
-
-// The labels of the HMAC messages (PROTOCOL.md section 2).
-inline constexpr absl::string_view kClientAuthLabel = "txbuf-auth-v1 client";
-inline constexpr absl::string_view kServerAuthLabel = "txbuf-auth-v1 server";
-
-// HMAC-SHA256(secret, label || a || b): the client's proof is
-// AuthMac(secret, kClientAuthLabel, server_nonce, client_nonce), the server's
-// AuthMac(secret, kServerAuthLabel, client_nonce, server_nonce).
-//
-// Example:
-//   Sha256Digest mac = AuthMac(secret, kClientAuthLabel, hello.server_nonce(),
-//                              client_nonce);
-Sha256Digest AuthMac(absl::string_view secret, absl::string_view label,
-                     absl::string_view a, absl::string_view b);
 
 // A connected, set-up connection: the socket, the reader holding any bytes
 // received after the handshake's frames, and the server's Hello.

@@ -8,21 +8,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "client/internal/handshake.h"
 #include "common/crypto.h"
+#include "proto/auth.h"
 
 namespace txbuf::client::testing {
-
-std::string EncodeFrame(FrameType type, absl::string_view envelope,
-                        absl::string_view payload) {
-  std::string out(kFrameHeaderSize, '\0');
-  EncodeFrameHeader({.type = type,
-                     .envelope_len = static_cast<uint32_t>(envelope.size()),
-                     .payload_len = static_cast<uint32_t>(payload.size())},
-                    reinterpret_cast<std::byte*>(out.data()));
-  absl::StrAppend(&out, envelope, payload);
-  return out;
-}
 
 // --- Conn
 // ---------------------------------------------------------------------
@@ -174,11 +163,9 @@ void FakeServer::Serve(ConnPtr conn, int fd) {
         bool ok = req.ParseFromArray(env.data(), static_cast<int>(env.size()));
         Sha256Digest want{};
         if (ok) {
-          want = internal::AuthMac(*options_.token, internal::kClientAuthLabel,
-                                   server_nonce, req.client_nonce());
-          ok = ConstantTimeEqual(
-              want, {reinterpret_cast<const uint8_t*>(req.mac().data()),
-                     req.mac().size()});
+          want =
+              ClientAuthMac(*options_.token, server_nonce, req.client_nonce());
+          ok = AuthMacEquals(want, req.mac());
         }
         if (!ok) {
           ++auth_failed_;
@@ -194,8 +181,8 @@ void FakeServer::Serve(ConnPtr conn, int fd) {
         std::string secret = options_.bad_server_mac
                                  ? std::string("not the secret")
                                  : *options_.token;
-        Sha256Digest mac = internal::AuthMac(secret, internal::kServerAuthLabel,
-                                             req.client_nonce(), server_nonce);
+        Sha256Digest mac =
+            ServerAuthMac(secret, req.client_nonce(), server_nonce);
         rep.set_status(rpc::STATUS_OK);
         rep.set_mac(mac.data(), mac.size());
         conn->SendFrame(FrameType::kAuthReply, rep.SerializeAsString())

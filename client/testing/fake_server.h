@@ -40,8 +40,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "common/frame.h"
 #include "common/socket_util.h"
+#include "proto/frame.h"
 #include "proto/txbuf.pb.h"
 
 namespace txbuf::client::testing {
@@ -192,13 +192,6 @@ class FakeServer {
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
   std::vector<Received> received_ ABSL_GUARDED_BY(mu_);
 };
-
-// Encodes a frame (header + envelope + payload) as bytes.
-//
-// Example:
-//   std::string f = EncodeFrame(FrameType::kReply, reply.SerializeAsString());
-std::string EncodeFrame(FrameType type, absl::string_view envelope,
-                        absl::string_view payload = {});
 
 }  // namespace txbuf::client::testing
 

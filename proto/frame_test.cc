@@ -1,4 +1,4 @@
-#include "common/frame.h"
+#include "proto/frame.h"
 
 #include <cstring>
 #include <random>

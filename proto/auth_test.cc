@@ -1,14 +1,14 @@
 // The handshake's MACs against fixed vectors: the wire format of
 // docs/PROTOCOL.md section 2 (HMAC-SHA256(secret, label || a || b)) must not
 // change when the code computing it does.
-#include "client/internal/handshake.h"
+#include "proto/auth.h"
 
 #include <string>
 
 #include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
 
-namespace txbuf::client::internal {
+namespace txbuf {
 namespace {
 
 std::string Hex(const Sha256Digest& d) {
@@ -77,5 +77,22 @@ TEST_F(HandshakeWireFormatTest, EveryInputChangesTheMac) {
       want);
 }
 
+TEST_F(HandshakeWireFormatTest, EachSideTakesTheNoncesInItsOrder) {
+  EXPECT_EQ(Hex(ClientAuthMac(secret_, server_nonce_, client_nonce_)),
+            "f6d44baf09d0c6cbb4d13faaf3f32c29805a0d1cd60d060955006efccca14481");
+  EXPECT_EQ(Hex(ServerAuthMac(secret_, client_nonce_, server_nonce_)),
+            "a6ab84ef1440dfc0aa7b64b3f6de22586531ce9aff9d630ef1948b1050a61ac6");
+}
+
+TEST_F(HandshakeWireFormatTest, AuthMacEqualsComparesTheReceivedBytes) {
+  const Sha256Digest mac = ClientAuthMac(secret_, server_nonce_, client_nonce_);
+  std::string received(reinterpret_cast<const char*>(mac.data()), mac.size());
+  EXPECT_TRUE(AuthMacEquals(mac, received));
+  received[kAuthMacSize - 1] ^= 1;
+  EXPECT_FALSE(AuthMacEquals(mac, received));
+  EXPECT_FALSE(AuthMacEquals(mac, received.substr(0, kAuthMacSize - 1)));
+  EXPECT_FALSE(AuthMacEquals(mac, ""));
+}
+
 }  // namespace
-}  // namespace txbuf::client::internal
+}  // namespace txbuf

@@ -1,4 +1,4 @@
-// frame.h: the length-prefixed frames every txbuf RPC message travels in.
+// proto/frame.h: the length-prefixed frames txbuf RPC messages travel in.
 //
 // A frame is a 16-byte header, an envelope (a protobuf message chosen by the
 // header's type), then raw payload bytes:
@@ -27,16 +27,19 @@
 //     if (!frame->ok()) { /* malformed: reply BADXDR and close */ }
 //     Handle((*frame)->header, (*frame)->envelope, (*frame)->payload);
 //   }
-#ifndef TXBUF_COMMON_FRAME_H_
-#define TXBUF_COMMON_FRAME_H_
+#ifndef TXBUF_PROTO_FRAME_H_
+#define TXBUF_PROTO_FRAME_H_
 
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "google/protobuf/message_lite.h"
 
 namespace txbuf {
 
@@ -71,6 +74,23 @@ void EncodeFrameHeader(const FrameHeader& h, std::byte out[kFrameHeaderSize]);
 // ResourceExhausted (over a limit) otherwise, with the reason.
 absl::StatusOr<FrameHeader> DecodeFrameHeader(absl::Span<const std::byte> bytes,
                                               const FrameLimits& limits);
+
+// A whole frame as bytes: the header, `envelope`, then `payload`. For
+// blocking senders, tools and tests; the event loops compose frames as
+// txbufs instead (proto/compose.h).
+//
+// Example:
+//   std::string f = EncodeFrame(FrameType::kReply, reply.SerializeAsString());
+std::string EncodeFrame(FrameType type, absl::string_view envelope,
+                        absl::string_view payload = {});
+
+// The same with `envelope` serialized.
+//
+// Example:
+//   std::string f = EncodeFrame(FrameType::kHello, hello);
+std::string EncodeFrame(FrameType type,
+                        const google::protobuf::MessageLite& envelope,
+                        absl::string_view payload = {});
 
 // One complete frame; spans point into the reader's buffer and stay valid
 // until the next call to Next(), WritableSpan() or Commit().
@@ -122,4 +142,4 @@ class FrameReader {
 
 }  // namespace txbuf
 
-#endif  // TXBUF_COMMON_FRAME_H_
+#endif  // TXBUF_PROTO_FRAME_H_

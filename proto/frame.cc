@@ -1,8 +1,9 @@
-#include "common/frame.h"
+#include "proto/frame.h"
 
 #include <algorithm>
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace txbuf {
@@ -39,6 +40,23 @@ void EncodeFrameHeader(const FrameHeader& h, std::byte out[kFrameHeaderSize]) {
   Put16(out + 6, h.flags);
   Put32(out + 8, h.envelope_len);
   Put32(out + 12, h.payload_len);
+}
+
+std::string EncodeFrame(FrameType type, absl::string_view envelope,
+                        absl::string_view payload) {
+  std::string out(kFrameHeaderSize, '\0');
+  EncodeFrameHeader({.type = type,
+                     .envelope_len = static_cast<uint32_t>(envelope.size()),
+                     .payload_len = static_cast<uint32_t>(payload.size())},
+                    reinterpret_cast<std::byte*>(out.data()));
+  absl::StrAppend(&out, envelope, payload);
+  return out;
+}
+
+std::string EncodeFrame(FrameType type,
+                        const google::protobuf::MessageLite& envelope,
+                        absl::string_view payload) {
+  return EncodeFrame(type, envelope.SerializeAsString(), payload);
 }
 
 absl::StatusOr<FrameHeader> DecodeFrameHeader(absl::Span<const std::byte> b,
