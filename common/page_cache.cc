@@ -1176,7 +1176,7 @@ absl::StatusOr<CachedRead> PageCache::File::Read(uint64_t offset, uint64_t len,
           const uint64_t pstart = idx * kPageSize;
           const uint64_t from = std::max(offset, pstart);
           const uint64_t to = std::min(end, pstart + kPageSize);
-          out.slices.push_back(PageSlice{e->page,
+          out.slices.push_back(PageSlice{e->page.Share(),
                                          static_cast<uint32_t>(from - pstart),
                                          static_cast<uint32_t>(to - from)});
         }

@@ -51,11 +51,8 @@ void AppendMessage(TxBufContext& ctx, TxBufBuilder& b, int field,
   }
   auto* heap = new std::string(total, '\0');
   write(reinterpret_cast<std::byte*>(heap->data()));
-  b.AppendExternal(
-      heap->data(), heap->size(),
-      Deleter(
-          +[](void*, void* s) { delete static_cast<std::string*>(s); }, nullptr,
-          heap));
+  b.AppendExternal(heap->data(), heap->size(),
+                   Deleter::Of(std::unique_ptr<std::string>(heap)));
 }
 
 // A READDIR result: the OpResult and ReadDirResult headers, then each entry
