@@ -17,6 +17,7 @@
 #include "client/internal/client_impl.h"
 #include "client/internal/compound_access.h"
 #include "client/internal/paths.h"
+#include "client/write_lease.h"
 #include "common/socket_util.h"
 
 namespace txbuf::client {
@@ -296,12 +297,17 @@ void Client::Submit(Compound compound, DoneCallback done) {
   }
 }
 
-absl::StatusOr<CompoundReply> Client::Call(Compound compound) {
+absl::Status Client::CheckBlockingCallAllowed() const {
   if (impl_->shard->OnThread()) {
     return absl::FailedPreconditionError(
         "a blocking client call from a done callback (the client's loop "
         "thread) would deadlock; use Submit()");
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CompoundReply> Client::Call(Compound compound) {
+  if (absl::Status s = CheckBlockingCallAllowed(); !s.ok()) return s;
   absl::Notification n;
   absl::StatusOr<CompoundReply> out;
   Submit(std::move(compound), [&](absl::StatusOr<CompoundReply> r) {
@@ -335,12 +341,17 @@ void AddPath(Compound& c, const std::string& path) {
 }
 
 // The reply if every op succeeded, else the failing op's status.
-absl::StatusOr<CompoundReply> CallOk(Client& client, Compound c) {
-  int n = c.size();
-  absl::StatusOr<CompoundReply> r = client.Call(std::move(c));
+// `r`, or the error of its first failed op among the first `n`.
+absl::StatusOr<CompoundReply> OkThrough(absl::StatusOr<CompoundReply> r,
+                                        int n) {
   if (!r.ok()) return r.status();
   if (absl::Status s = r->status(n); !s.ok()) return s;
   return r;
+}
+
+absl::StatusOr<CompoundReply> CallOk(Client& client, Compound c) {
+  int n = c.size();
+  return OkThrough(client.Call(std::move(c)), n);
 }
 
 }  // namespace
@@ -442,27 +453,15 @@ absl::StatusOr<uint64_t> Client::Write(absl::string_view path, uint64_t offset,
 absl::StatusOr<uint64_t> Client::Write(absl::string_view path, uint64_t offset,
                                        absl::Span<const std::byte> data,
                                        rpc::Stability stable) {
-  // The data goes out by reference: wait for the reply and for the release.
-  struct Latch {
-    absl::Mutex mu;
-    int releases_due ABSL_GUARDED_BY(mu) = 0;
-  } latch;
-  auto release = [&latch] {
-    return Deleter(
-        +[](void* l, void*) {
-          auto* latch = static_cast<Latch*>(l);
-          absl::MutexLock lock(&latch->mu);
-          --latch->releases_due;
-        },
-        &latch, nullptr);
-  };
+  // The data goes out by reference: each piece waits for its reply and for
+  // the release of its bytes (a WriteLease).
+  if (absl::Status s = CheckBlockingCallAllowed(); !s.ok()) return s;
   uint64_t max_payload = internal::LimitsOf(hello()).max_payload;
   uint64_t piece = std::min<uint64_t>(max_payload, 16 << 20);
   std::string fh;
   std::string norm = internal::NormalizePath(path);
   uint64_t written = 0;
   size_t done = 0;
-  absl::Status status;
   do {
     Compound c;
     if (fh.empty()) {
@@ -474,31 +473,22 @@ absl::StatusOr<uint64_t> Client::Write(absl::string_view path, uint64_t offset,
     int fh_op = c.size() - 1;
     size_t n =
         static_cast<size_t>(std::min<uint64_t>(data.size() - done, piece));
-    {
-      absl::MutexLock lock(&latch.mu);
-      ++latch.releases_due;
-    }
-    c.Write(offset + done, data.subspan(done, n), release(), stable);
+    WriteLease lease;
+    c.Write(offset + done, data.subspan(done, n), lease.BufferRelease(),
+            stable);
     int w = c.size() - 1;
-    absl::StatusOr<CompoundReply> r = CallOk(*this, std::move(c));
-    if (!r.ok()) {
-      status = r.status();
-      break;
-    }
+    Submit(std::move(c), lease.ReplyCallback());
+    absl::StatusOr<CompoundReply> r = OkThrough(lease.Wait(), w + 1);
+    if (!r.ok()) return r.status();
     if (fh.empty()) fh = r->result(fh_op).fh().fh();
     written += r->result(w).write().count();
     if (r->result(w).write().count() != n) {
-      status = absl::DataLossError(absl::StrFormat(
+      return absl::DataLossError(absl::StrFormat(
           "short write: the server wrote %d of %d bytes at offset %d",
           r->result(w).write().count(), n, offset + done));
-      break;
     }
     done += n;
   } while (done < data.size());
-  absl::MutexLock lock(&latch.mu);
-  latch.mu.Await(absl::Condition(
-      +[](int* due) { return *due == 0; }, &latch.releases_due));
-  if (!status.ok()) return status;
   return written;
 }
 

@@ -307,6 +307,9 @@ class Client {
  private:
   class Impl;
   explicit Client(std::unique_ptr<Impl> impl);
+  // FailedPrecondition on the client's loop thread (a done callback), where
+  // a blocking call would deadlock.
+  absl::Status CheckBlockingCallAllowed() const;
   // PutFile's WRITEs and COMMIT into the file `fh` (repeated after a server
   // restart). Returns the bytes written.
   absl::StatusOr<uint64_t> UploadTo(const std::string& fh, int fd,

@@ -90,9 +90,7 @@ class Results {
 struct ReleaseCounter {
   std::atomic<int> runs{0};
   Deleter Make() {
-    return Deleter(
-        +[](void* c, void*) { ++static_cast<ReleaseCounter*>(c)->runs; }, this,
-        nullptr);
+    return Deleter::FromCallable([this] { ++runs; });
   }
   bool WaitFor(int n, absl::Duration timeout = absl::Seconds(30)) {
     absl::Time end = absl::Now() + timeout;

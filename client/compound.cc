@@ -57,8 +57,8 @@ Compound& Compound::Read(uint64_t offset, uint32_t length) {
   return *this;
 }
 
-Compound& Compound::Write(uint64_t offset, absl::Span<const std::byte> data,
-                          Deleter release, rpc::Stability stable) {
+Compound& Compound::Write(uint64_t offset, OwnedBytes data,
+                          rpc::Stability stable) {
   rpc::Write* w = AddOp().mutable_write();
   w->set_offset(offset);
   w->set_stable(stable);
@@ -67,26 +67,19 @@ Compound& Compound::Write(uint64_t offset, absl::Span<const std::byte> data,
       status_ = absl::InvalidArgumentError(absl::StrFormat(
           "WRITE of %d bytes: at most 4 GiB - 1 per op", data.size()));
     }
-    return *this;  // `release` runs now.
+    return *this;  // `data` is released now.
   }
   w->set_length(static_cast<uint32_t>(data.size()));
   w->set_payload_offset(payload_size_);
   payload_size_ += data.size();
   if (data.empty()) return *this;  // nothing to reference; released now.
-  payload_.push_back({data.data(), data.size(), std::move(release)});
+  payload_.push_back(std::move(data));
   return *this;
 }
 
 Compound& Compound::Write(uint64_t offset, std::string data,
                           rpc::Stability stable) {
-  auto* owned = new std::string(std::move(data));
-  const auto* p = reinterpret_cast<const std::byte*>(owned->data());
-  size_t n = owned->size();
-  return Write(offset, {p, n},
-               Deleter(
-                   +[](void*, void* s) { delete static_cast<std::string*>(s); },
-                   nullptr, owned),
-               stable);
+  return Write(offset, OwnedBytes::Of(std::move(data)), stable);
 }
 
 Compound& Compound::Commit() {
@@ -293,7 +286,7 @@ absl::StatusOr<TxBuf> CompoundAccess::BuildRequestFrame(
     TxBufContext& ctx, Compound& c, uint64_t id, const RequestLimits& limits) {
   // Whatever happens, the WRITE buffers leave the compound: into the txbuf,
   // or released at once on error.
-  std::vector<Compound::PayloadPiece> pieces = std::move(c.payload_);
+  std::vector<OwnedBytes> pieces = std::move(c.payload_);
   c.payload_.clear();
   if (!c.status_.ok()) return c.status_;
   if (c.request_.ops().empty()) {
@@ -319,9 +312,7 @@ absl::StatusOr<TxBuf> CompoundAccess::BuildRequestFrame(
   }
   absl::StatusOr<TxBuf> tx = ComposeRequestFrame(
       ctx, c.request_, c.payload_size_, [&pieces](TxBufBuilder& b) {
-        for (Compound::PayloadPiece& p : pieces) {
-          b.AppendExternal(p.data, p.size, std::move(p.release));
-        }
+        for (OwnedBytes& p : pieces) b.AppendExternal(std::move(p));
         pieces.clear();
       });
   if (!tx.ok()) {

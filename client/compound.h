@@ -34,6 +34,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "common/deleter.h"
+#include "common/owned_bytes.h"
 #include "proto/txbuf.pb.h"
 
 namespace txbuf::client {
@@ -126,6 +127,16 @@ class Compound {
   //                     txbuf::rpc::STABILITY_UNSTABLE);
   Compound& Write(uint64_t offset, absl::Span<const std::byte> data,
                   Deleter release,
+                  rpc::Stability stable = rpc::STABILITY_UNSTABLE) {
+    return Write(offset, OwnedBytes(data, std::move(release)), stable);
+  }
+
+  // Writes `data` at `offset` of CFH: the same, with the bytes and their
+  // owner together (released exactly once, as above).
+  //
+  // Example:
+  //   c.PutFh(fh).Write(0, txbuf::OwnedBytes::Of(std::move(block)));
+  Compound& Write(uint64_t offset, OwnedBytes data,
                   rpc::Stability stable = rpc::STABILITY_UNSTABLE);
 
   // Writes `data` at `offset` of CFH; the compound takes ownership of the
@@ -233,15 +244,10 @@ class Compound {
 
  private:
   friend class internal::CompoundAccess;
-  struct PayloadPiece {
-    const std::byte* data;
-    size_t size;
-    Deleter release;
-  };
   rpc::Op& AddOp() { return *request_.add_ops(); }
 
   rpc::Request request_;
-  std::vector<PayloadPiece> payload_;
+  std::vector<OwnedBytes> payload_;
   uint64_t payload_size_ = 0;
   absl::Status status_;
 };

@@ -32,8 +32,7 @@ absl::Span<const std::byte> Bytes(const std::string& s) {
 
 // Counts runs of a Deleter.
 Deleter Counting(int* n) {
-  return Deleter(
-      +[](void* c, void*) { ++*static_cast<int*>(c); }, n, nullptr);
+  return Deleter::FromCallable([n] { ++*n; });
 }
 
 TEST(CompoundTest, BuildsOpsInOrder) {

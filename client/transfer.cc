@@ -22,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "client/client.h"
 #include "client/internal/paths.h"
+#include "client/write_lease.h"
 #include "common/socket_util.h"
 
 namespace txbuf::client {
@@ -50,13 +51,12 @@ absl::Status WriteAll(int fd, absl::Span<const std::byte> data,
   return absl::OkStatus();
 }
 
-// One WRITE buffer of a PutFile: free, or in flight until both its reply
-// came and its txbuf released it.
+// One WRITE buffer of a PutFile: free, or in flight until its WriteLease
+// is done (the reply came and the txbuf released the buffer).
 struct Slot {
   std::unique_ptr<std::byte[]> buf;
   bool busy = false;
-  bool replied = false;
-  bool released = false;
+  bool done = false;
   uint64_t offset = 0;
   size_t len = 0;
   std::optional<absl::StatusOr<CompoundReply>> reply;
@@ -68,7 +68,7 @@ struct PutState {
   uint64_t acked ABSL_GUARDED_BY(mu) = 0;
 };
 
-bool SlotIdle(const Slot& s) { return !s.busy || (s.replied && s.released); }
+bool SlotIdle(const Slot& s) { return !s.busy || s.done; }
 
 // 16 random hex digits for a temporary name.
 std::string RandomSuffix() {
@@ -589,24 +589,21 @@ absl::StatusOr<uint64_t> Client::UploadTo(
         absl::MutexLock l(&st->mu);
         Slot& s = st->slots[slot];
         s.busy = true;
-        s.replied = false;
-        s.released = false;
+        s.done = false;
         s.offset = offset;
         s.len = got;
       }
-      Compound w;
-      w.PutFh(fh).Write(offset, {buf, got}, Deleter::FromCallable([st, slot] {
-                          absl::MutexLock l(&st->mu);
-                          st->slots[slot].released = true;
-                        }),
-                        rpc::STABILITY_UNSTABLE);
-      Submit(std::move(w), [st, slot, got](absl::StatusOr<CompoundReply> rep) {
+      WriteLease lease([st, slot, got](absl::StatusOr<CompoundReply> rep) {
         absl::MutexLock l(&st->mu);
         Slot& s = st->slots[slot];
         if (rep.ok() && rep->ok()) st->acked += got;
         s.reply = std::move(rep);
-        s.replied = true;
+        s.done = true;
       });
+      Compound w;
+      w.PutFh(fh).Write(offset, {buf, got}, lease.BufferRelease(),
+                        rpc::STABILITY_UNSTABLE);
+      Submit(std::move(w), lease.ReplyCallback());
       offset += got;
     }
     // Wait until every WRITE is answered and every buffer released.

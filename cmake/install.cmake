@@ -102,9 +102,10 @@ install(CODE "
 # and what they include (tests/install/install_test.sh checks that every
 # header installed here finds each txbuf header it includes).
 install(FILES client/client.h client/compound.h client/status.h
+              client/write_lease.h
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/txbuf/client)
 install(FILES common/deleter.h common/engine_kind.h common/histogram.h
-              common/memory_stats.h
+              common/counter_set.h common/memory_stats.h common/owned_bytes.h
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/txbuf/common)
 install(FILES ${PROJECT_BINARY_DIR}/proto/include/proto/txbuf.pb.h
               proto/status_map.h

@@ -13,21 +13,6 @@ absl::StatusOr<EngineKind> ParseEngineKind(absl::string_view name) {
                    "' (expected copy, msg_zerocopy, uring_zc, kmod or auto)"));
 }
 
-EngineCountersSnapshot EngineCounters::Snapshot() const {
-  EngineCountersSnapshot s;
-  s.txbufs = txbufs.load(std::memory_order_relaxed);
-  s.bytes = bytes.load(std::memory_order_relaxed);
-  s.submissions = submissions.load(std::memory_order_relaxed);
-  s.partial_sends = partial_sends.load(std::memory_order_relaxed);
-  s.would_block = would_block.load(std::memory_order_relaxed);
-  s.zc_notifications = zc_notifications.load(std::memory_order_relaxed);
-  s.zc_copied = zc_copied.load(std::memory_order_relaxed);
-  s.nobufs_fallbacks = nobufs_fallbacks.load(std::memory_order_relaxed);
-  s.fixed_buffer_sends = fixed_buffer_sends.load(std::memory_order_relaxed);
-  s.errors = errors.load(std::memory_order_relaxed);
-  return s;
-}
-
 void MemoryStats::AddPinned(uint64_t bytes) {
   uint64_t now = pinned_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
   uint64_t hw = pinned_max_.load(std::memory_order_relaxed);

@@ -22,38 +22,50 @@
 #include <cstdint>
 #include <string>
 
+#include "common/counter_set.h"
 #include "common/engine_kind.h"
 #include "common/histogram.h"
 
 namespace txbuf {
 
-// Counters of one engine.
-struct EngineCountersSnapshot {
-  uint64_t txbufs = 0;              // txbufs this engine sent.
-  uint64_t bytes = 0;               // bytes handed to the kernel.
-  uint64_t submissions = 0;         // sendmsg calls / SQEs / ioctls.
-  uint64_t partial_sends = 0;       // submissions that sent less than asked.
-  uint64_t would_block = 0;         // waits for socket space.
-  uint64_t zc_notifications = 0;    // zero-copy completion notifications.
-  uint64_t zc_copied = 0;           // ... of which the kernel copied.
-  uint64_t nobufs_fallbacks = 0;    // ENOBUFS/ENOMEM sent as a copy instead.
-  uint64_t fixed_buffer_sends = 0;  // io_uring sends from registered buffers.
-  uint64_t errors = 0;              // submissions that failed the socket.
+// Counters of one engine: `C` is std::atomic<uint64_t> live (EngineCounters)
+// and uint64_t in a snapshot (EngineCountersSnapshot); see counter_set.h.
+template <typename C>
+struct EngineCountersOf {
+  C txbufs{};              // txbufs this engine sent.
+  C bytes{};               // bytes handed to the kernel.
+  C submissions{};         // sendmsg calls / SQEs / ioctls.
+  C partial_sends{};       // submissions that sent less than asked.
+  C would_block{};         // waits for socket space.
+  C zc_notifications{};    // zero-copy completion notifications.
+  C zc_copied{};           // ... of which the kernel copied.
+  C nobufs_fallbacks{};    // ENOBUFS/ENOMEM sent as a copy instead.
+  C fixed_buffer_sends{};  // io_uring sends from registered buffers.
+  C errors{};              // submissions that failed the socket.
+
+  // Calls f(name, sets.counter...) for each counter; `name` as in
+  // rpc::EngineStats.
+  template <typename F, typename... Sets>
+  static void ForEach(F&& f, Sets&... sets) {
+    f("txbufs", sets.txbufs...);
+    f("bytes", sets.bytes...);
+    f("submissions", sets.submissions...);
+    f("partial_sends", sets.partial_sends...);
+    f("would_block", sets.would_block...);
+    f("zc_notifications", sets.zc_notifications...);
+    f("zc_copied", sets.zc_copied...);
+    f("nobufs_fallbacks", sets.nobufs_fallbacks...);
+    f("fixed_buffer_sends", sets.fixed_buffer_sends...);
+    f("errors", sets.errors...);
+  }
 };
 
-struct EngineCounters {
-  std::atomic<uint64_t> txbufs{0};
-  std::atomic<uint64_t> bytes{0};
-  std::atomic<uint64_t> submissions{0};
-  std::atomic<uint64_t> partial_sends{0};
-  std::atomic<uint64_t> would_block{0};
-  std::atomic<uint64_t> zc_notifications{0};
-  std::atomic<uint64_t> zc_copied{0};
-  std::atomic<uint64_t> nobufs_fallbacks{0};
-  std::atomic<uint64_t> fixed_buffer_sends{0};
-  std::atomic<uint64_t> errors{0};
+struct EngineCountersSnapshot : EngineCountersOf<uint64_t> {};
 
-  EngineCountersSnapshot Snapshot() const;
+struct EngineCounters : EngineCountersOf<std::atomic<uint64_t>> {
+  EngineCountersSnapshot Snapshot() const {
+    return LoadCounters<EngineCountersSnapshot>(*this);
+  }
 };
 
 struct MemoryStatsSnapshot {

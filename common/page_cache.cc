@@ -437,7 +437,7 @@ size_t PageCache::WriteBackDue(absl::Duration max_age,
   for (const Dirty& d : dirty) {
     // Oldest first: once a file is young enough, only pressure goes on.
     if (now - d.since < age &&
-        dirty_pages_.load(std::memory_order_relaxed) <= background) {
+        counters_.dirty_pages.load(std::memory_order_relaxed) <= background) {
       break;
     }
     // An error is also kept for the file's next Commit.
@@ -447,24 +447,12 @@ size_t PageCache::WriteBackDue(absl::Duration max_age,
     }
     ++done;
   }
-  background_writebacks_.fetch_add(done, std::memory_order_relaxed);
+  counters_.background_writebacks.fetch_add(done, std::memory_order_relaxed);
   return done;
 }
 
 PageCacheStats PageCache::Stats() const {
-  PageCacheStats st;
-  st.pages = cached_pages_.load(std::memory_order_relaxed);
-  st.dirty_pages = dirty_pages_.load(std::memory_order_relaxed);
-  st.cow_copies = cow_copies_.load(std::memory_order_relaxed);
-  st.hits = hits_.load(std::memory_order_relaxed);
-  st.misses = misses_.load(std::memory_order_relaxed);
-  st.evictions = evictions_.load(std::memory_order_relaxed);
-  st.writebacks_bytes = writeback_bytes_.load(std::memory_order_relaxed);
-  st.writeback_failed_pages =
-      writeback_failed_pages_.load(std::memory_order_relaxed);
-  st.invalidations = invalidations_.load(std::memory_order_relaxed);
-  st.background_writebacks =
-      background_writebacks_.load(std::memory_order_relaxed);
+  PageCacheStats st{LoadCounters<PageCacheCountersOf<uint64_t>>(counters_)};
   {
     absl::MutexLock l(&lru_mu_);
     for (const LruLink* link = lru_.next; link != &lru_; link = link->next) {
@@ -528,7 +516,7 @@ absl::Status PageCache::Reserve(size_t n, std::vector<PageRef>& spare,
       // operation holding part of what it needs: give ours back and wait a
       // little, a bounded number of times.
       const uint64_t charged = charged_.load();
-      const uint64_t cached = cached_pages_.load();
+      const uint64_t cached = counters_.pages.load();
       const uint64_t others =
           charged > cached + spare.size() ? charged - cached - spare.size() : 0;
       if (others > 0 && waits++ < kMaxReserveWaits) {
@@ -547,6 +535,31 @@ absl::Status PageCache::Reserve(size_t n, std::vector<PageRef>& spare,
   return absl::OkStatus();
 }
 
+absl::Status PageCache::WithSparePages(
+    IoMode mode, absl::string_view lost,
+    absl::FunctionRef<SpareAttempt(std::vector<PageRef>& spare)> attempt) {
+  std::vector<PageRef> spare;
+  absl::Status status;
+  for (int tries = 0;; ++tries) {
+    SpareAttempt a = attempt(spare);
+    if (a.done) {
+      status = std::move(a.status);
+      break;
+    }
+    // Short of pages: evict without holding the file lock, then retry (the
+    // file may have changed meanwhile).
+    if (tries >= kMaxAttempts) {
+      status = absl::ResourceExhaustedError(
+          absl::StrCat("page cache: ", lost, " to other threads too often"));
+      break;
+    }
+    status = Reserve(a.need, spare, mode);
+    if (!status.ok()) break;
+  }
+  ReturnSpare(spare);
+  return status;
+}
+
 void PageCache::ReturnSpare(std::vector<PageRef>& spare) {
   uint64_t n = 0;
   for (PageRef& p : spare) {
@@ -560,10 +573,10 @@ void PageCache::ReturnSpare(std::vector<PageRef>& spare) {
 }
 
 bool PageCache::ChargeDirty(size_t n) {
-  uint64_t d = dirty_pages_.load(std::memory_order_relaxed);
+  uint64_t d = counters_.dirty_pages.load(std::memory_order_relaxed);
   do {
     if (d + n > max_dirty_pages_) return false;
-  } while (!dirty_pages_.compare_exchange_weak(d, d + n));
+  } while (!counters_.dirty_pages.compare_exchange_weak(d, d + n));
   return true;
 }
 
@@ -653,7 +666,7 @@ size_t PageCache::EvictSome(size_t want, bool* found, absl::Status* error,
         absl::MakeConstSpan(cands.data() + i, j - i), left, error, mode);
     i = j;
   }
-  evictions_.fetch_add(evicted, std::memory_order_relaxed);
+  counters_.evictions.fetch_add(evicted, std::memory_order_relaxed);
   return evicted;  // `cands` (File references) dropped without locks.
 }
 
@@ -707,8 +720,9 @@ void PageCache::Retire(std::vector<std::unique_ptr<Entry>>& gone) {
   const uint64_t n = gone.size();
   gone.clear();  // drops the cache's references
   if (n == 0) return;
-  cached_pages_.fetch_sub(n, std::memory_order_relaxed);
-  if (dirty != 0) dirty_pages_.fetch_sub(dirty, std::memory_order_relaxed);
+  counters_.pages.fetch_sub(n, std::memory_order_relaxed);
+  if (dirty != 0)
+    counters_.dirty_pages.fetch_sub(dirty, std::memory_order_relaxed);
   charged_.fetch_sub(n);
 }
 
@@ -819,7 +833,7 @@ void PageCache::File::RefreshIfStaleLocked() {
   FixSizeLocked(size_, &st);
   StampLocked(st);
   ++write_gen_;  // the other writer's data may not be synced yet
-  cache_->invalidations_.fetch_add(1, std::memory_order_relaxed);
+  cache_->counters_.invalidations.fetch_add(1, std::memory_order_relaxed);
 }
 
 PageCache::File::~File() {
@@ -839,9 +853,9 @@ PageCache::Entry* PageCache::File::PutLocked(
   std::unique_ptr<Entry>& cell = pages_[index];
   if (cell != nullptr) retired.push_back(std::move(cell));
   cell = std::move(e);
-  cache_->cached_pages_.fetch_add(1, std::memory_order_relaxed);
+  cache_->counters_.pages.fetch_add(1, std::memory_order_relaxed);
   if (dirty) {
-    cache_->dirty_pages_.fetch_add(1, std::memory_order_relaxed);
+    cache_->counters_.dirty_pages.fetch_add(1, std::memory_order_relaxed);
     if (dirty_count_++ == 0 &&
         dirty_since_ns_.load(std::memory_order_relaxed) == 0) {
       dirty_since_ns_.store(MonoCoarseNowNs(), std::memory_order_relaxed);
@@ -867,13 +881,13 @@ void PageCache::File::SetDirtyLocked(Entry* e, bool dirty) {
   if (e->dirty.load(std::memory_order_relaxed) == dirty) return;
   e->dirty.store(dirty, std::memory_order_relaxed);
   if (dirty) {
-    cache_->dirty_pages_.fetch_add(1, std::memory_order_relaxed);
+    cache_->counters_.dirty_pages.fetch_add(1, std::memory_order_relaxed);
     if (dirty_count_++ == 0 &&
         dirty_since_ns_.load(std::memory_order_relaxed) == 0) {
       dirty_since_ns_.store(MonoCoarseNowNs(), std::memory_order_relaxed);
     }
   } else {
-    cache_->dirty_pages_.fetch_sub(1, std::memory_order_relaxed);
+    cache_->counters_.dirty_pages.fetch_sub(1, std::memory_order_relaxed);
     if (--dirty_count_ == 0) {
       dirty_since_ns_.store(0, std::memory_order_relaxed);
     }
@@ -930,7 +944,8 @@ absl::Status PageCache::File::WriteBackLocked(absl::Span<Entry* const> entries,
     ++write_gen_;  // even a failed pwrite may have changed the file
     if (s.ok()) {
       for (size_t k = i; k < j; ++k) SetDirtyLocked(entries[k], false);
-      cache_->writeback_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+      cache_->counters_.writebacks_bytes.fetch_add(bytes,
+                                                   std::memory_order_relaxed);
     } else {
       // Part of the run may have reached the file: the caller decides what
       // the cache keeps (DiscardFailedLocked, or a stable write's roll-back).
@@ -957,8 +972,8 @@ size_t PageCache::File::DiscardFailedLocked(absl::Span<Entry* const> failed,
     gone.push_back(std::move(it->second));
     pages_.erase(it);
   }
-  cache_->writeback_failed_pages_.fetch_add(gone.size(),
-                                            std::memory_order_relaxed);
+  cache_->counters_.writeback_failed_pages.fetch_add(gone.size(),
+                                                     std::memory_order_relaxed);
   cache_->UpdateLru(raw, {});
   size_t n = gone.size();
   cache_->Retire(gone);
@@ -1104,105 +1119,88 @@ size_t PageCache::File::EvictCandidates(absl::Span<const Candidate> cands,
 absl::StatusOr<CachedRead> PageCache::File::Read(uint64_t offset, uint64_t len,
                                                  IoMode mode) {
   if (absl::Status s = CheckDiskIfDue(); !s.ok()) return s;
-  std::vector<PageRef> spare;
-  for (int attempt = 0;; ++attempt) {
-    size_t need = 0;
-    {
-      MaybeLock l(&mu_, mode);
-      if (!l.locked()) return WouldBlockError();  // (`spare` is empty)
-      if (released_) {
-        cache_->ReturnSpare(spare);
-        return FileReleasedError();
-      }
-      RefreshIfStaleLocked();
-      CachedRead out;
-      if (offset >= size_ || len == 0) {
-        out.eof = offset >= size_;
-        cache_->ReturnSpare(spare);
-        return out;
-      }
-      const uint64_t end = len > size_ - offset ? size_ : offset + len;
-      const uint64_t first = offset / kPageSize;
-      const uint64_t last = (end - 1) / kPageSize;
-      const size_t npages = static_cast<size_t>(last - first + 1);
-      size_t present = 0;
-      for (auto it = pages_.lower_bound(first);
-           it != pages_.end() && it->first <= last; ++it) {
-        ++present;
-      }
-      need = npages - present;
-      if (need > 0 && mode == IoMode::kNoBlock) {
-        return WouldBlockError();  // a miss is a pread (`spare` is empty)
-      }
-      if (cache_->TopUp(spare, need)) {
-        // Read the missing runs first: an error leaves the cache unchanged.
-        size_t used = 0;
-        auto it = pages_.lower_bound(first);
-        for (uint64_t idx = first; idx <= last;) {
-          if (it != pages_.end() && it->first == idx) {
-            ++it;
-            ++idx;
-            continue;
-          }
-          uint64_t run_end = idx;  // exclusive
-          while (run_end <= last &&
-                 (it == pages_.end() || it->first != run_end))
-            ++run_end;
-          absl::Status s = FillLocked(
-              idx, absl::MakeSpan(spare.data() + used, run_end - idx));
-          if (!s.ok()) {
-            cache_->ReturnSpare(spare);
-            return s;
-          }
-          used += static_cast<size_t>(run_end - idx);
-          idx = run_end;
+  CachedRead out;
+  absl::Status status = cache_->WithSparePages(
+      mode, "read lost its pages",
+      [&](std::vector<PageRef>& spare) -> SpareAttempt {
+        MaybeLock l(&mu_, mode);
+        if (!l.locked()) return SpareAttempt::Done(WouldBlockError());
+        if (released_) return SpareAttempt::Done(FileReleasedError());
+        RefreshIfStaleLocked();
+        if (offset >= size_ || len == 0) {
+          out.eof = offset >= size_;
+          return SpareAttempt::Done();
         }
-        // Install them and collect the slices.
-        std::vector<std::unique_ptr<Entry>> retired;  // stays empty
-        std::vector<Entry*> touched;
-        touched.reserve(npages);
-        out.slices.reserve(npages);
-        used = 0;
-        it = pages_.lower_bound(first);
-        for (uint64_t idx = first; idx <= last; ++idx) {
-          Entry* e;
-          if (it != pages_.end() && it->first == idx) {
-            e = it->second.get();
-            ++it;
-          } else {
-            e = PutLocked(idx, std::move(spare[used++]), false, retired);
-          }
-          touched.push_back(e);
-          const uint64_t pstart = idx * kPageSize;
-          const uint64_t from = std::max(offset, pstart);
-          const uint64_t to = std::min(end, pstart + kPageSize);
-          out.slices.push_back(PageSlice{e->page,
-                                         static_cast<uint32_t>(from - pstart),
-                                         static_cast<uint32_t>(to - from)});
+        const uint64_t end = len > size_ - offset ? size_ : offset + len;
+        const uint64_t first = offset / kPageSize;
+        const uint64_t last = (end - 1) / kPageSize;
+        const size_t npages = static_cast<size_t>(last - first + 1);
+        size_t present = 0;
+        for (auto it = pages_.lower_bound(first);
+             it != pages_.end() && it->first <= last; ++it) {
+          ++present;
         }
-        cache_->UpdateLru({}, touched);
-        cache_->hits_.fetch_add(present, std::memory_order_relaxed);
-        cache_->misses_.fetch_add(need, std::memory_order_relaxed);
-        out.bytes = end - offset;
-        out.eof = end == size_;
-        spare.erase(spare.begin(),
-                    spare.begin() + static_cast<ptrdiff_t>(used));
-        cache_->ReturnSpare(spare);
-        return out;
-      }
-    }
-    // Short of pages: evict without holding the file lock, then retry
-    // (the file may have changed meanwhile).
-    if (attempt >= kMaxAttempts) {
-      cache_->ReturnSpare(spare);
-      return absl::ResourceExhaustedError(
-          "page cache: read lost its pages to other threads too often");
-    }
-    if (absl::Status s = cache_->Reserve(need, spare, mode); !s.ok()) {
-      cache_->ReturnSpare(spare);
-      return s;
-    }
-  }
+        const size_t need = npages - present;
+        if (need > 0 && mode == IoMode::kNoBlock) {
+          // A miss is a pread (`spare` is empty).
+          return SpareAttempt::Done(WouldBlockError());
+        }
+        if (cache_->TopUp(spare, need)) {
+          // Read the missing runs first: an error leaves the cache unchanged.
+          size_t used = 0;
+          auto it = pages_.lower_bound(first);
+          for (uint64_t idx = first; idx <= last;) {
+            if (it != pages_.end() && it->first == idx) {
+              ++it;
+              ++idx;
+              continue;
+            }
+            uint64_t run_end = idx;  // exclusive
+            while (run_end <= last &&
+                   (it == pages_.end() || it->first != run_end))
+              ++run_end;
+            absl::Status s = FillLocked(
+                idx, absl::MakeSpan(spare.data() + used, run_end - idx));
+            if (!s.ok()) return SpareAttempt::Done(s);
+            used += static_cast<size_t>(run_end - idx);
+            idx = run_end;
+          }
+          // Install them and collect the slices.
+          std::vector<std::unique_ptr<Entry>> retired;  // stays empty
+          std::vector<Entry*> touched;
+          touched.reserve(npages);
+          out.slices.reserve(npages);
+          used = 0;
+          it = pages_.lower_bound(first);
+          for (uint64_t idx = first; idx <= last; ++idx) {
+            Entry* e;
+            if (it != pages_.end() && it->first == idx) {
+              e = it->second.get();
+              ++it;
+            } else {
+              e = PutLocked(idx, std::move(spare[used++]), false, retired);
+            }
+            touched.push_back(e);
+            const uint64_t pstart = idx * kPageSize;
+            const uint64_t from = std::max(offset, pstart);
+            const uint64_t to = std::min(end, pstart + kPageSize);
+            out.slices.push_back(PageSlice{e->page.Share(),
+                                           static_cast<uint32_t>(from - pstart),
+                                           static_cast<uint32_t>(to - from)});
+          }
+          cache_->UpdateLru({}, touched);
+          cache_->counters_.hits.fetch_add(present, std::memory_order_relaxed);
+          cache_->counters_.misses.fetch_add(need, std::memory_order_relaxed);
+          out.bytes = end - offset;
+          out.eof = end == size_;
+          spare.erase(spare.begin(),
+                      spare.begin() + static_cast<ptrdiff_t>(used));
+          return SpareAttempt::Done();
+        }
+        return SpareAttempt::Short(need);
+      });
+  if (!status.ok()) return status;
+  return out;
 }
 
 absl::Status PageCache::File::Write(uint64_t offset,
@@ -1289,7 +1287,7 @@ absl::Status PageCache::File::Write(uint64_t offset,
                            new_dirty > cache_->max_dirty_pages_;
       if (mode == IoMode::kNoBlock &&
           (rmw || through ||
-           (new_dirty > 0 && cache_->dirty_pages_.load() + new_dirty >
+           (new_dirty > 0 && cache_->counters_.dirty_pages.load() + new_dirty >
                                  cache_->max_dirty_pages_))) {
         // A pread, a write-through, or a write-back to make room first.
         status = WouldBlockError();
@@ -1303,14 +1301,15 @@ absl::Status PageCache::File::Write(uint64_t offset,
         if (cache_->ChargeDirty(new_dirty)) {
           charged = new_dirty;
         } else {
-          const uint64_t want = cache_->dirty_pages_.load() + new_dirty;
+          const uint64_t want =
+              cache_->counters_.dirty_pages.load() + new_dirty;
           dirty_short = static_cast<size_t>(
               want > cache_->max_dirty_pages_ ? want - cache_->max_dirty_pages_
                                               : 1);
         }
       }
       absl::Cleanup uncharge = [&] {
-        if (charged != 0) cache_->dirty_pages_.fetch_sub(charged);
+        if (charged != 0) cache_->counters_.dirty_pages.fetch_sub(charged);
       };
       if (dirty_short != 0 && mode == IoMode::kNoBlock) {
         status = WouldBlockError();  // lost a race for the last dirty room
@@ -1366,7 +1365,7 @@ absl::Status PageCache::File::Write(uint64_t offset,
           }
         }
         if (!data.empty()) SetSizeLocked(std::max(size_, end));
-        cache_->cow_copies_.fetch_add(cows, std::memory_order_relaxed);
+        cache_->counters_.cow_copies.fetch_add(cows, std::memory_order_relaxed);
         if (!through) {
           std::vector<Entry*> gone;
           gone.reserve(retired.size());
@@ -1537,63 +1536,50 @@ absl::Status PageCache::File::Truncate(uint64_t size, IoMode mode) {
   if (absl::Status s = CheckDiskIfDue(); !s.ok()) return s;
   const uint64_t tail = size % kPageSize;
   const uint64_t tail_index = size / kPageSize;
-  std::vector<PageRef> spare;
-  absl::Status status;
-  for (int attempt = 0;; ++attempt) {
-    size_t need = 0;
-    {
-      absl::MutexLock l(&mu_);
-      if (released_) {
-        status = FileReleasedError();
-        break;
-      }
-      RefreshIfStaleLocked();
-      Entry* partial = nullptr;
-      if (tail != 0 && size < size_) {
-        auto it = pages_.find(tail_index);
-        if (it != pages_.end()) partial = it->second.get();
-      }
-      const bool cow = partial != nullptr && partial->page.use_count() > 1;
-      need = cow ? 1 : 0;
-      if (cache_->TopUp(spare, need)) {
-        NoteForeignChangeLocked();
-        if (::ftruncate(fd_.get(), static_cast<off_t>(size)) != 0) {
-          status = ErrnoStatus(errno, "page cache: ftruncate");
-          break;
+  return cache_->WithSparePages(
+      IoMode::kMayBlock, "truncate lost its page",
+      [&](std::vector<PageRef>& spare) -> SpareAttempt {
+        absl::MutexLock l(&mu_);
+        if (released_) return SpareAttempt::Done(FileReleasedError());
+        RefreshIfStaleLocked();
+        Entry* partial = nullptr;
+        if (tail != 0 && size < size_) {
+          auto it = pages_.find(tail_index);
+          if (it != pages_.end()) partial = it->second.get();
         }
-        ++write_gen_;
-        StampFromDiskLocked();
-        DropLocked(pages_.lower_bound((size + kPageSize - 1) / kPageSize),
-                   pages_.end());
-        if (partial != nullptr) {
-          if (cow) {
-            PageRef& p = spare[0];
-            std::memcpy(p.data(), partial->page.data(), tail);
-            std::memset(p.data() + tail, 0, kPageSize - tail);
-            std::vector<std::unique_ptr<Entry>> retired;
-            Entry* e = PutLocked(tail_index, std::move(p),
-                                 partial->dirty.load(), retired);
-            cache_->UpdateLru({partial}, {e});
-            cache_->Retire(retired);
-            cache_->cow_copies_.fetch_add(1, std::memory_order_relaxed);
-          } else {
-            std::memset(partial->page.data() + tail, 0, kPageSize - tail);
+        const bool cow = partial != nullptr && partial->page.use_count() > 1;
+        const size_t need = cow ? 1 : 0;
+        if (cache_->TopUp(spare, need)) {
+          NoteForeignChangeLocked();
+          if (::ftruncate(fd_.get(), static_cast<off_t>(size)) != 0) {
+            return SpareAttempt::Done(
+                ErrnoStatus(errno, "page cache: ftruncate"));
           }
+          ++write_gen_;
+          StampFromDiskLocked();
+          DropLocked(pages_.lower_bound((size + kPageSize - 1) / kPageSize),
+                     pages_.end());
+          if (partial != nullptr) {
+            if (cow) {
+              PageRef& p = spare[0];
+              std::memcpy(p.data(), partial->page.data(), tail);
+              std::memset(p.data() + tail, 0, kPageSize - tail);
+              std::vector<std::unique_ptr<Entry>> retired;
+              Entry* e = PutLocked(tail_index, std::move(p),
+                                   partial->dirty.load(), retired);
+              cache_->UpdateLru({partial}, {e});
+              cache_->Retire(retired);
+              cache_->counters_.cow_copies.fetch_add(1,
+                                                     std::memory_order_relaxed);
+            } else {
+              std::memset(partial->page.data() + tail, 0, kPageSize - tail);
+            }
+          }
+          SetSizeLocked(size);
+          return SpareAttempt::Done();
         }
-        SetSizeLocked(size);
-        break;
-      }
-    }
-    if (attempt >= kMaxAttempts) {
-      status = absl::ResourceExhaustedError(
-          "page cache: truncate lost its page to other threads too often");
-      break;
-    }
-    status = cache_->Reserve(need, spare, IoMode::kMayBlock);
-    if (!status.ok()) break;
-  }
-  cache_->ReturnSpare(spare);
-  return status;
+        return SpareAttempt::Short(need);
+      });
 }
 
 }  // namespace txbuf

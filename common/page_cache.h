@@ -82,9 +82,11 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "common/counter_set.h"
 #include "common/page_pool.h"
 #include "common/socket_util.h"
 
@@ -198,23 +200,45 @@ struct CachedRead {
   size_t CopyTo(absl::Span<std::byte> out) const;
 };
 
-// A snapshot of the cache's counters.
-struct PageCacheStats {
-  uint64_t pages = 0;         // pages in the cache (in some file's page map).
-  uint64_t pinned_pages = 0;  // ... of which referenced outside the cache.
-  uint64_t dirty_pages = 0;   // ... of which not written back yet.
-  uint64_t cow_copies = 0;    // pinned pages copied before a change.
-  uint64_t hits = 0;          // Read() pages found in the cache.
-  uint64_t misses = 0;        // Read() pages filled from the file.
-  uint64_t evictions = 0;     // pages dropped to make room.
-  uint64_t writebacks_bytes = 0;        // bytes written to files (pwrite).
-  uint64_t writeback_failed_pages = 0;  // dirty pages dropped unwritten
-                                        // after a write-back error.
-  uint64_t files = 0;                   // files in the cache.
-  uint64_t invalidations = 0;          // files found changed on disk by another
-                                       // process (their clean pages dropped).
-  uint64_t background_writebacks = 0;  // files written back by
-                                       // WriteBackDue() (age or pressure).
+// The cache's counters: `C` is std::atomic<uint64_t> live (in the PageCache)
+// and uint64_t in a snapshot (PageCacheStats); see counter_set.h.
+template <typename C>
+struct PageCacheCountersOf {
+  C pages{};                   // pages in the cache (in some file's page map).
+  C dirty_pages{};             // ... of which not written back yet.
+  C cow_copies{};              // pinned pages copied before a change.
+  C hits{};                    // Read() pages found in the cache.
+  C misses{};                  // Read() pages filled from the file.
+  C evictions{};               // pages dropped to make room.
+  C writebacks_bytes{};        // bytes written to files (pwrite).
+  C writeback_failed_pages{};  // dirty pages dropped unwritten after a
+                               // write-back error.
+  C invalidations{};           // files found changed on disk by another
+                               // process (their clean pages dropped).
+  C background_writebacks{};   // files written back by WriteBackDue() (age
+                               // or pressure).
+
+  // Calls f(name, sets.counter...) for each counter; `name` as in
+  // rpc::PageCacheStats.
+  template <typename F, typename... Sets>
+  static void ForEach(F&& f, Sets&... sets) {
+    f("pages", sets.pages...);
+    f("dirty_pages", sets.dirty_pages...);
+    f("cow_copies", sets.cow_copies...);
+    f("hits", sets.hits...);
+    f("misses", sets.misses...);
+    f("evictions", sets.evictions...);
+    f("writeback_bytes", sets.writebacks_bytes...);
+    f("writeback_failed_pages", sets.writeback_failed_pages...);
+    f("invalidations", sets.invalidations...);
+    f("background_writebacks", sets.background_writebacks...);
+  }
+};
+
+// A snapshot of the cache's counters, and what is counted when asked.
+struct PageCacheStats : PageCacheCountersOf<uint64_t> {
+  uint64_t pinned_pages = 0;  // cached pages referenced outside the cache.
+  uint64_t files = 0;         // files in the cache.
 };
 
 struct PageCacheOptions {
@@ -311,7 +335,7 @@ class PageCache {
   // start. A server folds it into its write verifier, so that clients
   // resend what they wrote but did not commit (as NFS after a restart).
   uint64_t lost_pages() const {
-    return writeback_failed_pages_.load(std::memory_order_relaxed);
+    return counters_.writeback_failed_pages.load(std::memory_order_relaxed);
   }
 
   // Files open (File objects alive, each holding a descriptor), whether in
@@ -393,8 +417,27 @@ class PageCache {
       ABSL_LOCKS_EXCLUDED(lru_mu_);
   // Gives unused spare pages back (uncharged, to the pool).
   void ReturnSpare(std::vector<PageRef>& spare);
+  // One try of an operation that takes new pages from its spare pages under
+  // its file's lock: done (with its status), or short of `need` pages.
+  struct SpareAttempt {
+    static SpareAttempt Done(absl::Status s = absl::OkStatus()) {
+      return {true, 0, std::move(s)};
+    }
+    static SpareAttempt Short(size_t need) { return {false, need, {}}; }
+    bool done;
+    size_t need;
+    absl::Status status;
+  };
+  // Runs `attempt(spare)` until it is done; after a short try, reserves the
+  // pages it needs (Reserve, in `mode`, holding no File lock) and tries
+  // again, at most kMaxAttempts times (then ResourceExhausted: "page cache:
+  // <lost> to other threads too often"). The spare pages left over go back
+  // at the end (ReturnSpare); the status is the last try's.
+  absl::Status WithSparePages(
+      IoMode mode, absl::string_view lost,
+      absl::FunctionRef<SpareAttempt(std::vector<PageRef>& spare)> attempt);
   // Counts `n` more dirty pages against max_dirty_pages if they fit (the
-  // caller gives them back with dirty_pages_.fetch_sub(n) once its own
+  // caller gives them back with counters_.dirty_pages.fetch_sub(n) once its own
   // pages are counted); false if they do not.
   bool ChargeDirty(size_t n);
   // Writes back dirty pages until `want` fewer are dirty or none is left to
@@ -444,16 +487,7 @@ class PageCache {
   std::atomic<uint64_t> lru_clock_{1};  // counts moves to the recent end
 
   std::atomic<uint64_t> charged_{0};  // pages in maps + spare pages of ops.
-  std::atomic<uint64_t> cached_pages_{0};
-  std::atomic<uint64_t> dirty_pages_{0};
-  std::atomic<uint64_t> cow_copies_{0};
-  std::atomic<uint64_t> hits_{0};
-  std::atomic<uint64_t> misses_{0};
-  std::atomic<uint64_t> evictions_{0};
-  std::atomic<uint64_t> writeback_bytes_{0};
-  std::atomic<uint64_t> writeback_failed_pages_{0};
-  std::atomic<uint64_t> invalidations_{0};
-  std::atomic<uint64_t> background_writebacks_{0};
+  PageCacheCountersOf<std::atomic<uint64_t>> counters_;
 };
 
 // One cached file. Obtained from PageCache::GetFile(); must be released

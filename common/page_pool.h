@@ -14,7 +14,7 @@
 //   txbuf::PagePool pool(64 << 20);          // 64 MiB arena
 //   txbuf::PageRef page = pool.Allocate();   // refcount 1
 //   std::memcpy(page.data(), src, 4096);
-//   txbuf::PageRef pin = page;               // refcount 2: pinned
+//   txbuf::PageRef pin = page.Share();       // refcount 2: pinned
 //   // ... page goes back to the pool after both references are dropped.
 #ifndef TXBUF_COMMON_PAGE_POOL_H_
 #define TXBUF_COMMON_PAGE_POOL_H_
@@ -48,21 +48,16 @@ struct Page {
   std::byte* data = nullptr;
 };
 
-// A counted reference to a page. Copying takes a reference.
+// One counted reference to a page: move-only; its destructor drops the
+// reference. Share() takes another reference, explicitly.
 class PageRef {
  public:
   PageRef() = default;
   // Adopts one reference already taken on `page`.
   static PageRef Adopt(Page* page) { return PageRef(page); }
 
-  PageRef(const PageRef& o) : page_(o.page_) {
-    if (page_ != nullptr) page_->refs.fetch_add(1, std::memory_order_relaxed);
-  }
-  PageRef& operator=(const PageRef& o) {
-    PageRef copy(o);
-    std::swap(page_, copy.page_);
-    return *this;
-  }
+  PageRef(const PageRef&) = delete;
+  PageRef& operator=(const PageRef&) = delete;
   PageRef(PageRef&& o) noexcept : page_(std::exchange(o.page_, nullptr)) {}
   PageRef& operator=(PageRef&& o) noexcept {
     if (this != &o) {
@@ -72,6 +67,12 @@ class PageRef {
     return *this;
   }
   ~PageRef() { reset(); }
+
+  // Another reference to the same page (empty if this one is empty).
+  PageRef Share() const {
+    if (page_ != nullptr) page_->refs.fetch_add(1, std::memory_order_relaxed);
+    return PageRef(page_);
+  }
 
   void reset();
   std::byte* data() const { return page_->data; }
@@ -85,11 +86,7 @@ class PageRef {
   Page* release() { return std::exchange(page_, nullptr); }
 
   // Gives up this reference to a Deleter that drops it.
-  Deleter ToDeleter() && {
-    return Deleter(
-        +[](void*, void* p) { Unref(static_cast<Page*>(p)); }, nullptr,
-        std::exchange(page_, nullptr));
-  }
+  Deleter ToDeleter() && { return Deleter::Of(std::move(*this)); }
 
   // Gives up this reference to a txbuf segment of `len` bytes of the page:
   // the pool counts the page as held by txbufs (once, however many segments
@@ -99,9 +96,30 @@ class PageRef {
   // Drops one reference on `page`.
   static void Unref(Page* page);
 
+  // One word, no pointer into itself: Deleter::Of holds it inline.
+  using TriviallyRelocatable = void;
+
  private:
+  // What ToTxDeleter's Deleter holds (below).
+  class TxPin;
+
   explicit PageRef(Page* page) : page_(page) {}
   Page* page_ = nullptr;
+};
+
+// A page reference held by a txbuf segment of `len` bytes: counted in the
+// pool's tx_pages / tx_segment_bytes while it lives.
+class PageRef::TxPin {
+ public:
+  using TriviallyRelocatable = void;
+  TxPin(PageRef page, size_t len);
+  TxPin(TxPin&& o) noexcept = default;
+  TxPin& operator=(TxPin&&) = delete;
+  ~TxPin();
+
+ private:
+  PageRef page_;
+  size_t len_;
 };
 
 struct PagePoolStats {
@@ -162,25 +180,27 @@ inline void PageRef::reset() {
   if (page_ != nullptr) Unref(std::exchange(page_, nullptr));
 }
 
-inline Deleter PageRef::ToTxDeleter(size_t len) && {
-  Page* p = std::exchange(page_, nullptr);
-  PagePool* pool = p->pool;
-  if (p->tx_pins.fetch_add(1, std::memory_order_acq_rel) == 0) {
+inline PageRef::TxPin::TxPin(PageRef page, size_t len)
+    : page_(std::move(page)), len_(len) {
+  PagePool* pool = page_.get()->pool;
+  if (page_.get()->tx_pins.fetch_add(1, std::memory_order_acq_rel) == 0) {
     pool->tx_pages_.fetch_add(1, std::memory_order_relaxed);
   }
-  pool->tx_segment_bytes_.fetch_add(len, std::memory_order_relaxed);
-  return Deleter(
-      +[](void* len, void* obj) {
-        auto* page = static_cast<Page*>(obj);
-        PagePool* pool = page->pool;
-        pool->tx_segment_bytes_.fetch_sub(reinterpret_cast<uintptr_t>(len),
-                                          std::memory_order_relaxed);
-        if (page->tx_pins.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-          pool->tx_pages_.fetch_sub(1, std::memory_order_relaxed);
-        }
-        Unref(page);
-      },
-      reinterpret_cast<void*>(static_cast<uintptr_t>(len)), p);
+  pool->tx_segment_bytes_.fetch_add(len_, std::memory_order_relaxed);
+}
+
+inline PageRef::TxPin::~TxPin() {
+  if (!page_) return;  // moved from
+  PagePool* pool = page_.get()->pool;
+  pool->tx_segment_bytes_.fetch_sub(len_, std::memory_order_relaxed);
+  if (page_.get()->tx_pins.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    pool->tx_pages_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  // page_ drops its reference now.
+}
+
+inline Deleter PageRef::ToTxDeleter(size_t len) && {
+  return Deleter::Of(TxPin(std::move(*this), len));
 }
 
 inline void PageRef::Unref(Page* page) {

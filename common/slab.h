@@ -145,13 +145,10 @@ class SlabObject {
   explicit operator bool() const { return p_ != nullptr; }
 
   // Gives up ownership to a Deleter that frees the object.
-  Deleter ToDeleter() && {
-    return Deleter(
-        +[](void* cache, void* obj) {
-          static_cast<SlabCache*>(cache)->Free(obj);
-        },
-        cache_, std::exchange(p_, nullptr));
-  }
+  Deleter ToDeleter() && { return Deleter::Of(std::move(*this)); }
+
+  // Two words, no pointer into itself: Deleter::Of holds it inline.
+  using TriviallyRelocatable = void;
 
  private:
   SlabCache* cache_ = nullptr;

@@ -23,34 +23,44 @@ TxBufContext::TxBufContext(SlabAllocator& slabs, PagePool& pages,
 
 TxBufContext::~TxBufContext() { ReleaseCachedPages(); }
 
-void TxBufContext::ReleaseCachedPages() {
-  for (Page* p : staging_free_) PageRef::Unref(p);
-  staging_free_.clear();
-}
+void TxBufContext::ReleaseCachedPages() { staging_free_.clear(); }
 
 PageRef TxBufContext::AllocStagingPage() {
   if (!staging_free_.empty()) {
-    Page* p = staging_free_.back();
+    PageRef p = std::move(staging_free_.back());
     staging_free_.pop_back();
-    return PageRef::Adopt(p);
+    return p;
   }
   return pages_.Allocate();
 }
 
+// A staging page held by a txbuf segment; given back to its context (for
+// reuse) when the segment is released.
+class TxBufContext::StagingPage {
+ public:
+  using TriviallyRelocatable = void;
+  StagingPage(TxBufContext* ctx, PageRef page)
+      : ctx_(ctx), page_(std::move(page)) {}
+  StagingPage(StagingPage&& o) noexcept = default;
+  StagingPage& operator=(StagingPage&&) = delete;
+  ~StagingPage() {
+    if (page_) ctx_->RecycleStaging(std::move(page_));
+  }
+
+ private:
+  TxBufContext* ctx_;
+  PageRef page_;
+};
+
 Deleter TxBufContext::StagingDeleter(PageRef page) {
-  // The deleter takes over the reference; ReleaseStaging recycles or drops it.
-  return Deleter(&TxBufContext::ReleaseStaging, this, page.release());
+  return Deleter::Of(StagingPage(this, std::move(page)));
 }
 
-void TxBufContext::ReleaseStaging(void* c, void* pg) {
-  auto* ctx = static_cast<TxBufContext*>(c);
-  auto* page = static_cast<Page*>(pg);
-  if (ctx->staging_free_.size() < kStagingKeep &&
-      page->refs.load(std::memory_order_acquire) == 1) {
-    ctx->staging_free_.push_back(page);  // keep our reference
-    return;
+void TxBufContext::RecycleStaging(PageRef page) {
+  if (staging_free_.size() < kStagingKeep && page.use_count() == 1) {
+    staging_free_.push_back(std::move(page));  // keep our reference
   }
-  PageRef::Unref(page);
+  // Otherwise `page` drops its reference here.
 }
 
 // --- TxBuf -----------------------------------------------------------------
@@ -319,14 +329,15 @@ void TxBufBuilder::AppendPage(PageRef page, size_t offset, size_t len) {
   AddSegment(p, len, SegmentKind::kPage, std::move(page).ToTxDeleter(len));
 }
 
-void TxBufBuilder::AppendExternal(const void* p, size_t len, Deleter release) {
-  if (!status_.ok()) return;  // `release` runs as it goes out of scope.
-  if (len < ctx_.options().stage_threshold) {
-    AppendBytes(p, len);
-    return;  // `release` runs now: the bytes were copied.
+void TxBufBuilder::AppendExternal(OwnedBytes bytes) {
+  if (!status_.ok()) return;  // `bytes` are released as they go out of scope.
+  if (bytes.size() < ctx_.options().stage_threshold) {
+    AppendBytes(bytes.data(), bytes.size());
+    return;  // `bytes` are released now: they were copied.
   }
-  AddSegment(static_cast<const std::byte*>(p), len, SegmentKind::kExternal,
-             std::move(release));
+  const std::byte* p = bytes.data();
+  const size_t len = bytes.size();
+  AddSegment(p, len, SegmentKind::kExternal, std::move(bytes).TakeOwner());
 }
 
 absl::StatusOr<TxBuf> TxBufBuilder::Finish(TxBufDestructor destructor) {

@@ -50,6 +50,7 @@
 #include "absl/types/span.h"
 #include "common/deleter.h"
 #include "common/memory_stats.h"
+#include "common/owned_bytes.h"
 #include "common/page_pool.h"
 #include "common/slab.h"
 
@@ -107,7 +108,11 @@ class TxBufContext {
   // going back to the shared pool's mutex for every reply.
   PageRef AllocStagingPage();
   Deleter StagingDeleter(PageRef page);
-  static void ReleaseStaging(void* ctx, void* page);
+  // What a staging segment's Deleter holds (txbuf.cc).
+  class StagingPage;
+  // Keeps `page` for reuse if it is the last reference and the list has
+  // room; drops it otherwise.
+  void RecycleStaging(PageRef page);
   static constexpr size_t kStagingKeep = 64;
 
   SlabAllocator& slabs_;
@@ -116,7 +121,7 @@ class TxBufContext {
   TxBufOptions options_;
   SlabCache* node_cache_;
   SlabCache* control_cache_;
-  std::vector<Page*> staging_free_;  // one reference held on each
+  std::vector<PageRef> staging_free_;
 };
 
 namespace internal {
@@ -276,9 +281,14 @@ class TxBufBuilder {
   // the threshold.
   void AppendPage(PageRef page, size_t offset, size_t len);
 
-  // A caller's buffer; `release` runs when the kernel is done with it (or at
-  // once if the bytes are staged).
-  void AppendExternal(const void* p, size_t len, Deleter release);
+  // A caller's buffer; its owner is released when the kernel is done with
+  // it (or at once if the bytes are staged).
+  void AppendExternal(OwnedBytes bytes);
+  // The same, for `len` bytes at `p` owned by `release`.
+  void AppendExternal(const void* p, size_t len, Deleter release) {
+    AppendExternal(OwnedBytes({static_cast<const std::byte*>(p), len},
+                              std::move(release)));
+  }
 
   // Bytes appended so far.
   uint64_t size() const { return size_; }

@@ -155,7 +155,7 @@ TEST_F(TxBufTest, DestructorRunsOnceAfterEveryCloneAndSlice) {
 TEST_F(TxBufTest, CloneTakesNoPageReferences) {
   TxBufBuilder b(ctx_);
   PageRef p = FilledPage(pool_, 'x');
-  b.AppendPage(p, 0, kPageSize);
+  b.AppendPage(p.Share(), 0, kPageSize);
   TxBuf t = *b.Finish();
   EXPECT_EQ(p.use_count(), 2u);
   TxBuf c1 = t.Clone();
@@ -172,12 +172,12 @@ TEST_F(TxBufTest, APageSharedByTxbufsIsHeldOnce) {
   PageRef p = FilledPage(pool_, 'x');
   PageRef q = FilledPage(pool_, 'y');
   TxBufBuilder a(ctx_);
-  a.AppendPage(p, 0, kPageSize);
-  a.AppendPage(q, 100, 1000);
+  a.AppendPage(p.Share(), 0, kPageSize);
+  a.AppendPage(q.Share(), 100, 1000);
   TxBuf ta = *a.Finish();
   TxBufBuilder b(ctx_);
-  b.AppendPage(p, 0, 2048);
-  b.AppendPage(p, 2048, 2048);
+  b.AppendPage(p.Share(), 0, 2048);
+  b.AppendPage(p.Share(), 2048, 2048);
   TxBuf tb = *b.Finish();
   // Three segments of p and one of q: two distinct pages held.
   EXPECT_EQ(pool_.tx_pages(), 2u);
@@ -198,7 +198,7 @@ TEST_F(TxBufTest, SlicePinsOnlyFromItsFirstNode) {
   std::vector<PageRef> pages;
   for (int i = 0; i < 64; ++i) {
     pages.push_back(FilledPage(pool_, 'p'));
-    b.AppendPage(pages.back(), 0, kPageSize);
+    b.AppendPage(pages.back().Share(), 0, kPageSize);
   }
   int destructed = 0;
   TxBuf t = *b.Finish([&](const TxBufCompletion&) { ++destructed; });
@@ -220,7 +220,7 @@ TEST_F(TxBufTest, AdvanceReleasesSentNodesProgressively) {
   std::vector<PageRef> pages;
   for (int i = 0; i < 48; ++i) {
     pages.push_back(FilledPage(pool_, 'q'));
-    b.AppendPage(pages.back(), 0, kPageSize);
+    b.AppendPage(pages.back().Share(), 0, kPageSize);
   }
   TxBuf t = *b.Finish();
   t.Advance(16 * kPageSize);  // node 0 fully passed

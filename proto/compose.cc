@@ -97,11 +97,8 @@ void AppendMessage(TxBufContext& ctx, TxBufBuilder& b, int field,
   }
   auto* heap = new std::string(total, '\0');
   write(reinterpret_cast<std::byte*>(heap->data()));
-  b.AppendExternal(
-      heap->data(), heap->size(),
-      Deleter(
-          +[](void*, void* s) { delete static_cast<std::string*>(s); }, nullptr,
-          heap));
+  b.AppendExternal(heap->data(), heap->size(),
+                   Deleter::Of(std::unique_ptr<std::string>(heap)));
 }
 
 // A READDIR result (sizes cached): the OpResult's other fields and the

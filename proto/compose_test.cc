@@ -209,7 +209,7 @@ class ComposeReplyFrameTest : public ::testing::TestWithParam<size_t> {
           ctx_, reply, payload_bytes.size(),
           [&payload](TxBufBuilder& b) {
             for (const Slice& s : payload)
-              b.AppendPage(s.page, s.offset, s.len);
+              b.AppendPage(s.page.Share(), s.offset, s.len);
           },
           [&destructor_runs](const TxBufCompletion&) { ++destructor_runs; });
       ASSERT_TRUE(tx.ok()) << tx.status();
@@ -362,9 +362,7 @@ TEST(ComposeRequestFrameTest, IsTheHeaderTheReferenceEncodingAndThePayload) {
           ComposeRequestFrame(ctx, req, data.size(), [&](TxBufBuilder& b) {
             b.AppendExternal(
                 data.data(), data.size(),
-                Deleter(
-                    +[](void* n, void*) { ++*static_cast<int*>(n); }, &released,
-                    nullptr));
+                Deleter::FromCallable([&released] { ++released; }));
           });
       ASSERT_TRUE(tx.ok()) << tx.status();
       Wire wire = Cut(*tx);

@@ -13,18 +13,23 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/counter_set.h"
 #include "common/crypto.h"
 #include "common/event_loop.h"
 #include "common/socket_util.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
 #include "proto/stats_json.h"
 #include "server/logging.h"
 #include "server/worker.h"
@@ -664,6 +669,31 @@ void FillLatency(
   }
 }
 
+// Sets each counter of `snapshot` (a counter set, common/counter_set.h) in
+// the uint64 field of `m` that has the counter's name. A counter without one
+// is a programming error: it aborts at the first STATS request.
+template <typename Snapshot>
+void SetCounterFields(const Snapshot& snapshot, google::protobuf::Message& m) {
+  const google::protobuf::Descriptor* d = m.GetDescriptor();
+  const google::protobuf::Reflection* r = m.GetReflection();
+  Snapshot::ForEach(
+      [&](std::string_view name, uint64_t value) {
+        const google::protobuf::FieldDescriptor* f =
+            d->FindFieldByName(std::string(name));
+        if (f == nullptr ||
+            f->cpp_type() !=
+                google::protobuf::FieldDescriptor::CPPTYPE_UINT64) {
+          std::fprintf(stderr,
+                       "txbufd: counter %.*s has no uint64 field in %s\n",
+                       static_cast<int>(name.size()), name.data(),
+                       d->full_name().c_str());
+          std::abort();
+        }
+        r->SetUInt64(&m, f, value);
+      },
+      snapshot);
+}
+
 }  // namespace
 
 void Server::FillStats(rpc::StatsResult* r) const {
@@ -680,19 +710,9 @@ void Server::FillStats(rpc::StatsResult* r) const {
   r->set_zerocopy_completions(m.zerocopy_completions);
   r->set_copied_completions(m.copied_completions);
   for (int i = 0; i < kNumEngines; ++i) {
-    const EngineCountersSnapshot& e = m.engines[i];
     rpc::EngineStats* es = r->add_engines();
     es->set_name(std::string(kEngineNames[i]));
-    es->set_txbufs(e.txbufs);
-    es->set_bytes(e.bytes);
-    es->set_submissions(e.submissions);
-    es->set_partial_sends(e.partial_sends);
-    es->set_would_block(e.would_block);
-    es->set_zc_notifications(e.zc_notifications);
-    es->set_zc_copied(e.zc_copied);
-    es->set_nobufs_fallbacks(e.nobufs_fallbacks);
-    es->set_fixed_buffer_sends(e.fixed_buffer_sends);
-    es->set_errors(e.errors);
+    SetCounterFields(m.engines[i], *es);
   }
   // Slab caches: the same caches exist on every worker; sum them.
   std::map<std::string, SlabCacheStats> slabs;
@@ -716,17 +736,8 @@ void Server::FillStats(rpc::StatsResult* r) const {
   }
   PageCacheStats pc = cache_->Stats();
   rpc::PageCacheStats* p = r->mutable_page_cache();
-  p->set_pages(pc.pages);
+  SetCounterFields(pc, *p);
   p->set_pinned_pages(pc.pinned_pages);
-  p->set_dirty_pages(pc.dirty_pages);
-  p->set_cow_copies(pc.cow_copies);
-  p->set_hits(pc.hits);
-  p->set_misses(pc.misses);
-  p->set_evictions(pc.evictions);
-  p->set_writeback_bytes(pc.writebacks_bytes);
-  p->set_invalidations(pc.invalidations);
-  p->set_background_writebacks(pc.background_writebacks);
-  p->set_writeback_failed_pages(pc.writeback_failed_pages);
   r->set_connections(connections.load());
   r->set_connections_total(connections_total.load());
   r->set_requests(requests.load());

@@ -152,7 +152,7 @@ class EngineSender final : public Sender {
     size_t left = size_ - kHeader;
     for (size_t i = 0; left > 0; ++i) {
       size_t n = std::min(left, kPageSize);
-      b.AppendPage(pages_[i], 0, n);
+      b.AppendPage(pages_[i].Share(), 0, n);
       left -= n;
     }
     ++in_flight_;

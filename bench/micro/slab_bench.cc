@@ -89,7 +89,7 @@ void BM_ComposeCompound_Txbuf(benchmark::State& state) {
       std::memset(r.data(), i, 120);
       b.AppendSlab(std::move(r), 120);
     }
-    for (const PageRef& p : cache_pages) b.AppendPage(p, 0, kPageSize);
+    for (const PageRef& p : cache_pages) b.AppendPage(p.Share(), 0, kPageSize);
     absl::StatusOr<TxBuf> t = b.Finish();
     benchmark::DoNotOptimize(t->size());
     // Released here, as after the last zero-copy notification.

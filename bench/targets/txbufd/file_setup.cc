@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "bench/load/pattern.h"
 #include "client/compound.h"
+#include "client/write_lease.h"
 
 namespace txbuf::bench {
 namespace {
@@ -70,26 +71,23 @@ absl::Status WriteTestFile(Client& c, const Workload& w) {
       if (!st.status.ok()) break;
       slot = st.free.back();
       st.free.pop_back();
-      st.in_flight += 2;  // the reply and the release
+      ++st.in_flight;
     }
     std::vector<uint8_t>& b = bufs[static_cast<size_t>(slot)];
     FillPattern(w.seed, off, absl::MakeSpan(b.data(), n));
-    // Each slot waits for two events: the reply and the buffer's release.
-    auto pending = std::make_shared<int>(2);
-    auto finish = [&st, slot, pending](const absl::Status& s) {
+    // The slot is free again once the reply came and the buffer was released.
+    client::WriteLease lease([&st, slot](absl::StatusOr<CompoundReply> r) {
+      absl::Status s = !r.ok() ? r.status() : r->status(2);
       absl::MutexLock l(&st.mu);
       if (!s.ok() && st.status.ok()) st.status = s;
       --st.in_flight;
-      if (--*pending == 0) st.free.push_back(slot);
-    };
-    Compound q;
-    q.PutFh(fh->fh()).Write(
-        off, {reinterpret_cast<const std::byte*>(b.data()), n},
-        Deleter::FromCallable([finish] { finish(absl::OkStatus()); }),
-        rpc::STABILITY_UNSTABLE);
-    c.Submit(std::move(q), [finish](absl::StatusOr<CompoundReply> r) {
-      finish(!r.ok() ? r.status() : r->status(2));
+      st.free.push_back(slot);
     });
+    Compound q;
+    q.PutFh(fh->fh()).Write(off,
+                            {reinterpret_cast<const std::byte*>(b.data()), n},
+                            lease.BufferRelease(), rpc::STABILITY_UNSTABLE);
+    c.Submit(std::move(q), lease.ReplyCallback());
   }
   {
     absl::MutexLock l(&st.mu);

@@ -182,15 +182,14 @@ class Conn {
     Deleter release;
     if (scratch.empty()) {
       // Points into the shared pattern image, which outlives the client.
-      release =
-          Deleter(&Conn::Released, this, reinterpret_cast<void*>(op.start_ns));
+      release = Deleter::FromCallable(
+          [this, start = op.start_ns] { Released(start); });
     } else {
       // Computed for this WRITE: the buffer lives until its release.
       auto buf = std::make_shared<std::vector<uint8_t>>(std::move(scratch));
       data = buf->data();
-      release = Deleter::FromCallable([this, buf, start = op.start_ns] {
-        Released(this, reinterpret_cast<void*>(start));
-      });
+      release = Deleter::FromCallable(
+          [this, buf, start = op.start_ns] { Released(start); });
     }
     c.PutFh(h_.file_fh)
         .Write(op.offset, {reinterpret_cast<const std::byte*>(data), n},
@@ -198,11 +197,9 @@ class Conn {
   }
 
   // A WRITE buffer's Deleter: the client's txbuf destructor ran.
-  static void Released(void* self, void* start) {
-    auto* conn = static_cast<Conn*>(self);
-    const auto start_ns = reinterpret_cast<intptr_t>(start);
-    if (start_ns >= conn->measure_ns_ && start_ns < conn->end_ns_) {
-      conn->release_ns_.Record(
+  void Released(int64_t start_ns) {
+    if (start_ns >= measure_ns_ && start_ns < end_ns_) {
+      release_ns_.Record(
           static_cast<uint64_t>(std::max<int64_t>(0, MonoNowNs() - start_ns)));
     }
   }
