@@ -8,8 +8,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "common/engine/txbuf_device.h"
 #include "common/internal/txbuf_access.h"
-#include "kmod-shim/user/txbuf_device.h"
 
 namespace txbuf {
 namespace {
@@ -63,8 +63,8 @@ class KmodEngine::Impl final : public IoCompletion {
   struct Sent {
     size_t accepted = 0;  // bytes of `view` the module took, from its start
     size_t sends = 0;     // SENDs accepted: one OnCompletion() each
-    absl::Status status;  // OK; ResourceExhausted: over the module's caps,
-                          // OnRoom() follows; else a send error
+    int err = 0;          // 0: all accepted; ENOBUFS: over the module's
+                          // caps, OnRoom() follows; else a send error
   };
 
   Impl(EventLoop& loop, TxbufDevice dev) : loop_(loop), dev_(std::move(dev)) {}
@@ -102,15 +102,10 @@ class KmodEngine::Impl final : public IoCompletion {
       size_t from = r.accepted;
       size_t to = seg_end[first + n - 1];
       uint64_t cookie = next_cookie_++;
-      absl::Status s = dev_.Send(sock->fd(), cookie, 0,
-                                 absl::MakeConstSpan(segs).subspan(first, n));
-      if (!s.ok()) {
-        if (TxbufErrno(s) == ENOBUFS) {
-          waiting_.emplace(sock, true);
-          r.status = absl::ResourceExhaustedError(s.message());
-        } else {
-          r.status = s;
-        }
+      r.err = dev_.SendErrno(sock->fd(), cookie, 0,
+                             absl::MakeConstSpan(segs).subspan(first, n));
+      if (r.err != 0) {
+        if (r.err == ENOBUFS) waiting_.emplace(sock, true);
         return r;
       }
       // The module has the bytes; hold them until its destructor ran.
@@ -198,14 +193,14 @@ SubmitResult KmodEngine::SocketEngine::Submit(const TxBuf& view) {
   if (r.accepted > 0) {
     counters_.bytes.fetch_add(r.accepted, std::memory_order_relaxed);
   }
-  if (r.status.ok()) return {.bytes = r.accepted};
-  if (r.status.code() == absl::StatusCode::kResourceExhausted) {
+  if (r.err == 0) return {.bytes = r.accepted};
+  if (r.err == ENOBUFS) {
     counters_.would_block.fetch_add(1, std::memory_order_relaxed);
     return {.bytes = r.accepted, .next = SubmitResult::Next::kWait};
   }
   return {.bytes = r.accepted,
           .next = SubmitResult::Next::kFailed,
-          .error = r.status,
+          .error = DeviceErrnoStatus(r.err, "TXBUF_IOC_SEND"),
           .by = EngineKind::kKmod};
 }
 
