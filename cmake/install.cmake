@@ -22,8 +22,8 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 # --- The installed client library --------------------------------------------
-# client/ with everything it needs from common/, proto/ (the generated code)
-# and kmod-shim/user/ inside, so that a user links it and Debian's libraries
+# client/ with everything it needs from common/ and proto/ (the generated
+# code) inside, so that a user links it and Debian's libraries
 # (Abseil, protobuf; liburing and libcrypto too when static), nothing of
 # txbuf's build tree. Made of the position-independent objects of
 # txbuf_pic_objects(): the internal libraries txbufd and the tests link stay
@@ -41,7 +41,6 @@ set(_txbuf_client_objects
   $<TARGET_OBJECTS:txbuf_common_pic>
   $<TARGET_OBJECTS:txbuf_proto_pic>
   $<TARGET_OBJECTS:txbuf_protocol_pic>
-  $<TARGET_OBJECTS:txbuf_kmod_user_pic>
 )
 foreach(kind IN ITEMS shared static)
   set(lib txbuf_client_${kind})

@@ -3,7 +3,7 @@
 // A `TxSocket` owns a connected socket and a queue of txbufs. Each txbuf goes
 // to the kernel as one submission (one sendmsg / one io_uring SQE with an
 // iovec array), continued after partial sends, strictly in the order Send()
-// was called. The engine decides how:
+// was called. Its send engine (common/engine/, one file each) decides how:
 //   copy          plain sendmsg; the txbuf is released as bytes are copied.
 //   msg_zerocopy  sendmsg(MSG_ZEROCOPY); each send's bytes stay held until
 //                 its id range comes back on the error queue. ENOBUFS/ENOMEM
@@ -12,11 +12,13 @@
 //   uring_zc      io_uring SENDMSG_ZC on the event loop; the notification CQE
 //                 releases the bytes. From the registered page arena when
 //                 the kernel supports it.
-//   kmod          one ioctl on /dev/txbuf (see kmod_engine.h).
+//   kmod          one ioctl on /dev/txbuf (see engine/kmod_engine.h).
 //   auto          copy or zero-copy per txbuf, from what notifications report
-//                 (auto_policy.h).
-// The txbuf's destructor runs when every hold is gone: the queue's (bytes not
-// yet handed over) and each zero-copy send's (until its notification).
+//                 (engine/auto_policy.h).
+// The socket keeps the queue and the close state machine; the engine holds
+// what the kernel still needs (engine/send_engine.h). The txbuf's destructor
+// runs when every hold is gone: the queue's (bytes not yet handed over) and
+// each zero-copy send's (until its notification).
 //
 // Close() with txbufs in flight drops what was not sent, makes the kernel let
 // go of what was (abortive disconnect), waits for every notification, closes
@@ -42,17 +44,16 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "common/auto_policy.h"
+#include "common/engine/auto_policy.h"
+#include "common/engine/send_engine.h"
+#include "common/engine/socket_poll.h"
 #include "common/engine_kind.h"
 #include "common/event_loop.h"
-#include "common/internal/zerocopy_tracker.h"
 #include "common/memory_stats.h"
 #include "common/socket_util.h"
 #include "common/txbuf.h"
 
 namespace txbuf {
-
-class KmodEngine;
 
 struct TxSocketOptions {
   EngineKind engine = EngineKind::kAuto;
@@ -70,7 +71,7 @@ struct TxSocketOptions {
   absl::Duration graceful_close_timeout = absl::Seconds(5);
 };
 
-class TxSocket {
+class TxSocket final : private SendEngineHost {
  public:
   enum class CloseMode {
     kGraceful,  // send what is queued, wait for notifications, then close.
@@ -105,80 +106,58 @@ class TxSocket {
   // call) once every destructor has run and the fd is closed. Call once.
   void Close(CloseMode mode, absl::AnyInvocable<void()> done);
 
-  int fd() const { return fd_.get(); }
+  int fd() const override { return fd_.get(); }
   EngineKind engine() const { return options_.engine; }
   // Bytes queued and not yet handed to the kernel.
   uint64_t queued_bytes() const { return queued_bytes_; }
   size_t queued_txbufs() const { return queue_.size(); }
   // Zero-copy sends whose notification has not arrived.
-  size_t zerocopy_outstanding() const;
+  size_t zerocopy_outstanding() const { return engine_->outstanding(); }
   const absl::Status& error() const { return error_; }
   bool closing() const { return state_ != State::kOpen; }
-  const AutoPolicy& auto_policy() const { return auto_; }
+  // The auto engine's policy (an idle one for the other engines).
+  const AutoPolicy& auto_policy() const;
 
  private:
   enum class State { kOpen, kClosing, kClosed };
-  enum class Mechanism : uint8_t { kCopy, kMsgZerocopy, kUringZc, kKmod };
   struct Pending {
     TxBuf tx;
-    uint64_t bytes = 0;  // tx.size() when queued.
-    Mechanism mech = Mechanism::kCopy;
-    bool chosen = false;
-    bool measured = false;  // auto: clock the hand-over (AutoPolicy::Choice)
-    bool timed = false;     // ... and report it.
+    uint64_t bytes = 0;    // tx.size() when queued.
+    bool started = false;  // the engine began it (SendEngine::Begin).
   };
-  class PollOp;
-  class UringSendOp;
-  friend class KmodEngine;
 
   TxSocket(EventLoop& loop, UniqueFd fd, TxSocketOptions options,
            MemoryStats& stats);
   void Pump();
-  Mechanism Choose(Pending& p);
-  // Sends from the head synchronously. Returns false when it must wait.
-  bool SendSync(Pending& p);
-  void SubmitUring(Pending& p);
-  void OnUringRequest(UringSendOp* op, const io_uring_cqe& cqe);
-  void OnUringNotification(UringSendOp* op, const io_uring_cqe& cqe);
-  bool SendKmod(Pending& p);
-  void OnKmodRoom();
-  void OnKmodCompletion(bool copied);
+  // Applies what a submission of the head did; true: submit again now.
+  bool TakeResult(const SubmitResult& r);
   void HeadSent(size_t n);
   void PopHead();
-  void MeasureHandOver(const Pending& p);
-  void ArmPollOut();
-  void ArmErrqueue();
   void OnPollOut(int res);
-  void OnErrqueue(int res);
-  void DrainErrqueue();
   void Fail(absl::Status s);
   void DropQueue(const absl::Status& why);
   void StartAbort();
   void MaybeFinishClose();
-  EngineCounters& counters(Mechanism m);
-  EngineKind KindOf(Mechanism m) const;
+
+  // SendEngineHost (and fd() above).
+  void OnSubmitDone(const SubmitResult& r) override;
+  void OnRoom() override { Pump(); }
+  void OnNotification(bool) override {}
+  void OnSettled() override { MaybeFinishClose(); }
+  void OnErrorQueueEmpty() override;
 
   EventLoop& loop_;
   UniqueFd fd_;
   TxSocketOptions options_;
   MemoryStats& stats_;
-  AutoPolicy auto_;
+  std::unique_ptr<SendEngine> engine_;  // set by Create()
   State state_ = State::kOpen;
   absl::Status error_;
 
   std::deque<Pending> queue_;
   uint64_t queued_bytes_ = 0;
   bool head_in_flight_ = false;  // an async submission of the head is out.
-  UringSendOp* head_op_ = nullptr;
-
-  internal::ZerocopyTracker zc_;
-  size_t uring_ops_ = 0;         // uring sends whose CQEs are not all in.
-  size_t kmod_ops_ = 0;          // kmod sends whose completion is not in.
-  bool kmod_waiting_ = false;    // over the module caps: OnKmodRoom() next
-  int64_t measure_mark_ns_ = 0;  // auto: the last measured hand-over...
-  uint64_t measure_bytes_ = 0;   // ... and bytes handed over since.
-  std::unique_ptr<PollOp> pollout_;
-  std::unique_ptr<PollOp> errqueue_;
+  SocketPoll pollout_;
 
   CloseMode close_mode_ = CloseMode::kAbort;
   absl::AnyInvocable<void()> on_closed_;

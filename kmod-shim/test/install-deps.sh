@@ -3,7 +3,8 @@
 #
 # Install what the txbuf guest test needs:
 #   - system packages: qemu-system-x86, busybox-static, build tools, dwarves,
-#     cpio, and Debian's 6.1 headers (linux-headers-amd64);
+#     cpio, Debian's 6.1 headers (linux-headers-amd64), and its 6.1 source
+#     (linux-source-6.1: scripts/checkpatch.pl for test/check-style.sh);
 #   - the 6.1 kernel image matching those headers, fetched with
 #     `apt-get download` and unpacked with dpkg-deb (installing it would pull
 #     in initramfs tooling and touch /boot);
@@ -46,7 +47,7 @@ APT_QUIET=(-qq -o=Dpkg::Use-Pty=0)
 
 # ---------------------------------------------------------------- system
 SYS_PKGS=(qemu-system-x86 busybox-static build-essential dwarves cpio kmod
-	  linux-headers-amd64 xz-utils)
+	  linux-headers-amd64 xz-utils linux-source-6.1)
 missing=()
 for p in "${SYS_PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -1,4 +1,4 @@
-#include "common/auto_policy.h"
+#include "common/engine/auto_policy.h"
 
 #include <algorithm>
 

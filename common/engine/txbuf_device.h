@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note
 //
 // -----------------------------------------------------------------------------
-// File: kmod-shim/user/txbuf_device.h
+// File: common/engine/txbuf_device.h
 // -----------------------------------------------------------------------------
 //
 // The user-space side of the txbuf kernel module's device protocol: a small
@@ -13,7 +13,8 @@
 // this class reads.  See docs/KMOD.md for the protocol, the errno table and
 // the limits, and kmod-shim/include/uapi/linux/txbuf.h for the structures.
 //
-// This header depends only on libc, the UAPI header and Abseil.
+// This header depends only on libc, the UAPI header (kmod-shim/include/)
+// and Abseil. The `kmod` engine (kmod_engine.h) is its user.
 //
 // Thread-safety: thread-compatible object over a thread-safe device.  Send(),
 // ReadCompletions(), Stats() and SetPinnedCap() may be called concurrently on
@@ -43,8 +44,8 @@
 //     // message; status 0 or -errno, bytes, latency_ns, flags.
 //   }
 
-#ifndef TXBUF_KMOD_SHIM_USER_TXBUF_DEVICE_H_
-#define TXBUF_KMOD_SHIM_USER_TXBUF_DEVICE_H_
+#ifndef TXBUF_COMMON_ENGINE_TXBUF_DEVICE_H_
+#define TXBUF_COMMON_ENGINE_TXBUF_DEVICE_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -119,6 +120,14 @@ class TxbufDevice {
   absl::Status Send(int sock_fd, uint64_t cookie, uint32_t flags,
                     absl::Span<const txbuf_seg> segs);
 
+  // SendErrno()
+  //
+  // Send(), with the errno itself as the result (0: accepted), for the
+  // engine that must tell ENOBUFS (wait for completions) from the rest
+  // without a status in between.
+  int SendErrno(int sock_fd, uint64_t cookie, uint32_t flags,
+                absl::Span<const txbuf_seg> segs);
+
   // ReadCompletions()
   //
   // Non-blocking: fills `out` with as many ready completion records as fit
@@ -153,4 +162,4 @@ class TxbufDevice {
 
 }  // namespace txbuf
 
-#endif  // TXBUF_KMOD_SHIM_USER_TXBUF_DEVICE_H_
+#endif  // TXBUF_COMMON_ENGINE_TXBUF_DEVICE_H_

@@ -1,15 +1,15 @@
-#include "common/kmod_engine.h"
+#include "common/engine/kmod_engine.h"
 
 #include <poll.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "common/engine/txbuf_device.h"
 #include "common/internal/txbuf_access.h"
-#include "common/tx_socket.h"
-#include "kmod-shim/user/txbuf_device.h"
 
 namespace txbuf {
 namespace {
@@ -18,16 +18,65 @@ constexpr size_t kMaxSegs = 1024;  // TXBUF_MAX_SEGS
 
 }  // namespace
 
+// One socket's kmod send engine: counts, and waits for what the device
+// reports back.
+class KmodEngine::SocketEngine final : public SendEngine {
+ public:
+  SocketEngine(const SendEngineSetup& setup, Impl& impl)
+      : host_(setup.host),
+        counters_(setup.stats.engine(EngineKind::kKmod)),
+        impl_(impl),
+        inline_below_(setup.kmod_inline_below) {}
+  ~SocketEngine() override;
+
+  EngineKind kind() const override { return EngineKind::kKmod; }
+  SubmitResult Submit(const TxBuf& view) override;
+  void End(uint64_t, bool) override {
+    counters_.txbufs.fetch_add(1, std::memory_order_relaxed);
+  }
+  size_t outstanding() const override { return ops_; }
+  bool completions_due() const override { return ops_ != 0; }
+  void Abort() override;
+
+  // The module's destructor of one SEND ran.
+  void OnCompletion(bool copied) {
+    counters_.zc_notifications.fetch_add(1, std::memory_order_relaxed);
+    if (copied) counters_.zc_copied.fetch_add(1, std::memory_order_relaxed);
+    host_.OnNotification(copied);
+    --ops_;
+    host_.OnSettled();
+  }
+  // Completions made room under the module's caps.
+  void OnRoom() { host_.OnRoom(); }
+  int fd() const { return host_.fd(); }
+
+ private:
+  SendEngineHost& host_;
+  EngineCounters& counters_;
+  Impl& impl_;
+  size_t inline_below_;
+  size_t ops_ = 0;  // SENDs whose completion record is not in.
+};
+
 class KmodEngine::Impl final : public IoCompletion {
  public:
+  struct Sent {
+    size_t accepted = 0;  // bytes of `view` the module took, from its start
+    size_t sends = 0;     // SENDs accepted: one OnCompletion() each
+    int err = 0;          // 0: all accepted; ENOBUFS: over the module's
+                          // caps, OnRoom() follows; else a send error
+  };
+
   Impl(EventLoop& loop, TxbufDevice dev) : loop_(loop), dev_(std::move(dev)) {}
 
   ~Impl() {
     if (armed_) loop_.Cancel(this);
   }
 
-  SubmitResult Submit(TxSocket* sock, const TxBuf& view, size_t stage_bytes) {
-    SubmitResult r;
+  // Sends `view` (the unsent rest of `sock`'s head txbuf) with as few SENDs
+  // as the module's 1024-segment limit allows.
+  Sent Submit(SocketEngine* sock, const TxBuf& view, size_t stage_bytes) {
+    Sent r;
     // Pieces of the view, adjacent ones merged, INLINE below stage_bytes.
     std::vector<txbuf_seg> segs;
     std::vector<size_t> seg_end;  // view offset after each segment
@@ -53,15 +102,10 @@ class KmodEngine::Impl final : public IoCompletion {
       size_t from = r.accepted;
       size_t to = seg_end[first + n - 1];
       uint64_t cookie = next_cookie_++;
-      absl::Status s = dev_.Send(sock->fd(), cookie, 0,
-                                 absl::MakeConstSpan(segs).subspan(first, n));
-      if (!s.ok()) {
-        if (TxbufErrno(s) == ENOBUFS) {
-          waiting_.emplace(sock, true);
-          r.status = absl::ResourceExhaustedError(s.message());
-        } else {
-          r.status = s;
-        }
+      r.err = dev_.SendErrno(sock->fd(), cookie, 0,
+                             absl::MakeConstSpan(segs).subspan(first, n));
+      if (r.err != 0) {
+        if (r.err == ENOBUFS) waiting_.emplace(sock, true);
         return r;
       }
       // The module has the bytes; hold them until its destructor ran.
@@ -74,7 +118,9 @@ class KmodEngine::Impl final : public IoCompletion {
     return r;
   }
 
-  void Forget(TxSocket* sock) { waiting_.erase(sock); }
+  // `sock` is closing: no OnRoom() calls for it any more (its completions
+  // still arrive).
+  void Forget(SocketEngine* sock) { waiting_.erase(sock); }
 
   void OnCompletion(const io_uring_cqe& cqe) override {
     if ((cqe.flags & IORING_CQE_F_MORE) == 0) armed_ = false;
@@ -88,7 +134,7 @@ class KmodEngine::Impl final : public IoCompletion {
 
  private:
   struct InFlight {
-    TxSocket* sock;
+    SocketEngine* sock;
     TxBuf hold;
   };
 
@@ -118,7 +164,7 @@ class KmodEngine::Impl final : public IoCompletion {
                           "kmod send ended with errno ", -recs[i].status)));
         }
         f.hold.reset();  // the txbuf's destructor may run here
-        f.sock->OnKmodCompletion(copied);
+        f.sock->OnCompletion(copied);
       }
       if (*n < 64) break;
     }
@@ -126,7 +172,7 @@ class KmodEngine::Impl final : public IoCompletion {
     if (!waiting_.empty()) {
       auto waiting = std::move(waiting_);
       waiting_.clear();
-      for (auto& [sock, unused] : waiting) sock->OnKmodRoom();
+      for (auto& [sock, unused] : waiting) sock->OnRoom();
     }
   }
 
@@ -135,8 +181,30 @@ class KmodEngine::Impl final : public IoCompletion {
   bool armed_ = false;
   uint64_t next_cookie_ = 1;
   absl::flat_hash_map<uint64_t, InFlight> inflight_;
-  absl::flat_hash_map<TxSocket*, bool> waiting_;
+  absl::flat_hash_map<SocketEngine*, bool> waiting_;
 };
+
+KmodEngine::SocketEngine::~SocketEngine() { impl_.Forget(this); }
+
+SubmitResult KmodEngine::SocketEngine::Submit(const TxBuf& view) {
+  Impl::Sent r = impl_.Submit(this, view, inline_below_);
+  counters_.submissions.fetch_add(r.sends, std::memory_order_relaxed);
+  ops_ += r.sends;  // one completion record each
+  if (r.accepted > 0) {
+    counters_.bytes.fetch_add(r.accepted, std::memory_order_relaxed);
+  }
+  if (r.err == 0) return {.bytes = r.accepted};
+  if (r.err == ENOBUFS) {
+    counters_.would_block.fetch_add(1, std::memory_order_relaxed);
+    return {.bytes = r.accepted, .next = SubmitResult::Next::kWait};
+  }
+  return {.bytes = r.accepted,
+          .next = SubmitResult::Next::kFailed,
+          .error = DeviceErrnoStatus(r.err, "TXBUF_IOC_SEND"),
+          .by = EngineKind::kKmod};
+}
+
+void KmodEngine::SocketEngine::Abort() { impl_.Forget(this); }
 
 absl::StatusOr<std::unique_ptr<KmodEngine>> KmodEngine::Open(EventLoop& loop,
                                                              MemoryStats&,
@@ -153,11 +221,13 @@ absl::StatusOr<std::unique_ptr<KmodEngine>> KmodEngine::Open(EventLoop& loop,
 KmodEngine::KmodEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 KmodEngine::~KmodEngine() = default;
 
-KmodEngine::SubmitResult KmodEngine::Submit(TxSocket* sock, const TxBuf& view,
-                                            size_t stage_bytes) {
-  return impl_->Submit(sock, view, stage_bytes);
+absl::StatusOr<std::unique_ptr<SendEngine>> KmodEngine::CreateSendEngine(
+    const SendEngineSetup& setup) {
+  if (setup.kmod == nullptr) {
+    return absl::FailedPreconditionError(
+        "engine kmod: /dev/txbuf is not open (is the txbuf module loaded?)");
+  }
+  return std::make_unique<SocketEngine>(setup, *setup.kmod->impl_);
 }
-
-void KmodEngine::Forget(TxSocket* sock) { impl_->Forget(sock); }
 
 }  // namespace txbuf

@@ -1,17 +1,18 @@
-// auto_policy.h: how the `auto` engine picks copy or zero-copy per txbuf.
+// engine/auto_policy.h: how the `auto` engine picks copy or zero-copy per
+// txbuf.
 //
 // Small txbufs are always copied (zero-copy costs more than it saves below
 // `zerocopy_threshold`, as in folly's AsyncSocket). For large ones the policy
 // measures both kinds on the connection itself and keeps the cheaper.
 //
-// What is measured. The socket clocks the moment each large txbuf is fully
-// handed to the kernel and reports (OnSendCost) the wall time since the
-// previous large one and the bytes handed over in between. While the
-// connection is backlogged that is what a byte costs the sender (on
-// loopback, delivery included); when it is not, both kinds measure the
-// application's pace and tie. A cost is total time over total bytes, without
-// the most expensive sample (a preemption). The socket also says whether a
-// txbuf was queued behind the one handed over (backlogged).
+// What is measured. The auto engine (auto_engine.h) clocks the moment each
+// large txbuf is fully handed to the kernel and reports (OnSendCost) the
+// wall time since the previous large one and the bytes handed over in
+// between. While the connection is backlogged that is what a byte costs the
+// sender (on loopback, delivery included); when it is not, both kinds
+// measure the application's pace and tie. A cost is total time over total
+// bytes, without the most expensive sample (a preemption). The engine also
+// says whether a txbuf was queued behind the one handed over (backlogged).
 //
 // Probes. A probe is two blocks of consecutive large sends, one per kind, of
 // `probe_block_bytes` each; the first half of a block is not timed (socket
@@ -58,8 +59,8 @@
 //   policy.OnSendCost(c.zerocopy, elapsed_ns, bytes_sent);
 //   // ... and for each notification of a zero-copy send:
 //   policy.OnNotification(/*copied=*/true);
-#ifndef TXBUF_COMMON_AUTO_POLICY_H_
-#define TXBUF_COMMON_AUTO_POLICY_H_
+#ifndef TXBUF_COMMON_ENGINE_AUTO_POLICY_H_
+#define TXBUF_COMMON_ENGINE_AUTO_POLICY_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -83,7 +84,7 @@ class AutoPolicy {
   enum class Mode { kProbing, kCopy, kZerocopy };
   struct Choice {
     bool zerocopy = false;
-    bool measured = false;  // large: the socket clocks its hand-over...
+    bool measured = false;  // large: the engine clocks its hand-over...
     bool timed = false;     // ... and reports it (not a probe warm-up).
   };
 
@@ -160,4 +161,4 @@ class AutoPolicy {
 
 }  // namespace txbuf
 
-#endif  // TXBUF_COMMON_AUTO_POLICY_H_
+#endif  // TXBUF_COMMON_ENGINE_AUTO_POLICY_H_

@@ -1,4 +1,4 @@
-// internal/zerocopy_tracker.h: MSG_ZEROCOPY notification ids -> held bytes.
+// engine/zerocopy_tracker.h: MSG_ZEROCOPY notification ids -> held bytes.
 //
 // Each sendmsg(MSG_ZEROCOPY) that sends at least one byte consumes the next
 // 32-bit id of the socket (the kernel's sk_zckey, starting at 0). The error
@@ -8,8 +8,8 @@
 // last hold on a chain goes).
 //
 // Thread-safety: thread-compatible (one per socket, on its loop thread).
-#ifndef TXBUF_COMMON_INTERNAL_ZEROCOPY_TRACKER_H_
-#define TXBUF_COMMON_INTERNAL_ZEROCOPY_TRACKER_H_
+#ifndef TXBUF_COMMON_ENGINE_ZEROCOPY_TRACKER_H_
+#define TXBUF_COMMON_ENGINE_ZEROCOPY_TRACKER_H_
 
 #include <cstdint>
 #include <deque>
@@ -79,4 +79,4 @@ class ZerocopyTracker {
 
 }  // namespace txbuf::internal
 
-#endif  // TXBUF_COMMON_INTERNAL_ZEROCOPY_TRACKER_H_
+#endif  // TXBUF_COMMON_ENGINE_ZEROCOPY_TRACKER_H_

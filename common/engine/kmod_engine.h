@@ -1,4 +1,5 @@
-// kmod_engine.h: the `kmod` send engine, one ioctl on /dev/txbuf per txbuf.
+// engine/kmod_engine.h: the `kmod` send engine, one ioctl on /dev/txbuf per
+// txbuf.
 //
 // The kernel module (kmod-shim/, docs/KMOD.md) builds the chain inside the
 // kernel and sends it with one kernel sendmsg and its own ubuf_info,
@@ -9,6 +10,11 @@
 // keeps a hold on the txbuf per SEND until its completion record arrives, so
 // the txbuf's destructor runs after the module's.
 //
+// A `KmodEngine` is the device of one event loop, shared by the loop's
+// sockets: it reads the completion records and hands each to the socket that
+// sent it. Each socket's send engine (CreateSendEngine(), for
+// engine_registry.cc) submits through it.
+//
 // Thread-safety: thread-compatible; one engine per event loop, used on the
 // loop thread.
 //
@@ -18,22 +24,17 @@
 //   if (!kmod.ok()) { /* no /dev/txbuf: say so */ }
 //   auto sock = txbuf::TxSocket::Create(loop, std::move(fd),
 //       {.engine = txbuf::EngineKind::kKmod, .kmod = kmod->get()}, stats);
-#ifndef TXBUF_COMMON_KMOD_ENGINE_H_
-#define TXBUF_COMMON_KMOD_ENGINE_H_
+#ifndef TXBUF_COMMON_ENGINE_KMOD_ENGINE_H_
+#define TXBUF_COMMON_ENGINE_KMOD_ENGINE_H_
 
-#include <cstddef>
-#include <cstdint>
 #include <memory>
 
-#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/engine/send_engine.h"
 #include "common/event_loop.h"
 #include "common/memory_stats.h"
-#include "common/txbuf.h"
 
 namespace txbuf {
-
-class TxSocket;
 
 class KmodEngine {
  public:
@@ -43,28 +44,18 @@ class KmodEngine {
       EventLoop& loop, MemoryStats& stats, const char* path = "/dev/txbuf");
   ~KmodEngine();
 
-  struct SubmitResult {
-    size_t accepted = 0;  // bytes of `view` the module took, from its start
-    size_t sends = 0;     // SENDs accepted: one OnKmodCompletion() each
-    absl::Status status;  // OK; ResourceExhausted: over the module's caps,
-                          // OnKmodRoom() follows; else a send error
-  };
-
-  // Sends `view` (the unsent rest of `sock`'s head txbuf) with as few SENDs
-  // as the module's 1024-segment limit allows. For each SEND accepted,
-  // `sock` gets one OnKmodCompletion() later.
-  SubmitResult Submit(TxSocket* sock, const TxBuf& view, size_t stage_bytes);
-
-  // `sock` is closing: no OnKmodRoom() calls for it any more (its
-  // completions still arrive).
-  void Forget(TxSocket* sock);
+  // The send engine of one socket, through `setup.kmod`: FailedPrecondition
+  // when that is null (the device is not open).
+  static absl::StatusOr<std::unique_ptr<SendEngine>> CreateSendEngine(
+      const SendEngineSetup& setup);
 
  private:
   class Impl;
+  class SocketEngine;
   explicit KmodEngine(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace txbuf
 
-#endif  // TXBUF_COMMON_KMOD_ENGINE_H_
+#endif  // TXBUF_COMMON_ENGINE_KMOD_ENGINE_H_

@@ -1,4 +1,4 @@
-#include "common/internal/zerocopy_tracker.h"
+#include "common/engine/zerocopy_tracker.h"
 
 #include "gtest/gtest.h"
 

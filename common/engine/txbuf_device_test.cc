@@ -5,7 +5,7 @@
 // that need /dev/txbuf skip when it is absent (always on the host) and run
 // inside the emulated guest (run-guest-test.sh --gtest).
 
-#include "kmod-shim/user/txbuf_device.h"
+#include "common/engine/txbuf_device.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -180,6 +180,29 @@ TEST_F(TxbufDeviceLiveTest, SendErrorsCarryTheErrno) {
   s = dev->Send(snd, 1, 0, many);
   EXPECT_EQ(TxbufErrno(s), E2BIG) << s;
   EXPECT_EQ(TxbufErrno(dev->SetPinnedCap(0)), EINVAL);
+  close(snd);
+  close(rcv);
+}
+
+// The kmod engine's call: the errno itself, 0 when accepted.
+TEST_F(TxbufDeviceLiveTest, SendErrnoReturnsTheErrno) {
+  absl::StatusOr<TxbufDevice> dev = TxbufDevice::Open();
+  ASSERT_TRUE(dev.ok()) << dev.status();
+  char buf[8] = {};
+  const txbuf_seg seg = TxbufDevice::Inline(buf, sizeof(buf));
+  EXPECT_EQ(dev->SendErrno(/*sock_fd=*/9999, 1, 0, {&seg, 1}), EBADF);
+  EXPECT_EQ(dev->SendErrno(dev->fd(), 1, 0, {&seg, 1}), ENOTSOCK);
+  auto [snd, rcv] = TcpPair();
+  EXPECT_EQ(dev->SendErrno(snd, 1, 0, {}), EINVAL);
+  EXPECT_EQ(dev->SendErrno(snd, 7, 0, {&seg, 1}), 0);
+  pollfd p{dev->fd(), POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 60000), 1);  // a bound: an emulated guest can be slow
+  txbuf_completion rec{};
+  absl::StatusOr<size_t> n = dev->ReadCompletions({&rec, 1});
+  ASSERT_TRUE(n.ok()) << n.status();
+  ASSERT_EQ(*n, 1u);
+  EXPECT_EQ(rec.cookie, 7u);
+  EXPECT_EQ(rec.status, 0);
   close(snd);
   close(rcv);
 }

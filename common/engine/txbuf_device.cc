@@ -1,7 +1,7 @@
 // Copyright the txbuf authors.
 // SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note
 
-#include "kmod-shim/user/txbuf_device.h"
+#include "common/engine/txbuf_device.h"
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
@@ -94,9 +94,14 @@ TxbufDevice::~TxbufDevice() {
 absl::Status TxbufDevice::Send(int sock_fd, uint64_t cookie, uint32_t flags,
                                absl::Span<const txbuf_seg> segs) {
   if (fd_ < 0) return absl::FailedPreconditionError("txbuf device is closed");
-  if (segs.size() > std::numeric_limits<uint32_t>::max()) {
-    return DeviceErrnoStatus(E2BIG, "TXBUF_IOC_SEND");
-  }
+  return DeviceErrnoStatus(SendErrno(sock_fd, cookie, flags, segs),
+                           "TXBUF_IOC_SEND");
+}
+
+int TxbufDevice::SendErrno(int sock_fd, uint64_t cookie, uint32_t flags,
+                           absl::Span<const txbuf_seg> segs) {
+  if (fd_ < 0) return EBADF;
+  if (segs.size() > std::numeric_limits<uint32_t>::max()) return E2BIG;
   txbuf_send req{};
   req.sock_fd = sock_fd;
   req.flags = flags;
@@ -104,9 +109,9 @@ absl::Status TxbufDevice::Send(int sock_fd, uint64_t cookie, uint32_t flags,
   req.segs = reinterpret_cast<uintptr_t>(segs.data());
   req.nr_segs = static_cast<uint32_t>(segs.size());
   while (::ioctl(fd_, TXBUF_IOC_SEND, &req) != 0) {
-    if (errno != EINTR) return DeviceErrnoStatus(errno, "TXBUF_IOC_SEND");
+    if (errno != EINTR) return errno;
   }
-  return absl::OkStatus();
+  return 0;
 }
 
 absl::StatusOr<size_t> TxbufDevice::ReadCompletions(
