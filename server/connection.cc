@@ -58,10 +58,12 @@ Connection::Connection(Worker& worker, uint64_t id,
     : w_(worker),
       s_(worker.server()),
       id_(id),
-      tx_(std::move(tx)),
-      fd_(tx_->fd()),
-      peer_(PeerAddress(fd_)),
-      access_(AccessOfPeer(*s_.executor_, fd_)),
+      peer_(PeerAddress(tx->fd())),
+      access_(AccessOfPeer(*s_.executor_, tx->fd())),
+      stream_(std::make_unique<Stream>(
+          worker.loop(), std::move(tx),
+          StreamOptions{.peer_close_mode = TxSocket::CloseMode::kGraceful,
+                        .peer_name = "the client"})),
       reader_(
           {s_.options().limits.max_envelope, s_.options().limits.max_payload}),
       recv_chunk_(kMinRecvChunk) {
@@ -77,8 +79,7 @@ Connection::~Connection() {
 }
 
 void Connection::Start() {
-  tx_->set_error_callback(
-      [this](const absl::Status&) { Close(TxSocket::CloseMode::kAbort); });
+  stream_->Start(*this);
   RandomBytes(absl::MakeSpan(nonce_));
   const ServerOptions& o = s_.options();
   rpc::Hello hello;
@@ -112,7 +113,7 @@ void Connection::Start() {
 
 void Connection::ArmRecv() {
   // Not while a job runs: its payload lies in the reader's buffer.
-  if (recv_armed_ || state_ == State::kClosing || paused_ || yielded_ ||
+  if (stream_->receiving() || closing() || paused_ || yielded_ ||
       job_ != nullptr) {
     return;
   }
@@ -123,10 +124,7 @@ void Connection::ArmRecv() {
   absl::Span<std::byte> buf = reader_.WritableSpan(recv_chunk_);
   AccountBuffer();
   recv_size_ = std::min(buf.size(), kMaxRecvChunk);
-  io_uring_sqe* sqe = w_.loop().GetSqe();
-  io_uring_prep_recv(sqe, fd_, buf.data(), recv_size_, 0);
-  io_uring_sqe_set_data(sqe, this);
-  recv_armed_ = true;
+  stream_->Receive(buf.first(recv_size_));
 }
 
 void Connection::AccountBuffer() {
@@ -139,25 +137,7 @@ void Connection::AccountBuffer() {
   counted_buffer_ = now;
 }
 
-void Connection::OnCompletion(const io_uring_cqe& cqe) {
-  recv_armed_ = false;
-  if (state_ == State::kClosing) {
-    MaybeDestroy();
-    return;
-  }
-  if (cqe.res == 0) {  // the client closed its side; finish what is queued
-    Close(TxSocket::CloseMode::kGraceful);
-    return;
-  }
-  if (cqe.res < 0) {
-    if (cqe.res == -EINTR || cqe.res == -EAGAIN) {
-      ArmRecv();
-      return;
-    }
-    Close(TxSocket::CloseMode::kAbort);
-    return;
-  }
-  const size_t n = static_cast<size_t>(cqe.res);
+void Connection::OnReceived(size_t n) {
   reader_.Commit(n);
   s_.bytes_received.fetch_add(n, std::memory_order_relaxed);
   last_progress_ns_ = MonoNowNs();
@@ -179,7 +159,7 @@ void Connection::Process() {
   if (in_process_) return;
   in_process_ = true;
   int frames = 0;
-  while (state_ != State::kClosing && job_ == nullptr) {
+  while (!closing() && job_ == nullptr) {
     if (OverBudget()) {
       Pause();
       break;
@@ -214,7 +194,7 @@ void Connection::ContinueLater() {
     Connection* c = w->Find(id);
     if (c == nullptr) return;
     c->yielded_ = false;
-    if (c->state_ == State::kClosing) return;
+    if (c->closing()) return;
     c->Process();
     c->ArmRecv();
     c->ArmFrameTimer();
@@ -370,6 +350,7 @@ void Connection::StartJob(rpc::Request& req, CompoundOutput& out,
   job_->state = std::move(state);
   job_->payload = payload;
   s_.jobs.fetch_add(1, std::memory_order_relaxed);
+  stream_->Hold();  // a close waits for the job (graceful: for its reply)
   RunOnPool(s_, job_.get(), &handles_, &w_, id_);
 }
 
@@ -391,16 +372,15 @@ void Connection::RunOnPool(Server& s, Job* job, HandleCache* handles, Worker* w,
 
 void Connection::OnJobDone() {
   std::unique_ptr<Job> job = std::move(job_);
-  if (state_ == State::kClosing && !close_after_job_.has_value()) {
-    MaybeDestroy();  // aborted meanwhile: the reply is dropped
+  if (!stream_->can_send()) {  // aborted meanwhile: the reply is dropped
+    job.reset();
+    stream_->Release();
     return;
   }
   SendReply(job->out, job->request.id(), job->state.received_ns);
   job.reset();
-  if (close_after_job_.has_value()) {
-    FinishClose();
-    return;
-  }
+  stream_->Release();  // a graceful close waiting for the reply goes on
+  if (closing()) return;
   last_progress_ns_ = MonoNowNs();  // we were not reading meanwhile
   Process();
   ArmRecv();
@@ -430,7 +410,7 @@ bool Connection::SendTxbuf(absl::StatusOr<TxBuf> tx) {
   }
   if (pinned_ == 0) s_.budget_holders.fetch_add(1, std::memory_order_relaxed);
   pinned_ += tx->size();
-  tx_->Send(*std::move(tx));
+  stream_->Send(*std::move(tx));
   return true;
 }
 
@@ -459,7 +439,7 @@ void Connection::CloseAfterError(uint64_t id, rpc::Status status,
 void Connection::OnReleased(uint64_t bytes) {
   pinned_ -= bytes;
   if (pinned_ == 0) s_.budget_holders.fetch_sub(1, std::memory_order_relaxed);
-  if (paused_ && state_ != State::kClosing && !OverBudget()) {
+  if (paused_ && !closing() && !OverBudget()) {
     // Inside the engine's callback: resume from the loop.
     Worker* w = &w_;
     uint64_t id = id_;
@@ -502,7 +482,7 @@ void Connection::Pause() {
 }
 
 void Connection::Resume() {
-  if (!paused_ || state_ == State::kClosing) return;
+  if (!paused_ || closing()) return;
   if (OverBudget()) {
     Pause();
     return;
@@ -516,7 +496,7 @@ void Connection::Resume() {
 }
 
 void Connection::ArmFrameTimer() {
-  if (frame_timer_ != 0 || state_ == State::kClosing || !reader_.partial()) {
+  if (frame_timer_ != 0 || closing() || !reader_.partial()) {
     return;
   }
   frame_timer_ = w_.loop().RunAfter(s_.options().frame_timeout,
@@ -525,13 +505,13 @@ void Connection::ArmFrameTimer() {
 
 void Connection::OnFrameTimer() {
   frame_timer_ = 0;
-  if (state_ == State::kClosing || !reader_.partial()) return;
+  if (closing() || !reader_.partial()) return;
   const int64_t timeout = absl::ToInt64Nanoseconds(s_.options().frame_timeout);
   const int64_t idle = MonoNowNs() - last_progress_ns_;
   // Only time the peer: not while this side is not reading.
-  if (!recv_armed_ || idle < timeout) {
+  if (!stream_->receiving() || idle < timeout) {
     frame_timer_ = w_.loop().RunAfter(
-        absl::Nanoseconds(recv_armed_ ? timeout - idle : timeout),
+        absl::Nanoseconds(stream_->receiving() ? timeout - idle : timeout),
         [this] { OnFrameTimer(); });
     return;
   }
@@ -555,16 +535,17 @@ void Connection::CancelTimers() {
 }
 
 void Connection::Close(TxSocket::CloseMode mode) {
-  if (state_ == State::kClosing) {
-    // An abort overrides a graceful close still waiting for its job: the
-    // job's reply will be dropped.
-    if (mode == TxSocket::CloseMode::kAbort && close_after_job_.has_value()) {
-      close_after_job_ = mode;
-      FinishClose();
-    }
-    return;
-  }
-  state_ = State::kClosing;
+  WindDown();
+  // The stream stops receiving; a graceful close waits for the job on the
+  // pool (its Hold) and sends its reply first; an abort drops it.
+  stream_->Close(mode);
+}
+
+void Connection::OnClosing(const absl::Status&) { WindDown(); }
+
+void Connection::WindDown() {
+  if (wound_down_) return;
+  wound_down_ = true;
   Established();  // no longer pending
   CancelTimers();
   for (EventLoop::TimerId* t : {&auth_timer_, &frame_timer_}) {
@@ -573,35 +554,10 @@ void Connection::Close(TxSocket::CloseMode mode) {
       *t = 0;
     }
   }
-  if (recv_armed_) {
-    // No more requests: a pending recv completes with 0 at once. The
-    // cancel covers a recv that has not reached the socket yet.
-    shutdown(fd_, SHUT_RD);
-    w_.loop().Cancel(this);
-  }
-  if (job_ != nullptr && mode == TxSocket::CloseMode::kGraceful) {
-    close_after_job_ = mode;  // its reply goes out first
-    return;
-  }
-  close_after_job_ = mode;
-  FinishClose();
 }
 
-void Connection::FinishClose() {
-  const TxSocket::CloseMode mode = *close_after_job_;
-  close_after_job_.reset();
-  tx_->Close(mode, [this] {
-    tx_closed_ = true;
-    MaybeDestroy();
-  });
-}
-
-void Connection::MaybeDestroy() {
-  if (state_ != State::kClosing || recv_armed_ || !tx_closed_ ||
-      job_ != nullptr || destroy_posted_) {
-    return;
-  }
-  destroy_posted_ = true;
+void Connection::OnClosed() {
+  // Destroys this connection (and its stream): nothing after this.
   w_.Remove(id_);
 }
 

@@ -1,8 +1,10 @@
 // connection.h: one client connection of txbufd.
 //
-// Receives request frames (io_uring recv into a FrameReader), performs the
-// Hello / challenge-response handshake, runs each compound and sends its
-// reply as one txbuf through the connection's TxSocket.
+// A handler on a `Stream` (common/stream.h), which owns the socket, the
+// receive op, the TxSocket and the close sequence. The connection owns the
+// FrameReader the stream receives into and decides when to read: it
+// performs the Hello / challenge-response handshake, runs each compound and
+// sends its reply as one txbuf through the stream.
 //
 // Liveness. A compound runs on the event loop only as far as its ops cannot
 // block (see executor.h); the rest runs on the server's BlockingPool, and
@@ -20,9 +22,9 @@
 // the connections holding any); one that stays so past the deadline is
 // closed. A connection under its fair share is never stalled by others.
 //
-// Lifetime: owned by its Worker; destroyed (deferred) only after its receive
-// is done, its blocking job (if any) has come back, and its TxSocket has
-// closed, i.e. after every reply's destructor ran.
+// Lifetime: owned by its Worker; destroyed from the stream's OnClosed, i.e.
+// after its receive is done, its blocking job (a Stream::Hold) has come
+// back, and its TxSocket has closed: after every reply's destructor ran.
 //
 // Thread-safety: used on its worker's thread only (its job's fields are
 // handed to a pool thread and back through EventLoop::Post).
@@ -37,6 +39,7 @@
 
 #include "absl/strings/string_view.h"
 #include "common/event_loop.h"
+#include "common/stream.h"
 #include "common/tx_socket.h"
 #include "google/protobuf/message_lite.h"
 #include "proto/frame.h"
@@ -48,7 +51,7 @@ namespace txbuf::server {
 class Worker;
 class Server;
 
-class Connection final : public IoCompletion {
+class Connection final : private Stream::Handler {
  public:
   // Frames handled per loop turn before the others get theirs.
   static constexpr int kFramesPerTurn = 16;
@@ -64,17 +67,24 @@ class Connection final : public IoCompletion {
   // Re-checks the budgets of a paused connection.
   void Resume();
 
-  void OnCompletion(const io_uring_cqe& cqe) override;  // the recv
   uint64_t id() const { return id_; }
   uint64_t pinned_bytes() const { return pinned_; }
   // Still authenticating (or, without a token, no request yet).
   bool pending() const { return pending_; }
 
  private:
-  enum class State { kAuth, kReady, kClosing };
+  enum class State { kAuth, kReady };
   // A compound finishing on a pool thread.
   struct Job;
 
+  // Stream::Handler.
+  void OnReceived(size_t n) override;
+  void OnClosing(const absl::Status& why) override;
+  void OnClosed() override;
+
+  bool closing() const { return stream_->closing(); }
+  // What a close stops on this side (timers, pending); once.
+  void WindDown();
   void ArmRecv();
   void Process();
   void ContinueLater();
@@ -108,17 +118,14 @@ class Connection final : public IoCompletion {
   void ArmFrameTimer();
   void OnFrameTimer();
   void AccountBuffer();
-  void FinishClose();
-  void MaybeDestroy();
 
   Worker& w_;
   Server& s_;
   const uint64_t id_;
-  std::unique_ptr<TxSocket> tx_;
-  const int fd_;
   const std::string peer_;  // "HOST:PORT", for the log
   // What this client's address may do in each export (access_rules.h).
   const ClientAccess access_;
+  std::unique_ptr<Stream> stream_;
   FrameReader reader_;
   HandleCache handles_;
   State state_ = State::kReady;
@@ -126,7 +133,7 @@ class Connection final : public IoCompletion {
   std::unique_ptr<Job> job_;
 
   bool pending_ = true;
-  bool recv_armed_ = false;
+  bool wound_down_ = false;
   size_t recv_size_ = 0;       // bytes the armed recv may fill
   size_t recv_chunk_;          // grows while the peer keeps the socket full
   size_t counted_buffer_ = 0;  // reader capacity counted in the server's stats
@@ -134,10 +141,6 @@ class Connection final : public IoCompletion {
   bool warned_malformed_ = false;
   bool in_process_ = false;
   bool yielded_ = false;  // frames left for a later turn
-  bool tx_closed_ = false;
-  bool destroy_posted_ = false;
-  // A close waiting for the job on the pool (its reply is sent first).
-  std::optional<TxSocket::CloseMode> close_after_job_;
   uint64_t pinned_ = 0;
   int64_t last_progress_ns_ = 0;
   EventLoop::TimerId deadline_timer_ = 0;

@@ -77,10 +77,8 @@ Connection* Worker::Find(uint64_t id) {
 }
 
 void Worker::Remove(uint64_t id) {
-  loop().Post([this, id] {
-    conns_.erase(id);
-    MaybeStop();
-  });
+  conns_.erase(id);
+  MaybeStop();
 }
 
 std::vector<SlabCacheStats> Worker::SlabStats() const {

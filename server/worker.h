@@ -54,7 +54,8 @@ class Worker {
   rpc::Reply& scratch_reply() { return scratch_reply_; }
   Server& server() { return server_; }
   Connection* Find(uint64_t id);
-  // Destroys a closed connection (deferred to the loop).
+  // Destroys a closed connection, now: called from its stream's OnClosed
+  // (posted, so no frame of the connection's is below it but that one).
   void Remove(uint64_t id);
   // Connection `id` authenticated (or sent its first request), or closed.
   void LeftPending(uint64_t id) { pending_.erase(id); }

@@ -1,10 +1,6 @@
 #include "client/internal/connection.h"
 
-#include <liburing.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -41,15 +37,6 @@ RequestLimits LimitsOf(const rpc::Hello& hello) {
   return l;
 }
 
-class Connection::RecvOp final : public IoCompletion {
- public:
-  explicit RecvOp(Connection* c) : c_(c) {}
-  void OnCompletion(const io_uring_cqe& cqe) override { c_->OnRecv(cqe.res); }
-
- private:
-  Connection* c_;
-};
-
 Connection::Connection(int index, std::string peer, EventLoop& loop,
                        TxBufContext& ctx, Handshake hs, Callbacks callbacks)
     : index_(index),
@@ -60,8 +47,7 @@ Connection::Connection(int index, std::string peer, EventLoop& loop,
       reader_(std::move(hs.reader)),
       hello_(std::move(hs.hello)),
       limits_(LimitsOf(hello_)),
-      callbacks_(std::move(callbacks)),
-      recv_op_(std::make_unique<RecvOp>(this)) {}
+      callbacks_(std::move(callbacks)) {}
 
 Connection::~Connection() = default;
 
@@ -74,12 +60,13 @@ absl::Status Connection::Start(const TxSocketOptions& options,
     error_ = tx.status();
     return tx.status();
   }
-  tx_ = std::move(*tx);
+  // The server closing its side ends the calls waiting here: abort.
+  stream_ = std::make_unique<Stream>(
+      loop_, std::move(*tx),
+      StreamOptions{.peer_close_mode = TxSocket::CloseMode::kAbort,
+                    .peer_name = "the server"});
+  stream_->Start(*this);
   state_ = State::kOpen;
-  tx_->set_error_callback([this](const absl::Status& s) {
-    // Not from inside TxSocket's own call stack: close from the loop.
-    loop_.Post([this, why = Lost(s.message())] { Close(why); });
-  });
   // Bytes that arrived with the handshake.
   if (!ProcessFrames()) return absl::OkStatus();
   ArmRecv();
@@ -92,33 +79,11 @@ absl::Status Connection::Lost(absl::string_view why) const {
 }
 
 void Connection::ArmRecv() {
-  absl::Span<std::byte> buf = reader_.WritableSpan(kRecvChunk);
-  size_t len = std::min<size_t>(buf.size(), size_t{1} << 30);
-  io_uring_sqe* sqe = loop_.GetSqe();
-  io_uring_prep_recv(sqe, tx_->fd(), buf.data(), len, 0);
-  io_uring_sqe_set_data(sqe, recv_op_.get());
-  recv_armed_ = true;
+  stream_->Receive(reader_.WritableSpan(kRecvChunk));
 }
 
-void Connection::OnRecv(int res) {
-  recv_armed_ = false;
-  if (state_ != State::kOpen) {
-    MaybeClosed();
-    return;
-  }
-  if (res == 0) {
-    Close(Lost("the server closed the connection"));
-    return;
-  }
-  if (res < 0) {
-    if (res == -EINTR || res == -EAGAIN) {
-      ArmRecv();
-      return;
-    }
-    Close(Lost(absl::StrCat("receive: ", strerror(-res))));
-    return;
-  }
-  reader_.Commit(static_cast<size_t>(res));
+void Connection::OnReceived(size_t n) {
+  reader_.Commit(n);
   bool open = ProcessFrames();
   if (open) {
     if (reader_.buffered() == 0 && reader_.capacity() > kReaderShrinkAbove) {
@@ -127,6 +92,17 @@ void Connection::OnRecv(int res) {
     ArmRecv();
   }
   if (callbacks_.on_progress) callbacks_.on_progress();
+}
+
+// The stream closed by itself (the server closed, a receive or a send
+// failed); no effect after our own Close().
+void Connection::OnClosing(const absl::Status& why) {
+  Close(Lost(why.message()));
+}
+
+void Connection::OnClosed() {
+  state_ = State::kClosed;
+  if (callbacks_.on_closed) callbacks_.on_closed(this);
 }
 
 bool Connection::ProcessFrames() {
@@ -194,7 +170,7 @@ void Connection::HandleFrame(const Frame& frame) {
 }
 
 void Connection::Send(PendingCall call) {
-  if (state_ != State::kOpen) {
+  if (!open()) {
     FinishCall(
         loop_, call,
         error_.ok() ? absl::UnavailableError("connection closed") : error_);
@@ -208,7 +184,7 @@ void Connection::Send(PendingCall call) {
   }
   uint64_t id = call.id;
   in_flight_.emplace(id, std::move(call));
-  tx_->Send(*std::move(tx));
+  stream_->Send(*std::move(tx));
 }
 
 bool Connection::TimeOut(uint64_t id, const absl::Status& why) {
@@ -237,21 +213,7 @@ void Connection::Close(const absl::Status& why) {
   timed_out_ = 0;
   for (auto& [id, call] : pending) FinishCall(loop_, call, why);
   pending.clear();
-  if (recv_armed_) {
-    io_uring_sqe* sqe = loop_.GetSqe();
-    io_uring_prep_cancel(sqe, recv_op_.get(), 0);
-    io_uring_sqe_set_data(sqe, nullptr);
-  }
-  tx_->Close(TxSocket::CloseMode::kAbort, [this] {
-    tx_closed_ = true;
-    MaybeClosed();
-  });
-}
-
-void Connection::MaybeClosed() {
-  if (state_ != State::kClosing || !tx_closed_ || recv_armed_) return;
-  state_ = State::kClosed;
-  if (callbacks_.on_closed) callbacks_.on_closed(this);
+  stream_->Close(TxSocket::CloseMode::kAbort, why);
 }
 
 }  // namespace txbuf::client::internal

@@ -1,14 +1,18 @@
 // client/internal/connection.h: one set-up connection of a Client, driven by
 // the client's event loop.
 //
-// Requests go out as txbufs through a `TxSocket`; replies come in through an
-// io_uring recv into a `FrameReader` and are matched to their calls by id
-// (any order). A reply with id 0 (a frame- or envelope-level error) belongs
+// A handler on a `Stream` (common/stream.h), which owns the socket, the
+// receive op, the TxSocket and the close sequence. Requests go out as txbufs
+// through the stream; replies come in through its receive into this
+// connection's `FrameReader` and are matched to their calls by id (any
+// order). A reply with id 0 (a frame- or envelope-level error) belongs
 // to the oldest request still waiting, because the server answers a
 // connection's requests in order. A reply with an unknown id, a frame that is
-// not a Reply, or one that does not parse closes the connection. Closing
-// fails every waiting call exactly once, then aborts the TxSocket and waits
-// until every txbuf destructor has run.
+// not a Reply, or one that does not parse closes the connection, and so
+// does the stream closing by itself (the server closed, a receive or send
+// failed; reported posted). Closing fails every waiting call exactly once,
+// then aborts the stream, which reports closed once every txbuf destructor
+// has run.
 //
 // Not for callers: the client library only.
 //
@@ -31,6 +35,7 @@
 #include "client/internal/handshake.h"
 #include "common/event_loop.h"
 #include "common/memory_stats.h"
+#include "common/stream.h"
 #include "common/tx_socket.h"
 #include "common/txbuf.h"
 #include "proto/frame.h"
@@ -61,7 +66,7 @@ void FinishCall(EventLoop& loop, PendingCall& call,
 //   RequestLimits limits = LimitsOf(hello);
 RequestLimits LimitsOf(const rpc::Hello& hello);
 
-class Connection {
+class Connection final : private Stream::Handler {
  public:
   struct Callbacks {
     // Replies arrived: slots freed for waiting calls.
@@ -95,7 +100,7 @@ class Connection {
   // open.
   void Close(const absl::Status& why);
 
-  bool open() const { return state_ == State::kOpen; }
+  bool open() const { return state_ == State::kOpen && !stream_->closing(); }
   bool closed() const { return state_ == State::kClosed; }
   // Calls waiting for a reply (timed-out ones excluded).
   size_t load() const { return in_flight_.size() - timed_out_; }
@@ -105,15 +110,17 @@ class Connection {
 
  private:
   enum class State { kNew, kOpen, kClosing, kClosed };
-  class RecvOp;
+
+  // Stream::Handler.
+  void OnReceived(size_t n) override;
+  void OnClosing(const absl::Status& why) override;
+  void OnClosed() override;
 
   void ArmRecv();
-  void OnRecv(int res);
   // Handles complete frames in the reader; false if the connection closed.
   bool ProcessFrames();
   void HandleFrame(const Frame& frame);
   absl::Status Lost(absl::string_view why) const;
-  void MaybeClosed();
 
   const int index_;
   const std::string peer_;
@@ -127,10 +134,7 @@ class Connection {
 
   State state_ = State::kNew;
   absl::Status error_;
-  std::unique_ptr<TxSocket> tx_;
-  bool tx_closed_ = false;
-  std::unique_ptr<RecvOp> recv_op_;
-  bool recv_armed_ = false;
+  std::unique_ptr<Stream> stream_;  // from Start()
   // Calls sent and not answered, by id (ids grow in send order, so begin()
   // is the oldest).
   std::map<uint64_t, PendingCall> in_flight_;
