@@ -191,9 +191,10 @@ class Export {
   bool read_only() const { return options_.read_only; }
   NodeRef Root() const { return root_; }
 
-  // The opaque handle of a node, and back. FromHandle fails with BADHANDLE
-  // (not ours) or STALE (removed, dropped from the table, from before a
-  // restart, or a directory no longer beneath the export).
+  // The opaque handle of a node, and back. FromHandle fails with
+  // FsErrorKind::kBadHandle (not ours) or kStale (removed, dropped from the
+  // table, from before a restart, or a directory no longer beneath the
+  // export).
   std::string HandleOf(const Node& n) const;
   absl::StatusOr<NodeRef> FromHandle(absl::string_view fh);
   // Which export a handle names (its export_id()); false if `fh` is not
@@ -218,11 +219,11 @@ class Export {
   // A symbolic link `name` -> `target` in `dir` (never followed here).
   absl::StatusOr<NodeRef> Symlink(Node& dir, absl::string_view name,
                                   absl::string_view target);
-  // The target of a symlink node (INVAL for other files, ISDIR for a
-  // directory).
+  // The target of a symlink node (FsErrorKind::kInvalid for other files,
+  // kIsDir for a directory).
   absl::StatusOr<std::string> Readlink(Node& n);
 
-  // stat(2) of a node; STALE if it has no links left or is a directory no
+  // stat(2) of a node; kStale if it has no links left or is a directory no
   // longer beneath the export.
   absl::StatusOr<struct stat> Stat(Node& n);
   // Fills `attr` from `st`. If the node's data are cached, the cache is
