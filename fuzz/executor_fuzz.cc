@@ -33,8 +33,8 @@
 // max_read, their payload offsets contiguous and their total that of the
 // payload slices and within max_reply_payload; READDIR within max_entries;
 // the reply envelope within the 16 MiB clients accept; the reply composed
-// as a txbuf (server/reply_composer.cc) parses back to the same message with
-// the same payload, and its destructor runs exactly once.
+// as a txbuf (server/compound/reply_composer.cc) parses back to the same
+// message with the same payload, and its destructor runs exactly once.
 //
 // To keep the disk and the run bounded, inputs with more than 64 ops, a
 // WRITE ending past 1 MiB, or a SETATTR size over 1 MiB are rejected
@@ -60,15 +60,15 @@
 #include <vector>
 
 #include "common/memory_stats.h"
-#include "common/page_cache.h"
 #include "common/page_pool.h"
 #include "common/slab.h"
 #include "common/txbuf.h"
 #include "proto/frame.h"
 #include "proto/txbuf.pb.h"
-#include "server/executor.h"
-#include "server/export.h"
-#include "server/reply_composer.h"
+#include "server/compound/executor.h"
+#include "server/compound/reply_composer.h"
+#include "server/fs/export.h"
+#include "server/fs/page_cache.h"
 
 namespace {
 

@@ -34,7 +34,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "server/export_config.h"
+#include "server/fs/export_config.h"
 
 namespace txbuf::server {
 

@@ -11,9 +11,9 @@
 #include "common/crypto.h"
 #include "common/socket_util.h"
 #include "proto/auth.h"
-#include "server/blocking_pool.h"
+#include "server/compound/blocking_pool.h"
+#include "server/compound/reply_composer.h"
 #include "server/logging.h"
-#include "server/reply_composer.h"
 #include "server/server.h"
 #include "server/worker.h"
 

@@ -44,7 +44,7 @@
 #include "google/protobuf/message_lite.h"
 #include "proto/frame.h"
 #include "proto/txbuf.pb.h"
-#include "server/executor.h"
+#include "server/compound/executor.h"
 
 namespace txbuf::server {
 

@@ -24,13 +24,13 @@
 #include "absl/strings/str_cat.h"
 #include "common/command_line.h"
 #include "common/memory_stats.h"
-#include "common/page_cache.h"
 #include "common/page_pool.h"
 #include "common/slab.h"
 #include "common/txbuf.h"
-#include "server/executor.h"
-#include "server/export.h"
-#include "server/reply_composer.h"
+#include "server/compound/executor.h"
+#include "server/compound/reply_composer.h"
+#include "server/fs/export.h"
+#include "server/fs/page_cache.h"
 #include "server/server.h"
 
 ABSL_FLAG(int64_t, ops, 10000, "compounds to run");

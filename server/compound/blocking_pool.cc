@@ -1,4 +1,4 @@
-#include "server/blocking_pool.h"
+#include "server/compound/blocking_pool.h"
 
 #include <algorithm>
 #include <utility>

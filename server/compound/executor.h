@@ -1,4 +1,4 @@
-// executor.h: runs one compound request against the export.
+// server/compound/executor.h: runs one compound request against the export.
 //
 // Ops run in order on the compound's current file handle (CFH) and stop at
 // the first failure, as docs/PROTOCOL.md specifies. READ data is not copied:
@@ -21,6 +21,13 @@
 // compound (CompoundState::access): an export it has no access to is
 // ACCES, a modifying op in one it may only read ROFS.
 //
+// Protocol. This is where the file system (server/fs/, which knows no
+// protobuf) meets the wire: an op's arguments become the export's plain
+// types (SetAttrArgs), its results become messages (FileAttr -> rpc::Attr,
+// DirEntry -> rpc::DirEntry, FsStats -> rpc::StatFsResult), and a failed
+// op's absl::Status becomes its rpc::Status and error text in one place,
+// RunOps (through WireStatusOf, status_map.h).
+//
 // Thread-safety: thread-safe; an Executor is shared by every event loop and
 // pool thread (the export and page cache it uses are thread-safe). One
 // compound's state is used by one thread at a time.
@@ -35,8 +42,8 @@
 //     exec.Run(request, payload, &out, &handles, &state, ExecMode::kMayBlock);
 //   }
 //   // out.reply has one OpResult per executed op; out.payload the READ data.
-#ifndef TXBUF_SERVER_EXECUTOR_H_
-#define TXBUF_SERVER_EXECUTOR_H_
+#ifndef TXBUF_SERVER_COMPOUND_EXECUTOR_H_
+#define TXBUF_SERVER_COMPOUND_EXECUTOR_H_
 
 #include <array>
 #include <cstdint>
@@ -46,11 +53,14 @@
 #include <vector>
 
 #include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "common/page_cache.h"
 #include "proto/txbuf.pb.h"
 #include "server/access_rules.h"
-#include "server/export.h"
+#include "server/compound/status_map.h"
+#include "server/fs/export.h"
+#include "server/fs/page_cache.h"
 #include "server/op_stats.h"
 
 namespace txbuf::server {
@@ -204,9 +214,9 @@ class Executor {
               ExecMode mode);
   // Runs one op; on failure returns the error (the caller records it). In
   // kEventLoop, an op that would block sets cur.would_block instead.
-  OpError RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
-                CompoundState& cur, HandleCache* handles, rpc::OpResult* res,
-                CompoundOutput* out, ExecMode mode);
+  absl::Status RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
+                     CompoundState& cur, HandleCache* handles,
+                     rpc::OpResult* res, CompoundOutput* out, ExecMode mode);
   // Whether `op` may run on an event loop at all (see the file comment).
   bool EventLoopSafe(const rpc::Op& op, const CompoundState& cur,
                      HandleCache* handles) const;
@@ -214,18 +224,18 @@ class Executor {
   // times) if the cache released it meanwhile. In kEventLoop, a file not
   // open yet, or `use` answering WouldBlockError(), sets cur.would_block.
   // `write`: the op writes, so the file must be open read-write.
-  OpError WithFile(CompoundState& cur, ExecMode mode,
-                   absl::FunctionRef<absl::Status(PageCache::File&)> use,
-                   bool write = false);
+  absl::Status WithFile(CompoundState& cur, ExecMode mode,
+                        absl::FunctionRef<absl::Status(PageCache::File&)> use,
+                        bool write = false);
   // The CFH's page-cache file; in kEventLoop only one already open (and
   // read-write if `write`), else null with no error.
-  OpResultOr<std::shared_ptr<PageCache::File>> FileOf(CompoundState& cur,
-                                                      ExecMode mode,
-                                                      bool write);
-  OpError FillFh(Export& ex, const NodeRef& n, rpc::OpResult* res);
+  absl::StatusOr<std::shared_ptr<PageCache::File>> FileOf(CompoundState& cur,
+                                                          ExecMode mode,
+                                                          bool write);
+  absl::Status FillFh(Export& ex, const NodeRef& n, rpc::OpResult* res);
   // FillFh for the object CREATE, MKDIR or SYMLINK just made: NOENT, not
   // STALE, if another client removed it meanwhile.
-  OpError FillNewFh(Export& ex, const NodeRef& n, rpc::OpResult* res);
+  absl::Status FillNewFh(Export& ex, const NodeRef& n, rpc::OpResult* res);
 
   // The export the CFH is in.
   Export& Ex(const CompoundState& cur) const {
@@ -233,10 +243,10 @@ class Executor {
   }
   // ACCES if the connection has no access to export `index`, ROFS if it
   // may only read and `modifies`.
-  OpError CheckAccess(const CompoundState& cur, uint32_t index,
-                      bool modifies) const;
+  absl::Status CheckAccess(const CompoundState& cur, uint32_t index,
+                           bool modifies) const;
   // The export a file handle belongs to, or BADHANDLE.
-  OpResultOr<uint32_t> ExportOfHandle(absl::string_view fh) const;
+  absl::StatusOr<uint32_t> ExportOfHandle(absl::string_view fh) const;
 
   std::vector<ServedExport> exports_;
   ServerLimits limits_;
@@ -247,4 +257,4 @@ class Executor {
 
 }  // namespace txbuf::server
 
-#endif  // TXBUF_SERVER_EXECUTOR_H_
+#endif  // TXBUF_SERVER_COMPOUND_EXECUTOR_H_

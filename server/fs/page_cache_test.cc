@@ -1,4 +1,4 @@
-#include "common/page_cache.h"
+#include "server/fs/page_cache.h"
 
 #include <fcntl.h>
 #include <linux/magic.h>

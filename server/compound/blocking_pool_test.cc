@@ -1,7 +1,7 @@
 // blocking_pool_test.cc: FIFO order, every job run, and the destructor
 // running what is queued.
 
-#include "server/blocking_pool.h"
+#include "server/compound/blocking_pool.h"
 
 #include <atomic>
 #include <vector>

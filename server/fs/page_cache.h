@@ -1,4 +1,4 @@
-// page_cache.h: txbufd's page cache of file data, with stable pages.
+// server/fs/page_cache.h: txbufd's page cache of file data, with stable pages.
 //
 // File data live in 4 KiB `PageRef`s from a `PagePool`. A READ reply takes
 // references on cached pages (no copy) and puts them into its txbuf; they stay
@@ -64,8 +64,8 @@
 //     builder.AppendPage(std::move(s.page), s.offset, s.len);  // pinned
 //   (*file)->Write(4096, bytes, txbuf::Stability::kUnstable);  // COW if pinned
 //   (*file)->Commit();
-#ifndef TXBUF_COMMON_PAGE_CACHE_H_
-#define TXBUF_COMMON_PAGE_CACHE_H_
+#ifndef TXBUF_SERVER_FS_PAGE_CACHE_H_
+#define TXBUF_SERVER_FS_PAGE_CACHE_H_
 
 #include <sys/stat.h>
 
@@ -774,4 +774,4 @@ class PageCache::File : public std::enable_shared_from_this<File> {
 
 }  // namespace txbuf
 
-#endif  // TXBUF_COMMON_PAGE_CACHE_H_
+#endif  // TXBUF_SERVER_FS_PAGE_CACHE_H_

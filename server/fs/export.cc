@@ -1,4 +1,4 @@
-#include "server/export.h"
+#include "server/fs/export.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -89,11 +89,11 @@ constexpr uint64_t kBeneath = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 
 std::string ProcPath(int fd) { return absl::StrCat("/proc/self/fd/", fd); }
 
-rpc::FileType TypeOf(mode_t m) {
-  if (S_ISREG(m)) return rpc::FILE_TYPE_REGULAR;
-  if (S_ISDIR(m)) return rpc::FILE_TYPE_DIRECTORY;
-  if (S_ISLNK(m)) return rpc::FILE_TYPE_SYMLINK;
-  return rpc::FILE_TYPE_OTHER;
+FileType TypeOf(mode_t m) {
+  if (S_ISREG(m)) return FileType::kRegular;
+  if (S_ISDIR(m)) return FileType::kDirectory;
+  if (S_ISLNK(m)) return FileType::kSymlink;
+  return FileType::kOther;
 }
 
 int64_t Ns(const timespec& t) {
@@ -103,28 +103,28 @@ int64_t Ns(const timespec& t) {
 FileKey KeyOf(const struct stat& st) { return {st.st_dev, st.st_ino}; }
 
 // An error for a failed resolution of `what` beneath the export.
-OpError ResolveError(int err, absl::string_view what) {
+absl::Status ResolveError(int err, absl::string_view what) {
   if (err == EXDEV || err == ELOOP) {
-    return Err(rpc::STATUS_ACCES,
-               absl::StrCat(what, ": path leaves the export"));
+    return FsError(FsErrorKind::kAccess,
+                   absl::StrCat(what, ": path leaves the export"));
   }
-  return ErrnoError(err, what);
+  return ErrnoStatus(err, what);
 }
 
 // The node of an object CREATE, MKDIR or SYMLINK just made (or found): if
 // another client removed it meanwhile, that is NOENT, not STALE (the op
 // carried no handle of it).
-OpResultOr<NodeRef> Made(OpResultOr<NodeRef> n) {
-  if (n.error.status == rpc::STATUS_STALE) {
-    n.error = Err(rpc::STATUS_NOENT,
-                  "created, then removed by another client before the reply");
+absl::StatusOr<NodeRef> Made(absl::StatusOr<NodeRef> n) {
+  if (IsStale(n.status())) {
+    return FsError(FsErrorKind::kNotFound,
+                   "created, then removed by another client before the reply");
   }
   return n;
 }
 
-OpError MovedOut() {
-  return Err(rpc::STATUS_STALE,
-             "the directory is no longer beneath the export (moved out)");
+absl::Status MovedOut() {
+  return FsError(FsErrorKind::kStale,
+                 "the directory is no longer beneath the export (moved out)");
 }
 
 // The kernel's handle of the file open at `fd` (type, then bytes), or "".
@@ -155,21 +155,21 @@ int OpenByKernelHandle(int mount_fd, const std::string& h) {
 
 }  // namespace
 
-OpError Export::CheckName(absl::string_view name) {
-  if (name.empty()) return Err(rpc::STATUS_INVAL, "empty name");
-  if (name == ".") return Err(rpc::STATUS_INVAL, "'.' is not a name");
-  if (name == "..") return Err(rpc::STATUS_INVAL, "'..' is not a name");
+absl::Status Export::CheckName(absl::string_view name) {
+  if (name.empty()) return FsError(FsErrorKind::kInvalid, "empty name");
+  if (name == ".") return FsError(FsErrorKind::kInvalid, "'.' is not a name");
+  if (name == "..") return FsError(FsErrorKind::kInvalid, "'..' is not a name");
   if (name.size() > 255) {
-    return Err(rpc::STATUS_NAMETOOLONG,
-               absl::StrCat("name of ", name.size(), " bytes"));
+    return FsError(FsErrorKind::kNameTooLong,
+                   absl::StrCat("name of ", name.size(), " bytes"));
   }
   if (name.find('/') != absl::string_view::npos) {
-    return Err(rpc::STATUS_INVAL, "a name cannot contain '/'");
+    return FsError(FsErrorKind::kInvalid, "a name cannot contain '/'");
   }
   if (name.find('\0') != absl::string_view::npos) {
-    return Err(rpc::STATUS_INVAL, "a name cannot contain NUL");
+    return FsError(FsErrorKind::kInvalid, "a name cannot contain NUL");
   }
-  return OpError::Ok();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<Export>> Export::Open(const std::string& dir,
@@ -196,12 +196,12 @@ absl::StatusOr<std::unique_ptr<Export>> Export::Open(const std::string& dir,
     UniqueFd again(OpenByKernelHandle(fd.get(), kh));
     if (again) ex->mount_fd_ = fcntl(fd.get(), F_DUPFD_CLOEXEC, 0);
   }
-  OpResultOr<NodeRef> root = ex->Adopt(std::move(fd), nullptr, "");
+  absl::StatusOr<NodeRef> root = ex->Adopt(std::move(fd), nullptr, "");
   if (!root.ok()) {
     return absl::InternalError(
-        absl::StrCat("export ", dir, ": ", root.error.message));
+        absl::StrCat("export ", dir, ": ", root.status().message()));
   }
-  ex->root_ = root.value;
+  ex->root_ = *root;
   return ex;
 }
 
@@ -394,7 +394,7 @@ size_t Export::open_fds() const {
   return opath_fds_->load() + (cache_ != nullptr ? cache_->open_files() : 0);
 }
 
-OpResultOr<FdRef> Export::Fd(Node& n) {
+absl::StatusOr<FdRef> Export::Fd(Node& n) {
   FdRef fd;
   {
     absl::MutexLock l(&n.mu);
@@ -402,19 +402,20 @@ OpResultOr<FdRef> Export::Fd(Node& n) {
   }
   if (fd != nullptr) {
     Touch(&n);
-    return {OpError::Ok(), std::move(fd)};
+    return fd;
   }
   if (n.removed.load(std::memory_order_acquire)) {
-    return {Err(rpc::STATUS_STALE, "the file was removed")};
+    return FsError(FsErrorKind::kStale, "the file was removed");
   }
   absl::StatusOr<UniqueFd> opened = Reopen(n, 0);
   if (!opened.ok()) {
-    return {Err(rpc::STATUS_STALE, absl::StrCat("cannot find the file again: ",
-                                                opened.status().message()))};
+    return FsError(FsErrorKind::kStale,
+                   absl::StrCat("cannot find the file again: ",
+                                opened.status().message()));
   }
   fd = Own(std::move(*opened));
   InstallFd(n, fd);
-  return {OpError::Ok(), std::move(fd)};
+  return fd;
 }
 
 absl::StatusOr<UniqueFd> Export::Reopen(Node& n, int depth) {
@@ -476,18 +477,18 @@ absl::StatusOr<UniqueFd> Export::Reopen(Node& n, int depth) {
   return fd;
 }
 
-OpError Export::CheckBeneathRoot(int fd) {
+absl::Status Export::CheckBeneathRoot(int fd) {
   const FileKey root = root_->key;
   UniqueFd cur(fcntl(fd, F_DUPFD_CLOEXEC, 0));
-  if (!cur) return ErrnoError(errno, "dup");
+  if (!cur) return ErrnoStatus(errno, "dup");
   struct stat st;
-  if (fstat(cur.get(), &st) != 0) return ErrnoError(errno, "fstat");
+  if (fstat(cur.get(), &st) != 0) return ErrnoStatus(errno, "fstat");
   for (int depth = 0; depth < kMaxDepth; ++depth) {
-    if (KeyOf(st) == root) return OpError::Ok();
+    if (KeyOf(st) == root) return absl::OkStatus();
     UniqueFd up(openat(cur.get(), "..", O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!up) return ErrnoError(errno, "subtree check: open ..");
+    if (!up) return ErrnoStatus(errno, "subtree check: open ..");
     struct stat ust;
-    if (fstat(up.get(), &ust) != 0) return ErrnoError(errno, "fstat");
+    if (fstat(up.get(), &ust) != 0) return ErrnoStatus(errno, "fstat");
     if (KeyOf(ust) == KeyOf(st)) return MovedOut();  // reached "/"
     cur = std::move(up);
     st = ust;
@@ -495,11 +496,11 @@ OpError Export::CheckBeneathRoot(int fd) {
   return MovedOut();
 }
 
-OpResultOr<FdRef> Export::DirFd(Node& dir) {
-  if (!dir.is_dir) return {Err(rpc::STATUS_NOTDIR, "not a directory")};
-  OpResultOr<FdRef> fd = Fd(dir);
+absl::StatusOr<FdRef> Export::DirFd(Node& dir) {
+  if (!dir.is_dir) return FsError(FsErrorKind::kNotDir, "not a directory");
+  absl::StatusOr<FdRef> fd = Fd(dir);
   if (!fd.ok() || &dir == root_.get()) return fd;
-  if (OpError e = CheckBeneathRoot(fd.value->get()); !e.ok()) return {e};
+  if (absl::Status e = CheckBeneathRoot((*fd)->get()); !e.ok()) return e;
   return fd;
 }
 
@@ -540,12 +541,12 @@ void Export::DropNodeLocked(const NodeRef& n) {
   n->parent.reset();
 }
 
-OpResultOr<NodeRef> Export::Adopt(UniqueFd opath, const NodeRef& parent,
-                                  absl::string_view name) {
+absl::StatusOr<NodeRef> Export::Adopt(UniqueFd opath, const NodeRef& parent,
+                                      absl::string_view name) {
   struct stat st;
-  if (fstat(opath.get(), &st) != 0) return {ErrnoError(errno, "fstat")};
+  if (fstat(opath.get(), &st) != 0) return ErrnoStatus(errno, "fstat");
   if (st.st_nlink == 0 && !S_ISDIR(st.st_mode)) {
-    return {Err(rpc::STATUS_STALE, "the file was removed")};
+    return FsError(FsErrorKind::kStale, "the file was removed");
   }
   const FileKey key = KeyOf(st);
   NodeRef n;
@@ -568,7 +569,7 @@ OpResultOr<NodeRef> Export::Adopt(UniqueFd opath, const NodeRef& parent,
     // If the node gave its descriptor back earlier, it takes this one.
     InstallFd(*n, Own(std::move(opath)));
     Touch(n.get());
-    return {OpError::Ok(), n};
+    return n;
   }
   auto fresh = std::make_shared<Node>();
   fresh->key = key;
@@ -585,7 +586,7 @@ OpResultOr<NodeRef> Export::Adopt(UniqueFd opath, const NodeRef& parent,
     absl::MutexLock l(&mu_);
     if (NodeRef raced = FindLocked(key)) {
       // Another thread made it meanwhile; ours closes with `fresh`.
-      return {OpError::Ok(), raced};
+      return raced;
     }
     if (by_id_.size() >= options_.max_nodes) SweepLocked();
     fresh->id = next_id_++;
@@ -598,11 +599,11 @@ OpResultOr<NodeRef> Export::Adopt(UniqueFd opath, const NodeRef& parent,
   // A REMOVE between the fstat above and the insertion did not find the
   // node to drop: look at the links again, now that it is in the table.
   if (!fresh->is_dir) {
-    if (OpResultOr<struct stat> again = Stat(*fresh); !again.ok()) {
-      return {again.error};
+    if (absl::StatusOr<struct stat> again = Stat(*fresh); !again.ok()) {
+      return again.status();
     }
   }
-  return {OpError::Ok(), fresh};
+  return fresh;
 }
 
 void Export::Moved(const FileKey& key, const NodeRef& to_dir,
@@ -661,23 +662,23 @@ bool Export::ExportIdOfHandle(absl::string_view fh, uint64_t* export_id) {
   return true;
 }
 
-OpResultOr<NodeRef> Export::FromHandle(absl::string_view fh) {
+absl::StatusOr<NodeRef> Export::FromHandle(absl::string_view fh) {
   if (fh.size() != kHandleSize ||
       std::memcmp(fh.data(), kHandleMagic, 4) != 0) {
-    return {Err(rpc::STATUS_BADHANDLE, "not a file handle of this server")};
+    return FsError(FsErrorKind::kBadHandle, "not a file handle of this server");
   }
   uint64_t export_id, epoch, id;
   std::memcpy(&export_id, fh.data() + 4, 8);
   std::memcpy(&epoch, fh.data() + 12, 8);
   std::memcpy(&id, fh.data() + 20, 8);
   if (export_id != export_id_) {
-    return {Err(rpc::STATUS_BADHANDLE,
-                "a file handle of a server exporting another directory")};
+    return FsError(FsErrorKind::kBadHandle,
+                   "a file handle of a server exporting another directory");
   }
   if (epoch != epoch_) {
-    return {Err(rpc::STATUS_STALE,
-                "file handle from before a server restart (or of another "
-                "instance exporting this directory)")};
+    return FsError(FsErrorKind::kStale,
+                   "file handle from before a server restart (or of another "
+                   "instance exporting this directory)");
   }
   NodeRef n;
   {
@@ -686,38 +687,34 @@ OpResultOr<NodeRef> Export::FromHandle(absl::string_view fh) {
     if (it != by_id_.end()) n = it->second;
   }
   if (n == nullptr)
-    return {Err(rpc::STATUS_STALE, "unknown or expired handle")};
-  OpResultOr<struct stat> st = Stat(*n);
-  if (!st.ok()) return {st.error};
-  return {OpError::Ok(), n};
+    return FsError(FsErrorKind::kStale, "unknown or expired handle");
+  absl::StatusOr<struct stat> st = Stat(*n);
+  if (!st.ok()) return st.status();
+  return n;
 }
 
 // ---------------------------------------------------------------------------
 // Operations.
 
-OpResultOr<struct stat> Export::Stat(Node& n) {
-  OpResultOr<struct stat> r;
+absl::StatusOr<struct stat> Export::Stat(Node& n) {
   if (n.removed.load(std::memory_order_acquire)) {
-    r.error = Err(rpc::STATUS_STALE, "the file was removed");
-    return r;
+    return FsError(FsErrorKind::kStale, "the file was removed");
   }
-  OpResultOr<FdRef> fd = Fd(n);
-  if (!fd.ok()) {
-    r.error = fd.error;
-    return r;
-  }
-  if (fstat(fd.value->get(), &r.value) != 0) {
-    r.error = ErrnoError(errno, "fstat");
-  } else if (r.value.st_nlink == 0) {
+  absl::StatusOr<FdRef> fd = Fd(n);
+  if (!fd.ok()) return fd.status();
+  struct stat st;
+  if (fstat((*fd)->get(), &st) != 0) return ErrnoStatus(errno, "fstat");
+  if (st.st_nlink == 0) {
     Gone(n);
-    r.error = Err(rpc::STATUS_STALE, "the file was removed");
-  } else if (n.is_dir && &n != root_.get()) {
-    r.error = CheckBeneathRoot(fd.value->get());
+    return FsError(FsErrorKind::kStale, "the file was removed");
   }
-  return r;
+  if (n.is_dir && &n != root_.get()) {
+    if (absl::Status e = CheckBeneathRoot((*fd)->get()); !e.ok()) return e;
+  }
+  return st;
 }
 
-bool Export::ToAttr(const struct stat& st, Node* n, rpc::Attr* a, IoMode mode) {
+bool Export::ToAttr(const struct stat& st, Node* n, FileAttr* a, IoMode mode) {
   uint64_t size = static_cast<uint64_t>(st.st_size);
   if (std::shared_ptr<PageCache::File> f =
           n != nullptr && n->is_regular ? OpenFileIfAny(*n) : nullptr) {
@@ -726,34 +723,32 @@ bool Export::ToAttr(const struct stat& st, Node* n, rpc::Attr* a, IoMode mode) {
     if (IsWouldBlock(f->Revalidate(st, mode))) return false;
     size = f->size();
   }
-  a->set_type(TypeOf(st.st_mode));
-  a->set_mode(st.st_mode & 07777);
-  a->set_nlink(static_cast<uint32_t>(st.st_nlink));
-  a->set_uid(st.st_uid);
-  a->set_gid(st.st_gid);
-  a->set_size(size);
-  a->set_used(static_cast<uint64_t>(st.st_blocks) * 512);
-  a->set_fileid(st.st_ino);
-  a->set_atime_ns(Ns(st.st_atim));
-  a->set_mtime_ns(Ns(st.st_mtim));
-  a->set_ctime_ns(Ns(st.st_ctim));
+  a->type = TypeOf(st.st_mode);
+  a->mode = st.st_mode & 07777;
+  a->nlink = static_cast<uint32_t>(st.st_nlink);
+  a->uid = st.st_uid;
+  a->gid = st.st_gid;
+  a->size = size;
+  a->used = static_cast<uint64_t>(st.st_blocks) * 512;
+  a->fileid = st.st_ino;
+  a->atime_ns = Ns(st.st_atim);
+  a->mtime_ns = Ns(st.st_mtim);
+  a->ctime_ns = Ns(st.st_ctim);
   return true;
 }
 
-OpResultOr<rpc::Attr> Export::GetAttr(Node& n, IoMode mode, bool* would_block) {
-  OpResultOr<struct stat> st = Stat(n);
-  if (!st.ok()) return {st.error};
-  OpResultOr<rpc::Attr> r;
-  if (!ToAttr(st.value, &n, &r.value, mode) && would_block != nullptr) {
-    *would_block = true;
-  }
-  return r;
+absl::StatusOr<FileAttr> Export::GetAttr(Node& n, IoMode mode) {
+  absl::StatusOr<struct stat> st = Stat(n);
+  if (!st.ok()) return st.status();
+  FileAttr a;
+  if (!ToAttr(*st, &n, &a, mode)) return WouldBlockError();
+  return a;
 }
 
-OpError Export::SquashOwner(int fd, int dir_fd, const std::string& name,
-                            bool is_dir) const {
+absl::Status Export::SquashOwner(int fd, int dir_fd, const std::string& name,
+                                 bool is_dir) const {
   if (!options_.squash_uid.has_value() && !options_.squash_gid.has_value()) {
-    return OpError::Ok();
+    return absl::OkStatus();
   }
   const uid_t uid = options_.squash_uid.has_value()
                         ? static_cast<uid_t>(*options_.squash_uid)
@@ -762,58 +757,58 @@ OpError Export::SquashOwner(int fd, int dir_fd, const std::string& name,
                         ? static_cast<gid_t>(*options_.squash_gid)
                         : static_cast<gid_t>(-1);
   // The object itself, never what a symlink points to.
-  if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) == 0) return OpError::Ok();
+  if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) == 0) return absl::OkStatus();
   const int err = errno;
   unlinkat(dir_fd, name.c_str(), is_dir ? AT_REMOVEDIR : 0);
-  return ErrnoError(
+  return ErrnoStatus(
       err, absl::StrCat("giving '", name, "' to the export's squash owner"));
 }
 
-OpError Export::CheckWritable() const {
+absl::Status Export::CheckWritable() const {
   if (options_.read_only) {
-    return Err(rpc::STATUS_ROFS, "the export is read-only");
+    return FsError(FsErrorKind::kReadOnly, "the export is read-only");
   }
-  return OpError::Ok();
+  return absl::OkStatus();
 }
 
-OpResultOr<NodeRef> Export::Lookup(Node& dir, absl::string_view path) {
-  if (path.empty()) return {Err(rpc::STATUS_INVAL, "empty path")};
+absl::StatusOr<NodeRef> Export::Lookup(Node& dir, absl::string_view path) {
+  if (path.empty()) return FsError(FsErrorKind::kInvalid, "empty path");
   if (path.front() == '/') {
-    return {
-        Err(rpc::STATUS_ACCES, "absolute path refused: it leaves the export")};
+    return FsError(FsErrorKind::kAccess,
+                   "absolute path refused: it leaves the export");
   }
   for (absl::string_view c : absl::StrSplit(path, '/')) {
     if (c == "..") {
-      return {Err(rpc::STATUS_ACCES,
-                  absl::StrCat("lookup '", path,
-                               "': '..' is refused: path leaves the export"))};
+      return FsError(
+          FsErrorKind::kAccess,
+          absl::StrCat("lookup '", path,
+                       "': '..' is refused: path leaves the export"));
     }
-    if (OpError e = CheckName(c); !e.ok()) {
-      e.message = absl::StrCat("lookup '", path, "': ", e.message);
-      return {e};
+    if (absl::Status e = CheckName(c); !e.ok()) {
+      return WithPrefix(e, absl::StrCat("lookup '", path, "': "));
     }
   }
   if (!dir.is_dir)
-    return {Err(rpc::STATUS_NOTDIR, "lookup in a non-directory")};
-  OpResultOr<FdRef> dfd = DirFd(dir);
-  if (!dfd.ok()) return {dfd.error};
+    return FsError(FsErrorKind::kNotDir, "lookup in a non-directory");
+  absl::StatusOr<FdRef> dfd = DirFd(dir);
+  if (!dfd.ok()) return dfd.status();
   std::string p(path);
   UniqueFd fd(
-      OpenAt2(dfd.value->get(), p.c_str(), O_PATH | O_CLOEXEC, 0, kBeneath));
-  if (!fd) return {ResolveError(errno, absl::StrCat("lookup '", path, "'"))};
+      OpenAt2((*dfd)->get(), p.c_str(), O_PATH | O_CLOEXEC, 0, kBeneath));
+  if (!fd) return ResolveError(errno, absl::StrCat("lookup '", path, "'"));
   return Adopt(std::move(fd), dir.shared_from_this(), path);
 }
 
-OpResultOr<NodeRef> Export::Create(Node& dir, absl::string_view name,
-                                   uint32_t mode, bool exclusive) {
-  if (OpError e = CheckWritable(); !e.ok()) return {e};
-  if (OpError e = CheckName(name); !e.ok()) return {e};
+absl::StatusOr<NodeRef> Export::Create(Node& dir, absl::string_view name,
+                                       uint32_t mode, bool exclusive) {
+  if (absl::Status e = CheckWritable(); !e.ok()) return e;
+  if (absl::Status e = CheckName(name); !e.ok()) return e;
   if (!dir.is_dir)
-    return {Err(rpc::STATUS_NOTDIR, "create in a non-directory")};
-  OpResultOr<FdRef> dfd = DirFd(dir);
-  if (!dfd.ok()) return {dfd.error};
+    return FsError(FsErrorKind::kNotDir, "create in a non-directory");
+  absl::StatusOr<FdRef> dfd = DirFd(dir);
+  if (!dfd.ok()) return dfd.status();
   NodeRef parent = dir.shared_from_this();
-  const int d = dfd.value->get();
+  const int d = (*dfd)->get();
   const std::string n(name);
   // No set-user-ID or set-group-ID program can be made through the server.
   const uint64_t perm = mode & 01777;
@@ -826,16 +821,17 @@ OpResultOr<NodeRef> Export::Create(Node& dir, absl::string_view name,
           OpenAt2(d, n.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, kBeneath));
       if (fd) {
         struct stat st;
-        if (fstat(fd.get(), &st) != 0) return {ErrnoError(errno, "fstat")};
+        if (fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "fstat");
         if (!S_ISREG(st.st_mode)) {
-          return {Err(rpc::STATUS_INVAL,
-                      absl::StrCat("create '", name,
-                                   "': it exists and is not a regular file"))};
+          return FsError(
+              FsErrorKind::kInvalid,
+              absl::StrCat("create '", name,
+                           "': it exists and is not a regular file"));
         }
         return Made(Adopt(std::move(fd), parent, name));
       }
       if (errno != ENOENT) {
-        return {ResolveError(errno, absl::StrCat("create '", name, "'"))};
+        return ResolveError(errno, absl::StrCat("create '", name, "'"));
       }
     }
     UniqueFd fd(OpenAt2(
@@ -844,153 +840,159 @@ OpResultOr<NodeRef> Export::Create(Node& dir, absl::string_view name,
         kBeneath));
     if (!fd) {
       if (errno == EEXIST && !exclusive) continue;  // made meanwhile
-      return {ResolveError(errno, absl::StrCat("create '", name, "'"))};
+      return ResolveError(errno, absl::StrCat("create '", name, "'"));
     }
-    if (OpError e = SquashOwner(fd.get(), d, n, false); !e.ok()) return {e};
+    if (absl::Status e = SquashOwner(fd.get(), d, n, false); !e.ok()) return e;
     UniqueFd opath(open(ProcPath(fd.get()).c_str(), O_PATH | O_CLOEXEC));
-    if (!opath) return {ErrnoError(errno, "create: O_PATH")};
+    if (!opath) return ErrnoStatus(errno, "create: O_PATH");
     return Made(Adopt(std::move(opath), parent, name));
   }
-  return {Err(rpc::STATUS_DELAY,
-              absl::StrCat("create '", name, "': raced with other changes"))};
+  return FsError(FsErrorKind::kBusy,
+                 absl::StrCat("create '", name, "': raced with other changes"));
 }
 
-OpResultOr<NodeRef> Export::Mkdir(Node& dir, absl::string_view name,
-                                  uint32_t mode) {
-  if (OpError e = CheckWritable(); !e.ok()) return {e};
-  if (OpError e = CheckName(name); !e.ok()) return {e};
-  if (!dir.is_dir) return {Err(rpc::STATUS_NOTDIR, "mkdir in a non-directory")};
-  OpResultOr<FdRef> dfd = DirFd(dir);
-  if (!dfd.ok()) return {dfd.error};
-  const int d = dfd.value->get();
+absl::StatusOr<NodeRef> Export::Mkdir(Node& dir, absl::string_view name,
+                                      uint32_t mode) {
+  if (absl::Status e = CheckWritable(); !e.ok()) return e;
+  if (absl::Status e = CheckName(name); !e.ok()) return e;
+  if (!dir.is_dir)
+    return FsError(FsErrorKind::kNotDir, "mkdir in a non-directory");
+  absl::StatusOr<FdRef> dfd = DirFd(dir);
+  if (!dfd.ok()) return dfd.status();
+  const int d = (*dfd)->get();
   std::string n(name);
   if (mkdirat(d, n.c_str(), mode & 01777) != 0) {
-    return {ErrnoError(errno, absl::StrCat("mkdir '", name, "'"))};
+    return ErrnoStatus(errno, absl::StrCat("mkdir '", name, "'"));
   }
   UniqueFd opath(OpenAt2(d, n.c_str(),
                          O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0,
                          kBeneath));
-  if (!opath) return {ResolveError(errno, absl::StrCat("mkdir '", name, "'"))};
-  if (OpError e = SquashOwner(opath.get(), d, n, true); !e.ok()) return {e};
+  if (!opath) return ResolveError(errno, absl::StrCat("mkdir '", name, "'"));
+  if (absl::Status e = SquashOwner(opath.get(), d, n, true); !e.ok()) return e;
   return Made(Adopt(std::move(opath), dir.shared_from_this(), name));
 }
 
-OpResultOr<NodeRef> Export::Symlink(Node& dir, absl::string_view name,
-                                    absl::string_view target) {
-  if (OpError e = CheckWritable(); !e.ok()) return {e};
-  if (OpError e = CheckName(name); !e.ok()) return {e};
-  if (target.empty()) return {Err(rpc::STATUS_INVAL, "empty symlink target")};
+absl::StatusOr<NodeRef> Export::Symlink(Node& dir, absl::string_view name,
+                                        absl::string_view target) {
+  if (absl::Status e = CheckWritable(); !e.ok()) return e;
+  if (absl::Status e = CheckName(name); !e.ok()) return e;
+  if (target.empty())
+    return FsError(FsErrorKind::kInvalid, "empty symlink target");
   if (target.find('\0') != absl::string_view::npos) {
-    return {Err(rpc::STATUS_INVAL, "a symlink target cannot contain NUL")};
+    return FsError(FsErrorKind::kInvalid,
+                   "a symlink target cannot contain NUL");
   }
   if (target.size() > kMaxSymlinkTarget) {
-    return {Err(rpc::STATUS_NAMETOOLONG,
-                absl::StrCat("symlink target of ", target.size(), " bytes"))};
+    return FsError(FsErrorKind::kNameTooLong,
+                   absl::StrCat("symlink target of ", target.size(), " bytes"));
   }
   if (!dir.is_dir) {
-    return {Err(rpc::STATUS_NOTDIR, "symlink in a non-directory")};
+    return FsError(FsErrorKind::kNotDir, "symlink in a non-directory");
   }
-  OpResultOr<FdRef> dfd = DirFd(dir);
-  if (!dfd.ok()) return {dfd.error};
-  const int d = dfd.value->get();
+  absl::StatusOr<FdRef> dfd = DirFd(dir);
+  if (!dfd.ok()) return dfd.status();
+  const int d = (*dfd)->get();
   const std::string n(name), t(target);
   // The target is stored as it is and never resolved here.
   if (symlinkat(t.c_str(), d, n.c_str()) != 0) {
-    return {ErrnoError(errno, absl::StrCat("symlink '", name, "'"))};
+    return ErrnoStatus(errno, absl::StrCat("symlink '", name, "'"));
   }
   UniqueFd opath(
       OpenAt2(d, n.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, kBeneath));
   if (!opath) {
-    return {ResolveError(errno, absl::StrCat("symlink '", name, "'"))};
+    return ResolveError(errno, absl::StrCat("symlink '", name, "'"));
   }
-  if (OpError e = SquashOwner(opath.get(), d, n, false); !e.ok()) return {e};
+  if (absl::Status e = SquashOwner(opath.get(), d, n, false); !e.ok()) return e;
   return Made(Adopt(std::move(opath), dir.shared_from_this(), name));
 }
 
-OpResultOr<std::string> Export::Readlink(Node& n) {
-  OpResultOr<struct stat> st = Stat(n);
-  if (!st.ok()) return {st.error};
-  if (!S_ISLNK(st.value.st_mode)) {
-    return {Err(n.is_dir ? rpc::STATUS_ISDIR : rpc::STATUS_INVAL,
-                "READLINK of a file that is not a symbolic link")};
+absl::StatusOr<std::string> Export::Readlink(Node& n) {
+  absl::StatusOr<struct stat> st = Stat(n);
+  if (!st.ok()) return st.status();
+  if (!S_ISLNK(st->st_mode)) {
+    return FsError(n.is_dir ? FsErrorKind::kIsDir : FsErrorKind::kInvalid,
+                   "READLINK of a file that is not a symbolic link");
   }
-  OpResultOr<FdRef> fd = Fd(n);
-  if (!fd.ok()) return {fd.error};
+  absl::StatusOr<FdRef> fd = Fd(n);
+  if (!fd.ok()) return fd.status();
   // The link itself (an O_PATH descriptor of it, empty path): never its
   // target.
   std::string buf(kMaxSymlinkTarget + 1, '\0');
-  ssize_t len = readlinkat(fd.value->get(), "", buf.data(), buf.size());
-  if (len < 0) return {ErrnoError(errno, "readlink")};
+  ssize_t len = readlinkat((*fd)->get(), "", buf.data(), buf.size());
+  if (len < 0) return ErrnoStatus(errno, "readlink");
   buf.resize(static_cast<size_t>(len));
-  return {OpError::Ok(), std::move(buf)};
+  return buf;
 }
 
-OpError Export::Remove(Node& dir, absl::string_view name) {
-  if (OpError e = CheckWritable(); !e.ok()) return e;
-  if (OpError e = CheckName(name); !e.ok()) return e;
-  if (!dir.is_dir) return Err(rpc::STATUS_NOTDIR, "remove in a non-directory");
-  OpResultOr<FdRef> dfd = DirFd(dir);
-  if (!dfd.ok()) return dfd.error;
-  const int d = dfd.value->get();
+absl::Status Export::Remove(Node& dir, absl::string_view name) {
+  if (absl::Status e = CheckWritable(); !e.ok()) return e;
+  if (absl::Status e = CheckName(name); !e.ok()) return e;
+  if (!dir.is_dir)
+    return FsError(FsErrorKind::kNotDir, "remove in a non-directory");
+  absl::StatusOr<FdRef> dfd = DirFd(dir);
+  if (!dfd.ok()) return dfd.status();
+  const int d = (*dfd)->get();
   std::string n(name);
   // Hold the inode the name leads to, so that what is forgotten afterwards
   // is what was unlinked (the name may be replaced meanwhile by others).
   UniqueFd held(openat(d, n.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
   struct stat st;
   if (!held || fstat(held.get(), &st) != 0) {
-    return ErrnoError(errno, absl::StrCat("remove '", name, "'"));
+    return ErrnoStatus(errno, absl::StrCat("remove '", name, "'"));
   }
   if (S_ISDIR(st.st_mode)) {
-    return Err(rpc::STATUS_ISDIR,
-               absl::StrCat("remove '", name, "': is a directory (use rmdir)"));
+    return FsError(
+        FsErrorKind::kIsDir,
+        absl::StrCat("remove '", name, "': is a directory (use rmdir)"));
   }
   if (unlinkat(d, n.c_str(), 0) != 0) {
-    return ErrnoError(errno, absl::StrCat("remove '", name, "'"));
+    return ErrnoStatus(errno, absl::StrCat("remove '", name, "'"));
   }
   // Its links now: 0 if the name was its last (and was still it).
   struct stat after;
   const nlink_t links = fstat(held.get(), &after) == 0 ? after.st_nlink + 1 : 2;
   ForgetIfUnlinked(KeyOf(st), links);
-  return OpError::Ok();
+  return absl::OkStatus();
 }
 
-OpError Export::Rmdir(Node& dir, absl::string_view name) {
-  if (OpError e = CheckWritable(); !e.ok()) return e;
-  if (OpError e = CheckName(name); !e.ok()) return e;
-  if (!dir.is_dir) return Err(rpc::STATUS_NOTDIR, "rmdir in a non-directory");
-  OpResultOr<FdRef> dfd = DirFd(dir);
-  if (!dfd.ok()) return dfd.error;
-  const int d = dfd.value->get();
+absl::Status Export::Rmdir(Node& dir, absl::string_view name) {
+  if (absl::Status e = CheckWritable(); !e.ok()) return e;
+  if (absl::Status e = CheckName(name); !e.ok()) return e;
+  if (!dir.is_dir)
+    return FsError(FsErrorKind::kNotDir, "rmdir in a non-directory");
+  absl::StatusOr<FdRef> dfd = DirFd(dir);
+  if (!dfd.ok()) return dfd.status();
+  const int d = (*dfd)->get();
   std::string n(name);
   struct stat st;
   const bool known = fstatat(d, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
   if (unlinkat(d, n.c_str(), AT_REMOVEDIR) != 0) {
-    return ErrnoError(errno, absl::StrCat("rmdir '", name, "'"));
+    return ErrnoStatus(errno, absl::StrCat("rmdir '", name, "'"));
   }
   if (known) ForgetIfUnlinked(KeyOf(st), 1);
-  return OpError::Ok();
+  return absl::OkStatus();
 }
 
-OpError Export::Rename(Node& from_dir, absl::string_view from_name,
-                       Node& to_dir, absl::string_view to_name) {
-  if (OpError e = CheckWritable(); !e.ok()) return e;
-  if (OpError e = CheckName(from_name); !e.ok()) return e;
-  if (OpError e = CheckName(to_name); !e.ok()) return e;
+absl::Status Export::Rename(Node& from_dir, absl::string_view from_name,
+                            Node& to_dir, absl::string_view to_name) {
+  if (absl::Status e = CheckWritable(); !e.ok()) return e;
+  if (absl::Status e = CheckName(from_name); !e.ok()) return e;
+  if (absl::Status e = CheckName(to_name); !e.ok()) return e;
   if (!from_dir.is_dir || !to_dir.is_dir) {
-    return Err(rpc::STATUS_NOTDIR, "rename between non-directories");
+    return FsError(FsErrorKind::kNotDir, "rename between non-directories");
   }
-  OpResultOr<FdRef> ffd = DirFd(from_dir);
-  if (!ffd.ok()) return ffd.error;
-  OpResultOr<FdRef> tfd = DirFd(to_dir);
-  if (!tfd.ok()) return tfd.error;
+  absl::StatusOr<FdRef> ffd = DirFd(from_dir);
+  if (!ffd.ok()) return ffd.status();
+  absl::StatusOr<FdRef> tfd = DirFd(to_dir);
+  if (!tfd.ok()) return tfd.status();
   std::string f(from_name), t(to_name);
   struct stat moved, replaced;
   const bool known =
-      fstatat(ffd.value->get(), f.c_str(), &moved, AT_SYMLINK_NOFOLLOW) == 0;
+      fstatat((*ffd)->get(), f.c_str(), &moved, AT_SYMLINK_NOFOLLOW) == 0;
   bool had_target =
-      fstatat(tfd.value->get(), t.c_str(), &replaced, AT_SYMLINK_NOFOLLOW) == 0;
-  if (renameat(ffd.value->get(), f.c_str(), tfd.value->get(), t.c_str()) != 0) {
-    return ErrnoError(
+      fstatat((*tfd)->get(), t.c_str(), &replaced, AT_SYMLINK_NOFOLLOW) == 0;
+  if (renameat((*ffd)->get(), f.c_str(), (*tfd)->get(), t.c_str()) != 0) {
+    return ErrnoStatus(
         errno, absl::StrCat("rename '", from_name, "' to '", to_name, "'"));
   }
   if (had_target && known && KeyOf(replaced) != KeyOf(moved)) {
@@ -998,14 +1000,16 @@ OpError Export::Rename(Node& from_dir, absl::string_view from_name,
                      S_ISDIR(replaced.st_mode) ? 1 : replaced.st_nlink);
   }
   if (known) Moved(KeyOf(moved), to_dir.shared_from_this(), to_name);
-  return OpError::Ok();
+  return absl::OkStatus();
 }
 
-OpResultOr<std::shared_ptr<PageCache::File>> Export::File(Node& n, bool write) {
-  if (n.is_dir) return {Err(rpc::STATUS_ISDIR, "is a directory")};
-  if (!n.is_regular) return {Err(rpc::STATUS_INVAL, "not a regular file")};
+absl::StatusOr<std::shared_ptr<PageCache::File>> Export::File(Node& n,
+                                                              bool write) {
+  if (n.is_dir) return FsError(FsErrorKind::kIsDir, "is a directory");
+  if (!n.is_regular)
+    return FsError(FsErrorKind::kInvalid, "not a regular file");
   if (write && options_.read_only) {
-    return {Err(rpc::STATUS_ROFS, "the export is read-only")};
+    return FsError(FsErrorKind::kReadOnly, "the export is read-only");
   }
   // Opened for what the op needs (docs/SECURITY.md, "File access"): read-
   // only for reading, read-write once something writes. A read-only File
@@ -1018,17 +1022,17 @@ OpResultOr<std::shared_ptr<PageCache::File>> Export::File(Node& n, bool write) {
       cached = n.file;
     }
     if (cached != nullptr && (!write || cached->writable())) {
-      return {OpError::Ok(), std::move(cached)};
+      return cached;
     }
-    OpResultOr<FdRef> opath = Fd(n);
-    if (!opath.ok()) return {opath.error};
+    absl::StatusOr<FdRef> opath = Fd(n);
+    if (!opath.ok()) return opath.status();
     // Through the O_PATH descriptor: the same inode, which is a regular
     // file. O_NONBLOCK: a lease held by another process fails the open
     // rather than blocking this thread (DELAY).
-    const std::string p = ProcPath(opath.value->get());
+    const std::string p = ProcPath((*opath)->get());
     UniqueFd fd(
         open(p.c_str(), (write ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_CLOEXEC));
-    if (!fd) return {ErrnoError(errno, "open")};
+    if (!fd) return ErrnoStatus(errno, "open");
     if (cached != nullptr) {  // read-only: make room for the read-write one
       // Waits for the lock: readers taking it all the time must not starve
       // the write (they would, with try-locks only; seen under TSan).
@@ -1043,7 +1047,7 @@ OpResultOr<std::shared_ptr<PageCache::File>> Export::File(Node& n, bool write) {
     }
     absl::StatusOr<std::shared_ptr<PageCache::File>> f = cache_->GetFile(
         n.key, [&fd]() -> absl::StatusOr<int> { return fd.release(); });
-    if (!f.ok()) return {FromAbsl(f.status())};
+    if (!f.ok()) return f.status();
     std::shared_ptr<PageCache::File> out;
     {
       absl::MutexLock l(&n.mu);
@@ -1061,10 +1065,10 @@ OpResultOr<std::shared_ptr<PageCache::File>> Export::File(Node& n, bool write) {
     }
     // Another thread cached a read-only File first: upgrade that one.
     if (write && !out->writable()) continue;
-    return {OpError::Ok(), std::move(out)};
+    return out;
   }
-  return {
-      Err(rpc::STATUS_DELAY, "the file is busy being read; retry the write")};
+  return FsError(FsErrorKind::kBusy,
+                 "the file is busy being read; retry the write");
 }
 
 std::shared_ptr<PageCache::File> Export::OpenFileIfAny(Node& n) {
@@ -1082,57 +1086,60 @@ bool Export::HasFd(Node& n) {
   return n.fd != nullptr;
 }
 
-OpError Export::DropSetId(const PageCache::File& f) {
+absl::Status Export::DropSetId(const PageCache::File& f) {
   struct stat st;
-  if (fstat(f.fd(), &st) != 0) return ErrnoError(errno, "fstat");
+  if (fstat(f.fd(), &st) != 0) return ErrnoStatus(errno, "fstat");
   const mode_t privs = S_ISUID | S_ISGID;
-  if ((st.st_mode & privs) == 0) return OpError::Ok();
+  if ((st.st_mode & privs) == 0) return absl::OkStatus();
   if (fchmod(f.fd(), st.st_mode & 07777 & ~privs) != 0) {
-    return ErrnoError(errno, "clearing set-id bits");
+    return ErrnoStatus(errno, "clearing set-id bits");
   }
-  return OpError::Ok();
+  return absl::OkStatus();
 }
 
-OpError Export::SetAttr(Node& n, const rpc::SetAttr& a) {
-  if (OpError e = CheckWritable(); !e.ok()) return e;
-  if (a.has_mode() && (a.mode() & (S_ISUID | S_ISGID)) != 0) {
-    return Err(rpc::STATUS_PERM,
-               "set-user-ID and set-group-ID bits cannot be set through the "
-               "server");
+absl::Status Export::SetAttr(Node& n, const SetAttrArgs& a) {
+  if (absl::Status e = CheckWritable(); !e.ok()) return e;
+  if (a.mode.has_value() && (*a.mode & (S_ISUID | S_ISGID)) != 0) {
+    return FsError(
+        FsErrorKind::kPermission,
+        "set-user-ID and set-group-ID bits cannot be set through the "
+        "server");
   }
-  OpResultOr<struct stat> st = Stat(n);
-  if (!st.ok()) return st.error;
-  if (a.has_mode() && S_ISLNK(st.value.st_mode)) {
-    return Err(rpc::STATUS_NOTSUPP, "a symbolic link has no mode to change");
+  absl::StatusOr<struct stat> st = Stat(n);
+  if (!st.ok()) return st.status();
+  if (a.mode.has_value() && S_ISLNK(st->st_mode)) {
+    return FsError(FsErrorKind::kNotSupported,
+                   "a symbolic link has no mode to change");
   }
-  OpResultOr<FdRef> fd = Fd(n);
-  if (!fd.ok()) return fd.error;
+  absl::StatusOr<FdRef> fd = Fd(n);
+  if (!fd.ok()) return fd.status();
   // The O_PATH descriptor's /proc link leads to the node itself, a
   // symlink's included (never to its target).
-  std::string p = ProcPath(fd.value->get());
-  if (a.has_mode() && fchmodat(AT_FDCWD, p.c_str(), a.mode() & 07777, 0) != 0) {
-    return ErrnoError(errno, "chmod");
+  std::string p = ProcPath((*fd)->get());
+  if (a.mode.has_value() &&
+      fchmodat(AT_FDCWD, p.c_str(), *a.mode & 07777, 0) != 0) {
+    return ErrnoStatus(errno, "chmod");
   }
-  if (a.has_size()) {
+  if (a.size.has_value()) {
     absl::Status s;
     for (int tries = 0; tries < 4; ++tries) {
-      OpResultOr<std::shared_ptr<PageCache::File>> f = File(n, true);
-      if (!f.ok()) return f.error;
-      s = f.value->Truncate(a.size());
+      absl::StatusOr<std::shared_ptr<PageCache::File>> f = File(n, true);
+      if (!f.ok()) return f.status();
+      s = (*f)->Truncate(*a.size);
       if (!IsFileReleased(s)) break;  // else released meanwhile: again
     }
-    if (!s.ok()) return FromAbsl(s);
+    if (!s.ok()) return s;
   }
-  if (a.has_atime_ns() || a.has_mtime_ns()) {
+  if (a.atime_ns.has_value() || a.mtime_ns.has_value()) {
     timespec ts[2];
-    auto set = [](bool has, int64_t v, timespec* t) {
-      if (!has) {
+    auto set = [](std::optional<int64_t> time, timespec* t) {
+      if (!time.has_value()) {
         t->tv_nsec = UTIME_OMIT;
-      } else if (v == -1) {
+      } else if (*time == -1) {
         t->tv_nsec = UTIME_NOW;
       } else {  // before 1970 too: tv_nsec is always in [0, 1e9)
-        int64_t sec = v / 1000000000;
-        int64_t ns = v % 1000000000;
+        int64_t sec = *time / 1000000000;
+        int64_t ns = *time % 1000000000;
         if (ns < 0) {
           sec -= 1;
           ns += 1000000000;
@@ -1141,116 +1148,108 @@ OpError Export::SetAttr(Node& n, const rpc::SetAttr& a) {
         t->tv_nsec = static_cast<long>(ns);
       }
     };
-    set(a.has_atime_ns(), a.atime_ns(), &ts[0]);
-    set(a.has_mtime_ns(), a.mtime_ns(), &ts[1]);
+    set(a.atime_ns, &ts[0]);
+    set(a.mtime_ns, &ts[1]);
     if (utimensat(AT_FDCWD, p.c_str(), ts, 0) != 0) {
-      return ErrnoError(errno, "utimensat");
+      return ErrnoStatus(errno, "utimensat");
     }
   }
-  return OpError::Ok();
+  return absl::OkStatus();
 }
 
-OpResultOr<Export::DirPage> Export::ReadDir(Node& dir, uint64_t cookie,
-                                            uint32_t max_entries,
-                                            bool with_attrs, size_t max_bytes) {
-  if (!dir.is_dir)
-    return {Err(rpc::STATUS_NOTDIR, "readdir of a non-directory")};
-  OpResultOr<FdRef> dfd = DirFd(dir);
-  if (!dfd.ok()) return {dfd.error};
+absl::StatusOr<bool> Export::ReadDir(Node& dir, uint64_t cookie,
+                                     uint32_t max_entries, bool with_attrs,
+                                     absl::FunctionRef<bool(DirEntry&)> take) {
+  if (!dir.is_dir) {
+    return FsError(FsErrorKind::kNotDir, "readdir of a non-directory");
+  }
+  absl::StatusOr<FdRef> dfd = DirFd(dir);
+  if (!dfd.ok()) return dfd.status();
   NodeRef parent = dir.shared_from_this();
-  UniqueFd fd(
-      openat(dfd.value->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) return {ErrnoError(errno, "opendir")};
+  UniqueFd fd(openat((*dfd)->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus(errno, "opendir");
   if (cookie != 0 &&
       lseek(fd.get(), static_cast<off_t>(cookie), SEEK_SET) < 0) {
-    return {Err(rpc::STATUS_INVAL, "bad readdir cookie")};
+    return FsError(FsErrorKind::kInvalid, "bad readdir cookie");
   }
   if (max_entries == 0) max_entries = 1024;
   max_entries = std::min(max_entries, options_.max_readdir_entries);
-  OpResultOr<DirPage> r;
-  size_t bytes = 0;
+  uint32_t taken = 0;
   alignas(8) char buf[32768];
   for (;;) {
     long n = syscall(SYS_getdents64, fd.get(), buf, sizeof(buf));
-    if (n < 0) return {ErrnoError(errno, "getdents64")};
-    if (n == 0) {
-      r.value.eof = true;
-      break;
-    }
+    if (n < 0) return ErrnoStatus(errno, "getdents64");
+    if (n == 0) return true;  // the end of the directory
     for (long at = 0; at < n;) {
       auto* d = reinterpret_cast<struct dirent64*>(buf + at);
       at += d->d_reclen;
       absl::string_view name(d->d_name);
       if (name == "." || name == "..") continue;
-      if (r.value.entries.size() == max_entries) return r;  // more remain
-      rpc::DirEntry e;
-      e.set_name(std::string(name));
-      e.set_cookie(static_cast<uint64_t>(d->d_off));
-      e.set_fileid(d->d_ino);
+      if (taken == max_entries) return false;  // more remain
+      DirEntry e;
+      e.name = std::string(name);
+      e.cookie = static_cast<uint64_t>(d->d_off);
+      e.fileid = d->d_ino;
       switch (d->d_type) {
         case DT_REG:
-          e.set_type(rpc::FILE_TYPE_REGULAR);
+          e.type = FileType::kRegular;
           break;
         case DT_DIR:
-          e.set_type(rpc::FILE_TYPE_DIRECTORY);
+          e.type = FileType::kDirectory;
           break;
         case DT_LNK:
-          e.set_type(rpc::FILE_TYPE_SYMLINK);
+          e.type = FileType::kSymlink;
           break;
         case DT_UNKNOWN:
-          e.set_type(rpc::FILE_TYPE_UNKNOWN);
+          e.type = FileType::kUnknown;
           break;
         default:
-          e.set_type(rpc::FILE_TYPE_OTHER);
+          e.type = FileType::kOther;
       }
       if (with_attrs) {
         UniqueFd op(OpenAt2(fd.get(), d->d_name,
                             O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, kBeneath));
         if (op) {
-          OpResultOr<NodeRef> node = Adopt(std::move(op), parent, name);
+          absl::StatusOr<NodeRef> node = Adopt(std::move(op), parent, name);
           if (node.ok()) {
-            OpResultOr<FdRef> nfd = Fd(*node.value);
+            absl::StatusOr<FdRef> nfd = Fd(**node);
             struct stat st;
-            if (nfd.ok() && fstat(nfd.value->get(), &st) == 0) {
-              ToAttr(st, node.value.get(), e.mutable_attr());
-              e.set_type(e.attr().type());
+            if (nfd.ok() && fstat((*nfd)->get(), &st) == 0) {
+              ToAttr(st, node->get(), &e.attr.emplace());
+              e.type = e.attr->type;
             }
-            e.set_fh(HandleOf(*node.value));
+            e.fh = HandleOf(**node);
           }
         }  // else removed meanwhile: keep the bare entry
       }
-      // The entry's share of the reply: its bytes plus tag and length.
-      const size_t size = e.ByteSizeLong() + 6;
-      if (bytes + size > max_bytes) {
-        if (r.value.entries.empty()) {
-          return {Err(rpc::STATUS_TOOBIG,
-                      "READDIR: no room left in the reply for an entry")};
+      if (!take(e)) {  // no room left for it
+        if (taken == 0) {
+          return FsError(FsErrorKind::kTooBig,
+                         "READDIR: no room left in the reply for an entry");
         }
-        return r;  // cut here; more remain
+        return false;  // cut here; more remain
       }
-      bytes += size;
-      r.value.entries.push_back(std::move(e));
+      ++taken;
     }
   }
-  return r;
 }
 
-OpResultOr<rpc::StatFsResult> Export::StatFs() {
+absl::StatusOr<FsStats> Export::StatFs() {
   struct statvfs sv;
-  OpResultOr<FdRef> fd = Fd(*root_);
-  if (!fd.ok()) return {fd.error};
-  if (fstatvfs(fd.value->get(), &sv) != 0) {
-    return {ErrnoError(errno, "statvfs")};
+  absl::StatusOr<FdRef> fd = Fd(*root_);
+  if (!fd.ok()) return fd.status();
+  if (fstatvfs((*fd)->get(), &sv) != 0) {
+    return ErrnoStatus(errno, "statvfs");
   }
-  OpResultOr<rpc::StatFsResult> r;
+  FsStats r;
   uint64_t bs = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
-  r.value.set_total_bytes(sv.f_blocks * bs);
-  r.value.set_free_bytes(sv.f_bfree * bs);
-  r.value.set_avail_bytes(sv.f_bavail * bs);
-  r.value.set_total_files(sv.f_files);
-  r.value.set_free_files(sv.f_ffree);
-  r.value.set_block_size(static_cast<uint32_t>(sv.f_bsize));
-  r.value.set_name_max(static_cast<uint32_t>(sv.f_namemax));
+  r.total_bytes = sv.f_blocks * bs;
+  r.free_bytes = sv.f_bfree * bs;
+  r.avail_bytes = sv.f_bavail * bs;
+  r.total_files = sv.f_files;
+  r.free_files = sv.f_ffree;
+  r.block_size = static_cast<uint32_t>(sv.f_bsize);
+  r.name_max = static_cast<uint32_t>(sv.f_namemax);
   return r;
 }
 

@@ -1,4 +1,5 @@
-// export_config.h: how one export is configured (path, access, ownership).
+// server/fs/export_config.h: how one export is configured (path, access,
+// ownership).
 //
 // txbufd serves one export from --export DIR, or several from the
 // configuration file's [[export]] tables (config_file.h). See
@@ -12,8 +13,8 @@
 //   e.path = "/srv/data";
 //   e.clients.push_back({*AddressRange::Parse("10.0.0.0/8"),
 //                        Access::kReadWrite});
-#ifndef TXBUF_SERVER_EXPORT_CONFIG_H_
-#define TXBUF_SERVER_EXPORT_CONFIG_H_
+#ifndef TXBUF_SERVER_FS_EXPORT_CONFIG_H_
+#define TXBUF_SERVER_FS_EXPORT_CONFIG_H_
 
 #include <cstdint>
 #include <optional>
@@ -40,4 +41,4 @@ struct ExportConfig {
 
 }  // namespace txbuf::server
 
-#endif  // TXBUF_SERVER_EXPORT_CONFIG_H_
+#endif  // TXBUF_SERVER_FS_EXPORT_CONFIG_H_

@@ -5,7 +5,7 @@
 // invariants on arbitrary compounds; tests/server_*_test.cc the same over
 // the network.)
 
-#include "server/executor.h"
+#include "server/compound/executor.h"
 
 #include <stdlib.h>
 

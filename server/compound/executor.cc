@@ -1,16 +1,16 @@
-#include "server/executor.h"
+#include "server/compound/executor.h"
 
 #include "absl/strings/str_cat.h"
 
 namespace txbuf::server {
 namespace {
 
-OpError NeedFh(const NodeRef& cfh) {
+absl::Status NeedFh(const NodeRef& cfh) {
   if (cfh == nullptr) {
-    return Err(rpc::STATUS_NOFILEHANDLE,
-               "no current file handle (start with PUTROOTFH or PUTFH)");
+    return RpcError(rpc::STATUS_NOFILEHANDLE,
+                    "no current file handle (start with PUTROOTFH or PUTFH)");
   }
-  return OpError::Ok();
+  return absl::OkStatus();
 }
 
 Stability ToStability(rpc::Stability s) {
@@ -31,10 +31,69 @@ IoMode IoModeOf(ExecMode mode) {
   return mode == ExecMode::kEventLoop ? IoMode::kNoBlock : IoMode::kMayBlock;
 }
 
+// The file system's plain types to and from their messages.
+rpc::FileType ToWire(FileType t) {
+  switch (t) {
+    case FileType::kRegular:
+      return rpc::FILE_TYPE_REGULAR;
+    case FileType::kDirectory:
+      return rpc::FILE_TYPE_DIRECTORY;
+    case FileType::kSymlink:
+      return rpc::FILE_TYPE_SYMLINK;
+    case FileType::kOther:
+      return rpc::FILE_TYPE_OTHER;
+    case FileType::kUnknown:
+      break;
+  }
+  return rpc::FILE_TYPE_UNKNOWN;
+}
+
+void ToWire(const FileAttr& a, rpc::Attr* out) {
+  out->set_type(ToWire(a.type));
+  out->set_mode(a.mode);
+  out->set_nlink(a.nlink);
+  out->set_uid(a.uid);
+  out->set_gid(a.gid);
+  out->set_size(a.size);
+  out->set_used(a.used);
+  out->set_fileid(a.fileid);
+  out->set_atime_ns(a.atime_ns);
+  out->set_mtime_ns(a.mtime_ns);
+  out->set_ctime_ns(a.ctime_ns);
+}
+
+void ToWire(DirEntry&& e, rpc::DirEntry* out) {
+  out->set_name(std::move(e.name));
+  out->set_cookie(e.cookie);
+  out->set_fileid(e.fileid);
+  out->set_type(ToWire(e.type));
+  if (e.attr.has_value()) ToWire(*e.attr, out->mutable_attr());
+  if (!e.fh.empty()) out->set_fh(std::move(e.fh));
+}
+
+void ToWire(const FsStats& s, rpc::StatFsResult* out) {
+  out->set_total_bytes(s.total_bytes);
+  out->set_free_bytes(s.free_bytes);
+  out->set_avail_bytes(s.avail_bytes);
+  out->set_total_files(s.total_files);
+  out->set_free_files(s.free_files);
+  out->set_block_size(s.block_size);
+  out->set_name_max(s.name_max);
+}
+
+SetAttrArgs FromWire(const rpc::SetAttr& a) {
+  SetAttrArgs out;
+  if (a.has_mode()) out.mode = a.mode();
+  if (a.has_size()) out.size = a.size();
+  if (a.has_atime_ns()) out.atime_ns = a.atime_ns();
+  if (a.has_mtime_ns()) out.mtime_ns = a.mtime_ns();
+  return out;
+}
+
 // Marks the op as one to run off the event loop (it changed nothing).
-OpError WouldBlock(CompoundState& cur) {
+absl::Status WouldBlock(CompoundState& cur) {
   cur.would_block = true;
-  return OpError::Ok();
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -58,70 +117,75 @@ ClientAccess Executor::AccessOf(const sockaddr_storage& peer) const {
   return out;
 }
 
-OpError Executor::CheckAccess(const CompoundState& cur, uint32_t index,
-                              bool modifies) const {
-  if (cur.access == nullptr) return OpError::Ok();
+absl::Status Executor::CheckAccess(const CompoundState& cur, uint32_t index,
+                                   bool modifies) const {
+  if (cur.access == nullptr) return absl::OkStatus();
   const Access a =
       index < cur.access->size() ? (*cur.access)[index] : Access::kNone;
   if (a == Access::kNone) {
-    return Err(rpc::STATUS_ACCES,
-               absl::StrCat("export '", exports_[index].name,
-                            "' is not exported to this client"));
+    return RpcError(rpc::STATUS_ACCES,
+                    absl::StrCat("export '", exports_[index].name,
+                                 "' is not exported to this client"));
   }
   if (modifies && a == Access::kReadOnly) {
-    return Err(rpc::STATUS_ROFS,
-               absl::StrCat("export '", exports_[index].name,
-                            "' is read-only for this client"));
+    return RpcError(rpc::STATUS_ROFS,
+                    absl::StrCat("export '", exports_[index].name,
+                                 "' is read-only for this client"));
   }
-  return OpError::Ok();
+  return absl::OkStatus();
 }
 
-OpResultOr<uint32_t> Executor::ExportOfHandle(absl::string_view fh) const {
+absl::StatusOr<uint32_t> Executor::ExportOfHandle(absl::string_view fh) const {
   uint64_t id = 0;
   if (Export::ExportIdOfHandle(fh, &id)) {
     for (uint32_t i = 0; i < exports_.size(); ++i) {
-      if (exports_[i].ex->export_id() == id) return {OpError::Ok(), i};
+      if (exports_[i].ex->export_id() == id) return i;
     }
   }
-  return {Err(rpc::STATUS_BADHANDLE, "not a file handle of this server")};
+  return RpcError(rpc::STATUS_BADHANDLE, "not a file handle of this server");
 }
 
-OpError Executor::WithFile(
+absl::Status Executor::WithFile(
     CompoundState& cur, ExecMode mode,
     absl::FunctionRef<absl::Status(PageCache::File&)> use, bool write) {
   for (int tries = 0;; ++tries) {
-    OpResultOr<std::shared_ptr<PageCache::File>> f = FileOf(cur, mode, write);
-    if (!f.ok()) return f.error;
-    if (f.value == nullptr) return WouldBlock(cur);
-    absl::Status s = use(*f.value);
+    absl::StatusOr<std::shared_ptr<PageCache::File>> f =
+        FileOf(cur, mode, write);
+    if (!f.ok()) return f.status();
+    if (*f == nullptr) return WouldBlock(cur);
+    absl::Status s = use(**f);
     if (IsFileReleased(s) && tries < kMaxFileReleasedRetries) {
       // The export gave the file's descriptor back meanwhile: get it again
       // (not the released File, which the node may still hold a moment).
       if (cur.cached != nullptr) cur.cached->file.reset();
-      Export::DropReleased(*cur.cfh, f.value);
+      Export::DropReleased(*cur.cfh, *f);
       continue;
     }
     if (IsWouldBlock(s)) return WouldBlock(cur);
-    return s.ok() ? OpError::Ok() : FromAbsl(s);
+    return s;
   }
 }
 
-OpError Executor::FillFh(Export& ex, const NodeRef& n, rpc::OpResult* res) {
-  OpResultOr<struct stat> st = ex.Stat(*n);
-  if (!st.ok()) return st.error;
+absl::Status Executor::FillFh(Export& ex, const NodeRef& n,
+                              rpc::OpResult* res) {
+  absl::StatusOr<struct stat> st = ex.Stat(*n);
+  if (!st.ok()) return st.status();
   rpc::FhResult* fh = res->mutable_fh();
   fh->set_fh(ex.HandleOf(*n));
-  Export::ToAttr(st.value, n.get(), fh->mutable_attr());
-  return OpError::Ok();
+  FileAttr attr;
+  Export::ToAttr(*st, n.get(), &attr);
+  ToWire(attr, fh->mutable_attr());
+  return absl::OkStatus();
 }
 
-OpError Executor::FillNewFh(Export& ex, const NodeRef& n, rpc::OpResult* res) {
-  OpError e = FillFh(ex, n, res);
-  if (e.status == rpc::STATUS_STALE) {
+absl::Status Executor::FillNewFh(Export& ex, const NodeRef& n,
+                                 rpc::OpResult* res) {
+  absl::Status e = FillFh(ex, n, res);
+  if (WireStatusOf(e) == rpc::STATUS_STALE) {
     // The object this op made was removed by someone else before its
     // attributes were read: no handle of the client's is stale.
-    return Err(rpc::STATUS_NOENT,
-               "created, then removed by another client before the reply");
+    return RpcError(rpc::STATUS_NOENT,
+                    "created, then removed by another client before the reply");
   }
   return e;
 }
@@ -172,7 +236,7 @@ bool Executor::RunOps(const rpc::Request& req,
     if (mode == ExecMode::kMayBlock && ran == kMaxPoolOps) return false;
     rpc::OpResult* res = reply.add_results();
     state->ops_after = req.ops_size() - state->next_op - 1;
-    OpError e = RunOp(op, payload, *state, handles, res, out, mode);
+    absl::Status e = RunOp(op, payload, *state, handles, res, out, mode);
     if (state->would_block) {  // nothing was changed: finish off the loop
       state->would_block = false;
       reply.mutable_results()->RemoveLast();
@@ -180,21 +244,24 @@ bool Executor::RunOps(const rpc::Request& req,
     }
     ++state->next_op;
     ++ran;
-    op_stats_.Count(op.op_case(), e.ok() ? rpc::STATUS_OK : e.status);
+    // The one place a failed op's absl::Status becomes its wire status.
+    const rpc::Status status = WireStatusOf(e);
+    op_stats_.Count(op.op_case(), status);
     if (e.ok() && op.has_read()) {
       op_stats_.AddReadBytes(res->read().length());
     } else if (e.ok() && op.has_write()) {
       op_stats_.AddWriteBytes(res->write().count());
     }
     if (!e.ok()) {
-      if (e.message.size() > limits_.max_error_bytes) {
-        e.message.resize(limits_.max_error_bytes);
+      std::string message(e.message());
+      if (message.size() > limits_.max_error_bytes) {
+        message.resize(limits_.max_error_bytes);
       }
       res->clear_result();
-      res->set_status(e.status);
-      res->set_error(e.message);
-      reply.set_status(e.status);
-      reply.set_error(std::move(e.message));
+      res->set_status(status);
+      res->set_error(message);
+      reply.set_status(status);
+      reply.set_error(std::move(message));
       return true;
     }
   }
@@ -230,12 +297,12 @@ bool Executor::EventLoopSafe(const rpc::Op& op, const CompoundState& cur,
   }
 }
 
-OpResultOr<std::shared_ptr<PageCache::File>> Executor::FileOf(
+absl::StatusOr<std::shared_ptr<PageCache::File>> Executor::FileOf(
     CompoundState& cur, ExecMode mode, bool write) {
   if (cur.cached != nullptr) {
     std::shared_ptr<PageCache::File> f = cur.cached->file.lock();
     if (f != nullptr && (!write || f->writable())) {
-      return {OpError::Ok(), std::move(f)};
+      return f;
     }
   }
   if (mode == ExecMode::kEventLoop) {
@@ -243,18 +310,19 @@ OpResultOr<std::shared_ptr<PageCache::File>> Executor::FileOf(
     // writing, if the op writes).
     std::shared_ptr<PageCache::File> f = Ex(cur).OpenFileIfAny(*cur.cfh);
     if (f != nullptr && write && !f->writable()) f = nullptr;
-    return {OpError::Ok(), std::move(f)};
+    return f;
   }
-  OpResultOr<std::shared_ptr<PageCache::File>> f =
+  absl::StatusOr<std::shared_ptr<PageCache::File>> f =
       Ex(cur).File(*cur.cfh, write);
-  if (f.ok() && cur.cached != nullptr) cur.cached->file = f.value;
+  if (f.ok() && cur.cached != nullptr) cur.cached->file = *f;
   return f;
 }
 
-OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
-                        CompoundState& cur, HandleCache* handles,
-                        rpc::OpResult* res, CompoundOutput* out,
-                        ExecMode mode) {
+absl::Status Executor::RunOp(const rpc::Op& op,
+                             absl::Span<const std::byte> payload,
+                             CompoundState& cur, HandleCache* handles,
+                             rpc::OpResult* res, CompoundOutput* out,
+                             ExecMode mode) {
   NodeRef& cfh = cur.cfh;
   switch (op.op_case()) {  // ops that move the CFH off a cached handle
     case rpc::Op::kPutrootfh:
@@ -275,17 +343,18 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
     case rpc::Op::OP_NOT_SET:
       break;
     case rpc::Op::kStatfs:  // of the CFH's export, or the first one
-      if (OpError e = CheckAccess(cur, cur.export_index, false); !e.ok()) {
+      if (absl::Status e = CheckAccess(cur, cur.export_index, false); !e.ok()) {
         return e;
       }
       break;
     default: {
-      if (OpError e = NeedFh(cfh); !e.ok()) return e;
+      if (absl::Status e = NeedFh(cfh); !e.ok()) return e;
       const bool modifies = op.has_write() || op.has_setattr() ||
                             op.has_create() || op.has_mkdir() ||
                             op.has_remove() || op.has_rmdir() ||
                             op.has_rename() || op.has_symlink();
-      if (OpError e = CheckAccess(cur, cur.export_index, modifies); !e.ok()) {
+      if (absl::Status e = CheckAccess(cur, cur.export_index, modifies);
+          !e.ok()) {
         return e;
       }
       break;
@@ -301,82 +370,85 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
           ++index;
         }
         if (index == exports_.size()) {
-          return Err(rpc::STATUS_NOENT,
-                     absl::StrCat("no export named '", name, "'"));
+          return RpcError(rpc::STATUS_NOENT,
+                          absl::StrCat("no export named '", name, "'"));
         }
       }
-      if (OpError e = CheckAccess(cur, index, false); !e.ok()) return e;
+      if (absl::Status e = CheckAccess(cur, index, false); !e.ok()) return e;
       cur.export_index = index;
       cfh = exports_[index].ex->Root();
-      return OpError::Ok();
+      return absl::OkStatus();
     }
     case rpc::Op::kPutfh: {
       const std::string& fh = op.putfh().fh();
       if (handles != nullptr) {
         if (HandleCache::Entry* e = handles->Find(fh)) {
-          if (OpError a = CheckAccess(cur, e->export_index, false); !a.ok()) {
+          if (absl::Status a = CheckAccess(cur, e->export_index, false);
+              !a.ok()) {
             return a;
           }
           cfh = e->node;
           cur.export_index = e->export_index;
           cur.cached = e;
-          return OpError::Ok();
+          return absl::OkStatus();
         }
       }
-      OpResultOr<uint32_t> index = ExportOfHandle(fh);
-      if (!index.ok()) return index.error;
-      if (OpError a = CheckAccess(cur, index.value, false); !a.ok()) return a;
-      OpResultOr<NodeRef> n = exports_[index.value].ex->FromHandle(fh);
-      if (!n.ok()) return n.error;
-      cfh = n.value;
-      cur.export_index = index.value;
-      cur.cached =
-          handles != nullptr ? handles->Put(fh, cfh, index.value) : nullptr;
-      return OpError::Ok();
+      absl::StatusOr<uint32_t> index = ExportOfHandle(fh);
+      if (!index.ok()) return index.status();
+      if (absl::Status a = CheckAccess(cur, *index, false); !a.ok()) return a;
+      absl::StatusOr<NodeRef> n = exports_[*index].ex->FromHandle(fh);
+      if (!n.ok()) return n.status();
+      cfh = *n;
+      cur.export_index = *index;
+      cur.cached = handles != nullptr ? handles->Put(fh, cfh, *index) : nullptr;
+      return absl::OkStatus();
     }
     case rpc::Op::kGetfh:
       return FillFh(ex, cfh, res);
     case rpc::Op::kLookup: {
-      OpResultOr<NodeRef> n = ex.Lookup(*cfh, op.lookup().path());
-      if (!n.ok()) return n.error;
-      cfh = n.value;
+      absl::StatusOr<NodeRef> n = ex.Lookup(*cfh, op.lookup().path());
+      if (!n.ok()) return n.status();
+      cfh = *n;
       return FillFh(ex, cfh, res);
     }
     case rpc::Op::kGetattr: {
-      bool would_block = false;
-      OpResultOr<rpc::Attr> a = ex.GetAttr(*cfh, IoModeOf(mode), &would_block);
-      if (would_block) return WouldBlock(cur);
-      if (!a.ok()) return a.error;
-      *res->mutable_attr()->mutable_attr() = std::move(a.value);
-      return OpError::Ok();
+      absl::StatusOr<FileAttr> a = ex.GetAttr(*cfh, IoModeOf(mode));
+      if (IsWouldBlock(a.status())) return WouldBlock(cur);
+      if (!a.ok()) return a.status();
+      ToWire(*a, res->mutable_attr()->mutable_attr());
+      return absl::OkStatus();
     }
     case rpc::Op::kSetattr: {
-      if (OpError e = ex.SetAttr(*cfh, op.setattr()); !e.ok()) return e;
-      OpResultOr<rpc::Attr> a = ex.GetAttr(*cfh);
-      if (!a.ok()) return a.error;
-      *res->mutable_attr()->mutable_attr() = std::move(a.value);
-      return OpError::Ok();
+      if (absl::Status e = ex.SetAttr(*cfh, FromWire(op.setattr())); !e.ok()) {
+        return e;
+      }
+      absl::StatusOr<FileAttr> a = ex.GetAttr(*cfh);
+      if (!a.ok()) return a.status();
+      ToWire(*a, res->mutable_attr()->mutable_attr());
+      return absl::OkStatus();
     }
     case rpc::Op::kRead: {
       const rpc::Read& r = op.read();
       if (r.length() > limits_.max_read) {
-        return Err(rpc::STATUS_TOOBIG,
-                   absl::StrCat("READ of ", r.length(),
-                                " bytes over the limit of ", limits_.max_read));
+        return RpcError(
+            rpc::STATUS_TOOBIG,
+            absl::StrCat("READ of ", r.length(), " bytes over the limit of ",
+                         limits_.max_read));
       }
       if (out->payload_bytes + r.length() > limits_.max_reply_payload) {
-        return Err(rpc::STATUS_TOOBIG,
-                   "the compound's READs exceed the reply payload limit");
+        return RpcError(rpc::STATUS_TOOBIG,
+                        "the compound's READs exceed the reply payload limit");
       }
       CachedRead data;
-      if (OpError e = WithFile(cur, mode,
-                               [&](PageCache::File& f) {
-                                 absl::StatusOr<CachedRead> got = f.Read(
-                                     r.offset(), r.length(), IoModeOf(mode));
-                                 if (!got.ok()) return got.status();
-                                 data = *std::move(got);
-                                 return absl::OkStatus();
-                               });
+      if (absl::Status e = WithFile(cur, mode,
+                                    [&](PageCache::File& f) {
+                                      absl::StatusOr<CachedRead> got =
+                                          f.Read(r.offset(), r.length(),
+                                                 IoModeOf(mode));
+                                      if (!got.ok()) return got.status();
+                                      data = *std::move(got);
+                                      return absl::OkStatus();
+                                    });
           !e.ok() || cur.would_block) {
         return e;
       }
@@ -386,19 +458,19 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
       rr->set_eof(data.eof);
       out->payload_bytes += data.bytes;
       for (PageSlice& s : data.slices) out->payload.push_back(std::move(s));
-      return OpError::Ok();
+      return absl::OkStatus();
     }
     case rpc::Op::kWrite: {
       if (ex.read_only())
-        return Err(rpc::STATUS_ROFS, "the export is read-only");
+        return RpcError(rpc::STATUS_ROFS, "the export is read-only");
       const rpc::Write& w = op.write();
       if (w.payload_offset() > payload.size() ||
           w.length() > payload.size() - w.payload_offset()) {
-        return Err(rpc::STATUS_INVAL,
-                   "WRITE data range lies outside the frame payload");
+        return RpcError(rpc::STATUS_INVAL,
+                        "WRITE data range lies outside the frame payload");
       }
-      OpError set_id;
-      if (OpError e = WithFile(
+      absl::Status set_id;
+      if (absl::Status e = WithFile(
               cur, mode,
               [&](PageCache::File& f) {
                 // As the kernel does for writers without CAP_FSETID, and
@@ -419,34 +491,34 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
       wr->set_count(w.length());
       wr->set_committed(w.stable());
       wr->set_verifier(WriteVerifier());
-      return OpError::Ok();
+      return absl::OkStatus();
     }
     case rpc::Op::kCommit: {
       // A directory is ISDIR, another non-regular file INVAL (File()), as
       // for READ and WRITE.
-      if (OpError e = WithFile(
+      if (absl::Status e = WithFile(
               cur, mode,
               [&](PageCache::File& f) { return f.Commit(IoModeOf(mode)); });
           !e.ok() || cur.would_block) {
         return e;
       }
       res->mutable_commit()->set_verifier(WriteVerifier());
-      return OpError::Ok();
+      return absl::OkStatus();
     }
     case rpc::Op::kCreate: {
       const rpc::Create& c = op.create();
-      OpResultOr<NodeRef> n =
+      absl::StatusOr<NodeRef> n =
           ex.Create(*cfh, c.name(), c.mode() ? c.mode() : 0644, c.exclusive());
-      if (!n.ok()) return n.error;
-      cfh = n.value;
+      if (!n.ok()) return n.status();
+      cfh = *n;
       return FillNewFh(ex, cfh, res);
     }
     case rpc::Op::kMkdir: {
       const rpc::Mkdir& m = op.mkdir();
-      OpResultOr<NodeRef> n =
+      absl::StatusOr<NodeRef> n =
           ex.Mkdir(*cfh, m.name(), m.mode() ? m.mode() : 0755);
-      if (!n.ok()) return n.error;
-      cfh = n.value;
+      if (!n.ok()) return n.status();
+      cfh = *n;
       return FillNewFh(ex, cfh, res);
     }
     case rpc::Op::kRemove:
@@ -457,14 +529,14 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
       const rpc::Rename& r = op.rename();
       NodeRef to = cfh;
       if (!r.to_dir().empty()) {
-        OpResultOr<uint32_t> index = ExportOfHandle(r.to_dir());
-        if (!index.ok()) return index.error;
-        if (index.value != cur.export_index) {
-          return Err(rpc::STATUS_XDEV, "RENAME into another export");
+        absl::StatusOr<uint32_t> index = ExportOfHandle(r.to_dir());
+        if (!index.ok()) return index.status();
+        if (*index != cur.export_index) {
+          return RpcError(rpc::STATUS_XDEV, "RENAME into another export");
         }
-        OpResultOr<NodeRef> n = ex.FromHandle(r.to_dir());
-        if (!n.ok()) return n.error;
-        to = n.value;
+        absl::StatusOr<NodeRef> n = ex.FromHandle(r.to_dir());
+        if (!n.ok()) return n.status();
+        to = *n;
       }
       return ex.Rename(*cfh, r.from_name(), *to, r.to_name());
     }
@@ -478,42 +550,49 @@ OpError Executor::RunOp(const rpc::Op& op, absl::Span<const std::byte> payload,
       const size_t room = used < limits_.max_reply_envelope
                               ? limits_.max_reply_envelope - used
                               : 0;
-      OpResultOr<Export::DirPage> page =
-          ex.ReadDir(*cfh, r.cookie(), r.max_entries(), r.with_attrs(), room);
-      if (!page.ok()) return page.error;
       rpc::ReadDirResult* rd = res->mutable_readdir();
-      for (rpc::DirEntry& e : page.value.entries) {
-        *rd->add_entries() = std::move(e);
-      }
-      rd->set_eof(page.value.eof);
-      return OpError::Ok();
+      size_t bytes = 0;
+      absl::StatusOr<bool> eof = ex.ReadDir(
+          *cfh, r.cookie(), r.max_entries(), r.with_attrs(), [&](DirEntry& e) {
+            rpc::DirEntry wire;
+            ToWire(std::move(e), &wire);
+            // The entry's share of the reply: its bytes plus tag and length.
+            const size_t size = wire.ByteSizeLong() + 6;
+            if (bytes + size > room) return false;
+            bytes += size;
+            *rd->add_entries() = std::move(wire);
+            return true;
+          });
+      if (!eof.ok()) return eof.status();
+      rd->set_eof(*eof);
+      return absl::OkStatus();
     }
     case rpc::Op::kStatfs: {
-      OpResultOr<rpc::StatFsResult> s = ex.StatFs();
-      if (!s.ok()) return s.error;
-      *res->mutable_statfs() = std::move(s.value);
-      return OpError::Ok();
+      absl::StatusOr<FsStats> s = ex.StatFs();
+      if (!s.ok()) return s.status();
+      ToWire(*s, res->mutable_statfs());
+      return absl::OkStatus();
     }
     case rpc::Op::kStats:
       if (fill_stats_) fill_stats_(res->mutable_stats());
-      return OpError::Ok();
+      return absl::OkStatus();
     case rpc::Op::kSymlink: {
       const rpc::Symlink& sl = op.symlink();
-      OpResultOr<NodeRef> n = ex.Symlink(*cfh, sl.name(), sl.target());
-      if (!n.ok()) return n.error;
-      cfh = n.value;
+      absl::StatusOr<NodeRef> n = ex.Symlink(*cfh, sl.name(), sl.target());
+      if (!n.ok()) return n.status();
+      cfh = *n;
       return FillNewFh(ex, cfh, res);
     }
     case rpc::Op::kReadlink: {
-      OpResultOr<std::string> t = ex.Readlink(*cfh);
-      if (!t.ok()) return t.error;
-      res->mutable_readlink()->set_target(std::move(t.value));
-      return OpError::Ok();
+      absl::StatusOr<std::string> t = ex.Readlink(*cfh);
+      if (!t.ok()) return t.status();
+      res->mutable_readlink()->set_target(std::move(*t));
+      return absl::OkStatus();
     }
     case rpc::Op::OP_NOT_SET:
       break;
   }
-  return Err(rpc::STATUS_OP_ILLEGAL, "unknown operation");
+  return RpcError(rpc::STATUS_OP_ILLEGAL, "unknown operation");
 }
 
 }  // namespace txbuf::server

@@ -1,4 +1,4 @@
-#include "server/reply_composer.h"
+#include "server/compound/reply_composer.h"
 
 #include <utility>
 

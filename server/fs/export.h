@@ -1,4 +1,5 @@
-// export.h: the exported directory tree, its file handles and metadata ops.
+// server/fs/export.h: the exported directory tree, its file handles and
+// metadata ops.
 //
 // Every file the server has handed a handle for is a `Node`, keyed by
 // (dev, ino). A node holds an O_PATH descriptor of its file (which follows
@@ -36,6 +37,12 @@
 // File data goes through the shared `PageCache` (see page_cache.h); this
 // class does names, handles and attributes.
 //
+// Errors. It knows no protocol: its operations take and return plain types
+// (FileAttr, SetAttrArgs, DirEntry, FsStats) and fail with an absl::Status:
+// ErrnoStatus for a failed syscall, FsError (fs_error.h) for what the export
+// decides itself. The compound executor maps both onto the wire
+// (server/compound/status_map.h).
+//
 // Thread-safety: thread-safe. Lock order: Export::mu_ -> Node::mu -> the page
 // cache's locks (which eviction only try-locks: a file's lock may be held
 // across I/O); Node::mu is never held while taking Export::mu_. File system
@@ -44,9 +51,9 @@
 // Example:
 //   auto ex = txbuf::server::Export::Open("/srv/data", {}).value();
 //   NodeRef root = ex->Root();
-//   OpResultOr<NodeRef> f = ex->Lookup(*root, "docs/a.txt");
-#ifndef TXBUF_SERVER_EXPORT_H_
-#define TXBUF_SERVER_EXPORT_H_
+//   absl::StatusOr<NodeRef> f = ex->Lookup(*root, "docs/a.txt");
+#ifndef TXBUF_SERVER_FS_EXPORT_H_
+#define TXBUF_SERVER_FS_EXPORT_H_
 
 #include <sys/stat.h>
 
@@ -58,11 +65,13 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "common/page_cache.h"
 #include "common/socket_util.h"
-#include "proto/txbuf.pb.h"
-#include "server/status_map.h"
+#include "server/fs/fs_error.h"
+#include "server/fs/page_cache.h"
 
 namespace txbuf::server {
 
@@ -105,11 +114,53 @@ struct Node : std::enable_shared_from_this<Node> {
   std::atomic<uint64_t> lru_stamp{0};
 };
 
-template <typename T>
-struct OpResultOr {  // a value or an OpError
-  OpError error;
-  T value{};
-  bool ok() const { return error.ok(); }
+// What kind of file a node or directory entry is.
+enum class FileType { kUnknown, kRegular, kDirectory, kSymlink, kOther };
+
+// A file's attributes (GETATTR).
+struct FileAttr {
+  FileType type = FileType::kUnknown;
+  uint32_t mode = 0;  // permission bits (07777)
+  uint32_t nlink = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t size = 0;  // the page cache's, with unstable writes
+  uint64_t used = 0;  // bytes of storage used
+  uint64_t fileid = 0;
+  int64_t atime_ns = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+};
+
+// What SETATTR changes: each field that is set.
+struct SetAttrArgs {
+  std::optional<uint32_t> mode;
+  std::optional<uint64_t> size;     // truncate or extend
+  std::optional<int64_t> atime_ns;  // -1: the server's time now
+  std::optional<int64_t> mtime_ns;  // -1: the server's time now
+};
+
+// One entry of a directory (READDIR).
+struct DirEntry {
+  std::string name;
+  uint64_t cookie = 0;  // resume after this entry
+  uint64_t fileid = 0;
+  FileType type = FileType::kUnknown;
+  // With attributes asked for: the entry's attributes and handle (each
+  // absent if the entry went away meanwhile).
+  std::optional<FileAttr> attr;
+  std::string fh;
+};
+
+// The file system's space and file counts (STATFS).
+struct FsStats {
+  uint64_t total_bytes = 0;
+  uint64_t free_bytes = 0;
+  uint64_t avail_bytes = 0;
+  uint64_t total_files = 0;
+  uint64_t free_files = 0;
+  uint32_t block_size = 0;
+  uint32_t name_max = 0;
 };
 
 struct ExportOptions {
@@ -140,11 +191,12 @@ class Export {
   bool read_only() const { return options_.read_only; }
   NodeRef Root() const { return root_; }
 
-  // The opaque handle of a node, and back. FromHandle fails with BADHANDLE
-  // (not ours) or STALE (removed, dropped from the table, from before a
-  // restart, or a directory no longer beneath the export).
+  // The opaque handle of a node, and back. FromHandle fails with
+  // FsErrorKind::kBadHandle (not ours) or kStale (removed, dropped from the
+  // table, from before a restart, or a directory no longer beneath the
+  // export).
   std::string HandleOf(const Node& n) const;
-  OpResultOr<NodeRef> FromHandle(absl::string_view fh);
+  absl::StatusOr<NodeRef> FromHandle(absl::string_view fh);
   // Which export a handle names (its export_id()); false if `fh` is not
   // a handle of this server's form.
   static bool ExportIdOfHandle(absl::string_view fh, uint64_t* export_id);
@@ -153,50 +205,50 @@ class Export {
   uint64_t export_id() const { return export_id_; }
 
   // Resolves `path` (components joined by '/') beneath directory `dir`.
-  OpResultOr<NodeRef> Lookup(Node& dir, absl::string_view path);
+  absl::StatusOr<NodeRef> Lookup(Node& dir, absl::string_view path);
 
   // Metadata operations; `dir` must be a directory node.
-  OpResultOr<NodeRef> Create(Node& dir, absl::string_view name, uint32_t mode,
-                             bool exclusive);
-  OpResultOr<NodeRef> Mkdir(Node& dir, absl::string_view name, uint32_t mode);
-  OpError Remove(Node& dir, absl::string_view name);
-  OpError Rmdir(Node& dir, absl::string_view name);
-  OpError Rename(Node& from_dir, absl::string_view from_name, Node& to_dir,
-                 absl::string_view to_name);
+  absl::StatusOr<NodeRef> Create(Node& dir, absl::string_view name,
+                                 uint32_t mode, bool exclusive);
+  absl::StatusOr<NodeRef> Mkdir(Node& dir, absl::string_view name,
+                                uint32_t mode);
+  absl::Status Remove(Node& dir, absl::string_view name);
+  absl::Status Rmdir(Node& dir, absl::string_view name);
+  absl::Status Rename(Node& from_dir, absl::string_view from_name, Node& to_dir,
+                      absl::string_view to_name);
   // A symbolic link `name` -> `target` in `dir` (never followed here).
-  OpResultOr<NodeRef> Symlink(Node& dir, absl::string_view name,
-                              absl::string_view target);
-  // The target of a symlink node (INVAL for other files, ISDIR for a
-  // directory).
-  OpResultOr<std::string> Readlink(Node& n);
+  absl::StatusOr<NodeRef> Symlink(Node& dir, absl::string_view name,
+                                  absl::string_view target);
+  // The target of a symlink node (FsErrorKind::kInvalid for other files,
+  // kIsDir for a directory).
+  absl::StatusOr<std::string> Readlink(Node& n);
 
-  // stat(2) of a node; STALE if it has no links left or is a directory no
+  // stat(2) of a node; kStale if it has no links left or is a directory no
   // longer beneath the export.
-  OpResultOr<struct stat> Stat(Node& n);
+  absl::StatusOr<struct stat> Stat(Node& n);
   // Fills `attr` from `st`. If the node's data are cached, the cache is
   // first checked against `st` (PageCache::File::Revalidate: pages another
   // process changed on disk are dropped) and the size is the cache's (it
   // includes unstable writes), so it agrees with what READ returns. False
   // (nothing filled) only in IoMode::kNoBlock, when that check would wait
   // for the file's lock (another thread's I/O on it).
-  static bool ToAttr(const struct stat& st, Node* n, rpc::Attr* attr,
+  static bool ToAttr(const struct stat& st, Node* n, FileAttr* attr,
                      IoMode mode = IoMode::kMayBlock);
-  // Stat() and ToAttr(). In IoMode::kNoBlock (an event loop), sets
-  // `*would_block` instead when checking the cache would wait for the
-  // file's lock (another thread's I/O on it).
-  OpResultOr<rpc::Attr> GetAttr(Node& n, IoMode mode = IoMode::kMayBlock,
-                                bool* would_block = nullptr);
-  OpError SetAttr(Node& n, const rpc::SetAttr& args);
+  // Stat() and ToAttr(). In IoMode::kNoBlock (an event loop), fails with
+  // WouldBlockError() (page_cache.h) when checking the cache would wait for
+  // the file's lock (another thread's I/O on it).
+  absl::StatusOr<FileAttr> GetAttr(Node& n, IoMode mode = IoMode::kMayBlock);
+  absl::Status SetAttr(Node& n, const SetAttrArgs& args);
 
   // Clears the set-user-ID and set-group-ID bits of a file just written, as
   // the kernel does for a writer without CAP_FSETID (txbufd usually has it).
-  static OpError DropSetId(const PageCache::File& f);
+  static absl::Status DropSetId(const PageCache::File& f);
 
   // The page-cache file of a regular node, opened on first use O_RDONLY, or
   // O_RDWR if `write` (a read-only one is then reopened read-write: ACCES
   // if the server's user may not write the file).
-  OpResultOr<std::shared_ptr<PageCache::File>> File(Node& n,
-                                                    bool write = false);
+  absl::StatusOr<std::shared_ptr<PageCache::File>> File(Node& n,
+                                                        bool write = false);
   // The node's page-cache file if it is open already (never blocks), else
   // null.
   static std::shared_ptr<PageCache::File> OpenFileIfAny(Node& n);
@@ -207,15 +259,24 @@ class Export {
   // Whether the node holds its descriptor now (so Stat() will not block).
   static bool HasFd(Node& n);
 
-  struct DirPage {
-    std::vector<rpc::DirEntry> entries;
-    bool eof = false;
-  };
-  // At most min(max_entries, options().max_readdir_entries) entries whose
-  // serialized size stays within `max_bytes`; eof false if more remain.
-  OpResultOr<DirPage> ReadDir(Node& dir, uint64_t cookie, uint32_t max_entries,
-                              bool with_attrs, size_t max_bytes);
-  OpResultOr<rpc::StatFsResult> StatFs();
+  // Hands the entries after `cookie` (0: from the start) to `take`, in
+  // order, at most min(max_entries, options().max_readdir_entries) of them
+  // (max_entries 0: 1024); `take` returns false for an entry there is no
+  // room for, which ends the page (FsErrorKind::kTooBig if it is the
+  // first). True when the page reached the directory's end (eof), false if
+  // more remain.
+  //
+  // Example:
+  //   std::vector<DirEntry> page;
+  //   absl::StatusOr<bool> eof = ex->ReadDir(
+  //       dir, 0, 100, false, [&](DirEntry& e) {
+  //         page.push_back(std::move(e));
+  //         return true;
+  //       });
+  absl::StatusOr<bool> ReadDir(Node& dir, uint64_t cookie, uint32_t max_entries,
+                               bool with_attrs,
+                               absl::FunctionRef<bool(DirEntry&)> take);
+  absl::StatusOr<FsStats> StatFs();
 
   PageCache& cache() { return *cache_; }
   bool has_cache() const { return cache_ != nullptr; }
@@ -237,23 +298,23 @@ class Export {
   void FlushEvicted() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Checks a single name component.
-  static OpError CheckName(absl::string_view name);
+  static absl::Status CheckName(absl::string_view name);
 
  private:
   explicit Export(ExportOptions options) : options_(options) {}
 
   // The node's O_PATH descriptor, opening it again if it was evicted.
-  OpResultOr<FdRef> Fd(Node& n);
+  absl::StatusOr<FdRef> Fd(Node& n);
   // Fd() of a directory node, after checking it is still beneath the root.
-  OpResultOr<FdRef> DirFd(Node& dir);
+  absl::StatusOr<FdRef> DirFd(Node& dir);
   // Whether the directory open at `fd` is beneath (or is) the export root.
-  OpError CheckBeneathRoot(int fd);
+  absl::Status CheckBeneathRoot(int fd);
   // Finds the node's file again (kernel handle, else parent + name).
   absl::StatusOr<UniqueFd> Reopen(Node& n, int depth);
   // The node for an O_PATH fd just opened as `name` in `parent` (takes it);
   // reuses an existing node of the same file.
-  OpResultOr<NodeRef> Adopt(UniqueFd opath, const NodeRef& parent,
-                            absl::string_view name);
+  absl::StatusOr<NodeRef> Adopt(UniqueFd opath, const NodeRef& parent,
+                                absl::string_view name);
   // A counted FdRef owning `fd`.
   FdRef Own(UniqueFd fd);
   // Gives `n` its descriptor back (it was evicted).
@@ -277,12 +338,12 @@ class Export {
   // Updates the parent/name hint of the node of `key`, if known.
   void Moved(const FileKey& key, const NodeRef& to_dir,
              absl::string_view to_name);
-  OpError CheckWritable() const;
+  absl::Status CheckWritable() const;
   // Gives what was just made at `name` in `dir_fd` (open as `fd`) to the
   // squash owner, if one is set; on failure removes it again and returns
   // the error (so nothing is left owned by the wrong user).
-  OpError SquashOwner(int fd, int dir_fd, const std::string& name,
-                      bool is_dir) const;
+  absl::Status SquashOwner(int fd, int dir_fd, const std::string& name,
+                           bool is_dir) const;
 
   ExportOptions options_;
   uint64_t epoch_ = 0;      // random per server start
@@ -309,4 +370,4 @@ class Export {
 
 }  // namespace txbuf::server
 
-#endif  // TXBUF_SERVER_EXPORT_H_
+#endif  // TXBUF_SERVER_FS_EXPORT_H_

@@ -1,4 +1,5 @@
-// blocking_pool.h: the threads that run txbufd's file work that may block.
+// server/compound/blocking_pool.h: the threads that run txbufd's file work that
+// may block.
 //
 // An event loop must never wait for the disk: fsync, a page-cache miss's
 // pread, write-back, opens and directory walks run here instead, and the
@@ -14,8 +15,8 @@
 //     job->Run();                              // may block
 //     loop.Post([job] { job->Finish(); });     // back on the loop
 //   });
-#ifndef TXBUF_SERVER_BLOCKING_POOL_H_
-#define TXBUF_SERVER_BLOCKING_POOL_H_
+#ifndef TXBUF_SERVER_COMPOUND_BLOCKING_POOL_H_
+#define TXBUF_SERVER_COMPOUND_BLOCKING_POOL_H_
 
 #include <cstddef>
 #include <deque>
@@ -58,4 +59,4 @@ class BlockingPool {
 
 }  // namespace txbuf::server
 
-#endif  // TXBUF_SERVER_BLOCKING_POOL_H_
+#endif  // TXBUF_SERVER_COMPOUND_BLOCKING_POOL_H_

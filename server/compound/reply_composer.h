@@ -1,5 +1,5 @@
-// server/reply_composer.h: a compound's output (its Reply and the READ data
-// as page-cache slices) as one reply frame, through proto/compose.h: the
+// server/compound/reply_composer.h: a compound's output (its Reply and the READ
+// data as page-cache slices) as one reply frame, through proto/compose.h: the
 // pages are referenced, never copied.
 //
 // Thread-safety: call on the event loop that owns `ctx`.
@@ -7,13 +7,13 @@
 // Example:
 //   absl::StatusOr<TxBuf> tx = ComposeReply(ctx, out, [](auto&) {});
 //   socket->Send(*std::move(tx));
-#ifndef TXBUF_SERVER_REPLY_COMPOSER_H_
-#define TXBUF_SERVER_REPLY_COMPOSER_H_
+#ifndef TXBUF_SERVER_COMPOUND_REPLY_COMPOSER_H_
+#define TXBUF_SERVER_COMPOUND_REPLY_COMPOSER_H_
 
 #include "absl/status/statusor.h"
 #include "common/txbuf.h"
 #include "proto/compose.h"
-#include "server/executor.h"
+#include "server/compound/executor.h"
 
 namespace txbuf::server {
 
@@ -24,4 +24,4 @@ absl::StatusOr<TxBuf> ComposeReply(TxBufContext& ctx, CompoundOutput& out,
 
 }  // namespace txbuf::server
 
-#endif  // TXBUF_SERVER_REPLY_COMPOSER_H_
+#endif  // TXBUF_SERVER_COMPOUND_REPLY_COMPOSER_H_

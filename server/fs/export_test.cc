@@ -2,8 +2,9 @@
 // Export alone (no sockets, no event loop). The end-to-end view of the same
 // is in tests/server_confinement_test.cc and tests/server_ops_test.cc.
 
-#include "server/export.h"
+#include "server/fs/export.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -13,7 +14,9 @@
 #include <fstream>
 #include <set>
 #include <string>
+#include <vector>
 
+#include "common/socket_util.h"
 #include "gtest/gtest.h"
 
 namespace txbuf::server {
@@ -53,13 +56,13 @@ class ExportTest : public ::testing::Test {
 TEST_F(ExportTest, LookupAndHandlesRoundTrip) {
   std::unique_ptr<Export> ex = Open();
   ASSERT_NE(ex, nullptr);
-  OpResultOr<NodeRef> a = ex->Lookup(*ex->Root(), "dir/a.txt");
-  ASSERT_TRUE(a.ok()) << a.error.message;
-  EXPECT_TRUE(a.value->is_regular);
-  std::string fh = ex->HandleOf(*a.value);
-  OpResultOr<NodeRef> back = ex->FromHandle(fh);
-  ASSERT_TRUE(back.ok()) << back.error.message;
-  EXPECT_EQ(back.value.get(), a.value.get());
+  absl::StatusOr<NodeRef> a = ex->Lookup(*ex->Root(), "dir/a.txt");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_TRUE((*a)->is_regular);
+  std::string fh = ex->HandleOf(**a);
+  absl::StatusOr<NodeRef> back = ex->FromHandle(fh);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->get(), a->get());
   uint64_t id = 0;
   ASSERT_TRUE(Export::ExportIdOfHandle(fh, &id));
   EXPECT_EQ(id, ex->export_id());
@@ -68,13 +71,13 @@ TEST_F(ExportTest, LookupAndHandlesRoundTrip) {
 TEST_F(ExportTest, NamesThatLeaveTheDirectoryAreRefused) {
   std::unique_ptr<Export> ex = Open();
   ASSERT_NE(ex, nullptr);
-  OpResultOr<NodeRef> dir = ex->Lookup(*ex->Root(), "dir");
+  absl::StatusOr<NodeRef> dir = ex->Lookup(*ex->Root(), "dir");
   ASSERT_TRUE(dir.ok());
   for (const char* path : {"..", "../outside/secret", "/etc/passwd",
                            "sub/../../..", "dir/../../outside"}) {
-    OpResultOr<NodeRef> r = ex->Lookup(*dir.value, path);
+    absl::StatusOr<NodeRef> r = ex->Lookup(**dir, path);
     EXPECT_FALSE(r.ok()) << path;
-    EXPECT_FALSE(r.error.message.empty()) << path;
+    EXPECT_FALSE(r.status().message().empty()) << path;
   }
   // From the root too, where `..` would reach the parent.
   EXPECT_FALSE(ex->Lookup(*ex->Root(), "..").ok());
@@ -87,11 +90,11 @@ TEST_F(ExportTest, SymlinksOutOfTheExportAreNotFollowed) {
   std::unique_ptr<Export> ex = Open();
   ASSERT_NE(ex, nullptr);
   for (const char* path : {"abs_out", "rel_out", "dir_out/secret"}) {
-    OpResultOr<NodeRef> r = ex->Lookup(*ex->Root(), path);
+    absl::StatusOr<NodeRef> r = ex->Lookup(*ex->Root(), path);
     if (r.ok()) {
       // A LOOKUP of the link itself names the link, never its target.
-      EXPECT_FALSE(r.value->is_regular) << path;
-      EXPECT_FALSE(r.value->is_dir) << path;
+      EXPECT_FALSE((*r)->is_regular) << path;
+      EXPECT_FALSE((*r)->is_dir) << path;
     }
   }
   EXPECT_FALSE(ex->Lookup(*ex->Root(), "dir_out/secret").ok());
@@ -102,36 +105,36 @@ TEST_F(ExportTest, GarbageHandlesAreBadAndRemovedFilesStale) {
   ASSERT_NE(ex, nullptr);
   for (const std::string& junk :
        {std::string(), std::string("x"), std::string(64, '\xff')}) {
-    OpResultOr<NodeRef> r = ex->FromHandle(junk);
-    EXPECT_EQ(r.error.status, rpc::STATUS_BADHANDLE) << r.error.message;
+    absl::StatusOr<NodeRef> r = ex->FromHandle(junk);
+    EXPECT_EQ(FsErrorKindOf(r.status()), FsErrorKind::kBadHandle) << r.status();
   }
-  OpResultOr<NodeRef> dir = ex->Lookup(*ex->Root(), "dir");
+  absl::StatusOr<NodeRef> dir = ex->Lookup(*ex->Root(), "dir");
   ASSERT_TRUE(dir.ok());
-  OpResultOr<NodeRef> a = ex->Lookup(*dir.value, "a.txt");
+  absl::StatusOr<NodeRef> a = ex->Lookup(**dir, "a.txt");
   ASSERT_TRUE(a.ok());
-  std::string fh = ex->HandleOf(*a.value);
-  a.value.reset();
-  ASSERT_TRUE(ex->Remove(*dir.value, "a.txt").ok());
-  EXPECT_EQ(ex->FromHandle(fh).error.status, rpc::STATUS_STALE);
-  EXPECT_EQ(ex->Lookup(*dir.value, "a.txt").error.status, rpc::STATUS_NOENT);
+  std::string fh = ex->HandleOf(**a);
+  a->reset();
+  ASSERT_TRUE(ex->Remove(**dir, "a.txt").ok());
+  EXPECT_EQ(FsErrorKindOf(ex->FromHandle(fh).status()), FsErrorKind::kStale);
+  EXPECT_EQ(ErrnoOf(ex->Lookup(**dir, "a.txt").status()), ENOENT);
 }
 
 TEST_F(ExportTest, ADirectoryMovedOutOfTheExportIsStale) {
   std::unique_ptr<Export> ex = Open();
   ASSERT_NE(ex, nullptr);
-  OpResultOr<NodeRef> sub = ex->Lookup(*ex->Root(), "dir/sub");
+  absl::StatusOr<NodeRef> sub = ex->Lookup(*ex->Root(), "dir/sub");
   ASSERT_TRUE(sub.ok());
-  std::string fh = ex->HandleOf(*sub.value);
+  std::string fh = ex->HandleOf(**sub);
   // On the server host, behind txbufd's back.
   fs::rename(root_ / "dir" / "sub", parent_ / "outside" / "sub");
-  OpResultOr<NodeRef> r = ex->FromHandle(fh);
+  absl::StatusOr<NodeRef> r = ex->FromHandle(fh);
   if (r.ok()) {
     // The handle may still resolve to the node; using it as a directory
     // must not reach outside.
-    EXPECT_FALSE(ex->Lookup(*r.value, "x").ok());
-    EXPECT_EQ(ex->Stat(*r.value).error.status, rpc::STATUS_STALE);
+    EXPECT_FALSE(ex->Lookup(**r, "x").ok());
+    EXPECT_TRUE(IsStale(ex->Stat(**r).status()));
   } else {
-    EXPECT_EQ(r.error.status, rpc::STATUS_STALE);
+    EXPECT_TRUE(IsStale(r.status())) << r.status();
   }
 }
 
@@ -139,15 +142,18 @@ TEST_F(ExportTest, AReadOnlyExportRefusesEveryChange) {
   std::unique_ptr<Export> ex = Open({.read_only = true});
   ASSERT_NE(ex, nullptr);
   Node& root = *ex->Root();
-  EXPECT_EQ(ex->Create(root, "new", 0644, true).error.status, rpc::STATUS_ROFS);
-  EXPECT_EQ(ex->Mkdir(root, "newdir", 0755).error.status, rpc::STATUS_ROFS);
-  EXPECT_EQ(ex->Symlink(root, "l", "dir").error.status, rpc::STATUS_ROFS);
-  OpResultOr<NodeRef> dir = ex->Lookup(root, "dir");
+  EXPECT_EQ(FsErrorKindOf(ex->Create(root, "new", 0644, true).status()),
+            FsErrorKind::kReadOnly);
+  EXPECT_EQ(FsErrorKindOf(ex->Mkdir(root, "newdir", 0755).status()),
+            FsErrorKind::kReadOnly);
+  EXPECT_EQ(FsErrorKindOf(ex->Symlink(root, "l", "dir").status()),
+            FsErrorKind::kReadOnly);
+  absl::StatusOr<NodeRef> dir = ex->Lookup(root, "dir");
   ASSERT_TRUE(dir.ok());
-  EXPECT_EQ(ex->Remove(*dir.value, "a.txt").status, rpc::STATUS_ROFS);
-  EXPECT_EQ(ex->Rmdir(*dir.value, "sub").status, rpc::STATUS_ROFS);
-  EXPECT_EQ(ex->Rename(*dir.value, "a.txt", root, "b.txt").status,
-            rpc::STATUS_ROFS);
+  EXPECT_EQ(FsErrorKindOf(ex->Remove(**dir, "a.txt")), FsErrorKind::kReadOnly);
+  EXPECT_EQ(FsErrorKindOf(ex->Rmdir(**dir, "sub")), FsErrorKind::kReadOnly);
+  EXPECT_EQ(FsErrorKindOf(ex->Rename(**dir, "a.txt", root, "b.txt")),
+            FsErrorKind::kReadOnly);
   EXPECT_TRUE(fs::exists(root_ / "dir" / "a.txt"));
   EXPECT_FALSE(fs::exists(root_ / "new"));
 }
@@ -157,7 +163,7 @@ TEST_F(ExportTest, CreateExclusiveTwiceIsExist) {
   ASSERT_NE(ex, nullptr);
   Node& root = *ex->Root();
   ASSERT_TRUE(ex->Create(root, "f", 0644, true).ok());
-  EXPECT_EQ(ex->Create(root, "f", 0644, true).error.status, rpc::STATUS_EXIST);
+  EXPECT_EQ(ErrnoOf(ex->Create(root, "f", 0644, true).status()), EEXIST);
   EXPECT_TRUE(ex->Create(root, "f", 0644, false).ok());  // unchecked
   for (const char* bad : {"", ".", "..", "a/b"}) {
     EXPECT_FALSE(ex->Create(root, bad, 0644, true).ok()) << bad;
@@ -170,20 +176,24 @@ TEST_F(ExportTest, ReadDirPagesThroughEveryEntryOnce) {
   }
   std::unique_ptr<Export> ex = Open();
   ASSERT_NE(ex, nullptr);
-  OpResultOr<NodeRef> sub = ex->Lookup(*ex->Root(), "dir/sub");
+  absl::StatusOr<NodeRef> sub = ex->Lookup(*ex->Root(), "dir/sub");
   ASSERT_TRUE(sub.ok());
   std::set<std::string> seen;
   uint64_t cookie = 0;
   for (int pages = 0; pages < 100; ++pages) {
-    OpResultOr<Export::DirPage> page =
-        ex->ReadDir(*sub.value, cookie, 4, false, 1 << 20);
-    ASSERT_TRUE(page.ok()) << page.error.message;
-    EXPECT_LE(page.value.entries.size(), 4u);
-    for (const rpc::DirEntry& e : page.value.entries) {
-      EXPECT_TRUE(seen.insert(e.name()).second) << "twice: " << e.name();
-      cookie = e.cookie();
+    std::vector<DirEntry> page;
+    absl::StatusOr<bool> eof =
+        ex->ReadDir(**sub, cookie, 4, false, [&page](DirEntry& e) {
+          page.push_back(std::move(e));
+          return true;
+        });
+    ASSERT_TRUE(eof.ok()) << eof.status();
+    EXPECT_LE(page.size(), 4u);
+    for (const DirEntry& e : page) {
+      EXPECT_TRUE(seen.insert(e.name).second) << "twice: " << e.name;
+      cookie = e.cookie;
     }
-    if (page.value.eof) break;
+    if (*eof) break;
   }
   seen.erase(".");
   seen.erase("..");
