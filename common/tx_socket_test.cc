@@ -523,14 +523,13 @@ TEST_F(AutoSocketTest, ProbesBothKindsAndChoosesByMeasuredCost) {
   EXPECT_EQ(p.early_probes(), 0u);
   EXPECT_GT(p.copy_ns_per_kib(), 0);
   EXPECT_GT(p.zerocopy_ns_per_kib(), 0);
-  // Loopback copies at delivery, so every notification says "copied" and
-  // zero-copy is kept only if it measured more than 10% cheaper.
-  if (p.mode() == AutoPolicy::Mode::kZerocopy) {
-    EXPECT_LT(p.zerocopy_ns_per_kib(), p.copy_ns_per_kib() * 0.9);
-  } else {
-    ASSERT_EQ(p.mode(), AutoPolicy::Mode::kCopy);
-    EXPECT_GE(p.zerocopy_ns_per_kib(), p.copy_ns_per_kib() * 0.9);
-  }
+  // Loopback copies at delivery, so every notification says "copied", and
+  // then zero-copy can win only with the connection mostly backlogged. This
+  // loop sends the next txbuf only after the last one's destructor ran, so
+  // nothing is ever queued behind: copy is chosen whatever the two figures
+  // are (on a busy machine zero-copy can measure cheaper here, and still
+  // must not be chosen).
+  EXPECT_EQ(p.mode(), AutoPolicy::Mode::kCopy);
   EngineCountersSnapshot a = Counters(EngineKind::kAuto);
   EngineCountersSnapshot c = Counters(EngineKind::kCopy);
   EngineKind zc_kind = loop_->features().sendmsg_zc ? EngineKind::kUringZc
