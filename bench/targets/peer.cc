@@ -22,8 +22,14 @@ PeerDriver::~PeerDriver() = default;
 
 namespace {
 
-[[maybe_unused]] constexpr char kInstallHint[] =
-    "run bench/targets/install-peers.sh";
+// Why a peer this binary was built without (PeerBuilt false) cannot run.
+[[maybe_unused]] absl::Status NotBuiltError(PeerKind kind) {
+  const char* what = kind == PeerKind::kGrpc  ? "gRPC"
+                     : kind == PeerKind::kNfs ? "NFS (libnfs)"
+                                              : PeerKindName(kind);
+  return absl::UnavailableError(absl::StrCat(
+      "built without ", what, ": run bench/targets/install-peers.sh"));
+}
 
 #ifdef TXBUF_HAVE_GRPC
 constexpr bool kHaveGrpc = true;
@@ -107,15 +113,13 @@ absl::StatusOr<std::unique_ptr<PeerServer>> StartPeerServer(
                      "txbuf-grpc-server"),
           export_dir);
 #else
-      return absl::UnavailableError(
-          absl::StrCat("built without gRPC: ", kInstallHint));
+      return NotBuiltError(kind);
 #endif
     case PeerKind::kNfs:
 #ifdef TXBUF_HAVE_NFS
       return internal::StartNfsServer(export_dir);
 #else
-      return absl::UnavailableError(
-          absl::StrCat("built without NFS (libnfs): ", kInstallHint));
+      return NotBuiltError(kind);
 #endif
   }
   return absl::InvalidArgumentError("unknown peer kind");
@@ -131,16 +135,14 @@ absl::StatusOr<std::unique_ptr<PeerDriver>> MakePeerDriver(
 #ifdef TXBUF_HAVE_GRPC
       return internal::MakeGrpcDriver(host_port);
 #else
-      return absl::UnavailableError(
-          absl::StrCat("built without gRPC: ", kInstallHint));
+      return NotBuiltError(kind);
 #endif
     case PeerKind::kNfs:
 #ifdef TXBUF_HAVE_NFS
       return internal::MakeNfsDriver(host_port, export_dir);
 #else
       static_cast<void>(export_dir);
-      return absl::UnavailableError(
-          absl::StrCat("built without NFS (libnfs): ", kInstallHint));
+      return NotBuiltError(kind);
 #endif
   }
   return absl::InvalidArgumentError("unknown peer kind");
