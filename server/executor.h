@@ -51,7 +51,7 @@
 #include "proto/txbuf.pb.h"
 #include "server/access_rules.h"
 #include "server/export.h"
-#include "server/op_stats.h"
+#include "server/stats/op_stats.h"
 
 namespace txbuf::server {
 

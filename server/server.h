@@ -45,7 +45,7 @@
 #include "server/export.h"
 #include "server/export_config.h"
 #include "server/logging.h"
-#include "server/metrics_exporter.h"
+#include "server/stats/metrics_exporter.h"
 
 namespace txbuf::server {
 
