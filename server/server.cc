@@ -588,13 +588,13 @@ std::vector<std::string> Server::Reload(const ServerOptions& fresh) {
     }
   }
   if (!next.token.has_value()) next.token = token;
-  const ReloadableSettings old = settings_.Store(next);
-  if (old.conn_budget != next.conn_budget) {
-    said.push_back(absl::StrCat("conn-budget: ", bytes(old.conn_budget), " -> ",
-                                bytes(next.conn_budget), " bytes"));
+  const ReloadableSettings prev = settings_.Store(next);
+  if (prev.conn_budget != next.conn_budget) {
+    said.push_back(absl::StrCat("conn-budget: ", bytes(prev.conn_budget),
+                                " -> ", bytes(next.conn_budget), " bytes"));
   }
-  if (old.budget != next.budget) {
-    said.push_back(absl::StrCat("budget: ", bytes(old.budget), " -> ",
+  if (prev.budget != next.budget) {
+    said.push_back(absl::StrCat("budget: ", bytes(prev.budget), " -> ",
                                 bytes(next.budget), " bytes"));
   }
   auto duration = [&](const char* name, absl::Duration was,
@@ -608,9 +608,9 @@ std::vector<std::string> Server::Reload(const ServerOptions& fresh) {
     said.push_back(absl::StrCat("log-level: ", LogLevelName(old_level), " -> ",
                                 LogLevelName(fresh.log_level)));
   }
-  duration("budget-deadline", old.budget_deadline, next.budget_deadline);
-  duration("dirty-expire", old.dirty_expire, next.dirty_expire);
-  duration("writeback-interval", old.writeback_interval,
+  duration("budget-deadline", prev.budget_deadline, next.budget_deadline);
+  duration("dirty-expire", prev.dirty_expire, next.dirty_expire);
+  duration("writeback-interval", prev.writeback_interval,
            next.writeback_interval);
   if (absl::Duration old = cache_->revalidate_interval();
       old != fresh.revalidate_interval) {
