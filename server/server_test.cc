@@ -6,15 +6,12 @@
 
 #include "server/server.h"
 
-#include <chrono>
 #include <string>
-#include <thread>
 #include <utility>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/testing/in_process.h"
 #include "tests/raw_client.h"
 #include "tests/server_process.h"
 
@@ -31,41 +28,18 @@ using txbuf::testing::MakeRequest;
 using txbuf::testing::RawClient;
 using txbuf::testing::RawReply;
 using txbuf::testing::TempDir;
+using txbuf::testing::WaitFor;
 using txbuf::testing::WriteFile;
-
-// Polls `cond` until it holds or 10 s pass (for what another thread does).
-template <typename Cond>
-bool WaitFor(Cond cond) {
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
 
 class ServerTest : public ::testing::Test {
  protected:
-  ServerOptions Options() const {
-    ServerOptions o;
-    o.export_dir = dir_.path();
-    o.port = 0;
-    o.threads = 1;
-    o.io_threads = 1;
-    o.cache_bytes = 64ull << 20;
-    o.fixed_buffers = false;
-    return o;
-  }
+  ServerOptions Options() const { return InProcessOptions(dir_.path()); }
 
   void Start(ServerOptions o) {
     absl::StatusOr<std::unique_ptr<Server>> s = Server::Start(std::move(o));
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
-    const std::string& a = server_->address();
-    uint32_t port = 0;
-    ASSERT_TRUE(absl::SimpleAtoi(a.substr(a.rfind(':') + 1), &port)) << a;
-    port_ = static_cast<uint16_t>(port);
+    port_ = PortOf(*server_);
   }
 
   RawClient Connect() {

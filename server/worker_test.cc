@@ -6,16 +6,15 @@
 
 #include "server/worker.h"
 
-#include <chrono>
 #include <memory>
 #include <string>
-#include <thread>
 #include <utility>
 
 #include "common/socket_util.h"
 #include "gtest/gtest.h"
 #include "proto/frame.h"
 #include "server/server.h"
+#include "server/testing/in_process.h"
 #include "tests/raw_client.h"
 #include "tests/server_process.h"
 
@@ -24,32 +23,14 @@ namespace {
 
 using txbuf::testing::RawClient;
 using txbuf::testing::TempDir;
-
-// Polls `cond` until it holds or 10 s pass (for what the worker's thread
-// does).
-template <typename Cond>
-bool WaitFor(Cond cond) {
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
+using txbuf::testing::WaitFor;
 
 class WorkerTest : public ::testing::Test {
  protected:
   // Starts a server (for what its workers share) and one more worker on a
   // listening socket of the test's.
   void StartWorker(uint64_t max_connections = 1024) {
-    ServerOptions o;
-    o.export_dir = dir_.path();
-    o.port = 0;
-    o.threads = 1;
-    o.io_threads = 1;
-    o.cache_bytes = 64ull << 20;
-    o.fixed_buffers = false;
+    ServerOptions o = InProcessOptions(dir_.path());
     o.max_connections = max_connections;
     absl::StatusOr<std::unique_ptr<Server>> s = Server::Start(std::move(o));
     ASSERT_TRUE(s.ok()) << s.status();
