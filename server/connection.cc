@@ -59,7 +59,7 @@ Connection::Connection(Worker& worker, uint64_t id,
       s_(worker.server()),
       id_(id),
       peer_(PeerAddress(tx->fd())),
-      access_(AccessOfPeer(*s_.executor_, tx->fd())),
+      access_(AccessOfPeer(s_.executor(), tx->fd())),
       stream_(std::make_unique<Stream>(
           worker.loop(), std::move(tx),
           StreamOptions{.peer_close_mode = TxSocket::CloseMode::kGraceful,
@@ -67,15 +67,15 @@ Connection::Connection(Worker& worker, uint64_t id,
       reader_(
           {s_.options().limits.max_envelope, s_.options().limits.max_payload}),
       recv_chunk_(kMinRecvChunk) {
-  s_.connections.fetch_add(1);
-  s_.connections_total.fetch_add(1);
+  s_.counters().connections.fetch_add(1);
+  s_.counters().connections_total.fetch_add(1);
   TXBUF_LOG(DEBUG) << "connection " << id_ << " from " << peer_ << " opened";
 }
 
 Connection::~Connection() {
   TXBUF_LOG(DEBUG) << "connection " << id_ << " from " << peer_ << " closed";
-  s_.connections.fetch_sub(1);
-  s_.receive_buffer_bytes.fetch_sub(counted_buffer_);
+  s_.counters().connections.fetch_sub(1);
+  s_.counters().receive_buffer_bytes.fetch_sub(counted_buffer_);
 }
 
 void Connection::Start() {
@@ -130,16 +130,16 @@ void Connection::ArmRecv() {
 void Connection::AccountBuffer() {
   const size_t now = reader_.capacity();
   if (now > counted_buffer_) {
-    s_.receive_buffer_bytes.fetch_add(now - counted_buffer_);
+    s_.counters().receive_buffer_bytes.fetch_add(now - counted_buffer_);
   } else {
-    s_.receive_buffer_bytes.fetch_sub(counted_buffer_ - now);
+    s_.counters().receive_buffer_bytes.fetch_sub(counted_buffer_ - now);
   }
   counted_buffer_ = now;
 }
 
 void Connection::OnReceived(size_t n) {
   reader_.Commit(n);
-  s_.bytes_received.fetch_add(n, std::memory_order_relaxed);
+  s_.counters().bytes_received.fetch_add(n, std::memory_order_relaxed);
   last_progress_ns_ = MonoNowNs();
   if (n == recv_size_) recv_chunk_ = std::min(2 * recv_chunk_, kMaxRecvChunk);
   Process();
@@ -147,12 +147,15 @@ void Connection::OnReceived(size_t n) {
   ArmFrameTimer();
 }
 
-bool Connection::OverOwnBudget() const { return pinned_ >= s_.conn_budget(); }
+bool Connection::OverOwnBudget() const {
+  return pinned_ >= s_.settings().conn_budget();
+}
 
 bool Connection::OverFairShare() const {
-  if (pinned_ == 0 || s_.HeldBytes() < s_.budget()) return false;
-  const uint64_t holders = std::max<uint64_t>(1, s_.budget_holders.load());
-  return pinned_ >= s_.budget() / holders;
+  if (pinned_ == 0 || s_.HeldBytes() < s_.settings().budget()) return false;
+  const uint64_t holders =
+      std::max<uint64_t>(1, s_.counters().budget_holders.load());
+  return pinned_ >= s_.settings().budget() / holders;
 }
 
 void Connection::Process() {
@@ -218,7 +221,7 @@ void Connection::HandleFrame(const Frame& f) {
       HandleRequest(f);
       return;
     case FrameType::kAuthRequest:
-      if (state_ != State::kAuth && !s_.token().has_value()) {
+      if (state_ != State::kAuth && !s_.settings().token().has_value()) {
         // A server without authentication accepts a client that always
         // authenticates: OK, with no mac (it knows no secret), and nothing
         // changes. Hello said auth_required false.
@@ -246,7 +249,7 @@ void Connection::HandleFrame(const Frame& f) {
 
 void Connection::HandleAuth(const Frame& f) {
   rpc::AuthRequest req;
-  const std::optional<std::string> token = s_.token();
+  const std::optional<std::string> token = s_.settings().token();
   const std::string& secret = *token;
   if (!req.ParseFromArray(f.envelope.data(),
                           static_cast<int>(f.envelope.size())) ||
@@ -286,13 +289,13 @@ void Connection::HandleAuth(const Frame& f) {
 }
 
 void Connection::NoteAuthFailure(absl::string_view why) {
-  s_.auth_failures.fetch_add(1);
+  s_.counters().auth_failures.fetch_add(1);
   TXBUF_LOG(WARNING) << "connection " << id_ << " from " << peer_
                      << ": authentication failed: " << why;
 }
 
 void Connection::NoteMalformed(absl::string_view what) {
-  s_.malformed.fetch_add(1);
+  s_.counters().malformed.fetch_add(1);
   // The first one per connection is a warning; a client that goes on
   // (a malformed request does not close) does not flood the log.
   if (!warned_malformed_) {
@@ -312,7 +315,7 @@ void Connection::Established() {
 }
 
 void Connection::HandleRequest(const Frame& f) {
-  s_.requests.fetch_add(1, std::memory_order_relaxed);
+  s_.counters().requests.fetch_add(1, std::memory_order_relaxed);
   // The worker's scratch messages: parsing into a cleared message reuses
   // its repeated fields, so a steady stream of requests allocates little.
   rpc::Request& req = w_.scratch_request();
@@ -327,7 +330,7 @@ void Connection::HandleRequest(const Frame& f) {
   CompoundState state;
   state.access = &access_;
   state.received_ns = last_progress_ns_;  // when its last bytes arrived
-  if (s_.executor_->Run(req, f.payload, &out, &handles_, &state,
+  if (s_.executor().Run(req, f.payload, &out, &handles_, &state,
                         ExecMode::kEventLoop)) {
     SendReply(out, req.id(), state.received_ns);
     return;
@@ -349,7 +352,7 @@ void Connection::StartJob(rpc::Request& req, CompoundOutput& out,
   job_->out.payload_bytes = out.payload_bytes;
   job_->state = std::move(state);
   job_->payload = payload;
-  s_.jobs.fetch_add(1, std::memory_order_relaxed);
+  s_.counters().blocking_jobs.fetch_add(1, std::memory_order_relaxed);
   stream_->Hold();  // a close waits for the job (graceful: for its reply)
   RunOnPool(s_, job_.get(), &handles_, &w_, id_);
 }
@@ -357,8 +360,8 @@ void Connection::StartJob(rpc::Request& req, CompoundOutput& out,
 void Connection::RunOnPool(Server& s, Job* job, HandleCache* handles, Worker* w,
                            uint64_t id) {
   Server* server = &s;
-  s.blocking_->Submit([server, job, handles, w, id] {
-    if (!server->executor_->Run(job->request, job->payload, &job->out, handles,
+  s.blocking_pool().Submit([server, job, handles, w, id] {
+    if (!server->executor().Run(job->request, job->payload, &job->out, handles,
                                 &job->state, ExecMode::kMayBlock)) {
       // A long compound: the rest after what the others queued meanwhile.
       RunOnPool(*server, job, handles, w, id);
@@ -393,7 +396,7 @@ void Connection::SendReply(CompoundOutput& out, uint64_t id,
       w_.ctx(), out, [this](const TxBufCompletion& c) { OnReleased(c.bytes); });
   if (tx.ok()) {
     SendTxbuf(std::move(tx));
-    s_.request_latency.Record(
+    s_.counters().request_latency.Record(
         static_cast<uint64_t>(std::max<int64_t>(0, MonoNowNs() - received_ns)));
   } else {
     out.payload.clear();
@@ -408,7 +411,8 @@ bool Connection::SendTxbuf(absl::StatusOr<TxBuf> tx) {
     Close(TxSocket::CloseMode::kAbort);
     return false;
   }
-  if (pinned_ == 0) s_.budget_holders.fetch_add(1, std::memory_order_relaxed);
+  if (pinned_ == 0)
+    s_.counters().budget_holders.fetch_add(1, std::memory_order_relaxed);
   pinned_ += tx->size();
   stream_->Send(*std::move(tx));
   return true;
@@ -438,7 +442,8 @@ void Connection::CloseAfterError(uint64_t id, rpc::Status status,
 
 void Connection::OnReleased(uint64_t bytes) {
   pinned_ -= bytes;
-  if (pinned_ == 0) s_.budget_holders.fetch_sub(1, std::memory_order_relaxed);
+  if (pinned_ == 0)
+    s_.counters().budget_holders.fetch_sub(1, std::memory_order_relaxed);
   if (paused_ && !closing() && !OverBudget()) {
     // Inside the engine's callback: resume from the loop.
     Worker* w = &w_;
@@ -452,7 +457,7 @@ void Connection::OnReleased(uint64_t bytes) {
 void Connection::Pause() {
   if (!paused_) {
     paused_ = true;
-    s_.budget_waits.fetch_add(1, std::memory_order_relaxed);
+    s_.counters().budget_waits.fetch_add(1, std::memory_order_relaxed);
     TXBUF_LOG(DEBUG) << "connection " << id_ << " from " << peer_
                      << ": paused with " << pinned_
                      << " bytes pinned (over its budget or its share)";
@@ -460,17 +465,19 @@ void Connection::Pause() {
   if (deadline_timer_ == 0) {
     // Holding its own budget, or its share of an exceeded global one, for
     // longer than the deadline: close it.
-    deadline_timer_ = w_.loop().RunAfter(s_.budget_deadline(), [this] {
-      deadline_timer_ = 0;
-      if (paused_ && OverBudget()) {
-        s_.budget_closes.fetch_add(1);
-        TXBUF_LOG(WARNING) << "connection " << id_ << " from " << peer_
-                           << ": closed: over its budget for "
-                           << absl::FormatDuration(s_.budget_deadline())
-                           << " with " << pinned_ << " bytes pinned";
-        Close(TxSocket::CloseMode::kAbort);
-      }
-    });
+    deadline_timer_ =
+        w_.loop().RunAfter(s_.settings().budget_deadline(), [this] {
+          deadline_timer_ = 0;
+          if (paused_ && OverBudget()) {
+            s_.counters().budget_closes.fetch_add(1);
+            TXBUF_LOG(WARNING)
+                << "connection " << id_ << " from " << peer_
+                << ": closed: over its budget for "
+                << absl::FormatDuration(s_.settings().budget_deadline())
+                << " with " << pinned_ << " bytes pinned";
+            Close(TxSocket::CloseMode::kAbort);
+          }
+        });
   }
   if (retry_timer_ == 0) {
     // The global budget is freed by other connections: look again soon.
@@ -515,7 +522,7 @@ void Connection::OnFrameTimer() {
         [this] { OnFrameTimer(); });
     return;
   }
-  s_.frame_timeouts.fetch_add(1, std::memory_order_relaxed);
+  s_.counters().frame_timeouts.fetch_add(1, std::memory_order_relaxed);
   TXBUF_LOG(WARNING) << "connection " << id_ << " from " << peer_
                      << ": closed: a frame stopped arriving for "
                      << absl::FormatDuration(s_.options().frame_timeout);

@@ -309,13 +309,26 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path,
   return tok;
 }
 
-Server::Server(ServerOptions options)
-    : options_(std::move(options)), token_(options_.token) {}
+namespace {
 
-std::optional<std::string> Server::token() const {
-  absl::MutexLock l(&token_mu_);
-  return token_;
+// The reloadable settings `o` gives: its budget at most half the cache
+// (`cache_bytes`, what the server started with).
+ReloadableSettings ReloadableOf(const ServerOptions& o, uint64_t cache_bytes) {
+  return ReloadableSettings{
+      .token = o.token,
+      .conn_budget = o.conn_budget,
+      .budget = std::min(o.budget, cache_bytes / 2),
+      .budget_deadline = o.budget_deadline,
+      .dirty_expire = o.dirty_expire,
+      .writeback_interval = o.writeback_interval,
+  };
 }
+
+}  // namespace
+
+Server::Server(ServerOptions options)
+    : options_(std::move(options)),
+      settings_(ReloadableOf(options_, options_.cache_bytes)) {}
 
 absl::Status Server::ReloadToken() {
   if (options_.token_file.empty()) {
@@ -324,8 +337,7 @@ absl::Status Server::ReloadToken() {
   absl::StatusOr<std::string> tok =
       ReadTokenFile(options_.token_file, options_.allow_readable_token_file);
   if (!tok.ok()) return tok.status();
-  absl::MutexLock l(&token_mu_);
-  token_ = std::move(*tok);
+  settings_.set_token(*std::move(tok));
   return absl::OkStatus();
 }
 
@@ -379,11 +391,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       std::min(nofile - reserved - options.max_connections, kMaxFdBudget);
   std::unique_ptr<Server> s(new Server(std::move(options)));
   const ServerOptions& o = s->options_;
-  s->conn_budget_ = o.conn_budget;
-  s->budget_ = o.budget;
-  s->budget_deadline_ns_ = absl::ToInt64Nanoseconds(o.budget_deadline);
-  s->dirty_expire_ns_ = absl::ToInt64Nanoseconds(o.dirty_expire);
-  s->writeback_interval_ns_ = absl::ToInt64Nanoseconds(o.writeback_interval);
   uint8_t v[8];
   RandomBytes(v);
   std::memcpy(&s->verifier_, v, sizeof(v));
@@ -497,10 +504,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   // pressure); a write-back error waits for the file's next COMMIT.
   s->flusher_ = std::thread([self] {
     while (!self->stop_flusher_.WaitForNotificationWithTimeout(
-        absl::Nanoseconds(self->writeback_interval_ns_.load()))) {
+        self->settings_.writeback_interval())) {
       absl::Status error;
-      self->cache_->WriteBackDue(
-          absl::Nanoseconds(self->dirty_expire_ns_.load()), &error);
+      self->cache_->WriteBackDue(self->settings_.dirty_expire(), &error);
       if (!error.ok()) {
         TXBUF_LOG(ERROR) << "background write-back: " << error.message()
                          << " (kept for the file's next COMMIT)";
@@ -569,10 +575,10 @@ std::vector<std::string> Server::Reload(const ServerOptions& fresh) {
   auto bytes = [](uint64_t v) { return absl::StrCat(v); };
   auto secs = [](absl::Duration d) { return absl::FormatDuration(d); };
   // The reloadable ones.
-  if (fresh.token_file != options_.token_file || fresh.token != token()) {
+  ReloadableSettings next = ReloadableOf(fresh, options_.cache_bytes);
+  const std::optional<std::string> token = settings_.token();
+  if (fresh.token_file != options_.token_file || fresh.token != token) {
     if (fresh.token.has_value()) {
-      absl::MutexLock l(&token_mu_);
-      token_ = fresh.token;
       said.push_back(
           absl::StrCat("reloaded the token file ", fresh.token_file));
     } else {
@@ -581,33 +587,31 @@ std::vector<std::string> Server::Reload(const ServerOptions& fresh) {
           "(the old token stays)");
     }
   }
-  const uint64_t budget = std::min(fresh.budget, options_.cache_bytes / 2);
-  if (uint64_t old = conn_budget_.exchange(fresh.conn_budget);
-      old != fresh.conn_budget) {
-    said.push_back(absl::StrCat("conn-budget: ", bytes(old), " -> ",
-                                bytes(fresh.conn_budget), " bytes"));
+  if (!next.token.has_value()) next.token = token;
+  const ReloadableSettings prev = settings_.Store(next);
+  if (prev.conn_budget != next.conn_budget) {
+    said.push_back(absl::StrCat("conn-budget: ", bytes(prev.conn_budget),
+                                " -> ", bytes(next.conn_budget), " bytes"));
   }
-  if (uint64_t old = budget_.exchange(budget); old != budget) {
-    said.push_back(
-        absl::StrCat("budget: ", bytes(old), " -> ", bytes(budget), " bytes"));
+  if (prev.budget != next.budget) {
+    said.push_back(absl::StrCat("budget: ", bytes(prev.budget), " -> ",
+                                bytes(next.budget), " bytes"));
   }
-  auto duration = [&](const char* name, std::atomic<int64_t>& cell,
-                      absl::Duration v) {
-    const int64_t old = cell.exchange(absl::ToInt64Nanoseconds(v));
-    if (old != absl::ToInt64Nanoseconds(v)) {
-      said.push_back(absl::StrCat(name, ": ", secs(absl::Nanoseconds(old)),
-                                  " -> ", secs(v)));
+  auto duration = [&](const char* name, absl::Duration was,
+                      absl::Duration now) {
+    if (absl::ToInt64Nanoseconds(was) != absl::ToInt64Nanoseconds(now)) {
+      said.push_back(absl::StrCat(name, ": ", secs(was), " -> ", secs(now)));
     }
   };
-  if (LogLevel old = GetLogLevel(); old != fresh.log_level) {
+  if (LogLevel old_level = GetLogLevel(); old_level != fresh.log_level) {
     SetLogLevel(fresh.log_level);
-    said.push_back(absl::StrCat("log-level: ", LogLevelName(old), " -> ",
+    said.push_back(absl::StrCat("log-level: ", LogLevelName(old_level), " -> ",
                                 LogLevelName(fresh.log_level)));
   }
-  duration("budget-deadline", budget_deadline_ns_, fresh.budget_deadline);
-  duration("dirty-expire", dirty_expire_ns_, fresh.dirty_expire);
-  duration("writeback-interval", writeback_interval_ns_,
-           fresh.writeback_interval);
+  duration("budget-deadline", prev.budget_deadline, next.budget_deadline);
+  duration("dirty-expire", prev.dirty_expire, next.dirty_expire);
+  duration("writeback-interval", prev.writeback_interval,
+           next.writeback_interval);
   if (absl::Duration old = cache_->revalidate_interval();
       old != fresh.revalidate_interval) {
     cache_->set_revalidate_interval(fresh.revalidate_interval);
@@ -705,7 +709,7 @@ void Server::FillStats(rpc::StatsResult* r) const {
   r->set_txbufs_destroyed(m.txbufs_destroyed);
   FillLatency(stats_.destructor_latency(), r->mutable_destructor_latency(),
               r->mutable_destructor_latency_buckets());
-  FillLatency(request_latency, r->mutable_request_latency(),
+  FillLatency(counters_.request_latency, r->mutable_request_latency(),
               r->mutable_request_latency_buckets());
   r->set_zerocopy_completions(m.zerocopy_completions);
   r->set_copied_completions(m.copied_completions);
@@ -738,19 +742,9 @@ void Server::FillStats(rpc::StatsResult* r) const {
   rpc::PageCacheStats* p = r->mutable_page_cache();
   SetCounterFields(pc, *p);
   p->set_pinned_pages(pc.pinned_pages);
-  r->set_connections(connections.load());
-  r->set_connections_total(connections_total.load());
-  r->set_requests(requests.load());
-  r->set_budget_waits(budget_waits.load());
-  r->set_budget_closes(budget_closes.load());
+  SetCounterFields(counters_.Load(), *r);
   r->set_engine(std::string(EngineName(options_.engine)));
   r->set_held_bytes(HeldBytes());
-  r->set_receive_buffer_bytes(receive_buffer_bytes.load());
-  r->set_bytes_received(bytes_received.load());
-  r->set_connections_refused(connections_refused.load());
-  r->set_pending_closes(pending_closes.load());
-  r->set_frame_timeouts(frame_timeouts.load());
-  r->set_blocking_jobs(jobs.load());
   uint64_t fds = 0, nodes = 0;
   for (const auto& ex : exports_) {
     fds += ex->open_fds();
@@ -758,10 +752,8 @@ void Server::FillStats(rpc::StatsResult* r) const {
   }
   r->set_open_descriptors(fds);
   r->set_nodes(nodes);
-  r->set_conn_budget(conn_budget());
-  r->set_budget(budget());
-  r->set_auth_failures(auth_failures.load());
-  r->set_malformed(malformed.load());
+  r->set_conn_budget(settings_.conn_budget());
+  r->set_budget(settings_.budget());
   executor_->op_stats().Fill(r);
 }
 

@@ -8,6 +8,11 @@
 // are not read until memory comes back; one that stays over its own budget
 // past the deadline is closed.
 //
+// The server owns what its workers and connections share and hands it to
+// them through explicit accessors: the settings a reload changes
+// (settings.h), the counters STATS reports (stats/server_counters.h), the
+// executor, the blocking pool and the page pool.
+//
 // Thread-safety: Server's public methods are thread-safe.
 //
 // Example:
@@ -27,10 +32,8 @@
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/engine_kind.h"
@@ -45,7 +48,9 @@
 #include "server/fs/export_config.h"
 #include "server/fs/page_cache.h"
 #include "server/logging.h"
-#include "server/metrics_exporter.h"
+#include "server/settings.h"
+#include "server/stats/metrics_exporter.h"
+#include "server/stats/server_counters.h"
 
 namespace txbuf::server {
 
@@ -154,16 +159,13 @@ class Server {
   MemoryStats& memory_stats() { return stats_; }
   const ServerOptions& options() const { return options_; }
 
-  // The shared secret connections authenticate with now (nullopt: no
-  // authentication). Thread-safe.
-  std::optional<std::string> token() const ABSL_LOCKS_EXCLUDED(token_mu_);
   // Reads options().token_file again (SIGHUP): connections authenticating
   // from now on need the new secret; authenticated ones go on. On an error
   // the old secret stays. Thread-safe.
   //
   // Example:
   //   if (absl::Status s = server->ReloadToken(); !s.ok()) LOG(...) << s;
-  absl::Status ReloadToken() ABSL_LOCKS_EXCLUDED(token_mu_);
+  absl::Status ReloadToken();
 
   // Applies what can change under running connections from `fresh` (the
   // options as the configuration file and command line give them now):
@@ -175,51 +177,37 @@ class Server {
   // Example:
   //   for (const std::string& line : server->Reload(fresh))
   //     fprintf(stderr, "txbufd: SIGHUP: %s\n", line.c_str());
-  std::vector<std::string> Reload(const ServerOptions& fresh)
-      ABSL_LOCKS_EXCLUDED(token_mu_);
-
-  // The budgets in effect (Reload changes them).
-  uint64_t conn_budget() const { return conn_budget_.load(); }
-  uint64_t budget() const { return budget_.load(); }
-  absl::Duration budget_deadline() const {
-    return absl::Nanoseconds(budget_deadline_ns_.load());
-  }
-
-  // Counters (updated by workers).
-  std::atomic<uint64_t> connections{0};
-  std::atomic<uint64_t> connections_total{0};
-  std::atomic<uint64_t> requests{0};
-  std::atomic<uint64_t> budget_waits{0};
-  std::atomic<uint64_t> budget_closes{0};
-  std::atomic<uint64_t> malformed{0};
-  std::atomic<uint64_t> auth_failures{0};
-  // Requests, from their frame's arrival to their reply handed to the
-  // socket (nanoseconds).
-  LogHistogram request_latency;
-  std::atomic<uint64_t> connections_refused{0};  // over --max-connections
-  std::atomic<uint64_t> pending_closes{0};       // oldest pending, to make room
-  std::atomic<uint64_t> frame_timeouts{0};
-  std::atomic<uint64_t> jobs{0};  // compounds finished on the blocking pool
-  std::atomic<uint64_t> bytes_received{0};
-  std::atomic<uint64_t> receive_buffer_bytes{0};  // frame readers' buffers
-  std::atomic<uint64_t> budget_holders{0};  // connections pinning anything
+  std::vector<std::string> Reload(const ServerOptions& fresh);
 
   // What replies in flight really keep from being freed: pinned bytes with
   // each page-cache page counted once, however many replies share it.
   uint64_t HeldBytes() const;
 
- private:
-  friend class Worker;
-  friend class Connection;
-  explicit Server(ServerOptions options);
-
-  ServerOptions options_;
+  // What the server's workers and connections (worker.h, connection.h)
+  // share. Owned by the server; valid until it is destroyed.
+  //
+  // The settings in effect (the token, the budgets; Reload changes them).
+  const ServerSettings& settings() const { return settings_; }
+  // The counters they update (STATS reports them).
+  ServerCounters& counters() { return counters_; }
+  // Runs compounds.
+  Executor& executor() { return *executor_; }
+  // Runs what may block (the rest of a compound).
+  BlockingPool& blocking_pool() { return *blocking_; }
+  // The pages of the cache, staging and replies.
+  PagePool& page_pool() { return *pool_; }
   // Bytes at the start of the page arena each worker registers with
   // io_uring (0: no fixed buffers): the cache, or what the locked-memory
   // limit allows (PlanFixedBuffers in server.cc).
-  uint64_t fixed_buffer_bytes_ = 0;
-  mutable absl::Mutex token_mu_;
-  std::optional<std::string> token_ ABSL_GUARDED_BY(token_mu_);
+  uint64_t fixed_buffer_bytes() const { return fixed_buffer_bytes_; }
+
+ private:
+  explicit Server(ServerOptions options);
+
+  ServerOptions options_;
+  uint64_t fixed_buffer_bytes_ = 0;  // see fixed_buffer_bytes()
+  ServerSettings settings_;
+  ServerCounters counters_;
   std::string address_;
   uint64_t verifier_ = 0;
   MemoryStats stats_;
@@ -229,12 +217,6 @@ class Server {
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<BlockingPool> blocking_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  // Reloadable settings (see Reload), first from options_.
-  std::atomic<uint64_t> conn_budget_{0};
-  std::atomic<uint64_t> budget_{0};
-  std::atomic<int64_t> budget_deadline_ns_{0};
-  std::atomic<int64_t> dirty_expire_ns_{0};
-  std::atomic<int64_t> writeback_interval_ns_{0};
   std::unique_ptr<MetricsExporter> metrics_;  // if --metrics-listen
   // Background write-back (PageCache::WriteBackDue) until stop_flusher_.
   absl::Notification stop_flusher_;

@@ -38,13 +38,13 @@ Worker::~Worker() { Join(); }
 absl::Status Worker::Start() {
   const ServerOptions& o = server_.options();
   absl::StatusOr<std::unique_ptr<ShardThread>> t = ShardThread::Start(
-      *server_.pool_, server_.stats_,
+      server_.page_pool(), server_.memory_stats(),
       ShardOptions{
           .engine = o.engine,
           .txbuf = TxBufOptions{.stage_threshold = o.stage_threshold},
           // The part of the page arena the server chose to register (what
           // the locked-memory limit allows; Server::Start says how much).
-          .register_bytes = server_.fixed_buffer_bytes_,
+          .register_bytes = server_.fixed_buffer_bytes(),
       },
       ShardThread::Hooks{
           .on_start =
@@ -97,7 +97,8 @@ void Worker::ArmAccept() {
 }
 
 void Worker::Refuse(UniqueFd fd) {
-  server_.connections_refused.fetch_add(1, std::memory_order_relaxed);
+  server_.counters().connections_refused.fetch_add(1,
+                                                   std::memory_order_relaxed);
   rpc::Reply r;
   r.set_status(rpc::STATUS_DELAY);
   r.set_error(absl::StrCat("server at its connection limit (",
@@ -115,7 +116,7 @@ void Worker::OnAccept(int res, bool more) {
     UniqueFd fd(res);
     if (shutting_down_) return;
     const ServerOptions& o = server_.options();
-    if (server_.connections.load() >= o.max_connections) {
+    if (server_.counters().connections.load() >= o.max_connections) {
       Refuse(std::move(fd));
       if (!more) ArmAccept();
       return;
@@ -128,7 +129,8 @@ void Worker::OnAccept(int res, bool more) {
       Connection* oldest = Find(*pending_.begin());
       pending_.erase(pending_.begin());
       if (oldest != nullptr) {
-        server_.pending_closes.fetch_add(1, std::memory_order_relaxed);
+        server_.counters().pending_closes.fetch_add(1,
+                                                    std::memory_order_relaxed);
         oldest->Close(TxSocket::CloseMode::kAbort);
       }
     }
@@ -138,7 +140,7 @@ void Worker::OnAccept(int res, bool more) {
     to.graceful_close_timeout = o.shutdown_grace;
     to.kmod_inline_below = o.stage_threshold;
     absl::StatusOr<std::unique_ptr<TxSocket>> tx =
-        TxSocket::Create(loop(), std::move(fd), to, server_.stats_);
+        TxSocket::Create(loop(), std::move(fd), to, server_.memory_stats());
     if (!tx.ok()) {
       TXBUF_LOG(WARNING) << "connection refused: " << tx.status().message();
     } else {

@@ -325,4 +325,14 @@ ServerExit ServerProcess::Stop(int timeout_s) {
   return e;
 }
 
+bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout);
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
 }  // namespace txbuf::testing

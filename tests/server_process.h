@@ -11,11 +11,13 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace txbuf::testing {
 
@@ -100,6 +102,12 @@ class ServerProcess {
 
 // Path of the built txbufd binary (set by CMake).
 std::string TxbufdPath();
+
+// Polls `cond` every millisecond until it holds or `timeout` passes; whether
+// it held. For what another thread or process does: wait for the condition,
+// never for a fixed time.
+bool WaitFor(const std::function<bool()>& cond,
+             absl::Duration timeout = absl::Seconds(10));
 
 }  // namespace txbuf::testing
 

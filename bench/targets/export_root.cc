@@ -1,15 +1,13 @@
 #include "bench/targets/export_root.h"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/open_beneath.h"
 
 namespace txbuf::peers::internal {
 
@@ -40,15 +38,10 @@ absl::StatusOr<ExportRoot> ExportRoot::Open(const std::string& dir) {
 absl::StatusOr<UniqueFd> ExportRoot::OpenFile(absl::string_view path) const {
   if (absl::Status s = CheckRelativePath(path); !s.ok()) return s;
   std::string p(path);
-  open_how how{};
-  how.flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-  long fd = syscall(SYS_openat2, root_.get(), p.c_str(), &how, sizeof(how));
-  if (fd < 0 && (errno == ENOSYS || errno == E2BIG)) {
-    fd = ::openat(root_.get(), p.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-  }
+  const int fd =
+      OpenBeneath(root_.get(), p.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", p));
-  return UniqueFd(static_cast<int>(fd));
+  return UniqueFd(fd);
 }
 
 absl::StatusOr<int> FileTable::Get(absl::string_view path) {

@@ -2,9 +2,9 @@
 // gRPC peer servers, confined to that directory.
 //
 // A request path must be relative, must not contain "." or ".." components
-// or empty ones, and is resolved with openat2(RESOLVE_BENEATH |
-// RESOLVE_NO_MAGICLINKS) where the kernel has it (symlinks may not escape
-// either), else with openat(O_NOFOLLOW) after the lexical check.
+// or empty ones, and is resolved confined to the directory
+// (common/open_beneath.h: symlinks may not escape either, with or without
+// openat2).
 // `FileTable` caches one read-write descriptor per path for the server's
 // lifetime (files are opened on first use, never closed while serving).
 //

@@ -22,8 +22,14 @@ PeerDriver::~PeerDriver() = default;
 
 namespace {
 
-[[maybe_unused]] constexpr char kInstallHint[] =
-    "run bench/targets/install-peers.sh";
+// Why a peer this binary was built without (PeerBuilt false) cannot run.
+absl::Status NotBuiltError(PeerKind kind) {
+  const char* what = kind == PeerKind::kGrpc  ? "gRPC"
+                     : kind == PeerKind::kNfs ? "NFS (libnfs)"
+                                              : PeerKindName(kind);
+  return absl::UnavailableError(absl::StrCat(
+      "built without ", what, ": run bench/targets/install-peers.sh"));
+}
 
 #ifdef TXBUF_HAVE_GRPC
 constexpr bool kHaveGrpc = true;
@@ -94,54 +100,47 @@ absl::StatusOr<std::unique_ptr<PeerServer>> StartListeningServer(
 
 absl::StatusOr<std::unique_ptr<PeerServer>> StartPeerServer(
     PeerKind kind, const std::string& export_dir) {
+  if (!PeerBuilt(kind)) return NotBuiltError(kind);
   switch (kind) {
     case PeerKind::kRaw:
       return internal::StartListeningServer(
           FindBinary("TXBUF_RAW_SERVER", TXBUF_RAW_SERVER_PATH,
                      "txbuf-raw-server"),
           export_dir);
-    case PeerKind::kGrpc:
 #ifdef TXBUF_HAVE_GRPC
+    case PeerKind::kGrpc:
       return internal::StartListeningServer(
           FindBinary("TXBUF_GRPC_SERVER", TXBUF_GRPC_SERVER_PATH,
                      "txbuf-grpc-server"),
           export_dir);
-#else
-      return absl::UnavailableError(
-          absl::StrCat("built without gRPC: ", kInstallHint));
 #endif
-    case PeerKind::kNfs:
 #ifdef TXBUF_HAVE_NFS
+    case PeerKind::kNfs:
       return internal::StartNfsServer(export_dir);
-#else
-      return absl::UnavailableError(
-          absl::StrCat("built without NFS (libnfs): ", kInstallHint));
 #endif
+    default:
+      break;
   }
   return absl::InvalidArgumentError("unknown peer kind");
 }
 
 absl::StatusOr<std::unique_ptr<PeerDriver>> MakePeerDriver(
     PeerKind kind, const std::string& host_port,
-    const std::string& export_dir) {
+    [[maybe_unused]] const std::string& export_dir) {
+  if (!PeerBuilt(kind)) return NotBuiltError(kind);
   switch (kind) {
     case PeerKind::kRaw:
       return internal::MakeRawDriver(host_port);
-    case PeerKind::kGrpc:
 #ifdef TXBUF_HAVE_GRPC
+    case PeerKind::kGrpc:
       return internal::MakeGrpcDriver(host_port);
-#else
-      return absl::UnavailableError(
-          absl::StrCat("built without gRPC: ", kInstallHint));
 #endif
-    case PeerKind::kNfs:
 #ifdef TXBUF_HAVE_NFS
+    case PeerKind::kNfs:
       return internal::MakeNfsDriver(host_port, export_dir);
-#else
-      static_cast<void>(export_dir);
-      return absl::UnavailableError(
-          absl::StrCat("built without NFS (libnfs): ", kInstallHint));
 #endif
+    default:
+      break;
   }
   return absl::InvalidArgumentError("unknown peer kind");
 }

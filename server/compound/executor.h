@@ -61,7 +61,7 @@
 #include "server/compound/status_map.h"
 #include "server/fs/export.h"
 #include "server/fs/page_cache.h"
-#include "server/op_stats.h"
+#include "server/stats/op_stats.h"
 
 namespace txbuf::server {
 

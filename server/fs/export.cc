@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/crypto.h"
+#include "common/open_beneath.h"
 
 namespace txbuf::server {
 namespace {
@@ -32,57 +33,12 @@ constexpr size_t kMaxSymlinkTarget = 4095;
 // Descriptor eviction looks at this many LRU nodes per call at most.
 constexpr int kMaxEvictScan = 256;
 
-// Without openat2 (kernels before 5.6, or valgrind): walks `path` one
-// component at a time with O_NOFOLLOW, following only relative symlinks
-// without '..' (stricter than RESOLVE_BENEATH, never looser). EXDEV for a
-// path that would leave `dirfd`, like openat2.
-int OpenBeneathByHand(int dirfd, const std::string& path, uint64_t flags,
-                      uint64_t mode, int depth = 0) {
-  if (depth > 40) return errno = ELOOP, -1;
-  std::vector<std::string> parts = absl::StrSplit(path, '/', absl::SkipEmpty());
-  if (path.empty() || path[0] == '/' || parts.empty()) return errno = EXDEV, -1;
-  UniqueFd dir(fcntl(dirfd, F_DUPFD_CLOEXEC, 0));
-  for (size_t i = 0; i < parts.size(); ++i) {
-    const std::string& c = parts[i];
-    if (c == "..") return errno = EXDEV, -1;
-    bool last = i + 1 == parts.size();
-    int f = last ? static_cast<int>(flags) | O_NOFOLLOW
-                 : O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    UniqueFd next(openat(dir.get(), c.c_str(), f, static_cast<mode_t>(mode)));
-    if (!next && errno == ENOTDIR && !last) return -1;
-    if (!next && (errno == ELOOP || errno == ENOTDIR) &&
-        (!last || (flags & O_NOFOLLOW) == 0)) {
-      // A symlink: follow it within the current directory.
-      char target[4096];
-      ssize_t n = readlinkat(dir.get(), c.c_str(), target, sizeof(target) - 1);
-      if (n < 0) return -1;
-      std::string t(target, static_cast<size_t>(n));
-      for (size_t j = i + 1; j < parts.size(); ++j) t += "/" + parts[j];
-      return OpenBeneathByHand(dir.get(), t, flags, mode, depth + 1);
-    }
-    if (!next) return -1;
-    dir = std::move(next);
-  }
-  return dir.release();
-}
-
+// Every resolution of the export: confined beneath `dirfd`
+// (common/open_beneath.h; `resolve` is always kBeneath, what it does).
 int OpenAt2(int dirfd, const char* path, uint64_t flags, uint64_t mode,
-            uint64_t resolve) {
-  open_how how{};
-  how.flags = flags;
-  how.mode = mode;
-  how.resolve = resolve;
-  // EAGAIN: a rename or mount raced a ".." step; a few times, then the
-  // caller answers DELAY.
-  for (int tries = 0;; ++tries) {
-    long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-    if (fd >= 0 || errno != EAGAIN || tries == 16) {
-      if (fd < 0 && errno == ENOSYS) {
-        return OpenBeneathByHand(dirfd, path, flags, mode);
-      }
-      return static_cast<int>(fd);
-    }
-  }
+            [[maybe_unused]] uint64_t resolve) {
+  return OpenBeneath(dirfd, path, static_cast<int>(flags),
+                     static_cast<mode_t>(mode));
 }
 
 constexpr uint64_t kBeneath = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;

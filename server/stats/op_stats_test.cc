@@ -1,7 +1,7 @@
 // op_stats_test.cc: counts by op and status, named as the protocol names the
 // op, and counts the table cannot hold dropped rather than misfiled.
 
-#include "server/op_stats.h"
+#include "server/stats/op_stats.h"
 
 #include <thread>
 #include <vector>

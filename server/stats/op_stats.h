@@ -6,8 +6,8 @@
 // STATS result is not one instant's.
 //
 // Thread-safety: thread-safe.
-#ifndef TXBUF_SERVER_OP_STATS_H_
-#define TXBUF_SERVER_OP_STATS_H_
+#ifndef TXBUF_SERVER_STATS_OP_STATS_H_
+#define TXBUF_SERVER_STATS_OP_STATS_H_
 
 #include <array>
 #include <atomic>
@@ -55,4 +55,4 @@ class OpStats {
 
 }  // namespace txbuf::server
 
-#endif  // TXBUF_SERVER_OP_STATS_H_
+#endif  // TXBUF_SERVER_STATS_OP_STATS_H_

@@ -9,8 +9,8 @@
 // Thread-safety: the exporter's HTTP threads call the stats source
 // concurrently with the server; the source must be thread-safe
 // (Server::FillStats is). Start and the destructor: one thread.
-#ifndef TXBUF_SERVER_METRICS_EXPORTER_H_
-#define TXBUF_SERVER_METRICS_EXPORTER_H_
+#ifndef TXBUF_SERVER_STATS_METRICS_EXPORTER_H_
+#define TXBUF_SERVER_STATS_METRICS_EXPORTER_H_
 
 #include <functional>
 #include <memory>
@@ -59,4 +59,4 @@ class MetricsExporter {
 
 }  // namespace txbuf::server
 
-#endif  // TXBUF_SERVER_METRICS_EXPORTER_H_
+#endif  // TXBUF_SERVER_STATS_METRICS_EXPORTER_H_

@@ -1,4 +1,4 @@
-#include "server/metrics_exporter.h"
+#include "server/stats/metrics_exporter.h"
 
 #include <string>
 

@@ -1,4 +1,4 @@
-#include "server/op_stats.h"
+#include "server/stats/op_stats.h"
 
 #include <string>
 

@@ -1,0 +1,211 @@
+// server_test.cc: a whole txbufd in the test process: it starts on an
+// ephemeral port with a temporary export, serves a connection of the raw
+// protocol client (tests/raw_client.h), counts what happens in STATS, applies
+// a reload, and at Shutdown every reply's destructor has run (pinned bytes
+// back to 0).
+
+#include "server/server.h"
+
+#include <string>
+#include <utility>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/testing/in_process.h"
+#include "tests/raw_client.h"
+#include "tests/server_process.h"
+
+namespace txbuf::server {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+using txbuf::testing::AddLookup;
+using txbuf::testing::AddPutRoot;
+using txbuf::testing::MakeRequest;
+using txbuf::testing::RawClient;
+using txbuf::testing::RawReply;
+using txbuf::testing::TempDir;
+using txbuf::testing::WaitFor;
+using txbuf::testing::WriteFile;
+
+class ServerTest : public ::testing::Test {
+ protected:
+  ServerOptions Options() const { return InProcessOptions(dir_.path()); }
+
+  void Start(ServerOptions o) {
+    absl::StatusOr<std::unique_ptr<Server>> s = Server::Start(std::move(o));
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
+    port_ = PortOf(*server_);
+  }
+
+  RawClient Connect() {
+    absl::StatusOr<RawClient> c = RawClient::Connect("127.0.0.1", port_);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return *std::move(c);
+  }
+
+  rpc::StatsResult Stats() const {
+    rpc::StatsResult r;
+    server_->FillStats(&r);
+    return r;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Server> server_;
+  uint16_t port_ = 0;
+  uint64_t id_ = 0;
+};
+
+TEST_F(ServerTest, StartsOnAnEphemeralPortAndServesAConnection) {
+  WriteFile(dir_.Join("hello.txt"), "hello, world");
+  ASSERT_NO_FATAL_FAILURE(Start(Options()));
+  EXPECT_NE(port_, 0);
+  EXPECT_THAT(server_->address(), HasSubstr("127.0.0.1:"));
+  {
+    RawClient c = Connect();
+    EXPECT_FALSE(c.hello().auth_required());
+    // The connection is counted before its Hello is sent.
+    EXPECT_EQ(Stats().connections(), 1u);
+    EXPECT_EQ(Stats().connections_total(), 1u);
+
+    rpc::Request r = MakeRequest(++id_);
+    AddPutRoot(r);
+    AddLookup(r, "hello.txt");
+    r.add_ops()->mutable_read()->set_length(4096);
+    absl::StatusOr<RawReply> rep = c.Call(r);
+    ASSERT_TRUE(rep.ok()) << rep.status();
+    ASSERT_EQ(rep->reply.status(), rpc::STATUS_OK) << rep->reply.error();
+    EXPECT_EQ(rep->ReadData(2), "hello, world");
+    // Counted before the reply is sent.
+    EXPECT_EQ(Stats().requests(), 1u);
+    EXPECT_GT(Stats().bytes_received(), 0u);
+    EXPECT_EQ(Stats().request_latency().count(), 1u);
+  }
+  // The client closed: the worker destroys the connection.
+  EXPECT_TRUE(WaitFor([&] { return Stats().connections() == 0; }));
+  EXPECT_EQ(Stats().connections_total(), 1u);
+}
+
+TEST_F(ServerTest, StatsOpReportsTheCountersAndSettings) {
+  ServerOptions o = Options();
+  o.conn_budget = 4ull << 20;
+  o.budget = 8ull << 20;
+  ASSERT_NO_FATAL_FAILURE(Start(std::move(o)));
+  RawClient c = Connect();
+  // A request whose envelope does not parse: BADXDR, and counted.
+  ASSERT_TRUE(c.SendFrame(FrameType::kRequest, "\xff\xff\xff").ok());
+  absl::StatusOr<RawReply> bad = c.ReadReply();
+  ASSERT_TRUE(bad.ok()) << bad.status();
+  EXPECT_EQ(bad->reply.status(), rpc::STATUS_BADXDR);
+
+  rpc::Request r = MakeRequest(++id_);
+  r.add_ops()->mutable_stats();
+  absl::StatusOr<RawReply> rep = c.Call(r);
+  ASSERT_TRUE(rep.ok()) << rep.status();
+  ASSERT_EQ(rep->reply.status(), rpc::STATUS_OK) << rep->reply.error();
+  const rpc::StatsResult& st = rep->reply.results(0).stats();
+  EXPECT_EQ(st.connections(), 1u);
+  EXPECT_EQ(st.connections_total(), 1u);
+  EXPECT_EQ(st.requests(), 2u);
+  EXPECT_EQ(st.malformed(), 1u);
+  EXPECT_EQ(st.auth_failures(), 0u);
+  EXPECT_EQ(st.conn_budget(), 4ull << 20);
+  EXPECT_EQ(st.budget(), 8ull << 20);
+  EXPECT_EQ(st.engine(), "auto");
+  // The final stats line says the same.
+  EXPECT_THAT(server_->StatsJson(), HasSubstr("\"malformed\":1"));
+}
+
+TEST_F(ServerTest, ShutdownReturnsPinnedBytesToZero) {
+  const std::string data(1 << 20, 'x');
+  WriteFile(dir_.Join("big"), data);
+  ASSERT_NO_FATAL_FAILURE(Start(Options()));
+  RawClient c = Connect();
+  for (int i = 0; i < 4; ++i) {
+    rpc::Request r = MakeRequest(++id_);
+    AddPutRoot(r);
+    AddLookup(r, "big");
+    r.add_ops()->mutable_read()->set_length(data.size());
+    absl::StatusOr<RawReply> rep = c.Call(r);
+    ASSERT_TRUE(rep.ok()) << rep.status();
+    ASSERT_EQ(rep->reply.status(), rpc::STATUS_OK) << rep->reply.error();
+    EXPECT_EQ(rep->ReadData(2), data);
+  }
+  server_->Shutdown();
+  // Every connection closed, every reply's destructor ran.
+  EXPECT_TRUE(c.WaitClosed());
+  const MemoryStatsSnapshot m = server_->memory_stats().Snapshot();
+  EXPECT_EQ(m.pinned_bytes, 0u);
+  EXPECT_EQ(m.txbufs_in_flight, 0u);
+  EXPECT_EQ(m.txbufs_created, m.txbufs_destroyed);
+  EXPECT_GT(m.pinned_bytes_max, 0u);
+  EXPECT_EQ(server_->HeldBytes(), 0u);
+  EXPECT_EQ(Stats().connections(), 0u);
+  server_->Shutdown();  // idempotent
+}
+
+TEST_F(ServerTest, ReloadChangesTheSettingsInEffect) {
+  ServerOptions o = Options();
+  o.conn_budget = 4ull << 20;
+  ASSERT_NO_FATAL_FAILURE(Start(o));
+  ServerOptions fresh = o;
+  fresh.conn_budget = 2ull << 20;
+  fresh.budget = 1ull << 40;  // at most half the cache
+  fresh.budget_deadline = absl::Seconds(3);
+  fresh.threads = 2;
+  const std::vector<std::string> said = server_->Reload(fresh);
+  EXPECT_THAT(said, Contains("conn-budget: 4194304 -> 2097152 bytes"));
+  // The budget stays half the cache, as at start: unchanged.
+  EXPECT_THAT(said, Not(Contains(StartsWith("budget:"))));
+  EXPECT_THAT(said, Contains("budget-deadline: 10s -> 3s"));
+  EXPECT_THAT(said, Contains("threads: needs a restart"));
+  EXPECT_EQ(server_->settings().conn_budget(), 2ull << 20);
+  EXPECT_EQ(server_->settings().budget(), 32ull << 20);
+  EXPECT_EQ(server_->settings().budget_deadline(), absl::Seconds(3));
+  EXPECT_EQ(Stats().conn_budget(), 2ull << 20);
+  // Nothing differs any more but the restart-only setting.
+  EXPECT_THAT(server_->Reload(fresh),
+              ::testing::ElementsAre("threads: needs a restart"));
+}
+
+TEST_F(ServerTest, ReloadTokenRereadsTheTokenFile) {
+  const std::string file = dir_.Join("token");
+  txbuf::testing::WriteSecretFile(file, "first\n");
+  ServerOptions o = Options();
+  o.token_file = file;
+  absl::StatusOr<std::string> tok = ReadTokenFile(file);
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  o.token = *tok;
+  ASSERT_NO_FATAL_FAILURE(Start(std::move(o)));
+  EXPECT_EQ(server_->settings().token(), "first");
+  EXPECT_TRUE(Connect().hello().auth_required());
+
+  txbuf::testing::WriteSecretFile(file, "second");
+  ASSERT_TRUE(server_->ReloadToken().ok());
+  EXPECT_EQ(server_->settings().token(), "second");
+  RawClient c = Connect();
+  absl::StatusOr<rpc::AuthReply> wrong = c.Authenticate("first");
+  ASSERT_TRUE(wrong.ok()) << wrong.status();
+  EXPECT_EQ(wrong->status(), rpc::STATUS_AUTH);
+  EXPECT_TRUE(WaitFor([&] { return Stats().auth_failures() == 1; }));
+  RawClient d = Connect();
+  absl::StatusOr<rpc::AuthReply> right = d.Authenticate("second");
+  ASSERT_TRUE(right.ok()) << right.status();
+  EXPECT_EQ(right->status(), rpc::STATUS_OK);
+}
+
+TEST_F(ServerTest, RefusesToListenBeyondLoopbackWithoutAToken) {
+  ServerOptions o = Options();
+  o.host = "0.0.0.0";
+  absl::StatusOr<std::unique_ptr<Server>> s = Server::Start(std::move(o));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.status().message(), HasSubstr("--allow-unauthenticated"));
+}
+
+}  // namespace
+}  // namespace txbuf::server
