@@ -535,9 +535,9 @@ absl::Status PageCache::Reserve(size_t n, std::vector<PageRef>& spare,
   return absl::OkStatus();
 }
 
-absl::Status PageCache::WithSparePages(
-    IoMode mode, absl::string_view lost,
-    absl::FunctionRef<SpareAttempt(std::vector<PageRef>& spare)> attempt) {
+template <typename Attempt>
+absl::Status PageCache::WithSparePages(IoMode mode, absl::string_view lost,
+                                       Attempt&& attempt) {
   std::vector<PageRef> spare;
   absl::Status status;
   for (int tries = 0;; ++tries) {

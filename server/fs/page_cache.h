@@ -433,9 +433,11 @@ class PageCache {
   // again, at most kMaxAttempts times (then ResourceExhausted: "page cache:
   // <lost> to other threads too often"). The spare pages left over go back
   // at the end (ReturnSpare); the status is the last try's.
-  absl::Status WithSparePages(
-      IoMode mode, absl::string_view lost,
-      absl::FunctionRef<SpareAttempt(std::vector<PageRef>& spare)> attempt);
+  // `attempt`: SpareAttempt(std::vector<PageRef>& spare). A template (defined
+  // in page_cache.cc, its only user) so a cached READ pays no indirect call.
+  template <typename Attempt>
+  absl::Status WithSparePages(IoMode mode, absl::string_view lost,
+                              Attempt&& attempt);
   // Counts `n` more dirty pages against max_dirty_pages if they fit (the
   // caller gives them back with counters_.dirty_pages.fetch_sub(n) once its own
   // pages are counted); false if they do not.
