@@ -5,8 +5,9 @@
 // (session/session.h), one per accepted connection, receives request frames,
 // runs each compound on the shared `Executor`, and sends the reply as one
 // txbuf through its `TxSocket`. Pinned bytes are budgeted per connection and
-// globally: over budget, a connection's requests are not read until memory
-// comes back; one that stays over its own budget past the deadline is closed.
+// globally (session/budget.h): over budget, a connection's requests are not
+// read until memory comes back; one that stays over its own budget past the
+// deadline is closed.
 //
 // The server owns what its workers and sessions share and hands it to
 // them through explicit accessors: the settings a reload changes

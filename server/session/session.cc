@@ -66,6 +66,8 @@ Session::Session(Worker& worker, uint64_t id, std::unique_ptr<TxSocket> tx)
                         .peer_name = "the client"})),
       reader_(
           {s_.options().limits.max_envelope, s_.options().limits.max_payload}),
+      budget_(s_.settings(), s_.counters().budget_holders,
+              [server = &s_] { return server->HeldBytes(); }),
       recv_chunk_(kMinRecvChunk) {
   s_.counters().connections.fetch_add(1);
   s_.counters().connections_total.fetch_add(1);
@@ -147,23 +149,12 @@ void Session::OnReceived(size_t n) {
   ArmFrameTimer();
 }
 
-bool Session::OverOwnBudget() const {
-  return pinned_ >= s_.settings().conn_budget();
-}
-
-bool Session::OverFairShare() const {
-  if (pinned_ == 0 || s_.HeldBytes() < s_.settings().budget()) return false;
-  const uint64_t holders =
-      std::max<uint64_t>(1, s_.counters().budget_holders.load());
-  return pinned_ >= s_.settings().budget() / holders;
-}
-
 void Session::Process() {
   if (in_process_) return;
   in_process_ = true;
   int frames = 0;
   while (!closing() && job_ == nullptr) {
-    if (OverBudget()) {
+    if (budget_.Over()) {
       Pause();
       break;
     }
@@ -410,9 +401,7 @@ bool Session::SendTxbuf(absl::StatusOr<TxBuf> tx) {
     Close(TxSocket::CloseMode::kAbort);
     return false;
   }
-  if (pinned_ == 0)
-    s_.counters().budget_holders.fetch_add(1, std::memory_order_relaxed);
-  pinned_ += tx->size();
+  budget_.Pin(tx->size());
   stream_->Send(*std::move(tx));
   return true;
 }
@@ -440,10 +429,8 @@ void Session::CloseAfterError(uint64_t id, rpc::Status status,
 }
 
 void Session::OnReleased(uint64_t bytes) {
-  pinned_ -= bytes;
-  if (pinned_ == 0)
-    s_.counters().budget_holders.fetch_sub(1, std::memory_order_relaxed);
-  if (paused_ && !closing() && !OverBudget()) {
+  budget_.Release(bytes);
+  if (paused_ && !closing() && !budget_.Over()) {
     // Inside the engine's callback: resume from the loop.
     Worker* w = &w_;
     uint64_t id = id_;
@@ -458,7 +445,7 @@ void Session::Pause() {
     paused_ = true;
     s_.counters().budget_waits.fetch_add(1, std::memory_order_relaxed);
     TXBUF_LOG(DEBUG) << "connection " << id_ << " from " << peer_
-                     << ": paused with " << pinned_
+                     << ": paused with " << budget_.pinned()
                      << " bytes pinned (over its budget or its share)";
   }
   if (deadline_timer_ == 0) {
@@ -467,13 +454,13 @@ void Session::Pause() {
     deadline_timer_ =
         w_.loop().RunAfter(s_.settings().budget_deadline(), [this] {
           deadline_timer_ = 0;
-          if (paused_ && OverBudget()) {
+          if (paused_ && budget_.Over()) {
             s_.counters().budget_closes.fetch_add(1);
             TXBUF_LOG(WARNING)
                 << "connection " << id_ << " from " << peer_
                 << ": closed: over its budget for "
                 << absl::FormatDuration(s_.settings().budget_deadline())
-                << " with " << pinned_ << " bytes pinned";
+                << " with " << budget_.pinned() << " bytes pinned";
             Close(TxSocket::CloseMode::kAbort);
           }
         });
@@ -489,7 +476,7 @@ void Session::Pause() {
 
 void Session::Resume() {
   if (!paused_ || closing()) return;
-  if (OverBudget()) {
+  if (budget_.Over()) {
     Pause();
     return;
   }

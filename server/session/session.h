@@ -16,12 +16,12 @@
 // Memory. The receive buffer grows with the bytes that arrive, from a small
 // first chunk; a frame that stops arriving (no byte for the server's frame
 // timeout while the session is reading) closes the session. Each reply's
-// destructor gives its pinned bytes back to the session's budget. A session
-// stops reading requests (back-pressure) while it holds its own budget, or
-// while the server holds more than its global budget and this session holds
-// at least its fair share (global budget divided by the sessions holding
-// any); one that stays so past the deadline is closed. A session under its
-// fair share is never stalled by others.
+// destructor gives its pinned bytes back to the session's budget
+// (budget.h: its own budget, and its fair share of the global one). Over
+// budget, the session stops reading requests (back-pressure) and looks
+// again when bytes come back (and every few milliseconds, for what the
+// others give back); one that stays over past the deadline is closed. A
+// session under its fair share is never stalled by others.
 //
 // Lifetime: owned by its Worker; destroyed from the stream's OnClosed, i.e.
 // after its receive is done, its blocking job (a Stream::Hold) has come
@@ -48,6 +48,7 @@
 #include "proto/frame.h"
 #include "proto/txbuf.pb.h"
 #include "server/compound/executor.h"
+#include "server/session/budget.h"
 
 namespace txbuf::server {
 
@@ -71,7 +72,7 @@ class Session final : private Stream::Handler {
   void Resume();
 
   uint64_t id() const { return id_; }
-  uint64_t pinned_bytes() const { return pinned_; }
+  uint64_t pinned_bytes() const { return budget_.pinned(); }
   // Still authenticating (or, without a token, no request yet).
   bool pending() const { return pending_; }
 
@@ -112,9 +113,8 @@ class Session final : private Stream::Handler {
   // Counts and logs (server/logging.h) what the peer did wrong.
   void NoteAuthFailure(absl::string_view why);
   void NoteMalformed(absl::string_view what);
-  bool OverOwnBudget() const;
-  bool OverFairShare() const;
-  bool OverBudget() const { return OverOwnBudget() || OverFairShare(); }
+  // Over budget: stops reading, and closes the session if it stays so past
+  // the deadline.
   void Pause();
   void OnReleased(uint64_t bytes);
   void CancelTimers();
@@ -134,6 +134,7 @@ class Session final : private Stream::Handler {
   State state_ = State::kReady;
   std::array<uint8_t, 32> nonce_{};
   std::unique_ptr<Job> job_;
+  SessionBudget budget_;
 
   bool pending_ = true;
   bool wound_down_ = false;
@@ -144,7 +145,6 @@ class Session final : private Stream::Handler {
   bool warned_malformed_ = false;
   bool in_process_ = false;
   bool yielded_ = false;  // frames left for a later turn
-  uint64_t pinned_ = 0;
   int64_t last_progress_ns_ = 0;
   EventLoop::TimerId deadline_timer_ = 0;
   EventLoop::TimerId retry_timer_ = 0;

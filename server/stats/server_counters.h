@@ -71,7 +71,8 @@ struct ServerCounters : ServerCountersOf<std::atomic<uint64_t>> {
   // socket (nanoseconds).
   LogHistogram request_latency;
   // Sessions pinning any bytes now: the budget's fair share divides the
-  // global budget by it (server/session/session.h). Not reported.
+  // global budget by it (server/session/budget.h, which maintains it). Not
+  // reported.
   std::atomic<uint64_t> budget_holders{0};
 
   ServerCounterSnapshot Load() const {
