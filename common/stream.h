@@ -1,7 +1,7 @@
 // stream.h: one connected byte stream on the event loop: the socket, its
 // receive op, its TxSocket and the one close state machine of a connection.
 //
-// txbufd's sessions (server/connection.h) and the client library's
+// txbufd's sessions (server/session/session.h) and the client library's
 // connections (client/internal/connection.h) are handlers on top of a
 // `Stream`: they decide what to read and what the bytes mean; the stream
 // owns everything a connection's transport needs and closes it in one way.

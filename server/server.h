@@ -1,14 +1,15 @@
 // server.h: txbufd, the file server: threads, connections, budgets, stats.
 //
 // One `Worker` per thread runs an io_uring event loop with its own listening
-// socket (SO_REUSEPORT), slab allocator and txbuf context. A `Connection`
-// receives request frames, runs each compound on the shared `Executor`, and
-// sends the reply as one txbuf through its `TxSocket`. Pinned bytes are
-// budgeted per connection and globally: over budget, a connection's requests
-// are not read until memory comes back; one that stays over its own budget
-// past the deadline is closed.
+// socket (SO_REUSEPORT), slab allocator and txbuf context. A `Session`
+// (session/session.h), one per accepted connection, receives request frames,
+// runs each compound on the shared `Executor`, and sends the reply as one
+// txbuf through its `TxSocket`. Pinned bytes are budgeted per connection and
+// globally (session/budget.h): over budget, a connection's requests are not
+// read until memory comes back; one that stays over its own budget past the
+// deadline is closed.
 //
-// The server owns what its workers and connections share and hands it to
+// The server owns what its workers and sessions share and hands it to
 // them through explicit accessors: the settings a reload changes
 // (settings.h), the counters STATS reports (stats/server_counters.h), the
 // executor, the blocking pool and the page pool.
@@ -183,7 +184,7 @@ class Server {
   // each page-cache page counted once, however many replies share it.
   uint64_t HeldBytes() const;
 
-  // What the server's workers and connections (worker.h, connection.h)
+  // What the server's workers and sessions (worker.h, session/session.h)
   // share. Owned by the server; valid until it is destroyed.
   //
   // The settings in effect (the token, the budgets; Reload changes them).

@@ -9,9 +9,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "proto/frame.h"
-#include "server/connection.h"
 #include "server/logging.h"
 #include "server/server.h"
+#include "server/session/session.h"
 
 namespace txbuf::server {
 
@@ -71,7 +71,7 @@ void Worker::RequestShutdown() {
   loop().Post([this] { BeginShutdown(); });
 }
 
-Connection* Worker::Find(uint64_t id) {
+Session* Worker::Find(uint64_t id) {
   auto it = conns_.find(id);
   return it == conns_.end() ? nullptr : it->second.get();
 }
@@ -126,7 +126,7 @@ void Worker::OnAccept(int res, bool more) {
     const size_t cap = std::max<size_t>(
         1, o.max_pending_connections / static_cast<size_t>(o.threads));
     while (pending_.size() >= cap) {
-      Connection* oldest = Find(*pending_.begin());
+      Session* oldest = Find(*pending_.begin());
       pending_.erase(pending_.begin());
       if (oldest != nullptr) {
         server_.counters().pending_closes.fetch_add(1,
@@ -145,8 +145,8 @@ void Worker::OnAccept(int res, bool more) {
       TXBUF_LOG(WARNING) << "connection refused: " << tx.status().message();
     } else {
       uint64_t id = next_conn_id_++;
-      auto conn = std::make_unique<Connection>(*this, id, std::move(*tx));
-      Connection* c = conn.get();
+      auto conn = std::make_unique<Session>(*this, id, std::move(*tx));
+      Session* c = conn.get();
       conns_[id] = std::move(conn);
       pending_.insert(id);
       c->Start();
@@ -166,9 +166,9 @@ void Worker::BeginShutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
   if (accept_->armed) loop().Cancel(accept_.get());
-  std::vector<Connection*> all;
+  std::vector<Session*> all;
   for (auto& [id, c] : conns_) all.push_back(c.get());
-  for (Connection* c : all) c->Close(TxSocket::CloseMode::kGraceful);
+  for (Session* c : all) c->Close(TxSocket::CloseMode::kGraceful);
   MaybeStop();
 }
 

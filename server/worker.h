@@ -2,7 +2,8 @@
 //
 // A worker owns a shard (common/shard.h: its thread, io_uring event loop,
 // slab caches and txbuf context), a listening socket (SO_REUSEPORT across
-// workers), and the connections it accepted. Everything here runs on the
+// workers), and the sessions of the connections it accepted
+// (session/session.h). Everything here runs on the
 // worker's thread, except Start/RequestShutdown/Join and the statistics
 // readers.
 //
@@ -29,7 +30,7 @@
 namespace txbuf::server {
 
 class Server;
-class Connection;
+class Session;
 class Executor;
 
 class Worker {
@@ -53,11 +54,11 @@ class Worker {
   rpc::Request& scratch_request() { return scratch_request_; }
   rpc::Reply& scratch_reply() { return scratch_reply_; }
   Server& server() { return server_; }
-  Connection* Find(uint64_t id);
-  // Destroys a closed connection, now: called from its stream's OnClosed
-  // (posted, so no frame of the connection's is below it but that one).
+  Session* Find(uint64_t id);
+  // Destroys a closed session, now: called from its stream's OnClosed
+  // (posted, so no frame of the session's is below it but that one).
   void Remove(uint64_t id);
-  // Connection `id` authenticated (or sent its first request), or closed.
+  // Session `id` authenticated (or sent its first request), or closed.
   void LeftPending(uint64_t id) { pending_.erase(id); }
 
   // Readable from any thread.
@@ -91,8 +92,8 @@ class Worker {
   rpc::Request scratch_request_;
   rpc::Reply scratch_reply_;
   std::unique_ptr<AcceptOp> accept_;
-  absl::flat_hash_map<uint64_t, std::unique_ptr<Connection>> conns_;
-  // Connections not yet established, oldest (lowest id) first.
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Session>> conns_;
+  // Sessions not yet established, oldest (lowest id) first.
   absl::btree_set<uint64_t> pending_;
   uint64_t next_conn_id_ = 1;
   bool shutting_down_ = false;

@@ -70,8 +70,9 @@ struct ServerCounters : ServerCountersOf<std::atomic<uint64_t>> {
   // Requests, from their frame's arrival to their reply handed to the
   // socket (nanoseconds).
   LogHistogram request_latency;
-  // Connections pinning any bytes now: the budget's fair share divides the
-  // global budget by it (server/connection.h). Not reported.
+  // Sessions pinning any bytes now: the budget's fair share divides the
+  // global budget by it (server/session/budget.h, which maintains it). Not
+  // reported.
   std::atomic<uint64_t> budget_holders{0};
 
   ServerCounterSnapshot Load() const {

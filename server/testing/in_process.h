@@ -1,6 +1,6 @@
 // in_process.h: a txbufd in the test process, for server/ tests that drive a
-// whole Server (server_test.cc, worker_test.cc) with the end-to-end tests'
-// raw protocol client (tests/raw_client.h).
+// whole Server (server_test.cc, worker_test.cc, session/session_test.cc)
+// with the end-to-end tests' raw protocol client (tests/raw_client.h).
 //
 // Thread-safety: plain functions of their arguments.
 //

@@ -1,4 +1,5 @@
-#include "server/connection.h"
+// session.cc: Session (session.h).
+#include "server/session/session.h"
 
 #include <sys/socket.h>
 
@@ -45,7 +46,7 @@ ClientAccess AccessOfPeer(const Executor& executor, int fd) {
 
 }  // namespace
 
-struct Connection::Job {
+struct Session::Job {
   rpc::Request request;
   rpc::Reply reply;
   CompoundOutput out{reply};
@@ -53,8 +54,7 @@ struct Connection::Job {
   absl::Span<const std::byte> payload;  // in the reader's buffer
 };
 
-Connection::Connection(Worker& worker, uint64_t id,
-                       std::unique_ptr<TxSocket> tx)
+Session::Session(Worker& worker, uint64_t id, std::unique_ptr<TxSocket> tx)
     : w_(worker),
       s_(worker.server()),
       id_(id),
@@ -66,19 +66,21 @@ Connection::Connection(Worker& worker, uint64_t id,
                         .peer_name = "the client"})),
       reader_(
           {s_.options().limits.max_envelope, s_.options().limits.max_payload}),
+      budget_(s_.settings(), s_.counters().budget_holders,
+              [server = &s_] { return server->HeldBytes(); }),
       recv_chunk_(kMinRecvChunk) {
   s_.counters().connections.fetch_add(1);
   s_.counters().connections_total.fetch_add(1);
   TXBUF_LOG(DEBUG) << "connection " << id_ << " from " << peer_ << " opened";
 }
 
-Connection::~Connection() {
+Session::~Session() {
   TXBUF_LOG(DEBUG) << "connection " << id_ << " from " << peer_ << " closed";
   s_.counters().connections.fetch_sub(1);
   s_.counters().receive_buffer_bytes.fetch_sub(counted_buffer_);
 }
 
-void Connection::Start() {
+void Session::Start() {
   stream_->Start(*this);
   RandomBytes(absl::MakeSpan(nonce_));
   const ServerOptions& o = s_.options();
@@ -111,7 +113,7 @@ void Connection::Start() {
   ArmRecv();
 }
 
-void Connection::ArmRecv() {
+void Session::ArmRecv() {
   // Not while a job runs: its payload lies in the reader's buffer.
   if (stream_->receiving() || closing() || paused_ || yielded_ ||
       job_ != nullptr) {
@@ -127,7 +129,7 @@ void Connection::ArmRecv() {
   stream_->Receive(buf.first(recv_size_));
 }
 
-void Connection::AccountBuffer() {
+void Session::AccountBuffer() {
   const size_t now = reader_.capacity();
   if (now > counted_buffer_) {
     s_.counters().receive_buffer_bytes.fetch_add(now - counted_buffer_);
@@ -137,7 +139,7 @@ void Connection::AccountBuffer() {
   counted_buffer_ = now;
 }
 
-void Connection::OnReceived(size_t n) {
+void Session::OnReceived(size_t n) {
   reader_.Commit(n);
   s_.counters().bytes_received.fetch_add(n, std::memory_order_relaxed);
   last_progress_ns_ = MonoNowNs();
@@ -147,23 +149,12 @@ void Connection::OnReceived(size_t n) {
   ArmFrameTimer();
 }
 
-bool Connection::OverOwnBudget() const {
-  return pinned_ >= s_.settings().conn_budget();
-}
-
-bool Connection::OverFairShare() const {
-  if (pinned_ == 0 || s_.HeldBytes() < s_.settings().budget()) return false;
-  const uint64_t holders =
-      std::max<uint64_t>(1, s_.counters().budget_holders.load());
-  return pinned_ >= s_.settings().budget() / holders;
-}
-
-void Connection::Process() {
+void Session::Process() {
   if (in_process_) return;
   in_process_ = true;
   int frames = 0;
   while (!closing() && job_ == nullptr) {
-    if (OverBudget()) {
+    if (budget_.Over()) {
       Pause();
       break;
     }
@@ -188,23 +179,23 @@ void Connection::Process() {
   in_process_ = false;
 }
 
-void Connection::ContinueLater() {
+void Session::ContinueLater() {
   if (yielded_) return;
   yielded_ = true;
   Worker* w = &w_;
   uint64_t id = id_;
   w_.loop().Post([w, id] {
-    Connection* c = w->Find(id);
-    if (c == nullptr) return;
-    c->yielded_ = false;
-    if (c->closing()) return;
-    c->Process();
-    c->ArmRecv();
-    c->ArmFrameTimer();
+    Session* s = w->Find(id);
+    if (s == nullptr) return;
+    s->yielded_ = false;
+    if (s->closing()) return;
+    s->Process();
+    s->ArmRecv();
+    s->ArmFrameTimer();
   });
 }
 
-void Connection::HandleFrame(const Frame& f) {
+void Session::HandleFrame(const Frame& f) {
   switch (f.header.type) {
     case FrameType::kRequest:
       if (state_ == State::kAuth) {
@@ -247,7 +238,7 @@ void Connection::HandleFrame(const Frame& f) {
   }
 }
 
-void Connection::HandleAuth(const Frame& f) {
+void Session::HandleAuth(const Frame& f) {
   rpc::AuthRequest req;
   const std::optional<std::string> token = s_.settings().token();
   const std::string& secret = *token;
@@ -288,15 +279,15 @@ void Connection::HandleAuth(const Frame& f) {
   Established();
 }
 
-void Connection::NoteAuthFailure(absl::string_view why) {
+void Session::NoteAuthFailure(absl::string_view why) {
   s_.counters().auth_failures.fetch_add(1);
   TXBUF_LOG(WARNING) << "connection " << id_ << " from " << peer_
                      << ": authentication failed: " << why;
 }
 
-void Connection::NoteMalformed(absl::string_view what) {
+void Session::NoteMalformed(absl::string_view what) {
   s_.counters().malformed.fetch_add(1);
-  // The first one per connection is a warning; a client that goes on
+  // The first one per session is a warning; a client that goes on
   // (a malformed request does not close) does not flood the log.
   if (!warned_malformed_) {
     warned_malformed_ = true;
@@ -308,13 +299,13 @@ void Connection::NoteMalformed(absl::string_view what) {
   }
 }
 
-void Connection::Established() {
+void Session::Established() {
   if (!pending_) return;
   pending_ = false;
   w_.LeftPending(id_);
 }
 
-void Connection::HandleRequest(const Frame& f) {
+void Session::HandleRequest(const Frame& f) {
   s_.counters().requests.fetch_add(1, std::memory_order_relaxed);
   // The worker's scratch messages: parsing into a cleared message reuses
   // its repeated fields, so a steady stream of requests allocates little.
@@ -338,9 +329,9 @@ void Connection::HandleRequest(const Frame& f) {
   StartJob(req, out, std::move(state), f.payload);
 }
 
-void Connection::StartJob(rpc::Request& req, CompoundOutput& out,
-                          CompoundState state,
-                          absl::Span<const std::byte> payload) {
+void Session::StartJob(rpc::Request& req, CompoundOutput& out,
+                       CompoundState state,
+                       absl::Span<const std::byte> payload) {
   // The rest of the compound may block: it finishes on a pool thread. The
   // job takes the worker's scratch messages (they get the job's empty ones)
   // and the payload stays in the reader's buffer, which nothing touches
@@ -357,8 +348,8 @@ void Connection::StartJob(rpc::Request& req, CompoundOutput& out,
   RunOnPool(s_, job_.get(), &handles_, &w_, id_);
 }
 
-void Connection::RunOnPool(Server& s, Job* job, HandleCache* handles, Worker* w,
-                           uint64_t id) {
+void Session::RunOnPool(Server& s, Job* job, HandleCache* handles, Worker* w,
+                        uint64_t id) {
   Server* server = &s;
   s.blocking_pool().Submit([server, job, handles, w, id] {
     if (!server->executor().Run(job->request, job->payload, &job->out, handles,
@@ -368,12 +359,12 @@ void Connection::RunOnPool(Server& s, Job* job, HandleCache* handles, Worker* w,
       return;
     }
     w->loop().Post([w, id] {
-      if (Connection* c = w->Find(id)) c->OnJobDone();
+      if (Session* session = w->Find(id)) session->OnJobDone();
     });
   });
 }
 
-void Connection::OnJobDone() {
+void Session::OnJobDone() {
   std::unique_ptr<Job> job = std::move(job_);
   if (!stream_->can_send()) {  // aborted meanwhile: the reply is dropped
     job.reset();
@@ -390,8 +381,7 @@ void Connection::OnJobDone() {
   ArmFrameTimer();
 }
 
-void Connection::SendReply(CompoundOutput& out, uint64_t id,
-                           int64_t received_ns) {
+void Session::SendReply(CompoundOutput& out, uint64_t id, int64_t received_ns) {
   absl::StatusOr<TxBuf> tx = ComposeReply(
       w_.ctx(), out, [this](const TxBufCompletion& c) { OnReleased(c.bytes); });
   if (tx.ok()) {
@@ -406,27 +396,25 @@ void Connection::SendReply(CompoundOutput& out, uint64_t id,
   }
 }
 
-bool Connection::SendTxbuf(absl::StatusOr<TxBuf> tx) {
+bool Session::SendTxbuf(absl::StatusOr<TxBuf> tx) {
   if (!tx.ok()) {
     Close(TxSocket::CloseMode::kAbort);
     return false;
   }
-  if (pinned_ == 0)
-    s_.counters().budget_holders.fetch_add(1, std::memory_order_relaxed);
-  pinned_ += tx->size();
+  budget_.Pin(tx->size());
   stream_->Send(*std::move(tx));
   return true;
 }
 
-void Connection::SendFrame(FrameType type,
-                           const google::protobuf::MessageLite& msg) {
+void Session::SendFrame(FrameType type,
+                        const google::protobuf::MessageLite& msg) {
   SendTxbuf(ComposeFrame(w_.ctx(), type, msg, [this](const TxBufCompletion& c) {
     OnReleased(c.bytes);
   }));
 }
 
-void Connection::ReplyError(uint64_t id, rpc::Status status,
-                            const std::string& msg) {
+void Session::ReplyError(uint64_t id, rpc::Status status,
+                         const std::string& msg) {
   rpc::Reply r;
   r.set_id(id);
   r.set_status(status);
@@ -434,32 +422,30 @@ void Connection::ReplyError(uint64_t id, rpc::Status status,
   SendFrame(FrameType::kReply, r);
 }
 
-void Connection::CloseAfterError(uint64_t id, rpc::Status status,
-                                 const std::string& msg) {
+void Session::CloseAfterError(uint64_t id, rpc::Status status,
+                              const std::string& msg) {
   ReplyError(id, status, msg);
   Close(TxSocket::CloseMode::kGraceful);
 }
 
-void Connection::OnReleased(uint64_t bytes) {
-  pinned_ -= bytes;
-  if (pinned_ == 0)
-    s_.counters().budget_holders.fetch_sub(1, std::memory_order_relaxed);
-  if (paused_ && !closing() && !OverBudget()) {
+void Session::OnReleased(uint64_t bytes) {
+  budget_.Release(bytes);
+  if (paused_ && !closing() && !budget_.Over()) {
     // Inside the engine's callback: resume from the loop.
     Worker* w = &w_;
     uint64_t id = id_;
     w_.loop().Post([w, id] {
-      if (Connection* c = w->Find(id)) c->Resume();
+      if (Session* session = w->Find(id)) session->Resume();
     });
   }
 }
 
-void Connection::Pause() {
+void Session::Pause() {
   if (!paused_) {
     paused_ = true;
     s_.counters().budget_waits.fetch_add(1, std::memory_order_relaxed);
     TXBUF_LOG(DEBUG) << "connection " << id_ << " from " << peer_
-                     << ": paused with " << pinned_
+                     << ": paused with " << budget_.pinned()
                      << " bytes pinned (over its budget or its share)";
   }
   if (deadline_timer_ == 0) {
@@ -468,19 +454,19 @@ void Connection::Pause() {
     deadline_timer_ =
         w_.loop().RunAfter(s_.settings().budget_deadline(), [this] {
           deadline_timer_ = 0;
-          if (paused_ && OverBudget()) {
+          if (paused_ && budget_.Over()) {
             s_.counters().budget_closes.fetch_add(1);
             TXBUF_LOG(WARNING)
                 << "connection " << id_ << " from " << peer_
                 << ": closed: over its budget for "
                 << absl::FormatDuration(s_.settings().budget_deadline())
-                << " with " << pinned_ << " bytes pinned";
+                << " with " << budget_.pinned() << " bytes pinned";
             Close(TxSocket::CloseMode::kAbort);
           }
         });
   }
   if (retry_timer_ == 0) {
-    // The global budget is freed by other connections: look again soon.
+    // The global budget is freed by other sessions: look again soon.
     retry_timer_ = w_.loop().RunAfter(kBudgetRetry, [this] {
       retry_timer_ = 0;
       Resume();
@@ -488,9 +474,9 @@ void Connection::Pause() {
   }
 }
 
-void Connection::Resume() {
+void Session::Resume() {
   if (!paused_ || closing()) return;
-  if (OverBudget()) {
+  if (budget_.Over()) {
     Pause();
     return;
   }
@@ -502,7 +488,7 @@ void Connection::Resume() {
   ArmFrameTimer();
 }
 
-void Connection::ArmFrameTimer() {
+void Session::ArmFrameTimer() {
   if (frame_timer_ != 0 || closing() || !reader_.partial()) {
     return;
   }
@@ -510,7 +496,7 @@ void Connection::ArmFrameTimer() {
                                     [this] { OnFrameTimer(); });
 }
 
-void Connection::OnFrameTimer() {
+void Session::OnFrameTimer() {
   frame_timer_ = 0;
   if (closing() || !reader_.partial()) return;
   const int64_t timeout = absl::ToInt64Nanoseconds(s_.options().frame_timeout);
@@ -532,7 +518,7 @@ void Connection::OnFrameTimer() {
                                "; closing"));
 }
 
-void Connection::CancelTimers() {
+void Session::CancelTimers() {
   for (EventLoop::TimerId* t : {&deadline_timer_, &retry_timer_}) {
     if (*t != 0) {
       w_.loop().CancelTimer(*t);
@@ -541,16 +527,16 @@ void Connection::CancelTimers() {
   }
 }
 
-void Connection::Close(TxSocket::CloseMode mode) {
+void Session::Close(TxSocket::CloseMode mode) {
   WindDown();
   // The stream stops receiving; a graceful close waits for the job on the
   // pool (its Hold) and sends its reply first; an abort drops it.
   stream_->Close(mode);
 }
 
-void Connection::OnClosing(const absl::Status&) { WindDown(); }
+void Session::OnClosing(const absl::Status&) { WindDown(); }
 
-void Connection::WindDown() {
+void Session::WindDown() {
   if (wound_down_) return;
   wound_down_ = true;
   Established();  // no longer pending
@@ -563,8 +549,8 @@ void Connection::WindDown() {
   }
 }
 
-void Connection::OnClosed() {
-  // Destroys this connection (and its stream): nothing after this.
+void Session::OnClosed() {
+  // Destroys this session (and its stream): nothing after this.
   w_.Remove(id_);
 }
 

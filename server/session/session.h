@@ -1,35 +1,38 @@
-// connection.h: one client connection of txbufd.
+// session.h: one client's session with txbufd (one accepted connection).
 //
 // A handler on a `Stream` (common/stream.h), which owns the socket, the
-// receive op, the TxSocket and the close sequence. The connection owns the
+// receive op, the TxSocket and the close sequence. The session owns the
 // FrameReader the stream receives into and decides when to read: it
 // performs the Hello / challenge-response handshake, runs each compound and
 // sends its reply as one txbuf through the stream.
 //
 // Liveness. A compound runs on the event loop only as far as its ops cannot
-// block (see executor.h); the rest runs on the server's BlockingPool, and
-// the connection reads nothing more until that reply is sent, so its frames
-// keep their order and their bytes stay where they are. A connection handles
-// at most kFramesPerTurn frames per loop turn, then lets the others run.
+// block (see compound/executor.h); the rest runs on the server's
+// BlockingPool, and the session reads nothing more until that reply is sent,
+// so its frames keep their order and their bytes stay where they are. A
+// session handles at most kFramesPerTurn frames per loop turn, then lets the
+// others run.
 //
 // Memory. The receive buffer grows with the bytes that arrive, from a small
 // first chunk; a frame that stops arriving (no byte for the server's frame
-// timeout while the connection is reading) closes the connection. Each
-// reply's destructor gives its pinned bytes back to the connection's
-// budget. A connection stops reading requests (back-pressure) while it holds
-// its own budget, or while the server holds more than its global budget and
-// this connection holds at least its fair share (global budget divided by
-// the connections holding any); one that stays so past the deadline is
-// closed. A connection under its fair share is never stalled by others.
+// timeout while the session is reading) closes the session. Each reply's
+// destructor gives its pinned bytes back to the session's budget
+// (budget.h: its own budget, and its fair share of the global one). Over
+// budget, the session stops reading requests (back-pressure) and looks
+// again when bytes come back (and every few milliseconds, for what the
+// others give back); one that stays over past the deadline is closed. A
+// session under its fair share is never stalled by others.
 //
 // Lifetime: owned by its Worker; destroyed from the stream's OnClosed, i.e.
 // after its receive is done, its blocking job (a Stream::Hold) has come
 // back, and its TxSocket has closed: after every reply's destructor ran.
 //
+// Log lines and STATS speak of "connections": that is what a user sees.
+//
 // Thread-safety: used on its worker's thread only (its job's fields are
 // handed to a pool thread and back through EventLoop::Post).
-#ifndef TXBUF_SERVER_CONNECTION_H_
-#define TXBUF_SERVER_CONNECTION_H_
+#ifndef TXBUF_SERVER_SESSION_SESSION_H_
+#define TXBUF_SERVER_SESSION_SESSION_H_
 
 #include <array>
 #include <cstdint>
@@ -45,30 +48,31 @@
 #include "proto/frame.h"
 #include "proto/txbuf.pb.h"
 #include "server/compound/executor.h"
+#include "server/session/budget.h"
 
 namespace txbuf::server {
 
 class Worker;
 class Server;
 
-class Connection final : private Stream::Handler {
+class Session final : private Stream::Handler {
  public:
   // Frames handled per loop turn before the others get theirs.
   static constexpr int kFramesPerTurn = 16;
 
-  Connection(Worker& worker, uint64_t id, std::unique_ptr<TxSocket> tx);
-  ~Connection();
+  Session(Worker& worker, uint64_t id, std::unique_ptr<TxSocket> tx);
+  ~Session();
 
   // Sends Hello and starts receiving.
   void Start();
   // Closes: gracefully (replies in flight, and a compound running on the
   // pool, are sent first, within the server's grace period) or at once.
   void Close(TxSocket::CloseMode mode);
-  // Re-checks the budgets of a paused connection.
+  // Re-checks the budget of a paused session.
   void Resume();
 
   uint64_t id() const { return id_; }
-  uint64_t pinned_bytes() const { return pinned_; }
+  uint64_t pinned_bytes() const { return budget_.pinned(); }
   // Still authenticating (or, without a token, no request yet).
   bool pending() const { return pending_; }
 
@@ -109,9 +113,8 @@ class Connection final : private Stream::Handler {
   // Counts and logs (server/logging.h) what the peer did wrong.
   void NoteAuthFailure(absl::string_view why);
   void NoteMalformed(absl::string_view what);
-  bool OverOwnBudget() const;
-  bool OverFairShare() const;
-  bool OverBudget() const { return OverOwnBudget() || OverFairShare(); }
+  // Over budget: stops reading, and closes the session if it stays so past
+  // the deadline.
   void Pause();
   void OnReleased(uint64_t bytes);
   void CancelTimers();
@@ -131,6 +134,7 @@ class Connection final : private Stream::Handler {
   State state_ = State::kReady;
   std::array<uint8_t, 32> nonce_{};
   std::unique_ptr<Job> job_;
+  SessionBudget budget_;
 
   bool pending_ = true;
   bool wound_down_ = false;
@@ -141,7 +145,6 @@ class Connection final : private Stream::Handler {
   bool warned_malformed_ = false;
   bool in_process_ = false;
   bool yielded_ = false;  // frames left for a later turn
-  uint64_t pinned_ = 0;
   int64_t last_progress_ns_ = 0;
   EventLoop::TimerId deadline_timer_ = 0;
   EventLoop::TimerId retry_timer_ = 0;
@@ -151,4 +154,4 @@ class Connection final : private Stream::Handler {
 
 }  // namespace txbuf::server
 
-#endif  // TXBUF_SERVER_CONNECTION_H_
+#endif  // TXBUF_SERVER_SESSION_SESSION_H_
