@@ -790,6 +790,7 @@ absl::StatusOr<NodeRef> Export::Create(Node& dir, absl::string_view name,
         return ResolveError(errno, absl::StrCat("create '", name, "'"));
       }
     }
+    absl::MutexLock names(&names_mu_);
     UniqueFd fd(OpenAt2(
         d, n.c_str(),
         O_CREAT | O_EXCL | O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, perm,
@@ -817,6 +818,7 @@ absl::StatusOr<NodeRef> Export::Mkdir(Node& dir, absl::string_view name,
   if (!dfd.ok()) return dfd.status();
   const int d = (*dfd)->get();
   std::string n(name);
+  absl::MutexLock names(&names_mu_);
   if (mkdirat(d, n.c_str(), mode & 01777) != 0) {
     return ErrnoStatus(errno, absl::StrCat("mkdir '", name, "'"));
   }
@@ -850,6 +852,7 @@ absl::StatusOr<NodeRef> Export::Symlink(Node& dir, absl::string_view name,
   const int d = (*dfd)->get();
   const std::string n(name), t(target);
   // The target is stored as it is and never resolved here.
+  absl::MutexLock names(&names_mu_);
   if (symlinkat(t.c_str(), d, n.c_str()) != 0) {
     return ErrnoStatus(errno, absl::StrCat("symlink '", name, "'"));
   }
@@ -890,7 +893,9 @@ absl::Status Export::Remove(Node& dir, absl::string_view name) {
   const int d = (*dfd)->get();
   std::string n(name);
   // Hold the inode the name leads to, so that what is forgotten afterwards
-  // is what was unlinked (the name may be replaced meanwhile by others).
+  // is what was unlinked (names_mu_: no operation of ours changes the name
+  // meanwhile; a process beside txbufd still may).
+  absl::MutexLock names(&names_mu_);
   UniqueFd held(openat(d, n.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
   struct stat st;
   if (!held || fstat(held.get(), &st) != 0) {
@@ -921,6 +926,7 @@ absl::Status Export::Rmdir(Node& dir, absl::string_view name) {
   const int d = (*dfd)->get();
   std::string n(name);
   struct stat st;
+  absl::MutexLock names(&names_mu_);
   const bool known = fstatat(d, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
   if (unlinkat(d, n.c_str(), AT_REMOVEDIR) != 0) {
     return ErrnoStatus(errno, absl::StrCat("rmdir '", name, "'"));
@@ -943,6 +949,7 @@ absl::Status Export::Rename(Node& from_dir, absl::string_view from_name,
   if (!tfd.ok()) return tfd.status();
   std::string f(from_name), t(to_name);
   struct stat moved, replaced;
+  absl::MutexLock names(&names_mu_);
   const bool known =
       fstatat((*ffd)->get(), f.c_str(), &moved, AT_SYMLINK_NOFOLLOW) == 0;
   bool had_target =

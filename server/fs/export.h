@@ -355,6 +355,14 @@ class Export {
   std::shared_ptr<std::atomic<size_t>> opath_fds_ =
       std::make_shared<std::atomic<size_t>>(0);
 
+  // Held by an operation of ours that changes a name (create, mkdir,
+  // symlink, remove, rmdir, rename) from the moment it looks at what the
+  // name leads to until it has changed it, so that no other operation of
+  // ours changes that name in between: the node a REMOVE forgets is the
+  // file its unlink removed (without the lock, a REMOVE and a CREATE
+  // racing with it could unlink a newer file of the same name, whose node
+  // then kept a descriptor of a removed file). Taken before mu_.
+  absl::Mutex names_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::flat_hash_map<uint64_t, NodeRef> by_id_ ABSL_GUARDED_BY(mu_);
