@@ -31,32 +31,14 @@ using txbuf::testing::TempDir;
 using txbuf::testing::WaitFor;
 using txbuf::testing::WriteFile;
 
-class ServerTest : public ::testing::Test {
+class ServerTest : public InProcessServerTest {
  protected:
-  ServerOptions Options() const { return InProcessOptions(dir_.path()); }
-
-  void Start(ServerOptions o) {
-    absl::StatusOr<std::unique_ptr<Server>> s = Server::Start(std::move(o));
-    ASSERT_TRUE(s.ok()) << s.status();
-    server_ = *std::move(s);
-    port_ = PortOf(*server_);
-  }
-
-  RawClient Connect() {
-    absl::StatusOr<RawClient> c = RawClient::Connect("127.0.0.1", port_);
-    EXPECT_TRUE(c.ok()) << c.status();
-    return *std::move(c);
-  }
-
   rpc::StatsResult Stats() const {
     rpc::StatsResult r;
     server_->FillStats(&r);
     return r;
   }
 
-  TempDir dir_;
-  std::unique_ptr<Server> server_;
-  uint16_t port_ = 0;
   uint64_t id_ = 0;
 };
 

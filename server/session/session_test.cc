@@ -37,30 +37,14 @@ using txbuf::testing::TempDir;
 using txbuf::testing::WaitFor;
 using txbuf::testing::WriteFile;
 
-class SessionTest : public ::testing::Test {
+class SessionTest : public InProcessServerTest {
  protected:
-  ServerOptions Options() const { return InProcessOptions(dir_.path()); }
-
-  void Start(ServerOptions o) {
-    absl::StatusOr<std::unique_ptr<Server>> s = Server::Start(std::move(o));
-    ASSERT_TRUE(s.ok()) << s.status();
-    server_ = *std::move(s);
-    port_ = PortOf(*server_);
-  }
-
   void TearDown() override {
     if (server_ == nullptr) return;
     server_->Shutdown();
     // Every session's replies were given back.
     EXPECT_EQ(server_->memory_stats().Snapshot().pinned_bytes, 0u);
     EXPECT_EQ(server_->counters().budget_holders.load(), 0u);
-  }
-
-  RawClient Connect(int rcvbuf = 0) {
-    absl::StatusOr<RawClient> c =
-        RawClient::Connect("127.0.0.1", port_, rcvbuf);
-    EXPECT_TRUE(c.ok()) << c.status();
-    return *std::move(c);
   }
 
   ServerCounterSnapshot Counters() const { return server_->counters().Load(); }
@@ -80,9 +64,6 @@ class SessionTest : public ::testing::Test {
     return r;
   }
 
-  TempDir dir_;
-  std::unique_ptr<Server> server_;
-  uint16_t port_ = 0;
 };
 
 TEST_F(SessionTest, SaysHelloThenAnswersARequest) {

@@ -2,7 +2,8 @@
 // whole Server (server_test.cc, worker_test.cc, session/session_test.cc)
 // with the end-to-end tests' raw protocol client (tests/raw_client.h).
 //
-// Thread-safety: plain functions of their arguments.
+// Thread-safety: plain functions of their arguments; InProcessServerTest is
+// a gtest fixture (the test's thread).
 //
 // Example:
 //   TempDir dir;
@@ -14,8 +15,15 @@
 #include <cstdint>
 #include <string>
 
+#include <memory>
+#include <utility>
+
+#include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
+#include "gtest/gtest.h"
 #include "server/server.h"
+#include "tests/raw_client.h"
+#include "tests/server_process.h"
 
 namespace txbuf::server {
 
@@ -39,6 +47,39 @@ inline uint16_t PortOf(const Server& server) {
   if (!absl::SimpleAtoi(a.substr(a.rfind(':') + 1), &port)) return 0;
   return static_cast<uint16_t>(port);
 }
+
+// A fixture with a temporary export and one in-process server started by
+// Start(); Connect() opens a raw protocol connection to it.
+//
+// Example:
+//   class MyTest : public InProcessServerTest {};
+//   TEST_F(MyTest, Serves) {
+//     ASSERT_NO_FATAL_FAILURE(Start(Options()));
+//     testing::RawClient c = Connect();
+//   }
+class InProcessServerTest : public ::testing::Test {
+ protected:
+  ServerOptions Options() const { return InProcessOptions(dir_.path()); }
+
+  void Start(ServerOptions o) {
+    absl::StatusOr<std::unique_ptr<Server>> s = Server::Start(std::move(o));
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
+    port_ = PortOf(*server_);
+  }
+
+  // `rcvbuf` > 0 sets the client socket's SO_RCVBUF.
+  testing::RawClient Connect(int rcvbuf = 0) {
+    absl::StatusOr<testing::RawClient> c =
+        testing::RawClient::Connect("127.0.0.1", port_, rcvbuf);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return *std::move(c);
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Server> server_;
+  uint16_t port_ = 0;
+};
 
 }  // namespace txbuf::server
 
