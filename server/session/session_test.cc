@@ -63,7 +63,6 @@ class SessionTest : public InProcessServerTest {
     rd->set_length(length);
     return r;
   }
-
 };
 
 TEST_F(SessionTest, SaysHelloThenAnswersARequest) {

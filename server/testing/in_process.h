@@ -13,9 +13,8 @@
 #define TXBUF_SERVER_TESTING_IN_PROCESS_H_
 
 #include <cstdint>
-#include <string>
-
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "absl/status/statusor.h"
