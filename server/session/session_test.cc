@@ -33,7 +33,6 @@ using txbuf::testing::AddPutRoot;
 using txbuf::testing::MakeRequest;
 using txbuf::testing::RawClient;
 using txbuf::testing::RawReply;
-using txbuf::testing::TempDir;
 using txbuf::testing::WaitFor;
 using txbuf::testing::WriteFile;
 
