@@ -20,6 +20,7 @@
 #include "google/protobuf/unknown_field_set.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "proto/testing/wire.h"
 
 namespace txbuf {
 namespace {
@@ -40,13 +41,6 @@ struct Slice {
   PageRef page;
   uint32_t offset = 0;
   uint32_t len = 0;
-};
-
-// A frame cut into its parts.
-struct Wire {
-  FrameHeader header;
-  std::string envelope;
-  std::string payload;
 };
 
 void FillAttr(rpc::Attr* a, uint64_t fileid) {
@@ -156,26 +150,6 @@ std::vector<std::pair<std::string, rpc::OpResult>> EveryResultKind() {
   return out;
 }
 
-// The frame's header, envelope and payload, copied out of `tx`.
-Wire Cut(const TxBuf& tx) {
-  std::string bytes(tx.size(), '\0');
-  tx.CopyTo({reinterpret_cast<std::byte*>(bytes.data()), bytes.size()});
-  Wire w;
-  EXPECT_GE(bytes.size(), kFrameHeaderSize);
-  if (bytes.size() < kFrameHeaderSize) return w;
-  absl::StatusOr<FrameHeader> h = DecodeFrameHeader(
-      {reinterpret_cast<const std::byte*>(bytes.data()), kFrameHeaderSize},
-      {.max_envelope = UINT32_MAX, .max_payload = UINT32_MAX});
-  EXPECT_TRUE(h.ok()) << h.status();
-  if (!h.ok()) return w;
-  w.header = *h;
-  EXPECT_EQ(bytes.size(),
-            kFrameHeaderSize + size_t{h->envelope_len} + h->payload_len);
-  w.envelope = bytes.substr(kFrameHeaderSize, h->envelope_len);
-  w.payload = bytes.substr(kFrameHeaderSize + h->envelope_len);
-  return w;
-}
-
 class ComposeReplyFrameTest : public ::testing::TestWithParam<size_t> {
  protected:
   ComposeReplyFrameTest() { ctx_.set_options({.stage_threshold = GetParam()}); }
@@ -213,7 +187,7 @@ class ComposeReplyFrameTest : public ::testing::TestWithParam<size_t> {
           },
           [&destructor_runs](const TxBufCompletion&) { ++destructor_runs; });
       ASSERT_TRUE(tx.ok()) << tx.status();
-      Wire w = Cut(*tx);
+      testing::WireFrame w = testing::CutFrame(*tx);
       EXPECT_EQ(w.header.type, FrameType::kReply);
       EXPECT_EQ(w.header.payload_len, payload_bytes.size());
       // Byte for byte (EXPECT_TRUE: a diff of two binary strings says
@@ -365,7 +339,7 @@ TEST(ComposeRequestFrameTest, IsTheHeaderTheReferenceEncodingAndThePayload) {
                 Deleter::FromCallable([&released] { ++released; }));
           });
       ASSERT_TRUE(tx.ok()) << tx.status();
-      Wire wire = Cut(*tx);
+      testing::WireFrame wire = testing::CutFrame(*tx);
       EXPECT_EQ(wire.header.type, FrameType::kRequest);
       EXPECT_TRUE(wire.envelope == req.SerializeAsString());
       EXPECT_TRUE(wire.payload == data);
@@ -393,7 +367,7 @@ TEST(ComposeFrameTest, IsTheHeaderAndTheReferenceEncoding) {
   absl::StatusOr<TxBuf> tx =
       ComposeFrame(ctx, FrameType::kHello, hello, nullptr);
   ASSERT_TRUE(tx.ok()) << tx.status();
-  Wire w = Cut(*tx);
+  testing::WireFrame w = testing::CutFrame(*tx);
   EXPECT_EQ(w.header.type, FrameType::kHello);
   EXPECT_EQ(w.header.payload_len, 0u);
   EXPECT_TRUE(w.envelope == hello.SerializeAsString());

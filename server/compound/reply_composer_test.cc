@@ -20,6 +20,7 @@
 #include "common/slab.h"
 #include "gtest/gtest.h"
 #include "proto/frame.h"
+#include "proto/testing/wire.h"
 #include "server/fs/export.h"
 #include "server/fs/page_cache.h"
 
@@ -27,32 +28,6 @@ namespace txbuf::server {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A frame cut into its parts.
-struct Wire {
-  FrameHeader header;
-  std::string envelope;
-  std::string payload;
-};
-
-Wire Cut(const TxBuf& tx) {
-  std::string bytes(tx.size(), '\0');
-  tx.CopyTo({reinterpret_cast<std::byte*>(bytes.data()), bytes.size()});
-  Wire w;
-  EXPECT_GE(bytes.size(), kFrameHeaderSize);
-  if (bytes.size() < kFrameHeaderSize) return w;
-  absl::StatusOr<FrameHeader> h = DecodeFrameHeader(
-      {reinterpret_cast<const std::byte*>(bytes.data()), kFrameHeaderSize},
-      {.max_envelope = UINT32_MAX, .max_payload = UINT32_MAX});
-  EXPECT_TRUE(h.ok()) << h.status();
-  if (!h.ok()) return w;
-  w.header = *h;
-  EXPECT_EQ(bytes.size(),
-            kFrameHeaderSize + size_t{h->envelope_len} + h->payload_len);
-  w.envelope = bytes.substr(kFrameHeaderSize, h->envelope_len);
-  w.payload = bytes.substr(kFrameHeaderSize + h->envelope_len);
-  return w;
-}
 
 class ReplyComposerTest : public ::testing::Test {
  protected:
@@ -137,7 +112,7 @@ TEST_F(ReplyComposerTest, AReadReplyIsTheReplyThenItsPages) {
     ASSERT_TRUE(tx.ok()) << tx.status();
     // The page references went into the txbuf.
     EXPECT_TRUE(out.payload.empty());
-    Wire w = Cut(*tx);
+    testing::WireFrame w = testing::CutFrame(*tx);
     EXPECT_EQ(w.header.type, FrameType::kReply);
     EXPECT_EQ(w.header.payload_len, want_payload.size());
     EXPECT_TRUE(w.envelope == want_envelope)
@@ -183,7 +158,7 @@ TEST_F(ReplyComposerTest, AnErrorReplyCarriesTheStatusAndNoPayload) {
         ctx_, out,
         [&destructor_runs](const TxBufCompletion&) { ++destructor_runs; });
     ASSERT_TRUE(tx.ok()) << tx.status();
-    Wire w = Cut(*tx);
+    testing::WireFrame w = testing::CutFrame(*tx);
     EXPECT_EQ(w.header.type, FrameType::kReply);
     EXPECT_EQ(w.header.payload_len, 0u);
     EXPECT_TRUE(w.payload.empty());
