@@ -128,7 +128,10 @@ void Worker::OnAccept(int res, bool more) {
     while (pending_.size() >= cap) {
       Session* oldest = Find(*pending_.begin());
       pending_.erase(pending_.begin());
-      if (oldest != nullptr) {
+      // One whose stream is already closing is on its way out (its posted
+      // OnClosing has not run yet): not counted, and not aborted over a
+      // graceful close.
+      if (oldest != nullptr && !oldest->closing()) {
         server_.counters().pending_closes.fetch_add(1,
                                                     std::memory_order_relaxed);
         oldest->Close(TxSocket::CloseMode::kAbort);

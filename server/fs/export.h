@@ -43,7 +43,9 @@
 // decides itself. The compound executor maps both onto the wire
 // (server/compound/status_map.h).
 //
-// Thread-safety: thread-safe. Lock order: Export::mu_ -> Node::mu -> the page
+// Thread-safety: thread-safe. Lock order: Export::names_mu_ (held by an
+// operation that changes a name, across its syscalls) -> Export::mu_ ->
+// Node::mu -> the page
 // cache's locks (which eviction only try-locks: a file's lock may be held
 // across I/O); Node::mu is never held while taking Export::mu_. File system
 // calls run without Export::mu_, except closing descriptors.

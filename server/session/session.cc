@@ -103,7 +103,9 @@ void Session::Start() {
     reader_.set_limits(kAuthFrameLimits);
     auth_timer_ = w_.loop().RunAfter(o.auth_timeout, [this] {
       auth_timer_ = 0;
-      if (state_ == State::kAuth) {
+      // (A stream that closed itself this turn winds down when its posted
+      // OnClosing runs: not an authentication failure.)
+      if (state_ == State::kAuth && !closing()) {
         NoteAuthFailure("authentication timed out");
         CloseAfterError(0, rpc::STATUS_AUTH, "authentication timed out");
       }
@@ -454,7 +456,7 @@ void Session::Pause() {
     deadline_timer_ =
         w_.loop().RunAfter(s_.settings().budget_deadline(), [this] {
           deadline_timer_ = 0;
-          if (paused_ && budget_.Over()) {
+          if (paused_ && !closing() && budget_.Over()) {
             s_.counters().budget_closes.fetch_add(1);
             TXBUF_LOG(WARNING)
                 << "connection " << id_ << " from " << peer_

@@ -75,6 +75,8 @@ class Session final : private Stream::Handler {
   uint64_t pinned_bytes() const { return budget_.pinned(); }
   // Still authenticating (or, without a token, no request yet).
   bool pending() const { return pending_; }
+  // Its stream began closing (its posted OnClosing may not have run yet).
+  bool closing() const { return stream_->closing(); }
 
  private:
   enum class State { kAuth, kReady };
@@ -86,7 +88,6 @@ class Session final : private Stream::Handler {
   void OnClosing(const absl::Status& why) override;
   void OnClosed() override;
 
-  bool closing() const { return stream_->closing(); }
   // What a close stops on this side (timers, pending); once.
   void WindDown();
   void ArmRecv();
