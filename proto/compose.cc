@@ -4,9 +4,7 @@
 #include <string>
 
 #include "absl/container/inlined_vector.h"
-#include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/message.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "google/protobuf/wire_format_lite.h"
 
@@ -47,37 +45,16 @@ struct FieldsAround {
   }
 };
 
-// Whether `Message` has a field numbered above `field` (from its descriptor,
-// looked up once per message type and field).
-template <typename Message, int field>
-bool HasFieldAfter() {
-  static const bool has = [] {
-    const google::protobuf::Descriptor* d = Message::descriptor();
-    for (int i = 0; i < d->field_count(); ++i) {
-      if (d->field(i)->number() > field) return true;
-    }
-    return false;
-  }();
-  return has;
-}
-
 // Serializes `msg` without `field` and cuts where the fields that follow it
 // begin. `detach` is called twice: to take `field` out of `msg` (no copy),
 // then to put it back.
-template <int field, typename Message, typename Detach>
-FieldsAround SerializeAround(Message& msg, Detach detach) {
+template <typename Message, typename Detach>
+FieldsAround SerializeAround(Message& msg, int field, Detach detach) {
   FieldsAround out;
   detach();
   out.bytes.resize(msg.ByteSizeLong());
   msg.SerializeWithCachedSizesToArray(out.bytes.data());
   detach();
-  // The common case (e.g. every Reply today): nothing can follow `field`,
-  // so there is nothing to scan for.
-  if (!HasFieldAfter<Message, field>() &&
-      msg.GetReflection()->GetUnknownFields(msg).empty()) {
-    out.split = out.bytes.size();
-    return out;
-  }
   CodedInputStream in(out.bytes.data(), static_cast<int>(out.bytes.size()));
   uint32_t last = 0;
   for (;;) {
@@ -132,7 +109,7 @@ void AppendReaddir(TxBufContext& ctx, TxBufBuilder& b, rpc::OpResult& res) {
   rpc::ReadDirResult* rd = res.mutable_readdir();
   const size_t rd_size = rd->GetCachedSize();
   bool detached = false;
-  FieldsAround op_fields = SerializeAround<kOpResultReaddir>(res, [&] {
+  FieldsAround op_fields = SerializeAround(res, kOpResultReaddir, [&] {
     if (detached) {
       res.unsafe_arena_set_allocated_readdir(rd);
     } else {
@@ -141,8 +118,8 @@ void AppendReaddir(TxBufContext& ctx, TxBufBuilder& b, rpc::OpResult& res) {
     detached = !detached;
   });
   google::protobuf::RepeatedPtrField<rpc::DirEntry> entries;
-  FieldsAround rd_fields = SerializeAround<kReadDirEntries>(
-      *rd, [&] { entries.Swap(rd->mutable_entries()); });
+  FieldsAround rd_fields = SerializeAround(
+      *rd, kReadDirEntries, [&] { entries.Swap(rd->mutable_entries()); });
 
   absl::InlinedVector<uint8_t, 128> prefix(
       LenPrefixSize(kReplyResults, op_size) + op_fields.before().size() +
@@ -174,8 +151,8 @@ absl::StatusOr<TxBuf> ComposeReplyFrame(
   // The Reply's fields but `results` first: sizing the whole message next
   // caches every nested size for the serialization below.
   google::protobuf::RepeatedPtrField<rpc::OpResult> results;
-  FieldsAround reply_fields = SerializeAround<kReplyResults>(
-      reply, [&] { results.Swap(reply.mutable_results()); });
+  FieldsAround reply_fields = SerializeAround(
+      reply, kReplyResults, [&] { results.Swap(reply.mutable_results()); });
   const size_t total = reply.ByteSizeLong();
 
   TxBufBuilder b(ctx);
