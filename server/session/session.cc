@@ -76,8 +76,10 @@ Session::Session(Worker& worker, uint64_t id, std::unique_ptr<TxSocket> tx)
 
 Session::~Session() {
   TXBUF_LOG(DEBUG) << "connection " << id_ << " from " << peer_ << " closed";
-  s_.counters().connections.fetch_sub(1);
+  // The buffer first: a reader that sees the session gone sees its buffer
+  // gone too.
   s_.counters().receive_buffer_bytes.fetch_sub(counted_buffer_);
+  s_.counters().connections.fetch_sub(1);
 }
 
 void Session::Start() {
