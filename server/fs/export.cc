@@ -270,7 +270,7 @@ void Export::EvictFdsLocked() {
       if (n->file != nullptr) {
         const PageCache::Release r = cache_ == nullptr
                                          ? PageCache::Release::kReleased
-                                         : cache_->ReleaseIfClean(n->key);
+                                         : cache_->ReleaseIfClean(*n->file);
         if (r == PageCache::Release::kReleased) n->file.reset();
         dirty = r == PageCache::Release::kDirty;
       }
@@ -999,8 +999,10 @@ absl::StatusOr<std::shared_ptr<PageCache::File>> Export::File(Node& n,
     if (cached != nullptr) {  // read-only: make room for the read-write one
       // Waits for the lock: readers taking it all the time must not starve
       // the write (they would, with try-locks only; seen under TSan).
+      // Only that File: another writer may have cached its read-write one
+      // meanwhile, which must stay (its holders would be told to retry).
       const PageCache::Release r =
-          cache_->ReleaseIfClean(n.key, IoMode::kMayBlock);
+          cache_->ReleaseIfClean(*cached, IoMode::kMayBlock);
       if (r != PageCache::Release::kReleased) {
         std::this_thread::yield();  // kBusy: a READ holds its lock now
         continue;

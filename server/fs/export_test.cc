@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstddef>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -18,8 +20,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/socket_util.h"
 #include "gtest/gtest.h"
+#include "server/fs/page_cache.h"
 
 namespace txbuf::server {
 namespace {
@@ -268,6 +272,73 @@ TEST_F(ExportTest, RenameAndRmdirRacesLeaveNoRemovedFileHeld) {
     (void)ex->Rmdir(*root, n);
   }
   EXPECT_EQ(DeletedFdsOfThisProcess(), 0);
+}
+
+// Writers that all find the node's read-only File each reopen the file
+// read-write. The first to do it caches its read-write File; the others
+// must use that one, not drop it to cache their own: each drop told every
+// holder of the dropped File to get it again, and under load a WRITE or a
+// READ ran out of retries ("the file was released from the cache").
+// Whatever the interleaving, a File() for writing gives a File that writes.
+TEST_F(ExportTest, ConcurrentUpgradesToReadWriteNeverDropEachOthersFile) {
+  PagePool pool(256 * 4096);
+  PageCache cache(pool);
+  std::unique_ptr<Export> ex = Open();
+  ASSERT_NE(ex, nullptr);
+  ex->set_cache(&cache);
+  NodeRef root = ex->Root();
+  std::atomic<int> released{0};
+  std::atomic<int> failed{0};
+  std::string first_problem;
+  absl::Mutex problem_mu;
+  for (int round = 0; round < 300; ++round) {
+    const std::string name = absl::StrCat("f", round % 4);
+    absl::StatusOr<NodeRef> n = ex->Create(*root, name, 0644, false);
+    if (!n.ok()) n = ex->Lookup(*root, name);
+    ASSERT_TRUE(n.ok()) << n.status();
+    // Read first: the node caches a read-only File.
+    absl::StatusOr<std::shared_ptr<PageCache::File>> ro =
+        ex->File(**n, /*write=*/false);
+    ASSERT_TRUE(ro.ok()) << ro.status();
+    ASSERT_FALSE((*ro)->writable());
+    ro->reset();
+    std::vector<std::thread> writers;
+    std::atomic<int> ready{0};
+    for (int t = 0; t < 4; ++t) {
+      writers.emplace_back([&, node = *n, t] {
+        ready++;  // all four start at once
+        while (ready.load() < 4) std::this_thread::yield();
+        absl::StatusOr<std::shared_ptr<PageCache::File>> f =
+            ex->File(*node, /*write=*/true);
+        const std::vector<std::byte> data(8, std::byte('a' + t));
+        absl::Status s = f.ok() ? (*f)->Write(static_cast<uint64_t>(t) * 8,
+                                              data, Stability::kUnstable)
+                                : f.status();
+        if (s.ok()) return;
+        (IsFileReleased(s) ? released : failed)++;
+        absl::MutexLock l(&problem_mu);
+        if (first_problem.empty()) first_problem = s.ToString();
+      });
+    }
+    for (std::thread& t : writers) t.join();
+    ASSERT_EQ(released.load(), 0) << "round " << round << ": " << first_problem;
+    ASSERT_EQ(failed.load(), 0) << "round " << round << ": " << first_problem;
+    // One File per file: the node's is the one the cache holds (two would
+    // be two caches of the same pages, each blind to the other's writes).
+    absl::StatusOr<std::shared_ptr<PageCache::File>> rw =
+        ex->File(**n, /*write=*/true);
+    ASSERT_TRUE(rw.ok()) << rw.status();
+    absl::StatusOr<std::shared_ptr<PageCache::File>> cached = cache.GetFile(
+        (*rw)->key(),
+        []() -> absl::StatusOr<int> { return absl::NotFoundError("none"); });
+    ASSERT_TRUE(cached.ok()) << "round " << round << ": " << cached.status();
+    ASSERT_EQ(cached->get(), rw->get()) << "round " << round;
+    // Written back, then dropped, so the next round starts from a clean
+    // read-only File again.
+    ASSERT_TRUE(cache.SyncAll().ok());
+    ASSERT_EQ(cache.ReleaseIfClean(**rw), PageCache::Release::kReleased);
+    ex->DropReleased(**n, *rw);
+  }
 }
 
 }  // namespace

@@ -341,43 +341,45 @@ void PageCache::Forget(FileKey key) {
   // `gone` is dropped here; its pages go with the last holder.
 }
 
-PageCache::Release PageCache::ReleaseIfClean(FileKey key, IoMode mode) {
+PageCache::Release PageCache::ReleaseIfClean(File& file, IoMode mode) {
+  const FileKey key = file.key();
+  // Where `file` is in files_ if it is still the File cached for its key (a
+  // newer one may be), else files_.end(). Under files_mu_.
+  auto cached = [&] {
+    auto it = files_.find(key);
+    return it != files_.end() && it->second.get() == &file ? it : files_.end();
+  };
   if (mode == IoMode::kMayBlock) {
-    std::shared_ptr<File> f;
     {
       absl::MutexLock l(&files_mu_);
-      auto it = files_.find(key);
-      if (it == files_.end()) return Release::kReleased;
-      f = it->second;
+      if (cached() == files_.end()) return Release::kReleased;
     }
     {
-      absl::MutexLock fl(&f->mu_);  // without files_mu_: may wait for I/O
-      if (f->dirty_count_ != 0 || !f->error_.ok()) return Release::kDirty;
-      f->released_ = true;  // (a holder meanwhile gets FileReleasedError)
+      absl::MutexLock fl(&file.mu_);  // without files_mu_: may wait for I/O
+      if (file.dirty_count_ != 0 || !file.error_.ok()) return Release::kDirty;
+      file.released_ = true;  // (a holder meanwhile gets FileReleasedError)
     }
     std::shared_ptr<File> gone;
     absl::MutexLock l(&files_mu_);
-    auto it = files_.find(key);
-    if (it != files_.end() && it->second == f) {
+    if (auto it = cached(); it != files_.end()) {
       gone = std::move(it->second);
       files_.erase(it);
     }
-    return Release::kReleased;  // `gone` and `f` dropped after the lock
+    return Release::kReleased;  // `gone` dropped after the lock
   }
   std::shared_ptr<File> gone;
   {
     absl::MutexLock l(&files_mu_);
-    auto it = files_.find(key);
+    auto it = cached();
     if (it == files_.end()) return Release::kReleased;
-    File& f = *it->second;
-    if (!f.mu_.TryLock()) return Release::kBusy;
+    if (!file.mu_.TryLock()) return Release::kBusy;
     // A write-back error kept for the next Commit lives on the File: the
     // File must stay until it is reported, like dirty pages.
-    const bool dirty = f.dirty_count_ != 0 || !f.error_.ok();
+    const bool dirty = file.dirty_count_ != 0 || !file.error_.ok();
     // A holder that still has it must not write into a File nobody will
     // write back, nor read pages a newer File may change.
-    if (!dirty) f.released_ = true;
-    f.mu_.Unlock();
+    if (!dirty) file.released_ = true;
+    file.mu_.Unlock();
     if (dirty) return Release::kDirty;
     gone = std::move(it->second);
     files_.erase(it);

@@ -308,19 +308,22 @@ class PageCache {
 
   // What ReleaseIfClean() did.
   enum class Release {
-    kReleased,  // dropped (or not cached)
+    kReleased,  // dropped (or not, or no longer, the File cached)
     kDirty,     // kept: dirty pages or a write-back error to report first
     kBusy,      // kept: another thread holds the file's lock right now
   };
-  // Drops file `key` from the cache if it has no dirty pages, so that its
-  // descriptor closes once the last holder lets go (a bound on open files);
-  // its clean pages go with it. Never waits for the file's lock (it may be
-  // held across I/O): kBusy instead. A holder's later Read, Write, Truncate
-  // or Commit of the dropped File fails with FileReleasedError() (it would
-  // otherwise write into a File nobody writes back).
+  // Drops `file` from the cache if it is still the File cached for its key
+  // and has no dirty pages, so that its descriptor closes once the last
+  // holder lets go (a bound on open files); its clean pages go with it.
+  // A newer File cached for the same key is never touched: two threads that
+  // each saw the old File must not drop each other's new one. Never waits
+  // for the file's lock (it may be held across I/O): kBusy instead. A
+  // holder's later Read, Write, Truncate or Commit of the dropped File fails
+  // with FileReleasedError() (it would otherwise write into a File nobody
+  // writes back).
   //
   // Example:
-  //   if (cache.ReleaseIfClean(key) == PageCache::Release::kReleased) {
+  //   if (cache.ReleaseIfClean(*node.file) == PageCache::Release::kReleased) {
   //     node.file.reset();
   //   }
   //
@@ -328,7 +331,7 @@ class PageCache {
   // kBusy; for a caller that must drop the file, e.g. to reopen it for
   // writing, while readers keep taking the lock). The cache-wide locks are
   // not held while it waits.
-  Release ReleaseIfClean(FileKey key, IoMode mode = IoMode::kNoBlock)
+  Release ReleaseIfClean(File& file, IoMode mode = IoMode::kNoBlock)
       ABSL_LOCKS_EXCLUDED(files_mu_);
 
   // Dirty pages dropped because they could not be written back, since the

@@ -1333,6 +1333,37 @@ TEST(PageCacheErrorsTest, EvictionErrorsAreKeptForTheNextCommitOrStableWrite) {
   EXPECT_EQ(cache.Stats().writeback_failed_pages, 12u);
 }
 
+// Two threads that each saw the same File and each release it (to reopen it
+// read-write) must not drop the File the other one cached meanwhile: its
+// holders would be told to get it again, over and over under load (a read
+// or write then failed with "released" in a concurrency test). A release
+// names the File, not the key.
+TEST(PageCacheErrorsTest, ReleaseIfCleanNeverDropsANewerFileOfTheSameKey) {
+  for (IoMode mode : {IoMode::kNoBlock, IoMode::kMayBlock}) {
+    TempDir dir;
+    PagePool pool(8 * kPageSize);
+    PageCache cache(pool);
+    const std::string pa = dir.File("a");
+    FilePtr old_file = MustOpen(cache, pa, Pattern(kPageSize, 1));
+    ASSERT_TRUE(old_file != nullptr);
+    EXPECT_EQ(cache.ReleaseIfClean(*old_file, mode),
+              PageCache::Release::kReleased);
+    absl::StatusOr<FilePtr> newer = Open(cache, pa);
+    ASSERT_TRUE(newer.ok()) << newer.status();
+    ASSERT_NE(newer->get(), old_file.get());
+    // The second release of the old File leaves the newer one cached and
+    // usable.
+    EXPECT_EQ(cache.ReleaseIfClean(*old_file, mode),
+              PageCache::Release::kReleased);
+    EXPECT_TRUE(IsOk((*newer)->Write(0, Pattern(10, 2), Stability::kUnstable)));
+    EXPECT_EQ(ReadBytes(**newer, 0, 10), Pattern(10, 2));
+    absl::StatusOr<FilePtr> again = Open(cache, pa);
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ(again->get(), newer->get());
+    EXPECT_TRUE(IsFileReleased(old_file->Read(0, 10).status()));
+  }
+}
+
 // ReleaseIfClean (the server's bound on open files) must not drop a File
 // that still has something to say at its next Commit: dirty pages, or a
 // write-back error kept from eviction.
@@ -1346,15 +1377,15 @@ TEST(PageCacheErrorsTest, ReleaseIfCleanKeepsDirtyFilesAndUnreportedErrors) {
   ASSERT_TRUE(a != nullptr && b != nullptr);
   ASSERT_TRUE(
       IsOk(a->Write(0, Pattern(6 * kPageSize, 99), Stability::kUnstable)));
-  EXPECT_EQ(cache.ReleaseIfClean(KeyOf(pa)), PageCache::Release::kDirty);
+  EXPECT_EQ(cache.ReleaseIfClean(*a), PageCache::Release::kDirty);
   BreakWrites(*a, pa);
   ASSERT_TRUE(b->Read(0, 8 * kPageSize).ok());  // a's pages fail, dropped
   EXPECT_EQ(cache.Stats().dirty_pages, 0u);
   // The error is unreported.
-  EXPECT_EQ(cache.ReleaseIfClean(KeyOf(pa)), PageCache::Release::kDirty);
+  EXPECT_EQ(cache.ReleaseIfClean(*a), PageCache::Release::kDirty);
   RepairWrites(*a, pa);
   EXPECT_EQ(ErrnoOf(a->Commit()), EBADF);
-  EXPECT_EQ(cache.ReleaseIfClean(KeyOf(pa)), PageCache::Release::kReleased);
+  EXPECT_EQ(cache.ReleaseIfClean(*a), PageCache::Release::kReleased);
   EXPECT_EQ(cache.Stats().files, 1u);
   // A holder of the released File is told so, and does nothing with it.
   EXPECT_TRUE(
