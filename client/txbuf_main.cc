@@ -43,6 +43,7 @@
 #include "client/internal/paths.h"
 #include "client/status.h"
 #include "common/engine_kind.h"
+#include "common/mutex_mode.h"
 #include "common/socket_util.h"
 #include "proto/stats_json.h"
 
@@ -890,4 +891,7 @@ int Run(int argc, char** argv) {
 }  // namespace
 }  // namespace txbuf::client
 
-int main(int argc, char** argv) { return txbuf::client::Run(argc, argv); }
+int main(int argc, char** argv) {
+  txbuf::UseProductionMutexMode();
+  return txbuf::client::Run(argc, argv);
+}

@@ -24,6 +24,7 @@
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
 #include "common/command_line.h"
+#include "common/mutex_mode.h"
 #include "server/flags.h"
 #include "server/logging.h"
 #include "server/server.h"
@@ -39,6 +40,7 @@ namespace {
 }  // namespace
 
 int main(int argc, char** argv) {
+  txbuf::UseProductionMutexMode();
   absl::SetProgramUsageMessage(txbuf::server::kTxbufdUsage);
   // The flags (server/flags.cc): the command line is read once; the options
   // are built from the defaults, the --config file and it, here and again

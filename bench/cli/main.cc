@@ -29,6 +29,7 @@
 #include "bench/targets/txbufd/server_pid.h"
 #include "bench/targets/txbufd/txbufd_driver.h"
 #include "client/client.h"
+#include "common/mutex_mode.h"
 
 namespace txbuf::bench {
 namespace {
@@ -231,4 +232,7 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace txbuf::bench
 
-int main(int argc, char** argv) { return txbuf::bench::Main(argc, argv); }
+int main(int argc, char** argv) {
+  txbuf::UseProductionMutexMode();
+  return txbuf::bench::Main(argc, argv);
+}

@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/command_line.h"
 #include "common/memory_stats.h"
+#include "common/mutex_mode.h"
 #include "common/page_pool.h"
 #include "common/slab.h"
 #include "common/txbuf.h"
@@ -42,6 +43,7 @@ ABSL_FLAG(int64_t, revalidate_ms, 0,
           "every READ, -1: never; not given: txbufd's default)");
 
 int main(int argc, char** argv) {
+  txbuf::UseProductionMutexMode();  // as txbufd does
   absl::StatusOr<txbuf::CommandLine> line =
       txbuf::SplitCommandLine(std::vector<std::string>(argv + 1, argv + argc));
   absl::Status parsed = line.status();
