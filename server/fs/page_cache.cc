@@ -1169,7 +1169,7 @@ absl::StatusOr<CachedRead> PageCache::File::Read(uint64_t offset, uint64_t len,
           }
           // Install them and collect the slices.
           std::vector<std::unique_ptr<Entry>> retired;  // stays empty
-          std::vector<Entry*> touched;
+          absl::InlinedVector<Entry*, 16> touched;  // no allocation to 64 KiB
           touched.reserve(npages);
           out.slices.reserve(npages);
           used = 0;

@@ -79,6 +79,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -187,7 +188,8 @@ struct PageSlice {
 // file order (one per page touched), their total, and whether the range
 // reached the end of the file.
 struct CachedRead {
-  std::vector<PageSlice> slices;
+  // Inline up to 4 (a 4 KiB READ has 1 or 2): no allocation per small READ.
+  absl::InlinedVector<PageSlice, 4> slices;
   uint64_t bytes = 0;
   bool eof = false;
 
