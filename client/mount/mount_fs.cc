@@ -8,11 +8,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -23,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/types/span.h"
 #include "client/compound.h"
 #include "client/mount/errno_map.h"
@@ -107,28 +106,6 @@ struct OpenDir {
   uint64_t page_cookie ABSL_GUARDED_BY(mu) = ~uint64_t{0};  // page follows it
   std::vector<rpc::DirEntry> page ABSL_GUARDED_BY(mu);
   bool page_eof ABSL_GUARDED_BY(mu) = false;
-};
-
-// A WRITE buffer's release, waited for. Not absl::Notification: its
-// Notify() may still hold its mutex when a waiter's fast path returns, and
-// the waiter destroys it then; a waiter here returns only after taking the
-// mutex the notifier has let go of.
-class Released {
- public:
-  void Notify() {
-    std::lock_guard<std::mutex> l(mu_);
-    done_ = true;
-    cv_.notify_one();
-  }
-  void Wait() {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [this] { return done_; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
 };
 
 template <typename T>
@@ -446,7 +423,7 @@ class MountFs::Ops {
     if (!fh) return;
     // libfuse's buffer is sent in place: it is not reused before the
     // client's Deleter says the kernel is done with it.
-    Released released;
+    absl::Notification released;
     Compound c;
     c.PutFh(*fh)
         .Write(static_cast<uint64_t>(off),
@@ -455,7 +432,7 @@ class MountFs::Ops {
                rpc::STABILITY_UNSTABLE)
         .GetAttr();
     absl::StatusOr<CompoundReply> r = fs.client_->Call(std::move(c));
-    released.Wait();
+    released.WaitForNotification();
     if (int err = ErrnoOf(r, 3); err != 0) {
       fuse_reply_err(req, err);
       return;
@@ -663,6 +640,7 @@ absl::Status MountFs::Mount() {
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   const fuse_lowlevel_ops ops = Ops::Table();
   session_ = fuse_session_new(&args, &ops, sizeof(ops), this);
+  fuse_opt_free_args(&args);
   if (session_ == nullptr) {
     return absl::InternalError("fuse_session_new failed (see above)");
   }
