@@ -519,6 +519,19 @@ TEST_F(MountTest, ReadOnlyMount) {
   EXPECT_EQ(errno, EROFS);
 }
 
+// A server that goes away fails the mount's requests with EIO at once
+// (the client's connection is gone), never a hang; the mount still
+// unmounts cleanly on SIGTERM.
+TEST_F(MountTest, ALostServerGivesEioAndTheMountStillUnmounts) {
+  ASSERT_EQ(Put(M("f"), "data"), 0);
+  ASSERT_EQ(server_->Stop().exit_code, 0);
+  server_.reset();
+  struct stat st;
+  EXPECT_EQ(stat(M("never-looked-up").c_str(), &st), -1);
+  EXPECT_EQ(errno, EIO);
+  EXPECT_EQ(Put(M("new"), "x"), EIO);
+}
+
 // fio, the benchmark people trust, with its own data verification: a 1 MiB
 // sequential write job (written, then read back and checked), and 4 KiB
 // random reads (O_DIRECT, 16 in flight, so each goes to the server) of a
