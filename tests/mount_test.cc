@@ -519,6 +519,28 @@ TEST_F(MountTest, ReadOnlyMount) {
   EXPECT_EQ(errno, EROFS);
 }
 
+TEST_F(MountTest, TokenFileAuthenticates) {
+  ASSERT_EQ(Put(M("f"), "secret data"), 0);
+  TempDir tok;
+  WriteSecretFile(tok.Join("t"), "s3cret\n");
+  absl::StatusOr<std::unique_ptr<ServerProcess>> s = ServerProcess::Start(
+      {"--export", export_.path(), "--token-file", tok.Join("t")});
+  ASSERT_TRUE(s.ok()) << s.status();
+  // Without the token: an error on the command line, nothing mounted.
+  EXPECT_EQ(
+      Sh(absl::StrCat("'", CliPath(), "' --timeout 10 mount ", (*s)->address(),
+                      " '", mnt2_.path(), "' 2>/dev/null")),
+      1);
+  EXPECT_FALSE(IsMounted(mnt2_.path()));
+  mount2_ = MountProcess::Start((*s)->address(), mnt2_.path(),
+                                {"--token-file", tok.Join("t")});
+  ASSERT_NE(mount2_, nullptr);
+  EXPECT_EQ(Slurp(mnt2_.Join("f")), "secret data");
+  EXPECT_EQ(mount2_->Stop(), 0);
+  mount2_.reset();
+  EXPECT_EQ((*s)->Stop().exit_code, 0);
+}
+
 // A server that goes away fails the mount's requests with EIO at once
 // (the client's connection is gone), never a hang; the mount still
 // unmounts cleanly on SIGTERM.
