@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -94,10 +95,6 @@ int ErrnoOf(const absl::StatusOr<CompoundReply>& r, int expected) {
   return 0;
 }
 
-// What OPEN and CREATE leave in fuse_file_info::fh: nothing yet (what a
-// file has uncommitted is the inode's, InodeTable::MarkDirty).
-struct OpenFile {};
-
 // What OPENDIR leaves in fuse_file_info::fh: the last page READDIR
 // returned, so the kernel's small READDIR buffers cost one round trip per
 // page, not one each.
@@ -108,18 +105,33 @@ struct OpenDir {
   bool page_eof ABSL_GUARDED_BY(mu) = false;
 };
 
-template <typename T>
-uint64_t ToFh(T* open) {
-  return reinterpret_cast<uintptr_t>(open);
-}
-OpenFile* FileOf(const fuse_file_info* fi) {
-  return reinterpret_cast<OpenFile*>(static_cast<uintptr_t>(fi->fh));
-}
 OpenDir* DirOf(const fuse_file_info* fi) {
   return reinterpret_cast<OpenDir*>(static_cast<uintptr_t>(fi->fh));
 }
 
 }  // namespace
+
+struct MountFs::OpenDirs {
+  OpenDir* Add() {
+    auto dir = std::make_unique<OpenDir>();
+    OpenDir* p = dir.get();
+    absl::MutexLock l(&mu);
+    dirs.emplace(p, std::move(dir));
+    return p;
+  }
+  void Remove(OpenDir* dir) {
+    std::unique_ptr<OpenDir> gone;
+    absl::MutexLock l(&mu);
+    auto it = dirs.find(dir);
+    if (it == dirs.end()) return;
+    gone = std::move(it->second);
+    dirs.erase(it);
+  }
+
+  absl::Mutex mu;
+  absl::flat_hash_map<OpenDir*, std::unique_ptr<OpenDir>> dirs
+      ABSL_GUARDED_BY(mu);
+};
 
 class MountFs::Ops {
  public:
@@ -368,9 +380,10 @@ class MountFs::Ops {
     }
     fi->keep_cache = changed ? 0 : 1;
     if (fi->flags & O_DIRECT) fi->direct_io = 1;
-    auto* file = new OpenFile;
-    fi->fh = ToFh(file);
-    if (fuse_reply_open(req, fi) != 0) delete file;
+    // No state per open file (what a file has uncommitted is its inode's,
+    // InodeTable::MarkDirty): nothing for RELEASE to free.
+    fi->fh = 0;
+    fuse_reply_open(req, fi);
   }
 
   static void Create(fuse_req_t req, fuse_ino_t parent, const char* name,
@@ -391,12 +404,8 @@ class MountFs::Ops {
     if (truncate) *made.mutable_attr() = r->result(2).attr().attr();
     fuse_entry_param e = Entry(fs, made);
     if (fi->flags & O_DIRECT) fi->direct_io = 1;
-    auto* file = new OpenFile;
-    fi->fh = ToFh(file);
-    if (fuse_reply_create(req, &e, fi) != 0) {
-      delete file;
-      fs.inodes_.Forget(e.ino, 1);
-    }
+    fi->fh = 0;
+    if (fuse_reply_create(req, &e, fi) != 0) fs.inodes_.Forget(e.ino, 1);
   }
 
   static void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -446,8 +455,14 @@ class MountFs::Ops {
     std::optional<std::string> fh = HandleOr(req, ino);
     if (!fh) return;
     Compound c;
-    c.PutFh(*fh).Commit();
-    if (Run(req, std::move(c))) fuse_reply_err(req, 0);
+    // The attributes after: the write-back moved mtime, and this mount's
+    // own writes must not look like another client's change at the next
+    // open (which would drop the cached pages).
+    c.PutFh(*fh).Commit().GetAttr();
+    std::optional<CompoundReply> r = Run(req, std::move(c));
+    if (!r) return;
+    Fs(req).inodes_.UpdateStamp(ino, StampOf(r->result(2).attr().attr()));
+    fuse_reply_err(req, 0);
   }
 
   static void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
@@ -465,21 +480,21 @@ class MountFs::Ops {
     Commit(req, ino);
   }
 
-  static void Release(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
-    delete FileOf(fi);
+  static void Release(fuse_req_t req, fuse_ino_t /*ino*/,
+                      fuse_file_info* /*fi*/) {
     fuse_reply_err(req, 0);
   }
 
   static void OpenDirOp(fuse_req_t req, fuse_ino_t /*ino*/,
                         fuse_file_info* fi) {
-    auto* dir = new OpenDir;
-    fi->fh = ToFh(dir);
-    if (fuse_reply_open(req, fi) != 0) delete dir;
+    OpenDir* dir = Fs(req).open_dirs_->Add();
+    fi->fh = reinterpret_cast<uintptr_t>(dir);
+    if (fuse_reply_open(req, fi) != 0) Fs(req).open_dirs_->Remove(dir);
   }
 
   static void ReleaseDir(fuse_req_t req, fuse_ino_t /*ino*/,
                          fuse_file_info* fi) {
-    delete DirOf(fi);
+    Fs(req).open_dirs_->Remove(DirOf(fi));
     fuse_reply_err(req, 0);
   }
 
@@ -614,7 +629,8 @@ absl::StatusOr<std::unique_ptr<MountFs>> MountFs::Create(Client* client,
 MountFs::MountFs(Client* client, MountOptions options, std::string root_fh)
     : client_(client),
       options_(std::move(options)),
-      inodes_(std::move(root_fh)) {
+      inodes_(std::move(root_fh)),
+      open_dirs_(std::make_unique<OpenDirs>()) {
   const rpc::Hello& hello = client_->hello();
   // 0 in Hello: the protocol's default (docs/PROTOCOL.md section 1).
   max_read_ = hello.max_read() != 0 ? hello.max_read() : 16u << 20;

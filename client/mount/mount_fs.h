@@ -96,6 +96,10 @@ class MountFs {
   uint32_t max_write_;
   fuse_session* session_ = nullptr;
   bool mounted_ = false;
+  // The directories open now (OPENDIR's state), freed at RELEASEDIR, or
+  // here for those the kernel had not released when the session ended.
+  struct OpenDirs;
+  std::unique_ptr<OpenDirs> open_dirs_;
 };
 
 }  // namespace txbuf::client::mount
