@@ -6,12 +6,12 @@
 // trip): LOOKUP is PUTFH(parent) + LOOKUP(name, no_follow) (its result has
 // the handle and attributes), CREATE is PUTFH + CREATE (+ SETATTR size 0
 // for O_TRUNC), READ is PUTFH + READ, answered straight from the reply's
-// payload (fuse_reply_buf: the one copy is the kernel's, into the reader's
-// pages), WRITE is PUTFH + WRITE (UNSTABLE, the data referenced in place) +
-// GETATTR, FLUSH of a written file and FSYNC are COMMIT. The FUSE threads
-// use the client's blocking Call(): many in flight at once from the
-// multi-threaded session, pipelined by the client; the client's loop thread
-// never waits.
+// payload (fuse_reply_buf: no copy here; the client library has copied it
+// out of its receive buffer once), WRITE is PUTFH + WRITE (UNSTABLE, the data
+// referenced in place) + GETATTR, FLUSH of a written file and FSYNC are COMMIT.
+// The FUSE threads use the client's blocking Call(): many in flight at once
+// from the multi-threaded session, pipelined by the client; the client's loop
+// thread never waits.
 //
 // Consistency is close-to-open: OPEN asks the server for the attributes and
 // drops the kernel's cached pages and attributes of a file that changed
