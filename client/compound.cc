@@ -31,8 +31,22 @@ Compound& Compound::GetFh() {
   return *this;
 }
 
-Compound& Compound::Lookup(absl::string_view path) {
-  AddOp().mutable_lookup()->set_path(path.data(), path.size());
+Compound& Compound::Lookup(absl::string_view path, bool no_follow) {
+  rpc::Lookup* l = AddOp().mutable_lookup();
+  l->set_path(path.data(), path.size());
+  if (no_follow) l->set_no_follow(true);
+  return *this;
+}
+
+Compound& Compound::Symlink(absl::string_view name, absl::string_view target) {
+  rpc::Symlink* s = AddOp().mutable_symlink();
+  s->set_name(name.data(), name.size());
+  s->set_target(target.data(), target.size());
+  return *this;
+}
+
+Compound& Compound::Readlink() {
+  AddOp().mutable_readlink();
   return *this;
 }
 

@@ -84,11 +84,14 @@ class Compound {
   //   c.PutRootFh().Lookup("dir").GetFh();
   Compound& GetFh();
 
-  // CFH := CFH/path, `path` one or more names joined by '/' (relative).
+  // CFH := CFH/path, `path` one or more names joined by '/' (relative). A
+  // symlink as the last component is followed, unless `no_follow` (then CFH
+  // := the link itself: how a mount shows links as links).
   //
   // Example:
   //   c.PutRootFh().Lookup("docs/a.txt").GetAttr();
-  Compound& Lookup(absl::string_view path);
+  //   c.PutFh(dir_fh).Lookup("link", /*no_follow=*/true);  // the link
+  Compound& Lookup(absl::string_view path, bool no_follow = false);
 
   // The attributes of CFH (AttrResult).
   //
@@ -166,6 +169,19 @@ class Compound {
   // Example:
   //   c.PutRootFh().Mkdir("dir", 0755);
   Compound& Mkdir(absl::string_view name, uint32_t mode = 0755);
+
+  // Creates symbolic link `name` in CFH pointing to `target` (stored as
+  // given, 1 to 4095 bytes); CFH := the link (FhResult).
+  //
+  // Example:
+  //   c.PutFh(dir_fh).Symlink("latest", "v1.2/bin");
+  Compound& Symlink(absl::string_view name, absl::string_view target);
+
+  // The target of CFH, a symbolic link (ReadlinkResult).
+  //
+  // Example:
+  //   c.PutFh(link_fh).Readlink();
+  Compound& Readlink();
 
   // Removes non-directory `name` from CFH.
   //

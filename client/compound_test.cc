@@ -71,6 +71,22 @@ TEST(CompoundTest, BuildsOpsInOrder) {
   EXPECT_EQ(c.DebugString().substr(0, 32), "PUTROOTFH LOOKUP 'a/b' GETATTR R");
 }
 
+TEST(CompoundTest, BuildsLinkOps) {
+  Compound c;
+  c.PutFh("DIR").Lookup("l", /*no_follow=*/true).Lookup("m");
+  c.Symlink("new", "../target").Readlink();
+  ASSERT_EQ(c.size(), 5);
+  const rpc::Request& r = c.request();
+  EXPECT_EQ(r.ops(1).lookup().path(), "l");
+  EXPECT_TRUE(r.ops(1).lookup().no_follow());
+  EXPECT_FALSE(r.ops(2).lookup().no_follow());
+  EXPECT_EQ(r.ops(3).symlink().name(), "new");
+  EXPECT_EQ(r.ops(3).symlink().target(), "../target");
+  EXPECT_TRUE(r.ops(4).has_readlink());
+  EXPECT_EQ(c.DebugString(),
+            "PUTFH LOOKUP 'l' LOOKUP 'm' SYMLINK 'new' READLINK");
+}
+
 TEST(CompoundTest, WritePayloadOffsetsAreCumulativeAndDataNotInEnvelope) {
   std::string a(5000, 'a'), b(100, 'b'), d(3000, 'd');
   int released = 0;

@@ -41,6 +41,7 @@
 #include "client/internal/format.h"
 #include "client/internal/glob.h"
 #include "client/internal/paths.h"
+#include "client/mount/mount_command.h"
 #include "client/status.h"
 #include "common/engine_kind.h"
 #include "common/mutex_mode.h"
@@ -104,6 +105,14 @@ Commands:
                          bytes, destructor latency, completions, engines,
                          slabs, page cache, connections); --json prints one
                          JSON object
+  mount SERVER[:PORT] DIR [--token-file F] [--read-only] [-f]
+        [--export NAME] [--attr-timeout S] [--entry-timeout S]
+                         mount the export on DIR (FUSE): every tool works
+                         on it; returns once mounted and serves in the
+                         background (-f: in the foreground until
+                         unmounted); attributes and names cached 1 s
+                         (--attr-timeout, --entry-timeout); close-to-open
+                         consistency; unmount with fusermount3 -u DIR
 
 Command options follow the command word and may be bundled (ls -la); long
 forms: --all, --human-readable, --recursive, --parents, --json; "--" ends
@@ -773,6 +782,26 @@ int CheckCpOperands(const std::vector<std::string>& operands) {
   return 0;
 }
 
+// The client options of the global flags --engine, --connections and
+// --timeout. Returns 0, or a usage error's exit status.
+int CommonClientOptions(ClientOptions* opts) {
+  absl::StatusOr<EngineKind> kind =
+      ParseEngineKind(absl::GetFlag(FLAGS_engine));
+  if (!kind.ok()) return UsageError(kind.status().message());
+  const int connections = absl::GetFlag(FLAGS_connections);
+  if (connections < 1) return UsageError("--connections needs a number >= 1");
+  const double timeout_s = absl::GetFlag(FLAGS_timeout);
+  if (!(timeout_s > 0) || timeout_s > 1e9) {
+    return UsageError("--timeout needs a positive number of seconds");
+  }
+  opts->engine = *kind;
+  opts->connections = connections;
+  // --timeout bounds everything: connect and handshake, and each request.
+  opts->connect_timeout = absl::Seconds(timeout_s);
+  opts->request_timeout = absl::Seconds(timeout_s);
+  return 0;
+}
+
 int Run(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   GlobalParse g = ParseGlobalFlags(argc, argv);
@@ -789,6 +818,16 @@ int Run(int argc, char** argv) {
       std::fputs(HelpText().c_str(), stdout);
       return 0;
     }
+  }
+
+  if (cmd == "mount") {
+    absl::StatusOr<mount::MountArgs> ma = mount::ParseMountArgs(
+        raw_args, {.token_file = absl::GetFlag(FLAGS_token_file),
+                   .export_name = absl::GetFlag(FLAGS_export)});
+    if (!ma.ok()) return UsageError(ma.status().message());
+    ClientOptions opts;
+    if (int rc = CommonClientOptions(&opts); rc != 0) return rc;
+    return mount::RunMount(*ma, std::move(opts));
   }
 
   // Check the command line completely before connecting.
@@ -823,25 +862,11 @@ int Run(int argc, char** argv) {
     return UsageError(
         absl::StrCat("bad --server '", server, "' (want HOST[:PORT])"));
   }
-  absl::StatusOr<EngineKind> kind =
-      ParseEngineKind(absl::GetFlag(FLAGS_engine));
-  if (!kind.ok()) return UsageError(kind.status().message());
-  const int connections = absl::GetFlag(FLAGS_connections);
-  if (connections < 1) return UsageError("--connections needs a number >= 1");
-  const double timeout_s = absl::GetFlag(FLAGS_timeout);
-  if (!(timeout_s > 0) || timeout_s > 1e9) {
-    return UsageError("--timeout needs a positive number of seconds");
-  }
-
   ClientOptions opts;
+  if (int rc = CommonClientOptions(&opts); rc != 0) return rc;
   opts.host = hp->first;
   opts.port = hp->second;
-  opts.engine = *kind;
   opts.export_name = absl::GetFlag(FLAGS_export);
-  opts.connections = connections;
-  // --timeout bounds everything: connect and handshake, and each request.
-  opts.connect_timeout = absl::Seconds(timeout_s);
-  opts.request_timeout = absl::Seconds(timeout_s);
   if (const std::string token_file = absl::GetFlag(FLAGS_token_file);
       !token_file.empty()) {
     absl::StatusOr<std::string> tok = ReadTokenFile(token_file);

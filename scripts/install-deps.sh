@@ -10,6 +10,8 @@ pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy libclang-rt-14-dev
   iproute2 procps python3
+  # txbuf mount (libfuse3) and its tests (fusermount3, fio)
+  libfuse3-dev fuse3 fio
   # tests/dist/: man pages rendered with groff
   groff-base
   # cpack -G DEB (dpkg-shlibdeps; CPack looks for file) and tests/install/

@@ -406,7 +406,8 @@ absl::Status Executor::RunOp(const rpc::Op& op,
     case rpc::Op::kGetfh:
       return FillFh(ex, cfh, res);
     case rpc::Op::kLookup: {
-      absl::StatusOr<NodeRef> n = ex.Lookup(*cfh, op.lookup().path());
+      absl::StatusOr<NodeRef> n =
+          ex.Lookup(*cfh, op.lookup().path(), op.lookup().no_follow());
       if (!n.ok()) return n.status();
       cfh = *n;
       return FillFh(ex, cfh, res);

@@ -727,7 +727,8 @@ absl::Status Export::CheckWritable() const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<NodeRef> Export::Lookup(Node& dir, absl::string_view path) {
+absl::StatusOr<NodeRef> Export::Lookup(Node& dir, absl::string_view path,
+                                       bool no_follow) {
   if (path.empty()) return FsError(FsErrorKind::kInvalid, "empty path");
   if (path.front() == '/') {
     return FsError(FsErrorKind::kAccess,
@@ -749,8 +750,9 @@ absl::StatusOr<NodeRef> Export::Lookup(Node& dir, absl::string_view path) {
   absl::StatusOr<FdRef> dfd = DirFd(dir);
   if (!dfd.ok()) return dfd.status();
   std::string p(path);
-  UniqueFd fd(
-      OpenAt2((*dfd)->get(), p.c_str(), O_PATH | O_CLOEXEC, 0, kBeneath));
+  UniqueFd fd(OpenAt2((*dfd)->get(), p.c_str(),
+                      O_PATH | O_CLOEXEC | (no_follow ? O_NOFOLLOW : 0), 0,
+                      kBeneath));
   if (!fd) return ResolveError(errno, absl::StrCat("lookup '", path, "'"));
   return Adopt(std::move(fd), dir.shared_from_this(), path);
 }

@@ -207,7 +207,10 @@ class Export {
   uint64_t export_id() const { return export_id_; }
 
   // Resolves `path` (components joined by '/') beneath directory `dir`.
-  absl::StatusOr<NodeRef> Lookup(Node& dir, absl::string_view path);
+  // A symlink as the last component is followed unless `no_follow` (then
+  // the node is the link itself).
+  absl::StatusOr<NodeRef> Lookup(Node& dir, absl::string_view path,
+                                 bool no_follow = false);
 
   // Metadata operations; `dir` must be a directory node.
   absl::StatusOr<NodeRef> Create(Node& dir, absl::string_view name,

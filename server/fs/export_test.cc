@@ -106,6 +106,33 @@ TEST_F(ExportTest, SymlinksOutOfTheExportAreNotFollowed) {
   EXPECT_FALSE(ex->Lookup(*ex->Root(), "dir_out/secret").ok());
 }
 
+TEST_F(ExportTest, LookupWithNoFollowNamesTheLinkItself) {
+  fs::create_symlink("dir/a.txt", root_ / "to_a");
+  fs::create_symlink("missing", root_ / "dangling");
+  fs::create_symlink("../outside/secret", root_ / "rel_out");
+  std::unique_ptr<Export> ex = Open();
+  ASSERT_NE(ex, nullptr);
+  // Followed by default: the target.
+  absl::StatusOr<NodeRef> followed = ex->Lookup(*ex->Root(), "to_a");
+  ASSERT_TRUE(followed.ok()) << followed.status();
+  EXPECT_TRUE((*followed)->is_regular);
+  // Not followed: the link, whatever its target (dangling, outside).
+  for (const char* name : {"to_a", "dangling", "rel_out"}) {
+    absl::StatusOr<NodeRef> link =
+        ex->Lookup(*ex->Root(), name, /*no_follow=*/true);
+    ASSERT_TRUE(link.ok()) << name << ": " << link.status();
+    absl::StatusOr<struct stat> st = ex->Stat(**link);
+    ASSERT_TRUE(st.ok()) << name << ": " << st.status();
+    EXPECT_TRUE(S_ISLNK(st->st_mode)) << name;
+    EXPECT_NE(ex->HandleOf(**link), ex->HandleOf(**followed)) << name;
+  }
+  // A regular file or directory is the same either way.
+  absl::StatusOr<NodeRef> dir =
+      ex->Lookup(*ex->Root(), "dir", /*no_follow=*/true);
+  ASSERT_TRUE(dir.ok());
+  EXPECT_TRUE((*dir)->is_dir);
+}
+
 TEST_F(ExportTest, GarbageHandlesAreBadAndRemovedFilesStale) {
   std::unique_ptr<Export> ex = Open();
   ASSERT_NE(ex, nullptr);

@@ -1,0 +1,51 @@
+// client/mount/mount_command_test.cc: `txbuf mount`'s command line.
+#include "client/mount/mount_command.h"
+
+#include "gtest/gtest.h"
+
+namespace txbuf::client::mount {
+namespace {
+
+TEST(MountArgsTest, OperandsOptionsAndDefaults) {
+  absl::StatusOr<MountArgs> a = ParseMountArgs(
+      {"srv:7000", "/mnt/x", "--read-only", "-f", "--token-file", "/t",
+       "--export=scratch", "--attr-timeout", "0.5", "--entry-timeout=0"},
+      {.token_file = "/global"});
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->server, "srv:7000");
+  EXPECT_EQ(a->mountpoint, "/mnt/x");
+  EXPECT_TRUE(a->read_only);
+  EXPECT_TRUE(a->foreground);
+  EXPECT_EQ(a->token_file, "/t");
+  EXPECT_EQ(a->export_name, "scratch");
+  EXPECT_EQ(a->attr_timeout, 0.5);
+  EXPECT_EQ(a->entry_timeout, 0.0);
+
+  absl::StatusOr<MountArgs> d =
+      ParseMountArgs({"-f", "srv", "dir"}, {.token_file = "/global"});
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->token_file, "/global");  // the global flag's value
+  EXPECT_FALSE(d->read_only);
+  EXPECT_EQ(d->attr_timeout, 1.0);
+  EXPECT_EQ(d->entry_timeout, 1.0);
+}
+
+TEST(MountArgsTest, Refusals) {
+  for (const std::vector<std::string>& bad :
+       std::vector<std::vector<std::string>>{
+           {},
+           {"srv"},
+           {"srv", "dir", "extra"},
+           {"srv", "dir", "--bogus"},
+           {"srv", "dir", "-x"},
+           {"srv", "dir", "--attr-timeout"},
+           {"srv", "dir", "--attr-timeout", "-1"},
+           {"srv", "dir", "--entry-timeout=soon"},
+           {"srv:notaport", "dir"},
+       }) {
+    EXPECT_FALSE(ParseMountArgs(bad, {}).ok()) << testing::PrintToString(bad);
+  }
+}
+
+}  // namespace
+}  // namespace txbuf::client::mount

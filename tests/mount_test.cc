@@ -1,0 +1,599 @@
+// tests/mount_test.cc: `txbuf mount` end to end: a real txbufd on a
+// temporary export, mounted with the real txbuf binary (FUSE), used through
+// the kernel with plain system calls, std::filesystem, cp, tar and fio.
+//
+// Needs root and /dev/fuse (each test skips with the reason otherwise).
+// Every mount is unmounted in every exit path: SIGTERM to the mount process
+// (which unmounts), else a lazy unmount; the mount process also gets
+// SIGTERM if the test process dies (PR_SET_PDEATHSIG).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/server_process.h"
+
+namespace txbuf::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string CliPath() { return TXBUF_CLI_PATH; }
+
+// Whether `dir` is a txbuf FUSE mount now (/proc/self/mountinfo).
+bool IsMounted(const std::string& dir) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f = absl::StrSplit(line, ' ');
+    if (f.size() < 10 || f[4] != dir) continue;
+    for (size_t i = 5; i + 1 < f.size(); ++i) {
+      if (f[i] == "-") return f[i + 1] == "fuse.txbuf";
+    }
+  }
+  return false;
+}
+
+// The last resort: a lazy unmount, by the kernel or by fusermount3.
+void ForceUnmount(const std::string& dir) {
+  if (!IsMounted(dir)) return;
+  if (umount2(dir.c_str(), MNT_DETACH) != 0) {
+    std::string cmd = absl::StrCat("fusermount3 -u -z '", dir, "' 2>/dev/null");
+    (void)std::system(cmd.c_str());
+  }
+}
+
+// Runs `cmd` with sh; its exit status (-1 if it did not exit).
+int Sh(const std::string& cmd) {
+  int st = std::system(cmd.c_str());
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+bool HaveCommand(const std::string& name) {
+  return Sh(absl::StrCat("command -v ", name, " >/dev/null 2>&1")) == 0;
+}
+
+// A `txbuf mount ... -f` process: started, waited for until mounted,
+// stopped with SIGTERM.
+class MountProcess {
+ public:
+  static std::unique_ptr<MountProcess> Start(
+      const std::string& server, const std::string& dir,
+      const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {CliPath(), "mount", server, dir, "-f"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto m = std::unique_ptr<MountProcess>(new MountProcess(dir));
+    m->pid_ = fork();
+    if (m->pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    bool exited = false;
+    const bool up = WaitFor(
+        [&] {
+          int st;
+          if (waitpid(m->pid_, &st, WNOHANG) == m->pid_) {
+            exited = true;
+            m->pid_ = -1;
+            return true;
+          }
+          return IsMounted(dir);
+        },
+        absl::Seconds(60));
+    EXPECT_TRUE(up && !exited)
+        << "txbuf mount " << dir << (exited ? " exited" : " did not mount");
+    if (!up || exited) return nullptr;
+    return m;
+  }
+
+  ~MountProcess() { Stop(); }
+
+  // SIGTERM (the process unmounts and exits 0); returns its exit status,
+  // -1 if it had to be killed. The directory is unmounted in any case.
+  int Stop() {
+    if (pid_ <= 0) return exit_status_;
+    kill(pid_, SIGTERM);
+    int st = 0;
+    bool done = WaitFor([&] { return waitpid(pid_, &st, WNOHANG) == pid_; },
+                        absl::Seconds(60));
+    if (!done) {
+      ADD_FAILURE() << "txbuf mount " << dir_ << " did not exit on SIGTERM";
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &st, 0);
+    }
+    pid_ = -1;
+    exit_status_ = done && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (IsMounted(dir_)) {
+      ADD_FAILURE() << dir_ << " still mounted after the mount process exited";
+      ForceUnmount(dir_);
+    }
+    return exit_status_;
+  }
+
+ private:
+  explicit MountProcess(std::string dir) : dir_(std::move(dir)) {}
+  std::string dir_;
+  pid_t pid_ = -1;
+  int exit_status_ = -1;
+};
+
+// Reads a whole file with read(2); "<errno N>" on failure.
+std::string Slurp(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::StrCat("<errno ", errno, ">");
+  std::string out;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, n);
+  close(fd);
+  return out;
+}
+
+// Writes `data` with open(flags)/write/close; 0 or the failing errno.
+int Put(const std::string& path, const std::string& data,
+        int flags = O_WRONLY | O_CREAT | O_TRUNC) {
+  int fd = open(path.c_str(), flags | O_CLOEXEC, 0644);
+  if (fd < 0) return errno;
+  if (write(fd, data.data(), data.size()) !=
+      static_cast<ssize_t>(data.size())) {
+    int e = errno;
+    close(fd);
+    return e;
+  }
+  return close(fd) == 0 ? 0 : errno;
+}
+
+// A deterministic pseudo-random byte stream (xorshift64*), by position.
+void Fill(uint64_t seed, uint64_t pos, char* out, size_t n) {
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t x = seed ^ ((pos + i) * 0x9E3779B97F4A7C15ull);
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    x *= 0x2545F4914F6CDD1Dull;
+    for (size_t b = 0; b < 8 && i + b < n; ++b) out[i + b] = char(x >> (8 * b));
+  }
+}
+
+// FNV-1a 64 of a file read in 1 MiB read(2)s; 0 on error.
+uint64_t Checksum(const std::string& path, uint64_t* size = nullptr) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  std::vector<char> buf(1 << 20);
+  uint64_t h = 1469598103934665603ull, total = 0;
+  ssize_t n;
+  while ((n = read(fd, buf.data(), buf.size())) > 0) {
+    for (ssize_t i = 0; i < n; ++i) {
+      h = (h ^ static_cast<unsigned char>(buf[i])) * 1099511628211ull;
+    }
+    total += n;
+  }
+  close(fd);
+  if (n < 0) return 0;
+  if (size != nullptr) *size = total;
+  return h;
+}
+
+uint64_t ChecksumOfPattern(uint64_t seed, uint64_t size) {
+  std::vector<char> buf(1 << 20);
+  uint64_t h = 1469598103934665603ull;
+  for (uint64_t pos = 0; pos < size; pos += buf.size()) {
+    const size_t n = std::min<uint64_t>(buf.size(), size - pos);
+    Fill(seed, pos, buf.data(), n);
+    for (size_t i = 0; i < n; ++i) {
+      h = (h ^ static_cast<unsigned char>(buf[i])) * 1099511628211ull;
+    }
+  }
+  return h;
+}
+
+class MountTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root to mount (FUSE)";
+    if (access("/dev/fuse", R_OK | W_OK) != 0) {
+      GTEST_SKIP() << "no usable /dev/fuse";
+    }
+    absl::StatusOr<std::unique_ptr<ServerProcess>> s =
+        ServerProcess::Start({"--export", export_.path()});
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = std::move(*s);
+    mount_ = MountProcess::Start(server_->address(), mnt_.path());
+    ASSERT_NE(mount_, nullptr);
+  }
+
+  void TearDown() override {
+    // Unmount before any directory is removed.
+    if (mount2_ != nullptr) {
+      EXPECT_EQ(mount2_->Stop(), 0);
+    }
+    if (mount_ != nullptr) {
+      EXPECT_EQ(mount_->Stop(), 0);
+    }
+    ForceUnmount(mnt2_.path());
+    ForceUnmount(mnt_.path());
+    if (server_ != nullptr) {
+      EXPECT_EQ(server_->Stop().exit_code, 0);
+    }
+  }
+
+  std::string M(const std::string& rel) const { return mnt_.Join(rel); }
+  std::string E(const std::string& rel) const { return export_.Join(rel); }
+
+  TempDir export_, mnt_, mnt2_, local_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<MountProcess> mount_, mount2_;
+};
+
+TEST_F(MountTest, FilesThroughTheKernel) {
+  // Create, write, read; on the server's disk after close (COMMIT).
+  ASSERT_EQ(Put(M("f"), "hello", O_WRONLY | O_CREAT | O_EXCL), 0);
+  EXPECT_EQ(Slurp(M("f")), "hello");
+  EXPECT_EQ(ReadFileOrDie(E("f")), "hello");
+  // Append.
+  ASSERT_EQ(Put(M("f"), " world", O_WRONLY | O_APPEND), 0);
+  EXPECT_EQ(Slurp(M("f")), "hello world");
+  // Truncate down and up.
+  ASSERT_EQ(truncate(M("f").c_str(), 5), 0);
+  EXPECT_EQ(Slurp(M("f")), "hello");
+  ASSERT_EQ(truncate(M("f").c_str(), 8), 0);
+  EXPECT_EQ(Slurp(M("f")), std::string("hello\0\0\0", 8));
+  EXPECT_EQ(fs::file_size(E("f")), 8u);
+  // O_TRUNC on open.
+  ASSERT_EQ(Put(M("f"), "new"), 0);
+  EXPECT_EQ(Slurp(M("f")), "new");
+  // Rename, over an existing target, across directories.
+  ASSERT_EQ(rename(M("f").c_str(), M("g").c_str()), 0);
+  EXPECT_EQ(Slurp(M("f")), absl::StrCat("<errno ", ENOENT, ">"));
+  ASSERT_EQ(Put(M("h"), "other"), 0);
+  ASSERT_EQ(rename(M("h").c_str(), M("g").c_str()), 0);
+  EXPECT_EQ(Slurp(M("g")), "other");
+  EXPECT_FALSE(fs::exists(M("h")));
+  EXPECT_EQ(ReadFileOrDie(E("g")), "other");
+  ASSERT_EQ(mkdir(M("d").c_str(), 0755), 0);
+  ASSERT_EQ(rename(M("g").c_str(), M("d/g2").c_str()), 0);
+  EXPECT_EQ(Slurp(M("d/g2")), "other");
+  EXPECT_EQ(ReadFileOrDie(E("d/g2")), "other");
+  // Errors, as errno.
+  errno = 0;
+  EXPECT_EQ(mkdir(M("d").c_str(), 0755), -1);
+  EXPECT_EQ(errno, EEXIST);
+  EXPECT_EQ(Put(M("d/g2"), "x", O_WRONLY | O_CREAT | O_EXCL), EEXIST);
+  EXPECT_EQ(Put(M("missing/x"), "x"), ENOENT);
+  EXPECT_EQ(rmdir(M("d").c_str()), -1);
+  EXPECT_EQ(errno, ENOTEMPTY);
+  EXPECT_EQ(unlink(M("d").c_str()), -1);
+  EXPECT_EQ(errno, EISDIR);
+  EXPECT_EQ(Put(M("d"), "x", O_WRONLY), EISDIR);
+  EXPECT_EQ(rmdir(M("d/g2").c_str()), -1);
+  EXPECT_EQ(errno, ENOTDIR);
+  EXPECT_EQ(unlink(M("nothing").c_str()), -1);
+  EXPECT_EQ(errno, ENOENT);
+  EXPECT_EQ(Put(M(std::string(256, 'n')), "x"), ENAMETOOLONG);
+  ASSERT_EQ(mkdir(M("e").c_str(), 0755), 0);
+  ASSERT_EQ(Put(M("e/x"), "x"), 0);
+  ASSERT_EQ(mkdir(M("e2").c_str(), 0755), 0);
+  EXPECT_EQ(rename(M("e2").c_str(), M("e").c_str()), -1);  // e not empty
+  EXPECT_EQ(errno, ENOTEMPTY);
+  EXPECT_EQ(link(M("e/x").c_str(), M("e/hard").c_str()), -1);
+  EXPECT_EQ(errno, EOPNOTSUPP);
+  // Unlink, rmdir.
+  ASSERT_EQ(unlink(M("e/x").c_str()), 0);
+  ASSERT_EQ(rmdir(M("e").c_str()), 0);
+  ASSERT_EQ(rmdir(M("e2").c_str()), 0);
+  EXPECT_FALSE(fs::exists(E("e")));
+  // chmod, utimens.
+  ASSERT_EQ(chmod(M("d/g2").c_str(), 0600), 0);
+  struct stat st;
+  ASSERT_EQ(stat(M("d/g2").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  ASSERT_EQ(stat(E("d/g2").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  const timespec times[2] = {{1500000000, 123456789}, {1600000000, 987654321}};
+  ASSERT_EQ(utimensat(AT_FDCWD, M("d/g2").c_str(), times, 0), 0);
+  ASSERT_EQ(stat(M("d/g2").c_str(), &st), 0);
+  EXPECT_EQ(st.st_atim.tv_sec, 1500000000);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1600000000);
+  EXPECT_EQ(st.st_mtim.tv_nsec, 987654321);
+  ASSERT_EQ(stat(E("d/g2").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1600000000);
+  // statfs: the export's file system.
+  struct statvfs mv, ev;
+  ASSERT_EQ(statvfs(mnt_.path().c_str(), &mv), 0);
+  ASSERT_EQ(statvfs(export_.path().c_str(), &ev), 0);
+  EXPECT_EQ(mv.f_blocks * mv.f_frsize, ev.f_blocks * ev.f_frsize);
+  EXPECT_EQ(mv.f_files, ev.f_files);
+  EXPECT_EQ(mv.f_namemax, 255u);
+  // Symlinks: made through the mount and on the server's host, shown as
+  // links (dangling, leaving the export, or to a file beside them).
+  ASSERT_EQ(symlink("d/g2", M("to_g2").c_str()), 0);
+  fs::create_symlink("../../outside/target", E("host_link"));
+  fs::create_symlink("nowhere", E("dangling"));
+  for (const char* name : {"to_g2", "host_link", "dangling"}) {
+    ASSERT_EQ(lstat(M(name).c_str(), &st), 0) << name;
+    EXPECT_TRUE(S_ISLNK(st.st_mode)) << name;
+  }
+  EXPECT_EQ(fs::read_symlink(M("to_g2")), "d/g2");
+  EXPECT_EQ(fs::read_symlink(E("to_g2")), "d/g2");
+  EXPECT_EQ(fs::read_symlink(M("host_link")), "../../outside/target");
+  EXPECT_EQ(Slurp(M("to_g2")), "other");  // followed by the kernel
+  EXPECT_EQ(Slurp(M("dangling")), absl::StrCat("<errno ", ENOENT, ">"));
+}
+
+TEST_F(MountTest, ReadDirOf2000Entries) {
+  ASSERT_EQ(mkdir(M("many").c_str(), 0755), 0);
+  std::set<std::string> made;
+  for (int i = 0; i < 2000; ++i) {
+    std::string name = absl::StrCat("entry-", i, "-", std::string(i % 40, 'x'));
+    ASSERT_EQ(Put(M("many/" + name), ""), 0) << name;
+    made.insert(name);
+  }
+  std::set<std::string> listed, on_disk;
+  size_t count = 0;
+  for (const fs::directory_entry& e : fs::directory_iterator(M("many"))) {
+    listed.insert(e.path().filename().string());
+    ++count;
+  }
+  for (const fs::directory_entry& e : fs::directory_iterator(E("many"))) {
+    on_disk.insert(e.path().filename().string());
+  }
+  EXPECT_EQ(count, 2000u);  // each once
+  EXPECT_EQ(listed, made);
+  EXPECT_EQ(on_disk, made);
+  // Removing them all through the mount (rm -r lists, then unlinks).
+  ASSERT_EQ(Sh(absl::StrCat("rm -r '", M("many"), "'")), 0);
+  EXPECT_FALSE(fs::exists(E("many")));
+}
+
+TEST_F(MountTest, LargeFilesByteExact) {
+  constexpr uint64_t kSize = 64ull << 20;
+  // Written through the mount: on the server's disk byte-exact.
+  {
+    int fd = open(M("big.w").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0);
+    std::vector<char> buf(1 << 20);
+    for (uint64_t pos = 0; pos < kSize; pos += buf.size()) {
+      Fill(1, pos, buf.data(), buf.size());
+      ASSERT_EQ(pwrite(fd, buf.data(), buf.size(), pos),
+                static_cast<ssize_t>(buf.size()));
+    }
+    ASSERT_EQ(fsync(fd), 0);
+    ASSERT_EQ(close(fd), 0);
+  }
+  const uint64_t want_w = ChecksumOfPattern(1, kSize);
+  uint64_t size = 0;
+  EXPECT_EQ(Checksum(E("big.w"), &size), want_w);
+  EXPECT_EQ(size, kSize);
+  // Written on the server's host: read through the mount byte-exact.
+  {
+    std::ofstream out(E("big.r"), std::ios::binary);
+    std::vector<char> buf(1 << 20);
+    for (uint64_t pos = 0; pos < kSize; pos += buf.size()) {
+      Fill(2, pos, buf.data(), buf.size());
+      out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+    }
+    ASSERT_TRUE(out.good());
+  }
+  size = 0;
+  EXPECT_EQ(Checksum(M("big.r"), &size), ChecksumOfPattern(2, kSize));
+  EXPECT_EQ(size, kSize);
+  EXPECT_EQ(Checksum(M("big.w")), want_w);
+}
+
+TEST_F(MountTest, CpAndTarRoundTrips) {
+  // A local tree: nested directories, files of many sizes, an empty
+  // directory, a symlink.
+  const std::string src = local_.Join("src");
+  for (int d = 0; d < 4; ++d) {
+    std::string dir = absl::StrCat(src, "/d", d, "/sub", d % 2);
+    fs::create_directories(dir);
+    for (int f = 0; f < 12; ++f) {
+      std::string data((f * 37 + d * 1000) * (f % 3 == 0 ? 97 : 1), '\0');
+      Fill(d * 100 + f, 0, data.data(), data.size());
+      WriteFile(absl::StrCat(dir, "/file", f, ".bin"), data);
+    }
+  }
+  fs::create_directories(src + "/empty");
+  fs::create_symlink("d0/sub0/file1.bin", src + "/link");
+  const std::string out = local_.Join("out");
+  fs::create_directories(out);
+  auto q = [](const std::string& p) { return absl::StrCat("'", p, "'"); };
+  // cp -r in and out.
+  ASSERT_EQ(Sh(absl::StrCat("cp -r ", q(src), " ", q(M("tree")))), 0);
+  ASSERT_EQ(Sh(absl::StrCat("cp -r ", q(M("tree")), " ", q(out + "/tree"))), 0);
+  EXPECT_EQ(Sh(absl::StrCat("diff -r --no-dereference ", q(src), " ",
+                            q(out + "/tree"))),
+            0);
+  EXPECT_EQ(
+      Sh(absl::StrCat("diff -r --no-dereference ", q(src), " ", q(E("tree")))),
+      0);
+  // tar c | tar x, into the mount and out of it.
+  fs::create_directories(M("untar"));
+  fs::create_directories(out + "/tar2");
+  ASSERT_EQ(Sh(absl::StrCat("tar -C ", q(src), " -cf - . | tar -C ",
+                            q(M("untar")), " -xf -")),
+            0);
+  ASSERT_EQ(Sh(absl::StrCat("tar -C ", q(M("untar")), " -cf - . | tar -C ",
+                            q(out + "/tar2"), " -xf -")),
+            0);
+  EXPECT_EQ(Sh(absl::StrCat("diff -r --no-dereference ", q(src), " ",
+                            q(out + "/tar2"))),
+            0);
+  // tar kept the modification times (whole seconds in its format) through
+  // the mount: set with futimens before close, not moved by the write-back
+  // of the file's data.
+  for (const char* rel : {"d1/sub1/file3.bin", "d2/sub0/file0.bin"}) {
+    struct stat a, b;
+    ASSERT_EQ(stat((src + "/" + rel).c_str(), &a), 0);
+    ASSERT_EQ(stat(M(absl::StrCat("untar/", rel)).c_str(), &b), 0);
+    EXPECT_EQ(a.st_mtim.tv_sec, b.st_mtim.tv_sec) << rel;
+    ASSERT_EQ(stat(E(absl::StrCat("untar/", rel)).c_str(), &b), 0);
+    EXPECT_EQ(a.st_mtim.tv_sec, b.st_mtim.tv_sec) << rel;
+  }
+}
+
+TEST_F(MountTest, TwoMountsSeeEachOthersChangesAfterCloseOpen) {
+  mount2_ = MountProcess::Start(server_->address(), mnt2_.path());
+  ASSERT_NE(mount2_, nullptr);
+  auto B = [&](const std::string& rel) { return mnt2_.Join(rel); };
+  ASSERT_EQ(Put(M("shared"), "v1"), 0);
+  EXPECT_EQ(Slurp(B("shared")), "v1");
+  // Rewritten longer, then shorter, by A: B's next open sees it.
+  ASSERT_EQ(Put(M("shared"), "version two, longer"), 0);
+  EXPECT_EQ(Slurp(B("shared")), "version two, longer");
+  ASSERT_EQ(Put(B("shared"), "+b", O_WRONLY | O_APPEND), 0);
+  EXPECT_EQ(Slurp(M("shared")), "version two, longer+b");
+  ASSERT_EQ(Put(M("shared"), "3"), 0);
+  EXPECT_EQ(Slurp(B("shared")), "3");
+  // Names: made by one, seen by the other; removed, gone.
+  ASSERT_EQ(mkdir(M("dir").c_str(), 0755), 0);
+  ASSERT_EQ(Put(M("dir/new.txt"), "new"), 0);
+  EXPECT_EQ(Slurp(B("dir/new.txt")), "new");
+  ASSERT_EQ(unlink(M("dir/new.txt").c_str()), 0);
+  EXPECT_EQ(Slurp(B("dir/new.txt")), absl::StrCat("<errno ", ENOENT, ">"));
+  // Replaced by a rename on A: B opens the new file.
+  ASSERT_EQ(Put(M("dir/tmp"), "replacement"), 0);
+  ASSERT_EQ(Put(M("dir/target"), "original"), 0);
+  EXPECT_EQ(Slurp(B("dir/target")), "original");
+  ASSERT_EQ(rename(M("dir/tmp").c_str(), M("dir/target").c_str()), 0);
+  EXPECT_EQ(Slurp(B("dir/target")), "replacement");
+}
+
+TEST_F(MountTest, BackgroundMountUnmountsWithFusermount) {
+  if (!HaveCommand("fusermount3")) GTEST_SKIP() << "no fusermount3 (fuse3)";
+  ASSERT_EQ(Put(M("probe"), "seen"), 0);
+  const std::string dir = mnt2_.path();
+  // Without -f: returns once mounted, served by a child process.
+  ASSERT_EQ(Sh(absl::StrCat("'", CliPath(), "' mount ", server_->address(),
+                            " '", dir, "'")),
+            0);
+  EXPECT_TRUE(IsMounted(dir));
+  EXPECT_EQ(Slurp(mnt2_.Join("probe")), "seen");
+  EXPECT_EQ(Sh(absl::StrCat("fusermount3 -u '", dir, "'")), 0);
+  EXPECT_TRUE(WaitFor([&] { return !IsMounted(dir); }, absl::Seconds(30)));
+  ForceUnmount(dir);
+  // A mount that cannot be made is an error on the command line, not a
+  // silent child: a server nobody listens on.
+  EXPECT_EQ(Sh(absl::StrCat("'", CliPath(), "' --timeout 5 mount 127.0.0.1:1 '",
+                            dir, "' 2>/dev/null")),
+            1);
+  EXPECT_FALSE(IsMounted(dir));
+}
+
+TEST_F(MountTest, ReadOnlyMount) {
+  ASSERT_EQ(Put(M("f"), "data"), 0);
+  mount2_ = MountProcess::Start(
+      server_->address(), mnt2_.path(),
+      {"--read-only", "--attr-timeout", "0", "--entry-timeout=0"});
+  ASSERT_NE(mount2_, nullptr);
+  EXPECT_EQ(Slurp(mnt2_.Join("f")), "data");
+  EXPECT_EQ(Put(mnt2_.Join("f"), "x"), EROFS);
+  EXPECT_EQ(Put(mnt2_.Join("g"), "x"), EROFS);
+  EXPECT_EQ(mkdir(mnt2_.Join("d").c_str(), 0755), -1);
+  EXPECT_EQ(errno, EROFS);
+}
+
+TEST_F(MountTest, TokenFileAuthenticates) {
+  ASSERT_EQ(Put(M("f"), "secret data"), 0);
+  TempDir tok;
+  WriteSecretFile(tok.Join("t"), "s3cret\n");
+  absl::StatusOr<std::unique_ptr<ServerProcess>> s = ServerProcess::Start(
+      {"--export", export_.path(), "--token-file", tok.Join("t")});
+  ASSERT_TRUE(s.ok()) << s.status();
+  // Without the token: an error on the command line, nothing mounted.
+  EXPECT_EQ(
+      Sh(absl::StrCat("'", CliPath(), "' --timeout 10 mount ", (*s)->address(),
+                      " '", mnt2_.path(), "' 2>/dev/null")),
+      1);
+  EXPECT_FALSE(IsMounted(mnt2_.path()));
+  mount2_ = MountProcess::Start((*s)->address(), mnt2_.path(),
+                                {"--token-file", tok.Join("t")});
+  ASSERT_NE(mount2_, nullptr);
+  EXPECT_EQ(Slurp(mnt2_.Join("f")), "secret data");
+  EXPECT_EQ(mount2_->Stop(), 0);
+  mount2_.reset();
+  EXPECT_EQ((*s)->Stop().exit_code, 0);
+}
+
+// A server that goes away fails the mount's requests with EIO at once
+// (the client's connection is gone), never a hang; the mount still
+// unmounts cleanly on SIGTERM.
+TEST_F(MountTest, ALostServerGivesEioAndTheMountStillUnmounts) {
+  ASSERT_EQ(Put(M("f"), "data"), 0);
+  ASSERT_EQ(server_->Stop().exit_code, 0);
+  server_.reset();
+  struct stat st;
+  EXPECT_EQ(stat(M("never-looked-up").c_str(), &st), -1);
+  EXPECT_EQ(errno, EIO);
+  EXPECT_EQ(Put(M("new"), "x"), EIO);
+}
+
+// fio, the benchmark people trust, with its own data verification: a 1 MiB
+// sequential write job (written, then read back and checked), and 4 KiB
+// random reads (O_DIRECT, 16 in flight, so each goes to the server) of a
+// file fio laid out with checksummed blocks. Bounded: 64 MiB and 16 MiB,
+// reads for 3 s.
+TEST_F(MountTest, FioVerifiesRandomReadsAndSequentialWrites) {
+  if (!HaveCommand("fio")) GTEST_SKIP() << "no fio (Debian package fio)";
+  const std::string json = local_.Join("fio.json");
+  auto fio = [&](const std::string& args) -> nlohmann::json {
+    std::string cmd =
+        absl::StrCat("fio --directory='", mnt_.path(),
+                     "' --output-format=json --output='", json, "' ", args);
+    EXPECT_EQ(Sh(cmd), 0) << cmd << "\n" << ReadFileOrDie(json);
+    nlohmann::json j = nlohmann::json::parse(ReadFileOrDie(json), nullptr,
+                                             /*allow_exceptions=*/false);
+    EXPECT_FALSE(j.is_discarded()) << ReadFileOrDie(json);
+    return j;
+  };
+  auto check = [](const nlohmann::json& j, const char* dir) {
+    ASSERT_TRUE(j.contains("jobs") && j["jobs"].is_array() &&
+                !j["jobs"].empty())
+        << j.dump();
+    for (const nlohmann::json& job : j["jobs"]) {
+      EXPECT_EQ(job.value("error", -1), 0) << job.dump();
+      EXPECT_GT(job[dir].value("io_bytes", uint64_t{0}), 0u) << job.dump();
+    }
+  };
+  const nlohmann::json w =
+      fio("--name=seqwrite --filename=seq.bin --rw=write --bs=1M --size=64M "
+          "--ioengine=psync --verify=crc32c --do_verify=1");
+  check(w, "write");
+  check(w, "read");  // the verification pass
+  fio("--name=layout --filename=rand.bin --rw=write --bs=4k --size=16M "
+      "--ioengine=psync --verify=crc32c --do_verify=0");
+  const nlohmann::json r = fio(
+      "--name=randread --filename=rand.bin --rw=randread --bs=4k --size=16M "
+      "--ioengine=libaio --iodepth=16 --direct=1 --verify=crc32c "
+      "--runtime=3 --time_based");
+  check(r, "read");
+}
+
+}  // namespace
+}  // namespace txbuf::testing
