@@ -126,6 +126,19 @@ TEST_F(ExportTest, LookupWithNoFollowNamesTheLinkItself) {
     EXPECT_TRUE(S_ISLNK(st->st_mode)) << name;
     EXPECT_NE(ex->HandleOf(**link), ex->HandleOf(**followed)) << name;
   }
+  // The link to a directory outside is no way out: used as a directory
+  // (LOOKUP, READDIR, CREATE, MKDIR under it) it is not one.
+  fs::create_symlink("../outside", root_ / "dir_out");
+  absl::StatusOr<NodeRef> out =
+      ex->Lookup(*ex->Root(), "dir_out", /*no_follow=*/true);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_FALSE(ex->Lookup(**out, "secret").ok());
+  EXPECT_FALSE(ex->Lookup(**out, "secret", /*no_follow=*/true).ok());
+  EXPECT_FALSE(
+      ex->ReadDir(**out, 0, 10, false, [](DirEntry&) { return true; }).ok());
+  EXPECT_FALSE(ex->Create(**out, "planted", 0644, false).ok());
+  EXPECT_FALSE(ex->Mkdir(**out, "planted", 0755).ok());
+  EXPECT_FALSE(fs::exists(parent_ / "outside" / "planted"));
   // A regular file or directory is the same either way.
   absl::StatusOr<NodeRef> dir =
       ex->Lookup(*ex->Root(), "dir", /*no_follow=*/true);
