@@ -218,7 +218,7 @@ TEST_F(ExportTest, CreateExclusiveTwiceIsExist) {
 
 TEST_F(ExportTest, ReadDirPagesThroughEveryEntryOnce) {
   for (int i = 0; i < 25; ++i) {
-    Write(root_ / "dir" / "sub" / ("f" + std::to_string(i)), "x");
+    Write(root_ / "dir" / "sub" / absl::StrCat("f", i), "x");
   }
   std::unique_ptr<Export> ex = Open();
   ASSERT_NE(ex, nullptr);
