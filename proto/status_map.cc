@@ -12,62 +12,65 @@ struct StatusInfo {
   absl::string_view name;
   absl::string_view description;
   absl::StatusCode absl_code;
+  int err;  // the errno it stands for (a client's file system answers it)
 };
 
 constexpr StatusInfo kStatusInfo[] = {
-    {rpc::STATUS_OK, "OK", "success", absl::StatusCode::kOk},
+    {rpc::STATUS_OK, "OK", "success", absl::StatusCode::kOk, 0},
     {rpc::STATUS_PERM, "PERM", "operation not permitted",
-     absl::StatusCode::kPermissionDenied},
+     absl::StatusCode::kPermissionDenied, EPERM},
     {rpc::STATUS_NOENT, "NOENT", "no such file or directory",
-     absl::StatusCode::kNotFound},
-    {rpc::STATUS_IO, "IO", "input/output error", absl::StatusCode::kInternal},
+     absl::StatusCode::kNotFound, ENOENT},
+    {rpc::STATUS_IO, "IO", "input/output error", absl::StatusCode::kInternal,
+     EIO},
     {rpc::STATUS_ACCES, "ACCES", "permission denied",
-     absl::StatusCode::kPermissionDenied},
+     absl::StatusCode::kPermissionDenied, EACCES},
     {rpc::STATUS_EXIST, "EXIST", "already exists",
-     absl::StatusCode::kAlreadyExists},
+     absl::StatusCode::kAlreadyExists, EEXIST},
     {rpc::STATUS_XDEV, "XDEV", "rename across file systems",
-     absl::StatusCode::kFailedPrecondition},
+     absl::StatusCode::kFailedPrecondition, EXDEV},
     {rpc::STATUS_NOTDIR, "NOTDIR", "not a directory",
-     absl::StatusCode::kFailedPrecondition},
+     absl::StatusCode::kFailedPrecondition, ENOTDIR},
     {rpc::STATUS_ISDIR, "ISDIR", "is a directory",
-     absl::StatusCode::kFailedPrecondition},
+     absl::StatusCode::kFailedPrecondition, EISDIR},
     {rpc::STATUS_INVAL, "INVAL", "invalid argument",
-     absl::StatusCode::kInvalidArgument},
-    {rpc::STATUS_FBIG, "FBIG", "file too large", absl::StatusCode::kOutOfRange},
+     absl::StatusCode::kInvalidArgument, EINVAL},
+    {rpc::STATUS_FBIG, "FBIG", "file too large", absl::StatusCode::kOutOfRange,
+     EFBIG},
     {rpc::STATUS_NOSPC, "NOSPC", "no space left on the export",
-     absl::StatusCode::kResourceExhausted},
+     absl::StatusCode::kResourceExhausted, ENOSPC},
     {rpc::STATUS_ROFS, "ROFS", "the export is read-only",
-     absl::StatusCode::kFailedPrecondition},
+     absl::StatusCode::kFailedPrecondition, EROFS},
     {rpc::STATUS_MLINK, "MLINK", "too many links",
-     absl::StatusCode::kResourceExhausted},
+     absl::StatusCode::kResourceExhausted, EMLINK},
     {rpc::STATUS_NAMETOOLONG, "NAMETOOLONG", "name too long",
-     absl::StatusCode::kInvalidArgument},
+     absl::StatusCode::kInvalidArgument, ENAMETOOLONG},
     {rpc::STATUS_NOTEMPTY, "NOTEMPTY", "directory not empty",
-     absl::StatusCode::kFailedPrecondition},
+     absl::StatusCode::kFailedPrecondition, ENOTEMPTY},
     {rpc::STATUS_DQUOT, "DQUOT", "quota exceeded",
-     absl::StatusCode::kResourceExhausted},
+     absl::StatusCode::kResourceExhausted, EDQUOT},
     {rpc::STATUS_STALE, "STALE",
      "stale file handle (the file no longer exists)",
-     absl::StatusCode::kFailedPrecondition},
+     absl::StatusCode::kFailedPrecondition, ESTALE},
     {rpc::STATUS_BADHANDLE, "BADHANDLE", "not a file handle of this server",
-     absl::StatusCode::kInvalidArgument},
+     absl::StatusCode::kInvalidArgument, ESTALE},
     {rpc::STATUS_NOTSUPP, "NOTSUPP", "operation not supported on this object",
-     absl::StatusCode::kUnimplemented},
+     absl::StatusCode::kUnimplemented, EOPNOTSUPP},
     {rpc::STATUS_SERVERFAULT, "SERVERFAULT", "internal server error",
-     absl::StatusCode::kInternal},
+     absl::StatusCode::kInternal, EIO},
     {rpc::STATUS_DELAY, "DELAY", "server out of a resource for now; retry",
-     absl::StatusCode::kUnavailable},
+     absl::StatusCode::kUnavailable, EAGAIN},
     {rpc::STATUS_NOFILEHANDLE, "NOFILEHANDLE",
      "the op needs a current file handle",
-     absl::StatusCode::kFailedPrecondition},
+     absl::StatusCode::kFailedPrecondition, EIO},
     {rpc::STATUS_BADXDR, "BADXDR", "malformed frame or envelope",
-     absl::StatusCode::kInvalidArgument},
+     absl::StatusCode::kInvalidArgument, EIO},
     {rpc::STATUS_TOOBIG, "TOOBIG", "over a server limit",
-     absl::StatusCode::kResourceExhausted},
+     absl::StatusCode::kResourceExhausted, E2BIG},
     {rpc::STATUS_OP_ILLEGAL, "OP_ILLEGAL", "unknown operation",
-     absl::StatusCode::kUnimplemented},
+     absl::StatusCode::kUnimplemented, EOPNOTSUPP},
     {rpc::STATUS_AUTH, "AUTH", "authentication failed or missing",
-     absl::StatusCode::kUnauthenticated},
+     absl::StatusCode::kUnauthenticated, EACCES},
 };
 
 const StatusInfo* Find(rpc::Status code) {
@@ -161,6 +164,11 @@ std::string RpcStatusName(rpc::Status code) {
 absl::string_view RpcStatusDescription(rpc::Status code) {
   if (const StatusInfo* i = Find(code)) return i->description;
   return "unknown error";
+}
+
+int RpcStatusErrno(rpc::Status code) {
+  if (const StatusInfo* i = Find(code)) return i->err;
+  return EIO;
 }
 
 absl::StatusCode RpcStatusCode(rpc::Status code) {

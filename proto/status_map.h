@@ -51,6 +51,16 @@ std::string RpcStatusName(rpc::Status code);
 //   RpcStatusDescription(rpc::STATUS_EXIST) == "already exists"
 absl::string_view RpcStatusDescription(rpc::Status code);
 
+// The errno a protocol status stands for, for a client that answers with
+// one (a mount): each to its errno (NOENT ENOENT, NOTEMPTY ENOTEMPTY, ...),
+// STALE and BADHANDLE ESTALE, NOTSUPP and OP_ILLEGAL EOPNOTSUPP, DELAY
+// EAGAIN, AUTH EACCES, TOOBIG E2BIG; SERVERFAULT, NOFILEHANDLE, BADXDR and
+// unknown values EIO; OK 0.
+//
+// Example:
+//   RpcStatusErrno(rpc::STATUS_NOTEMPTY) == ENOTEMPTY
+int RpcStatusErrno(rpc::Status code);
+
 // The absl::StatusCode a protocol status maps to:
 //   NOENT                              -> NotFound
 //   EXIST                              -> AlreadyExists

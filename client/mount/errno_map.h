@@ -4,10 +4,13 @@
 // NOTSUPP -> EOPNOTSUPP, ...); a transport failure to EIO, or ETIMEDOUT
 // for a request that timed out.
 //
+// A protocol status's errno is proto/status_map.h's RpcStatusErrno (one
+// table for both ends).
+//
 // Thread-safety: pure functions; thread-safe.
 //
 // Example:
-//   fuse_reply_err(req, ErrnoFromRpc(rpc::STATUS_NOENT));  // ENOENT
+//   fuse_reply_err(req, ErrnoFromStatus(reply.status()));
 #ifndef TXBUF_CLIENT_MOUNT_ERRNO_MAP_H_
 #define TXBUF_CLIENT_MOUNT_ERRNO_MAP_H_
 
@@ -15,18 +18,6 @@
 #include "proto/txbuf.pb.h"
 
 namespace txbuf::client::mount {
-
-// The errno for a protocol status; 0 for STATUS_OK, EIO for an unknown one.
-//   PERM EPERM, NOENT ENOENT, IO EIO, ACCES EACCES, EXIST EEXIST, XDEV EXDEV,
-//   NOTDIR ENOTDIR, ISDIR EISDIR, INVAL EINVAL, FBIG EFBIG, NOSPC ENOSPC,
-//   ROFS EROFS, MLINK EMLINK, NAMETOOLONG ENAMETOOLONG, NOTEMPTY ENOTEMPTY,
-//   DQUOT EDQUOT, STALE and BADHANDLE ESTALE, NOTSUPP and OP_ILLEGAL
-//   EOPNOTSUPP, DELAY EAGAIN, AUTH EACCES, TOOBIG E2BIG; SERVERFAULT,
-//   NOFILEHANDLE and BADXDR (a client or server bug) EIO.
-//
-// Example:
-//   ErrnoFromRpc(rpc::STATUS_NOTEMPTY) == ENOTEMPTY
-int ErrnoFromRpc(rpc::Status code);
 
 // The errno for a failed absl::Status: its rpc::Status payload
 // (client/status.h) if it has one, else by code: DeadlineExceeded

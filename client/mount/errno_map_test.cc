@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "client/status.h"
 #include "gtest/gtest.h"
+#include "proto/status_map.h"
 
 namespace txbuf::client::mount {
 namespace {
@@ -45,7 +46,7 @@ TEST(ErrnoMapTest, EveryStatusOfTheTable) {
       {rpc::STATUS_AUTH, EACCES},
   };
   for (const Case& c : cases) {
-    EXPECT_EQ(ErrnoFromRpc(c.code), c.err) << rpc::Status_Name(c.code);
+    EXPECT_EQ(RpcStatusErrno(c.code), c.err) << rpc::Status_Name(c.code);
     if (c.code != rpc::STATUS_OK) {
       EXPECT_EQ(ErrnoFromStatus(StatusFromRpc(c.code, "x", "OP")), c.err)
           << rpc::Status_Name(c.code);
@@ -54,7 +55,7 @@ TEST(ErrnoMapTest, EveryStatusOfTheTable) {
   // Every value of the enum is in the table above.
   EXPECT_EQ(static_cast<int>(std::size(cases)),
             rpc::Status_descriptor()->value_count());
-  EXPECT_EQ(ErrnoFromRpc(static_cast<rpc::Status>(12345)), EIO);
+  EXPECT_EQ(RpcStatusErrno(static_cast<rpc::Status>(12345)), EIO);
 }
 
 TEST(ErrnoMapTest, TransportErrors) {

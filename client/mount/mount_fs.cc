@@ -27,6 +27,7 @@
 #include "client/compound.h"
 #include "client/mount/errno_map.h"
 #include "common/deleter.h"
+#include "proto/status_map.h"
 #include "proto/txbuf.pb.h"
 
 namespace txbuf::client::mount {
@@ -90,7 +91,7 @@ int64_t Nanos(const timespec& t) {
 // error, a failed op, or fewer results than `expected`.
 int ErrnoOf(const absl::StatusOr<CompoundReply>& r, int expected) {
   if (!r.ok()) return ErrnoFromStatus(r.status());
-  if (!r->ok()) return ErrnoFromRpc(r->rpc_status());
+  if (!r->ok()) return RpcStatusErrno(r->rpc_status());
   if (r->size() < expected) return EIO;
   return 0;
 }
