@@ -1117,6 +1117,16 @@ absl::Status Export::SetAttr(Node& n, const SetAttrArgs& a) {
     };
     set(a.atime_ns, &ts[0]);
     set(a.mtime_ns, &ts[1]);
+    // A cached file's dirty pages go to disk first (SetTimes), else their
+    // write-back would move the modification time set here.
+    std::shared_ptr<PageCache::File> f =
+        n.is_regular ? OpenFileIfAny(n) : nullptr;
+    for (int tries = 0; f != nullptr && tries < 4; ++tries) {
+      absl::Status s = f->SetTimes(ts);
+      if (!IsFileReleased(s)) return s;
+      DropReleased(n, f);  // released (so written back) meanwhile: again
+      f = OpenFileIfAny(n);
+    }
     if (utimensat(AT_FDCWD, p.c_str(), ts, 0) != 0) {
       return ErrnoStatus(errno, "utimensat");
     }

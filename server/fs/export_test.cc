@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <thread>
@@ -378,6 +379,50 @@ TEST_F(ExportTest, ConcurrentUpgradesToReadWriteNeverDropEachOthersFile) {
     ASSERT_TRUE(cache.SyncAll().ok());
     ASSERT_EQ(cache.ReleaseIfClean(**rw), PageCache::Release::kReleased);
     ex->DropReleased(**n, *rw);
+  }
+}
+
+// A client that writes and then sets the modification time (cp -p, tar x,
+// rsync -t, a mount's utimensat) must keep that time: SETATTR writes the
+// file's dirty cached pages back first. Before, the later write-back (at
+// COMMIT, eviction or the age limit) was a write to the file and moved the
+// time again, with no WRITE in between.
+TEST_F(ExportTest, SetTimesOnAFileWithDirtyPagesSticksAfterWriteBack) {
+  PagePool pool(64 * 4096);
+  PageCache cache(pool);
+  std::unique_ptr<Export> ex = Open();
+  ASSERT_NE(ex, nullptr);
+  ex->set_cache(&cache);
+  absl::StatusOr<NodeRef> n = ex->Create(*ex->Root(), "stamped", 0644, false);
+  ASSERT_TRUE(n.ok()) << n.status();
+  for (int round = 0; round < 2; ++round) {  // a new file, then an old one
+    absl::StatusOr<std::shared_ptr<PageCache::File>> f =
+        ex->File(**n, /*write=*/true);
+    ASSERT_TRUE(f.ok()) << f.status();
+    const std::vector<std::byte> data(3 * 4096 + 100, std::byte('x'));
+    ASSERT_TRUE((*f)->Write(round * 4096, data, Stability::kUnstable).ok());
+    SetAttrArgs times;
+    times.mtime_ns = int64_t{1'000'000'000} * (1'600'000'000 + round) + 250;
+    times.atime_ns = int64_t{1'000'000'000} * 1'500'000'000;
+    ASSERT_TRUE(ex->SetAttr(**n, times).ok());
+    // What the client sees at once, and what the disk keeps after every
+    // dirty page is written back and synced.
+    absl::StatusOr<FileAttr> a = ex->GetAttr(**n);
+    ASSERT_TRUE(a.ok()) << a.status();
+    EXPECT_EQ(a->mtime_ns, *times.mtime_ns) << "round " << round;
+    ASSERT_TRUE((*f)->Commit().ok());
+    ASSERT_TRUE(cache.SyncAll().ok());
+    struct stat st {};
+    ASSERT_EQ(stat((root_ / "stamped").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mtim.tv_sec, 1'600'000'000 + round) << "round " << round;
+    EXPECT_EQ(st.st_mtim.tv_nsec, 250) << "round " << round;
+    EXPECT_EQ(st.st_atim.tv_sec, 1'500'000'000) << "round " << round;
+    EXPECT_EQ(st.st_size, round * 4096 + 3 * 4096 + 100);
+    // The data is there too.
+    std::ifstream in(root_ / "stamped", std::ios::binary);
+    std::string all((std::istreambuf_iterator<char>(in)),
+                    std::istreambuf_iterator<char>());
+    EXPECT_EQ(all.substr(round * 4096), std::string(data.size(), 'x'));
   }
 }
 

@@ -1528,6 +1528,24 @@ absl::Status PageCache::File::Commit(IoMode mode) {
   return first;
 }
 
+absl::Status PageCache::File::SetTimes(const struct timespec times[2]) {
+  if (absl::Status s = CheckDiskIfDue(); !s.ok()) return s;
+  absl::MutexLock l(&mu_);
+  if (released_) return FileReleasedError();
+  RefreshIfStaleLocked();
+  // Under the lock, so that no write-back of this File lands between the
+  // dirty pages' and the times'. A failed one is kept for the next Commit.
+  if (times[1].tv_nsec != UTIME_OMIT && dirty_count_ != 0) {
+    CleanLocked(DirtyEntriesLocked()).IgnoreError();
+  }
+  NoteForeignChangeLocked();
+  if (::futimens(fd_.get(), times) != 0) {
+    return ErrnoStatus(errno, "page cache: futimens");
+  }
+  StampFromDiskLocked();  // our own change: the clean pages stay valid
+  return absl::OkStatus();
+}
+
 absl::Status PageCache::File::Truncate(uint64_t size, IoMode mode) {
   if (!writable_) {
     return absl::PermissionDeniedError(

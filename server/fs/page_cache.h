@@ -618,6 +618,21 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   absl::Status Truncate(uint64_t size, IoMode mode = IoMode::kMayBlock)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Sets the file's access and modification times as futimens(2) does
+  // (`times[0]` atime, `times[1]` mtime; UTIME_NOW and UTIME_OMIT work),
+  // after writing back the dirty pages if the modification time is set: a
+  // later write-back is a write to the file and would move the time the
+  // caller just set. A write-back failure drops those pages and is kept for
+  // the next Commit (as eviction's is); the times are set all the same.
+  // FileReleasedError() if the cache released this File. Blocks.
+  //
+  // Example:
+  //   const struct timespec keep_atime_set_mtime[2] = {{0, UTIME_OMIT},
+  //                                                    {1700000000, 0}};
+  //   absl::Status s = file->SetTimes(keep_atime_set_mtime);
+  absl::Status SetTimes(const struct timespec times[2])
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // The logical size, including unstable writes not yet written back.
   // Never blocks (it does not take the file's lock), so an event loop may
   // call it.
