@@ -182,6 +182,7 @@ struct txbuf_chain {
 	u32 nr_kmalloc, nr_stage, nr_folios, nr_user;
 	u32 flags;			/* TXBUF_COMPL_* */
 	int status;
+	struct mmpin mmp;		/* USER pages charged to RLIMIT_MEMLOCK */
 	bool cancelled;			/* device closed before the first byte */
 	bool copied;			/* a notification reported a copy */
 	struct txbuf_record *rec;
@@ -250,6 +251,9 @@ static void txbuf_chain_release(struct txbuf_chain *c)
 	}
 	c->nodes = NULL;
 	c->tail = NULL;
+	/* The pages are unpinned: give back what they were charged. */
+	mm_unaccount_pinned_pages(&c->mmp);
+	c->mmp.user = NULL;
 	kvfree(c->bvec);
 	c->bvec = NULL;
 
@@ -495,19 +499,28 @@ static int txbuf_add_kobjs(struct txbuf_chain *c, const char __user *src,
 	return 0;
 }
 
-/* USER: pin the pages in batches straight into the chain's nodes. */
+/*
+ * USER: pin the pages in batches straight into the chain's nodes.  They
+ * are charged first to the caller's locked-memory limit, as MSG_ZEROCOPY
+ * charges its pinned pages (ENOBUFS past RLIMIT_MEMLOCK, nothing charged
+ * with CAP_IPC_LOCK); txbuf_chain_release() gives the charge back.
+ */
 static int txbuf_add_user(struct txbuf_chain *c, unsigned long addr,
 			  size_t len)
 {
 	unsigned long start = addr & PAGE_MASK;
 	unsigned int off = offset_in_page(addr);
 	unsigned long nr_pages = DIV_ROUND_UP(off + len, PAGE_SIZE);
+	int err;
 
+	err = mm_account_pinned_pages(&c->mmp, len);
+	if (err)
+		return err;
 	c->bytes_ref += len;
 	while (nr_pages) {
 		struct txbuf_node *n;
 		struct page **pages;
-		int batch, got, i, err;
+		int batch, got, i;
 
 		err = txbuf_node_reserve(c, TXBUF_NODE_ZCOPY_USER);
 		if (err)
@@ -1304,7 +1317,12 @@ static struct miscdevice txbuf_misc = {
 	.minor	= MISC_DYNAMIC_MINOR,
 	.name	= TXBUF_DEVICE_NAME,
 	.fops	= &txbuf_fops,
-	.mode	= 0666,
+	/*
+	 * Owner and group only: a sender pins memory and holds socket
+	 * buffers.  kmod-shim/60-txbuf.rules gives the node to the group
+	 * txbuf, the group txbufd runs in (docs/KMOD.md, "Who may use it").
+	 */
+	.mode	= 0660,
 };
 
 static int __init txbuf_init(void)

@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -29,11 +30,13 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1238,6 +1241,101 @@ static void test_pinned_cap(void)
 }
 
 /*
+ * The device is not for every local user, and USER pages are charged to the
+ * sender's RLIMIT_MEMLOCK (as MSG_ZEROCOPY's are).  Run in a child that
+ * drops to uid/gid 65534 (no CAP_IPC_LOCK) with a 256 KiB limit, keeping a
+ * device fd opened while still root.  Its verdict lines are its own.
+ */
+#define NOBODY		65534
+#define MEMLOCK_LIMIT	(256 * KIB)
+
+static void unprivileged_child(int dfd, uint8_t *ubuf)
+{
+	struct txbuf_seg s128 = seg_user(ubuf, 128 * KIB);
+	struct txbuf_seg s128b = seg_user(ubuf + 128 * KIB, 128 * KIB);
+	struct rlimit rl = { MEMLOCK_LIMIT, MEMLOCK_LIMIT };
+	struct clog *lg = calloc(1, sizeof(*lg));
+	struct reader r;
+	struct pair p;
+	struct test t;
+	int err, fd;
+
+	if (setrlimit(RLIMIT_MEMLOCK, &rl) || setgroups(0, NULL) ||
+	    setgid(NOBODY) || setuid(NOBODY)) {
+		printf("FAIL device_mode_0660: dropping to uid %d: %s\n", NOBODY,
+		       strerror(errno));
+		exit(1);
+	}
+	test_begin(&t, "device_mode_0660");
+	fd = dev_open();
+	EXPECT(&t, fd < 0 && errno == EACCES,
+	       "uid %d outside the device's group opened %s (fd %d, %s)",
+	       NOBODY, DEV, fd, fd < 0 ? strerror(errno) : "no error");
+	if (fd >= 0)
+		close(fd);
+	test_end(&t);
+
+	/*
+	 * 128 KiB is 34 pages as MSG_ZEROCOPY counts (size / PAGE_SIZE + 2);
+	 * the limit is 64 pages: one such chain fits, two in flight do not,
+	 * and the first one's destructor gives its charge back.
+	 */
+	test_begin(&t, "user_pages_charged_to_memlock");
+	err = tcp_pair(&p, STALL_RCVBUF, STALL_SNDBUF);
+	EXPECT(&t, !err, "tcp_pair: %s", strerror(-err));
+	reader_start(&r, p.rcv, ubuf, 2 * 128 * KIB, true);
+	err = do_send(dfd, p.snd, 1, 0, &s128, 1);
+	EXPECT(&t, !err, "first 128 KiB USER SEND: %s", strerror(-err));
+	err = do_send(dfd, p.snd, 2, 0, &s128b, 1);
+	EXPECT(&t, err == -ENOBUFS,
+	       "second 128 KiB USER SEND past RLIMIT_MEMLOCK: got %s, want ENOBUFS",
+	       strerror(-err));
+	reader_resume(&r);
+	clog_wait(dfd, lg, 1, WAIT_MS);
+	EXPECT(&t, clog_find(lg, 1) && !clog_find(lg, 1)->status,
+	       "no completion of SEND 1");
+	/* Its pages are unpinned: the same SEND fits again. */
+	err = do_send(dfd, p.snd, 3, 0, &s128b, 1);
+	EXPECT(&t, !err, "128 KiB USER SEND after the destructor: %s",
+	       strerror(-err));
+	reader_join(&r, &t);
+	clog_wait(dfd, lg, 2, WAIT_MS);
+	EXPECT(&t, clog_count(lg, 3) == 1 && !clog_count(lg, 2),
+	       "wrong completions (%d)", lg->n);
+	EXPECT(&t, wait_gauges_zero(dfd, WAIT_MS, NULL), "gauges not back to 0");
+	test_end(&t);
+	pair_close(&p);
+	free(lg);
+	exit(n_fail ? 1 : 0);
+}
+
+static void test_unprivileged(void)
+{
+	uint8_t *ubuf = xmalloc(256 * KIB);
+	struct test t;
+	int status = 0, dfd = dev_open();
+	pid_t pid;
+
+	fill_pattern(ubuf, 256 * KIB, 77);
+	fflush(stdout);
+	pid = dfd < 0 ? -1 : fork();
+	if (pid == 0)
+		unprivileged_child(dfd, ubuf);
+	test_begin(&t, "unprivileged_child");
+	EXPECT(&t, pid > 0, "open or fork: %s", strerror(errno));
+	if (pid > 0) {
+		EXPECT(&t, waitpid(pid, &status, 0) == pid, "waitpid: %s",
+		       strerror(errno));
+		/* A failure was reported by the child's own verdict line. */
+		EXPECT(&t, WIFEXITED(status), "the child died (status %#x)", status);
+	}
+	test_end(&t);
+	if (dfd >= 0)
+		close(dfd);
+	free(ubuf);
+}
+
+/*
  * The two ideas of the thread: small kmalloc'd objects referenced with the
  * destructor keeping them alive, or copied into staging pages (BUFFERED).
  * A 1 MiB file segment first keeps the chain in flight while we look.
@@ -1724,6 +1822,8 @@ int main(int argc, char **argv)
 		test_bad_inputs(dfd);
 	if (want("cap"))
 		test_pinned_cap();
+	if (want("unprivileged"))
+		test_unprivileged();
 	if (want("mode"))
 		test_modes(dfd);
 	if (want("poll"))
