@@ -36,6 +36,19 @@
  *            an RCU work once empty.
  *   ctx    - one per open device file; chains keep it alive, so a
  *            completion that arrives after close() is absorbed.
+ *
+ * Locks, outermost first (a lock is taken only while holding those above):
+ *   txbuf_sockq_mutex  (mutex)  the sockq hash and the sk_write_space hooks
+ *     sk->sk_callback_lock (rwlock, _bh)  swapping sk_write_space
+ *   sockq.lock         (mutex)  the queue's pending list and send cursor;
+ *                               held across kernel_sendmsg()
+ *     the socket lock            taken by tcp_sendmsg() inside it
+ *     ctx.lock         (spin)   a chain's ctx_node and c->q
+ *   ctx.lock alone              done, nr_done, pending, closed
+ * sockq.lock and txbuf_sockq_mutex are never held together: a queue's
+ * last reference is dropped (txbuf_sockq_put) after sockq.lock is released.
+ * txbuf_write_space() takes none of them: it finds the queue under RCU and
+ * queues its work.  Chains are freed from txbuf_wq, outside every lock.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -197,7 +210,7 @@ struct txbuf_sockq {
 	struct file *file;		/* keeps sock alive while chains wait */
 	void (*saved_write_space)(struct sock *sk);
 	refcount_t refs;		/* one per pending chain + users */
-	struct mutex lock;		/* pending, sending */
+	struct mutex lock;		/* pending, the chains' send cursors */
 	struct list_head pending;
 	struct delayed_work dwork;	/* continue partial sends */
 	struct rcu_work rwork;		/* free after a grace period */
