@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -111,10 +112,60 @@ absl::Span<std::byte> FrameReader::WritableSpan(size_t min_bytes) {
       // Doubling keeps the copies of a large frame linear in its size; the
       // cap keeps the buffer within what the frame in progress needs.
       const size_t cap = std::max(want, need_);
-      buf_.resize(std::min(std::max(want, 2 * buf_.size()), cap));
+      Regrow(std::min(std::max(want, 2 * buf_.size()), cap));
     }
   }
   return {buf_.data() + end_, buf_.size() - end_};
+}
+
+void FrameReader::Regrow(size_t size) {
+  // Whole pages: frames of nearly one size (1 MiB WRITEs whose envelopes
+  // differ by a few bytes) then fit each other's buffers.
+  constexpr size_t kGrain = 4096;
+  size = (size + kGrain - 1) / kGrain * kGrain;
+  // A kept buffer large enough for the whole frame in progress saves the
+  // doubling steps too.
+  std::vector<std::byte> next;
+  if (pool_ != nullptr) {
+    const size_t whole = std::max(size, need_);
+    next = pool_->Take(whole, 2 * whole);
+    if (next.empty()) next = pool_->Take(size, 2 * size);
+  }
+  if (next.empty()) {
+    buf_.resize(size);
+    return;
+  }
+  std::memcpy(next.data(), buf_.data() + begin_, end_ - begin_);
+  end_ -= begin_;
+  begin_ = 0;
+  pool_->Give(std::exchange(buf_, std::move(next)));
+}
+
+FrameReader::~FrameReader() {
+  if (pool_ != nullptr) pool_->Give(std::move(buf_));
+}
+
+std::vector<std::byte> FrameBufferPool::Take(size_t min_bytes,
+                                             size_t max_bytes) {
+  auto best = kept_.end();
+  for (auto it = kept_.begin(); it != kept_.end(); ++it) {
+    if (it->size() >= min_bytes && it->size() <= max_bytes &&
+        (best == kept_.end() || it->size() < best->size())) {
+      best = it;
+    }
+  }
+  if (best == kept_.end()) return {};
+  std::vector<std::byte> out = std::move(*best);
+  *best = std::move(kept_.back());
+  kept_.pop_back();
+  bytes_ -= out.size();
+  return out;
+}
+
+void FrameBufferPool::Give(std::vector<std::byte> buf) {
+  if (buf.empty() || bytes_ + buf.size() > max_bytes_) return;  // freed
+  bytes_ += buf.size();
+  kept_.push_back(std::move(buf));
 }
 
 std::optional<absl::StatusOr<Frame>> FrameReader::Next() {
@@ -139,11 +190,17 @@ std::optional<absl::StatusOr<Frame>> FrameReader::Next() {
 }
 
 void FrameReader::Shrink(size_t keep) {
-  if (buffered() == 0 && buf_.size() > keep) {
-    begin_ = end_ = 0;
+  if (buffered() != 0 || buf_.size() <= keep) return;
+  begin_ = end_ = 0;
+  if (pool_ != nullptr) {
+    std::vector<std::byte> small = pool_->Take(keep / 2, keep);
+    pool_->Give(std::exchange(buf_, std::move(small)));
+    if (!buf_.empty()) return;
     buf_.resize(keep);
-    buf_.shrink_to_fit();
+    return;
   }
+  buf_.resize(keep);
+  buf_.shrink_to_fit();
 }
 
 }  // namespace txbuf

@@ -100,9 +100,47 @@ struct Frame {
   absl::Span<const std::byte> payload;
 };
 
+// Receive buffers kept between frames for the FrameReaders of one thread.
+// A connection that streams large frames (1 MiB WRITEs) gives its large
+// buffer back after each frame (FrameReader::Shrink) and takes it again for
+// the next: warm memory instead of a fresh allocation per frame (page
+// faults, zero fill, regrowth copies), while an idle connection holds only
+// its small buffer. Holds at most `max_bytes`; what does not fit is freed.
+// Not thread-safe: one per event loop, shared by that loop's readers.
+//
+// Example:
+//   FrameBufferPool pool(16 << 20);
+//   FrameReader reader(limits, &pool);
+class FrameBufferPool {
+ public:
+  explicit FrameBufferPool(size_t max_bytes) : max_bytes_(max_bytes) {}
+  FrameBufferPool(const FrameBufferPool&) = delete;
+  FrameBufferPool& operator=(const FrameBufferPool&) = delete;
+
+  // The smallest kept buffer of `min_bytes` to `max_bytes` bytes, or an
+  // empty one.
+  std::vector<std::byte> Take(size_t min_bytes, size_t max_bytes = SIZE_MAX);
+  // Keeps `buf` for a later Take if it fits within the pool's bound (else
+  // frees it).
+  void Give(std::vector<std::byte> buf);
+  // Bytes of the buffers kept.
+  size_t bytes() const { return bytes_; }
+
+ private:
+  std::vector<std::vector<std::byte>> kept_;
+  size_t bytes_ = 0;
+  const size_t max_bytes_;
+};
+
 class FrameReader {
  public:
-  explicit FrameReader(FrameLimits limits = {}) : limits_(limits) {}
+  // With a `pool` (which must outlive the reader), buffers come from it and
+  // go back to it.
+  explicit FrameReader(FrameLimits limits = {}, FrameBufferPool* pool = nullptr)
+      : limits_(limits), pool_(pool) {}
+  ~FrameReader();
+  FrameReader(FrameReader&&) = default;
+  FrameReader& operator=(FrameReader&&) = default;
 
   // Room for at least `min_bytes` more bytes. Write received bytes there,
   // then Commit(). The buffer grows by doubling as bytes arrive, capped at
@@ -129,11 +167,17 @@ class FrameReader {
   bool partial() const { return buffered() > 0; }
   // Bytes of buffer memory held.
   size_t capacity() const { return buf_.size(); }
-  // Gives back buffer memory beyond `keep` bytes when nothing is buffered.
+  // Gives back buffer memory beyond `keep` bytes when nothing is buffered
+  // (to the pool, if there is one).
   void Shrink(size_t keep);
 
  private:
+  // Replaces the buffer with one of `size` bytes (from the pool if it has
+  // one at least that large), keeping the bytes buffered.
+  void Regrow(size_t size);
+
   FrameLimits limits_;
+  FrameBufferPool* pool_;
   std::vector<std::byte> buf_;
   size_t begin_ = 0;                // first unconsumed byte
   size_t end_ = 0;                  // one past the last received byte

@@ -1,6 +1,7 @@
 #include "proto/frame.h"
 
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -156,6 +157,95 @@ TEST(FrameReaderTest, MemoryFollowsTheBytesReceivedNotTheHeader) {
   ASSERT_TRUE(f->ok()) << f->status();
   EXPECT_EQ((*f)->payload.size(), size_t{64} << 20);
   EXPECT_FALSE(reader.partial());
+}
+
+// Feeds `frame` to `reader` in 16 KiB then doubling chunks (as txbufd's
+// session receives) and returns the frame's payload.
+std::string ReceiveOne(FrameReader& reader, const std::vector<std::byte>& f) {
+  size_t at = 0;
+  size_t chunk = 16 << 10;
+  while (at < f.size()) {
+    const size_t n = std::min(f.size() - at, chunk);
+    absl::Span<std::byte> w = reader.WritableSpan(n);
+    std::memcpy(w.data(), f.data() + at, n);
+    reader.Commit(n);
+    at += n;
+    chunk = std::min<size_t>(2 * chunk, 256 << 10);
+    if (auto got = reader.Next()) {
+      EXPECT_TRUE(got->ok()) << got->status();
+      EXPECT_EQ(at, f.size());
+      return got->ok() ? Str((**got).payload) : "";
+    }
+  }
+  ADD_FAILURE() << "no frame";
+  return "";
+}
+
+// A connection streaming 1 MiB frames: after the first, each frame is
+// received into the buffer the previous one gave back (no allocation, no
+// page faults, no zero fill per frame); idle, the reader holds only its
+// small buffer. This was txbufd's 1 MiB WRITE cost: each frame freed its
+// buffer (Shrink) and grew a new one by doubling.
+TEST(FrameReaderTest, APoolLendsTheLargeBufferFrameAfterFrame) {
+  FrameBufferPool pool(16 << 20);
+  FrameReader reader({.max_envelope = 1 << 20, .max_payload = 2 << 20}, &pool);
+  constexpr size_t kKeep = 256 << 10;
+  const std::byte* large = nullptr;
+  for (int i = 0; i < 5; ++i) {
+    const std::string pay((1 << 20) + i, static_cast<char>('a' + i));
+    EXPECT_EQ(ReceiveOne(reader, MakeFrame(FrameType::kRequest, "env", pay)),
+              pay);
+    reader.Shrink(kKeep);
+    EXPECT_EQ(reader.capacity(), kKeep) << i;
+    EXPECT_EQ(reader.buffered(), 0u);
+    ASSERT_EQ(pool.bytes() > 0, true);
+    // The next frame's first growth takes the kept buffer.
+    std::vector<std::byte> peek = pool.Take(1 << 20);
+    ASSERT_FALSE(peek.empty()) << i;
+    if (i > 0) {
+      EXPECT_EQ(peek.data(), large) << "frame " << i;
+    }
+    large = peek.data();
+    pool.Give(std::move(peek));
+  }
+  // Small frames never touch the large buffer.
+  EXPECT_EQ(ReceiveOne(reader, MakeFrame(FrameType::kRequest, "e", "small")),
+            "small");
+  EXPECT_EQ(reader.capacity(), kKeep);
+}
+
+TEST(FrameReaderTest, FramesCutTheSameWithAPool) {
+  FrameBufferPool pool(4 << 20);
+  std::mt19937 rng(5);
+  std::vector<std::unique_ptr<FrameReader>> readers;
+  for (int r = 0; r < 3; ++r) {
+    readers.push_back(std::make_unique<FrameReader>(FrameLimits{}, &pool));
+  }
+  for (int i = 0; i < 60; ++i) {
+    FrameReader& reader = *readers[rng() % readers.size()];
+    std::string pay(rng() % 2 ? rng() % 3000 : rng() % 1500000,
+                    static_cast<char>('A' + i % 26));
+    EXPECT_EQ(ReceiveOne(reader, MakeFrame(FrameType::kReply, "x", pay)), pay)
+        << i;
+    reader.Shrink(64 << 10);
+    EXPECT_LE(reader.capacity(), size_t{64} << 10);
+  }
+  readers.clear();  // each gives its buffer back
+  EXPECT_LE(pool.bytes(), size_t{4} << 20);
+}
+
+TEST(FrameBufferPoolTest, TakesTheSmallestThatFitsAndKeepsWithinItsBound) {
+  FrameBufferPool pool(3000);
+  pool.Give(std::vector<std::byte>(1000));
+  pool.Give(std::vector<std::byte>(500));
+  pool.Give(std::vector<std::byte>(2000));  // over the bound: freed
+  EXPECT_EQ(pool.bytes(), 1500u);
+  EXPECT_TRUE(pool.Take(1001).empty());
+  EXPECT_TRUE(pool.Take(100, 400).empty());
+  EXPECT_EQ(pool.Take(100).size(), 500u);
+  EXPECT_EQ(pool.Take(100).size(), 1000u);
+  EXPECT_EQ(pool.bytes(), 0u);
+  EXPECT_TRUE(pool.Take(1).empty());
 }
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include "common/slab.h"
 #include "common/socket_util.h"
 #include "common/txbuf.h"
+#include "proto/frame.h"
 #include "proto/txbuf.pb.h"
 
 namespace txbuf::server {
@@ -53,6 +54,8 @@ class Worker {
   // Messages reused by every request of this worker (one at a time).
   rpc::Request& scratch_request() { return scratch_request_; }
   rpc::Reply& scratch_reply() { return scratch_reply_; }
+  // Receive buffers kept between frames for this worker's sessions.
+  FrameBufferPool& frame_buffers() { return frame_buffers_; }
   Server& server() { return server_; }
   Session* Find(uint64_t id);
   // Destroys a closed session, now: called from its stream's OnClosed
@@ -92,6 +95,9 @@ class Worker {
   rpc::Request scratch_request_;
   rpc::Reply scratch_reply_;
   std::unique_ptr<AcceptOp> accept_;
+  // Before conns_: a session's reader gives its buffer back when destroyed.
+  // 16 MiB: a few large frames' worth per worker.
+  FrameBufferPool frame_buffers_{16 << 20};
   absl::flat_hash_map<uint64_t, std::unique_ptr<Session>> conns_;
   // Sessions not yet established, oldest (lowest id) first.
   absl::btree_set<uint64_t> pending_;

@@ -65,7 +65,8 @@ Session::Session(Worker& worker, uint64_t id, std::unique_ptr<TxSocket> tx)
           StreamOptions{.peer_close_mode = TxSocket::CloseMode::kGraceful,
                         .peer_name = "the client"})),
       reader_(
-          {s_.options().limits.max_envelope, s_.options().limits.max_payload}),
+          {s_.options().limits.max_envelope, s_.options().limits.max_payload},
+          &worker.frame_buffers()),
       budget_(s_.settings(), s_.counters().budget_holders,
               [server = &s_] { return server->HeldBytes(); }),
       recv_chunk_(kMinRecvChunk) {
