@@ -7,11 +7,11 @@
 // the handle and attributes), CREATE is PUTFH + CREATE (+ SETATTR size 0
 // for O_TRUNC), READ is PUTFH + READ, answered straight from the reply's
 // payload (fuse_reply_buf: no copy here; the client library has copied it
-// out of its receive buffer once), WRITE is PUTFH + WRITE (UNSTABLE, the data
-// referenced in place) + GETATTR, FLUSH of a written file and FSYNC are COMMIT.
-// The FUSE threads use the client's blocking Call(): many in flight at once
-// from the multi-threaded session, pipelined by the client; the client's loop
-// thread never waits.
+// out of its receive buffer once), WRITE is PUTFH + WRITE (UNSTABLE, from the
+// mount's one copy of the data, kept until committed) + GETATTR, FLUSH of a
+// written file and FSYNC are COMMIT. The FUSE threads use the client's blocking
+// Call(): many in flight at once from the multi-threaded session, pipelined by
+// the client; the client's loop thread never waits.
 //
 // Durability: each UNSTABLE WRITE the server accepted is kept in the mount
 // (WriteLog, with its bytes) until a COMMIT with the same write verifier
