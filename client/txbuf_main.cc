@@ -107,12 +107,17 @@ Commands:
                          JSON object
   mount SERVER[:PORT] DIR [--token-file F] [--read-only] [-f]
         [--export NAME] [--attr-timeout S] [--entry-timeout S]
+        [--timeout S] [--max-uncommitted MIB]
                          mount the export on DIR (FUSE): every tool works
                          on it; returns once mounted and serves in the
                          background (-f: in the foreground until
                          unmounted); attributes and names cached 1 s
                          (--attr-timeout, --entry-timeout); close-to-open
-                         consistency; unmount with fusermount3 -u DIR
+                         consistency; survives a server restart (connects
+                         again for --timeout, default the global one, then
+                         EIO; unstable writes kept, up to 256 MiB, and
+                         resent if the server lost them); unmount with
+                         fusermount3 -u DIR
 
 Command options follow the command word and may be bundled (ls -la); long
 forms: --all, --human-readable, --recursive, --parents, --json; "--" ends

@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "client/mount/mount_fs.h"
 #include "common/socket_util.h"
 
@@ -63,6 +64,7 @@ int MountAndServe(const MountArgs& args, ClientOptions options, int report_fd) {
     }
     return 1;
   };
+  const absl::Duration timeout = options.request_timeout;
   absl::StatusOr<std::unique_ptr<Client>> client =
       Client::Connect(std::move(options));
   if (!client.ok()) return fail(client.status());
@@ -70,11 +72,14 @@ int MountAndServe(const MountArgs& args, ClientOptions options, int report_fd) {
                   .read_only = args.read_only,
                   .attr_timeout = args.attr_timeout,
                   .entry_timeout = args.entry_timeout,
-                  .fsname = absl::StrCat("txbuf:", args.server)};
+                  .fsname = absl::StrCat("txbuf:", args.server),
+                  .reconnect_timeout = timeout,
+                  .max_uncommitted = args.max_uncommitted_mib << 20};
   absl::StatusOr<std::unique_ptr<MountFs>> fs =
-      MountFs::Create(client->get(), std::move(mo));
+      MountFs::Create(*std::move(client), std::move(mo));
   if (!fs.ok()) return fail(fs.status());
-  if (absl::Status s = (*fs)->Mount(); !s.ok()) return fail(s);
+  if (absl::Status s = (*fs)->Mount(/*handle_signals=*/true); !s.ok())
+    return fail(s);
   if (report_fd >= 0) {
     WriteAll(report_fd, "ok");
     close(report_fd);
@@ -131,7 +136,8 @@ absl::StatusOr<MountArgs> ParseMountArgs(const std::vector<std::string>& args,
       name = name.substr(0, eq);
     } else {
       if (name != "token-file" && name != "export" && name != "attr-timeout" &&
-          name != "entry-timeout") {
+          name != "entry-timeout" && name != "timeout" &&
+          name != "max-uncommitted") {
         return Bad(absl::StrCat("unknown option '", a, "'"));
       }
       if (i + 1 >= args.size()) {
@@ -151,6 +157,18 @@ absl::StatusOr<MountArgs> ParseMountArgs(const std::vector<std::string>& args,
       absl::StatusOr<double> s = Seconds(name, value);
       if (!s.ok()) return s.status();
       out.entry_timeout = *s;
+    } else if (name == "timeout") {
+      absl::StatusOr<double> s = Seconds(name, value);
+      if (!s.ok()) return s.status();
+      if (*s <= 0) return Bad("--timeout needs a positive number of seconds");
+      out.timeout = *s;
+    } else if (name == "max-uncommitted") {
+      uint64_t mib = 0;
+      if (!absl::SimpleAtoi(value, &mib) || mib == 0 || mib > (1u << 20)) {
+        return Bad(absl::StrCat("bad value '", value,
+                                "' for --max-uncommitted (MiB, 1 or more)"));
+      }
+      out.max_uncommitted_mib = mib;
     } else {
       return Bad(absl::StrCat("unknown option '--", name, "'"));
     }
@@ -180,6 +198,10 @@ int RunMount(const MountArgs& args, ClientOptions options) {
   options.host = hp->first;
   options.port = hp->second;
   options.export_name = args.export_name;
+  if (args.timeout > 0) {
+    options.request_timeout = absl::Seconds(args.timeout);
+    options.connect_timeout = absl::Seconds(args.timeout);
+  }
   if (!args.token_file.empty()) {
     absl::StatusOr<std::string> tok = ReadTokenFile(args.token_file);
     if (!tok.ok()) {

@@ -3,7 +3,7 @@
 //
 //   txbuf [GLOBAL FLAGS] mount SERVER[:PORT] DIR [--token-file F]
 //         [--read-only] [-f] [--export NAME] [--attr-timeout S]
-//         [--entry-timeout S]
+//         [--entry-timeout S] [--timeout S] [--max-uncommitted MIB]
 //
 // Without -f the command returns once the file system is mounted (exit 0),
 // or with the error (exit 1), and a child process serves it; with -f it
@@ -15,6 +15,7 @@
 #ifndef TXBUF_CLIENT_MOUNT_MOUNT_COMMAND_H_
 #define TXBUF_CLIENT_MOUNT_MOUNT_COMMAND_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -32,12 +33,20 @@ struct MountArgs {
   bool foreground = false;
   double attr_timeout = 1.0;
   double entry_timeout = 1.0;
+  // Seconds: each request, connecting, and connecting again after the
+  // server is lost before an op fails with EIO (0: the global --timeout's,
+  // default 60).
+  double timeout = 0;
+  // UNSTABLE write bytes the mount keeps (to resend after a server restart)
+  // before a WRITE commits its file.
+  uint64_t max_uncommitted_mib = 256;
 };
 
 // The usage line.
 inline constexpr char kMountUsage[] =
     "mount SERVER[:PORT] DIR [--token-file F] [--read-only] [-f] "
-    "[--export NAME] [--attr-timeout S] [--entry-timeout S]";
+    "[--export NAME] [--attr-timeout S] [--entry-timeout S] [--timeout S] "
+    "[--max-uncommitted MIB]";
 
 // Reads what follows the word "mount". `defaults` holds the global flags'
 // values (--token-file, --export), which the command's own options override.

@@ -9,7 +9,8 @@ namespace {
 TEST(MountArgsTest, OperandsOptionsAndDefaults) {
   absl::StatusOr<MountArgs> a = ParseMountArgs(
       {"srv:7000", "/mnt/x", "--read-only", "-f", "--token-file", "/t",
-       "--export=scratch", "--attr-timeout", "0.5", "--entry-timeout=0"},
+       "--export=scratch", "--attr-timeout", "0.5", "--entry-timeout=0",
+       "--timeout", "7.5", "--max-uncommitted=64"},
       {.token_file = "/global"});
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->server, "srv:7000");
@@ -20,6 +21,8 @@ TEST(MountArgsTest, OperandsOptionsAndDefaults) {
   EXPECT_EQ(a->export_name, "scratch");
   EXPECT_EQ(a->attr_timeout, 0.5);
   EXPECT_EQ(a->entry_timeout, 0.0);
+  EXPECT_EQ(a->timeout, 7.5);
+  EXPECT_EQ(a->max_uncommitted_mib, 64u);
 
   absl::StatusOr<MountArgs> d =
       ParseMountArgs({"-f", "srv", "dir"}, {.token_file = "/global"});
@@ -28,6 +31,8 @@ TEST(MountArgsTest, OperandsOptionsAndDefaults) {
   EXPECT_FALSE(d->read_only);
   EXPECT_EQ(d->attr_timeout, 1.0);
   EXPECT_EQ(d->entry_timeout, 1.0);
+  EXPECT_EQ(d->timeout, 0.0);  // the global --timeout's
+  EXPECT_EQ(d->max_uncommitted_mib, 256u);
 }
 
 TEST(MountArgsTest, Refusals) {
@@ -41,6 +46,10 @@ TEST(MountArgsTest, Refusals) {
            {"srv", "dir", "--attr-timeout"},
            {"srv", "dir", "--attr-timeout", "-1"},
            {"srv", "dir", "--entry-timeout=soon"},
+           {"srv", "dir", "--timeout", "0"},
+           {"srv", "dir", "--timeout=-3"},
+           {"srv", "dir", "--max-uncommitted", "0"},
+           {"srv", "dir", "--max-uncommitted=lots"},
            {"srv:notaport", "dir"},
        }) {
     EXPECT_FALSE(ParseMountArgs(bad, {}).ok()) << testing::PrintToString(bad);

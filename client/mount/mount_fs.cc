@@ -10,9 +10,11 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -23,9 +25,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "client/compound.h"
 #include "client/mount/errno_map.h"
+#include "client/mount/write_log.h"
+#include "client/status.h"
 #include "common/deleter.h"
 #include "proto/status_map.h"
 #include "proto/txbuf.pb.h"
@@ -140,17 +146,19 @@ class MountFs::Ops {
     return *static_cast<MountFs*>(fuse_req_userdata(req));
   }
 
-  // The handle of `ino`, or replies ESTALE and returns nullopt.
-  static std::optional<std::string> HandleOr(fuse_req_t req, fuse_ino_t ino) {
-    std::optional<std::string> fh = Fs(req).inodes_.Handle(ino);
-    if (!fh) fuse_reply_err(req, ESTALE);
-    return fh;
-  }
-
-  // Runs `c`; on failure replies its errno and returns nullopt.
-  static std::optional<CompoundReply> Run(fuse_req_t req, Compound c) {
-    const int expected = c.size();
-    absl::StatusOr<CompoundReply> r = Fs(req).client_->Call(std::move(c));
+  // Runs the compound `build` makes of the handles of `inos` (MountFs::
+  // Exec); on failure replies its errno and returns nullopt.
+  template <typename F>
+  static std::optional<CompoundReply> Run(fuse_req_t req,
+                                          std::initializer_list<uint64_t> inos,
+                                          bool idempotent, F build) {
+    int expected = -1;
+    absl::StatusOr<CompoundReply> r = Fs(req).Exec(
+        inos, idempotent, [&](const std::vector<std::string>& fhs) {
+          Compound c = build(fhs);
+          expected = c.size();
+          return c;
+        });
     if (int err = ErrnoOf(r, expected); err != 0) {
       fuse_reply_err(req, err);
       return std::nullopt;
@@ -165,9 +173,11 @@ class MountFs::Ops {
     fuse_reply_attr(req, &st, fs.options_.attr_timeout);
   }
 
-  static fuse_entry_param Entry(MountFs& fs, const rpc::FhResult& r) {
+  // `r` was found as `name` in `parent`.
+  static fuse_entry_param Entry(MountFs& fs, const rpc::FhResult& r,
+                                uint64_t parent, const char* name) {
     fuse_entry_param e{};
-    e.ino = fs.inodes_.Remember(r.fh());
+    e.ino = fs.inodes_.Remember(r.fh(), parent, name, r.attr().fileid());
     e.attr = ToStat(r.attr());
     e.attr_timeout = fs.options_.attr_timeout;
     e.entry_timeout = fs.options_.entry_timeout;
@@ -175,9 +185,10 @@ class MountFs::Ops {
     return e;
   }
 
-  static void ReplyEntry(fuse_req_t req, const rpc::FhResult& r) {
+  static void ReplyEntry(fuse_req_t req, const rpc::FhResult& r,
+                         uint64_t parent, const char* name) {
     MountFs& fs = Fs(req);
-    fuse_entry_param e = Entry(fs, r);
+    fuse_entry_param e = Entry(fs, r, parent, name);
     // A reply the kernel did not take (the request was interrupted) leaves
     // it no reference.
     if (fuse_reply_entry(req, &e) != 0) fs.inodes_.Forget(e.ino, 1);
@@ -194,46 +205,52 @@ class MountFs::Ops {
   }
 
   static void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-    std::optional<std::string> dir = HandleOr(req, parent);
-    if (!dir) return;
-    Compound c;
-    c.PutFh(*dir).Lookup(name, /*no_follow=*/true);
-    std::optional<CompoundReply> r = Run(req, std::move(c));
-    if (r) ReplyEntry(req, r->result(1).fh());
+    std::optional<CompoundReply> r =
+        Run(req, {parent}, true, [&](const std::vector<std::string>& fh) {
+          Compound c;
+          c.PutFh(fh[0]).Lookup(name, /*no_follow=*/true);
+          return c;
+        });
+    if (r) ReplyEntry(req, r->result(1).fh(), parent, name);
+  }
+
+  static void ForgetOne(MountFs& fs, uint64_t ino, uint64_t nlookup) {
+    // Uncommitted writes of a forgotten file (its close's COMMIT failed)
+    // cannot be committed any more.
+    if (fs.inodes_.Forget(ino, nlookup)) fs.writes_.Drop(ino);
   }
 
   static void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
-    Fs(req).inodes_.Forget(ino, nlookup);
+    ForgetOne(Fs(req), ino, nlookup);
     fuse_reply_none(req);
   }
 
   static void ForgetMulti(fuse_req_t req, size_t count,
                           fuse_forget_data* forgets) {
     for (size_t i = 0; i < count; ++i) {
-      Fs(req).inodes_.Forget(forgets[i].ino, forgets[i].nlookup);
+      ForgetOne(Fs(req), forgets[i].ino, forgets[i].nlookup);
     }
     fuse_reply_none(req);
   }
 
   static void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
-    std::optional<std::string> fh = HandleOr(req, ino);
-    if (!fh) return;
-    Compound c;
-    c.PutFh(*fh).GetAttr();
-    std::optional<CompoundReply> r = Run(req, std::move(c));
+    std::optional<CompoundReply> r = Run(req, {ino}, true, GetAttrOf);
     if (r) ReplyAttr(req, ino, r->result(1).attr().attr());
+  }
+
+  static Compound GetAttrOf(const std::vector<std::string>& fh) {
+    Compound c;
+    c.PutFh(fh[0]).GetAttr();
+    return c;
   }
 
   static void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr,
                       int to_set, fuse_file_info* /*fi*/) {
-    std::optional<std::string> fh = HandleOr(req, ino);
-    if (!fh) return;
+    MountFs& fs = Fs(req);
     if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
       // The server keeps its own owner: a chown to the owner the file has
       // (tar and cp -p as root do that) is no change; any other is EPERM.
-      Compound g;
-      g.PutFh(*fh).GetAttr();
-      std::optional<CompoundReply> r = Run(req, std::move(g));
+      std::optional<CompoundReply> r = Run(req, {ino}, true, GetAttrOf);
       if (!r) return;
       const rpc::Attr& a = r->result(1).attr().attr();
       if (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != a.uid()) ||
@@ -257,30 +274,37 @@ class MountFs::Ops {
     } else if (to_set & FUSE_SET_ATTR_MTIME) {
       args.mtime_ns = Nanos(attr->st_mtim);
     }
-    Compound c;
-    c.PutFh(*fh);
     // Times or size set on a file with uncommitted writes (tar's futimens
-    // before close): COMMIT first, or the server's later write-back of that
-    // data would move mtime past the time set.
-    if ((args.mtime_ns || args.atime_ns || args.size) &&
-        Fs(req).inodes_.TakeDirty(ino)) {
-      c.Commit();
+    // before close): COMMIT first (and confirm it), or the server's later
+    // write-back of that data would move mtime past the time set, and a
+    // resend after a restart would undo a truncation.
+    if ((args.mtime_ns || args.atime_ns || args.size) && fs.writes_.Has(ino)) {
+      if (int err = CommitIno(fs, ino); err != 0) {
+        fuse_reply_err(req, err);
+        return;
+      }
     }
-    if (args.mode || args.size || args.atime_ns || args.mtime_ns) {
-      c.SetAttr(args);
-    } else {
-      c.GetAttr();  // only ctime (or an owner kept as it is)
-    }
-    std::optional<CompoundReply> r = Run(req, std::move(c));
+    std::optional<CompoundReply> r =
+        Run(req, {ino}, true, [&](const std::vector<std::string>& fh) {
+          Compound c;
+          c.PutFh(fh[0]);
+          if (args.mode || args.size || args.atime_ns || args.mtime_ns) {
+            c.SetAttr(args);
+          } else {
+            c.GetAttr();  // only ctime (or an owner kept as it is)
+          }
+          return c;
+        });
     if (r) ReplyAttr(req, ino, r->result(r->size() - 1).attr().attr());
   }
 
   static void Readlink(fuse_req_t req, fuse_ino_t ino) {
-    std::optional<std::string> fh = HandleOr(req, ino);
-    if (!fh) return;
-    Compound c;
-    c.PutFh(*fh).Readlink();
-    std::optional<CompoundReply> r = Run(req, std::move(c));
+    std::optional<CompoundReply> r =
+        Run(req, {ino}, true, [&](const std::vector<std::string>& fh) {
+          Compound c;
+          c.PutFh(fh[0]).Readlink();
+          return c;
+        });
     if (!r) return;
     const std::string& target = r->result(1).readlink().target();
     fuse_reply_readlink(req, target.c_str());
@@ -288,36 +312,42 @@ class MountFs::Ops {
 
   static void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name,
                     mode_t mode) {
-    std::optional<std::string> dir = HandleOr(req, parent);
-    if (!dir) return;
-    Compound c;
-    c.PutFh(*dir).Mkdir(name, mode & 07777);
-    std::optional<CompoundReply> r = Run(req, std::move(c));
-    if (r) ReplyEntry(req, r->result(1).fh());
+    std::optional<CompoundReply> r =
+        Run(req, {parent}, false, [&](const std::vector<std::string>& fh) {
+          Compound c;
+          c.PutFh(fh[0]).Mkdir(name, mode & 07777);
+          return c;
+        });
+    if (r) ReplyEntry(req, r->result(1).fh(), parent, name);
   }
 
   static void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent,
                       const char* name) {
-    std::optional<std::string> dir = HandleOr(req, parent);
-    if (!dir) return;
-    Compound c;
-    c.PutFh(*dir).Symlink(name, link);
-    std::optional<CompoundReply> r = Run(req, std::move(c));
-    if (r) ReplyEntry(req, r->result(1).fh());
+    std::optional<CompoundReply> r =
+        Run(req, {parent}, false, [&](const std::vector<std::string>& fh) {
+          Compound c;
+          c.PutFh(fh[0]).Symlink(name, link);
+          return c;
+        });
+    if (r) ReplyEntry(req, r->result(1).fh(), parent, name);
   }
 
   static void RemoveName(fuse_req_t req, fuse_ino_t parent, const char* name,
                          bool dir_entry) {
-    std::optional<std::string> dir = HandleOr(req, parent);
-    if (!dir) return;
-    Compound c;
-    c.PutFh(*dir);
-    if (dir_entry) {
-      c.Rmdir(name);
-    } else {
-      c.Remove(name);
-    }
-    if (Run(req, std::move(c))) fuse_reply_err(req, 0);
+    std::optional<CompoundReply> r =
+        Run(req, {parent}, false, [&](const std::vector<std::string>& fh) {
+          Compound c;
+          c.PutFh(fh[0]);
+          if (dir_entry) {
+            c.Rmdir(name);
+          } else {
+            c.Remove(name);
+          }
+          return c;
+        });
+    if (!r) return;
+    Fs(req).inodes_.Unname(parent, name);
+    fuse_reply_err(req, 0);
   }
   static void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     RemoveName(req, parent, name, false);
@@ -333,13 +363,16 @@ class MountFs::Ops {
       fuse_reply_err(req, EINVAL);
       return;
     }
-    std::optional<std::string> from = HandleOr(req, parent);
-    if (!from) return;
-    std::optional<std::string> to = HandleOr(req, newparent);
-    if (!to) return;
-    Compound c;
-    c.PutFh(*from).Rename(name, newname, *to);
-    if (Run(req, std::move(c))) fuse_reply_err(req, 0);
+    std::optional<CompoundReply> r =
+        Run(req, {parent, newparent}, false,
+            [&](const std::vector<std::string>& fh) {
+              Compound c;
+              c.PutFh(fh[0]).Rename(name, newname, fh[1]);
+              return c;
+            });
+    if (!r) return;
+    Fs(req).inodes_.Rename(parent, name, newparent, newname);
+    fuse_reply_err(req, 0);
   }
 
   static void Link(fuse_req_t req, fuse_ino_t /*ino*/, fuse_ino_t /*newparent*/,
@@ -355,18 +388,22 @@ class MountFs::Ops {
 
   static void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     MountFs& fs = Fs(req);
-    std::optional<std::string> fh = HandleOr(req, ino);
-    if (!fh) return;
-    Compound c;
-    c.PutFh(*fh);
     const bool truncate =
         (fi->flags & O_TRUNC) != 0 && (fi->flags & O_ACCMODE) != O_RDONLY;
-    if (truncate) {
-      c.SetAttr({.size = 0});
-    } else {
-      c.GetAttr();
-    }
-    std::optional<CompoundReply> r = Run(req, std::move(c));
+    // Truncated, the file's uncommitted writes (if any) must never be
+    // written again after a restart.
+    if (truncate) fs.writes_.Drop(ino);
+    std::optional<CompoundReply> r =
+        Run(req, {ino}, true, [&](const std::vector<std::string>& fh) {
+          Compound c;
+          c.PutFh(fh[0]);
+          if (truncate) {
+            c.SetAttr({.size = 0});
+          } else {
+            c.GetAttr();
+          }
+          return c;
+        });
     if (!r) return;
     const rpc::Attr& a = r->result(1).attr().attr();
     if (a.type() == rpc::FILE_TYPE_DIRECTORY) {
@@ -375,14 +412,21 @@ class MountFs::Ops {
     }
     // Close-to-open: a file changed since the kernel last heard of it loses
     // its cached pages and attributes now, before the opener can read.
+    // Pages: keep_cache 0 makes the kernel drop them itself when it takes
+    // this reply (fuse_finish_open). Attributes: invalidated here, before
+    // the reply, with a negative offset, so only the attributes: the
+    // kernel (fuse_reverse_inval_inode) then bumps the attribute version
+    // and expires them, taking no page or inode lock, so it cannot wait on
+    // this OPEN (which libfuse warns of for page invalidation in the path
+    // of a related operation; that is why pages are not invalidated here).
     const bool changed = fs.inodes_.UpdateStamp(ino, StampOf(a));
     if (changed && !truncate) {
-      fuse_lowlevel_notify_inval_inode(fs.session_, ino, 0, 0);
+      fuse_lowlevel_notify_inval_inode(fs.session_, ino, -1, 0);
     }
     fi->keep_cache = changed ? 0 : 1;
     if (fi->flags & O_DIRECT) fi->direct_io = 1;
     // No state per open file (what a file has uncommitted is its inode's,
-    // InodeTable::MarkDirty): nothing for RELEASE to free.
+    // in the WriteLog): nothing for RELEASE to free.
     fi->fh = 0;
     fuse_reply_open(req, fi);
   }
@@ -390,20 +434,23 @@ class MountFs::Ops {
   static void Create(fuse_req_t req, fuse_ino_t parent, const char* name,
                      mode_t mode, fuse_file_info* fi) {
     MountFs& fs = Fs(req);
-    std::optional<std::string> dir = HandleOr(req, parent);
-    if (!dir) return;
-    Compound c;
     const bool exclusive = (fi->flags & O_EXCL) != 0;
-    c.PutFh(*dir).Create(name, mode & 07777, exclusive);
     // Not exclusive, the file may exist (made by another client since the
     // kernel looked): O_TRUNC still truncates it.
     const bool truncate = !exclusive && (fi->flags & O_TRUNC) != 0;
-    if (truncate) c.SetAttr({.size = 0});
-    std::optional<CompoundReply> r = Run(req, std::move(c));
+    // Not exclusive, CREATE (and truncating again) may be sent again.
+    std::optional<CompoundReply> r =
+        Run(req, {parent}, !exclusive, [&](const std::vector<std::string>& fh) {
+          Compound c;
+          c.PutFh(fh[0]).Create(name, mode & 07777, exclusive);
+          if (truncate) c.SetAttr({.size = 0});
+          return c;
+        });
     if (!r) return;
     rpc::FhResult made = r->result(1).fh();
     if (truncate) *made.mutable_attr() = r->result(2).attr().attr();
-    fuse_entry_param e = Entry(fs, made);
+    fuse_entry_param e = Entry(fs, made, parent, name);
+    if (truncate) fs.writes_.Drop(e.ino);
     if (fi->flags & O_DIRECT) fi->direct_io = 1;
     fi->fh = 0;
     if (fuse_reply_create(req, &e, fi) != 0) fs.inodes_.Forget(e.ino, 1);
@@ -412,13 +459,14 @@ class MountFs::Ops {
   static void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                    fuse_file_info* /*fi*/) {
     MountFs& fs = Fs(req);
-    std::optional<std::string> fh = HandleOr(req, ino);
-    if (!fh) return;
-    Compound c;
-    c.PutFh(*fh).Read(
-        static_cast<uint64_t>(off),
-        static_cast<uint32_t>(std::min<size_t>(size, fs.max_read_)));
-    std::optional<CompoundReply> r = Run(req, std::move(c));
+    std::optional<CompoundReply> r =
+        Run(req, {ino}, true, [&](const std::vector<std::string>& fh) {
+          Compound c;
+          c.PutFh(fh[0]).Read(
+              static_cast<uint64_t>(off),
+              static_cast<uint32_t>(std::min<size_t>(size, fs.max_read_)));
+          return c;
+        });
     if (!r) return;
     // Straight from the reply's payload to the kernel.
     absl::Span<const std::byte> data = r->ReadData(1);
@@ -426,59 +474,88 @@ class MountFs::Ops {
                    data.size());
   }
 
+  static Compound WriteOf(const std::string& fh, uint64_t off,
+                          const std::shared_ptr<const std::string>& data) {
+    Compound c;
+    // Sent from the mount's copy, kept alive until the kernel is done.
+    c.PutFh(fh)
+        .Write(off,
+               {reinterpret_cast<const std::byte*>(data->data()), data->size()},
+               Deleter::FromCallable([keep = data]() mutable { keep.reset(); }),
+               rpc::STABILITY_UNSTABLE)
+        .GetAttr();
+    return c;
+  }
+
   static void Write(fuse_req_t req, fuse_ino_t ino, const char* buf,
                     size_t size, off_t off, fuse_file_info* /*fi*/) {
     MountFs& fs = Fs(req);
-    std::optional<std::string> fh = HandleOr(req, ino);
-    if (!fh) return;
-    // libfuse's buffer is sent in place: it is not reused before the
-    // client's Deleter says the kernel is done with it.
-    absl::Notification released;
-    Compound c;
-    c.PutFh(*fh)
-        .Write(static_cast<uint64_t>(off),
-               {reinterpret_cast<const std::byte*>(buf), size},
-               Deleter::FromCallable([&released] { released.Notify(); }),
-               rpc::STABILITY_UNSTABLE)
-        .GetAttr();
-    absl::StatusOr<CompoundReply> r = fs.client_->Call(std::move(c));
-    released.WaitForNotification();
-    if (int err = ErrnoOf(r, 3); err != 0) {
-      fuse_reply_err(req, err);
-      return;
-    }
-    fs.inodes_.MarkDirty(ino);
+    // The one copy of a written byte in the mount: kept (WriteLog) until a
+    // COMMIT with this WRITE's verifier confirms it, to be written again if
+    // the server restarts before.
+    auto data = std::make_shared<const std::string>(buf, size);
+    const auto offset = static_cast<uint64_t>(off);
+    std::optional<CompoundReply> r =
+        Run(req, {ino}, true, [&](const std::vector<std::string>& fh) {
+          return WriteOf(fh[0], offset, data);
+        });
+    if (!r) return;
+    const uint64_t held =
+        fs.writes_.Add(ino, offset, data, r->result(1).write().verifier());
     fs.inodes_.UpdateStamp(ino, StampOf(r->result(2).attr().attr()));
+    if (held > fs.options_.max_uncommitted) {
+      if (int err = CommitIno(fs, ino); err != 0) {
+        fuse_reply_err(req, err);
+        return;
+      }
+    }
     fuse_reply_write(req, r->result(1).write().count());
   }
 
-  static void Commit(fuse_req_t req, fuse_ino_t ino) {
-    std::optional<std::string> fh = HandleOr(req, ino);
-    if (!fh) return;
-    Compound c;
-    // The attributes after: the write-back moved mtime, and this mount's
-    // own writes must not look like another client's change at the next
-    // open (which would drop the cached pages).
-    c.PutFh(*fh).Commit().GetAttr();
-    std::optional<CompoundReply> r = Run(req, std::move(c));
-    if (!r) return;
-    Fs(req).inodes_.UpdateStamp(ino, StampOf(r->result(2).attr().attr()));
-    fuse_reply_err(req, 0);
+  // COMMITs `ino` until the server confirms every write the mount holds
+  // for it (written again when the verifier changed); 0 or an errno.
+  static int CommitIno(MountFs& fs, uint64_t ino) {
+    // A restart per round at most: more is a server that keeps losing data.
+    for (int round = 0; round < 4; ++round) {
+      const uint64_t upto = fs.writes_.LastSeq(ino);
+      // The attributes after: the write-back moved mtime, and this mount's
+      // own writes must not look like another client's change at the next
+      // open (which would drop the cached pages).
+      absl::StatusOr<CompoundReply> r =
+          fs.Exec({ino}, true, [](const std::vector<std::string>& fh) {
+            Compound c;
+            c.PutFh(fh[0]).Commit().GetAttr();
+            return c;
+          });
+      if (int err = ErrnoOf(r, 3); err != 0) {
+        if (err == ESTALE) fs.writes_.Drop(ino);  // the file is gone
+        return err;
+      }
+      fs.inodes_.UpdateStamp(ino, StampOf(r->result(2).attr().attr()));
+      std::vector<WriteLog::Write> again =
+          fs.writes_.Confirm(ino, upto, r->result(1).commit().verifier());
+      if (again.empty()) return 0;
+      for (const WriteLog::Write& w : again) {
+        absl::StatusOr<CompoundReply> wr =
+            fs.Exec({ino}, true, [&](const std::vector<std::string>& fh) {
+              return WriteOf(fh[0], w.offset, w.data);
+            });
+        if (int err = ErrnoOf(wr, 3); err != 0) return err;
+        fs.writes_.Resent(ino, w.seq, wr->result(1).write().verifier());
+      }
+    }
+    return EIO;
   }
 
   static void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
     // close(): what was written is made durable (as NFS does on close).
-    if (Fs(req).inodes_.TakeDirty(ino)) {
-      Commit(req, ino);
-    } else {
-      fuse_reply_err(req, 0);
-    }
+    MountFs& fs = Fs(req);
+    fuse_reply_err(req, fs.writes_.Has(ino) ? CommitIno(fs, ino) : 0);
   }
 
   static void Fsync(fuse_req_t req, fuse_ino_t ino, int /*datasync*/,
                     fuse_file_info* /*fi*/) {
-    Fs(req).inodes_.TakeDirty(ino);
-    Commit(req, ino);
+    fuse_reply_err(req, CommitIno(Fs(req), ino));
   }
 
   static void Release(fuse_req_t req, fuse_ino_t /*ino*/,
@@ -533,11 +610,12 @@ class MountFs::Ops {
       }
     }
     if (!found || (start == od.page.size() && !od.page_eof)) {
-      std::optional<std::string> fh = Fs(req).inodes_.Handle(ino);
-      if (!fh) return ESTALE;
-      Compound c;
-      c.PutFh(*fh).ReadDir(cookie, kDirPage, /*with_attrs=*/false);
-      absl::StatusOr<CompoundReply> r = Fs(req).client_->Call(std::move(c));
+      absl::StatusOr<CompoundReply> r =
+          Fs(req).Exec({ino}, true, [&](const std::vector<std::string>& fh) {
+            Compound c;
+            c.PutFh(fh[0]).ReadDir(cookie, kDirPage, /*with_attrs=*/false);
+            return c;
+          });
       if (int err = ErrnoOf(r, 2); err != 0) return err;
       const rpc::ReadDirResult& res = r->result(1).readdir();
       od.page.assign(res.entries().begin(), res.entries().end());
@@ -561,11 +639,13 @@ class MountFs::Ops {
   }
 
   static void StatFs(fuse_req_t req, fuse_ino_t /*ino*/) {
-    std::optional<std::string> root = HandleOr(req, InodeTable::kRootIno);
-    if (!root) return;
-    Compound c;
-    c.PutFh(*root).StatFs();  // of this export
-    std::optional<CompoundReply> r = Run(req, std::move(c));
+    std::optional<CompoundReply> r =
+        Run(req, {InodeTable::kRootIno}, true,
+            [](const std::vector<std::string>& fh) {
+              Compound c;
+              c.PutFh(fh[0]).StatFs();  // of this export
+              return c;
+            });
     if (!r) return;
     const rpc::StatFsResult& s = r->result(1).statfs();
     const uint64_t bs = s.block_size() != 0 ? s.block_size() : 4096;
@@ -613,8 +693,8 @@ class MountFs::Ops {
   }
 };
 
-absl::StatusOr<std::unique_ptr<MountFs>> MountFs::Create(Client* client,
-                                                         MountOptions options) {
+absl::StatusOr<std::unique_ptr<MountFs>> MountFs::Create(
+    std::unique_ptr<Client> client, MountOptions options) {
   Compound c;
   c.PutRootFh().GetFh();
   absl::StatusOr<CompoundReply> r = client->Call(std::move(c));
@@ -623,16 +703,16 @@ absl::StatusOr<std::unique_ptr<MountFs>> MountFs::Create(Client* client,
   if (r->result(1).fh().attr().type() != rpc::FILE_TYPE_DIRECTORY) {
     return absl::FailedPreconditionError("the export's root is no directory");
   }
-  return std::unique_ptr<MountFs>(
-      new MountFs(client, std::move(options), r->result(1).fh().fh()));
+  return std::unique_ptr<MountFs>(new MountFs(
+      std::move(client), std::move(options), r->result(1).fh().fh()));
 }
 
-MountFs::MountFs(Client* client, MountOptions options, std::string root_fh)
-    : client_(client),
-      options_(std::move(options)),
+MountFs::MountFs(std::unique_ptr<Client> client, MountOptions options,
+                 std::string root_fh)
+    : options_(std::move(options)),
       inodes_(std::move(root_fh)),
       open_dirs_(std::make_unique<OpenDirs>()) {
-  const rpc::Hello& hello = client_->hello();
+  const rpc::Hello& hello = client->hello();
   // 0 in Hello: the protocol's default (docs/PROTOCOL.md section 1).
   max_read_ = hello.max_read() != 0 ? hello.max_read() : 16u << 20;
   max_read_ = std::min(max_read_, hello.max_reply_payload() != 0
@@ -641,11 +721,151 @@ MountFs::MountFs(Client* client, MountOptions options, std::string root_fh)
   const uint32_t max_payload =
       hello.max_payload() != 0 ? hello.max_payload() : 64u << 20;
   max_write_ = std::min(kFuseMaxWrite, max_payload);
+  absl::MutexLock l(&client_mu_);
+  client_ = std::move(client);
+}
+
+namespace {
+
+// A transport failure that a new connection may cure (not a server status
+// that maps to Unavailable).
+bool ConnectionLost(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kUnavailable &&
+         !RpcStatusOf(s).has_value();
+}
+
+}  // namespace
+
+std::pair<std::shared_ptr<Client>, uint64_t> MountFs::CurrentClient() const {
+  absl::MutexLock l(&client_mu_);
+  return {client_, client_gen_};
+}
+
+absl::Status MountFs::Reconnect(uint64_t seen) {
+  absl::MutexLock l(&client_mu_);
+  if (client_gen_ != seen || client_->open_connections() > 0) {
+    return absl::OkStatus();  // done by another thread, or not needed
+  }
+  // Just failed for the whole timeout: fail at once for a while, so that
+  // ops queued behind a lost server do not each wait the timeout again.
+  if (absl::Now() - reconnect_failed_at_ < absl::Seconds(1)) {
+    return absl::UnavailableError("the server is lost");
+  }
+  const absl::Time deadline = absl::Now() + options_.reconnect_timeout;
+  absl::Duration pause = absl::Milliseconds(20);
+  ClientOptions o = client_->options();
+  for (;;) {
+    // Unmounting: give up at once.
+    if (session_ != nullptr && fuse_session_exited(session_) != 0) break;
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) break;
+    o.connect_timeout = std::min(client_->options().connect_timeout,
+                                 std::max(left, absl::Milliseconds(100)));
+    absl::StatusOr<std::unique_ptr<Client>> fresh = Client::Connect(o);
+    if (fresh.ok()) {
+      Compound c;
+      c.PutRootFh().GetFh();
+      absl::StatusOr<CompoundReply> r = (*fresh)->Call(std::move(c));
+      if (r.ok() && r->ok() && r->size() >= 2) {
+        const std::string& root = r->result(1).fh().fh();
+        // Another server instance: every handle is stale, looked up again
+        // by path when next used. The same one: handles still good.
+        if (inodes_.Handle(InodeTable::kRootIno) != root) {
+          inodes_.NewEpoch(root);
+        }
+        client_ = std::move(*fresh);
+        ++client_gen_;
+        return absl::OkStatus();
+      }
+    }
+    absl::SleepFor(std::min(pause, deadline - absl::Now()));
+    pause = std::min(pause * 2, absl::Milliseconds(500));
+  }
+  reconnect_failed_at_ = absl::Now();
+  return absl::UnavailableError(
+      absl::StrCat("the server is lost: no connection within ",
+                   absl::FormatDuration(options_.reconnect_timeout)));
+}
+
+absl::StatusOr<std::string> MountFs::Resolve(Client& client, uint64_t ino) {
+  std::optional<Binding> b = inodes_.Bind(ino);
+  if (!b) return StatusFromRpc(rpc::STATUS_STALE, "unknown inode");
+  if (b->current) return std::move(b->fh);
+  // Of a past server instance: found again by path, if it is the same file.
+  std::optional<std::string> path = inodes_.Path(ino);
+  if (!path) return StatusFromRpc(rpc::STATUS_STALE, "no path to look up");
+  Compound c;
+  c.PutRootFh().Lookup(*path, /*no_follow=*/true);
+  absl::StatusOr<CompoundReply> r = client.Call(std::move(c));
+  if (!r.ok()) return r.status();
+  if (!r->ok()) {
+    // Gone or replaced: the inode is stale. A transport error is not.
+    return StatusFromRpc(rpc::STATUS_STALE, "not found again");
+  }
+  const rpc::FhResult& found = r->result(1).fh();
+  if (b->fileid != 0 && found.attr().fileid() != b->fileid) {
+    return StatusFromRpc(rpc::STATUS_STALE, "another file now");
+  }
+  inodes_.Rebind(ino, found.fh());
+  return found.fh();
+}
+
+absl::StatusOr<CompoundReply> MountFs::Exec(absl::Span<const uint64_t> inos,
+                                            bool idempotent, Build build) {
+  bool resent = false;
+  absl::StatusOr<CompoundReply> r = absl::UnavailableError("not sent");
+  // Bounded: a reconnect before sending, and one resend.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto [client, gen] = CurrentClient();
+    if (client->open_connections() == 0) {
+      // Known lost: connect again before sending anything.
+      if (absl::Status s = Reconnect(gen); !s.ok()) return s;
+      std::tie(client, gen) = CurrentClient();
+    }
+    const uint64_t epoch = inodes_.epoch();
+    std::vector<std::string> fhs;
+    fhs.reserve(inos.size());
+    absl::Status resolved;
+    for (uint64_t ino : inos) {
+      absl::StatusOr<std::string> fh = Resolve(*client, ino);
+      if (!fh.ok()) {
+        resolved = fh.status();
+        break;
+      }
+      fhs.push_back(*std::move(fh));
+    }
+    if (!resolved.ok()) {
+      // Nothing was sent: safe to try again once connected again.
+      if (ConnectionLost(resolved) && !resent) {
+        resent = true;
+        if (absl::Status s = Reconnect(gen); !s.ok()) return s;
+        continue;
+      }
+      return resolved;
+    }
+    r = client->Call(build(fhs));
+    if (resent) return r;
+    if (!r.ok() && ConnectionLost(r.status())) {
+      // It may or may not have been done: sent again only if that is
+      // harmless.
+      if (absl::Status s = Reconnect(gen); !s.ok()) return s;
+      if (!idempotent) return r;
+      resent = true;
+      continue;
+    }
+    if (r.ok() && r->rpc_status() == rpc::STATUS_STALE &&
+        inodes_.epoch() != epoch) {
+      resent = true;  // handles of a past instance, made stale meanwhile
+      continue;
+    }
+    return r;
+  }
+  return r;
 }
 
 MountFs::~MountFs() { Unmount(); }
 
-absl::Status MountFs::Mount() {
+absl::Status MountFs::Mount(bool handle_signals) {
   if (session_ != nullptr) return absl::FailedPreconditionError("mounted");
   // No max_read option: the kernel's READs are at most max_pages (1 MiB)
   // anyway, and READ splits nothing under the server's max_read.
@@ -661,7 +881,19 @@ absl::Status MountFs::Mount() {
   if (session_ == nullptr) {
     return absl::InternalError("fuse_session_new failed (see above)");
   }
+  // Before the file system is visible: a signal sent as soon as it is
+  // (a test's SIGTERM right after the mount appears) unmounts it.
+  if (handle_signals) {
+    if (fuse_set_signal_handlers(session_) != 0) {
+      fuse_session_destroy(session_);
+      session_ = nullptr;
+      return absl::InternalError("fuse_set_signal_handlers failed");
+    }
+    signals_set_ = true;
+  }
   if (fuse_session_mount(session_, options_.mountpoint.c_str()) != 0) {
+    if (signals_set_) fuse_remove_signal_handlers(session_);
+    signals_set_ = false;
     fuse_session_destroy(session_);
     session_ = nullptr;
     return absl::FailedPreconditionError(absl::StrCat(
@@ -674,15 +906,17 @@ absl::Status MountFs::Mount() {
 
 absl::Status MountFs::Serve(bool handle_signals) {
   if (session_ == nullptr) return absl::FailedPreconditionError("not mounted");
-  if (handle_signals && fuse_set_signal_handlers(session_) != 0) {
-    return absl::InternalError("fuse_set_signal_handlers failed");
+  if (handle_signals && !signals_set_) {
+    if (fuse_set_signal_handlers(session_) != 0) {
+      return absl::InternalError("fuse_set_signal_handlers failed");
+    }
+    signals_set_ = true;
   }
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, std::max(1, options_.max_threads));
   fuse_loop_cfg_set_idle_threads(cfg, 4);
   const int rc = fuse_session_loop_mt(session_, cfg);
   fuse_loop_cfg_destroy(cfg);
-  if (handle_signals) fuse_remove_signal_handlers(session_);
   Unmount();
   if (rc < 0) {
     return absl::InternalError(
@@ -693,6 +927,8 @@ absl::Status MountFs::Serve(bool handle_signals) {
 
 void MountFs::Unmount() {
   if (session_ == nullptr) return;
+  if (signals_set_) fuse_remove_signal_handlers(session_);
+  signals_set_ = false;
   if (mounted_) fuse_session_unmount(session_);
   mounted_ = false;
   fuse_session_destroy(session_);

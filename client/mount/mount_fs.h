@@ -7,16 +7,33 @@
 // the handle and attributes), CREATE is PUTFH + CREATE (+ SETATTR size 0
 // for O_TRUNC), READ is PUTFH + READ, answered straight from the reply's
 // payload (fuse_reply_buf: no copy here; the client library has copied it
-// out of its receive buffer once), WRITE is PUTFH + WRITE (UNSTABLE, the data
-// referenced in place) + GETATTR, FLUSH of a written file and FSYNC are COMMIT.
-// The FUSE threads use the client's blocking Call(): many in flight at once
-// from the multi-threaded session, pipelined by the client; the client's loop
-// thread never waits.
+// out of its receive buffer once), WRITE is PUTFH + WRITE (UNSTABLE, from the
+// mount's one copy of the data, kept until committed) + GETATTR, FLUSH of a
+// written file and FSYNC are COMMIT. The FUSE threads use the client's blocking
+// Call(): many in flight at once from the multi-threaded session, pipelined by
+// the client; the client's loop thread never waits.
+//
+// Durability: each UNSTABLE WRITE the server accepted is kept in the mount
+// (WriteLog, with its bytes) until a COMMIT with the same write verifier
+// confirms it; a COMMIT whose verifier differs (the server restarted, or
+// dropped unstable data) makes the mount write those bytes again and COMMIT
+// again. So an fsync() or close() that succeeded left nothing only in a lost
+// server cache. Past `max_uncommitted` bytes held, a WRITE commits its file.
+//
+// Server restarts: a connection lost makes the mount connect again (the
+// same options and token: a new Client), for up to `reconnect_timeout`;
+// then an op fails with EIO (never a hang). An op that was in flight is
+// sent again if it is idempotent (lookup, getattr, read, write, commit,
+// setattr, open, readdir, ...), else fails with EIO (it may have been done:
+// mkdir, unlink, rename, exclusive create). A new server instance (its
+// root handle differs) makes every handle stale: each inode is looked up
+// again by its path from the root when next used, if it is still the same
+// file (same file id); else ESTALE.
 //
 // Consistency is close-to-open: OPEN asks the server for the attributes and
-// drops the kernel's cached pages and attributes of a file that changed
-// since the mount last saw it (else keep_cache); attributes and entries are
-// cached for the timeouts given. A server status is the errno of
+// drops the kernel's cached pages (keep_cache off) and attributes of a file
+// that changed since the mount last saw it (else keep_cache); attributes and
+// entries are cached for the timeouts given. A server status is the errno of
 // errno_map.h. Not supported: hard links, special files, extended
 // attributes, locks (EOPNOTSUPP/ENOSYS), chown to another owner (EPERM),
 // rename flags (EINVAL).
@@ -26,8 +43,9 @@
 //
 // Example:
 //   absl::StatusOr<std::unique_ptr<MountFs>> fs =
-//       MountFs::Create(client.get(), {.mountpoint = "/mnt/data"});
-//   if (absl::Status s = (*fs)->Mount(); !s.ok()) return s;
+//       MountFs::Create(std::move(client), {.mountpoint = "/mnt/data"});
+//   if (absl::Status s = (*fs)->Mount(/*handle_signals=*/true); !s.ok())
+//     return s;
 //   return (*fs)->Serve(/*handle_signals=*/true);  // until unmounted
 #ifndef TXBUF_CLIENT_MOUNT_MOUNT_FS_H_
 #define TXBUF_CLIENT_MOUNT_MOUNT_FS_H_
@@ -35,11 +53,19 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "client/client.h"
 #include "client/mount/inode_table.h"
+#include "client/mount/write_log.h"
 
 struct fuse_session;
 
@@ -57,21 +83,29 @@ struct MountOptions {
   int max_threads = 16;
   // Shown in /proc/mounts as the source ("txbuf:HOST:PORT").
   std::string fsname = "txbuf";
+  // How long the mount tries to connect again after losing the server
+  // before an operation fails with EIO.
+  absl::Duration reconnect_timeout = absl::Seconds(60);
+  // Bytes of UNSTABLE writes kept (for resending) at most before a WRITE
+  // commits its file.
+  uint64_t max_uncommitted = uint64_t{256} << 20;
 };
 
 class MountFs {
  public:
-  // Finds the export's root (PUTROOTFH + GETFH) through `client`, which must
-  // outlive the MountFs.
-  static absl::StatusOr<std::unique_ptr<MountFs>> Create(Client* client,
-                                                         MountOptions options);
+  // Finds the export's root (PUTROOTFH + GETFH) through `client`; connects
+  // again with client->options() when the connection is lost.
+  static absl::StatusOr<std::unique_ptr<MountFs>> Create(
+      std::unique_ptr<Client> client, MountOptions options);
   // Unmounts if still mounted.
   ~MountFs();
   MountFs(const MountFs&) = delete;
   MountFs& operator=(const MountFs&) = delete;
 
-  // Makes the FUSE session and mounts it on options.mountpoint.
-  absl::Status Mount();
+  // Makes the FUSE session and mounts it on options.mountpoint. With
+  // `handle_signals`, SIGINT, SIGTERM and SIGHUP end Serve() (and unmount)
+  // from before the mount is visible on.
+  absl::Status Mount(bool handle_signals = false);
   // Serves the kernel's requests until the file system is unmounted
   // (fusermount3 -u, umount) or, with `handle_signals`, SIGINT, SIGTERM or
   // SIGHUP arrive; then unmounts.
@@ -86,9 +120,29 @@ class MountFs {
   class Ops;
 
  private:
-  MountFs(Client* client, MountOptions options, std::string root_fh);
+  MountFs(std::unique_ptr<Client> client, MountOptions options,
+          std::string root_fh);
 
-  Client* const client_;
+  // Makes the compound `build` gives for the current handles of `inos`
+  // (looked up again by path after a server restart) and sends it. After a
+  // lost connection: connects again and, if `idempotent`, sends it again
+  // (once); a STALE reply for handles made stale meanwhile is retried too.
+  using Build = absl::FunctionRef<Compound(const std::vector<std::string>&)>;
+  absl::StatusOr<CompoundReply> Exec(absl::Span<const uint64_t> inos,
+                                     bool idempotent, Build build);
+  // The client now and its generation.
+  std::pair<std::shared_ptr<Client>, uint64_t> CurrentClient() const;
+  // Connects again unless another thread did since generation `seen`.
+  absl::Status Reconnect(uint64_t seen);
+  // The handle of `ino` for the current server instance.
+  absl::StatusOr<std::string> Resolve(Client& client, uint64_t ino);
+
+  mutable absl::Mutex client_mu_;
+  std::shared_ptr<Client> client_ ABSL_GUARDED_BY(client_mu_);
+  uint64_t client_gen_ ABSL_GUARDED_BY(client_mu_) = 0;
+  absl::Time reconnect_failed_at_ ABSL_GUARDED_BY(client_mu_) =
+      absl::InfinitePast();
+  WriteLog writes_;
   const MountOptions options_;
   InodeTable inodes_;
   // From the server's Hello.
@@ -96,6 +150,7 @@ class MountFs {
   uint32_t max_write_;
   fuse_session* session_ = nullptr;
   bool mounted_ = false;
+  bool signals_set_ = false;  // fuse_set_signal_handlers() done
   // The directories open now (OPENDIR's state), freed at RELEASEDIR, or
   // here for those the kernel had not released when the session ended.
   struct OpenDirs;
