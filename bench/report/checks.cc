@@ -12,7 +12,9 @@ namespace {
 
 bool IsOtherPeer(const CompareReport& r, int t) {
   const TargetInfo& info = r.targets[static_cast<size_t>(t)];
-  return !info.is_engine && info.name != "raw";
+  // fio's family runs fio, not a server: not a peer to beat.
+  return !info.is_engine && info.name != "raw" &&
+         info.name.rfind("fio-", 0) != 0;
 }
 
 const Cell* CellAt(const CompareReport& r, int w, int t) {
@@ -132,6 +134,40 @@ class Checker {
     out_.push_back(c);
   }
 
+  // Issue 13: fio on the mount (target `fio`) reaches `factor` of the
+  // library-level figure of the engine checked (Subject) on `id`.
+  void FioVsLibrary(const std::string& id, int fio, double factor,
+                    const char* unit,
+                    const std::function<double(const Figures&)>& get) {
+    TargetCheck c;
+    c.workload = id;
+    c.goal = absl::StrFormat("fio-mount %s >= %.1fx library", unit, factor);
+    const int w = r_.WorkloadIndex(id);
+    const int s = w < 0 ? -1 : Subject(r_, w);
+    const Cell* fc = CellAt(r_, w, fio);
+    const Cell* sc = CellAt(r_, w, s);
+    if (w < 0) {
+      c.detail = "workload not run";
+    } else if (fc == nullptr) {
+      c.detail = "fio-mount did not run";
+    } else if (sc == nullptr) {
+      c.detail = "no txbufd engine ran it";
+    } else {
+      const double a = get(fc->median);
+      const double b = get(sc->median);
+      if (std::isnan(a) || std::isnan(b) || b <= 0) {
+        c.detail = "figure missing";
+      } else {
+        const double ratio = a / b;
+        c.outcome = ratio >= factor ? CheckOutcome::kPass : CheckOutcome::kMiss;
+        c.detail = absl::StrFormat("fio-mount %s %s vs %s %s %s: %.2fx",
+                                   FormatNumber(a), unit, Name(r_, s),
+                                   FormatNumber(b), unit, ratio);
+      }
+    }
+    out_.push_back(c);
+  }
+
   std::vector<TargetCheck> Take() { return std::move(out_); }
 
  private:
@@ -213,6 +249,13 @@ std::vector<TargetCheck> EvaluateTargets(const CompareReport& r) {
   }
   for (size_t w = 0; w < r.workloads.size(); ++w) {
     k.AutoVsFixed(static_cast<int>(w));
+  }
+  if (const int fio = r.TargetIndex("fio-mount"); fio >= 0) {
+    for (const char* id :
+         {"read-1m-seq-c1", "read-1m-seq-c8", "write-1m-seq-c4"}) {
+      k.FioVsLibrary(id, fio, 0.8, "MiB/s", mib);
+    }
+    k.FioVsLibrary("read-4k-rand-c16", fio, 0.6, "ops/s", ops);
   }
   return k.Take();
 }
