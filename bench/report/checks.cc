@@ -10,11 +10,16 @@
 namespace txbuf::bench {
 namespace {
 
+// fio's family (fio-mount, fio-local): fio, not a server of its own.
+bool IsFio(const CompareReport& r, int t) {
+  const TargetInfo& info = r.targets[static_cast<size_t>(t)];
+  return !info.is_engine && info.name.rfind("fio-", 0) == 0;
+}
+
 bool IsOtherPeer(const CompareReport& r, int t) {
   const TargetInfo& info = r.targets[static_cast<size_t>(t)];
-  // fio's family runs fio, not a server: not a peer to beat.
-  return !info.is_engine && info.name != "raw" &&
-         info.name.rfind("fio-", 0) != 0;
+  // fio's family is not a peer to beat.
+  return !info.is_engine && info.name != "raw" && !IsFio(r, t);
 }
 
 const Cell* CellAt(const CompareReport& r, int w, int t) {
@@ -261,7 +266,7 @@ std::vector<TargetCheck> EvaluateTargets(const CompareReport& r) {
 }
 
 std::vector<std::string> FigureProblems(const Workload& w, bool engine,
-                                        const Figures& f) {
+                                        const Figures& f, bool server_cpu) {
   std::vector<std::string> p;
   auto need = [&p](double v, const char* what) {
     if (std::isnan(v)) p.push_back(absl::StrCat(what, " missing"));
@@ -274,7 +279,7 @@ std::vector<std::string> FigureProblems(const Workload& w, bool engine,
   need(f.latency.p50_us, "latency p50");
   need(f.latency.p99_us, "latency p99");
   need(f.latency.max_us, "latency max");
-  need(f.server_cpu_us_op, "server CPU");
+  if (server_cpu) need(f.server_cpu_us_op, "server CPU");
   need(f.client_cpu_us_op, "client CPU");
   if (engine) {
     if (!f.has_server_memory) {
@@ -307,7 +312,8 @@ std::vector<std::string> ReportProblems(const CompareReport& r) {
       if (c.figures.empty()) out.push_back(absl::StrCat(where, "no runs"));
       for (const Figures& f : c.figures) {
         for (const std::string& p :
-             FigureProblems(r.workloads[w], r.targets[t].is_engine, f)) {
+             FigureProblems(r.workloads[w], r.targets[t].is_engine, f,
+                            /*server_cpu=*/!IsFio(r, static_cast<int>(t)))) {
           out.push_back(absl::StrCat(where, p));
         }
       }
