@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -314,15 +315,14 @@ std::vector<std::string> FioCommand(const std::string& fio, const Workload& w,
       "--fallocate=none",
       "--allow_file_create=0",
       absl::StrCat(
-          "--runtime=",
-          std::max<int64_t>(1, static_cast<int64_t>(w.duration_s * 1000 + 0.5)),
+          "--runtime=", std::max<int64_t>(1, std::llround(w.duration_s * 1000)),
           "ms"),
       "--time_based",
       "--output-format=json+",
   };
   if (w.warmup_s > 0) {
-    argv.push_back(absl::StrCat(
-        "--ramp_time=", static_cast<int64_t>(w.warmup_s * 1000 + 0.5), "ms"));
+    argv.push_back(
+        absl::StrCat("--ramp_time=", std::llround(w.warmup_s * 1000), "ms"));
   }
   if (w.random || jobs == 1) {
     argv.push_back(absl::StrCat("--size=", w.file_size));
