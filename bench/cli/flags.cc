@@ -69,7 +69,8 @@ ABSL_FLAG(std::vector<std::string>, peers, {},
 ABSL_FLAG(std::vector<std::string>, peer_set, {},
           "compare: exactly these peers (e.g. raw, or raw,fio)");
 ABSL_FLAG(std::vector<std::string>, workloads, {},
-          "compare: only these workload ids (e.g. read-4k-rand-c64)");
+          "compare: only these workload ids (e.g. read-4k-rand-c64; "
+          "read-4k-rand-c16 runs only when named)");
 ABSL_FLAG(std::string, txbufd, "",
           "compare: the server binary (default: the built one)");
 ABSL_FLAG(
