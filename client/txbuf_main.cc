@@ -41,7 +41,9 @@
 #include "client/internal/format.h"
 #include "client/internal/glob.h"
 #include "client/internal/paths.h"
+#ifdef TXBUF_HAVE_MOUNT
 #include "client/mount/mount_command.h"
+#endif
 #include "client/status.h"
 #include "common/engine_kind.h"
 #include "common/mutex_mode.h"
@@ -826,6 +828,13 @@ int Run(int argc, char** argv) {
   }
 
   if (cmd == "mount") {
+#ifndef TXBUF_HAVE_MOUNT
+    std::fputs(
+        "txbuf: mount: built without libfuse3; install libfuse3-dev and "
+        "rebuild (CMake option TXBUF_BUILD_MOUNT)\n",
+        stderr);
+    return 1;
+#else
     absl::StatusOr<mount::MountArgs> ma = mount::ParseMountArgs(
         raw_args, {.token_file = absl::GetFlag(FLAGS_token_file),
                    .export_name = absl::GetFlag(FLAGS_export)});
@@ -833,6 +842,7 @@ int Run(int argc, char** argv) {
     ClientOptions opts;
     if (int rc = CommonClientOptions(&opts); rc != 0) return rc;
     return mount::RunMount(*ma, std::move(opts));
+#endif
   }
 
   // Check the command line completely before connecting.

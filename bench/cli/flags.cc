@@ -64,11 +64,13 @@ ABSL_FLAG(std::vector<std::string>, engines, {},
           "copy,msg_zerocopy,uring_zc,auto, "
           "and kmod where /dev/txbuf exists)");
 ABSL_FLAG(std::vector<std::string>, peers, {},
-          "compare: peers to add to raw and grpc (e.g. nfs)");
+          "compare: peers to add to raw and grpc (e.g. nfs; fio: fio on a "
+          "txbuf mount and on the local export)");
 ABSL_FLAG(std::vector<std::string>, peer_set, {},
-          "compare: exactly these peers (e.g. raw)");
+          "compare: exactly these peers (e.g. raw, or raw,fio)");
 ABSL_FLAG(std::vector<std::string>, workloads, {},
-          "compare: only these workload ids (e.g. read-4k-rand-c64)");
+          "compare: only these workload ids (e.g. read-4k-rand-c64; "
+          "read-4k-rand-c16 runs only when named)");
 ABSL_FLAG(std::string, txbufd, "",
           "compare: the server binary (default: the built one)");
 ABSL_FLAG(
@@ -293,18 +295,28 @@ absl::StatusOr<Flags> FromAbslFlags(
     return absl::InvalidArgumentError(
         "--peers and --peer-set exclude each other");
   }
+  // "fio" is a target family, not a peer server: taken out of the lists.
+  auto without_fio = [&f](std::vector<std::string> names) {
+    auto fio = std::remove(names.begin(), names.end(), "fio");
+    if (fio != names.end()) f.fio = true;
+    names.erase(fio, names.end());
+    return names;
+  };
   if (was_given("peer_set")) {
-    absl::StatusOr<std::vector<peers::PeerKind>> p = ParseList<peers::PeerKind>(
-        given.at("peer_set").spelled, absl::GetFlag(FLAGS_peer_set),
-        &peers::ParsePeerKind);
-    if (!p.ok()) return p.status();
-    f.peers = *std::move(p);
+    std::vector<std::string> names = without_fio(absl::GetFlag(FLAGS_peer_set));
+    if (!f.fio || !names.empty()) {
+      absl::StatusOr<std::vector<peers::PeerKind>> p =
+          ParseList<peers::PeerKind>(given.at("peer_set").spelled, names,
+                                     &peers::ParsePeerKind);
+      if (!p.ok()) return p.status();
+      f.peers = *std::move(p);
+    }
   } else {
     f.peers = {peers::PeerKind::kRaw, peers::PeerKind::kGrpc};
-    if (was_given("peers")) {
+    std::vector<std::string> names = without_fio(absl::GetFlag(FLAGS_peers));
+    if (was_given("peers") && (!f.fio || !names.empty())) {
       absl::StatusOr<std::vector<peers::PeerKind>> p =
-          ParseList<peers::PeerKind>(given.at("peers").spelled,
-                                     absl::GetFlag(FLAGS_peers),
+          ParseList<peers::PeerKind>(given.at("peers").spelled, names,
                                      &peers::ParsePeerKind);
       if (!p.ok()) return p.status();
       for (peers::PeerKind k : *p) {

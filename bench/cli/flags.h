@@ -65,6 +65,9 @@ struct Flags {
   int repeat = 3;
   std::vector<EngineKind> engines;     // empty: every available engine
   std::vector<peers::PeerKind> peers;  // raw and grpc, plus --peers
+  // "fio" among --peers / --peer-set: fio on a txbuf mount and on the local
+  // export (bench/targets/fio/fio_target.h).
+  bool fio = false;
   std::vector<std::string> workloads;  // ids to run; empty: all
   std::string txbufd;
   int server_threads = 0;   // 0: one per CPU

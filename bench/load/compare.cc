@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/load/pattern.h"
+#include "bench/targets/fio/fio_target.h"
 #include "bench/targets/target.h"
 #include "common/clock.h"
 
@@ -38,6 +39,12 @@ int CompareReport::WorkloadIndex(const std::string& id) const {
 absl::StatusOr<CompareOptions> CompareOptionsFromFlags(const Flags& f) {
   CompareOptions o;
   std::vector<Workload> all = CompareWorkloads();
+  for (Workload& w : OptInCompareWorkloads()) {
+    if (std::find(f.workloads.begin(), f.workloads.end(), w.Id()) !=
+        f.workloads.end()) {
+      all.push_back(std::move(w));
+    }
+  }
   for (const std::string& id : f.workloads) {
     if (std::none_of(all.begin(), all.end(),
                      [&](const Workload& w) { return w.Id() == id; })) {
@@ -66,6 +73,7 @@ absl::StatusOr<CompareOptions> CompareOptionsFromFlags(const Flags& f) {
                   ? DefaultEngines(access("/dev/txbuf", F_OK) == 0)
                   : f.engines;
   o.peers = f.peers;
+  o.fio = f.fio;
   o.repeat = f.repeat;
   o.quick = f.quick;
   o.txbufd = FindTxbufd(f.txbufd);
@@ -199,6 +207,28 @@ absl::StatusOr<CompareReport> RunCompare(const CompareOptions& o,
       continue;
     }
     targets.push_back(*std::move(t));
+  }
+  RemoveAtEnd remove_fio_file;
+  if (o.fio) {
+    FioOptions fo;
+    fo.txbuf_cli = o.txbuf_cli;
+    fo.export_dir = dir;
+    fo.file_size = first.file_size;
+    fo.seed = first.seed;
+    for (const Workload& w : o.workloads) {
+      fo.connections = std::max(fo.connections, w.connections);
+    }
+    // The mount goes to the engine "auto" if it runs, else the first.
+    for (const auto& t : targets) {
+      if (!t->is_engine()) continue;
+      if (fo.server.empty() || t->name() == "auto") fo.server = t->address();
+    }
+    FioFamily fam = StartFioTargets(fo);
+    for (std::string& n : fam.notes) report.notes.push_back(std::move(n));
+    for (auto& t : fam.targets) targets.push_back(std::move(t));
+    if (!o.keep_files || o.export_dir.empty()) {
+      remove_fio_file.path = fam.created_file;
+    }
   }
   for (const std::string& n : report.notes) {
     if (progress != nullptr)

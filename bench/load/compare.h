@@ -41,6 +41,9 @@ struct CompareOptions {
   std::vector<Workload> workloads;
   std::vector<EngineKind> engines;
   std::vector<peers::PeerKind> peers;
+  // fio's family (bench/targets/fio/fio_target.h): fio-mount, fio-local.
+  bool fio = false;
+  std::string txbuf_cli;  // for fio-mount; empty: found (FindTxbufCli)
   int repeat = 3;
   bool quick = false;
   std::string txbufd;  // binary

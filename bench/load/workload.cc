@@ -146,4 +146,14 @@ std::vector<Workload> CompareWorkloads() {
   return out;
 }
 
+std::vector<Workload> OptInCompareWorkloads() {
+  Workload w;
+  w.kind = WorkloadKind::kRead;
+  w.size = 4096;
+  w.random = true;
+  w.concurrency = 16;
+  w.connections = 4;
+  return {w};
+}
+
 }  // namespace txbuf::bench

@@ -82,6 +82,11 @@ std::string FormatBytes(uint64_t bytes);
 // connections = min(concurrency, 4), as the peers' default.
 std::vector<Workload> CompareWorkloads();
 
+// Workloads compare mode runs only when --workloads names them:
+// read-4k-rand-c16 (issue 13's fio goal: 4 KiB random reads at queue depth
+// 16).
+std::vector<Workload> OptInCompareWorkloads();
+
 }  // namespace txbuf::bench
 
 #endif  // TXBUF_BENCH_LOAD_WORKLOAD_H_

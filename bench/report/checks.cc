@@ -10,9 +10,16 @@
 namespace txbuf::bench {
 namespace {
 
+// fio's family (fio-mount, fio-local): fio, not a server of its own.
+bool IsFio(const CompareReport& r, int t) {
+  const TargetInfo& info = r.targets[static_cast<size_t>(t)];
+  return !info.is_engine && info.name.rfind("fio-", 0) == 0;
+}
+
 bool IsOtherPeer(const CompareReport& r, int t) {
   const TargetInfo& info = r.targets[static_cast<size_t>(t)];
-  return !info.is_engine && info.name != "raw";
+  // fio's family is not a peer to beat.
+  return !info.is_engine && info.name != "raw" && !IsFio(r, t);
 }
 
 const Cell* CellAt(const CompareReport& r, int w, int t) {
@@ -132,6 +139,40 @@ class Checker {
     out_.push_back(c);
   }
 
+  // Issue 13: fio on the mount (target `fio`) reaches `factor` of the
+  // library-level figure of the engine checked (Subject) on `id`.
+  void FioVsLibrary(const std::string& id, int fio, double factor,
+                    const char* unit,
+                    const std::function<double(const Figures&)>& get) {
+    TargetCheck c;
+    c.workload = id;
+    c.goal = absl::StrFormat("fio-mount %s >= %.1fx library", unit, factor);
+    const int w = r_.WorkloadIndex(id);
+    const int s = w < 0 ? -1 : Subject(r_, w);
+    const Cell* fc = CellAt(r_, w, fio);
+    const Cell* sc = CellAt(r_, w, s);
+    if (w < 0) {
+      c.detail = "workload not run";
+    } else if (fc == nullptr) {
+      c.detail = "fio-mount did not run";
+    } else if (sc == nullptr) {
+      c.detail = "no txbufd engine ran it";
+    } else {
+      const double a = get(fc->median);
+      const double b = get(sc->median);
+      if (std::isnan(a) || std::isnan(b) || b <= 0) {
+        c.detail = "figure missing";
+      } else {
+        const double ratio = a / b;
+        c.outcome = ratio >= factor ? CheckOutcome::kPass : CheckOutcome::kMiss;
+        c.detail = absl::StrFormat("fio-mount %s %s vs %s %s %s: %.2fx",
+                                   FormatNumber(a), unit, Name(r_, s),
+                                   FormatNumber(b), unit, ratio);
+      }
+    }
+    out_.push_back(c);
+  }
+
   std::vector<TargetCheck> Take() { return std::move(out_); }
 
  private:
@@ -214,11 +255,18 @@ std::vector<TargetCheck> EvaluateTargets(const CompareReport& r) {
   for (size_t w = 0; w < r.workloads.size(); ++w) {
     k.AutoVsFixed(static_cast<int>(w));
   }
+  if (const int fio = r.TargetIndex("fio-mount"); fio >= 0) {
+    for (const char* id :
+         {"read-1m-seq-c1", "read-1m-seq-c8", "write-1m-seq-c4"}) {
+      k.FioVsLibrary(id, fio, 0.8, "MiB/s", mib);
+    }
+    k.FioVsLibrary("read-4k-rand-c16", fio, 0.6, "ops/s", ops);
+  }
   return k.Take();
 }
 
 std::vector<std::string> FigureProblems(const Workload& w, bool engine,
-                                        const Figures& f) {
+                                        const Figures& f, bool server_cpu) {
   std::vector<std::string> p;
   auto need = [&p](double v, const char* what) {
     if (std::isnan(v)) p.push_back(absl::StrCat(what, " missing"));
@@ -231,7 +279,7 @@ std::vector<std::string> FigureProblems(const Workload& w, bool engine,
   need(f.latency.p50_us, "latency p50");
   need(f.latency.p99_us, "latency p99");
   need(f.latency.max_us, "latency max");
-  need(f.server_cpu_us_op, "server CPU");
+  if (server_cpu) need(f.server_cpu_us_op, "server CPU");
   need(f.client_cpu_us_op, "client CPU");
   if (engine) {
     if (!f.has_server_memory) {
@@ -264,7 +312,8 @@ std::vector<std::string> ReportProblems(const CompareReport& r) {
       if (c.figures.empty()) out.push_back(absl::StrCat(where, "no runs"));
       for (const Figures& f : c.figures) {
         for (const std::string& p :
-             FigureProblems(r.workloads[w], r.targets[t].is_engine, f)) {
+             FigureProblems(r.workloads[w], r.targets[t].is_engine, f,
+                            /*server_cpu=*/!IsFio(r, static_cast<int>(t)))) {
           out.push_back(absl::StrCat(where, p));
         }
       }

@@ -54,9 +54,11 @@ std::vector<TargetCheck> EvaluateTargets(const CompareReport& r);
 // What --check rejects in one run's figures of `w` (empty: fine): no ops,
 // errors or verify failures, a missing latency or CPU figure, and for
 // txbufd (`engine`) missing server memory recovery (and client memory
-// recovery when `w` writes).
+// recovery when `w` writes). `server_cpu` false: the target has no server
+// process whose CPU is measured (fio's family), so none is expected.
 std::vector<std::string> FigureProblems(const Workload& w, bool engine,
-                                        const Figures& f);
+                                        const Figures& f,
+                                        bool server_cpu = true);
 
 // FigureProblems of every run of every cell, and failed runs, prefixed
 // with "workload target: ".

@@ -44,6 +44,10 @@ class EngineTarget : public Target {
 
   absl::Status Stop() override { return server_->Stop(); }
 
+  std::string address() const override {
+    return absl::StrCat(server_->host(), ":", server_->port());
+  }
+
  private:
   std::unique_ptr<TxbufdProcess> server_;
   TxbufdDriver driver_;

@@ -47,6 +47,9 @@ class Target {
   virtual absl::Status Prepare(const std::string& file, uint64_t size) = 0;
   virtual absl::StatusOr<RunResult> Run(const Workload& w) = 0;
   virtual absl::Status Stop() = 0;
+  // An engine's txbufd, "host:port" (what `txbuf mount` mounts); empty for
+  // the others.
+  virtual std::string address() const { return {}; }
 };
 
 absl::StatusOr<std::unique_ptr<Target>> StartEngineTarget(
