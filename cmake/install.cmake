@@ -143,7 +143,9 @@ install(FILES ${PROJECT_BINARY_DIR}/txbuf.pc
 #                                       txbufd.conf(5), txbufd(8)
 # The unit names the installed binary and configuration file, so it is
 # written at install time, when the prefix is known (cpack installs with
-# its own). An existing configuration file is never overwritten.
+# its own): configured into the build tree, then installed with
+# file(INSTALL), which lists it in install_manifest.txt. An existing
+# configuration file is never overwritten.
 set(TXBUF_SYSTEMD_UNIT_DIR lib/systemd/system CACHE STRING
     "Where the systemd unit goes, relative to the prefix")
 string(TIMESTAMP TXBUF_MAN_DATE "%Y-%m-%d" UTC)  # honours SOURCE_DATE_EPOCH
@@ -164,10 +166,14 @@ install(CODE "
   endif()
   set(TXBUF_BINDIR \"\${prefix}/${CMAKE_INSTALL_BINDIR}\")
   set(TXBUF_CONFIG \"\${etc}/txbuf/txbufd.conf\")
-  set(unit_dir \"\$ENV{DESTDIR}\${prefix}/${TXBUF_SYSTEMD_UNIT_DIR}\")
-  message(STATUS \"Installing: \${unit_dir}/txbufd.service\")
+  # One per destination: cpack and cmake --install may run at once.
+  string(MD5 dest \"\$ENV{DESTDIR}\${prefix}\")
+  set(unit \"${PROJECT_BINARY_DIR}/dist/installed/\${dest}/txbufd.service\")
   configure_file(\"${PROJECT_SOURCE_DIR}/dist/systemd/txbufd.service.in\"
-                 \"\${unit_dir}/txbufd.service\" @ONLY)
+                 \"\${unit}\" @ONLY)
+  # (file(INSTALL) adds DESTDIR itself, and records the file.)
+  file(INSTALL \"\${unit}\"
+       DESTINATION \"\${prefix}/${TXBUF_SYSTEMD_UNIT_DIR}\")
   if(EXISTS \"\$ENV{DESTDIR}\${TXBUF_CONFIG}\")
     message(STATUS \"Keeping: \$ENV{DESTDIR}\${TXBUF_CONFIG}\")
   else()

@@ -45,6 +45,7 @@ std::string ValueName(const absl::CommandLineFlag& flag,
   if (flag.IsOfType<ByteSize>()) return "BYTES";
   if (flag.IsOfType<Seconds>()) return "SECS";
   if (flag.IsOfType<HostPort>()) return "HOST:PORT";
+  if (flag.IsOfType<ServiceAddress>()) return "HOST[:PORT]";
   if (flag.IsOfType<EngineKind>()) return "ENGINE";
   if (flag.IsOfType<int>() || flag.IsOfType<int64_t>() ||
       flag.IsOfType<uint32_t>() || flag.IsOfType<uint64_t>()) {

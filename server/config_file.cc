@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/socket_util.h"
 
 namespace txbuf::server {
@@ -176,10 +177,18 @@ absl::StatusOr<std::vector<ConfigEntry>> ReadConfigFile(
       e.value = absl::StrCat(f->get());
     } else if (const auto* b = node.as_boolean()) {
       e.value = b->get() ? "true" : "false";
+    } else if (const toml::array* a = node.as_array();
+               a != nullptr && key.str() == "listen" && !a->empty() &&
+               a->is_homogeneous(toml::node_type::string)) {
+      // Several addresses: as many --listen flags.
+      std::vector<std::string> parts;
+      for (const toml::node& n : *a) parts.push_back(n.as_string()->get());
+      e.value = absl::StrJoin(parts, ",");
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ":", node.source().begin.line, ": ", e.key,
-                       ": expected a string, a number or true/false"));
+                       ": expected a string, a number or true/false",
+                       e.key == "listen" ? " (or an array of strings)" : ""));
     }
     out.push_back({std::move(e), node.source().begin});
   }

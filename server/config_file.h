@@ -4,7 +4,7 @@
 // leading "--" and whose values are what the option takes:
 //
 //   export = "/srv/data"
-//   listen = "0.0.0.0:7420"
+//   listen = "0.0.0.0:7420"   # or several: ["10.0.0.1", "[fd00::1]:7420"]
 //   token-file = "/etc/txbuf/token"
 //   conn-budget = "64M"        # or 67108864
 //   budget-deadline = 10       # seconds

@@ -32,7 +32,8 @@ TEST(ConfigFileTest, KeysAndValuesInFileOrder) {
       "budget = 33554432\n"
       "budget-deadline = 2.5\n"
       "read-only = true\n"
-      "no-fixed-buffers = false\n");
+      "no-fixed-buffers = false\n"
+      "listen = [\"10.0.0.1\", \"[::1]:7420\"]\n");
   absl::StatusOr<std::vector<ConfigEntry>> c = ReadConfigFile(path);
   ASSERT_TRUE(c.ok()) << c.status();
   std::vector<std::pair<std::string, std::string>> got;
@@ -43,10 +44,12 @@ TEST(ConfigFileTest, KeysAndValuesInFileOrder) {
                      {"budget", "33554432"},
                      {"budget-deadline", "2.5"},
                      {"read-only", "true"},
-                     {"no-fixed-buffers", "false"}}));
+                     {"no-fixed-buffers", "false"},
+                     // Several addresses: one value, as --listen joins them.
+                     {"listen", "10.0.0.1,[::1]:7420"}}));
   // Each entry knows its line, for txbufd's errors (the comment is line 1).
   EXPECT_EQ(c->front().line, 2);
-  EXPECT_EQ(c->back().line, 7);
+  EXPECT_EQ(c->back().line, 8);
   unlink(path.c_str());
 }
 
@@ -58,7 +61,8 @@ TEST(ConfigFileTest, ErrorsNameTheFileAndLine) {
   for (const Case& c : std::vector<Case>{
            {"export = \"/a\"\nexport = \"/b\"\n", ":2:"},  // repeated key
            {"threads = \n", ":1:"},                        // no value
-           {"listen = [\"a\", \"b\"]\n", "expected a string"},
+           {"threads = [1, 2]\n", "expected a string"},  // arrays: listen
+           {"listen = [1, 2]\n", "or an array of strings"},
            {"[export]\npath = \"/a\"\n", "expected a string"},
            {"when = 1979-05-27\n", "expected a string"},
        }) {

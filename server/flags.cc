@@ -10,6 +10,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/flag_types.h"
 #include "server/config_file.h"
 #include "server/logging.h"
@@ -28,6 +30,35 @@ bool AbslParseFlag(absl::string_view text, LogLevel* out, std::string* error) {
 }
 
 std::string AbslUnparseFlag(LogLevel l) { return std::string(LogLevelName(l)); }
+
+// --listen: one or more "HOST[:PORT]", separated by commas (a repeated
+// --listen and a TOML array are joined so).
+struct ListenAddresses {
+  std::vector<ServiceAddress> list;
+};
+
+bool AbslParseFlag(absl::string_view text, ListenAddresses* out,
+                   std::string* error) {
+  out->list.clear();
+  if (text.empty()) return true;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    ServiceAddress a;
+    if (!AbslParseFlag(part, &a, error)) return false;
+    if (a.empty()) {
+      *error = "an empty address";
+      return false;
+    }
+    out->list.push_back(std::move(a));
+  }
+  return true;
+}
+
+std::string AbslUnparseFlag(const ListenAddresses& v) {
+  std::vector<std::string> parts;
+  parts.reserve(v.list.size());
+  for (const ServiceAddress& a : v.list) parts.push_back(AbslUnparseFlag(a));
+  return absl::StrJoin(parts, ",");
+}
 
 }  // namespace txbuf::server
 
@@ -49,11 +80,13 @@ ABSL_FLAG(std::string, config, "",
 ABSL_FLAG(std::string, export, "",
           "directory to export (required, unless the --config file has "
           "[[export]] tables: docs/EXPORTS.md)");
-ABSL_FLAG(txbuf::ServiceAddress, listen,
-          (txbuf::ServiceAddress{{Defaults().host, Defaults().port}}),
+ABSL_FLAG(txbuf::server::ListenAddresses, listen,
+          (txbuf::server::ListenAddresses{
+              {txbuf::ServiceAddress{{Defaults().host, Defaults().port}}}}),
           "address to listen on (without a port: 7390, the default port; "
-          "port 0 picks a free port); prints \"listening on HOST:PORT\" "
-          "when ready");
+          "port 0 picks a free port); give it again, or a TOML array in the "
+          "file, to listen on several (\"[::]\" takes both IPv4 and IPv6); "
+          "prints \"listening on HOST:PORT\" for each when ready");
 ABSL_FLAG(txbuf::EngineKind, engine, Defaults().engine,
           "copy | msg_zerocopy | uring_zc | kmod | auto");
 ABSL_FLAG(int, threads, Defaults().threads,
@@ -77,7 +110,9 @@ ABSL_FLAG(std::string, user, "",
 ABSL_FLAG(txbuf::ByteSize, conn_budget, txbuf::ByteSize{Defaults().conn_budget},
           "pinned bytes per connection");
 ABSL_FLAG(txbuf::ByteSize, budget, txbuf::ByteSize{Defaults().budget},
-          "pinned bytes for the whole server (at most half of --cache-size)");
+          "pinned bytes for the whole server (0, the default: half of "
+          "--cache-size; more than that half is lowered to it, with a "
+          "warning)");
 ABSL_FLAG(txbuf::Seconds, budget_deadline,
           txbuf::Seconds{Defaults().budget_deadline},
           "close a connection over its budget this long");
@@ -137,7 +172,8 @@ and, with --config, the file (docs/OPERATING.md).
 Flags take "--flag VALUE" or "--flag=VALUE"; switches "--flag", "--noflag"
 or "--flag=true|false". BYTES take K, M and G suffixes (powers of 1024); SECS
 are seconds (0.5) or a duration with its unit (500ms, 2m). A flag given twice
-takes its last value, except --export and --config (an error).)";
+takes its last value, except --listen (each is listened on) and --export
+and --config (an error).)";
 
 namespace {
 
@@ -180,7 +216,7 @@ std::string CheckFlag(absl::string_view name) {
       return "more than 0";
     }
   } else if (name == "listen") {
-    if (absl::GetFlag(FLAGS_listen).empty()) return "HOST[:PORT]";
+    if (absl::GetFlag(FLAGS_listen).list.empty()) return "HOST[:PORT]";
   } else if (name == "user") {
     if (absl::GetFlag(FLAGS_user).empty()) return "a user name";
   }
@@ -232,9 +268,14 @@ absl::Status ApplyConfigFile(const std::string& path) {
 ServerOptions OptionsFromFlags() {
   ServerOptions o;
   o.export_dir = absl::GetFlag(FLAGS_export);
-  const HostPort listen = absl::GetFlag(FLAGS_listen);
-  o.host = listen.host;
-  o.port = listen.port;
+  const std::vector<ServiceAddress> listen = absl::GetFlag(FLAGS_listen).list;
+  if (!listen.empty()) {
+    o.host = listen.front().host;
+    o.port = listen.front().port;
+  }
+  for (size_t i = 1; i < listen.size(); ++i) {
+    o.more_listen.push_back({listen[i].host, listen[i].port});
+  }
   o.engine = absl::GetFlag(FLAGS_engine);
   o.threads = absl::GetFlag(FLAGS_threads);
   o.read_only = absl::GetFlag(FLAGS_read_only);
@@ -267,6 +308,7 @@ std::string TxbufdHelp() {
   return FlagsHelp(kDefinedIn, {},
                    {{"config", "FILE"},
                     {"export", "DIR"},
+                    {"listen", "HOST[:PORT]"},
                     {"token-file", "FILE"},
                     {"user", "NAME"},
                     {"log-level", "LEVEL"}});
@@ -316,11 +358,28 @@ absl::StatusOr<ServerOptions> BuildServerOptions(const CommandLine& cli) {
     exports = *std::move(e);
   }
   bool export_given = false;
+  // Every --listen is listened on: together they replace the file's.
+  std::vector<std::string> listen;
   for (const GivenFlag& f : cli.flags) {
+    if (f.name == "listen") {
+      // Checked one by one, so that an error shows the bad one.
+      if (absl::Status s = SetAndCheck(f.name, f.value, f.spelled); !s.ok()) {
+        return s;
+      }
+      listen.push_back(f.value);
+      continue;
+    }
     if (absl::Status s = SetAndCheck(f.name, f.value, f.spelled); !s.ok()) {
       return s;
     }
     export_given = export_given || f.name == "export";
+  }
+  if (absl::Status s =
+          listen.empty()
+              ? absl::OkStatus()
+              : SetAndCheck("listen", absl::StrJoin(listen, ","), "--listen");
+      !s.ok()) {
+    return s;
   }
   ServerOptions o = OptionsFromFlags();
   // --export DIR replaces the file's exports, as any flag does.

@@ -88,7 +88,10 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<txbuf::server::Server>> server =
       txbuf::server::Server::Start(o);
   if (!server.ok()) Die(std::string(server.status().message()), 1);
-  std::printf("listening on %s\n", (*server)->address().c_str());
+  // One line per address, the first (--listen's first) first.
+  for (const std::string& address : (*server)->addresses()) {
+    std::printf("listening on %s\n", address.c_str());
+  }
   std::fflush(stdout);
 
   // SIGHUP reloads what can change under running connections (the token

@@ -24,6 +24,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/counter_set.h"
 #include "common/crypto.h"
 #include "common/event_loop.h"
@@ -311,13 +312,19 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path,
 
 namespace {
 
+// The budget in effect for `budget` (0: the default) with a cache of
+// `cache_bytes`: half the cache, or less if asked.
+uint64_t EffectiveBudget(uint64_t budget, uint64_t cache_bytes) {
+  return budget == 0 ? cache_bytes / 2 : std::min(budget, cache_bytes / 2);
+}
+
 // The reloadable settings `o` gives: its budget at most half the cache
 // (`cache_bytes`, what the server started with).
 ReloadableSettings ReloadableOf(const ServerOptions& o, uint64_t cache_bytes) {
   return ReloadableSettings{
       .token = o.token,
       .conn_budget = o.conn_budget,
-      .budget = std::min(o.budget, cache_bytes / 2),
+      .budget = EffectiveBudget(o.budget, cache_bytes),
       .budget_deadline = o.budget_deadline,
       .dirty_expire = o.dirty_expire,
       .writeback_interval = o.writeback_interval,
@@ -379,14 +386,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       std::min(options.max_pending_connections, options.max_connections);
   // Replies in flight must never hold the whole page pool: flow control
   // starts while half of it is still free for the cache and for writes.
+  // Unset (0), the budget is that half; one asked for over it is lowered.
   if (options.budget > options.cache_bytes / 2) {
-    if (options.budget != ServerOptions{}.budget) {
-      TXBUF_LOG(WARNING) << "--budget " << options.budget << " lowered to "
-                         << options.cache_bytes / 2
-                         << ", half the cache (--cache-size)";
-    }
-    options.budget = options.cache_bytes / 2;
+    TXBUF_LOG(WARNING) << "--budget " << options.budget << " lowered to "
+                       << options.cache_bytes / 2
+                       << ", half the cache (--cache-size)";
   }
+  options.budget = EffectiveBudget(options.budget, options.cache_bytes);
   const uint64_t fd_budget =
       std::min(nofile - reserved - options.max_connections, kMaxFdBudget);
   std::unique_ptr<Server> s(new Server(std::move(options)));
@@ -429,31 +435,39 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       std::move(served), o.limits, s->verifier_,
       [self](rpc::StatsResult* r) { self->FillStats(r); });
 
-  bool reuse = o.threads > 1;
-  absl::StatusOr<UniqueFd> first = ListenTcp(o.host, o.port, reuse);
-  if (!first.ok()) return first.status();
-  absl::StatusOr<uint16_t> port = LocalPort(first->get());
-  if (!port.ok()) return port.status();
-  std::string host = o.host.find(':') != std::string::npos
-                         ? absl::StrCat("[", o.host, "]")
-                         : o.host;
-  s->address_ = absl::StrCat(host, ":", *port);
-  if (!o.token.has_value() && !BoundToLoopback(first->get())) {
-    if (!o.allow_unauthenticated) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "refusing to listen on ", s->address_,
-          " without --token-file: anyone who can reach it could read and "
-          "change the export (pass --allow-unauthenticated to do it anyway)"));
+  // Every address: one socket per event loop (SO_REUSEPORT with more than
+  // one), each loop accepting on one socket of every address.
+  std::vector<ListenAddress> listen = {{o.host, o.port}};
+  listen.insert(listen.end(), o.more_listen.begin(), o.more_listen.end());
+  const bool reuse = o.threads > 1;
+  std::vector<std::vector<UniqueFd>> fds(static_cast<size_t>(o.threads));
+  for (const ListenAddress& a : listen) {
+    absl::StatusOr<UniqueFd> first = ListenTcp(a.host, a.port, reuse);
+    if (!first.ok()) return first.status();
+    absl::StatusOr<uint16_t> port = LocalPort(first->get());
+    if (!port.ok()) return port.status();
+    const std::string host = a.host.find(':') != std::string::npos
+                                 ? absl::StrCat("[", a.host, "]")
+                                 : a.host;
+    const std::string address = absl::StrCat(host, ":", *port);
+    if (!o.token.has_value() && !BoundToLoopback(first->get())) {
+      if (!o.allow_unauthenticated) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "refusing to listen on ", address,
+            " without --token-file: anyone who can reach it could read and "
+            "change the export (pass --allow-unauthenticated to do it "
+            "anyway)"));
+      }
+      TXBUF_LOG(WARNING) << "no token file: anyone who can reach " << address
+                         << " can read and change the export";
     }
-    TXBUF_LOG(WARNING) << "no token file: anyone who can reach " << s->address_
-                       << " can read and change the export";
-  }
-  std::vector<UniqueFd> fds;
-  fds.push_back(std::move(*first));
-  for (int i = 1; i < o.threads; ++i) {
-    absl::StatusOr<UniqueFd> fd = ListenTcp(o.host, *port, true);
-    if (!fd.ok()) return fd.status();
-    fds.push_back(std::move(*fd));
+    s->addresses_.push_back(address);
+    fds[0].push_back(std::move(*first));
+    for (int i = 1; i < o.threads; ++i) {
+      absl::StatusOr<UniqueFd> fd = ListenTcp(a.host, *port, true);
+      if (!fd.ok()) return fd.status();
+      fds[static_cast<size_t>(i)].push_back(std::move(*fd));
+    }
   }
   if (!o.user.empty()) {
     // Listeners are bound and the export is open: from now on every file
@@ -478,7 +492,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     s->fixed_buffer_bytes_ = PlanFixedBuffers(arena, memlock, o.threads);
   }
   for (int i = 0; i < o.threads; ++i) {
-    s->workers_.push_back(std::make_unique<Worker>(*s, std::move(fds[i])));
+    s->workers_.push_back(
+        std::make_unique<Worker>(*s, std::move(fds[static_cast<size_t>(i)])));
   }
   for (auto& w : s->workers_) {
     if (absl::Status st = w->Start(); !st.ok()) {
@@ -526,7 +541,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     TXBUF_LOG(NOTICE) << "export " << DescribeExport(e, o.read_only);
   }
   TXBUF_LOG(NOTICE)
-      << "serving " << o.exports.front().path << " on " << s->address_
+      << "serving " << o.exports.front().path << " on "
+      << absl::StrJoin(s->addresses_, " and ")
       << (o.exports.front().read_only || o.read_only ? " read-only"
                                                      : " read-write")
       << (o.exports.size() > 1
@@ -576,6 +592,11 @@ std::vector<std::string> Server::Reload(const ServerOptions& fresh) {
   auto secs = [](absl::Duration d) { return absl::FormatDuration(d); };
   // The reloadable ones.
   ReloadableSettings next = ReloadableOf(fresh, options_.cache_bytes);
+  if (fresh.budget > options_.cache_bytes / 2) {
+    said.push_back(absl::StrCat("budget: ", fresh.budget, " lowered to ",
+                                options_.cache_bytes / 2,
+                                ", half the cache (cache-size)"));
+  }
   const std::optional<std::string> token = settings_.token();
   if (fresh.token_file != options_.token_file || fresh.token != token) {
     if (fresh.token.has_value()) {
@@ -632,7 +653,8 @@ std::vector<std::string> Server::Reload(const ServerOptions& fresh) {
     }
     restart("export", !same);
   }
-  restart("listen", fresh.host != o.host || fresh.port != o.port);
+  restart("listen", fresh.host != o.host || fresh.port != o.port ||
+                        fresh.more_listen != o.more_listen);
   restart("engine", fresh.engine != o.engine);
   restart("threads", fresh.threads != o.threads);
   restart("read-only", fresh.read_only != o.read_only);

@@ -62,12 +62,22 @@ namespace txbuf::server {
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path,
                                           bool allow_readable = false);
 
+// An address to listen on besides ServerOptions' host and port.
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0;  // 0: pick a free port
+  bool operator==(const ListenAddress&) const = default;
+};
+
 struct ServerOptions {
   // The export: `export_dir` (--export), unless `exports` lists several.
   std::string export_dir;
   std::vector<ExportConfig> exports;
   std::string host = "127.0.0.1";
   uint16_t port = kDefaultPort;  // 0: pick a free port
+  // More addresses to listen on (--listen given again, or a `listen`
+  // array in the file); every event loop accepts on each of them.
+  std::vector<ListenAddress> more_listen;
   EngineKind engine = EngineKind::kAuto;
   int threads = 1;
   bool read_only = false;            // every export read-only, whatever it says
@@ -83,7 +93,8 @@ struct ServerOptions {
   // is open: file access is then checked as that user (and its groups).
   std::string user;
   uint64_t conn_budget = 64ull << 20;  // pinned bytes per connection
-  uint64_t budget = 1ull << 30;        // pinned bytes, whole server
+  // Pinned bytes, whole server: at most half of cache_bytes (0: that half).
+  uint64_t budget = 0;
   absl::Duration budget_deadline = absl::Seconds(10);
   absl::Duration auth_timeout = absl::Seconds(10);
   absl::Duration shutdown_grace = absl::Seconds(5);
@@ -143,8 +154,10 @@ class Server {
   static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options);
   ~Server();
 
-  // "HOST:PORT" actually bound.
-  const std::string& address() const { return address_; }
+  // "HOST:PORT" actually bound (the first address, host and port).
+  const std::string& address() const { return addresses_.front(); }
+  // Every "HOST:PORT" bound: address(), then one per more_listen.
+  const std::vector<std::string>& addresses() const { return addresses_; }
 
   // Stops accepting, finishes replies in flight (then aborts after the
   // grace period), waits for every txbuf destructor, writes back cached
@@ -209,7 +222,7 @@ class Server {
   uint64_t fixed_buffer_bytes_ = 0;  // see fixed_buffer_bytes()
   ServerSettings settings_;
   ServerCounters counters_;
-  std::string address_;
+  std::vector<std::string> addresses_;
   uint64_t verifier_ = 0;
   MemoryStats stats_;
   std::unique_ptr<PagePool> pool_;

@@ -6,9 +6,14 @@
 
 #include "server/server.h"
 
+#include <cstring>
+#include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "common/socket_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/testing/in_process.h"
@@ -144,17 +149,23 @@ TEST_F(ServerTest, ReloadChangesTheSettingsInEffect) {
   fresh.threads = 2;
   const std::vector<std::string> said = server_->Reload(fresh);
   EXPECT_THAT(said, Contains("conn-budget: 4194304 -> 2097152 bytes"));
-  // The budget stays half the cache, as at start: unchanged.
-  EXPECT_THAT(said, Not(Contains(StartsWith("budget:"))));
+  // The budget stays half the cache, as at start: unchanged, and the
+  // reload says it was lowered (as the start's log does).
+  EXPECT_THAT(said, Contains("budget: 1099511627776 lowered to 33554432, "
+                             "half the cache (cache-size)"));
+  EXPECT_THAT(said, Not(Contains(HasSubstr(" -> 33554432"))));
   EXPECT_THAT(said, Contains("budget-deadline: 10s -> 3s"));
   EXPECT_THAT(said, Contains("threads: needs a restart"));
   EXPECT_EQ(server_->settings().conn_budget(), 2ull << 20);
   EXPECT_EQ(server_->settings().budget(), 32ull << 20);
   EXPECT_EQ(server_->settings().budget_deadline(), absl::Seconds(3));
   EXPECT_EQ(Stats().conn_budget(), 2ull << 20);
-  // Nothing differs any more but the restart-only setting.
+  // Nothing differs any more but the restart-only setting (and the budget
+  // asked for is still too large).
   EXPECT_THAT(server_->Reload(fresh),
-              ::testing::ElementsAre("threads: needs a restart"));
+              ::testing::UnorderedElementsAre(
+                  StartsWith("budget: 1099511627776 lowered to "),
+                  "threads: needs a restart"));
 }
 
 TEST_F(ServerTest, ReloadTokenRereadsTheTokenFile) {
@@ -190,6 +201,99 @@ TEST_F(ServerTest, RefusesToListenBeyondLoopbackWithoutAToken) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(s.status().message(), HasSubstr("--allow-unauthenticated"));
+}
+
+// Connects to each "HOST:PORT" of `addresses` and reads its Hello.
+void ExpectServedOn(const std::vector<std::string>& addresses) {
+  for (const std::string& a : addresses) {
+    absl::StatusOr<std::pair<std::string, uint16_t>> hp = SplitHostPort(a);
+    ASSERT_TRUE(hp.ok()) << a << ": " << hp.status();
+    absl::StatusOr<RawClient> c = RawClient::Connect(hp->first, hp->second);
+    ASSERT_TRUE(c.ok()) << a << ": " << c.status();
+    EXPECT_FALSE(c->hello().auth_required()) << a;
+  }
+}
+
+TEST_F(ServerTest, ListensOnEveryAddressInEveryLoop) {
+  ServerOptions o = Options();
+  o.threads = 2;
+  o.more_listen.push_back({"127.0.0.2", 0});  // all of 127/8 is loopback
+  ASSERT_NO_FATAL_FAILURE(Start(std::move(o)));
+  ASSERT_EQ(server_->addresses().size(), 2u);
+  EXPECT_EQ(server_->address(), server_->addresses()[0]);
+  EXPECT_THAT(server_->addresses()[0], StartsWith("127.0.0.1:"));
+  EXPECT_THAT(server_->addresses()[1], StartsWith("127.0.0.2:"));
+  // Several connections each, so that both loops accept on both.
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_NO_FATAL_FAILURE(ExpectServedOn(server_->addresses()));
+  }
+  EXPECT_TRUE(WaitFor([&] { return Stats().connections_total() == 8; }));
+}
+
+// txbufd itself: a repeated --listen, and a `listen` array in the file,
+// are each listened on (before, the last --listen alone was, and the file's
+// array was refused).
+TEST(TxbufdListenTest, RepeatedListenFlagListensOnEach) {
+  txbuf::testing::TempDir dir;
+  absl::StatusOr<std::unique_ptr<txbuf::testing::ServerProcess>> p =
+      txbuf::testing::ServerProcess::Start({"--export", dir.path(), "--listen",
+                                            "127.0.0.1:0", "--listen",
+                                            "127.0.0.2:0"});
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ((*p)->host(), "127.0.0.1");
+  absl::StatusOr<std::string> second = (*p)->ReadLine();
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_THAT(*second, StartsWith("listening on 127.0.0.2:"));
+  ExpectServedOn({(*p)->address(), second->substr(strlen("listening on "))});
+  EXPECT_EQ((*p)->Stop().exit_code, 0);
+}
+
+TEST(TxbufdListenTest, ListenArrayInTheConfigFile) {
+  txbuf::testing::TempDir dir;
+  const std::string conf = dir.Join("txbufd.conf");
+  WriteFile(dir.Join("export/hello.txt"), "hello");
+  WriteFile(conf, absl::StrCat("export = \"", dir.Join("export"),
+                               "\"\nlisten = [\"127.0.0.1:0\", "
+                               "\"127.0.0.2:0\"]\n"));
+  absl::StatusOr<std::unique_ptr<txbuf::testing::ServerProcess>> p =
+      txbuf::testing::ServerProcess::Start({"--config", conf},
+                                           {.add_listen = false});
+  ASSERT_TRUE(p.ok()) << p.status();
+  absl::StatusOr<std::string> second = (*p)->ReadLine();
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_THAT(*second, StartsWith("listening on 127.0.0.2:"));
+  ExpectServedOn({(*p)->address(), second->substr(strlen("listening on "))});
+  EXPECT_EQ((*p)->Stop().exit_code, 0);
+}
+
+// --budget: unset, half the cache without a word; asked for over that
+// half, lowered with a warning, even when it is what the help once gave as
+// the default (1G).
+TEST(TxbufdBudgetTest, AnExplicitBudgetOverHalfTheCacheIsLoweredWithAWarning) {
+  txbuf::testing::TempDir dir;
+  WriteFile(dir.Join("export/f"), "x");
+  for (const bool explicit_budget : {false, true}) {
+    const std::string log =
+        dir.Join(explicit_budget ? "asked.log" : "unset.log");
+    std::vector<std::string> args = {"--export", dir.Join("export"),
+                                     "--cache-size", "64M"};
+    if (explicit_budget) {
+      args.insert(args.end(), {"--budget", "1G"});
+    }
+    absl::StatusOr<std::unique_ptr<txbuf::testing::ServerProcess>> p =
+        txbuf::testing::ServerProcess::Start(args, {.stderr_path = log});
+    ASSERT_TRUE(p.ok()) << p.status();
+    const txbuf::testing::ServerExit exit = (*p)->Stop();
+    EXPECT_EQ(exit.exit_code, 0);
+    // 32M in effect either way (the final stats line).
+    EXPECT_THAT(exit.stats_json, HasSubstr("\"budget\":33554432"));
+    const std::string text = txbuf::testing::ReadFileOrDie(log);
+    if (explicit_budget) {
+      EXPECT_THAT(text, HasSubstr("--budget 1073741824 lowered to 33554432"));
+    } else {
+      EXPECT_THAT(text, Not(HasSubstr("lowered")));
+    }
+  }
 }
 
 }  // namespace

@@ -15,23 +15,24 @@
 
 namespace txbuf::server {
 
-// The multishot accept on the listening socket.
+// The multishot accept on one listening socket.
 class Worker::AcceptOp final : public IoCompletion {
  public:
-  explicit AcceptOp(Worker* w) : w_(w) {}
+  AcceptOp(Worker* w, size_t index) : w_(w), index_(index) {}
   void OnCompletion(const io_uring_cqe& cqe) override {
     bool more = (cqe.flags & IORING_CQE_F_MORE) != 0;
     if (!more) armed = false;
-    w_->OnAccept(cqe.res, more);
+    w_->OnAccept(index_, cqe.res, more);
   }
   bool armed = false;
 
  private:
   Worker* w_;
+  size_t index_;  // in listen_fds_
 };
 
-Worker::Worker(Server& server, UniqueFd listen_fd)
-    : server_(server), listen_fd_(std::move(listen_fd)) {}
+Worker::Worker(Server& server, std::vector<UniqueFd> listen_fds)
+    : server_(server), listen_fds_(std::move(listen_fds)) {}
 
 Worker::~Worker() { Join(); }
 
@@ -50,8 +51,10 @@ absl::Status Worker::Start() {
           .on_start =
               [this](Shard& shard) {
                 shard_.store(&shard, std::memory_order_release);
-                accept_ = std::make_unique<AcceptOp>(this);
-                ArmAccept();
+                for (size_t i = 0; i < listen_fds_.size(); ++i) {
+                  accepts_.push_back(std::make_unique<AcceptOp>(this, i));
+                  ArmAccept(i);
+                }
                 return absl::OkStatus();
               },
           // Every connection is gone: their txbufs' destructors have run.
@@ -87,13 +90,14 @@ std::vector<SlabCacheStats> Worker::SlabStats() const {
   return s->SlabStats();
 }
 
-void Worker::ArmAccept() {
-  if (shutting_down_ || accept_->armed) return;
+void Worker::ArmAccept(size_t i) {
+  AcceptOp& a = *accepts_[i];
+  if (shutting_down_ || a.armed) return;
   io_uring_sqe* sqe = loop().GetSqe();
-  io_uring_prep_multishot_accept(sqe, listen_fd_.get(), nullptr, nullptr,
+  io_uring_prep_multishot_accept(sqe, listen_fds_[i].get(), nullptr, nullptr,
                                  SOCK_CLOEXEC);
-  io_uring_sqe_set_data(sqe, accept_.get());
-  accept_->armed = true;
+  io_uring_sqe_set_data(sqe, &a);
+  a.armed = true;
 }
 
 void Worker::Refuse(UniqueFd fd) {
@@ -111,14 +115,14 @@ void Worker::Refuse(UniqueFd fd) {
       send(fd.get(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-void Worker::OnAccept(int res, bool more) {
+void Worker::OnAccept(size_t i, int res, bool more) {
   if (res >= 0) {
     UniqueFd fd(res);
     if (shutting_down_) return;
     const ServerOptions& o = server_.options();
     if (server_.counters().connections.load() >= o.max_connections) {
       Refuse(std::move(fd));
-      if (!more) ArmAccept();
+      if (!more) ArmAccept(i);
       return;
     }
     // Room for one more connection still establishing: past the cap, the
@@ -157,18 +161,20 @@ void Worker::OnAccept(int res, bool more) {
   } else if (res != -ECANCELED && !shutting_down_) {
     // EMFILE and friends: keep serving the others, try again shortly.
     if (!more) {
-      loop().RunAfter(absl::Milliseconds(50), [this] { ArmAccept(); });
+      loop().RunAfter(absl::Milliseconds(50), [this, i] { ArmAccept(i); });
       return;
     }
   }
-  if (!more && !shutting_down_) ArmAccept();
+  if (!more && !shutting_down_) ArmAccept(i);
   MaybeStop();
 }
 
 void Worker::BeginShutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
-  if (accept_->armed) loop().Cancel(accept_.get());
+  for (auto& a : accepts_) {
+    if (a->armed) loop().Cancel(a.get());
+  }
   std::vector<Session*> all;
   for (auto& [id, c] : conns_) all.push_back(c.get());
   for (Session* c : all) c->Close(TxSocket::CloseMode::kGraceful);
@@ -176,8 +182,10 @@ void Worker::BeginShutdown() {
 }
 
 void Worker::MaybeStop() {
-  if (shutting_down_ && conns_.empty() && !accept_->armed) {
-    listen_fd_.reset();
+  if (shutting_down_ && conns_.empty() &&
+      std::none_of(accepts_.begin(), accepts_.end(),
+                   [](const auto& a) { return a->armed; })) {
+    listen_fds_.clear();
     loop().Stop();
   }
 }

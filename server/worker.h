@@ -36,7 +36,8 @@ class Executor;
 
 class Worker {
  public:
-  Worker(Server& server, UniqueFd listen_fd);
+  // Accepts on every socket of `listen_fds` (one per address).
+  Worker(Server& server, std::vector<UniqueFd> listen_fds);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -77,15 +78,16 @@ class Worker {
  private:
   class AcceptOp;
   Shard& shard() const { return *shard_.load(std::memory_order_relaxed); }
-  void ArmAccept();
-  void OnAccept(int res, bool more);
+  // Arms the multishot accept on listen_fds_[i].
+  void ArmAccept(size_t i);
+  void OnAccept(size_t i, int res, bool more);
   // Answers a connection over --max-connections and closes it.
   void Refuse(UniqueFd fd);
   void BeginShutdown();
   void MaybeStop();
 
   Server& server_;
-  UniqueFd listen_fd_;
+  std::vector<UniqueFd> listen_fds_;
   // Declared first of what the thread uses: destroyed last, after the
   // connections (whose txbufs come from its context).
   std::unique_ptr<ShardThread> thread_;
@@ -94,7 +96,7 @@ class Worker {
   std::atomic<Shard*> shard_{nullptr};
   rpc::Request scratch_request_;
   rpc::Reply scratch_reply_;
-  std::unique_ptr<AcceptOp> accept_;
+  std::vector<std::unique_ptr<AcceptOp>> accepts_;  // one per listen_fds_
   // Before conns_: a session's reader gives its buffer back when destroyed.
   // 16 MiB: a few large frames' worth per worker.
   FrameBufferPool frame_buffers_{16 << 20};

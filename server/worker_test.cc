@@ -40,7 +40,9 @@ class WorkerTest : public ::testing::Test {
     absl::StatusOr<uint16_t> port = LocalPort(fd->get());
     ASSERT_TRUE(port.ok()) << port.status();
     port_ = *port;
-    worker_ = std::make_unique<Worker>(*server_, *std::move(fd));
+    std::vector<UniqueFd> fds;
+    fds.push_back(*std::move(fd));
+    worker_ = std::make_unique<Worker>(*server_, std::move(fds));
     ASSERT_TRUE(worker_->Start().ok());
   }
 

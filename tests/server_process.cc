@@ -24,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "common/socket_util.h"
 #include "gtest/gtest.h"
 
@@ -89,7 +90,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     has_listen |= absl::StartsWith(a, "--listen");
     has_threads |= absl::StartsWith(a, "--threads");
   }
-  if (!has_listen) {
+  if (!has_listen && options.add_listen) {
     args.push_back("--listen");
     args.push_back("127.0.0.1:0");
   }
@@ -185,6 +186,29 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   p->host_ = hp->first;
   p->port_ = hp->second;
   return p;
+}
+
+absl::StatusOr<std::string> ServerProcess::ReadLine(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (early_out_.find('\n') == std::string::npos) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError("no line from txbufd in time");
+    }
+    pollfd pfd{out_fd_, POLLIN, 0};
+    if (poll(&pfd, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1) <=
+        0) {
+      continue;
+    }
+    char buf[256];
+    const ssize_t r = read(out_fd_, buf, sizeof(buf));
+    if (r <= 0) return absl::UnavailableError("txbufd closed its stdout");
+    early_out_.append(buf, static_cast<size_t>(r));
+  }
+  const size_t nl = early_out_.find('\n');
+  std::string line = early_out_.substr(0, nl);
+  early_out_.erase(0, nl + 1);
+  return line;
 }
 
 namespace {

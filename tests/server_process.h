@@ -59,12 +59,16 @@ struct ProcessOptions {
   // If set, the server's stderr (its log) goes to this file (appended)
   // instead of the test's.
   std::string stderr_path;
+  // Add --listen 127.0.0.1:0 when `args` have no --listen (false: the
+  // --config file's `listen`, or the default port, is used).
+  bool add_listen = true;
 };
 
 class ServerProcess {
  public:
   // `args` follow the binary name; --listen 127.0.0.1:0 is added unless
-  // given, and --threads $TXBUF_TEST_SERVER_THREADS when that is set and
+  // given (or options.add_listen is false), and --threads
+  // $TXBUF_TEST_SERVER_THREADS when that is set and
   // --threads is not given.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
       std::vector<std::string> args, const ProcessOptions& options = {});
@@ -75,6 +79,11 @@ class ServerProcess {
   uint16_t port() const { return port_; }
   pid_t pid() const { return pid_; }
 
+  // The next line txbufd prints on stdout after the first "listening on"
+  // (e.g. the next "listening on", with several --listen), without its
+  // newline; DeadlineExceeded after `timeout`, an error if stdout closes.
+  absl::StatusOr<std::string> ReadLine(
+      absl::Duration timeout = absl::Seconds(60));
   // SIGTERM, then waits up to `timeout_s` for exit (SIGKILL after).
   ServerExit Stop(int timeout_s = 60);
   // Resident set size in KiB, from /proc/PID/status.

@@ -89,6 +89,7 @@ constexpr char kFileName[] = "peer-bench.dat";
 // The command line, read from the flags above.
 struct Flags {
   bool help = false;
+  bool version = false;
   std::string peer = "raw";
   std::string op = "read";
   uint64_t size = 4096;
@@ -113,8 +114,9 @@ absl::StatusOr<Flags> ParseFlags(const std::vector<std::string>& args) {
   absl::StatusOr<CommandLine> line = SplitCommandLine(args);
   if (!line.ok()) return line.status();
   Flags f;
-  if (line->help) {
-    f.help = true;
+  if (line->help || line->version) {
+    f.help = line->help;
+    f.version = !line->help;
     return f;
   }
   if (!line->positional.empty()) {
@@ -240,6 +242,10 @@ int Main(int argc, char** argv) {
     return 2;
   }
   const Flags& f = *flags;
+  if (f.version) {
+    std::printf("txbuf-peer-bench %s\n", TXBUF_VERSION);
+    return 0;
+  }
   if (f.help) {
     absl::SetProgramUsageMessage(kUsage);
     std::fputs(FlagsHelp(kDefinedIn, {},

@@ -48,6 +48,11 @@ std::optional<PeerServerStart> StartPeerServer(const char* program, int argc,
     *exit_code = 0;
     return std::nullopt;
   }
+  if (line.ok() && line->version) {
+    std::printf("%s %s\n", program, TXBUF_VERSION);
+    *exit_code = 0;
+    return std::nullopt;
+  }
   absl::StatusOr<ServerArgs> parsed = ParseServerArgs(args);
   if (!parsed.ok()) {
     std::fprintf(stderr, "%s\nusage: %s --root DIR --listen HOST:PORT\n",

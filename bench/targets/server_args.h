@@ -47,7 +47,8 @@ struct PeerServerStart {
 // Parses the command line, ignores SIGPIPE and opens the export root. On
 // failure prints one line to stderr (with the usage line for a bad command
 // line), sets *exit_code (2 for usage, 1 otherwise) and returns nullopt;
-// for --help prints the flags, sets *exit_code to 0 and returns nullopt.
+// for --help (-h) prints the flags, for --version "PROGRAM VERSION", sets
+// *exit_code to 0 and returns nullopt.
 std::optional<PeerServerStart> StartPeerServer(const char* program, int argc,
                                                char** argv, int* exit_code);
 

@@ -190,8 +190,22 @@ std::vector<MetricFamily> MetricsExporter::Families(const rpc::StatsResult& r) {
             &rpc::EngineStats::zc_copied},
            {"txbuf_engine_errors_total", "Send errors, by engine",
             &rpc::EngineStats::errors}}) {
+    // The "auto" row counts again what the engine auto chose sent (under
+    // that engine's name): summing the family must not count it twice, so
+    // it is a family of its own, txbuf_engine_auto_..._total.
     MetricFamily f = Family(ef.name, ef.help, kCounter);
     for (const rpc::EngineStats& e : r.engines()) {
+      if (e.name() == "auto") {
+        const std::string name = absl::StrCat(
+            "txbuf_engine_auto_", absl::StripPrefix(ef.name, "txbuf_engine_"));
+        out.push_back(
+            One(name,
+                absl::StrCat(ef.help,
+                             ": those of --engine auto (also counted under the "
+                             "engine it chose)"),
+                kCounter, d((e.*ef.get)())));
+        continue;
+      }
       f.metric.push_back(
           Value(kCounter, d((e.*ef.get)()), {{"engine", e.name()}}));
     }

@@ -91,6 +91,25 @@ TEST(MetricsExporterTest, EnginesAndCompletionsAreLabelled) {
   EXPECT_THAT(t, HasSubstr("txbuf_page_cache_dirty_pages 9\n"));
 }
 
+// --engine auto's row repeats what the engine it chose sent: it is a family
+// of its own, so that summing txbuf_engine_txbufs_total counts each once.
+TEST(MetricsExporterTest, AutoIsNotSummedWithTheEngineItChose) {
+  rpc::StatsResult r;
+  rpc::EngineStats* chosen = r.add_engines();
+  chosen->set_name("uring_zc");
+  chosen->set_txbufs(7);
+  rpc::EngineStats* automatic = r.add_engines();
+  automatic->set_name("auto");
+  automatic->set_txbufs(7);
+  automatic->set_bytes(700);
+  const std::string t = Text(r);
+  EXPECT_THAT(t,
+              HasSubstr("txbuf_engine_txbufs_total{engine=\"uring_zc\"} 7\n"));
+  EXPECT_THAT(t, Not(HasSubstr("engine=\"auto\"")));
+  EXPECT_THAT(t, HasSubstr("\ntxbuf_engine_auto_txbufs_total 7\n"));
+  EXPECT_THAT(t, HasSubstr("\ntxbuf_engine_auto_bytes_total 700\n"));
+}
+
 TEST(MetricsExporterTest, ABadAddressIsAnError) {
   EXPECT_FALSE(MetricsExporter::Start("no-port", nullptr).ok());
   absl::StatusOr<std::unique_ptr<MetricsExporter>> a =

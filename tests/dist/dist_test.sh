@@ -131,6 +131,21 @@ config_mode() {
   start_txbufd "$tmp/all.conf"
   stop_txbufd
   echo "dist_test: config: txbufd started with all $keys keys"
+  # 2b. The [[export]] example in place of `export = ...`: it must parse
+  # (owned by whoever runs the test, so that squashing is possible).
+  sed -E -e '/^export = /d' -e 's/^#(\[\[export\]\])/\1/' \
+      -e 's/^#(  [a-z][a-z-]* = |   +\{)/\1/' \
+      -e "s|^(  path = ).*|\1\"$tmp/export\"|" \
+      -e "s|^(  squash-uid = ).*|\1$(id -u)|" \
+      -e "s|^(  squash-gid = ).*|\1$(id -g)|" \
+      "$tmp/all.conf" >"$tmp/exports.conf"
+  grep -q '^\[\[export\]\]' "$tmp/exports.conf" ||
+    fail "$config has no commented [[export]] example"
+  start_txbufd "$tmp/exports.conf"
+  grep -q "export data = $tmp/export" "$tmp/txbufd.err" ||
+    fail "txbufd did not serve the [[export]] example: $(cat "$tmp/txbufd.err")"
+  stop_txbufd
+  echo "dist_test: config: the [[export]] example works"
   # 3. Every option is in the file, but those that make no sense there.
   local missing=()
   for opt in $("$txbufd" --help | long_options); do

@@ -119,6 +119,10 @@ consumer_mode() {
   grep -qx "ExecStart=$prefix/bin/txbufd --config $prefix/etc/txbuf/txbufd.conf" \
     "$prefix/lib/systemd/system/txbufd.service" ||
     fail "lib/systemd/system/txbufd.service: no ExecStart for $prefix"
+  # What was installed is in the manifest (so that it can be removed).
+  grep -qx "$prefix/lib/systemd/system/txbufd.service" \
+    "$build/install_manifest.txt" ||
+    fail "install_manifest.txt lacks lib/systemd/system/txbufd.service"
   [ -f "$libdir/cmake/txbuf/txbufConfig.cmake" ] ||
     fail "cmake/txbuf/txbufConfig.cmake not installed"
   local soname
