@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -12,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "bench/load/harness.h"
+#include "bench/targets/binary_path.h"
 #include "bench/targets/child_process.h"
 #include "bench/targets/peer_factories.h"
 
@@ -45,17 +45,8 @@ constexpr bool kHaveNfs = false;
 // Where a peer server binary is: $ENV, else the path CMake built it at,
 // else next to the running executable.
 std::string FindBinary(const char* env, const char* built, const char* name) {
-  if (const char* e = std::getenv(env); e != nullptr && *e != '\0') return e;
-  if (access(built, X_OK) == 0) return built;
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n > 0) {
-    std::string dir(self, static_cast<size_t>(n));
-    dir.resize(dir.rfind('/') + 1);
-    std::string candidate = dir + name;
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return built;
+  return bench::FindBinary(
+      {.env = env, .built = built, .near_self = {name}, .fallback = built});
 }
 
 class ListeningServer : public PeerServer {

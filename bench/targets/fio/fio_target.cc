@@ -22,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/load/pattern.h"
+#include "bench/targets/binary_path.h"
 #include "bench/targets/child_process.h"
 #include "bench/targets/fio/fio_json.h"
 
@@ -31,10 +32,6 @@ namespace {
 using peers::internal::ChildProcess;
 
 constexpr long kFuseSuperMagic = 0x65735546;
-
-bool Executable(const std::string& path) {
-  return !path.empty() && access(path.c_str(), X_OK) == 0;
-}
 
 // `name` on $PATH, or empty.
 std::string OnPath(const char* name) {
@@ -49,11 +46,8 @@ std::string OnPath(const char* name) {
 }
 
 std::string FindFio(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (const char* e = std::getenv("TXBUF_FIO"); e != nullptr && *e != '\0') {
-    return e;
-  }
-  return OnPath("fio");
+  return FindBinary(
+      {.flag = flag, .env = "TXBUF_FIO", .fallback = OnPath("fio")});
 }
 
 bool IsFuseMount(const std::string& dir) {
@@ -338,24 +332,14 @@ std::vector<std::string> FioCommand(const std::string& fio, const Workload& w,
 }
 
 std::string FindTxbufCli(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (const char* e = std::getenv("TXBUF_CLI"); e != nullptr && *e != '\0') {
-    return e;
-  }
+  return FindBinary(
+      {.flag = flag,
+       .env = "TXBUF_CLI",
 #ifdef TXBUF_CLI_PATH
-  if (Executable(TXBUF_CLI_PATH)) return TXBUF_CLI_PATH;
+       .built = TXBUF_CLI_PATH,
 #endif
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n > 0) {
-    std::string dir(self, static_cast<size_t>(n));
-    dir.resize(dir.rfind('/') + 1);
-    for (const char* rel : {"txbuf", "../../client/txbuf", "../client/txbuf"}) {
-      std::string candidate = dir + rel;
-      if (Executable(candidate)) return candidate;
-    }
-  }
-  return "txbuf";
+       .near_self = {"txbuf", "../../client/txbuf", "../client/txbuf"},
+       .fallback = "txbuf"});
 }
 
 FioFamily StartFioTargets(const FioOptions& o) {

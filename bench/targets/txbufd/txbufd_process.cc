@@ -2,33 +2,21 @@
 
 #include <unistd.h>
 
-#include <cstdlib>
-
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "bench/targets/binary_path.h"
 #include "common/socket_util.h"
 
 namespace txbuf::bench {
 
 std::string FindTxbufd(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (const char* e = std::getenv("TXBUF_TXBUFD"); e != nullptr && *e != '\0') {
-    return e;
-  }
+  return FindBinary({.flag = flag,
+                     .env = "TXBUF_TXBUFD",
 #ifdef TXBUF_TXBUFD_PATH
-  if (access(TXBUF_TXBUFD_PATH, X_OK) == 0) return TXBUF_TXBUFD_PATH;
+                     .built = TXBUF_TXBUFD_PATH,
 #endif
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n > 0) {
-    std::string dir(self, static_cast<size_t>(n));
-    dir.resize(dir.rfind('/') + 1);
-    for (const char* rel : {"txbufd", "../../server/txbufd"}) {
-      std::string candidate = dir + rel;
-      if (access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
-  }
-  return "txbufd";
+                     .near_self = {"txbufd", "../../server/txbufd"},
+                     .fallback = "txbufd"});
 }
 
 absl::StatusOr<std::unique_ptr<TxbufdProcess>> TxbufdProcess::Start(
