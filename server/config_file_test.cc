@@ -61,7 +61,7 @@ TEST(ConfigFileTest, ErrorsNameTheFileAndLine) {
   for (const Case& c : std::vector<Case>{
            {"export = \"/a\"\nexport = \"/b\"\n", ":2:"},  // repeated key
            {"threads = \n", ":1:"},                        // no value
-           {"threads = [1, 2]\n", "expected a string"},  // arrays: listen
+           {"threads = [1, 2]\n", "expected a string"},    // arrays: listen
            {"listen = [1, 2]\n", "or an array of strings"},
            {"[export]\npath = \"/a\"\n", "expected a string"},
            {"when = 1979-05-27\n", "expected a string"},
