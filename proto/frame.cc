@@ -135,7 +135,9 @@ void FrameReader::Regrow(size_t size) {
     buf_.resize(size);
     return;
   }
-  std::memcpy(next.data(), buf_.data() + begin_, end_ - begin_);
+  if (end_ > begin_) {  // (an empty buffer's data() may be null)
+    std::memcpy(next.data(), buf_.data() + begin_, end_ - begin_);
+  }
   end_ -= begin_;
   begin_ = 0;
   pool_->Give(std::exchange(buf_, std::move(next)));
