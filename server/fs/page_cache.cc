@@ -215,7 +215,7 @@ bool IsFileTooLarge(const absl::Status& s) { return ErrnoOf(s) == EFBIG; }
 // One cached page of one file. `page` is the cache's reference and never
 // changes: a copy-on-write makes a new Entry. So the LRU walk may read
 // `file`, `index` and `page` of any linked entry under the LRU lock alone.
-struct PageCache::Entry : PageCache::LruLink {
+struct PageCache::Entry : PageCache::LruLink, PageCache::DirtyLink {
   Entry(File* f, uint64_t i, PageRef p)
       : file(f), index(i), page(std::move(p)) {}
   File* const file;
@@ -698,14 +698,15 @@ void PageCache::UpdateLru(absl::Span<Entry* const> gone,
   for (Entry* e : gone) unlink(e);
   for (Entry* e : used) {
     uint64_t st = e->lru_stamp.load(std::memory_order_relaxed);
-    if (st != 0 && now - st < window && e->next != e) continue;
+    LruLink* link = e;
+    if (st != 0 && now - st < window && link->next != link) continue;
     e->lru_stamp.store(lru_clock_.fetch_add(1, std::memory_order_relaxed) + 1,
                        std::memory_order_relaxed);
-    unlink(e);
-    e->prev = lru_.prev;
-    e->next = &lru_;
-    lru_.prev->next = e;
-    lru_.prev = e;
+    unlink(link);
+    link->prev = lru_.prev;
+    link->next = &lru_;
+    lru_.prev->next = link;
+    lru_.prev = link;
   }
 }
 
@@ -715,6 +716,7 @@ void PageCache::Retire(std::vector<std::unique_ptr<Entry>>& gone) {
     if (!e->dirty.load()) continue;
     ++dirty;
     // Every entry of `gone` is of one file, whose lock the caller holds.
+    e->file->UnlinkDirtyLocked(e.get());
     if (--e->file->dirty_count_ == 0) {
       e->file->dirty_since_ns_.store(0, std::memory_order_relaxed);
     }
@@ -853,10 +855,16 @@ PageCache::Entry* PageCache::File::PutLocked(
   e->dirty.store(dirty, std::memory_order_relaxed);
   Entry* raw = e.get();
   std::unique_ptr<Entry>& cell = pages_[index];
+  // A new version of a dirty page keeps its place in dirty_ (its age).
+  DirtyLink* young_end = &dirty_;
+  if (cell != nullptr && cell->dirty.load(std::memory_order_relaxed)) {
+    young_end = cell.get();
+  }
   if (cell != nullptr) retired.push_back(std::move(cell));
   cell = std::move(e);
   cache_->counters_.pages.fetch_add(1, std::memory_order_relaxed);
   if (dirty) {
+    LinkDirtyLocked(raw, young_end);
     cache_->counters_.dirty_pages.fetch_add(1, std::memory_order_relaxed);
     if (dirty_count_++ == 0 &&
         dirty_since_ns_.load(std::memory_order_relaxed) == 0) {
@@ -883,12 +891,14 @@ void PageCache::File::SetDirtyLocked(Entry* e, bool dirty) {
   if (e->dirty.load(std::memory_order_relaxed) == dirty) return;
   e->dirty.store(dirty, std::memory_order_relaxed);
   if (dirty) {
+    LinkDirtyLocked(e, &dirty_);
     cache_->counters_.dirty_pages.fetch_add(1, std::memory_order_relaxed);
     if (dirty_count_++ == 0 &&
         dirty_since_ns_.load(std::memory_order_relaxed) == 0) {
       dirty_since_ns_.store(MonoCoarseNowNs(), std::memory_order_relaxed);
     }
   } else {
+    UnlinkDirtyLocked(e);
     cache_->counters_.dirty_pages.fetch_sub(1, std::memory_order_relaxed);
     if (--dirty_count_ == 0) {
       dirty_since_ns_.store(0, std::memory_order_relaxed);
@@ -1007,11 +1017,29 @@ size_t PageCache::File::FixSizeLocked(uint64_t clip, const struct stat* disk) {
   return n;
 }
 
+void PageCache::File::LinkDirtyLocked(Entry* e, DirtyLink* before) {
+  DirtyLink* link = e;
+  link->prev = before->prev;
+  link->next = before;
+  before->prev->next = link;
+  before->prev = link;
+}
+
+void PageCache::File::UnlinkDirtyLocked(Entry* e) {
+  DirtyLink* link = e;
+  link->prev->next = link->next;
+  link->next->prev = link->prev;
+  link->prev = link->next = link;
+}
+
 std::vector<PageCache::Entry*> PageCache::File::DirtyEntriesLocked() const {
   std::vector<Entry*> out;
-  for (const auto& [index, e] : pages_) {
-    if (e->dirty.load(std::memory_order_relaxed)) out.push_back(e.get());
+  out.reserve(dirty_count_);
+  for (const DirtyLink* l = dirty_.next; l != &dirty_; l = l->next) {
+    out.push_back(static_cast<Entry*>(const_cast<DirtyLink*>(l)));
   }
+  std::sort(out.begin(), out.end(),
+            [](const Entry* a, const Entry* b) { return a->index < b->index; });
   return out;
 }
 
@@ -1024,20 +1052,15 @@ absl::Status PageCache::File::CleanLocked(absl::Span<Entry* const> dirty) {
 
 size_t PageCache::File::CleanOldest(size_t want, absl::Status* error) {
   absl::MutexLock l(&mu_);
-  std::vector<Entry*> dirty = DirtyEntriesLocked();
-  if (dirty.size() > want) {
-    auto stamp = [](const Entry* e) {
-      return e->lru_stamp.load(std::memory_order_relaxed);
-    };
-    std::nth_element(
-        dirty.begin(), dirty.begin() + static_cast<ptrdiff_t>(want),
-        dirty.end(),
-        [&](const Entry* a, const Entry* b) { return stamp(a) < stamp(b); });
-    dirty.resize(want);
-    std::sort(dirty.begin(), dirty.end(), [](const Entry* a, const Entry* b) {
-      return a->index < b->index;
-    });
+  std::vector<Entry*> dirty;
+  dirty.reserve(std::min(want, dirty_count_));
+  for (DirtyLink* l = dirty_.next; l != &dirty_ && dirty.size() < want;
+       l = l->next) {
+    dirty.push_back(static_cast<Entry*>(l));
   }
+  // By index, so that runs coalesce into one pwritev each.
+  std::sort(dirty.begin(), dirty.end(),
+            [](const Entry* a, const Entry* b) { return a->index < b->index; });
   absl::Status s = CleanLocked(dirty);
   if (!s.ok() && error->ok()) *error = s;
   return dirty.size();  // each one is clean now, or gone

@@ -251,8 +251,8 @@ struct PageCacheOptions {
   // At most this many dirty pages (unstable writes not written back yet) in
   // the cache; 0 means a quarter of max_pages, but at least 256 pages
   // (1 MiB) or max_pages if that is smaller. An unstable Write that would
-  // go past it first writes back dirty pages (its own file's least recently
-  // used first, then other files' in LRU order); a Write that alone needs
+  // go past it first writes back dirty pages (its own file's dirty the
+  // longest first, then other files' in LRU order); a Write that alone needs
   // more is written through (as kDataSync without the sync).
   size_t max_dirty_pages = 0;
   // How long a File trusts its cached pages without looking at its file on
@@ -406,6 +406,11 @@ class PageCache {
     LruLink* prev = this;
     LruLink* next = this;
   };
+  // A link of a File's dirty list (its head is a bare link in the File).
+  struct DirtyLink {
+    DirtyLink* prev = this;
+    DirtyLink* next = this;
+  };
   // An eviction candidate, chosen under the LRU lock.
   struct Candidate;
 
@@ -448,7 +453,7 @@ class PageCache {
   // pages are counted); false if they do not.
   bool ChargeDirty(size_t n);
   // Writes back dirty pages until `want` fewer are dirty or none is left to
-  // write: `own`'s least recently used first, then other files' in LRU
+  // write: `own`'s dirty the longest first, then other files' in LRU
   // order. Failed pages are dropped with their file's error kept
   // (File::DiscardFailedLocked); a failure of `own`'s goes to `*own_error`
   // too. The caller holds no File lock. Returns how many pages stopped
@@ -739,9 +744,16 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // Every dirty entry, by index.
   std::vector<Entry*> DirtyEntriesLocked() const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Writes back up to `want` of this file's dirty pages, the least recently
-  // used first. Returns how many stopped being dirty; a failure (those
-  // pages are dropped, the error kept) goes to `*error`.
+  // Links `e` (just made dirty) into dirty_ just before `before`: &dirty_
+  // for the young end, or the dirty entry `e` replaces (keeping its age).
+  void LinkDirtyLocked(Entry* e, DirtyLink* before)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes `e` off dirty_.
+  void UnlinkDirtyLocked(Entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes back up to `want` of this file's dirty pages, those dirty the
+  // longest first (as the kernel's write-back picks inodes by dirtied_when).
+  // Returns how many stopped being dirty; a failure (those pages are dropped,
+  // the error kept) goes to `*error`.
   size_t CleanOldest(size_t want, absl::Status* error) ABSL_LOCKS_EXCLUDED(mu_);
   // Writes back the candidates still cached and dirty. Returns how many
   // stopped being dirty (failures are dropped, the error kept).
@@ -772,6 +784,12 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   std::atomic<uint64_t> published_size_;
   // How many entries of pages_ are dirty.
   size_t dirty_count_ ABSL_GUARDED_BY(mu_) = 0;
+  // The dirty entries, in the order they became dirty (oldest first), so
+  // that choosing what to write back costs what is written back, not a walk
+  // of pages_. An entry is linked exactly while its `dirty` flag is set and
+  // it is not retired (PageCache::Retire unlinks it); for a moment inside
+  // Write an entry being replaced and its replacement may both be linked.
+  DirtyLink dirty_ ABSL_GUARDED_BY(mu_);
   // Counts writes to the file (pwrite, ftruncate); synced_gen_ is its value
   // before the last fsync that succeeded. Commit fsyncs when they differ.
   // (1 and 0 at first: data of an earlier process may not be synced yet.)

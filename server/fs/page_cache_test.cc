@@ -1712,6 +1712,44 @@ TEST(PageCacheDirtyLimitTest, OwnFileIsWrittenBackFirst) {
   EXPECT_EQ(DiskSize(dir.File("a")), 8 * kPageSize);
 }
 
+// At the limit, a file's pages dirty the longest are written back first,
+// whatever was read or written since; a new version of a dirty page (a
+// copy-on-write under a pinned reply) keeps its place.
+TEST(PageCacheDirtyLimitTest, PagesDirtyTheLongestAreWrittenBackFirst) {
+  TempDir dir;
+  PagePool pool(256 * kPageSize);
+  PageCache cache(pool, {.max_dirty_pages = 64});
+  const std::string path = dir.File("aged");
+  FilePtr f = MustOpen(cache, path);
+  ASSERT_NE(f, nullptr);
+  // Old: pages 100..131, then page 100 again while a reply pins it.
+  const Bytes old_pages = Pattern(32 * kPageSize, 80);
+  ASSERT_TRUE(IsOk(f->Write(100 * kPageSize, old_pages, Stability::kUnstable)));
+  absl::StatusOr<CachedRead> held = f->Read(100 * kPageSize, kPageSize);
+  ASSERT_TRUE(held.ok()) << held.status();
+  const Bytes page100 = Pattern(kPageSize, 81);
+  ASSERT_TRUE(IsOk(f->Write(100 * kPageSize, page100, Stability::kUnstable)));
+  EXPECT_EQ(cache.Stats().cow_copies, 1u);
+  // Young: pages 0..31, then all of the old ones read and page 0 rewritten
+  // (recently used, but not newly dirty).
+  ASSERT_TRUE(
+      IsOk(f->Write(0, Pattern(32 * kPageSize, 82), Stability::kUnstable)));
+  EXPECT_EQ(cache.Stats().dirty_pages, 64u);
+  EXPECT_EQ(ReadBytes(*f, 100 * kPageSize, 32 * kPageSize).size(),
+            32 * kPageSize);
+  ASSERT_TRUE(IsOk(f->Write(0, Pattern(kPageSize, 83), Stability::kUnstable)));
+  EXPECT_EQ(DiskSize(path), 0u);
+
+  // One more dirty page: a batch (32) of the oldest goes to the file.
+  ASSERT_TRUE(IsOk(
+      f->Write(200 * kPageSize, Pattern(kPageSize, 84), Stability::kUnstable)));
+  EXPECT_EQ(cache.Stats().dirty_pages, 33u);
+  Bytes want(132 * kPageSize, std::byte{0});  // pages 0..31 not written yet
+  std::copy(old_pages.begin(), old_pages.end(), want.begin() + 100 * kPageSize);
+  std::copy(page100.begin(), page100.end(), want.begin() + 100 * kPageSize);
+  EXPECT_EQ(FirstDiff(DiskContent(path), want), -1);
+}
+
 // A write that alone needs more dirty pages than the limit is written
 // through (without a sync); if that fails, nothing of it stays.
 TEST(PageCacheDirtyLimitTest, WriteLargerThanTheLimitIsWrittenThrough) {
