@@ -1,4 +1,5 @@
-// clock.h: the monotonic clock used for latencies.
+// clock.h: the monotonic clock used for latencies, and the real-time one
+// of file times.
 //
 // Thread-safety: thread-safe.
 #ifndef TXBUF_COMMON_CLOCK_H_
@@ -23,6 +24,13 @@ inline int64_t MonoNowNs() {
 inline int64_t MonoCoarseNowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// Nanoseconds of CLOCK_REALTIME since the epoch: the clock of file times.
+inline int64_t RealNowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 

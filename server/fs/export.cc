@@ -672,12 +672,15 @@ absl::StatusOr<struct stat> Export::Stat(Node& n) {
 
 bool Export::ToAttr(const struct stat& st, Node* n, FileAttr* a, IoMode mode) {
   uint64_t size = static_cast<uint64_t>(st.st_size);
+  int64_t unwritten_mtime_ns = 0;
   if (std::shared_ptr<PageCache::File> f =
           n != nullptr && n->is_regular ? OpenFileIfAny(*n) : nullptr) {
     // Changed on disk behind the cache? Then its pages go and the size is
     // the disk's (plus unstable writes): what a READ now returns.
     if (IsWouldBlock(f->Revalidate(st, mode))) return false;
     size = f->size();
+    // The modification is the WRITE, not its write-back, which is later.
+    unwritten_mtime_ns = f->unwritten_mtime_ns();
   }
   a->type = TypeOf(st.st_mode);
   a->mode = st.st_mode & 07777;
@@ -688,8 +691,8 @@ bool Export::ToAttr(const struct stat& st, Node* n, FileAttr* a, IoMode mode) {
   a->used = static_cast<uint64_t>(st.st_blocks) * 512;
   a->fileid = st.st_ino;
   a->atime_ns = Ns(st.st_atim);
-  a->mtime_ns = Ns(st.st_mtim);
-  a->ctime_ns = Ns(st.st_ctim);
+  a->mtime_ns = std::max(Ns(st.st_mtim), unwritten_mtime_ns);
+  a->ctime_ns = std::max(Ns(st.st_ctim), unwritten_mtime_ns);
   return true;
 }
 

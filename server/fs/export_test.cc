@@ -22,6 +22,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/clock.h"
 #include "common/socket_util.h"
 #include "gtest/gtest.h"
 #include "server/fs/page_cache.h"
@@ -423,6 +424,48 @@ TEST_F(ExportTest, SetTimesOnAFileWithDirtyPagesSticksAfterWriteBack) {
     std::string all((std::istreambuf_iterator<char>(in)),
                     std::istreambuf_iterator<char>());
     EXPECT_EQ(all.substr(round * 4096), std::string(data.size(), 'x'));
+  }
+}
+
+// The modification a client made is its WRITE: GETATTR reports the WRITE's
+// time while the pages are dirty (not the disk's older mtime), and the
+// write-back puts that time on the file instead of its own.
+TEST_F(ExportTest, ModificationTimeIsTheWritesNotTheWriteBacks) {
+  PagePool pool(64 * 4096);
+  PageCache cache(pool);
+  std::unique_ptr<Export> ex = Open();
+  ASSERT_NE(ex, nullptr);
+  ex->set_cache(&cache);
+  absl::StatusOr<NodeRef> n = ex->Create(*ex->Root(), "timed", 0644, false);
+  ASSERT_TRUE(n.ok()) << n.status();
+  const std::string path = (root_ / "timed").string();
+  for (int round = 0; round < 2; ++round) {  // a new file, then an old one
+    SetAttrArgs old_times;  // long ago, so that the disk's time is older
+    old_times.mtime_ns = int64_t{1'000'000'000} * 1'500'000'000;
+    old_times.atime_ns = old_times.mtime_ns;
+    ASSERT_TRUE(ex->SetAttr(**n, old_times).ok());
+    absl::StatusOr<std::shared_ptr<PageCache::File>> f =
+        ex->File(**n, /*write=*/true);
+    ASSERT_TRUE(f.ok()) << f.status();
+    const int64_t before = RealNowNs();
+    const std::vector<std::byte> data(2 * 4096 + 10, std::byte('w'));
+    ASSERT_TRUE((*f)->Write(round * 4096, data, Stability::kUnstable).ok());
+    const int64_t after = RealNowNs();
+    absl::StatusOr<FileAttr> a = ex->GetAttr(**n);
+    ASSERT_TRUE(a.ok()) << a.status();
+    EXPECT_GE(a->mtime_ns, before) << "round " << round;
+    EXPECT_LE(a->mtime_ns, after) << "round " << round;
+    EXPECT_GE(a->ctime_ns, a->mtime_ns);
+    ASSERT_TRUE((*f)->Commit().ok());
+    struct stat st {};
+    ASSERT_EQ(stat(path.c_str(), &st), 0);
+    EXPECT_EQ(int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec,
+              a->mtime_ns)
+        << "round " << round;
+    EXPECT_EQ(st.st_atim.tv_sec, 1'500'000'000) << "round " << round;
+    absl::StatusOr<FileAttr> b = ex->GetAttr(**n);
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_EQ(b->mtime_ns, a->mtime_ns) << "round " << round;
   }
 }
 

@@ -719,6 +719,7 @@ void PageCache::Retire(std::vector<std::unique_ptr<Entry>>& gone) {
     e->file->UnlinkDirtyLocked(e.get());
     if (--e->file->dirty_count_ == 0) {
       e->file->dirty_since_ns_.store(0, std::memory_order_relaxed);
+      e->file->unwritten_mtime_ns_.store(0, std::memory_order_relaxed);
     }
   }
   const uint64_t n = gone.size();
@@ -902,6 +903,7 @@ void PageCache::File::SetDirtyLocked(Entry* e, bool dirty) {
     cache_->counters_.dirty_pages.fetch_sub(1, std::memory_order_relaxed);
     if (--dirty_count_ == 0) {
       dirty_since_ns_.store(0, std::memory_order_relaxed);
+      unwritten_mtime_ns_.store(0, std::memory_order_relaxed);
     }
   }
 }
@@ -931,7 +933,20 @@ absl::Status PageCache::File::WriteBackLocked(absl::Span<Entry* const> entries,
   absl::Status first_error;
   if (entries.empty()) return first_error;
   NoteForeignChangeLocked();
-  absl::Cleanup stamp = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  // The pwritev moves the file's mtime to now; the clients' last change was
+  // earlier (unwritten_mtime_ns). Set it back after, then stamp.
+  const int64_t client_mtime =
+      unwritten_mtime_ns_.load(std::memory_order_relaxed);
+  bool wrote = false;
+  absl::Cleanup stamp = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    if (wrote && client_mtime != 0) {
+      const struct timespec times[2] = {
+          {0, UTIME_OMIT},
+          {client_mtime / 1000000000, client_mtime % 1000000000}};
+      // Best effort: without the right (EPERM), the disk keeps the
+      // write-back's time, as before.
+      (void)::futimens(fd_.get(), times);
+    }
     StampFromDiskLocked();
   };
   for (size_t i = 0; i < entries.size();) {
@@ -955,6 +970,7 @@ absl::Status PageCache::File::WriteBackLocked(absl::Span<Entry* const> entries,
         PwritevAll(fd_.get(), std::move(iov), entries[i]->index * kPageSize);
     ++write_gen_;  // even a failed pwrite may have changed the file
     if (s.ok()) {
+      wrote = true;
       for (size_t k = i; k < j; ++k) SetDirtyLocked(entries[k], false);
       cache_->counters_.writebacks_bytes.fetch_add(bytes,
                                                    std::memory_order_relaxed);
@@ -1368,6 +1384,16 @@ absl::Status PageCache::File::Write(uint64_t offset,
         std::vector<std::byte> undo;
         touched.reserve(plan.size());
         uint64_t cows = 0;
+        size_t own_dirty = 0;  // pages of this write dirty before it
+        for (const Slot& s : plan) own_dirty += s.old_dirty ? 1 : 0;
+        // A write-through of a file with no other dirty page leaves its
+        // time on disk; otherwise GETATTR and write-backs use this one.
+        unwritten_mtime_ns_.store(
+            !through || dirty_count_ > own_dirty
+                ? std::max(unwritten_mtime_ns_.load(std::memory_order_relaxed),
+                           RealNowNs())
+                : 0,
+            std::memory_order_relaxed);
         for (Slot& s : plan) {
           const uint64_t pstart = s.index * kPageSize;
           const uint64_t from = std::max(offset, pstart);
@@ -1558,8 +1584,10 @@ absl::Status PageCache::File::SetTimes(const struct timespec times[2]) {
   RefreshIfStaleLocked();
   // Under the lock, so that no write-back of this File lands between the
   // dirty pages' and the times'. A failed one is kept for the next Commit.
-  if (times[1].tv_nsec != UTIME_OMIT && dirty_count_ != 0) {
-    CleanLocked(DirtyEntriesLocked()).IgnoreError();
+  if (times[1].tv_nsec != UTIME_OMIT) {
+    // The time set replaces the WRITEs': none is put back after this.
+    unwritten_mtime_ns_.store(0, std::memory_order_relaxed);
+    if (dirty_count_ != 0) CleanLocked(DirtyEntriesLocked()).IgnoreError();
   }
   NoteForeignChangeLocked();
   if (::futimens(fd_.get(), times) != 0) {
@@ -1602,6 +1630,12 @@ absl::Status PageCache::File::Truncate(uint64_t size, IoMode mode) {
           StampFromDiskLocked();
           DropLocked(pages_.lower_bound((size + kPageSize - 1) / kPageSize),
                      pages_.end());
+          // The truncate is the latest change: a later write-back of pages
+          // still dirty puts its time back, not an older WRITE's.
+          unwritten_mtime_ns_.store(
+              dirty_count_ != 0 ? disk_mtime_ns_.load(std::memory_order_relaxed)
+                                : 0,
+              std::memory_order_relaxed);
           if (partial != nullptr) {
             if (cow) {
               PageRef& p = spare[0];

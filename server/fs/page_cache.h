@@ -648,6 +648,19 @@ class PageCache::File : public std::enable_shared_from_this<File> {
     return published_size_.load(std::memory_order_acquire);
   }
 
+  // The modification time (CLOCK_REALTIME ns) of the last WRITE or truncate
+  // whose pages are not all written back yet, or 0 if every change is on
+  // disk. A client's modification is the WRITE, not the write-back: GETATTR
+  // reports this time while the disk's mtime is older, and a write-back
+  // sets the file's mtime back to it (so the time a client saw stays).
+  // An explicit SetTimes of the mtime replaces it. Never blocks.
+  //
+  // Example:
+  //   attr.mtime_ns = std::max(attr.mtime_ns, file->unwritten_mtime_ns());
+  int64_t unwritten_mtime_ns() const {
+    return unwritten_mtime_ns_.load(std::memory_order_relaxed);
+  }
+
   // The largest size the file may have: where its file system refuses to
   // write (EFBIG). A Write or Truncate ending past it fails with
   // FileTooLargeError before anything is cached or changed. Learned when the
@@ -810,6 +823,8 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // MonoCoarseNowNs() when the file last went from no dirty page to some;
   // 0 if it has none (or had none at its last write-back).
   std::atomic<int64_t> dirty_since_ns_{0};
+  // See unwritten_mtime_ns(). Written under mu_; reset with dirty_since_ns_.
+  std::atomic<int64_t> unwritten_mtime_ns_{0};
 };
 
 }  // namespace txbuf

@@ -1750,6 +1750,45 @@ TEST(PageCacheDirtyLimitTest, PagesDirtyTheLongestAreWrittenBackFirst) {
   EXPECT_EQ(FirstDiff(DiskContent(path), want), -1);
 }
 
+// A write-back puts the time of the last change a client made (WRITE or
+// truncate) on the file; never an older one, whatever came in between.
+TEST(PageCacheDirtyLimitTest, WriteBacksKeepTheLastChangesTime) {
+  TempDir dir;
+  PagePool pool(64 * kPageSize);
+  PageCache cache(pool);
+  const std::string path = dir.File("t");
+  FilePtr f = MustOpen(cache, path);
+  ASSERT_NE(f, nullptr);
+  auto disk_mtime = [&] {
+    struct stat st {};
+    EXPECT_EQ(::stat(path.c_str(), &st), 0);
+    return int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+  };
+  // Unstable, then a truncate while pages are dirty: the truncate's time.
+  ASSERT_TRUE(
+      IsOk(f->Write(0, Pattern(3 * kPageSize, 90), Stability::kUnstable)));
+  const int64_t write_time = f->unwritten_mtime_ns();
+  EXPECT_NE(write_time, 0);
+  ASSERT_TRUE(IsOk(f->Truncate(2 * kPageSize)));
+  const int64_t truncated = disk_mtime();
+  EXPECT_EQ(f->unwritten_mtime_ns(), truncated);
+  ASSERT_TRUE(IsOk(f->Commit()));
+  EXPECT_EQ(disk_mtime(), truncated);
+  EXPECT_EQ(f->unwritten_mtime_ns(), 0);
+  // Unstable, then stable elsewhere: the stable WRITE's time (the later).
+  ASSERT_TRUE(IsOk(f->Write(0, Pattern(kPageSize, 91), Stability::kUnstable)));
+  const int64_t first = f->unwritten_mtime_ns();
+  ASSERT_TRUE(IsOk(
+      f->Write(4 * kPageSize, Pattern(kPageSize, 92), Stability::kDataSync)));
+  EXPECT_GE(f->unwritten_mtime_ns(), first);
+  const int64_t second = f->unwritten_mtime_ns();
+  ASSERT_TRUE(IsOk(f->Commit()));
+  EXPECT_EQ(disk_mtime(), second);
+  // A stable write with nothing else dirty leaves the kernel's own time.
+  ASSERT_TRUE(IsOk(f->Write(0, Pattern(kPageSize, 93), Stability::kDataSync)));
+  EXPECT_EQ(f->unwritten_mtime_ns(), 0);
+}
+
 // A write that alone needs more dirty pages than the limit is written
 // through (without a sync); if that fails, nothing of it stays.
 TEST(PageCacheDirtyLimitTest, WriteLargerThanTheLimitIsWrittenThrough) {
