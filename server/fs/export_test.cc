@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -57,8 +58,20 @@ class ExportTest : public ::testing::Test {
     return ex.ok() ? std::move(*ex) : nullptr;
   }
 
+  // The export with a page cache of `pages` pages (cache_), as a server
+  // has it. The export and every File must go before the fixture does.
+  std::unique_ptr<Export> OpenCached(size_t pages) {
+    pool_ = std::make_unique<PagePool>(pages * 4096);
+    cache_ = std::make_unique<PageCache>(*pool_);
+    std::unique_ptr<Export> ex = Open();
+    if (ex != nullptr) ex->set_cache(cache_.get());
+    return ex;
+  }
+
   fs::path parent_;
   fs::path root_;
+  std::unique_ptr<PagePool> pool_;
+  std::unique_ptr<PageCache> cache_;
 };
 
 TEST_F(ExportTest, LookupAndHandlesRoundTrip) {
@@ -323,11 +336,8 @@ TEST_F(ExportTest, RenameAndRmdirRacesLeaveNoRemovedFileHeld) {
 // READ ran out of retries ("the file was released from the cache").
 // Whatever the interleaving, a File() for writing gives a File that writes.
 TEST_F(ExportTest, ConcurrentUpgradesToReadWriteNeverDropEachOthersFile) {
-  PagePool pool(256 * 4096);
-  PageCache cache(pool);
-  std::unique_ptr<Export> ex = Open();
+  std::unique_ptr<Export> ex = OpenCached(256);
   ASSERT_NE(ex, nullptr);
-  ex->set_cache(&cache);
   NodeRef root = ex->Root();
   std::atomic<int> released{0};
   std::atomic<int> failed{0};
@@ -370,15 +380,15 @@ TEST_F(ExportTest, ConcurrentUpgradesToReadWriteNeverDropEachOthersFile) {
     absl::StatusOr<std::shared_ptr<PageCache::File>> rw =
         ex->File(**n, /*write=*/true);
     ASSERT_TRUE(rw.ok()) << rw.status();
-    absl::StatusOr<std::shared_ptr<PageCache::File>> cached = cache.GetFile(
+    absl::StatusOr<std::shared_ptr<PageCache::File>> cached = cache_->GetFile(
         (*rw)->key(),
         []() -> absl::StatusOr<int> { return absl::NotFoundError("none"); });
     ASSERT_TRUE(cached.ok()) << "round " << round << ": " << cached.status();
     ASSERT_EQ(cached->get(), rw->get()) << "round " << round;
     // Written back, then dropped, so the next round starts from a clean
     // read-only File again.
-    ASSERT_TRUE(cache.SyncAll().ok());
-    ASSERT_EQ(cache.ReleaseIfClean(**rw), PageCache::Release::kReleased);
+    ASSERT_TRUE(cache_->SyncAll().ok());
+    ASSERT_EQ(cache_->ReleaseIfClean(**rw), PageCache::Release::kReleased);
     ex->DropReleased(**n, *rw);
   }
 }
@@ -389,11 +399,8 @@ TEST_F(ExportTest, ConcurrentUpgradesToReadWriteNeverDropEachOthersFile) {
 // COMMIT, eviction or the age limit) was a write to the file and moved the
 // time again, with no WRITE in between.
 TEST_F(ExportTest, SetTimesOnAFileWithDirtyPagesSticksAfterWriteBack) {
-  PagePool pool(64 * 4096);
-  PageCache cache(pool);
-  std::unique_ptr<Export> ex = Open();
+  std::unique_ptr<Export> ex = OpenCached(64);
   ASSERT_NE(ex, nullptr);
-  ex->set_cache(&cache);
   absl::StatusOr<NodeRef> n = ex->Create(*ex->Root(), "stamped", 0644, false);
   ASSERT_TRUE(n.ok()) << n.status();
   for (int round = 0; round < 2; ++round) {  // a new file, then an old one
@@ -412,7 +419,7 @@ TEST_F(ExportTest, SetTimesOnAFileWithDirtyPagesSticksAfterWriteBack) {
     ASSERT_TRUE(a.ok()) << a.status();
     EXPECT_EQ(a->mtime_ns, *times.mtime_ns) << "round " << round;
     ASSERT_TRUE((*f)->Commit().ok());
-    ASSERT_TRUE(cache.SyncAll().ok());
+    ASSERT_TRUE(cache_->SyncAll().ok());
     struct stat st {};
     ASSERT_EQ(stat((root_ / "stamped").c_str(), &st), 0);
     EXPECT_EQ(st.st_mtim.tv_sec, 1'600'000'000 + round) << "round " << round;
@@ -431,11 +438,8 @@ TEST_F(ExportTest, SetTimesOnAFileWithDirtyPagesSticksAfterWriteBack) {
 // time while the pages are dirty (not the disk's older mtime), and the
 // write-back puts that time on the file instead of its own.
 TEST_F(ExportTest, ModificationTimeIsTheWritesNotTheWriteBacks) {
-  PagePool pool(64 * 4096);
-  PageCache cache(pool);
-  std::unique_ptr<Export> ex = Open();
+  std::unique_ptr<Export> ex = OpenCached(64);
   ASSERT_NE(ex, nullptr);
-  ex->set_cache(&cache);
   absl::StatusOr<NodeRef> n = ex->Create(*ex->Root(), "timed", 0644, false);
   ASSERT_TRUE(n.ok()) << n.status();
   const std::string path = (root_ / "timed").string();
