@@ -234,14 +234,13 @@ json_num() {
 
 # The host side of the NIC test for one engine, when the guest prints
 # "NIC-READY ENGINE FILE SHA256 BYTES REPORTS": read FILE through the
-# forwarded port,
-# compare checksums, check the server's STATS, then put "done-ENGINE" into
-# the export (the guest waits for it, then stops txbufd).  Every client
+# forwarded port, compare checksums, check the server's STATS, then put
+# "done-ENGINE" into the export (the guest waits for it, then stops txbufd).  Every client
 # call is bounded (timeout 300: the emulated guest may be slow).
 nic_host_engine() { # engine file sha bytes reports
 	local eng=$1 file=$2 sha=$3 bytes=$4 nd="$dir/nic" t0 t1 ms got st zc cp ezc ecp
 	NIC_REPORTS=$5
-	local etx pin pinmax p50 p99 e
+	local etx pin pinmax p50 p99 e budget
 	local T=(timeout 300 "$NIC_CLIENT" --server "127.0.0.1:$HOST_PORT"
 		 --token-file "$NIC_TOKEN" --timeout 120)
 	mkdir -p "$nd"
@@ -255,6 +254,7 @@ nic_host_engine() { # engine file sha bytes reports
 		got=$(sha256sum <"$nd/$eng.bin" | cut -d' ' -f1)
 		if [ "$got" = "$sha" ] && [ "$(stat -c %s "$nd/$eng.bin")" = "$bytes" ]; then
 			host_verdict PASS "nic_${eng}_read_sha256_equal"
+			rm -f "$nd/$eng.bin"	# kept only when it differs
 		else
 			host_verdict FAIL "nic_${eng}_read_sha256_equal" "$bytes bytes, sha256 $sha expected, got $got"
 		fi
@@ -270,9 +270,10 @@ nic_host_engine() { # engine file sha bytes reports
 		cp=$(json_num "$st" copied_completions)
 		pin=$(json_num "$st" pinned_bytes)
 		pinmax=$(json_num "$st" pinned_bytes_max)
-		p50=$(grep -o '"destructor_latency":{[^}]*}' "$st" | grep -o '"p50":[0-9.]*' | cut -d: -f2)
-		p99=$(grep -o '"destructor_latency":{[^}]*}' "$st" | grep -o '"p99":[0-9.]*' | cut -d: -f2)
-		echo "MEASURE nic $NIC kernel $s engine $eng: $bytes bytes in $ms ms; completions zero-copy ${zc:-?} copied ${cp:-?}; destructor latency p50 $((${p50%.*} / 1000)) us p99 $((${p99%.*} / 1000)) us; pinned max ${pinmax:-?} bytes"
+		# (nanoseconds, integers)
+		p50=$(grep -o '"destructor_latency":{[^}]*}' "$st" | grep -o '"p50":[0-9]*' | cut -d: -f2)
+		p99=$(grep -o '"destructor_latency":{[^}]*}' "$st" | grep -o '"p99":[0-9]*' | cut -d: -f2)
+		echo "MEASURE nic $NIC kernel $s engine $eng: $bytes bytes in $ms ms; completions zero-copy ${zc:-?} copied ${cp:-?}; destructor latency p50 $((${p50:-0} / 1000)) us p99 $((${p99:-0} / 1000)) us; pinned max ${pinmax:-?} bytes"
 		for e in copy msg_zerocopy uring_zc kmod auto; do
 			etx=$(json_num "$st" txbufs "$e")
 			ezc=$(json_num "$st" zc_notifications "$e")
@@ -306,6 +307,13 @@ nic_host_engine() { # engine file sha bytes reports
 				host_verdict PASS "nic_${eng}_pinned_zero_after_reads"
 			else
 				host_verdict FAIL "nic_${eng}_pinned_zero_after_reads" "pinned_bytes $pin"
+			fi
+			# The server's pinned-bytes budget held during the reads.
+			budget=$(json_num "$st" budget)
+			if [ -n "$pinmax" ] && [ -n "$budget" ] && [ "$pinmax" -le "$budget" ]; then
+				host_verdict PASS "nic_${eng}_pinned_max_within_budget"
+			else
+				host_verdict FAIL "nic_${eng}_pinned_max_within_budget" "pinned_bytes_max ${pinmax:-?}, budget ${budget:-?}"
 			fi
 		fi
 	fi
