@@ -31,9 +31,10 @@ rc=0
   --markdown "$tmp/tables.md" || rc=$?
 [ -s "$tmp/tables.md" ] || { echo "bench-report: the run produced no report" >&2; exit 1; }
 
-# The "fio over the mount" section is measured by its own command (issue
-# 13; the section says which) and kept as it is.
-fio_section=$(sed -n '/^## fio over the mount$/,$p' BENCHMARKS.md 2>/dev/null || true)
+# The sections from "fio over the mount" (issue 13) or "Where zero-copy is
+# real" (issue 15) to the end are measured by their own commands (each
+# section says which) and kept as they are.
+fio_section=$(sed -n '/^## \(fio over the mount\|Where zero-copy is real\)$/,$p' BENCHMARKS.md 2>/dev/null || true)
 
 {
   cat <<HEADER

@@ -514,6 +514,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       TXBUF_LOG(NOTICE) << hint;
     }
   }
+  // Whether STATS can count uring_zc's copied sends at all (before Linux
+  // 6.2, or a kernel without the backport, every notification counts as
+  // zero-copy): said once, as the guest NIC test reads it.
+  if (may_use_uring_zc && ProbeUringFeatures().sendmsg_zc) {
+    TXBUF_LOG(NOTICE)
+        << (ProbeUringFeatures().report_usage
+                ? "io_uring zero-copy notifications say whether the kernel "
+                  "copied"
+                : "io_uring zero-copy notifications cannot say whether the "
+                  "kernel copied (no IORING_SEND_ZC_REPORT_USAGE): STATS "
+                  "count every uring_zc completion as zero-copy");
+  }
   // Unstable data reach the disk within about dirty_expire +
   // writeback_interval even if no COMMIT comes (and sooner under
   // pressure); a write-back error waits for the file's next COMMIT.

@@ -69,12 +69,29 @@ fi
 mkdir -p "$CACHE" || die "cannot create $CACHE"
 
 # Unpack only what we need of a kernel image package: /boot (vmlinuz,
-# config, System.map).  The modules are not needed: the guest uses only
-# built-in drivers (serial console, loopback, tmpfs).
-unpack_boot() { # deb dir
+# config, System.map) and the few modules of the guest's NIC (virtio-net
+# over virtio-pci, with what they depend on: the virtio core, failover; and
+# e1000, see run-guest-test.sh --nic;
+# compressed ones decompressed, for busybox insmod) and modules.builtin,
+# under DIR/lib/modules/KVER.  Everything else the guest uses is built in
+# (serial console, loopback, tmpfs).  DIR/.nic-KVER marks the modules done.
+unpack_boot() { # deb dir kver
 	mkdir -p "$2"
-	dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" ./boot ||
+	dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards ./boot \
+		'./lib/modules/*/modules.builtin' \
+		'./lib/modules/*/kernel/drivers/net/virtio_net.ko*' \
+		'./lib/modules/*/kernel/drivers/net/net_failover.ko*' \
+		'./lib/modules/*/kernel/net/core/failover.ko*' \
+		'./lib/modules/*/kernel/drivers/virtio/*' \
+		'./lib/modules/*/kernel/drivers/net/ethernet/intel/e1000/e1000.ko*' ||
 		die "cannot unpack $1"
+	find "$2/lib/modules" -name '*.ko.xz' -exec xz -d -f {} + ||
+		die "cannot decompress the modules of $1"
+	find "$2/lib/modules" -name '*.ko.zst' | grep -q . &&
+		die "zstd-compressed modules in $1: not supported"
+	[ -f "$2/lib/modules/$3/kernel/drivers/net/virtio_net.ko" ] ||
+		die "no virtio_net.ko for $3 in $1"
+	touch "$2/.nic-$3"
 }
 
 write_env() { # series kver kdir vmlinuz
@@ -97,7 +114,8 @@ setup_61() {
 	ver=$(dpkg-query -W -f='${Version}' "$hdr")
 	kver=${hdr#linux-headers-}
 	dir="$CACHE/k-6.1"
-	if [ -f "$dir/.done-$kver-$ver" ] && [ -f "$dir/boot/vmlinuz-$kver" ]; then
+	if [ -f "$dir/.done-$kver-$ver" ] && [ -f "$dir/.nic-$kver" ] &&
+		[ -f "$dir/boot/vmlinuz-$kver" ]; then
 		write_env 6.1 "$kver" "/usr/src/$hdr" "$dir/boot/vmlinuz-$kver"
 		return
 	fi
@@ -107,7 +125,7 @@ setup_61() {
 		"linux-image-$kver-unsigned=$ver" >/dev/null 2>&1) ||
 		die "apt-get download linux-image-$kver-unsigned=$ver failed (try apt-get update)"
 	deb=$(ls "$dir"/debs/linux-image-*.deb)
-	unpack_boot "$deb" "$dir"
+	unpack_boot "$deb" "$dir" "$kver"
 	rm -rf "$dir/debs"
 	touch "$dir/.done-$kver-$ver"
 	write_env 6.1 "$kver" "/usr/src/$hdr" "$dir/boot/vmlinuz-$kver"
@@ -169,7 +187,8 @@ setup_612() {
 	[ -n "$ver" ] || die "cannot find the version of $img"
 	dir="$CACHE/k-6.12"
 	hdr="$dir/usr/src/linux-headers-$kver"
-	if ! { [ -f "$dir/.done-$kver-$ver" ] && [ -f "$dir/boot/vmlinuz-$kver" ]; }; then
+	if ! { [ -f "$dir/.done-$kver-$ver" ] && [ -f "$dir/.nic-$kver" ] &&
+		[ -f "$dir/boot/vmlinuz-$kver" ]; }; then
 		log "fetching $codename-backports kernel $kver ($ver): image, headers, kbuild"
 		common="linux-headers-${kver%-amd64}-common"
 		kbuild=$(apt-cache "${O[@]}" show "linux-headers-$kver=$ver" 2>/dev/null |
@@ -184,7 +203,7 @@ setup_612() {
 		for deb in "$dir"/debs/linux-headers-*.deb "$dir"/debs/linux-kbuild-*.deb; do
 			dpkg-deb -x "$deb" "$dir" || die "cannot unpack $deb"
 		done
-		unpack_boot "$(ls "$dir"/debs/linux-image-*.deb)" "$dir"
+		unpack_boot "$(ls "$dir"/debs/linux-image-*.deb)" "$dir" "$kver"
 		rm -rf "$dir/debs" "$dir/download.err"
 		# The arch headers' Makefile includes the -common one by absolute
 		# path under /usr/src: point it at our copy.

@@ -33,6 +33,14 @@
 #   --no-debug   boot without slub_debug=FZP init_on_free=1 (they catch
 #                use-after-free but inflate kmalloc/free costs: use this
 #                for the MEASURE figures only)
+#   --nic MODEL  the guest's NIC: e1000 (default), virtio-net-pci, or none.
+#                On QEMU user networking (restrict=on: the guest reaches
+#                nothing but one port forwarded from the host's 127.0.0.1)
+#                with the driver's modules in the initramfs.  When the
+#                extra directory has e2e/bin/txbuf and e2e/nic.sh, the guest
+#                serves a file with each engine and this script reads it
+#                through the forwarded port and checks the server's STATS
+#                (zero-copy completions not copied, docs/KMOD.md)
 #
 # Exit status: 0 all passed, 1 a failure, 77 nothing could run (qemu or the
 # kernels missing: run kmod-shim/test/install-deps.sh), 2 usage.
@@ -46,6 +54,8 @@ BUILD=
 KEEP=0
 APPEND=
 GTESTS=()
+NIC=${TXBUF_GUEST_NIC:-e1000}
+GUEST_PORT=7070			# txbufd's port in the guest (nic.sh)
 DEBUG_ARGS="init_on_free=1 slub_debug=FZP"
 # The emulated guest runs on the host's clock, however little CPU a busy
 # host gives it: kernel checks that expect so much work per wall-clock
@@ -73,11 +83,19 @@ while [ $# -gt 0 ]; do
 	--gtest=*) GTESTS+=("${1#*=}"); shift ;;
 	--keep) KEEP=1; shift ;;
 	--no-debug) DEBUG_ARGS=; shift ;;
+	--nic) NIC=${2:?}; shift 2 ;;
+	--nic=*) NIC=${1#*=}; shift ;;
 	--brief) SHOW='^(FAIL|SKIP|DMESG) '; shift ;;
-	-h|--help) sed -n '3,39p' "$0"; exit 0 ;;
+	-h|--help) sed -n '3,47p' "$0"; exit 0 ;;
 	*) echo "run-guest-test.sh: unknown argument: $1" >&2; exit 2 ;;
 	esac
 done
+case "$NIC" in
+e1000) NIC_DRIVER=e1000 ;;
+virtio-net-pci) NIC_DRIVER=virtio_net ;;
+none) NIC_DRIVER= ;;
+*) echo "run-guest-test.sh: --nic must be e1000, virtio-net-pci or none" >&2; exit 2 ;;
+esac
 case "$KERNELS" in
 all) KERNELS="6.1 6.12" ;;
 6.1|6.12) ;;
@@ -160,6 +178,207 @@ fi
 EOS
 }
 
+# The modules of NIC driver $2 for the kernel whose modules are under $1
+# (lib/modules/KVER: install-deps.sh unpacks the NIC's), dependencies first,
+# one file a line; the built-in ones (modules.builtin) are left out.
+# Fails, with the reason on stderr, when one is missing.
+nic_modules() { # moddir name
+	local moddir=$1 seen=" " out=()
+	add_mod() {
+		local name=${1//-/_} f d
+		case "$seen" in *" $name "*) return 0 ;; esac
+		seen="$seen$name "
+		if grep -qE "/${name//_/[-_]}\.ko$" "$moddir/modules.builtin" 2>/dev/null; then
+			return 0
+		fi
+		f=$(find "$moddir/kernel" -name '*.ko' | grep -E "/${name//_/[-_]}\.ko$" | head -n1)
+		[ -n "$f" ] || { echo "module $name not in $moddir (run kmod-shim/test/install-deps.sh)" >&2; return 1; }
+		for d in $(modinfo -F depends "$f" | tr ',' ' '); do
+			add_mod "$d" || return 1
+		done
+		out+=("$f")
+	}
+	[ -f "$moddir/modules.builtin" ] || { echo "$moddir/modules.builtin missing (run kmod-shim/test/install-deps.sh)" >&2; return 1; }
+	add_mod "$2" || return 1
+	# virtio-net needs the PCI transport, which 6.1 has as a module.
+	[ "$2" != virtio_net ] || add_mod virtio_pci || return 1
+	printf '%s\n' "${out[@]}"
+}
+
+# A TCP port on 127.0.0.1 that nothing listens on now (for hostfwd).
+free_port() {
+	local p _
+	for _ in $(seq 1 50); do
+		p=$((20000 + RANDOM % 40000))
+		# /proc/net/tcp{,6}: local address column, port in hex.
+		if ! awk 'NR > 1 { print $2 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+			grep -qi ":$(printf '%04X' "$p")$"; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# json_num FILE KEY [ENGINE]: the number after "KEY": in txbuf stats --json
+# output, in the row of ENGINE in "engines" if given (compact JSON, one line).
+json_num() {
+	local src
+	if [ -n "${3:-}" ]; then
+		src=$(grep -o "{\"name\":\"$3\"[^}]*}" "$1" | head -n1)
+	else
+		src=$(cat "$1")
+	fi
+	echo "$src" | grep -o "\"$2\":[0-9.]*" | head -n1 | cut -d: -f2
+}
+
+# The host side of the NIC test for one engine, when the guest prints
+# "NIC-READY ENGINE FILE SHA256 BYTES REPORTS": read FILE through the
+# forwarded port, compare checksums, check the server's STATS, then put
+# "done-ENGINE" into the export (the guest waits for it, then stops txbufd).  Every client
+# call is bounded (timeout 300: the emulated guest may be slow).
+nic_host_engine() { # engine file sha bytes reports
+	local eng=$1 file=$2 sha=$3 bytes=$4 nd="$dir/nic" t0 t1 ms got st zc cp ezc ecp
+	NIC_REPORTS=$5
+	local etx pin pinmax p50 p99 e budget
+	local T=(timeout 300 "$NIC_CLIENT" --server "127.0.0.1:$HOST_PORT"
+		 --token-file "$NIC_TOKEN" --timeout 120)
+	mkdir -p "$nd"
+	rm -f "$nd/$eng.bin"
+	t0=$(date +%s%N)
+	if ! "${T[@]}" get "$file" "$nd/$eng.bin" 2>"$nd/$eng.err"; then
+		host_verdict FAIL "nic_${eng}_read" "$(tail -n1 "$nd/$eng.err")"
+	else
+		t1=$(date +%s%N)
+		ms=$(((t1 - t0) / 1000000))
+		got=$(sha256sum <"$nd/$eng.bin" | cut -d' ' -f1)
+		if [ "$got" = "$sha" ] && [ "$(stat -c %s "$nd/$eng.bin")" = "$bytes" ]; then
+			host_verdict PASS "nic_${eng}_read_sha256_equal"
+			rm -f "$nd/$eng.bin"	# kept only when it differs
+		else
+			host_verdict FAIL "nic_${eng}_read_sha256_equal" "$bytes bytes, sha256 $sha expected, got $got"
+		fi
+		# The destructors run after the peer's ACKs: the last ones may
+		# come just after the reply's last byte.  Wait for pinned 0.
+		st="$nd/$eng.stats.json"
+		for _ in $(seq 1 100); do
+			"${T[@]}" stats --json >"$st" 2>>"$nd/$eng.err" || true
+			[ "$(json_num "$st" pinned_bytes)" = 0 ] && break
+			sleep 0.2
+		done
+		zc=$(json_num "$st" zerocopy_completions)
+		cp=$(json_num "$st" copied_completions)
+		pin=$(json_num "$st" pinned_bytes)
+		pinmax=$(json_num "$st" pinned_bytes_max)
+		# (nanoseconds, integers)
+		p50=$(grep -o '"destructor_latency":{[^}]*}' "$st" | grep -o '"p50":[0-9]*' | cut -d: -f2)
+		p99=$(grep -o '"destructor_latency":{[^}]*}' "$st" | grep -o '"p99":[0-9]*' | cut -d: -f2)
+		echo "MEASURE nic $NIC kernel $s engine $eng: $bytes bytes in $ms ms; completions zero-copy ${zc:-?} copied ${cp:-?}; destructor latency p50 $((${p50:-0} / 1000)) us p99 $((${p99:-0} / 1000)) us; pinned max ${pinmax:-?} bytes"
+		for e in copy msg_zerocopy uring_zc kmod auto; do
+			etx=$(json_num "$st" txbufs "$e")
+			ezc=$(json_num "$st" zc_notifications "$e")
+			ecp=$(json_num "$st" zc_copied "$e")
+			[ "${etx:-0}" = 0 ] && [ "${ezc:-0}" = 0 ] && continue
+			echo "INFO nic $eng: engine row $e: txbufs $etx, notifications $ezc, of them copied $ecp"
+		done
+		if [ -z "$zc" ] || [ -z "$cp" ] || [ -z "$pin" ]; then
+			host_verdict FAIL "nic_${eng}_stats" "no completion counters in $st"
+		else
+			case "$eng" in
+			copy)
+				# Each of its sends completes "copied".
+				if [ "$zc" = 0 ] && [ "$cp" -gt 0 ]; then
+					host_verdict PASS "nic_copy_no_zerocopy_completions"
+				else
+					host_verdict FAIL "nic_copy_no_zerocopy_completions" "zero-copy $zc, copied $cp"
+				fi ;;
+			auto)
+				nic_host_auto "$st" ;;
+			uring_zc)
+				if uring_cannot_report_copied; then
+					echo "SKIP nic_uring_zc_completions_zerocopy_not_copied kernel $s: its io_uring cannot report copied sends (no IORING_SEND_ZC_REPORT_USAGE, Linux 6.2 or a backport): every notification counts as zero-copy ($zc)"
+				else
+					nic_expect_zerocopy "$eng" "$zc" "$cp"
+				fi ;;
+			*)
+				nic_expect_zerocopy "$eng" "$zc" "$cp" ;;
+			esac
+			if [ "$pin" = 0 ]; then
+				host_verdict PASS "nic_${eng}_pinned_zero_after_reads"
+			else
+				host_verdict FAIL "nic_${eng}_pinned_zero_after_reads" "pinned_bytes $pin"
+			fi
+			# The server's pinned-bytes budget held during the reads.
+			budget=$(json_num "$st" budget)
+			if [ -n "$pinmax" ] && [ -n "$budget" ] && [ "$pinmax" -le "$budget" ]; then
+				host_verdict PASS "nic_${eng}_pinned_max_within_budget"
+			else
+				host_verdict FAIL "nic_${eng}_pinned_max_within_budget" "pinned_bytes_max ${pinmax:-?}, budget ${budget:-?}"
+			fi
+		fi
+	fi
+	: >"$nd/done-$eng"
+	if ! "${T[@]}" put "$nd/done-$eng" "done-$eng" 2>>"$nd/$eng.err"; then
+		host_verdict FAIL "nic_${eng}_done_marker" "$(tail -n1 "$nd/$eng.err")"
+	fi
+}
+
+# True when txbufd in the guest said its io_uring zero-copy notifications
+# cannot say "copied" (no IORING_SEND_ZC_REPORT_USAGE: before Linux 6.2
+# unless backported; Debian's 6.1 has it).  STATS then count every
+# uring_zc completion as zero-copy, whatever the kernel did.
+uring_cannot_report_copied() {
+	[ "$NIC_REPORTS" = no ]
+}
+
+# A zero-copy engine's completions: most of them zero-copy on e1000.  On
+# virtio-net over user networking the kernel copies (docs/KMOD.md, "Where
+# zero-copy is real": no checksum offload, so no scatter-gather): there the
+# check is that most are reported copied, the opposite.
+nic_expect_zerocopy() { # engine zc cp
+	if [ "$NIC" = virtio-net-pci ]; then
+		if [ "$3" -gt "$2" ]; then
+			host_verdict PASS "nic_$1_completions_copied_on_virtio_user"
+		else
+			host_verdict FAIL "nic_$1_completions_copied_on_virtio_user" "zero-copy $2, copied $3"
+		fi
+	elif [ "$2" -gt 0 ] && [ "$2" -gt "$3" ]; then
+		host_verdict PASS "nic_$1_completions_zerocopy_not_copied"
+	else
+		host_verdict FAIL "nic_$1_completions_zerocopy_not_copied" "zero-copy $2, copied $3"
+	fi
+}
+
+# auto: what it chose, from the engine rows (its copy sends count in the
+# copy row, its zero-copy ones in uring_zc's or msg_zerocopy's).  Its first
+# probe sends 16 MiB with copy, then 16 MiB with zero-copy; the zero-copy
+# sends' notifications must say what the NIC did, and after the probe it
+# keeps the cheaper kind (auto_policy.h): printed, not asserted (a tie on an
+# emulated CPU can go either way).
+nic_host_auto() { # stats
+	local zrow ztx ctx zn zcp
+	zrow=uring_zc
+	[ "$(json_num "$1" txbufs uring_zc)" != 0 ] || zrow=msg_zerocopy
+	ztx=$(json_num "$1" txbufs "$zrow")
+	ctx=$(json_num "$1" txbufs copy)
+	zn=$(json_num "$1" zc_notifications "$zrow")
+	zcp=$(json_num "$1" zc_copied "$zrow")
+	echo "INFO nic auto: sent $ctx txbufs with copy and $ztx with $zrow; $zrow notifications $zn, of them copied $zcp; after its probe it kept $([ "${ztx:-0}" -gt "${ctx:-0}" ] && echo "zero-copy ($zrow)" || echo copy)"
+	if [ "${ztx:-0}" = 0 ] || [ "${zn:-0}" = 0 ]; then
+		host_verdict FAIL "nic_auto_probed_zerocopy" "no $zrow send or notification (file too small for its probe?)"
+	elif [ "$zrow" = uring_zc ] && uring_cannot_report_copied; then
+		host_verdict PASS "nic_auto_probed_zerocopy"
+		echo "SKIP nic_auto_probed_zerocopy_not_copied kernel $s: its zero-copy engine is uring_zc, whose notifications cannot say copied on this kernel"
+	elif [ "$NIC" = virtio-net-pci ]; then
+		host_verdict PASS "nic_auto_probed_zerocopy"
+		echo "INFO nic auto: on virtio-net over user networking the notifications say copied ($zcp of $zn)"
+	elif [ "$((zn - zcp))" -gt "$zcp" ]; then
+		host_verdict PASS "nic_auto_probed_zerocopy_not_copied"
+	else
+		host_verdict FAIL "nic_auto_probed_zerocopy_not_copied" "$zrow notifications $zn, copied $zcp"
+	fi
+}
+
 run_kernel() { # series
 	local s=$1 KVER KDIR VMLINUZ env="$CACHE/kernel-$1.env" dir ko root log rc
 	local t0 t1 cfg
@@ -228,6 +447,39 @@ run_kernel() { # series
 	if [ -n "$EXTRA" ] || [ ${#GTESTS[@]} -gt 0 ]; then
 		copy_elf_deps "$root"
 	fi
+	# The NIC: its modules (loaded by /init in this order), the port the
+	# guest listens on, and a token (txbufd refuses a non-loopback
+	# address without one).  /nic/drive tells the guest that this script
+	# will run the client side of e2e/nic.sh.
+	NET_ARGS=(-nic none)
+	NIC_CLIENT='' HOST_PORT=''
+	if [ -n "$NIC_DRIVER" ]; then
+		local mods
+		if ! mods=$(nic_modules "$(dirname "$VMLINUZ")/../lib/modules/$KVER" "$NIC_DRIVER" 2>"$dir/nic-modules.err"); then
+			echo "SKIP nic kernel $s: $(cat "$dir/nic-modules.err")"
+		elif ! HOST_PORT=$(free_port); then
+			echo "SKIP nic kernel $s: no free port on 127.0.0.1"
+		else
+			mkdir -p "$root/nic/mods"
+			for m in $mods; do
+				cp "$m" "$root/nic/mods/"
+				basename "$m" >>"$root/nic/modules"
+			done
+			echo "$GUEST_PORT" >"$root/nic/port"
+			NET_ARGS=(-device "$NIC,netdev=n0"
+				  -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$HOST_PORT-:$GUEST_PORT")
+			echo "INFO nic: $NIC ($(tr '\n' ' ' <"$root/nic/modules")), user networking restrict=on, 127.0.0.1:$HOST_PORT -> guest :$GUEST_PORT"
+			if [ -n "$EXTRA" ] && [ -x "$EXTRA/e2e/bin/txbuf" ] && [ -x "$EXTRA/e2e/nic.sh" ]; then
+				NIC_CLIENT=$EXTRA/e2e/bin/txbuf
+				NIC_TOKEN=$dir/nic-token
+				(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$NIC_TOKEN")
+				install -m 600 "$NIC_TOKEN" "$root/nic/token"
+				touch "$root/nic/drive"
+			else
+				echo "SKIP nic kernel $s: engines over the NIC: no e2e/bin/txbuf and e2e/nic.sh in --extra-dir"
+			fi
+		fi
+	fi
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$dir/initrd.gz" || {
 		host_verdict FAIL "initramfs_build"
 		finish_kernel "$s"
@@ -242,7 +494,7 @@ run_kernel() { # series
 	raw="$dir/console.raw"
 	t0=$(date +%s)
 	qemu-system-x86_64 -accel tcg -nographic -no-reboot \
-		-m 1G -smp 2 -nic none \
+		-m 1G -smp 2 "${NET_ARGS[@]}" \
 		-kernel "$VMLINUZ" -initrd "$dir/initrd.gz" \
 		-append "console=ttyS0 quiet panic=-1 $TCG_ARGS $DEBUG_ARGS $APPEND" \
 		</dev/null >"$raw" 2>&1 &
@@ -253,8 +505,17 @@ run_kernel() { # series
 	silent_kill=0
 	last_size=-1
 	last_change=$t0
+	nic_done=0
 	while kill -0 "$qpid" 2>/dev/null; do
 		sleep 1
+		# The guest's NIC stages wait for this side (nic_host_engine).
+		if [ -n "$NIC_CLIENT" ]; then
+			while read -r _ eng file sha bytes reports; do
+				nic_host_engine "$eng" "$file" "$sha" "$bytes" "$reports"
+				nic_done=$((nic_done + 1))
+				last_change=$(date +%s)
+			done < <(tr -d '\r' <"$raw" | grep -E '^NIC-READY [a-z_]+ [a-z.]+ [0-9a-f]{64} [0-9]+ (yes|no)$' | tail -n +$((nic_done + 1)))
+		fi
 		size=$(stat -c %s "$raw")
 		now=$(date +%s)
 		if [ "$size" != "$last_size" ]; then

@@ -78,3 +78,10 @@ fi
 if echo "$out" | grep -q "SKIPPED"; then
 	echo "FAIL e2e_kmod_e2e_test_skipped_in_the_guest"
 fi
+
+# 3. Over the NIC (run-guest-test.sh --nic): each engine serving the host.
+if [ -f /nic/drive ] && [ "$TXBUF_NIC" = eth0 ]; then
+	./nic.sh
+elif [ -f /nic/drive ]; then
+	echo "FAIL nic_engines: eth0 is not up (see nic_eth0_up)"
+fi
