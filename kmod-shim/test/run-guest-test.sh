@@ -261,7 +261,7 @@ nic_host_engine() { # engine file sha bytes reports
 		# The destructors run after the peer's ACKs: the last ones may
 		# come just after the reply's last byte.  Wait for pinned 0.
 		st="$nd/$eng.stats.json"
-		for _ in $(seq 1 100); do
+		for _ in $(seq 1 300); do
 			"${T[@]}" stats --json >"$st" 2>>"$nd/$eng.err" || true
 			[ "$(json_num "$st" pinned_bytes)" = 0 ] && break
 			sleep 0.2
