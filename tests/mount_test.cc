@@ -17,15 +17,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -527,6 +530,43 @@ TEST_F(MountTest, BackgroundMountUnmountsWithFusermount) {
                             dir, "' 2>/dev/null")),
             1);
   EXPECT_FALSE(IsMounted(dir));
+}
+
+// Set by the SIGIO a lease holder gets when someone opens its file.
+std::atomic<bool> lease_broken{false};
+void OnLeaseBreak(int) { lease_broken.store(true); }
+
+// A DELAY from the server (here: another process holds a lease on the file,
+// so txbufd cannot open it without waiting) is sent again by the mount until
+// it clears, as NFS clients retry NFS4ERR_DELAY; a reader sees the bytes,
+// not EAGAIN.
+TEST_F(MountTest, DelayIsRetriedUntilItClears) {
+  ASSERT_EQ(Put(E("leased"), "held by a lease"), 0);
+  struct sigaction on_break {
+  }, old{};
+  on_break.sa_handler = OnLeaseBreak;
+  sigemptyset(&on_break.sa_mask);
+  ASSERT_EQ(sigaction(SIGIO, &on_break, &old), 0);
+  lease_broken.store(false);
+  // A write lease: any other open of the file waits for (or, with
+  // O_NONBLOCK as txbufd opens, fails until) its release.
+  int fd = open(E("leased").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(fcntl(fd, F_SETLEASE, F_WRLCK), 0) << strerror(errno);
+  std::string got;
+  std::thread reader([&] { got = Slurp(M("leased")); });
+  // The server's open broke the lease (SIGIO here); only then let it go,
+  // so that the first READ surely got DELAY.
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (!lease_broken.load() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_TRUE(lease_broken.load()) << "no open of the file within 60 s";
+  EXPECT_EQ(fcntl(fd, F_SETLEASE, F_UNLCK), 0) << strerror(errno);
+  close(fd);
+  reader.join();
+  sigaction(SIGIO, &old, nullptr);
+  EXPECT_EQ(got, "held by a lease");
 }
 
 TEST_F(MountTest, ReadOnlyMount) {

@@ -812,6 +812,23 @@ absl::StatusOr<std::string> MountFs::Resolve(Client& client, uint64_t ino) {
 
 absl::StatusOr<CompoundReply> MountFs::Exec(absl::Span<const uint64_t> inos,
                                             bool idempotent, Build build) {
+  const absl::Time deadline = absl::Now() + options_.reconnect_timeout;
+  absl::Duration pause = absl::Milliseconds(20);
+  for (;;) {
+    absl::StatusOr<CompoundReply> r = ExecOnce(inos, idempotent, build);
+    if (!idempotent || !r.ok() || r->rpc_status() != rpc::STATUS_DELAY) {
+      return r;
+    }
+    // Unmounting, or out of time: the DELAY (EAGAIN) is the answer.
+    if (session_ != nullptr && fuse_session_exited(session_) != 0) return r;
+    if (absl::Now() + pause > deadline) return r;
+    absl::SleepFor(pause);
+    pause = std::min(pause * 2, absl::Milliseconds(500));
+  }
+}
+
+absl::StatusOr<CompoundReply> MountFs::ExecOnce(absl::Span<const uint64_t> inos,
+                                                bool idempotent, Build build) {
   bool resent = false;
   absl::StatusOr<CompoundReply> r = absl::UnavailableError("not sent");
   // Bounded: a reconnect before sending, and one resend.

@@ -127,9 +127,16 @@ class MountFs {
   // (looked up again by path after a server restart) and sends it. After a
   // lost connection: connects again and, if `idempotent`, sends it again
   // (once); a STALE reply for handles made stale meanwhile is retried too.
+  // A DELAY reply (the server is out of a resource for now, or another
+  // process holds a lease on the file) is sent again, if `idempotent`, after
+  // a pause (20 ms doubling to 500 ms) for up to reconnect_timeout, as NFS
+  // clients retry NFS4ERR_DELAY; then, or if not idempotent, it is EAGAIN.
   using Build = absl::FunctionRef<Compound(const std::vector<std::string>&)>;
   absl::StatusOr<CompoundReply> Exec(absl::Span<const uint64_t> inos,
                                      bool idempotent, Build build);
+  // One Exec, without the DELAY retries.
+  absl::StatusOr<CompoundReply> ExecOnce(absl::Span<const uint64_t> inos,
+                                         bool idempotent, Build build);
   // The client now and its generation.
   std::pair<std::shared_ptr<Client>, uint64_t> CurrentClient() const;
   // Connects again unless another thread did since generation `seen`.
