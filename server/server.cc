@@ -33,6 +33,7 @@
 #include "google/protobuf/message.h"
 #include "proto/stats_json.h"
 #include "server/logging.h"
+#include "server/stats/op_stats.h"
 #include "server/worker.h"
 
 namespace txbuf::server {
@@ -674,26 +675,6 @@ std::vector<std::string> Server::Reload(const ServerOptions& fresh) {
 }
 
 namespace {
-
-// A histogram's summary and non-empty buckets, for STATS.
-void FillLatency(
-    const LogHistogram& h, rpc::LatencySummary* l,
-    google::protobuf::RepeatedPtrField<rpc::HistogramBucket>* buckets) {
-  const HistogramSummary s = h.Summary();
-  l->set_count(s.count);
-  l->set_p50(s.p50);
-  l->set_p90(s.p90);
-  l->set_p99(s.p99);
-  l->set_p999(s.p999);
-  l->set_max(s.max);
-  l->set_mean(s.mean);
-  for (const LogHistogram::Bucket& b : h.Buckets()) {
-    rpc::HistogramBucket* hb = buckets->Add();
-    hb->set_lo(b.lo);
-    hb->set_hi(b.hi);
-    hb->set_count(b.count);
-  }
-}
 
 // Sets each counter of `snapshot` (a counter set, common/counter_set.h) in
 // the uint64 field of `m` that has the counter's name. A counter without one
