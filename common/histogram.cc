@@ -32,10 +32,12 @@ void LogHistogram::Record(uint64_t v, uint64_t times) {
   count_.fetch_add(times, std::memory_order_relaxed);
   sum_.fetch_add(v * times, std::memory_order_relaxed);
   uint64_t m = min_.load(std::memory_order_relaxed);
-  while (v < m && !min_.compare_exchange_weak(m, v)) {
+  while (v < m &&
+         !min_.compare_exchange_weak(m, v, std::memory_order_relaxed)) {
   }
   m = max_.load(std::memory_order_relaxed);
-  while (v > m && !max_.compare_exchange_weak(m, v)) {
+  while (v > m &&
+         !max_.compare_exchange_weak(m, v, std::memory_order_relaxed)) {
   }
 }
 

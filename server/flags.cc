@@ -158,6 +158,12 @@ ABSL_FLAG(txbuf::ByteSize, stage_threshold,
 ABSL_FLAG(bool, no_fixed_buffers, !Defaults().fixed_buffers,
           "do not register the page arena with io_uring (used by uring_zc "
           "and auto)");
+ABSL_FLAG(txbuf::ByteSize, fixed_buffer_size,
+          txbuf::ByteSize{Defaults().fixed_buffer_bytes},
+          "how much of the page cache each event loop registers with "
+          "io_uring (uring_zc, auto): its first BYTES, the pages it fills "
+          "first; locked and resident from the start, within LimitMEMLOCK / "
+          "ulimit -l (cache-size or more: all of it; 0: none)");
 
 namespace txbuf::server {
 
@@ -299,6 +305,7 @@ ServerOptions OptionsFromFlags() {
   o.log_level = absl::GetFlag(FLAGS_log_level);
   o.stage_threshold = absl::GetFlag(FLAGS_stage_threshold).bytes;
   o.fixed_buffers = !absl::GetFlag(FLAGS_no_fixed_buffers);
+  o.fixed_buffer_bytes = absl::GetFlag(FLAGS_fixed_buffer_size).bytes;
   return o;
 }
 

@@ -33,6 +33,7 @@
 #include "google/protobuf/message.h"
 #include "proto/stats_json.h"
 #include "server/logging.h"
+#include "server/stats/op_stats.h"
 #include "server/worker.h"
 
 namespace txbuf::server {
@@ -86,30 +87,40 @@ std::string HumanBytes(uint64_t n) {
   return absl::StrCat(n, " bytes");
 }
 
-// How much of the page arena (`arena` bytes) each of `threads` event
-// loops registers as an io_uring fixed buffer: all of it, within the
-// locked-memory limit `memlock` (each loop's registration is charged to
-// it in full, so a loop gets its share) and io_uring's largest buffer; a
-// whole number of pages, possibly 0.
-uint64_t PlanFixedBuffers(uint64_t arena, uint64_t memlock, int threads) {
+// How much of the page arena each of `threads` event loops registers as an
+// io_uring fixed buffer: `wanted` bytes (--fixed-buffer-size, at most the
+// arena), within the locked-memory limit `memlock` (each loop's
+// registration is charged to it in full, so a loop gets its share) and
+// io_uring's largest buffer; a whole number of pages, possibly 0.
+uint64_t PlanFixedBuffers(uint64_t wanted, uint64_t memlock, int threads) {
   uint64_t share = memlock == UINT64_MAX
-                       ? arena
+                       ? wanted
                        : memlock / static_cast<uint64_t>(std::max(threads, 1));
-  return std::min({arena, share, kMaxRegisteredBuffer}) / kPageSize * kPageSize;
+  return std::min({wanted, share, kMaxRegisteredBuffer}) / kPageSize *
+         kPageSize;
 }
 
-// The one line saying that the fixed buffers cover less than the cache,
-// and how to change that; empty if they cover all of it.
-std::string FixedBufferHint(uint64_t arena, uint64_t registered,
-                            uint64_t memlock, int threads,
+// The one line saying that the fixed buffers cover less than was asked
+// (`wanted` bytes of the `arena`), and how to change that; empty if they
+// cover all of it.
+std::string FixedBufferHint(uint64_t arena, uint64_t wanted,
+                            uint64_t registered, uint64_t memlock, int threads,
                             const absl::Status& failure) {
-  if (registered >= arena) return "";
+  if (registered >= wanted) return "";
+  const std::string asked =
+      wanted >= arena ? absl::StrCat("the ", HumanBytes(arena), " cache")
+                      : absl::StrCat("the ", HumanBytes(wanted),
+                                     " asked (fixed-buffer-size; cache ",
+                                     HumanBytes(arena), ")");
   const std::string raise = absl::StrCat(
       "raise LimitMEMLOCK= (systemd) or ulimit -l to ",
-      HumanBytes(std::min(arena, kMaxRegisteredBuffer) *
+      HumanBytes(std::min(wanted, kMaxRegisteredBuffer) *
                  static_cast<uint64_t>(threads)),
-      " (cache-size x threads) to register ",
-      arena > kMaxRegisteredBuffer ? "the most io_uring allows" : "all of it");
+      wanted >= arena ? " (cache-size x threads)"
+                      : " (fixed-buffer-size x threads)",
+      " to register ",
+      wanted > kMaxRegisteredBuffer ? "the most io_uring allows" : "all of it",
+      ", or lower fixed-buffer-size");
   const std::string limit = memlock == UINT64_MAX
                                 ? std::string("unlimited")
                                 : absl::StrCat(HumanBytes(memlock), " for ",
@@ -124,14 +135,14 @@ std::string FixedBufferHint(uint64_t arena, uint64_t registered,
                         limit, ") is under a page per event loop; ", raise);
   }
   if (memlock == UINT64_MAX ||
-      registered == std::min(arena, kMaxRegisteredBuffer)) {
+      registered == std::min(wanted, kMaxRegisteredBuffer)) {
     return absl::StrCat("io_uring fixed buffers cover the first ",
-                        HumanBytes(registered), " of the ", HumanBytes(arena),
-                        " cache (io_uring's largest buffer)");
+                        HumanBytes(registered), " of ", asked,
+                        " (io_uring's largest buffer)");
   }
   return absl::StrCat("io_uring fixed buffers cover ", HumanBytes(registered),
-                      " of the ", HumanBytes(arena),
-                      " cache (locked-memory limit ", limit, "); ", raise);
+                      " of ", asked, " (locked-memory limit ", limit, "); ",
+                      raise);
 }
 
 // Whether the socket is bound to a loopback address.
@@ -486,10 +497,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       o.engine == EngineKind::kUringZc || o.engine == EngineKind::kAuto;
   const uint64_t memlock = RaiseMemlockLimit();
   const uint64_t arena = s->pool_->arena().iov_len;
+  // Not the whole cache unless asked: what is registered is locked and
+  // resident from the start (ServerOptions::fixed_buffer_bytes).
+  const uint64_t wanted =
+      std::min(arena, o.fixed_buffer_bytes) / kPageSize * kPageSize;
   const bool wants_fixed_buffers = may_use_uring_zc && o.fixed_buffers &&
+                                   wanted > 0 &&
                                    ProbeUringFeatures().fixed_sendmsg_zc;
   if (wants_fixed_buffers) {
-    s->fixed_buffer_bytes_ = PlanFixedBuffers(arena, memlock, o.threads);
+    s->fixed_buffer_bytes_ = PlanFixedBuffers(wanted, memlock, o.threads);
   }
   for (int i = 0; i < o.threads; ++i) {
     s->workers_.push_back(
@@ -508,8 +524,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       registered = std::min(registered, w->registered_bytes());
       if (!w->register_status().ok()) failure = w->register_status();
     }
-    if (std::string hint =
-            FixedBufferHint(arena, registered, memlock, o.threads, failure);
+    if (std::string hint = FixedBufferHint(arena, wanted, registered, memlock,
+                                           o.threads, failure);
         !hint.empty()) {
       TXBUF_LOG(NOTICE) << hint;
     }
@@ -681,31 +697,13 @@ std::vector<std::string> Server::Reload(const ServerOptions& fresh) {
   restart("frame-timeout", fresh.frame_timeout != o.frame_timeout);
   restart("stage-threshold", fresh.stage_threshold != o.stage_threshold);
   restart("no-fixed-buffers", fresh.fixed_buffers != o.fixed_buffers);
+  restart("fixed-buffer-size",
+          fresh.fixed_buffer_bytes != o.fixed_buffer_bytes);
   restart("metrics-listen", fresh.metrics_listen != o.metrics_listen);
   return said;
 }
 
 namespace {
-
-// A histogram's summary and non-empty buckets, for STATS.
-void FillLatency(
-    const LogHistogram& h, rpc::LatencySummary* l,
-    google::protobuf::RepeatedPtrField<rpc::HistogramBucket>* buckets) {
-  const HistogramSummary s = h.Summary();
-  l->set_count(s.count);
-  l->set_p50(s.p50);
-  l->set_p90(s.p90);
-  l->set_p99(s.p99);
-  l->set_p999(s.p999);
-  l->set_max(s.max);
-  l->set_mean(s.mean);
-  for (const LogHistogram::Bucket& b : h.Buckets()) {
-    rpc::HistogramBucket* hb = buckets->Add();
-    hb->set_lo(b.lo);
-    hb->set_hi(b.hi);
-    hb->set_count(b.count);
-  }
-}
 
 // Sets each counter of `snapshot` (a counter set, common/counter_set.h) in
 // the uint64 field of `m` that has the counter's name. A counter without one

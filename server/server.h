@@ -104,6 +104,11 @@ struct ServerOptions {
   int io_threads = 4;
   size_t stage_threshold = 1024;  // see TxBufOptions
   bool fixed_buffers = true;      // register the arena (uring_zc, auto)
+  // How much of the arena each event loop registers (its first bytes: the
+  // pool hands out pages from the bottom first), within RLIMIT_MEMLOCK:
+  // registered memory is locked and resident from the start, so not the
+  // whole cache unless asked (cache_bytes or more: all of it; 0: none).
+  uint64_t fixed_buffer_bytes = 64ull << 20;
   // Connections at once (lowered to fit RLIMIT_NOFILE); past it a new
   // connection gets Reply{DELAY} and is closed.
   uint64_t max_connections = 1024;

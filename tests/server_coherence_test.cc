@@ -467,7 +467,8 @@ TEST_F(CoherenceTest, FlagsHelpAndErrorsNameTheFlagOrKey) {
                            "metrics-listen",
                            "log-level",
                            "stage-threshold",
-                           "no-fixed-buffers"}) {
+                           "no-fixed-buffers",
+                           "fixed-buffer-size"}) {
     EXPECT_THAT(help.out, HasSubstr(absl::StrCat("\n  --", flag))) << flag;
   }
   EXPECT_THAT(help.out, HasSubstr("--conn-budget=BYTES  (default 64M)\n"));

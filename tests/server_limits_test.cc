@@ -16,7 +16,11 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/socket_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/server_fixture.h"
@@ -221,6 +225,66 @@ TEST_F(SlowReadersTest, HogsOverTheirShareAreClosedAtTheDeadline) {
   // it reaches 0 at exit too).
   hogs_.clear();
   EXPECT_TRUE(WaitFor([&] { return Stats().pinned_bytes() < (1u << 20); }));
+}
+
+// A client that keeps its budget full (pipelined READs, replies never read)
+// is closed at --budget-deadline, and the close is one WARNING line naming
+// the connection's peer, the deadline and the bytes it held; the pause
+// before it is logged only at the debug level (quiet by default).
+TEST_F(LimitsTest, ABudgetCloseIsLoggedOnceWithThePeer) {
+  WriteFile(dir_.Join("big.bin"), std::string(8 << 20, 'h'));
+  TempDir etc;
+  const std::string log = etc.Join("txbufd.log");
+  StartServer({"--conn-budget", "1M", "--budget-deadline", "1"},
+              {.stderr_path = log});
+  absl::StatusOr<RawClient> hog =
+      RawClient::Connect(server_->host(), server_->port(), 4096);
+  ASSERT_TRUE(hog.ok()) << hog.status();
+  absl::StatusOr<uint16_t> port = LocalPort(hog->fd());
+  ASSERT_TRUE(port.ok()) << port.status();
+  for (int k = 0; k < 8; ++k) {
+    rpc::Request r = At("big.bin");
+    rpc::Read* rd = r.add_ops()->mutable_read();
+    rd->set_offset(static_cast<uint64_t>(k) << 20);
+    rd->set_length(1 << 20);
+    ASSERT_TRUE(hog->SendRequest(r).ok());
+  }
+  const std::string line_start =
+      absl::StrCat(" from 127.0.0.1:", *port, ": closed: over its budget for ");
+  std::string text;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        text = ReadFileOrDie(log);
+        return absl::StrContains(text, line_start);
+      },
+      30))
+      << text;
+  std::vector<std::string> closes;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (absl::StrContains(line, "closed: over its budget")) {
+      closes.emplace_back(line);
+    }
+  }
+  ASSERT_EQ(closes.size(), 1u) << text;
+  const std::string& line = closes[0];
+  EXPECT_EQ(line[0], 'W') << line;  // a WARNING
+  EXPECT_THAT(line, ::testing::MatchesRegex(
+                        ".*\\] connection [0-9]+ from 127\\.0\\.0\\.1:[0-9]+: "
+                        "closed: over its budget for 1s with [0-9]+ bytes "
+                        "pinned"))
+      << line;
+  // The bytes it held: at least its budget (1 MiB).
+  const size_t with = line.rfind(" with ");
+  uint64_t pinned = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(
+      line.substr(with + 6, line.rfind(" bytes") - with - 6), &pinned))
+      << line;
+  EXPECT_GE(pinned, 1u << 20) << line;
+  // Counted once; the hog is closed; the pause was not logged at info.
+  EXPECT_EQ(Stats().budget_closes(), 1u);
+  EXPECT_TRUE(hog->WaitClosed());
+  EXPECT_THAT(text, ::testing::Not(::testing::HasSubstr("paused with")));
+  ExpectStillServing();
 }
 
 // One client streams FILE_SYNC writes (8 in flight) on a single event loop;

@@ -1,6 +1,7 @@
 // The Prometheus endpoint (issue 14, "Observe"): txbufd --metrics-listen
 // serves GET /metrics; scraped before, during and after a workload, its
-// counters move by exactly what the workload did.
+// counters move by exactly what the workload did. The latency by op kind,
+// in STATS and in the endpoint, moves by the ops the workload ran.
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -129,7 +130,18 @@ TEST_F(MetricsTest, CountersMoveByWhatTheWorkloadDid) {
   scraper.join();
   EXPECT_GT(scrapes.load(), 0);
 
-  const std::map<std::string, double> after = Parse(Scrape(metrics));
+  const int requests = kWrites + kReads + kMissing;
+  // The server records a request's latency just after handing its reply to
+  // the engine: the client may read the last reply first. Wait (bounded)
+  // for the last one to be recorded.
+  std::map<std::string, double> after;
+  const std::string last = "txbuf_request_duration_seconds_count";
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  do {
+    after = Parse(Scrape(metrics));
+  } while (after[last] - before.at(last) < requests &&
+           std::chrono::steady_clock::now() < deadline);
   auto delta = [&](const std::string& series) {
     auto b = before.find(series);
     auto a = after.find(series);
@@ -137,7 +149,6 @@ TEST_F(MetricsTest, CountersMoveByWhatTheWorkloadDid) {
     return (a == after.end() ? 0 : a->second) -
            (b == before.end() ? 0 : b->second);
   };
-  const int requests = kWrites + kReads + kMissing;
   EXPECT_EQ(delta("txbuf_ops_total{op=\"write\",status=\"OK\"}"), kWrites);
   EXPECT_EQ(delta("txbuf_ops_total{op=\"read\",status=\"OK\"}"), kReads);
   EXPECT_EQ(delta("txbuf_ops_total{op=\"lookup\",status=\"NOENT\"}"), kMissing);
@@ -151,12 +162,94 @@ TEST_F(MetricsTest, CountersMoveByWhatTheWorkloadDid) {
   EXPECT_EQ(delta("txbuf_request_duration_seconds_bucket{le=\"+Inf\"}"),
             requests);
   EXPECT_GT(delta("txbuf_request_duration_seconds_sum"), 0);
+  // Each op a request ran records the request's latency under its kind.
+  EXPECT_EQ(delta("txbuf_op_latency_seconds_count{op=\"write\"}"), kWrites);
+  EXPECT_EQ(delta("txbuf_op_latency_seconds_count{op=\"read\"}"), kReads);
+  EXPECT_EQ(delta("txbuf_op_latency_seconds_bucket{op=\"read\",le=\"+Inf\"}"),
+            kReads);
+  EXPECT_GT(delta("txbuf_op_latency_seconds_sum{op=\"read\"}"), 0);
+  EXPECT_EQ(delta("txbuf_op_latency_seconds_count{op=\"lookup\"}"),
+            requests);  // the NOENT ones too
+  EXPECT_EQ(delta("txbuf_op_latency_seconds_count{op=\"putrootfh\"}"),
+            requests);
   EXPECT_EQ(delta("txbuf_connections_total"), 1);
   EXPECT_EQ(after.at("txbuf_connections"), 1);
   EXPECT_GE(delta("txbuf_txbufs_created_total"), requests);
   EXPECT_GE(delta("txbuf_received_bytes_total"), kWrites * kBlock);
   // The dirty pages the writes left (UNSTABLE, not committed).
   EXPECT_GT(after.at("txbuf_page_cache_dirty_pages"), 0);
+}
+
+uint64_t OpLatencyCount(const rpc::StatsResult& r, const std::string& op) {
+  for (const rpc::OpLatency& l : r.op_latency()) {
+    if (l.op() == op) return l.latency().count();
+  }
+  return 0;
+}
+
+uint64_t BucketSum(const rpc::StatsResult& r, const std::string& op) {
+  uint64_t n = 0;
+  for (const rpc::OpLatency& l : r.op_latency()) {
+    if (l.op() != op) continue;
+    for (const rpc::HistogramBucket& b : l.buckets()) n += b.count();
+  }
+  return n;
+}
+
+// STATS (on the connection that ran the workload: each reply's latency is
+// recorded before the next request on the connection runs) shows the
+// latency by op kind moved by exactly the N READs and M WRITEs it ran.
+TEST_F(MetricsTest, StatsShowsTheLatencyOfEachOpKind) {
+  StartServer();
+  constexpr int kReads = 7, kWrites = 5;
+  constexpr uint64_t kBlock = 4096;
+  RawClient c = Connect();
+  const std::string fh = HandleOf(c, "probe.txt");
+  ASSERT_FALSE(fh.empty());
+  auto stats = [&] {
+    rpc::Request r = At("");
+    r.add_ops()->mutable_stats();
+    RawReply rep = Call(c, r);
+    EXPECT_EQ(rep.reply.results_size(), 2);
+    return rep.reply.results_size() == 2 ? rep.reply.results(1).stats()
+                                         : rpc::StatsResult();
+  };
+  const rpc::StatsResult before = stats();
+  for (int i = 0; i < kWrites; ++i) {
+    rpc::Request w;
+    w.set_id(1000 + i);
+    w.add_ops()->mutable_putfh()->set_fh(fh);
+    rpc::Write* op = w.add_ops()->mutable_write();
+    op->set_offset(i * kBlock);
+    op->set_length(kBlock);
+    ASSERT_EQ(Call(c, w, std::string(kBlock, 'w')).reply.status(),
+              rpc::STATUS_OK);
+  }
+  for (int i = 0; i < kReads; ++i) {
+    rpc::Request r;
+    r.set_id(2000 + i);
+    r.add_ops()->mutable_putfh()->set_fh(fh);
+    rpc::Read* op = r.add_ops()->mutable_read();
+    op->set_offset(i * kBlock);
+    op->set_length(kBlock);
+    ASSERT_EQ(Call(c, r).reply.status(), rpc::STATUS_OK);
+  }
+  const rpc::StatsResult after = stats();
+  EXPECT_EQ(OpLatencyCount(after, "read") - OpLatencyCount(before, "read"),
+            kReads);
+  EXPECT_EQ(OpLatencyCount(after, "write") - OpLatencyCount(before, "write"),
+            kWrites);
+  EXPECT_EQ(BucketSum(after, "read") - BucketSum(before, "read"), kReads);
+  EXPECT_EQ(BucketSum(after, "write") - BucketSum(before, "write"), kWrites);
+  EXPECT_EQ(OpLatencyCount(after, "putfh") - OpLatencyCount(before, "putfh"),
+            kReads + kWrites);
+  // The first STATS request, recorded once its reply was sent.
+  EXPECT_EQ(OpLatencyCount(after, "stats") - OpLatencyCount(before, "stats"),
+            1u);
+  for (const rpc::OpLatency& l : after.op_latency()) {
+    EXPECT_GT(l.latency().max(), 0u) << l.op();
+    EXPECT_LE(l.latency().p50(), l.latency().max()) << l.op();
+  }
 }
 
 // A wrong token is counted as an authentication failure.

@@ -205,8 +205,10 @@ class Executor {
   // commit (as after a restart).
   uint64_t WriteVerifier() const;
 
-  // Ops run so far, by kind and status; READ and WRITE bytes.
+  // Ops run so far, by kind and status; READ and WRITE bytes; the request
+  // latency by op kind (recorded by the session, which sends the reply).
   const OpStats& op_stats() const { return op_stats_; }
+  OpStats& op_stats() { return op_stats_; }
 
  private:
   bool RunOps(const rpc::Request& req, absl::Span<const std::byte> payload,

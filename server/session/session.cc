@@ -16,6 +16,7 @@
 #include "server/compound/reply_composer.h"
 #include "server/logging.h"
 #include "server/server.h"
+#include "server/stats/op_stats.h"
 #include "server/worker.h"
 
 namespace txbuf::server {
@@ -328,7 +329,7 @@ void Session::HandleRequest(const Frame& f) {
   state.received_ns = last_progress_ns_;  // when its last bytes arrived
   if (s_.executor().Run(req, f.payload, &out, &handles_, &state,
                         ExecMode::kEventLoop)) {
-    SendReply(out, req.id(), state.received_ns);
+    SendReply(out, req, state.received_ns);
     return;
   }
   StartJob(req, out, std::move(state), f.payload);
@@ -376,7 +377,7 @@ void Session::OnJobDone() {
     stream_->Release();
     return;
   }
-  SendReply(job->out, job->request.id(), job->state.received_ns);
+  SendReply(job->out, job->request, job->state.received_ns);
   job.reset();
   stream_->Release();  // a graceful close waiting for the reply goes on
   if (closing()) return;
@@ -386,17 +387,24 @@ void Session::OnJobDone() {
   ArmFrameTimer();
 }
 
-void Session::SendReply(CompoundOutput& out, uint64_t id, int64_t received_ns) {
+void Session::SendReply(CompoundOutput& out, const rpc::Request& req,
+                        int64_t received_ns) {
   absl::StatusOr<TxBuf> tx = ComposeReply(
       w_.ctx(), out, [this](const TxBufCompletion& c) { OnReleased(c.bytes); });
   if (tx.ok()) {
+    // The ops the request ran: one result each (the failing one included).
+    const int ran = std::min(out.reply.results_size(), req.ops_size());
     SendTxbuf(std::move(tx));
-    s_.counters().request_latency.Record(
-        static_cast<uint64_t>(std::max<int64_t>(0, MonoNowNs() - received_ns)));
+    // One clock read for the request and every op it ran.
+    const auto ns =
+        static_cast<uint64_t>(std::max<int64_t>(0, MonoNowNs() - received_ns));
+    s_.counters().request_latency.Record(ns);
+    OpStats& ops = s_.executor().op_stats();
+    for (int i = 0; i < ran; ++i) ops.RecordLatency(req.ops(i).op_case(), ns);
   } else {
     out.payload.clear();
     ReplyError(
-        id, rpc::STATUS_DELAY,
+        req.id(), rpc::STATUS_DELAY,
         absl::StrCat("cannot compose the reply: ", tx.status().message()));
   }
 }

@@ -103,9 +103,11 @@ class Session final : private Stream::Handler {
   static void RunOnPool(Server& s, Job* job, HandleCache* handles, Worker* w,
                         uint64_t id);
   void OnJobDone();
-  // Composes and sends the reply to request `id`, whose frame arrived at
-  // `received_ns` (MonoNowNs; for the request latency).
-  void SendReply(CompoundOutput& out, uint64_t id, int64_t received_ns);
+  // Composes and sends the reply to `req`, whose frame arrived at
+  // `received_ns` (MonoNowNs), and records its latency: the request's, and
+  // under each op it ran (OpStats::RecordLatency).
+  void SendReply(CompoundOutput& out, const rpc::Request& req,
+                 int64_t received_ns);
   bool SendTxbuf(absl::StatusOr<TxBuf> tx);
   void SendFrame(FrameType type, const google::protobuf::MessageLite& msg);
   void ReplyError(uint64_t id, rpc::Status status, const std::string& msg);

@@ -43,16 +43,16 @@ MetricFamily One(std::string name, std::string help, MetricType type,
   return f;
 }
 
-// A latency histogram in seconds from STATS buckets (nanoseconds, binned
+// One latency histogram in seconds from STATS buckets (nanoseconds, binned
 // finely: every bucket lies inside one power of two). Upper bounds are the
 // powers of two from 2^10 ns (about 1 us) to 2^35 ns (about 34 s), then
 // +Inf.
-MetricFamily Latency(
-    std::string name, std::string help, const rpc::LatencySummary& summary,
-    const google::protobuf::RepeatedPtrField<rpc::HistogramBucket>& buckets) {
-  MetricFamily f =
-      Family(std::move(name), std::move(help), MetricType::Histogram);
+ClientMetric LatencyMetric(
+    const rpc::LatencySummary& summary,
+    const google::protobuf::RepeatedPtrField<rpc::HistogramBucket>& buckets,
+    std::vector<ClientMetric::Label> labels = {}) {
   ClientMetric m;
+  m.label = std::move(labels);
   uint64_t total = 0;
   for (const rpc::HistogramBucket& b : buckets) total += b.count();
   m.histogram.sample_count = total;
@@ -69,7 +69,16 @@ MetricFamily Latency(
   }
   m.histogram.bucket.push_back(
       {total, std::numeric_limits<double>::infinity()});
-  f.metric.push_back(std::move(m));
+  return m;
+}
+
+// An unlabelled latency histogram family.
+MetricFamily Latency(
+    std::string name, std::string help, const rpc::LatencySummary& summary,
+    const google::protobuf::RepeatedPtrField<rpc::HistogramBucket>& buckets) {
+  MetricFamily f =
+      Family(std::move(name), std::move(help), MetricType::Histogram);
+  f.metric.push_back(LatencyMetric(summary, buckets));
   return f;
 }
 
@@ -105,6 +114,16 @@ std::vector<MetricFamily> MetricsExporter::Families(const rpc::StatsResult& r) {
                         "From a request's frame arriving to its reply handed "
                         "to the socket",
                         r.request_latency(), r.request_latency_buckets()));
+  MetricFamily op_latency =
+      Family("txbuf_op_latency_seconds",
+             "The request latency (as txbuf_request_duration_seconds) by op "
+             "kind: each op a request ran records it once",
+             MetricType::Histogram);
+  for (const rpc::OpLatency& l : r.op_latency()) {
+    op_latency.metric.push_back(
+        LatencyMetric(l.latency(), l.buckets(), {{"op", l.op()}}));
+  }
+  out.push_back(std::move(op_latency));
   out.push_back(One("txbuf_read_bytes_total", "Bytes READ returned", kCounter,
                     d(r.read_bytes())));
   out.push_back(One("txbuf_write_bytes_total", "Bytes WRITE took", kCounter,

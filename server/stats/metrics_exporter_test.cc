@@ -72,6 +72,34 @@ TEST(MetricsExporterTest, LatencyBucketsAreCumulativeSeconds) {
                                "seconds_bucket{le=\"+Inf\"}")));
 }
 
+// The latency by op kind: one histogram family, labelled by op.
+TEST(MetricsExporterTest, OpLatencyIsOneFamilyLabelledByOp) {
+  rpc::StatsResult r;
+  auto op = [&](const std::string& name, uint64_t lo, uint64_t n) {
+    rpc::OpLatency* l = r.add_op_latency();
+    l->set_op(name);
+    l->mutable_latency()->set_count(n);
+    l->mutable_latency()->set_mean(static_cast<double>(lo));
+    rpc::HistogramBucket* b = l->add_buckets();
+    b->set_lo(lo);
+    b->set_hi(lo + 1);
+    b->set_count(n);
+  };
+  op("read", 1000, 4);            // under 2^10 ns
+  op("write", 1'000'000'000, 2);  // 1 s, in [2^29, 2^30) ns
+  const std::string t = Text(r);
+  EXPECT_THAT(t, HasSubstr("# TYPE txbuf_op_latency_seconds histogram"));
+  EXPECT_THAT(t, HasSubstr("txbuf_op_latency_seconds_count{op=\"read\"} 4\n"));
+  EXPECT_THAT(t, HasSubstr("txbuf_op_latency_seconds_count{op=\"write\"} 2\n"));
+  EXPECT_THAT(t, HasSubstr("txbuf_op_latency_seconds_sum{op=\"write\"} 2\n"));
+  EXPECT_THAT(t, HasSubstr("txbuf_op_latency_seconds_bucket{op=\"read\",le="
+                           "\"1.024e-06\"} 4\n"));
+  EXPECT_THAT(t, HasSubstr("txbuf_op_latency_seconds_bucket{op=\"write\",le="
+                           "\"0.536870912\"} 0\n"));
+  EXPECT_THAT(t, HasSubstr("txbuf_op_latency_seconds_bucket{op=\"write\",le="
+                           "\"1.073741824\"} 2\n"));
+}
+
 TEST(MetricsExporterTest, EnginesAndCompletionsAreLabelled) {
   rpc::StatsResult r;
   rpc::EngineStats* e = r.add_engines();
