@@ -2,6 +2,7 @@
 #include "client/mount/mount_command.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -51,8 +52,23 @@ void WriteAll(int fd, absl::string_view text) {
   }
 }
 
+// Keeps the memory of READ replies and WRITE copies (up to 1 MiB each, many
+// in flight) in the process for reuse. glibc's defaults serve a 1 MiB block
+// with mmap and give it back with munmap once the threshold has not adapted,
+// or trim the heap back to the kernel (madvise) after each free: then every
+// reply's buffer is faulted in and zeroed page by page again, and at 8
+// readers the mmap/munmap calls contend on the address space lock. Measured
+// with fio, 1 MiB O_DIRECT reads over the mount, 8 jobs: 270-390 MiB/s with
+// the defaults, 1000-1120 MiB/s with these (1 job: ~600 -> 600-860).
+// Set before any thread starts; the limits bound what is kept, not used.
+void TuneMallocForMount() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest allowed
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+}
+
 // Connects, mounts; then reports to `report_fd` (-1: none) and serves.
 int MountAndServe(const MountArgs& args, ClientOptions options, int report_fd) {
+  TuneMallocForMount();
   auto fail = [&](const absl::Status& s) {
     std::string line = absl::StrCat(
         "txbuf: mount: ", s.message().empty() ? s.ToString() : s.message(),
