@@ -90,7 +90,9 @@ int MountAndServe(const MountArgs& args, ClientOptions options, int report_fd) {
                   .entry_timeout = args.entry_timeout,
                   .fsname = absl::StrCat("txbuf:", args.server),
                   .reconnect_timeout = timeout,
-                  .max_uncommitted = args.max_uncommitted_mib << 20};
+                  .max_uncommitted = args.max_uncommitted_mib << 20,
+                  .read_split = size_t{args.read_split_kib} << 10,
+                  .writeback_cache = args.writeback_cache};
   absl::StatusOr<std::unique_ptr<MountFs>> fs =
       MountFs::Create(*std::move(client), std::move(mo));
   if (!fs.ok()) return fail(fs.status());
@@ -142,6 +144,10 @@ absl::StatusOr<MountArgs> ParseMountArgs(const std::vector<std::string>& args,
       out.read_only = true;
       continue;
     }
+    if (a == "--writeback-cache") {
+      out.writeback_cache = true;
+      continue;
+    }
     if (!absl::StartsWith(a, "--")) {
       return Bad(absl::StrCat("unknown option '", a, "'"));
     }
@@ -153,7 +159,7 @@ absl::StatusOr<MountArgs> ParseMountArgs(const std::vector<std::string>& args,
     } else {
       if (name != "token-file" && name != "export" && name != "attr-timeout" &&
           name != "entry-timeout" && name != "timeout" &&
-          name != "max-uncommitted") {
+          name != "max-uncommitted" && name != "read-split") {
         return Bad(absl::StrCat("unknown option '", a, "'"));
       }
       if (i + 1 >= args.size()) {
@@ -185,6 +191,14 @@ absl::StatusOr<MountArgs> ParseMountArgs(const std::vector<std::string>& args,
                                 "' for --max-uncommitted (MiB, 1 or more)"));
       }
       out.max_uncommitted_mib = mib;
+    } else if (name == "read-split") {
+      uint32_t kib = 0;
+      if (!absl::SimpleAtoi(value, &kib) || kib > (1u << 20) ||
+          (kib != 0 && kib < 4)) {
+        return Bad(absl::StrCat("bad value '", value,
+                                "' for --read-split (KiB, 0 or 4 or more)"));
+      }
+      out.read_split_kib = kib;
     } else {
       return Bad(absl::StrCat("unknown option '--", name, "'"));
     }
