@@ -1024,7 +1024,12 @@ absl::Status MountFs::Serve(bool handle_signals) {
   }
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, std::max(1, options_.max_threads));
-  fuse_loop_cfg_set_idle_threads(cfg, 4);
+  // Idle threads kept up to the maximum: with fewer, libfuse ends a thread
+  // as soon as it idles and starts another for the next burst, a thread
+  // per request under steady load. fio 4 KiB random O_DIRECT reads, 16
+  // jobs, alternating: 13.4-17.7k IOPS with 4 idle threads, 17.2-19.6k
+  // with 16.
+  fuse_loop_cfg_set_idle_threads(cfg, std::max(1, options_.max_threads));
   const int rc = fuse_session_loop_mt(session_, cfg);
   fuse_loop_cfg_destroy(cfg);
   Unmount();
