@@ -2,6 +2,7 @@
 #include "client/mount/mount_command.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -51,8 +52,23 @@ void WriteAll(int fd, absl::string_view text) {
   }
 }
 
+// Keeps the memory of READ replies and WRITE copies (up to 1 MiB each, many
+// in flight) in the process for reuse. glibc's defaults serve a 1 MiB block
+// with mmap and give it back with munmap once the threshold has not adapted,
+// or trim the heap back to the kernel (madvise) after each free: then every
+// reply's buffer is faulted in and zeroed page by page again, and at 8
+// readers the mmap/munmap calls contend on the address space lock. Measured
+// with fio, 1 MiB O_DIRECT reads over the mount, 8 jobs: 270-390 MiB/s with
+// the defaults, 1000-1120 MiB/s with these (1 job: ~600 -> 600-860).
+// Set before any thread starts; the limits bound what is kept, not used.
+void TuneMallocForMount() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest allowed
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+}
+
 // Connects, mounts; then reports to `report_fd` (-1: none) and serves.
 int MountAndServe(const MountArgs& args, ClientOptions options, int report_fd) {
+  TuneMallocForMount();
   auto fail = [&](const absl::Status& s) {
     std::string line = absl::StrCat(
         "txbuf: mount: ", s.message().empty() ? s.ToString() : s.message(),
@@ -74,7 +90,9 @@ int MountAndServe(const MountArgs& args, ClientOptions options, int report_fd) {
                   .entry_timeout = args.entry_timeout,
                   .fsname = absl::StrCat("txbuf:", args.server),
                   .reconnect_timeout = timeout,
-                  .max_uncommitted = args.max_uncommitted_mib << 20};
+                  .max_uncommitted = args.max_uncommitted_mib << 20,
+                  .read_split = size_t{args.read_split_kib} << 10,
+                  .writeback_cache = args.writeback_cache};
   absl::StatusOr<std::unique_ptr<MountFs>> fs =
       MountFs::Create(*std::move(client), std::move(mo));
   if (!fs.ok()) return fail(fs.status());
@@ -126,6 +144,10 @@ absl::StatusOr<MountArgs> ParseMountArgs(const std::vector<std::string>& args,
       out.read_only = true;
       continue;
     }
+    if (a == "--writeback-cache") {
+      out.writeback_cache = true;
+      continue;
+    }
     if (!absl::StartsWith(a, "--")) {
       return Bad(absl::StrCat("unknown option '", a, "'"));
     }
@@ -137,7 +159,7 @@ absl::StatusOr<MountArgs> ParseMountArgs(const std::vector<std::string>& args,
     } else {
       if (name != "token-file" && name != "export" && name != "attr-timeout" &&
           name != "entry-timeout" && name != "timeout" &&
-          name != "max-uncommitted") {
+          name != "max-uncommitted" && name != "read-split") {
         return Bad(absl::StrCat("unknown option '", a, "'"));
       }
       if (i + 1 >= args.size()) {
@@ -169,6 +191,14 @@ absl::StatusOr<MountArgs> ParseMountArgs(const std::vector<std::string>& args,
                                 "' for --max-uncommitted (MiB, 1 or more)"));
       }
       out.max_uncommitted_mib = mib;
+    } else if (name == "read-split") {
+      uint32_t kib = 0;
+      if (!absl::SimpleAtoi(value, &kib) || kib > (1u << 20) ||
+          (kib != 0 && kib < 4)) {
+        return Bad(absl::StrCat("bad value '", value,
+                                "' for --read-split (KiB, 0 or 4 or more)"));
+      }
+      out.read_split_kib = kib;
     } else {
       return Bad(absl::StrCat("unknown option '--", name, "'"));
     }

@@ -4,6 +4,7 @@
 //   txbuf [GLOBAL FLAGS] mount SERVER[:PORT] DIR [--token-file F]
 //         [--read-only] [-f] [--export NAME] [--attr-timeout S]
 //         [--entry-timeout S] [--timeout S] [--max-uncommitted MIB]
+//         [--read-split KIB] [--writeback-cache]
 //
 // Without -f the command returns once the file system is mounted (exit 0),
 // or with the error (exit 1), and a child process serves it; with -f it
@@ -40,13 +41,18 @@ struct MountArgs {
   // UNSTABLE write bytes the mount keeps (to resend after a server restart)
   // before a WRITE commits its file.
   uint64_t max_uncommitted_mib = 256;
+  // A READ of at least twice this many KiB is sent as pieces of this size
+  // in parallel (0: whole).
+  uint32_t read_split_kib = 256;
+  // The kernel's write-back cache (MountOptions::writeback_cache).
+  bool writeback_cache = false;
 };
 
 // The usage line.
 inline constexpr char kMountUsage[] =
     "mount SERVER[:PORT] DIR [--token-file F] [--read-only] [-f] "
     "[--export NAME] [--attr-timeout S] [--entry-timeout S] [--timeout S] "
-    "[--max-uncommitted MIB]";
+    "[--max-uncommitted MIB] [--read-split KIB] [--writeback-cache]";
 
 // Reads what follows the word "mount". `defaults` holds the global flags'
 // values (--token-file, --export), which the command's own options override.

@@ -10,7 +10,8 @@ TEST(MountArgsTest, OperandsOptionsAndDefaults) {
   absl::StatusOr<MountArgs> a = ParseMountArgs(
       {"srv:7000", "/mnt/x", "--read-only", "-f", "--token-file", "/t",
        "--export=scratch", "--attr-timeout", "0.5", "--entry-timeout=0",
-       "--timeout", "7.5", "--max-uncommitted=64"},
+       "--timeout", "7.5", "--max-uncommitted=64", "--read-split", "128",
+       "--writeback-cache"},
       {.token_file = "/global"});
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->server, "srv:7000");
@@ -23,6 +24,8 @@ TEST(MountArgsTest, OperandsOptionsAndDefaults) {
   EXPECT_EQ(a->entry_timeout, 0.0);
   EXPECT_EQ(a->timeout, 7.5);
   EXPECT_EQ(a->max_uncommitted_mib, 64u);
+  EXPECT_EQ(a->read_split_kib, 128u);
+  EXPECT_TRUE(a->writeback_cache);
 
   absl::StatusOr<MountArgs> d =
       ParseMountArgs({"-f", "srv", "dir"}, {.token_file = "/global"});
@@ -33,6 +36,12 @@ TEST(MountArgsTest, OperandsOptionsAndDefaults) {
   EXPECT_EQ(d->entry_timeout, 1.0);
   EXPECT_EQ(d->timeout, 0.0);  // the global --timeout's
   EXPECT_EQ(d->max_uncommitted_mib, 256u);
+  EXPECT_EQ(d->read_split_kib, 256u);
+  EXPECT_FALSE(d->writeback_cache);
+  absl::StatusOr<MountArgs> whole =
+      ParseMountArgs({"srv", "dir", "--read-split=0"}, {});
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ(whole->read_split_kib, 0u);  // READs sent whole
 }
 
 TEST(MountArgsTest, Refusals) {
@@ -50,6 +59,9 @@ TEST(MountArgsTest, Refusals) {
            {"srv", "dir", "--timeout=-3"},
            {"srv", "dir", "--max-uncommitted", "0"},
            {"srv", "dir", "--max-uncommitted=lots"},
+           {"srv", "dir", "--read-split", "2"},
+           {"srv", "dir", "--read-split=-1"},
+           {"srv", "dir", "--writeback-cache=1"},
            {"srv:notaport", "dir"},
        }) {
     EXPECT_FALSE(ParseMountArgs(bad, {}).ok()) << testing::PrintToString(bad);

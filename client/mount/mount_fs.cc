@@ -5,6 +5,7 @@
 #include <fuse_lowlevel.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -23,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -110,6 +112,7 @@ struct OpenDir {
   uint64_t page_cookie ABSL_GUARDED_BY(mu) = ~uint64_t{0};  // page follows it
   std::vector<rpc::DirEntry> page ABSL_GUARDED_BY(mu);
   bool page_eof ABSL_GUARDED_BY(mu) = false;
+  bool page_plus ABSL_GUARDED_BY(mu) = false;  // read with attributes
 };
 
 OpenDir* DirOf(const fuse_file_info* fi) {
@@ -202,6 +205,10 @@ class MountFs::Ops {
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) {
       conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;  // OPEN truncates (one trip)
     }
+    if (fs.options_.writeback_cache &&
+        (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
+      conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+    }
   }
 
   static void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -275,9 +282,13 @@ class MountFs::Ops {
       args.mtime_ns = Nanos(attr->st_mtim);
     }
     // Times or size set on a file with uncommitted writes (tar's futimens
-    // before close): COMMIT first (and confirm it), or the server's later
-    // write-back of that data would move mtime past the time set, and a
-    // resend after a restart would undo a truncation.
+    // before close): COMMIT first (and confirm it). The server itself
+    // writes its dirty pages back before it sets times (PageCache::File::
+    // SetTimes), so without a restart the times would hold anyway; but the
+    // mount resends the writes a COMMIT finds lost (new verifier) after a
+    // server restart, and that resend would move mtime past the time set
+    // and undo a truncation. It costs no extra round trip in the common
+    // case: the close() that follows then has nothing left to COMMIT.
     if ((args.mtime_ns || args.atime_ns || args.size) && fs.writes_.Has(ino)) {
       if (int err = CommitIno(fs, ino); err != 0) {
         fuse_reply_err(req, err);
@@ -459,12 +470,16 @@ class MountFs::Ops {
   static void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                    fuse_file_info* /*fi*/) {
     MountFs& fs = Fs(req);
+    size = std::min<size_t>(size, fs.max_read_);
+    if (fs.options_.read_split != 0 && size >= 2 * fs.options_.read_split &&
+        ReadSplit(req, fs, ino, size, static_cast<uint64_t>(off))) {
+      return;
+    }
     std::optional<CompoundReply> r =
         Run(req, {ino}, true, [&](const std::vector<std::string>& fh) {
           Compound c;
-          c.PutFh(fh[0]).Read(
-              static_cast<uint64_t>(off),
-              static_cast<uint32_t>(std::min<size_t>(size, fs.max_read_)));
+          c.PutFh(fh[0]).Read(static_cast<uint64_t>(off),
+                              static_cast<uint32_t>(size));
           return c;
         });
     if (!r) return;
@@ -472,6 +487,53 @@ class MountFs::Ops {
     absl::Span<const std::byte> data = r->ReadData(1);
     fuse_reply_buf(req, reinterpret_cast<const char*>(data.data()),
                    data.size());
+  }
+
+  // A large READ as pieces of options.read_split bytes, all sent at once
+  // (spread over the client's connections), answered with the pieces'
+  // payloads gathered (fuse_reply_iov: no copy here). The server and the
+  // client then work on the pieces in parallel instead of one after the
+  // other. False (nothing replied) if the pieces cannot be used as they are
+  // (one connection, a handle to look up again, a piece failed): the caller
+  // reads it whole, through Exec's reconnect and retry.
+  static bool ReadSplit(fuse_req_t req, MountFs& fs, fuse_ino_t ino,
+                        size_t size, uint64_t off) {
+    auto [client, gen] = fs.CurrentClient();
+    if (client->open_connections() < 2) return false;
+    std::optional<Binding> b = fs.inodes_.Bind(ino);
+    if (!b || !b->current) return false;
+    const size_t piece = fs.options_.read_split;
+    const size_t n = (size + piece - 1) / piece;
+    std::vector<absl::StatusOr<CompoundReply>> parts;
+    parts.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      parts.emplace_back(absl::UnknownError("not answered"));
+    }
+    absl::BlockingCounter left(static_cast<int>(n));
+    for (size_t i = 0; i < n; ++i) {
+      const size_t len = std::min(piece, size - i * piece);
+      Compound c;
+      c.PutFh(b->fh).Read(off + i * piece, static_cast<uint32_t>(len));
+      // Runs on the client's loop thread (or here if the client is being
+      // destroyed); `parts` and `left` outlive it (Wait below).
+      client->Submit(std::move(c),
+                     [&parts, &left, i](absl::StatusOr<CompoundReply> r) {
+                       parts[i] = std::move(r);
+                       left.DecrementCount();
+                     });
+    }
+    left.Wait();
+    std::vector<iovec> iov;
+    iov.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (ErrnoOf(parts[i], 2) != 0) return false;
+      absl::Span<const std::byte> data = parts[i]->ReadData(1);
+      iov.push_back({const_cast<std::byte*>(data.data()), data.size()});
+      // A short piece is the end of the file: what follows it is not data.
+      if (data.size() < std::min(piece, size - i * piece)) break;
+    }
+    fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
+    return true;
   }
 
   static Compound WriteOf(const std::string& fh, uint64_t off,
@@ -581,26 +643,49 @@ class MountFs::Ops {
   // no room for them, and the kernel does not need them.
   static void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                       fuse_file_info* fi) {
+    ReplyDir(req, ino, size, off, fi, /*plus=*/false);
+  }
+
+  // READDIRPLUS (the kernel asks for it when it expects lookups: `ls -l`,
+  // `find -type`): the entries with their handles and attributes, from one
+  // READDIR with_attrs per page, so listing N files with their attributes
+  // costs N / 1024 round trips instead of N LOOKUPs. Each entry given is a
+  // lookup the kernel will FORGET.
+  static void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size,
+                          off_t off, fuse_file_info* fi) {
+    ReplyDir(req, ino, size, off, fi, /*plus=*/true);
+  }
+
+  static void ReplyDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       fuse_file_info* fi, bool plus) {
     std::string buf(size, '\0');
     size_t used = 0;
+    std::vector<uint64_t> looked_up;
     // Reply only after letting go of the OpenDir: once the kernel has the
     // reply, the directory may be closed and RELEASEDIR free it at once.
-    if (int err = FillDir(req, ino, *DirOf(fi), static_cast<uint64_t>(off), buf,
-                          &used);
+    if (int err = FillDir(req, ino, *DirOf(fi), static_cast<uint64_t>(off),
+                          plus, buf, &used, &looked_up);
         err != 0) {
       fuse_reply_err(req, err);
       return;
     }
-    fuse_reply_buf(req, buf.data(), used);
+    if (fuse_reply_buf(req, buf.data(), used) != 0) {
+      // Not taken (interrupted): the kernel holds none of these lookups.
+      for (uint64_t e : looked_up) ForgetOne(Fs(req), e, 1);
+    }
   }
 
-  // Fills `buf` with the entries after `cookie`; 0 or an errno.
+  // Fills `buf` with the entries after `cookie` (with `plus`, their handles
+  // and attributes, each a lookup, listed in `looked_up`); 0 or an errno.
   static int FillDir(fuse_req_t req, fuse_ino_t ino, OpenDir& od,
-                     uint64_t cookie, std::string& buf, size_t* used) {
+                     uint64_t cookie, bool plus, std::string& buf, size_t* used,
+                     std::vector<uint64_t>* looked_up) {
+    MountFs& fs = Fs(req);
     absl::MutexLock l(&od.mu);
     size_t start = 0;
-    bool found = od.page_cookie == cookie;
-    if (!found) {
+    // A page read without attributes does not serve READDIRPLUS.
+    bool found = od.page_cookie == cookie && (od.page_plus || !plus);
+    if (!found && (od.page_plus || !plus)) {
       for (size_t i = 0; i < od.page.size(); ++i) {
         if (od.page[i].cookie() == cookie) {
           start = i + 1;
@@ -611,9 +696,9 @@ class MountFs::Ops {
     }
     if (!found || (start == od.page.size() && !od.page_eof)) {
       absl::StatusOr<CompoundReply> r =
-          Fs(req).Exec({ino}, true, [&](const std::vector<std::string>& fh) {
+          fs.Exec({ino}, true, [&](const std::vector<std::string>& fh) {
             Compound c;
-            c.PutFh(fh[0]).ReadDir(cookie, kDirPage, /*with_attrs=*/false);
+            c.PutFh(fh[0]).ReadDir(cookie, kDirPage, /*with_attrs=*/plus);
             return c;
           });
       if (int err = ErrnoOf(r, 2); err != 0) return err;
@@ -621,19 +706,43 @@ class MountFs::Ops {
       od.page.assign(res.entries().begin(), res.entries().end());
       od.page_cookie = cookie;
       od.page_eof = res.eof();
+      od.page_plus = plus;
       start = 0;
     }
     const size_t size = buf.size();
     for (size_t i = start; i < od.page.size(); ++i) {
       const rpc::DirEntry& e = od.page[i];
-      struct stat st {};
-      st.st_ino = e.fileid();
-      st.st_mode = TypeBits(e.type());
-      const size_t n = fuse_add_direntry(req, buf.data() + *used, size - *used,
-                                         e.name().c_str(), &st,
-                                         static_cast<off_t>(e.cookie()));
-      if (n > size - *used) break;
-      *used += n;
+      const auto next = static_cast<off_t>(e.cookie());
+      if (!plus) {
+        struct stat st {};
+        st.st_ino = e.fileid();
+        st.st_mode = TypeBits(e.type());
+        const size_t n = fuse_add_direntry(
+            req, buf.data() + *used, size - *used, e.name().c_str(), &st, next);
+        if (n > size - *used) break;
+        *used += n;
+        continue;
+      }
+      // Sized first: an entry that does not fit must not count as a lookup.
+      if (fuse_add_direntry_plus(req, nullptr, 0, e.name().c_str(), nullptr,
+                                 next) > size - *used) {
+        break;
+      }
+      fuse_entry_param ep{};
+      if (e.fh().empty() || !e.has_attr()) {
+        // No handle (the server could not give one): a plain entry, which
+        // the kernel looks up itself (node id 0 is no lookup).
+        ep.attr.st_ino = e.fileid();
+        ep.attr.st_mode = TypeBits(e.type());
+      } else {
+        rpc::FhResult found_fh;
+        found_fh.set_fh(e.fh());
+        *found_fh.mutable_attr() = e.attr();
+        ep = Entry(fs, found_fh, ino, e.name().c_str());
+        looked_up->push_back(ep.ino);
+      }
+      *used += fuse_add_direntry_plus(req, buf.data() + *used, size - *used,
+                                      e.name().c_str(), &ep, next);
     }
     return 0;
   }
@@ -686,6 +795,7 @@ class MountFs::Ops {
     ops.fsync = Fsync;
     ops.opendir = OpenDirOp;
     ops.readdir = ReadDir;
+    ops.readdirplus = ReadDirPlus;
     ops.releasedir = ReleaseDir;
     ops.statfs = StatFs;
     ops.create = Create;
@@ -931,7 +1041,12 @@ absl::Status MountFs::Serve(bool handle_signals) {
   }
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, std::max(1, options_.max_threads));
-  fuse_loop_cfg_set_idle_threads(cfg, 4);
+  // Idle threads kept up to the maximum: with fewer, libfuse ends a thread
+  // as soon as it idles and starts another for the next burst, a thread
+  // per request under steady load. fio 4 KiB random O_DIRECT reads, 16
+  // jobs, alternating: 13.4-17.7k IOPS with 4 idle threads, 17.2-19.6k
+  // with 16.
+  fuse_loop_cfg_set_idle_threads(cfg, std::max(1, options_.max_threads));
   const int rc = fuse_session_loop_mt(session_, cfg);
   fuse_loop_cfg_destroy(cfg);
   Unmount();

@@ -7,7 +7,11 @@
 // the handle and attributes), CREATE is PUTFH + CREATE (+ SETATTR size 0
 // for O_TRUNC), READ is PUTFH + READ, answered straight from the reply's
 // payload (fuse_reply_buf: no copy here; the client library has copied it
-// out of its receive buffer once), WRITE is PUTFH + WRITE (UNSTABLE, from the
+// out of its receive buffer once); a READ of 2 x read_split bytes or more is
+// sent as read_split pieces at once (parallel over the client's
+// connections) and answered with the pieces gathered (fuse_reply_iov).
+// READDIRPLUS is one READDIR with attributes (and handles) per 1,024
+// entries. WRITE is PUTFH + WRITE (UNSTABLE, from the
 // mount's one copy of the data, kept until committed) + GETATTR, FLUSH of a
 // written file and FSYNC are COMMIT. The FUSE threads use the client's blocking
 // Call(): many in flight at once from the multi-threaded session, pipelined by
@@ -89,6 +93,16 @@ struct MountOptions {
   // Bytes of UNSTABLE writes kept (for resending) at most before a WRITE
   // commits its file.
   uint64_t max_uncommitted = uint64_t{256} << 20;
+  // A READ of at least twice this many bytes is sent as pieces of this
+  // size, all at once (over the client's connections); 0: whole.
+  size_t read_split = size_t{256} << 10;
+  // The kernel's write-back cache (FUSE_CAP_WRITEBACK_CACHE): write() fills
+  // the mount's page cache and returns; the kernel sends the dirty pages as
+  // WRITEs later (at the latest on fsync and close, whose COMMIT follows),
+  // merged into large ones. Off by default: with it the kernel keeps the
+  // file's size and mtime itself, so another client's change is seen only
+  // after this mount's attributes expire, and writes reach the server later.
+  bool writeback_cache = false;
 };
 
 class MountFs {
