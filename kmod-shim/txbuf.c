@@ -30,25 +30,54 @@
  *            memory, posts the completion record and drops the module
  *            reference the chain holds (so rmmod refuses while chains are
  *            in flight).
- *   sockq  - per-socket FIFO of chains not yet fully handed to TCP; it
- *            hooks sk_write_space while it exists so that partial sends
- *            are continued as soon as the socket has room.  Freed through
- *            an RCU work once empty.
+ *   sockq  - per-socket FIFO of chains not yet fully handed to TCP, one
+ *            reference per pending chain plus its temporary users.  While
+ *            it exists it holds:
+ *            - a reference on the struct sock (sock_hold), so that q->sk
+ *              can always be locked and sent to, even after user space
+ *              closed the socket (TCP then fails the send: EPIPE);
+ *            - an entry (q->wait) on the socket's own wait queue, the one
+ *              poll() and epoll use.  The socket's normal wake-ups
+ *              (sk_stream_write_space() -> EPOLLOUT, errors, state
+ *              changes) call txbuf_sockq_wake(), which only queues q->dwork:
+ *              it runs in softirq context with the wait-queue lock held.
+ *              The module never replaces a callback of the socket.
+ *            It holds no reference on the socket *file*: the socket belongs
+ *            to user space, and close() closes it as usual.  The wait queue
+ *            lives in the struct socket, which is freed (after an RCU grace
+ *            period) once the file is released; sock_orphan() clears
+ *            sk->sk_wq under sk_callback_lock first.  So the entry is
+ *            added and removed under read_lock_bh(sk_callback_lock) and
+ *            only while sk->sk_wq is set; once it is NULL the queue head is
+ *            dying and nothing will walk it but a waker that found it under
+ *            RCU before, which is why the sockq is freed through an RCU work.
+ *            A closed socket (SOCK_DEAD) ends the pending chains with
+ *            -ECONNABORTED when the work next runs (woken by the backstop
+ *            retry timer: a close() wakes nobody).
+ *            The entry and the sock reference go with the last reference,
+ *            when the queue drains: every chain handed to TCP, failed, or
+ *            cancelled.  Closing a device fd cancels its chains that never
+ *            started (they leave at once); one partly on the wire stays
+ *            until it is finished, the socket fails or user space closes
+ *            it.  The work holds a queue reference while it runs
+ *            (refcount_inc_not_zero, or it does nothing).
  *   ctx    - one per open device file; chains keep it alive, so a
  *            completion that arrives after close() is absorbed.
  *
  * Locks, outermost first (a lock is taken only while holding those above):
- *   txbuf_sockq_mutex  (mutex)  the sockq hash and the sk_write_space hooks
- *     sk->sk_callback_lock (rwlock, _bh)  swapping sk_write_space
+ *   txbuf_sockq_mutex  (mutex)  the sockq hash; adding and removing q->wait
+ *     sk->sk_callback_lock (rwlock, read, _bh)  keeps sk->sk_wq set
+ *       the socket's wait-queue lock (spin)  add/remove_wait_queue()
  *   sockq.lock         (mutex)  the queue's pending list and send cursor;
- *                               held across kernel_sendmsg()
+ *                               held across sendmsg()
  *     the socket lock            taken by tcp_sendmsg() inside it
  *     ctx.lock         (spin)   a chain's ctx_node and c->q
  *   ctx.lock alone              done, nr_done, pending, closed
  * sockq.lock and txbuf_sockq_mutex are never held together: a queue's
  * last reference is dropped (txbuf_sockq_put) after sockq.lock is released.
- * txbuf_write_space() takes none of them: it finds the queue under RCU and
- * queues its work.  Chains are freed from txbuf_wq, outside every lock.
+ * txbuf_sockq_wake() runs under the socket's wait-queue lock and takes none
+ * of the above: it only queues q->dwork.  Chains are freed from txbuf_wq,
+ * outside every lock.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -204,11 +233,10 @@ struct txbuf_chain {
 
 /* Chains waiting to be handed to one socket, in submission order. */
 struct txbuf_sockq {
-	struct hlist_node hnode;	/* txbuf_sockq_hash, RCU */
+	struct hlist_node hnode;	/* txbuf_sockq_hash */
 	struct sock *sk;		/* sock_hold()ed */
-	struct socket *sock;
-	struct file *file;		/* keeps sock alive while chains wait */
-	void (*saved_write_space)(struct sock *sk);
+	struct wait_queue_entry wait;	/* on sk->sk_wq->wait, see above */
+	bool waiting;			/* wait is on the socket's queue */
 	refcount_t refs;		/* one per pending chain + users */
 	struct mutex lock;		/* pending, the chains' send cursors */
 	struct list_head pending;
@@ -220,10 +248,9 @@ struct txbuf_sockq {
 };
 
 static DEFINE_HASHTABLE(txbuf_sockq_hash, 6);
-static DEFINE_MUTEX(txbuf_sockq_mutex);		/* hash updates, hooks */
-static void (*txbuf_tcp_write_space)(struct sock *sk);
+static DEFINE_MUTEX(txbuf_sockq_mutex);		/* hash, q->wait */
 
-static void txbuf_sockq_push(struct txbuf_sockq *q);
+static void txbuf_sockq_push(struct txbuf_sockq *q, struct socket *sock);
 
 /* ---------------------------------------------------------------------
  * Destructor
@@ -749,41 +776,27 @@ static int txbuf_chain_build(struct txbuf_chain *c,
  * Per-socket queues
  */
 
-static struct txbuf_sockq *txbuf_sockq_find_rcu(struct sock *sk)
-{
-	struct txbuf_sockq *q;
-
-	hash_for_each_possible_rcu(txbuf_sockq_hash, q, hnode, (unsigned long)sk)
-		if (q->sk == sk)
-			return q;
-	return NULL;
-}
-
 /*
- * sk_write_space hook, installed while chains wait for room on this
- * socket.  Called in any context, often softirq.  Kick the continuation,
- * then do what the socket would have done without us.
+ * Wake-up function of q->wait, called by every wake-up of the socket's wait
+ * queue, in any context (often softirq), with the wait-queue lock held.
+ * Room to write, an error or a state change (no key) may let the queue
+ * move: kick the continuation, nothing else.  Never removes itself, and
+ * never counts as an exclusive waiter woken (returns 0).
  */
-static void txbuf_write_space(struct sock *sk)
+static int txbuf_sockq_wake(struct wait_queue_entry *wait, unsigned int mode,
+			    int sync, void *key)
 {
-	void (*orig)(struct sock *sk) = NULL;
-	struct txbuf_sockq *q;
+	struct txbuf_sockq *q = container_of(wait, struct txbuf_sockq, wait);
+	__poll_t mask = key_to_poll(key);
 
-	rcu_read_lock();
-	q = txbuf_sockq_find_rcu(sk);
-	if (q) {
-		orig = q->saved_write_space;
-		if (!READ_ONCE(q->dead) && __sk_stream_is_writeable(sk, 1)) {
-			mod_delayed_work(txbuf_wq, &q->dwork,
-					 READ_ONCE(q->backoff));
-			atomic64_inc(&txbuf_g.write_space_kicks);
-		}
-	}
-	if (!orig)
-		orig = READ_ONCE(txbuf_tcp_write_space);
-	if (orig && orig != txbuf_write_space)
-		orig(sk);
-	rcu_read_unlock();
+	if (mask && !(mask & (EPOLLOUT | EPOLLWRNORM | EPOLLERR | EPOLLHUP)))
+		return 0;
+	if (READ_ONCE(q->dead))
+		return 0;
+	mod_delayed_work(txbuf_wq, &q->dwork, READ_ONCE(q->backoff));
+	if (mask & EPOLLOUT)
+		atomic64_inc(&txbuf_g.write_space_kicks);
+	return 0;
 }
 
 static void txbuf_sockq_free_work(struct work_struct *work)
@@ -791,27 +804,48 @@ static void txbuf_sockq_free_work(struct work_struct *work)
 	struct txbuf_sockq *q = container_of(to_rcu_work(work),
 					     struct txbuf_sockq, rwork);
 
-	/* No kick can see this queue any more: a grace period has passed. */
+	/*
+	 * q->wait is off the socket's queue, or that queue was dying and
+	 * every waker that could still see it has left its RCU read side:
+	 * nothing can queue q->dwork any more.
+	 */
 	cancel_delayed_work_sync(&q->dwork);
-	fput(q->file);
 	sock_put(q->sk);
 	mutex_destroy(&q->lock);
 	kfree(q);
 	module_put(THIS_MODULE);	/* last, see txbuf_chain_free_work() */
 }
 
-static void txbuf_sockq_put(struct txbuf_sockq *q)
+/*
+ * Put q->wait on the socket's wait queue, or take it off.  Under
+ * sk_callback_lock sk->sk_wq cannot be cleared by sock_orphan(), so the
+ * queue head is alive; once it is NULL the entry is left to the dying
+ * head (see the top of the file).  Called with txbuf_sockq_mutex.
+ */
+static void txbuf_sockq_wait(struct txbuf_sockq *q, bool add)
 {
 	struct sock *sk = q->sk;
+	struct socket_wq *wq;
 
+	lockdep_assert_held(&txbuf_sockq_mutex);
+	read_lock_bh(&sk->sk_callback_lock);
+	wq = rcu_dereference_protected(sk->sk_wq,
+				       lockdep_is_held(&sk->sk_callback_lock));
+	if (wq && add)
+		add_wait_queue(&wq->wait, &q->wait);
+	else if (wq && q->waiting)
+		remove_wait_queue(&wq->wait, &q->wait);
+	q->waiting = wq && add;
+	read_unlock_bh(&sk->sk_callback_lock);
+}
+
+static void txbuf_sockq_put(struct txbuf_sockq *q)
+{
 	if (!refcount_dec_and_mutex_lock(&q->refs, &txbuf_sockq_mutex))
 		return;
 	WRITE_ONCE(q->dead, true);
-	write_lock_bh(&sk->sk_callback_lock);
-	if (sk->sk_write_space == txbuf_write_space)
-		WRITE_ONCE(sk->sk_write_space, q->saved_write_space);
-	write_unlock_bh(&sk->sk_callback_lock);
-	hash_del_rcu(&q->hnode);
+	txbuf_sockq_wait(q, false);
+	hash_del(&q->hnode);
 	mutex_unlock(&txbuf_sockq_mutex);
 	queue_rcu_work(txbuf_wq, &q->rwork);
 }
@@ -824,12 +858,15 @@ static void txbuf_sockq_work(struct work_struct *work)
 	if (!refcount_inc_not_zero(&q->refs))
 		return;
 	mutex_lock(&q->lock);
-	txbuf_sockq_push(q);
+	txbuf_sockq_push(q, NULL);
 	mutex_unlock(&q->lock);
 	txbuf_sockq_put(q);
 }
 
-/* The queue of @sock's chains, created (and hooked) if needed; a reference. */
+/*
+ * The queue of @sock's chains, created if needed; a reference.  The caller
+ * holds the socket file (sockfd_lookup), so sk->sk_wq is set.
+ */
 static struct txbuf_sockq *txbuf_sockq_get(struct socket *sock)
 {
 	struct sock *sk = sock->sk;
@@ -850,29 +887,31 @@ static struct txbuf_sockq *txbuf_sockq_get(struct socket *sock)
 	}
 	q->sk = sk;
 	sock_hold(sk);
-	q->sock = sock;
-	q->file = get_file(sock->file);
 	refcount_set(&q->refs, 1);
 	mutex_init(&q->lock);
 	INIT_LIST_HEAD(&q->pending);
 	INIT_DELAYED_WORK(&q->dwork, txbuf_sockq_work);
 	INIT_RCU_WORK(&q->rwork, txbuf_sockq_free_work);
+	init_waitqueue_func_entry(&q->wait, txbuf_sockq_wake);
 	__module_get(THIS_MODULE);
-	hash_add_rcu(txbuf_sockq_hash, &q->hnode, (unsigned long)sk);
-
-	write_lock_bh(&sk->sk_callback_lock);
-	q->saved_write_space = sk->sk_write_space;
-	if (!READ_ONCE(txbuf_tcp_write_space))
-		WRITE_ONCE(txbuf_tcp_write_space, q->saved_write_space);
-	WRITE_ONCE(sk->sk_write_space, txbuf_write_space);
-	write_unlock_bh(&sk->sk_callback_lock);
+	hash_add(txbuf_sockq_hash, &q->hnode, (unsigned long)sk);
+	txbuf_sockq_wait(q, true);
 out:
 	mutex_unlock(&txbuf_sockq_mutex);
 	return q;
 }
 
-static int txbuf_chain_sendmsg(struct txbuf_sockq *q, struct txbuf_chain *c)
+/*
+ * @sock is the socket of the SEND that is running, NULL in the work.  With
+ * it, sock_sendmsg() makes the LSM check of the caller's send; without it
+ * the continuation goes straight to the protocol, as a blocking sendmsg()
+ * continues inside tcp_sendmsg(): the struct socket may be gone (user
+ * space closed it), the sock is not, and TCP fails a closed one (EPIPE).
+ */
+static int txbuf_chain_sendmsg(struct txbuf_sockq *q, struct txbuf_chain *c,
+			       struct socket *sock)
 {
+	struct sock *sk = q->sk;
 	struct msghdr msg = {};
 
 	/*
@@ -888,9 +927,12 @@ static int txbuf_chain_sendmsg(struct txbuf_sockq *q, struct txbuf_chain *c)
 		      c->nr_bvec - c->cur_idx,
 		      c->total - c->sent + c->cur_off);
 	iov_iter_advance(&msg.msg_iter, c->cur_off);
-	if (!(READ_ONCE(q->sk->sk_route_caps) & NETIF_F_SG))
+	if (!(READ_ONCE(sk->sk_route_caps) & NETIF_F_SG))
 		WRITE_ONCE(c->copied, true);	/* TCP will copy */
-	return sock_sendmsg(q->sock, &msg);
+	if (sock)
+		return sock_sendmsg(sock, &msg);
+	return READ_ONCE(sk->sk_prot)->sendmsg(sk, &msg,
+					       msg_data_left(&msg));
 }
 
 static void txbuf_chain_advance(struct txbuf_chain *c, size_t n)
@@ -924,8 +966,11 @@ static void txbuf_chain_handover(struct txbuf_sockq *q, struct txbuf_chain *c,
 	txbuf_ubuf_complete(NULL, &c->ubuf, true);	/* the sender's ref */
 }
 
-/* Hand as much of the queued chains to TCP as it takes, in order. */
-static void txbuf_sockq_push(struct txbuf_sockq *q)
+/*
+ * Hand as much of the queued chains to TCP as it takes, in order.  @sock:
+ * see txbuf_chain_sendmsg().
+ */
+static void txbuf_sockq_push(struct txbuf_sockq *q, struct socket *sock)
 {
 	struct txbuf_chain *c, *tmp;
 	bool progress = false;
@@ -939,7 +984,16 @@ static void txbuf_sockq_push(struct txbuf_sockq *q)
 
 	while ((c = list_first_entry_or_null(&q->pending, struct txbuf_chain,
 					     q_node))) {
-		ret = txbuf_chain_sendmsg(q, c);
+		/*
+		 * User space closed the socket (sock_orphan()): the unsent
+		 * rest of every chain is dropped, as close() drops what a
+		 * blocked writer had not written yet.
+		 */
+		if (sock_flag(q->sk, SOCK_DEAD)) {
+			txbuf_chain_handover(q, c, -ECONNABORTED);
+			continue;
+		}
+		ret = txbuf_chain_sendmsg(q, c, sock);
 		if (ret > 0) {
 			if (c->sent) {
 				c->flags |= TXBUF_COMPL_CONTINUED;
@@ -954,17 +1008,9 @@ static void txbuf_sockq_push(struct txbuf_sockq *q)
 		}
 		if (ret == 0 || ret == -EAGAIN) {
 			/*
-			 * Only our reference left on the socket file: user
-			 * space closed it while the peer is not taking data.
-			 * Give up, so that the socket can really close.
+			 * The socket's next EPOLLOUT wakes q->wait; the timer
+			 * is a backstop (and notices a close()).
 			 */
-			if (file_count(q->file) == 1) {
-				while ((c = list_first_entry_or_null(&q->pending,
-								     struct txbuf_chain,
-								     q_node)))
-					txbuf_chain_handover(q, c, -ECONNABORTED);
-				return;
-			}
 			atomic64_inc(&txbuf_g.stalls);
 			WRITE_ONCE(q->backoff, progress ? 0 : 1);
 			q->retry_ms = clamp_t(unsigned int, q->retry_ms * 2,
@@ -974,6 +1020,9 @@ static void txbuf_sockq_push(struct txbuf_sockq *q)
 					   msecs_to_jiffies(q->retry_ms));
 			return;
 		}
+		/* Closed under us: TCP said EPIPE, the cause is the close. */
+		if (sock_flag(q->sk, SOCK_DEAD))
+			ret = -ECONNABORTED;
 		txbuf_chain_handover(q, c, ret);
 	}
 }
@@ -990,7 +1039,10 @@ static int txbuf_check_sock(struct socket *sock)
 	    sk->sk_protocol != IPPROTO_TCP ||
 	    (sk->sk_family != AF_INET && sk->sk_family != AF_INET6))
 		return -EPROTONOSUPPORT;
-	/* kTLS, sockmap and friends own the socket's callbacks. */
+	/*
+	 * kTLS, sockmap and friends stack their own send path and callbacks
+	 * on TCP's; a chain's msg_ubuf is for TCP's alone.
+	 */
 	if (inet_csk(sk)->icsk_ulp_ops || rcu_access_pointer(sk->sk_user_data))
 		return -EOPNOTSUPP;
 	if (!((1 << READ_ONCE(sk->sk_state)) &
@@ -1127,7 +1179,7 @@ static long txbuf_ioctl_send(struct txbuf_ctx *ctx,
 	list_add_tail(&c->ctx_node, &ctx->pending);
 	spin_unlock(&ctx->lock);
 	list_add_tail(&c->q_node, &q->pending);
-	txbuf_sockq_push(q);			/* c may be gone after this */
+	txbuf_sockq_push(q, sock);		/* c may be gone after this */
 	mutex_unlock(&q->lock);
 	txbuf_sockq_put(q);
 	sockfd_put(sock);

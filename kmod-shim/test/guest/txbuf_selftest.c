@@ -705,9 +705,12 @@ static void test_deferred(int dfd)
 	EXPECT(&t, st.continuations > st0.continuations,
 	       "continuations counter did not move");
 	EXPECT(&t, st.stalls > st0.stalls, "stalls counter did not move");
-	/* The sk_write_space hook, not the retry timer, woke the sender. */
+	/*
+	 * The socket's own write-space wake-up (sk_stream_write_space()'s
+	 * EPOLLOUT on its wait queue), not the retry timer, woke the sender.
+	 */
 	EXPECT(&t, st.write_space_kicks > st0.write_space_kicks,
-	       "no sk_write_space wake-up");
+	       "no EPOLLOUT wake-up from the socket's wait queue");
 	printf("INFO deferred: %llu stalls, %llu write-space wake-ups, %llu continuations\n",
 	       (unsigned long long)(st.stalls - st0.stalls),
 	       (unsigned long long)(st.write_space_kicks - st0.write_space_kicks),
@@ -877,8 +880,9 @@ static int tcp_state(unsigned int port)
 
 /*
  * The sending socket is closed by user space while the peer is stalled:
- * the unsent rest is dropped (ECONNABORTED) so the socket really closes;
- * once the peer goes away every destructor has run.
+ * the module holds no reference on the socket file, so it really closes
+ * (TCP leaves ESTABLISHED at once) and the unsent rest is dropped
+ * (ECONNABORTED); once the peer goes away every destructor has run.
  */
 static void test_socket_closed_stalled(int dfd)
 {
@@ -907,9 +911,9 @@ static void test_socket_closed_stalled(int dfd)
 	close(p.snd);
 	p.snd = -1;
 	/*
-	 * The module notices (retry timer, <= 200 ms) that it holds the last
-	 * reference, drops the unsent rest and lets the socket close: TCP then
-	 * leaves ESTABLISHED (FIN_WAIT1 behind the queued data).
+	 * close() closes the socket (FIN_WAIT1 behind the queued data); the
+	 * module notices it (SOCK_DEAD, retry timer, <= 200 ms) and drops the
+	 * unsent rest.
 	 */
 	state = -1;
 	end = now_ns() + WAIT_NS;

@@ -124,7 +124,10 @@ struct txbuf_stats {
 	/* global, counters (since load), continued */
 	__u64 completions_unsent;	/* nothing was sent (cancelled, error) */
 	__u64 stalls;		/* sendmsg calls that found the socket full */
-	__u64 write_space_kicks;	/* continuations woken by sk_write_space */
+	__u64 write_space_kicks;	/* continuations woken by the socket's
+					 * write-space wake-up (EPOLLOUT on its
+					 * wait queue)
+					 */
 	__u64 reserved[6];
 };
 
