@@ -32,6 +32,16 @@ class MemlockTest : public ServerTest {
     return out;
   }
 
+  // `want`, or the hard locked-memory limit if that is lower (without
+  // CAP_SYS_RESOURCE it cannot be raised).
+  static unsigned long LimitUpTo(unsigned long want) {
+    rlimit rl{};
+    EXPECT_EQ(getrlimit(RLIMIT_MEMLOCK, &rl), 0);
+    return rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want
+               ? want
+               : static_cast<unsigned long>(rl.rlim_max);
+  }
+
   // Fixed buffers are registered only by uring_zc and auto, on a kernel
   // that takes SENDMSG_ZC from them.
   static bool KernelHasFixedBufferSends() {
@@ -71,20 +81,15 @@ TEST_F(MemlockTest, TheDefaultCacheLocksNoMoreThanTheLimit) {
 // Where the hard limit cannot be raised to 1G (no CAP_SYS_RESOURCE), the
 // highest limit allowed.
 TEST_F(MemlockTest, TheDefaultsLockWellUnderTheCache) {
-  rlimit rl{};
-  ASSERT_EQ(getrlimit(RLIMIT_MEMLOCK, &rl), 0);
-  constexpr unsigned long kShipped = 1ul << 30;  // LimitMEMLOCK=1G
-  const unsigned long limit =
-      rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= kShipped
-          ? kShipped
-          : static_cast<unsigned long>(rl.rlim_max);
+  const unsigned long limit = LimitUpTo(1ul << 30);  // LimitMEMLOCK=1G
   StartServer({"--cache-size", "1G", "--threads", "1"},
               {.memlock = limit, .stderr_path = log_});
   EXPECT_LE(server_->VmPinKib(), 64 << 10) << "KiB locked at start";
   EXPECT_LT(server_->RssKib(), 256 << 10) << "KiB resident after start";
   ExpectStillServing();
   if (KernelHasFixedBufferSends() && limit >= (64ul << 20)) {
-    EXPECT_EQ(server_->VmPinKib(), 64 << 10);
+    // (Not run where the hard limit is 8 MiB, as on the build machines.)
+    EXPECT_GE(server_->VmPinKib(), 32 << 10) << "registered too little";
     EXPECT_TRUE(HintLines().empty()) << ReadFileOrDie(log_);
   }
 }
@@ -95,12 +100,10 @@ TEST_F(MemlockTest, FixedBufferSizeChoosesHowMuchIsLocked) {
   if (!KernelHasFixedBufferSends()) {
     GTEST_SKIP() << "the kernel registers no fixed buffers for SENDMSG_ZC";
   }
-  rlimit rl{};
-  ASSERT_EQ(getrlimit(RLIMIT_MEMLOCK, &rl), 0);
   constexpr unsigned long kLimit = 8ul << 20;
-  if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < kLimit) {
-    GTEST_SKIP() << "the hard locked-memory limit (" << rl.rlim_max
-                 << ") is under 8 MiB and cannot be raised here";
+  if (LimitUpTo(kLimit) < kLimit) {
+    GTEST_SKIP() << "the hard locked-memory limit is under 8 MiB and cannot "
+                    "be raised here";
   }
   StartServer({"--cache-size", "8M", "--fixed-buffer-size", "2M"},
               {.memlock = kLimit, .stderr_path = log_});
@@ -110,12 +113,7 @@ TEST_F(MemlockTest, FixedBufferSizeChoosesHowMuchIsLocked) {
 }
 
 TEST_F(MemlockTest, FixedBufferSizeZeroLocksNothing) {
-  rlimit rl{};
-  ASSERT_EQ(getrlimit(RLIMIT_MEMLOCK, &rl), 0);
-  const unsigned long limit =
-      rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= (8ul << 20)
-          ? 8ul << 20
-          : static_cast<unsigned long>(rl.rlim_max);
+  const unsigned long limit = LimitUpTo(8ul << 20);
   StartServer({"--cache-size", "8M", "--fixed-buffer-size", "0"},
               {.memlock = limit, .stderr_path = log_});
   EXPECT_EQ(server_->VmPinKib(), 0);
@@ -155,12 +153,10 @@ TEST_F(MemlockTest, ALimitThatHoldsTheCacheRegistersAllOfIt) {
   if (!KernelHasFixedBufferSends()) {
     GTEST_SKIP() << "the kernel registers no fixed buffers for SENDMSG_ZC";
   }
-  rlimit rl{};
-  ASSERT_EQ(getrlimit(RLIMIT_MEMLOCK, &rl), 0);
   constexpr unsigned long kCache = 4ul << 20;
-  if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < kCache) {
-    GTEST_SKIP() << "the hard locked-memory limit (" << rl.rlim_max
-                 << ") is under 4 MiB and cannot be raised here";
+  if (LimitUpTo(kCache) < kCache) {
+    GTEST_SKIP() << "the hard locked-memory limit is under 4 MiB and cannot "
+                    "be raised here";
   }
   StartServer({"--cache-size", "4M", "--threads", "1"},
               {.memlock = kCache, .stderr_path = log_});
