@@ -12,7 +12,7 @@
  *   TXBUF_IOC_SEND    build a chain from a segment list and send it
  *   read(2)           completion records (one per accepted SEND)
  *   poll(2)           EPOLLIN when records are ready
- *   TXBUF_IOC_STATS   counters
+ *   TXBUF_IOC_STATS_LEN(len)  counters, size-prefixed (see the UAPI header)
  *
  * The chain mirrors struct net_txbuf of the netdev discussion "Device mem
  * changes vs pinning/zerocopy changes" (2025-05-30): typed nodes that own
@@ -108,6 +108,9 @@
 #include <net/tcp_states.h>
 
 #include "include/uapi/linux/txbuf.h"
+
+#define CREATE_TRACE_POINTS
+#include "txbuf_trace.h"
 
 /* Hard ceiling of every pinned-bytes cap: keeps sendmsg sizes in int range. */
 #define TXBUF_PINNED_LIMIT	((unsigned long)SZ_1G)
@@ -227,6 +230,7 @@ struct txbuf_chain {
 	struct mmpin mmp;		/* USER pages charged to RLIMIT_MEMLOCK */
 	bool cancelled;			/* device closed before the first byte */
 	bool copied;			/* a notification reported a copy */
+	unsigned int debug_id;		/* names the chain in the tracepoints */
 	struct txbuf_record *rec;
 	struct work_struct free_work;
 };
@@ -247,6 +251,7 @@ struct txbuf_sockq {
 	bool dead;
 };
 
+static atomic_t txbuf_debug_ids;		/* chain debug_id source */
 static DEFINE_HASHTABLE(txbuf_sockq_hash, 6);
 static DEFINE_MUTEX(txbuf_sockq_mutex);		/* hash, q->wait */
 
@@ -350,6 +355,9 @@ static void txbuf_chain_free_work(struct work_struct *work)
 	rec->c.status = c->status;
 	rec->c.flags = c->flags | (copied ? TXBUF_COMPL_COPIED : 0);
 
+	trace_txbuf_chain_complete(c->debug_id, rec->c.cookie, rec->c.bytes,
+				   rec->c.latency_ns, rec->c.status,
+				   rec->c.flags, copied);
 	txbuf_chain_release(c);
 	atomic64_inc(&txbuf_g.completions);
 	if (!rec->c.bytes)
@@ -380,10 +388,17 @@ static void txbuf_ubuf_complete(struct sk_buff *skb, struct ubuf_info *uarg,
 				bool zerocopy_success)
 {
 	struct txbuf_chain *c = container_of(uarg, struct txbuf_chain, ubuf);
+	/* Unless this is the last reference, c may be gone after the dec. */
+	unsigned int debug_id = c->debug_id;
+	u64 cookie = c->cookie;
+	bool last;
+	int r;
 
 	if (!zerocopy_success)
 		WRITE_ONCE(c->copied, true);
-	if (!refcount_dec_and_test(&uarg->refcnt))
+	last = __refcount_dec_and_test(&uarg->refcnt, &r);
+	trace_txbuf_chain_put(debug_id, cookie, r - 1, zerocopy_success);
+	if (!last)
 		return;
 	c->done_ns = ktime_get_ns();
 	queue_work(txbuf_wq, &c->free_work);
@@ -1099,6 +1114,7 @@ static struct txbuf_chain *txbuf_chain_alloc(struct txbuf_ctx *ctx,
 	INIT_LIST_HEAD(&c->ctx_node);
 	INIT_WORK(&c->free_work, txbuf_chain_free_work);
 	c->cookie = req->cookie;
+	c->debug_id = atomic_inc_return(&txbuf_debug_ids);
 	c->total = total;
 	if (req->flags & TXBUF_SEND_STAGE_SMALL)
 		c->stage_below = UINT_MAX;
@@ -1171,6 +1187,8 @@ static long txbuf_ioctl_send(struct txbuf_ctx *ctx,
 	atomic64_add(c->bytes_staged, &txbuf_g.bytes_staged);
 	atomic64_add(c->bytes_ref, &txbuf_g.bytes_referenced);
 	atomic64_inc(&txbuf_g.sends);
+	trace_txbuf_chain_get(c->debug_id, c->cookie, c->total, req.nr_segs,
+			      c->nr_bvec);
 
 	mutex_lock(&q->lock);
 	refcount_inc(&q->refs);			/* the chain's */
@@ -1195,10 +1213,22 @@ out_segs:
 	return err;
 }
 
-static long txbuf_ioctl_stats(struct txbuf_ctx *ctx,
-			      struct txbuf_stats __user *arg)
+/*
+ * Copy the first @len bytes of the statistics to @arg: the prefix this
+ * module knows, zeroes past it (the append-only rule of struct txbuf_stats).
+ */
+static long txbuf_ioctl_stats(struct txbuf_ctx *ctx, void __user *arg,
+			      size_t len)
 {
 	struct txbuf_stats st = {};
+	size_t n = min(len, sizeof(st));
+
+	BUILD_BUG_ON(sizeof(st) < TXBUF_STATS_SIZE_VER0 ||
+		     sizeof(st) % sizeof(u64));
+	BUILD_BUG_ON(offsetof(struct txbuf_stats, write_space_kicks) +
+		     sizeof(u64) != TXBUF_STATS_SIZE_VER0);
+	if (len < sizeof(u64) || len % sizeof(u64))
+		return -EINVAL;
 
 	st.chains_in_flight = atomic64_read(&txbuf_g.chains);
 	st.pinned_bytes = atomic64_read(&txbuf_g.pinned);
@@ -1227,7 +1257,11 @@ static long txbuf_ioctl_stats(struct txbuf_ctx *ctx,
 	st.completions_unsent = atomic64_read(&txbuf_g.completions_unsent);
 	st.stalls = atomic64_read(&txbuf_g.stalls);
 	st.write_space_kicks = atomic64_read(&txbuf_g.write_space_kicks);
-	return copy_to_user(arg, &st, sizeof(st)) ? -EFAULT : 0;
+	if (copy_to_user(arg, &st, n))
+		return -EFAULT;
+	if (len > n && clear_user(arg + n, len - n))
+		return -EFAULT;
+	return sizeof(st);
 }
 
 static long txbuf_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -1243,8 +1277,10 @@ static long txbuf_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		if (ret)
 			atomic64_inc(&txbuf_g.send_errors);
 		return ret;
-	case TXBUF_IOC_STATS:
-		return txbuf_ioctl_stats(ctx, uarg);
+	case TXBUF_IOC_STATS_VER0:
+		/* Binaries from before TXBUF_IOC_STATS_LEN: 256 bytes, 0. */
+		ret = txbuf_ioctl_stats(ctx, uarg, _IOC_SIZE(cmd));
+		return ret < 0 ? ret : 0;
 	case TXBUF_IOC_SET_PINNED_CAP:
 		if (copy_from_user(&cap, uarg, sizeof(cap)))
 			return -EFAULT;
@@ -1254,6 +1290,11 @@ static long txbuf_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		WRITE_ONCE(ctx->cap, cap);
 		return 0;
 	default:
+		/* The size of TXBUF_IOC_STATS_LEN(len) is the caller's. */
+		if (_IOC_TYPE(cmd) == TXBUF_IOC_MAGIC &&
+		    _IOC_NR(cmd) == TXBUF_IOC_STATS_NR &&
+		    _IOC_DIR(cmd) == _IOC_READ)
+			return txbuf_ioctl_stats(ctx, uarg, _IOC_SIZE(cmd));
 		return -ENOTTY;
 	}
 }

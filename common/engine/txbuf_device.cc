@@ -7,7 +7,10 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -26,6 +29,21 @@ constexpr char kErrnoPayloadUrl[] = "type.txbuf/kmod-shim.errno";
 std::string ErrnoName(int errno_value) {
   const char* name = strerrorname_np(errno_value);
   return name != nullptr ? std::string(name) : absl::StrCat(errno_value);
+}
+
+// The statistics, size-prefixed (struct txbuf_stats in the UAPI header):
+// this build's struct, fields the module does not have read 0.  A module
+// from before TXBUF_IOC_STATS_LEN answers ENOTTY: then the 256-byte
+// TXBUF_IOC_STATS_VER0.  0 or an errno value.
+int QueryStats(int fd, txbuf_stats* st) {
+  *st = txbuf_stats{};
+  if (::ioctl(fd, TXBUF_IOC_STATS_LEN(sizeof(txbuf_stats)), st) >= 0) return 0;
+  if (errno != ENOTTY) return errno;
+  std::array<std::byte, 256> ver0{};
+  if (::ioctl(fd, TXBUF_IOC_STATS_VER0, ver0.data()) != 0) return errno;
+  std::memcpy(st, ver0.data(),
+              std::min<size_t>(sizeof(txbuf_stats), TXBUF_STATS_SIZE_VER0));
+  return 0;
 }
 
 }  // namespace
@@ -65,13 +83,12 @@ absl::StatusOr<TxbufDevice> TxbufDevice::Open(const char* path) {
     return DeviceErrnoStatus(err, absl::StrCat("open ", path));
   }
   TxbufDevice dev(fd);
-  // A txbuf device answers TXBUF_IOC_STATS; anything else does not.
+  // A txbuf device answers the statistics ioctl; anything else does not.
   txbuf_stats st{};
-  if (::ioctl(fd, TXBUF_IOC_STATS, &st) != 0) {
-    int err = errno;
-    return absl::FailedPreconditionError(
-        absl::StrCat(path, " is not a txbuf device: TXBUF_IOC_STATS failed: ",
-                     std::strerror(err), " (", ErrnoName(err), ")"));
+  if (int err = QueryStats(fd, &st); err != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, " is not a txbuf device: TXBUF_IOC_STATS_LEN failed: ",
+        std::strerror(err), " (", ErrnoName(err), ")"));
   }
   return dev;
 }
@@ -130,8 +147,8 @@ absl::StatusOr<size_t> TxbufDevice::ReadCompletions(
 absl::StatusOr<txbuf_stats> TxbufDevice::Stats() {
   if (fd_ < 0) return absl::FailedPreconditionError("txbuf device is closed");
   txbuf_stats st{};
-  if (::ioctl(fd_, TXBUF_IOC_STATS, &st) != 0) {
-    return DeviceErrnoStatus(errno, "TXBUF_IOC_STATS");
+  if (int err = QueryStats(fd_, &st); err != 0) {
+    return DeviceErrnoStatus(err, "TXBUF_IOC_STATS_LEN");
   }
   return st;
 }

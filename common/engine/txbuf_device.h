@@ -137,7 +137,10 @@ class TxbufDevice {
 
   // Stats()
   //
-  // TXBUF_IOC_STATS: the module's global counters and this fd's.
+  // TXBUF_IOC_STATS_LEN(sizeof(txbuf_stats)): the module's global counters
+  // and this fd's.  Size-prefixed: fields this build knows and the module
+  // does not (an older module) read 0; a module from before the
+  // size-prefixed ABI is asked with TXBUF_IOC_STATS_VER0.
   absl::StatusOr<txbuf_stats> Stats();
 
   // SetPinnedCap()

@@ -40,7 +40,13 @@ static_assert(offsetof(txbuf_send, segs) == 16);
 static_assert(offsetof(txbuf_send, nr_segs) == 24);
 static_assert(sizeof(txbuf_completion) == 32);
 static_assert(offsetof(txbuf_completion, status) == 24);
-static_assert(sizeof(txbuf_stats) == 256);
+// Statistics are size-prefixed and append-only: version 0 ends with
+// write_space_kicks, and later fields only ever come after it.
+static_assert(offsetof(txbuf_stats, write_space_kicks) + 8 ==
+              TXBUF_STATS_SIZE_VER0);
+static_assert(sizeof(txbuf_stats) >= TXBUF_STATS_SIZE_VER0);
+static_assert(sizeof(txbuf_stats) % 8 == 0);
+static_assert(TXBUF_IOC_STATS_VER0 == 0x8100b802);
 
 TEST(TxbufDeviceTest, OpenMissingPathIsNotFound) {
   absl::StatusOr<TxbufDevice> dev = TxbufDevice::Open("/nonexistent/txbuf");

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Style gates of the module source: scripts/checkpatch.pl --no-tree --strict
-# on txbuf.c, Kbuild and the UAPI header, and a W=1 build against every
-# installed guest kernel (no warning allowed).
+# on txbuf.c, txbuf_trace.h, Kbuild and the UAPI header, and a W=1 build
+# against every installed guest kernel (no warning allowed).
 #
 # checkpatch.pl is not in Debian's headers packages.  It is taken from, in
 # order: $CHECKPATCH, a kernel tree in $KERNEL_SRC, or Debian's
@@ -36,7 +36,7 @@ if [ -z "$cp_pl" ] || [ ! -f "$cp_pl" ]; then
 fi
 
 echo "== checkpatch ($cp_pl)"
-(cd "$SRC" && perl "$cp_pl" --no-tree --strict --quiet -f txbuf.c Kbuild \
+(cd "$SRC" && perl "$cp_pl" --no-tree --strict --quiet -f txbuf.c txbuf_trace.h Kbuild \
 	include/uapi/linux/txbuf.h) || rc=1
 [ $rc = 0 ] && echo "checkpatch: clean"
 

@@ -30,6 +30,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -179,8 +180,8 @@ static struct txbuf_stats stats(int dfd)
 	struct txbuf_stats st;
 
 	memset(&st, 0xff, sizeof(st));
-	if (ioctl(dfd, TXBUF_IOC_STATS, &st))
-		printf("INFO TXBUF_IOC_STATS failed: %s\n", strerror(errno));
+	if (ioctl(dfd, TXBUF_IOC_STATS_LEN(sizeof(st)), &st) < 0)
+		printf("INFO TXBUF_IOC_STATS_LEN failed: %s\n", strerror(errno));
 	return st;
 }
 
@@ -1078,7 +1079,8 @@ static void test_bad_inputs(int dfd)
 	BAD("late_inline_fault_staged_EFAULT", EFAULT, do_send(dfd, p.snd, 1, 0, segs, 4));
 	/* the other entry points */
 	BAD("unknown_ioctl_ENOTTY", ENOTTY, ioctl(dfd, _IO(TXBUF_IOC_MAGIC, 99)) ? -errno : 0);
-	BAD("stats_unmapped_EFAULT", EFAULT, ioctl(dfd, TXBUF_IOC_STATS, unmapped) ? -errno : 0);
+	BAD("stats_unmapped_EFAULT", EFAULT,
+	    ioctl(dfd, TXBUF_IOC_STATS_LEN(sizeof(st)), unmapped) < 0 ? -errno : 0);
 	cap = 0;
 	BAD("set_cap_zero_EINVAL", EINVAL, ioctl(dfd, TXBUF_IOC_SET_PINNED_CAP, &cap) ? -errno : 0);
 	cap = st0.max_pinned_per_fd + 1;
@@ -1688,6 +1690,308 @@ static void test_measure(int dfd)
 	test_end(&t);
 }
 
+/* ------------------------------------------------------------ stats ABI */
+
+#define STATS_MAX	(sizeof(struct txbuf_stats) + 64)
+#define POISON		0xa5
+
+/* TXBUF_IOC_STATS_LEN(len) into a poisoned buffer: its return or -errno. */
+static long stats_len(int dfd, unsigned int len, uint8_t *buf)
+{
+	long r;
+
+	memset(buf, POISON, STATS_MAX);
+	r = ioctl(dfd, TXBUF_IOC_STATS_LEN(len), buf);
+	return r < 0 ? -errno : r;
+}
+
+static bool all_bytes(const uint8_t *p, size_t n, uint8_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != v)
+			return false;
+	return true;
+}
+
+/*
+ * The size-prefixed statistics (struct txbuf_stats in the UAPI header): a
+ * caller built with an older, smaller struct gets exactly its prefix and
+ * nothing past it; one built with a larger struct gets the module's fields
+ * and zeroes after them; the module reports its own size; the binaries
+ * from before the rule (TXBUF_IOC_STATS_VER0) still get their 256 bytes.
+ * The device is idle, so two reads agree (retried if a late wake-up moved
+ * a counter in between).
+ */
+static void test_stats_abi(int dfd)
+{
+	const size_t ksize = sizeof(struct txbuf_stats);
+	static uint8_t full[STATS_MAX], full2[STATS_MAX], buf[STATS_MAX];
+	static const unsigned int sizes[] = { 8, 16, 64, 128,
+					      TXBUF_STATS_SIZE_VER0 - 8,
+					      TXBUF_STATS_SIZE_VER0 };
+	struct test t;
+	long r = 0;
+	int tries;
+
+	test_begin(&t, "stats_abi_reports_kernel_size");
+	EXPECT(&t, wait_gauges_zero(dfd, WAIT_MS, NULL), "gauges not zero");
+	r = stats_len(dfd, ksize, full);
+	EXPECT(&t, r == (long)ksize, "STATS_LEN(%zu) returned %ld, want %zu",
+	       ksize, r, ksize);
+	EXPECT(&t, ksize >= TXBUF_STATS_SIZE_VER0 && ksize % 8 == 0,
+	       "sizeof(struct txbuf_stats) %zu", ksize);
+	test_end(&t);
+
+	for (unsigned int i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char name[64];
+		unsigned int len = sizes[i];
+
+		snprintf(name, sizeof(name), "stats_abi_old_size_%u_gets_exact_prefix", len);
+		test_begin(&t, name);
+		for (tries = 0; tries < 20; tries++) {
+			stats_len(dfd, ksize, full);
+			r = stats_len(dfd, len, buf);
+			stats_len(dfd, ksize, full2);
+			if (!memcmp(full, full2, ksize))
+				break;
+		}
+		EXPECT(&t, r == (long)ksize, "returned %ld, want the kernel's size %zu",
+		       r, ksize);
+		EXPECT(&t, !memcmp(buf, full, len), "the first %u bytes differ from the full read",
+		       len);
+		EXPECT(&t, all_bytes(buf + len, STATS_MAX - len, POISON),
+		       "bytes past the caller's %u were written", len);
+		test_end(&t);
+	}
+
+	test_begin(&t, "stats_abi_larger_size_zero_filled");
+	for (tries = 0; tries < 20; tries++) {
+		stats_len(dfd, ksize, full);
+		r = stats_len(dfd, ksize + 64, buf);
+		stats_len(dfd, ksize, full2);
+		if (!memcmp(full, full2, ksize))
+			break;
+	}
+	EXPECT(&t, r == (long)ksize, "returned %ld, want the kernel's size %zu", r, ksize);
+	EXPECT(&t, !memcmp(buf, full, ksize), "the module's fields differ from the full read");
+	EXPECT(&t, all_bytes(buf + ksize, 64, 0), "the 64 bytes past the module's size are not 0");
+	test_end(&t);
+
+	test_begin(&t, "stats_abi_ver0_binary_gets_256_bytes");
+	for (tries = 0; tries < 20; tries++) {
+		stats_len(dfd, ksize, full);
+		memset(buf, POISON, STATS_MAX);
+		r = ioctl(dfd, TXBUF_IOC_STATS_VER0, buf) ? -errno : 0;
+		stats_len(dfd, ksize, full2);
+		if (!memcmp(full, full2, ksize))
+			break;
+	}
+	EXPECT(&t, r == 0, "TXBUF_IOC_STATS_VER0 (0x%lx) returned %ld, want 0 as before",
+	       (unsigned long)TXBUF_IOC_STATS_VER0, r);
+	EXPECT(&t, !memcmp(buf, full, ksize < 256 ? ksize : 256), "its fields differ");
+	EXPECT(&t, ksize >= 256 || all_bytes(buf + ksize, 256 - ksize, 0),
+	       "its reserved tail is not zero");
+	EXPECT(&t, all_bytes(buf + 256, STATS_MAX - 256, POISON), "wrote past 256 bytes");
+	test_end(&t);
+
+	test_begin(&t, "stats_abi_bad_sizes_EINVAL");
+	r = stats_len(dfd, 0, buf);
+	EXPECT(&t, r == -EINVAL, "size 0: %ld", r);
+	r = stats_len(dfd, 4, buf);
+	EXPECT(&t, r == -EINVAL, "size 4: %ld", r);
+	r = stats_len(dfd, 12, buf);
+	EXPECT(&t, r == -EINVAL, "size 12: %ld", r);
+	EXPECT(&t, all_bytes(buf, STATS_MAX, POISON), "a refused request wrote");
+	/* The same number as a write (or read-write) is not the stats ioctl. */
+	r = ioctl(dfd, _IOC(_IOC_WRITE, TXBUF_IOC_MAGIC, TXBUF_IOC_STATS_NR, 16), buf);
+	EXPECT(&t, r < 0 && errno == ENOTTY, "_IOW(nr 4): %ld (%s)", r, strerror(errno));
+	r = ioctl(dfd, _IOC(_IOC_READ | _IOC_WRITE, TXBUF_IOC_MAGIC, TXBUF_IOC_STATS_NR, 16),
+		  buf);
+	EXPECT(&t, r < 0 && errno == ENOTTY, "_IOWR(nr 4): %ld (%s)", r, strerror(errno));
+	test_end(&t);
+}
+
+/* ------------------------------------------------------------ tracepoints */
+
+#define TRACEFS		"/sys/kernel/tracing"
+
+/* Write `s` to a tracefs file; 0 or -errno. */
+static int trace_write(const char *file, const char *s)
+{
+	char path[256];
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), TRACEFS "/%s", file);
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/* The whole of TRACEFS/trace (NUL-terminated, malloc'd), or NULL. */
+static char *trace_read(void)
+{
+	size_t cap = 1 << 20, len = 0;
+	char *buf = xmalloc(cap + 1);
+	int fd = open(TRACEFS "/trace", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		free(buf);
+		return NULL;
+	}
+	for (;;) {
+		ssize_t k;
+
+		if (len == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap + 1);
+			if (!buf)
+				break;
+		}
+		k = read(fd, buf + len, cap - len);
+		if (k <= 0)
+			break;
+		len += k;
+	}
+	close(fd);
+	if (buf)
+		buf[len] = 0;
+	return buf;
+}
+
+/* The first line of `trace` that contains every one of the words. */
+static const char *trace_find(const char *trace, const char *event,
+			      const char *w1, const char *w2, const char *w3)
+{
+	for (const char *p = trace; p && *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		char line[512];
+
+		snprintf(line, sizeof(line), "%.*s", (int)(n < 511 ? n : 511), p);
+		if (strstr(line, event) && strstr(line, w1) &&
+		    (!w2 || strstr(line, w2)) && (!w3 || strstr(line, w3)))
+			return p;
+		p = nl ? nl + 1 : NULL;
+	}
+	return NULL;
+}
+
+/*
+ * The module's tracepoints (txbuf_trace.h) exist in tracefs and fire for
+ * one send: txbuf_chain_get when the chain is built, txbuf_chain_put down
+ * to the last reference (r=0), txbuf_chain_complete with the cookie, the
+ * bytes and the copied flag of the completion record.
+ */
+static void test_trace(int dfd)
+{
+	static const char *const events[] = {
+		"txbuf_chain_get", "txbuf_chain_put", "txbuf_chain_complete",
+	};
+	const uint64_t cookie = 0x7ace0001;
+	const size_t flen = 64 * KIB;
+	char w_cookie[48], w_bytes[48], w_copied[24];
+	static uint8_t small[100];
+	const struct txbuf_completion *c;
+	struct txbuf_seg segs[2];
+	struct clog *lg;
+	struct reader r;
+	struct pair p;
+	struct stat sb;
+	struct test t;
+	uint8_t *expect;
+	char *trace;
+	size_t len;
+	int err;
+
+	if (stat(TRACEFS "/events", &sb) &&
+	    mount("nodev", TRACEFS, "tracefs", 0, NULL) && errno != EBUSY) {
+		printf("SKIP trace_events: the guest kernel has no tracefs "
+		       "(mount -t tracefs nodev " TRACEFS ": %s)\n", strerror(errno));
+		return;
+	}
+	if (stat(TRACEFS "/events", &sb)) {
+		printf("SKIP trace_events: tracefs at " TRACEFS " has no events/ "
+		       "(kernel without CONFIG_EVENT_TRACING?)\n");
+		return;
+	}
+
+	test_begin(&t, "trace_events_exist");
+	for (unsigned int i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
+		char path[256];
+
+		snprintf(path, sizeof(path), TRACEFS "/events/txbuf/%s/format", events[i]);
+		EXPECT(&t, !stat(path, &sb), "%s: %s", path, strerror(errno));
+	}
+	if (!test_end(&t))
+		return;
+
+	test_begin(&t, "trace_get_put_complete_fire");
+	lg = xmalloc(sizeof(*lg));
+	lg->n = lg->reads = 0;
+	trace_write("tracing_on", "0");
+	err = trace_write("trace", "");		/* O_TRUNC: clear the buffer */
+	EXPECT(&t, !err, "clear trace: %s", strerror(-err));
+	err = trace_write("events/txbuf/enable", "1");
+	EXPECT(&t, !err, "events/txbuf/enable: %s", strerror(-err));
+	trace_write("tracing_on", "1");
+
+	fill_pattern(small, sizeof(small), 77);
+	segs[0] = seg_inline(small, sizeof(small));
+	segs[1] = seg_file(file_fd, 0, flen);
+	expect = expected_bytes(segs, 2, &len);
+	err = tcp_pair(&p, 0, 0);
+	EXPECT(&t, !err, "tcp_pair: %s", strerror(-err));
+	if (!err) {
+		reader_start(&r, p.rcv, expect, len, false);
+		err = do_send(dfd, p.snd, cookie, 0, segs, 2);
+		EXPECT(&t, !err, "SEND: %s", strerror(-err));
+		reader_join(&r, &t);
+		if (!err)
+			clog_wait(dfd, lg, 1, WAIT_MS);
+		pair_close(&p);
+	}
+	c = clog_find(lg, cookie);
+	EXPECT(&t, c, "no completion");
+
+	trace_write("tracing_on", "0");
+	trace = trace_read();
+	trace_write("events/txbuf/enable", "0");
+	EXPECT(&t, trace, "read " TRACEFS "/trace: %s", strerror(errno));
+	if (trace && c) {
+		snprintf(w_cookie, sizeof(w_cookie), " cookie=%llu ",
+			 (unsigned long long)cookie);
+		snprintf(w_bytes, sizeof(w_bytes), " bytes=%zu ", len);
+		snprintf(w_copied, sizeof(w_copied), " copied=%u ",
+			 (c->flags & TXBUF_COMPL_COPIED) ? 1 : 0);
+		EXPECT(&t, trace_find(trace, "txbuf_chain_get:", w_cookie, w_bytes,
+				      " segs=2 "),
+		       "no txbuf_chain_get with%s%s segs=2", w_cookie, w_bytes);
+		EXPECT(&t, trace_find(trace, "txbuf_chain_put:", w_cookie, " r=0 ", NULL),
+		       "no txbuf_chain_put of the last reference (r=0)");
+		EXPECT(&t, trace_find(trace, "txbuf_chain_complete:", w_cookie, w_bytes,
+				      w_copied),
+		       "no txbuf_chain_complete with%s%s%s", w_cookie, w_bytes, w_copied);
+		EXPECT(&t, trace_find(trace, "txbuf_chain_complete:", w_cookie, " status=0 ",
+				      NULL), "txbuf_chain_complete without status=0");
+		if (t.failed) {
+			printf("INFO trace was:\n%.4000s\n", trace);
+		} else {
+			const char *l = trace_find(trace, "txbuf_chain_complete:",
+						   w_cookie, NULL, NULL);
+
+			printf("INFO trace: %.*s\n", (int)strcspn(l, "\n"), l);
+		}
+	}
+	free(trace);
+	free(expect);
+	free(lg);
+	test_end(&t);
+}
+
 static void test_final(int dfd)
 {
 	struct txbuf_stats st;
@@ -1838,6 +2142,10 @@ int main(int argc, char **argv)
 		test_concurrent(dfd);
 	if (want("measure"))
 		test_measure(dfd);
+	if (want("stats_abi"))
+		test_stats_abi(dfd);
+	if (want("trace"))
+		test_trace(dfd);
 	if (want("final"))
 		test_final(dfd);
 	close(dfd);

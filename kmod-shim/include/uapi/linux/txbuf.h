@@ -92,7 +92,30 @@ struct txbuf_completion {
 	__u32 flags;		/* TXBUF_COMPL_* */
 };
 
-/* TXBUF_IOC_STATS result: global counters, then this fd's, 256 bytes. */
+/*
+ * TXBUF_IOC_STATS_LEN() result: global counters, then this fd's.
+ *
+ * The statistics ABI is size-prefixed, like the extensible structures of
+ * clone3() and openat2() but in the opposite direction:
+ *
+ *  - Fields are only ever appended at the end of struct txbuf_stats; none
+ *    is ever removed, moved, resized or given a new meaning.  A field that
+ *    no longer means anything reads as 0.
+ *  - The caller passes the size of the structure it was built with in the
+ *    ioctl number itself: TXBUF_IOC_STATS_LEN(sizeof(struct txbuf_stats)).
+ *    The size must be a multiple of 8, at least 8 (EINVAL otherwise).
+ *  - The kernel copies min(caller's size, its own size) bytes, i.e. exactly
+ *    the prefix both know; past its own size it fills the caller's buffer
+ *    with zeroes.  It returns its own size (>= TXBUF_STATS_SIZE_VER0), so a
+ *    caller built with a larger structure knows that fields at or after
+ *    that offset were not provided (they read 0), and one built with a
+ *    smaller structure knows that there is more than it asked for.
+ *  - TXBUF_IOC_STATS_VER0 is the command number that binaries built before
+ *    this rule used (_IOR(0xB8, 2, 256-byte struct)): the kernel serves it
+ *    as a 256-byte request (the first version's fields, then zeroes where
+ *    that version had reserved space) and returns 0, as it always did.
+ *    Do not use it in new code.
+ */
 struct txbuf_stats {
 	/* global, gauges (current values) */
 	__u64 chains_in_flight;	/* accepted sends whose destructor has not run */
@@ -128,12 +151,22 @@ struct txbuf_stats {
 					 * write-space wake-up (EPOLLOUT on its
 					 * wait queue)
 					 */
-	__u64 reserved[6];
+	/* end of version 0 (TXBUF_STATS_SIZE_VER0); append new fields here */
 };
+
+/* Size of the first version: everything up to write_space_kicks. */
+#define TXBUF_STATS_SIZE_VER0	208
 
 #define TXBUF_IOC_MAGIC		0xB8
 #define TXBUF_IOC_SEND		_IOW(TXBUF_IOC_MAGIC, 1, struct txbuf_send)
-#define TXBUF_IOC_STATS		_IOR(TXBUF_IOC_MAGIC, 2, struct txbuf_stats)
+/* Legacy: the 256-byte request of binaries built before TXBUF_IOC_STATS_LEN. */
+#define TXBUF_IOC_STATS_VER0	_IOC(_IOC_READ, TXBUF_IOC_MAGIC, 2, 256)
 #define TXBUF_IOC_SET_PINNED_CAP _IOW(TXBUF_IOC_MAGIC, 3, __u64)
+/*
+ * Statistics of @len bytes (a multiple of 8, 8 .. _IOC_SIZEMASK): returns
+ * the kernel's sizeof(struct txbuf_stats), see struct txbuf_stats.
+ */
+#define TXBUF_IOC_STATS_LEN(len) _IOC(_IOC_READ, TXBUF_IOC_MAGIC, 4, (len))
+#define TXBUF_IOC_STATS_NR	4
 
 #endif /* _UAPI_LINUX_TXBUF_H */
