@@ -691,8 +691,12 @@ bool Export::ToAttr(const struct stat& st, Node* n, FileAttr* a, IoMode mode) {
   a->used = static_cast<uint64_t>(st.st_blocks) * 512;
   a->fileid = st.st_ino;
   a->atime_ns = Ns(st.st_atim);
-  a->mtime_ns = std::max(Ns(st.st_mtim), unwritten_mtime_ns);
-  a->ctime_ns = std::max(Ns(st.st_ctim), unwritten_mtime_ns);
+  a->mtime_ns = Ns(st.st_mtim);
+  a->ctime_ns = Ns(st.st_ctim);
+  if (unwritten_mtime_ns != 0) {  // 0: none (times before 1970 are < 0)
+    a->mtime_ns = std::max(a->mtime_ns, unwritten_mtime_ns);
+    a->ctime_ns = std::max(a->ctime_ns, unwritten_mtime_ns);
+  }
   return true;
 }
 
