@@ -135,6 +135,22 @@ absl::StatusOr<std::string> ChildProcess::WaitForLine(absl::string_view prefix,
   }
 }
 
+void ChildProcess::DrainOutput(int timeout_ms) {
+  if (!out_) {
+    usleep(static_cast<useconds_t>(timeout_ms) * 1000);
+    return;
+  }
+  pollfd pfd{out_.get(), POLLIN, 0};
+  if (poll(&pfd, 1, timeout_ms) <= 0) return;
+  char buf[65536];
+  const ssize_t n = read(out_.get(), buf, sizeof(buf));
+  if (n > 0) {
+    captured_.append(buf, static_cast<size_t>(n));
+  } else {
+    usleep(static_cast<useconds_t>(timeout_ms) * 1000);  // closed: no busy loop
+  }
+}
+
 absl::Status ChildProcess::Stop(absl::Duration grace) {
   if (stopped_) return stop_status_;
   stopped_ = true;
@@ -146,7 +162,10 @@ absl::Status ChildProcess::StopOnce(absl::Duration grace) {
   if (Running()) {
     kill(pid_, SIGTERM);
     const int64_t deadline = MonoNowNs() + absl::ToInt64Nanoseconds(grace);
-    while (Running() && MonoNowNs() < deadline) usleep(5000);
+    // Drain its stdout meanwhile: a server that prints more than a pipe
+    // holds on the way out (txbufd's final statistics line is ~70 KiB)
+    // would otherwise block in write() and never exit.
+    while (Running() && MonoNowNs() < deadline) DrainOutput(5);
     if (Running()) {
       kill(pid_, SIGKILL);
       int st = 0;

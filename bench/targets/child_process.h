@@ -66,6 +66,9 @@ class ChildProcess {
   ChildProcess(pid_t pid, UniqueFd out) : pid_(pid), out_(std::move(out)) {}
   static std::string Describe(int wstatus);
   absl::Status StopOnce(absl::Duration grace);
+  // Reads what stdout's pipe holds into captured_, waiting up to
+  // `timeout_ms` for it (just waits when there is no pipe or it is closed).
+  void DrainOutput(int timeout_ms);
 
   pid_t pid_;
   UniqueFd out_;
