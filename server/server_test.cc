@@ -16,6 +16,7 @@
 #include "common/socket_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/stats/op_stats.h"
 #include "server/testing/in_process.h"
 #include "tests/raw_client.h"
 #include "tests/server_process.h"
@@ -108,6 +109,26 @@ TEST_F(ServerTest, StatsOpReportsTheCountersAndSettings) {
   EXPECT_EQ(st.engine(), "auto");
   // The final stats line says the same.
   EXPECT_THAT(server_->StatsJson(), HasSubstr("\"malformed\":1"));
+}
+
+// The final stats line is a log line: under journald's default LineMax
+// (48K) whatever ops ran and however spread their latencies, with every
+// op kind's latency summary in it.
+TEST_F(ServerTest, FinalStatsLineFitsALogLine) {
+  ASSERT_NO_FATAL_FAILURE(Start(Options()));
+  OpStats& ops = server_->executor().op_stats();
+  for (int op = 1; op < OpStats::kOps; ++op) {
+    for (uint64_t ns = 100; ns < (uint64_t{1} << 40); ns = ns * 5 / 4 + 1) {
+      ops.RecordLatency(op, ns);
+    }
+  }
+  const std::string line = server_->StatsJson();
+  EXPECT_LT(line.size(), 48u * 1024) << line.substr(0, 200);
+  EXPECT_THAT(line, HasSubstr("\"op_latency\":[{\"op\":"));
+  rpc::StatsResult full;
+  server_->FillStats(&full);
+  EXPECT_GT(full.op_latency_size(), 10);
+  EXPECT_GT(full.op_latency(0).buckets_size(), 0);  // STATS keeps them
 }
 
 TEST_F(ServerTest, ShutdownReturnsPinnedBytesToZero) {
