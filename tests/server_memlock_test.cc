@@ -105,8 +105,10 @@ TEST_F(MemlockTest, FixedBufferSizeChoosesHowMuchIsLocked) {
     GTEST_SKIP() << "the hard locked-memory limit is under 8 MiB and cannot "
                     "be raised here";
   }
-  StartServer({"--cache-size", "8M", "--fixed-buffer-size", "2M"},
-              {.memlock = kLimit, .stderr_path = log_});
+  // One event loop: each registers its own fixed-buffer-size.
+  StartServer(
+      {"--cache-size", "8M", "--fixed-buffer-size", "2M", "--threads", "1"},
+      {.memlock = kLimit, .stderr_path = log_});
   EXPECT_EQ(server_->VmPinKib(), 2 << 10);
   EXPECT_TRUE(HintLines().empty()) << ReadFileOrDie(log_);
   ExpectStillServing();
