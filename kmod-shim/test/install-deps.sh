@@ -47,7 +47,7 @@ APT_QUIET=(-qq -o=Dpkg::Use-Pty=0)
 
 # ---------------------------------------------------------------- system
 SYS_PKGS=(qemu-system-x86 busybox-static build-essential dwarves cpio kmod
-	  linux-headers-amd64 xz-utils linux-source-6.1)
+	  linux-headers-amd64 xz-utils linux-source-6.1 jq)
 missing=()
 for p in "${SYS_PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -221,15 +221,11 @@ free_port() {
 }
 
 # json_num FILE KEY [ENGINE]: the number after "KEY": in txbuf stats --json
-# output, in the row of ENGINE in "engines" if given (compact JSON, one line).
+# output, in the row of ENGINE in "engines" if given (read with jq).
 json_num() {
-	local src
-	if [ -n "${3:-}" ]; then
-		src=$(grep -o "{\"name\":\"$3\"[^}]*}" "$1" | head -n1)
-	else
-		src=$(cat "$1")
-	fi
-	echo "$src" | grep -o "\"$2\":[0-9.]*" | head -n1 | cut -d: -f2
+	jq -r --arg k "$2" --arg e "${3:-}" \
+		'if $e == "" then .[$k] else (.engines[]? | select(.name == $e) | .[$k]) end // empty' \
+		"$1" 2>/dev/null | head -n1
 }
 
 # The host side of the NIC test for one engine, when the guest prints
@@ -271,8 +267,8 @@ nic_host_engine() { # engine file sha bytes reports
 		pin=$(json_num "$st" pinned_bytes)
 		pinmax=$(json_num "$st" pinned_bytes_max)
 		# (nanoseconds, integers)
-		p50=$(grep -o '"destructor_latency":{[^}]*}' "$st" | grep -o '"p50":[0-9]*' | cut -d: -f2)
-		p99=$(grep -o '"destructor_latency":{[^}]*}' "$st" | grep -o '"p99":[0-9]*' | cut -d: -f2)
+		p50=$(jq -r '.destructor_latency.p50 // empty' "$st" 2>/dev/null)
+		p99=$(jq -r '.destructor_latency.p99 // empty' "$st" 2>/dev/null)
 		echo "MEASURE nic $NIC kernel $s engine $eng: $bytes bytes in $ms ms; completions zero-copy ${zc:-?} copied ${cp:-?}; destructor latency p50 $((${p50:-0} / 1000)) us p99 $((${p99:-0} / 1000)) us; pinned max ${pinmax:-?} bytes"
 		for e in copy msg_zerocopy uring_zc kmod auto; do
 			etx=$(json_num "$st" txbufs "$e")
