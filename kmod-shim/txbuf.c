@@ -21,7 +21,9 @@
  * describes the message on the wire.  The chain's own ubuf_info is passed
  * in msg_ubuf with MSG_ZEROCOPY, so the network stack reports, with one
  * callback per reference drop, when it no longer needs any of the memory.
- * The last drop runs the destructor.  See docs/KMOD.md.
+ * The last drop runs the destructor.  The chain's own msg->sg_from_iter
+ * fills TCP's frags without page references (managed frag references, as
+ * io_uring does for registered buffers).  See docs/KMOD.md.
  *
  * Lifetimes:
  *   chain  - ubuf.refcnt: one reference held by the sender until the whole
@@ -30,6 +32,33 @@
  *            memory, posts the completion record and drops the module
  *            reference the chain holds (so rmmod refuses while chains are
  *            in flight).
+ *   memory - what the chain points at (staging pages, kmalloc'd objects,
+ *            page-cache folios, pinned user pages) is held by the chain
+ *            alone, from txbuf_chain_build() until the destructor, and
+ *            so for as long as any skb holds a ubuf.refcnt reference.
+ *            TCP takes no page reference per frag: txbuf_sg_from_iter()
+ *            fills the frags of an skb that had none and marks it
+ *            SKBFL_MANAGED_FRAG_REFS (skb_release_data() then drops no
+ *            page reference, only the skb's ubuf reference).  The flag is
+ *            set on the skb, not in ubuf.flags: skb_zcopy_set() ORs
+ *            ubuf.flags into every skb the chain is attached to, also to
+ *            copies (skb_segment(), pskb_copy(), skb_split()) whose frags
+ *            did take references - those would leak.  Where the stack
+ *            must hold frags on its own (a copy appended to a managed
+ *            skb, pskb_expand_head(), skb_split(), skb_copy_ubufs()), it
+ *            calls skb_zcopy_downgrade_managed(), which takes a reference
+ *            on every frag's page.  On 6.1 and 6.12 get_page() of a slab
+ *            page only raises the slab folio's count (no check refuses
+ *            it, and the old MSG_ZEROCOPY path took exactly such
+ *            references), and the reference can outlive kfree() of the
+ *            object only while the skb is being freed; the object itself
+ *            stays the chain's until the last ubuf reference.  So
+ *            kmalloc'd objects go managed like every other segment, with
+ *            no page-backed copy.  An skb that already had frags when the
+ *            chain's bytes were appended (TCP's tail skb, filled by a
+ *            plain send()) is not managed: its new frags take a page
+ *            reference each, as before.  managed_frags=0 (module
+ *            parameter) leaves msg->sg_from_iter unset, for comparison.
  *   sockq  - per-socket FIFO of chains not yet fully handed to TCP, one
  *            reference per pending chain plus its temporary users.  While
  *            it exists it holds:
@@ -72,7 +101,7 @@
  *                               held across sendmsg()
  *     the socket lock            taken by tcp_sendmsg() inside it
  *     ctx.lock         (spin)   a chain's ctx_node and c->q
- *   ctx.lock alone              done, nr_done, pending, closed
+ *   ctx.lock alone              done, nr_done, pending, live, closed
  * sockq.lock and txbuf_sockq_mutex are never held together: a queue's
  * last reference is dropped (txbuf_sockq_put) after sockq.lock is released.
  * txbuf_sockq_wake() runs under the socket's wait-queue lock and takes none
@@ -82,6 +111,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bvec.h>
+#include <linux/capability.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/hashtable.h>
@@ -144,6 +174,11 @@ module_param(max_chains_per_fd, uint, 0644);
 MODULE_PARM_DESC(max_chains_per_fd,
 		 "Chains in flight plus unread completions per file descriptor (ENOBUFS past it)");
 
+static bool managed_frags = true;
+module_param(managed_frags, bool, 0644);
+MODULE_PARM_DESC(managed_frags,
+		 "Chains built from now on fill TCP's frags without page references, the chain holding the memory (SKBFL_MANAGED_FRAG_REFS); 0: TCP takes a page reference per frag (for comparison)");
+
 static struct txbuf_global {
 	atomic64_t chains;
 	atomic64_t pinned;
@@ -195,9 +230,10 @@ struct txbuf_record {
 /* One open /dev/txbuf. */
 struct txbuf_ctx {
 	refcount_t refs;		/* the open file + one per chain */
-	spinlock_t lock;		/* done, nr_done, pending, closed */
+	spinlock_t lock;		/* done, nr_done, pending, live, closed */
 	struct list_head done;		/* struct txbuf_record, oldest first */
 	struct list_head pending;	/* chains not yet handed to TCP */
+	struct list_head live;		/* chains built, not yet released */
 	unsigned int nr_done;
 	bool closed;
 	wait_queue_head_t wq;
@@ -214,6 +250,7 @@ struct txbuf_chain {
 	struct txbuf_sockq *q;		/* while on q->pending */
 	struct list_head q_node;
 	struct list_head ctx_node;
+	struct list_head live_node;	/* ctx->live, for the debug ioctl */
 	struct txbuf_node *nodes, *tail;
 	struct bio_vec *bvec;
 	unsigned int nr_bvec, max_bvec;
@@ -230,6 +267,8 @@ struct txbuf_chain {
 	struct mmpin mmp;		/* USER pages charged to RLIMIT_MEMLOCK */
 	bool cancelled;			/* device closed before the first byte */
 	bool copied;			/* a notification reported a copy */
+	bool managed;			/* frags without page references */
+	u64 refs_built;			/* page refcounts once built (debug) */
 	unsigned int debug_id;		/* names the chain in the tracepoints */
 	struct txbuf_record *rec;
 	struct work_struct free_work;
@@ -273,6 +312,9 @@ static void txbuf_chain_release(struct txbuf_chain *c)
 	struct txbuf_node *n, *next;
 	unsigned int i;
 
+	spin_lock(&c->ctx->lock);
+	list_del_init(&c->live_node);
+	spin_unlock(&c->ctx->lock);
 	for (n = c->nodes; n; n = next) {
 		next = n->next;
 		switch (n->type) {
@@ -917,6 +959,70 @@ out:
 }
 
 /*
+ * msg->sg_from_iter of a chain's sends, as io_uring's io_sg_from_iter() for
+ * registered buffers: put the chain's bio_vecs into @skb's frags without
+ * page references and mark the skb SKBFL_MANAGED_FRAG_REFS (the lifetime
+ * rules at the top of the file).  An skb that already has frags that are
+ * not managed gets a page reference per new frag, like its others.  6.1
+ * passes the socket and leaves its memory accounting to this callback;
+ * later kernels account in the caller (__zerocopy_sg_from_iter()).
+ */
+#ifdef TXBUF_SG_FROM_ITER_SK
+static int txbuf_sg_from_iter(struct sock *sk, struct sk_buff *skb,
+			      struct iov_iter *from, size_t length)
+#else
+static int txbuf_sg_from_iter(struct sk_buff *skb, struct iov_iter *from,
+			      size_t length)
+#endif
+{
+	struct skb_shared_info *shinfo = skb_shinfo(skb);
+	int frag = shinfo->nr_frags;
+	unsigned long truesize = 0;
+	struct bvec_iter bi;
+	size_t copied = 0;
+	bool managed;
+
+	if (!frag)
+		shinfo->flags |= SKBFL_MANAGED_FRAG_REFS;
+	managed = skb_zcopy_managed(skb);
+
+	bi.bi_size = min(iov_iter_count(from), length);
+	bi.bi_bvec_done = from->iov_offset;
+	bi.bi_idx = 0;
+	while (bi.bi_size && frag < MAX_SKB_FRAGS) {
+		struct bio_vec v = mp_bvec_iter_bvec(from->bvec, bi);
+
+		if (!managed)
+			get_page(v.bv_page);
+		copied += v.bv_len;
+		truesize += PAGE_ALIGN(v.bv_len + v.bv_offset);
+		__skb_fill_page_desc_noacc(shinfo, frag++, v.bv_page,
+					   v.bv_offset, v.bv_len);
+		bvec_iter_advance_single(from->bvec, &bi, v.bv_len);
+	}
+	shinfo->nr_frags = frag;
+	from->bvec += bi.bi_idx;
+	from->nr_segs -= bi.bi_idx;
+	from->count -= copied;
+	from->iov_offset = bi.bi_bvec_done;
+
+	skb->data_len += copied;
+	skb->len += copied;
+	skb->truesize += truesize;
+#ifdef TXBUF_SG_FROM_ITER_SK
+	if (sk && sk->sk_type == SOCK_STREAM) {
+		sk_wmem_queued_add(sk, truesize);
+		if (!skb_zcopy_pure(skb))
+			sk_mem_charge(sk, truesize);
+	} else {
+		refcount_add(truesize, &skb->sk->sk_wmem_alloc);
+	}
+#endif
+	/* TCP goes on in a new skb (or has sent part of the chain). */
+	return bi.bi_size ? -EMSGSIZE : 0;
+}
+
+/*
  * @sock is the socket of the SEND that is running, NULL in the work.  With
  * it, sock_sendmsg() makes the LSM check of the caller's send; without it
  * the continuation goes straight to the protocol, as a blocking sendmsg()
@@ -931,13 +1037,17 @@ static int txbuf_chain_sendmsg(struct txbuf_sockq *q, struct txbuf_chain *c,
 
 	/*
 	 * MSG_ZEROCOPY with our own msg_ubuf: TCP attaches the chain's
-	 * ubuf_info to every skb and takes page references instead of
-	 * copying.  No SO_ZEROCOPY needed.  MSG_SPLICE_PAGES is not used:
+	 * ubuf_info to every skb and, through txbuf_sg_from_iter(), points
+	 * its frags at the chain's pages instead of copying (without
+	 * txbuf_sg_from_iter(), managed_frags=0, it takes page references).
+	 * No SO_ZEROCOPY needed.  MSG_SPLICE_PAGES is not used:
 	 * with MSG_ZEROCOPY set TCP ignores it, and on its own it would
 	 * refuse slab pages (sendpage_ok()).
 	 */
 	msg.msg_flags = MSG_ZEROCOPY | MSG_DONTWAIT | MSG_NOSIGNAL;
 	msg.msg_ubuf = &c->ubuf;
+	if (c->managed)
+		msg.sg_from_iter = txbuf_sg_from_iter;
 	iov_iter_bvec(&msg.msg_iter, ITER_SOURCE, c->bvec + c->cur_idx,
 		      c->nr_bvec - c->cur_idx,
 		      c->total - c->sent + c->cur_off);
@@ -1112,8 +1222,10 @@ static struct txbuf_chain *txbuf_chain_alloc(struct txbuf_ctx *ctx,
 	__module_get(THIS_MODULE);
 	INIT_LIST_HEAD(&c->q_node);
 	INIT_LIST_HEAD(&c->ctx_node);
+	INIT_LIST_HEAD(&c->live_node);
 	INIT_WORK(&c->free_work, txbuf_chain_free_work);
 	c->cookie = req->cookie;
+	c->managed = READ_ONCE(managed_frags);
 	c->debug_id = atomic_inc_return(&txbuf_debug_ids);
 	c->total = total;
 	if (req->flags & TXBUF_SEND_STAGE_SMALL)
@@ -1125,6 +1237,17 @@ static struct txbuf_chain *txbuf_chain_alloc(struct txbuf_ctx *ctx,
 	atomic_inc(&ctx->chains);
 	atomic64_inc(&txbuf_g.chains);
 	return c;
+}
+
+/* Sum of the reference counts of the folios behind the chain's bio_vecs. */
+static u64 txbuf_chain_refs(const struct txbuf_chain *c)
+{
+	unsigned int i;
+	u64 sum = 0;
+
+	for (i = 0; i < c->nr_bvec; i++)
+		sum += folio_ref_count(page_folio(c->bvec[i].bv_page));
+	return sum;
 }
 
 static long txbuf_ioctl_send(struct txbuf_ctx *ctx,
@@ -1179,6 +1302,10 @@ static long txbuf_ioctl_send(struct txbuf_ctx *ctx,
 	err = txbuf_chain_build(c, segs, req.nr_segs);
 	if (err)
 		goto out_chain;
+	c->refs_built = txbuf_chain_refs(c);
+	spin_lock(&ctx->lock);
+	list_add_tail(&c->live_node, &ctx->live);
+	spin_unlock(&ctx->lock);
 	q = txbuf_sockq_get(sock);
 	if (IS_ERR(q)) {
 		err = PTR_ERR(q);
@@ -1264,6 +1391,82 @@ static long txbuf_ioctl_stats(struct txbuf_ctx *ctx, void __user *arg,
 	return sizeof(st);
 }
 
+/* TXBUF_IOC_DEBUG_FILE_REFS: the folios of a file range (UAPI header). */
+static int txbuf_debug_file_refs(struct txbuf_debug_refs *d)
+{
+	struct file *file;
+	u64 pos, end;
+	int err = 0;
+
+	file = fget(d->fd);
+	if (!file)
+		return -EBADF;
+	if (!S_ISREG(file_inode(file)->i_mode) ||
+	    check_add_overflow(d->offset, d->len, &end)) {
+		err = -EINVAL;
+		goto out;
+	}
+	d->pages = 0;
+	d->refs = 0;
+	for (pos = d->offset; pos < end;) {
+		struct folio *folio;
+
+		/* NULL when absent on 6.1, ERR_PTR(-ENOENT) later. */
+		folio = filemap_get_folio(file->f_mapping, pos >> PAGE_SHIFT);
+		if (IS_ERR_OR_NULL(folio)) {
+			pos = round_down(pos, PAGE_SIZE) + PAGE_SIZE;
+			continue;
+		}
+		d->pages++;
+		d->refs += folio_ref_count(folio) - 1;	/* not ours */
+		pos = folio_pos(folio) + folio_size(folio);
+		folio_put(folio);
+		cond_resched();
+	}
+out:
+	fput(file);
+	return err;
+}
+
+/*
+ * The debug ioctls (UAPI header): who holds the pages behind a chain in
+ * flight.  Under ctx.lock a chain on ctx->live is not released, so its
+ * bio_vecs and everything they point at stay.
+ */
+static long txbuf_ioctl_debug_refs(struct txbuf_ctx *ctx, unsigned int cmd,
+				   struct txbuf_debug_refs __user *arg)
+{
+	struct txbuf_debug_refs d;
+	struct txbuf_chain *c;
+	long err = -ENOENT;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (copy_from_user(&d, arg, sizeof(d)))
+		return -EFAULT;
+	if (cmd == TXBUF_IOC_DEBUG_FILE_REFS) {
+		err = txbuf_debug_file_refs(&d);
+	} else {
+		spin_lock(&ctx->lock);
+		list_for_each_entry(c, &ctx->live, live_node) {
+			if (c->cookie != d.cookie)
+				continue;
+			d.pages = c->nr_bvec;
+			d.refs = txbuf_chain_refs(c);
+			d.refs_built = c->refs_built;
+			d.sent = READ_ONCE(c->sent);
+			d.total = c->total;
+			d.managed = c->managed;
+			err = 0;
+			break;
+		}
+		spin_unlock(&ctx->lock);
+	}
+	if (!err && copy_to_user(arg, &d, sizeof(d)))
+		err = -EFAULT;
+	return err;
+}
+
 static long txbuf_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct txbuf_ctx *ctx = file->private_data;
@@ -1289,6 +1492,9 @@ static long txbuf_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			return -EINVAL;
 		WRITE_ONCE(ctx->cap, cap);
 		return 0;
+	case TXBUF_IOC_DEBUG_CHAIN_REFS:
+	case TXBUF_IOC_DEBUG_FILE_REFS:
+		return txbuf_ioctl_debug_refs(ctx, cmd, uarg);
 	default:
 		/* The size of TXBUF_IOC_STATS_LEN(len) is the caller's. */
 		if (_IOC_TYPE(cmd) == TXBUF_IOC_MAGIC &&
@@ -1373,6 +1579,7 @@ static int txbuf_open(struct inode *inode, struct file *file)
 	spin_lock_init(&ctx->lock);
 	INIT_LIST_HEAD(&ctx->done);
 	INIT_LIST_HEAD(&ctx->pending);
+	INIT_LIST_HEAD(&ctx->live);
 	init_waitqueue_head(&ctx->wq);
 	atomic64_set(&ctx->pinned, 0);
 	atomic_set(&ctx->chains, 0);

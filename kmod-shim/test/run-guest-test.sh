@@ -375,6 +375,38 @@ nic_host_auto() { # stats
 	fi
 }
 
+# The host end of "txbuf_selftest --nic" (guest/init): once the guest
+# prints NIC-SELFTEST-READY, read everything it sends through the forwarded
+# port until EOF; once it prints "NIC-SELFTEST-SENT SHA256 BYTES" (after
+# closing its socket), compare.  Called about once a second while the
+# guest runs; NST_PID is the reader, NST_DONE 1 once compared.
+nic_selftest_host() {
+	local line sha bytes got n
+	if [ -z "$NST_PID" ] && [ "$NST_DONE" = 0 ] &&
+		tr -d '\r' <"$raw" | grep -q '^NIC-SELFTEST-READY '; then
+		# shellcheck disable=SC2016
+		timeout 900 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && cat <&3' _ "$HOST_PORT" \
+			>"$dir/nic-selftest.bin" 2>"$dir/nic-selftest.err" &
+		NST_PID=$!
+	fi
+	[ -n "$NST_PID" ] || return 0
+	line=$(tr -d '\r' <"$raw" | grep -E '^NIC-SELFTEST-SENT [0-9a-f]{64} [0-9]+$' | head -n1)
+	[ -n "$line" ] || return 0
+	# The guest closed its socket before that line: EOF follows.
+	wait "$NST_PID"
+	NST_PID='' NST_DONE=1
+	read -r _ sha bytes <<<"$line"
+	got=$(sha256sum <"$dir/nic-selftest.bin" | cut -d' ' -f1)
+	n=$(stat -c %s "$dir/nic-selftest.bin")
+	if [ "$got" = "$sha" ] && [ "$n" = "$bytes" ]; then
+		host_verdict PASS "nic_selftest_host_bytes_exact"
+		echo "INFO nic selftest: the host read $n bytes, sha256 equal"
+		rm -f "$dir/nic-selftest.bin"
+	else
+		host_verdict FAIL "nic_selftest_host_bytes_exact" "read $n bytes sha256 $got, the guest sent $bytes sha256 $sha ($(tail -n1 "$dir/nic-selftest.err"))"
+	fi
+}
+
 run_kernel() { # series
 	local s=$1 KVER KDIR VMLINUZ env="$CACHE/kernel-$1.env" dir ko root log rc
 	local t0 t1 cfg
@@ -462,6 +494,7 @@ run_kernel() { # series
 				basename "$m" >>"$root/nic/modules"
 			done
 			echo "$GUEST_PORT" >"$root/nic/port"
+			touch "$root/nic/selftest"	# nic_selftest_host()
 			NET_ARGS=(-device "$NIC,netdev=n0"
 				  -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$HOST_PORT-:$GUEST_PORT")
 			echo "INFO nic: $NIC ($(tr '\n' ' ' <"$root/nic/modules")), user networking restrict=on, 127.0.0.1:$HOST_PORT -> guest :$GUEST_PORT"
@@ -502,8 +535,10 @@ run_kernel() { # series
 	last_size=-1
 	last_change=$t0
 	nic_done=0
+	NST_PID='' NST_DONE=0
 	while kill -0 "$qpid" 2>/dev/null; do
 		sleep 1
+		[ -z "$HOST_PORT" ] || nic_selftest_host
 		# The guest's NIC stages wait for this side (nic_host_engine).
 		if [ -n "$NIC_CLIENT" ]; then
 			while read -r _ eng file sha bytes reports; do
@@ -526,6 +561,13 @@ run_kernel() { # series
 	wait "$qpid"
 	rc=$?
 	wait "$show_pid"
+	# The guest is gone: its connection too (the reader sees EOF).
+	[ -z "$NST_PID" ] || nic_selftest_host
+	if [ -n "$NST_PID" ]; then
+		kill "$NST_PID" 2>/dev/null
+		wait "$NST_PID"
+		host_verdict FAIL "nic_selftest_host_bytes_exact" "the guest never said what it sent (NIC-SELFTEST-SENT)"
+	fi
 	tr -d '\r' <"$raw" >"$log"
 	t1=$(date +%s)
 	K_PASS=$((K_PASS + $(grep -c '^PASS ' "$log")))

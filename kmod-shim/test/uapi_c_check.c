@@ -21,6 +21,7 @@ TXBUF_CHECK(stats_ver0_cmd, TXBUF_IOC_STATS_VER0 == 0x8100b802u);
 TXBUF_CHECK(stats_len_cmd, TXBUF_IOC_STATS_LEN(208) == 0x80d0b804u);
 TXBUF_CHECK(seg_len_offset, offsetof(struct txbuf_seg, len) == 24);
 TXBUF_CHECK(send_nr_offset, offsetof(struct txbuf_send, nr_segs) == 24);
+TXBUF_CHECK(debug_refs_size, sizeof(struct txbuf_debug_refs) == 72);
 
 int txbuf_uapi_c_check(void);
 

@@ -11,6 +11,7 @@
  * Usage: txbuf_selftest              all functional tests and measurements
  *        txbuf_selftest --only SUB   only the groups whose name contains SUB
  *        txbuf_selftest --unload     the unload tests (must run last)
+ *        txbuf_selftest --nic PORT   the checks through eth0 to the host
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -40,6 +41,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 
 #include "linux/txbuf.h"
 
@@ -1690,6 +1692,209 @@ static void test_measure(int dfd)
 	test_end(&t);
 }
 
+/* ------------------------------------------------------------ page refs */
+
+#define MANAGED_PARAM	"/sys/module/txbuf/parameters/managed_frags"
+#define REFS_LEN	MIB
+
+/* Write "1"/"0" to the module's managed_frags; 0 or -errno. */
+static int set_managed(bool on)
+{
+	int fd = open(MANAGED_PARAM, O_WRONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, on ? "1" : "0", 1) != 1)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/*
+ * Empty the per-CPU LRU batches (compaction starts with
+ * lru_add_drain_all()): a page just faulted in or written to the page cache
+ * is held by one until it is drained, which would change its count in the
+ * middle of a measurement.
+ */
+static void lru_drain(void)
+{
+	int fd = open("/proc/sys/vm/compact_memory", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (write(fd, "1", 1) != 1)
+		printf("INFO compact_memory: %s\n", strerror(errno));
+	close(fd);
+}
+
+static int debug_refs(int dfd, unsigned long cmd, struct txbuf_debug_refs *d)
+{
+	return ioctl(dfd, cmd, d) ? -errno : 0;
+}
+
+/* Page-cache references of [off, off + len) of file_fd; -errno. */
+static int64_t file_refs(int dfd, uint64_t off, uint64_t len, uint64_t *pages)
+{
+	struct txbuf_debug_refs d = { .fd = file_fd, .offset = off, .len = len };
+	int err = debug_refs(dfd, TXBUF_IOC_DEBUG_FILE_REFS, &d);
+
+	if (err)
+		return err;
+	if (pages)
+		*pages = d.pages;
+	return (int64_t)d.refs;
+}
+
+/*
+ * One chain of one kind (kmalloc'd objects, page-cache folios or pinned
+ * user pages, 1 MiB) sent to a peer that does not read, with managed frag
+ * references on or off.  While it is in flight - stalled: bytes of it sit
+ * unsent in TCP's write queue (SIOCOUTQNSD), the receiver's buffer is full
+ * - the reference counts of its pages are compared with those it had when
+ * built: with managed references TCP holds its frags without a page
+ * reference (the delta reaches 0 with bytes queued; the skbs that loopback
+ * delivered and that await their ACK were downgraded and hold one until
+ * then), without them every queued frag holds one (the delta stays > 0).
+ * For the file, also the page cache's counts before, in flight and after.
+ */
+static void refs_case(int dfd, const char *kind, bool managed, int64_t *delta_out)
+{
+	const uint64_t cookie = 0x4ef50000u + (managed ? 0x100 : 0) + kind[0];
+	struct txbuf_debug_refs d = { .cookie = cookie };
+	int64_t fbefore = 0, finflight = -1, fafter = -1, delta = -1;
+	uint64_t fpages = 0, end;
+	struct txbuf_seg seg;
+	struct clog *lg = calloc(1, sizeof(*lg));
+	const struct txbuf_completion *c;
+	uint8_t *ubuf = NULL, *expect;
+	char name[96];
+	int err, unsent = 0, reached = 0;
+	struct reader r;
+	struct pair p;
+	struct test t;
+
+	snprintf(name, sizeof(name), "page_refs_%s_%s", kind,
+		 managed ? "managed_unchanged_in_flight" : "unmanaged_raised_in_flight");
+	test_begin(&t, name);
+	err = set_managed(managed);
+	EXPECT(&t, !err, "%s: %s", MANAGED_PARAM, strerror(-err));
+	if (!strcmp(kind, "kmalloc")) {
+		expect = xmalloc(REFS_LEN);
+		fill_pattern(expect, REFS_LEN, 0x51);
+		seg = seg_inline(expect, REFS_LEN);	/* > stage_threshold */
+	} else if (!strcmp(kind, "file")) {
+		expect = file_data;
+		seg = seg_file(file_fd, 0, REFS_LEN);
+		lru_drain();
+		fbefore = file_refs(dfd, 0, REFS_LEN, &fpages);
+		EXPECT(&t, fbefore >= 0, "FILE_REFS: %s", strerror((int)-fbefore));
+	} else {
+		ubuf = mmap(NULL, REFS_LEN, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		fill_pattern(ubuf, REFS_LEN, 0x52);
+		expect = ubuf;
+		seg = seg_user(ubuf, REFS_LEN);
+		lru_drain();
+	}
+	err = tcp_pair(&p, STALL_RCVBUF, STALL_SNDBUF);
+	EXPECT(&t, !err, "tcp_pair: %s", strerror(-err));
+	if (err)
+		goto out;
+	reader_start(&r, p.rcv, expect, REFS_LEN, true);
+	err = do_send(dfd, p.snd, cookie, TXBUF_SEND_REF_SMALL, &seg, 1);
+	EXPECT(&t, !err, "SEND: %s", strerror(-err));
+	end = now_ns() + WAIT_NS;
+	while (!err && now_ns() < end) {
+		err = debug_refs(dfd, TXBUF_IOC_DEBUG_CHAIN_REFS, &d);
+		if (err)
+			break;		/* ENOENT: completed, the peer held? */
+		if (ioctl(p.snd, SIOCOUTQNSD, &unsent))
+			unsent = -errno;
+		delta = (int64_t)(d.refs - d.refs_built);
+		if (fpages)
+			finflight = file_refs(dfd, 0, REFS_LEN, NULL);
+		if (d.sent && d.sent < d.total && unsent > 0 &&
+		    (managed ? delta == 0 && (!fpages || finflight == fbefore + (int64_t)fpages)
+			     : delta > 0 && (!fpages || finflight > fbefore + (int64_t)fpages))) {
+			reached = 1;
+			break;
+		}
+		sleep_ms(2);
+	}
+	EXPECT(&t, !err, "CHAIN_REFS: %s", strerror(-err));
+	EXPECT(&t, reached, "in flight never %s: last delta %lld, sent %llu of %llu, unsent in TCP %d, file refs %lld (before %lld, %llu folios)",
+	       managed ? "unchanged" : "raised", (long long)delta,
+	       (unsigned long long)d.sent, (unsigned long long)d.total, unsent,
+	       (long long)finflight, (long long)fbefore, (unsigned long long)fpages);
+	EXPECT(&t, d.managed == (managed ? 1u : 0u), "chain managed=%u", d.managed);
+	reader_resume(&r);
+	reader_join(&r, &t);
+	clog_wait(dfd, lg, 1, WAIT_MS);
+	c = clog_find(lg, cookie);
+	EXPECT(&t, c && clog_count(lg, cookie) == 1, "%d completions",
+	       clog_count(lg, cookie));
+	EXPECT(&t, !c || (c->status == 0 && c->bytes == REFS_LEN),
+	       "status %d bytes %llu", c ? c->status : 0,
+	       c ? (unsigned long long)c->bytes : 0ull);
+	if (fpages) {
+		/* Unmanaged: the last skb drops its page refs just after its
+		 * ubuf reference; wait for them, bounded. */
+		end = now_ns() + WAIT_NS;
+		do {
+			fafter = file_refs(dfd, 0, REFS_LEN, NULL);
+			if (fafter == fbefore)
+				break;
+			sleep_ms(5);
+		} while (now_ns() < end);
+		EXPECT(&t, fafter == fbefore, "file refs after %lld, before %lld",
+		       (long long)fafter, (long long)fbefore);
+	}
+	printf("MEASURE page_refs kernel %s %s managed=%d: chain %llu pages, refs at build %llu, in flight %llu (delta %+lld, %d bytes unsent in TCP, %llu of %llu handed over)",
+	       kernel_release, kind, managed, (unsigned long long)d.pages,
+	       (unsigned long long)d.refs_built, (unsigned long long)d.refs,
+	       (long long)delta, unsent, (unsigned long long)d.sent,
+	       (unsigned long long)d.total);
+	if (fpages)
+		printf("; page cache %llu folios: refs before %lld, in flight %lld (chain's own %llu), after %lld",
+		       (unsigned long long)fpages, (long long)fbefore,
+		       (long long)finflight, (unsigned long long)fpages,
+		       (long long)fafter);
+	printf("\n");
+	*delta_out = delta;
+	pair_close(&p);
+out:
+	if (ubuf)
+		munmap(ubuf, REFS_LEN);
+	else if (expect != file_data)
+		free(expect);
+	free(lg);
+	test_end(&t);
+}
+
+static void test_page_refs(int dfd)
+{
+	static const char *const kinds[] = { "kmalloc", "file", "user" };
+	struct txbuf_debug_refs d = { .cookie = 1 };
+	struct test t;
+
+	if (debug_refs(dfd, TXBUF_IOC_DEBUG_CHAIN_REFS, &d) == -ENOTTY) {
+		printf("FAIL page_refs: the module has no TXBUF_IOC_DEBUG_CHAIN_REFS\n");
+		n_fail++;
+		return;
+	}
+	for (unsigned int i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		int64_t on = -1, off = -1;
+
+		refs_case(dfd, kinds[i], true, &on);
+		refs_case(dfd, kinds[i], false, &off);
+		printf("INFO page_refs %s: extra page references while in flight: %lld with managed frag refs, %lld without\n",
+		       kinds[i], (long long)on, (long long)off);
+	}
+	test_begin(&t, "page_refs_managed_frags_restored");
+	EXPECT(&t, !set_managed(true), "%s", MANAGED_PARAM);
+	test_end(&t);
+}
+
 /* ------------------------------------------------------------ stats ABI */
 
 #define STATS_MAX	(sizeof(struct txbuf_stats) + 64)
@@ -2085,6 +2290,290 @@ static void test_unload(void)
 	test_end(&t);
 }
 
+/* ------------------------------------------------------------ over the NIC */
+
+/*
+ * txbuf_selftest --nic PORT: the self-tests' checks through the guest's NIC
+ * (eth0, QEMU user networking) instead of loopback.  The guest listens on
+ * PORT, prints "NIC-SELFTEST-READY PORT"; run-guest-test.sh connects
+ * through its hostfwd and reads everything until EOF.  The guest sends
+ * chains of every kind, checks each completion (status 0, exact bytes, not
+ * TXBUF_COMPL_COPIED on e1000, exactly one per chain) and, while two large
+ * chains are in flight, the page references behind them (managed and
+ * not); then closes the socket and prints "NIC-SELFTEST-SENT SHA256 BYTES"
+ * of what it sent; the host compares what it received (its own verdict).
+ */
+struct nic_out {
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+static void nic_out_add(struct nic_out *o, const struct txbuf_seg *segs,
+			unsigned int n)
+{
+	size_t len;
+	uint8_t *e = expected_bytes(segs, n, &len);
+
+	if (o->len + len > o->cap) {
+		o->cap = (o->len + len) * 2;
+		o->buf = realloc(o->buf, o->cap);
+		if (!o->buf) {
+			printf("FAIL selftest_malloc: out of memory\n");
+			exit(1);
+		}
+	}
+	memcpy(o->buf + o->len, e, len);
+	o->len += len;
+	free(e);
+}
+
+static int nic_accept(int port, int *lfd)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(port) };
+	struct pollfd pf;
+	int one = 1, l, fd;
+
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0)
+		return -errno;
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1)) {
+		close(l);
+		return -errno;
+	}
+	*lfd = l;
+	printf("NIC-SELFTEST-READY %d\n", port);
+	pf.fd = l;
+	pf.events = POLLIN;
+	/* The host looks for the line about once a second. */
+	if (poll(&pf, 1, 5 * WAIT_MS) != 1)
+		return -ETIMEDOUT;
+	fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * Sample a chain in flight to the host until it completes: did its page
+ * references stay as built (managed) or rise (not managed) while bytes of
+ * it were queued unsent in TCP?  The host reads at the NIC's pace.
+ */
+static void nic_refs_watch(int dfd, int sock, uint64_t cookie, bool managed,
+			   struct test *t)
+{
+	struct txbuf_debug_refs d = { .cookie = cookie };
+	int64_t delta, dmax = 0, dmin = INT64_MAX;
+	unsigned int samples = 0, queued = 0, hits = 0;
+	uint64_t end = now_ns() + 5 * WAIT_NS;
+	int unsent;
+
+	while (now_ns() < end) {
+		/* Unsent first: those bytes are still in TCP at the next read. */
+		if (ioctl(sock, SIOCOUTQNSD, &unsent))
+			unsent = 0;
+		d.cookie = cookie;
+		if (debug_refs(dfd, TXBUF_IOC_DEBUG_CHAIN_REFS, &d))
+			break;			/* completed */
+		delta = (int64_t)(d.refs - d.refs_built);
+		samples++;
+		if (unsent > 0 && d.sent < d.total) {
+			queued++;
+			dmax = delta > dmax ? delta : dmax;
+			dmin = delta < dmin ? delta : dmin;
+			hits += managed ? delta == 0 : delta > 0;
+		}
+		sleep_ms(2);
+	}
+	printf("MEASURE nic page_refs kernel %s kmalloc'd 8 MiB managed=%d: %u samples in flight with bytes unsent in TCP, extra page references min %lld max %lld, unchanged in %u\n",
+	       kernel_release, managed, queued,
+	       (long long)(queued ? dmin : 0), (long long)dmax,
+	       managed ? hits : queued - hits);
+	EXPECT(t, queued > 0, "no sample while bytes were queued (%u samples)",
+	       samples);
+	/*
+	 * Managed: no assertion here.  TCP splits an skb that the window or
+	 * cwnd lets out only in part (tso_fragment() -> skb_split()), and
+	 * skb_split() downgrades it: those frags take page references until
+	 * they are acknowledged, so how many are held at one instant depends
+	 * on the emulated NIC's pace.  The deterministic check is on loopback
+	 * (page_refs_*), where the peer holds the window closed.
+	 */
+	if (!managed)
+		EXPECT(t, hits == queued, "not raised in %u of %u samples in flight (extra refs min %lld)",
+		       queued - hits, queued, (long long)dmin);
+}
+
+static bool nic_is_e1000(void)
+{
+	char buf[256];
+	ssize_t n = readlink("/sys/class/net/eth0/device/driver", buf,
+			     sizeof(buf) - 1);
+
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	return strstr(buf, "/e1000") != NULL;
+}
+
+static int nic_main(int port)
+{
+	enum { N_SMALL = 64 };
+	uint8_t *small = xmalloc(N_SMALL * 3000), *big = xmalloc(10000);
+	uint8_t *ubuf = xmalloc(300001 + 64), *mapped;
+	static const char hdr[] = "TXBUF-HDR compound reply v1";
+	struct txbuf_stats st0, st;
+	struct txbuf_seg segs[8], one;
+	struct clog *lg = calloc(1, sizeof(*lg));
+	struct nic_out out = { 0 };
+	uint64_t cookies[3 + N_SMALL], lens[3 + N_SMALL];
+	unsigned int nsent = 0, bad = 0, copied = 0;
+	bool e1000 = nic_is_e1000();
+	struct test t;
+	int dfd, sock, lfd = -1, err, n;
+	char cmd[128], sha[80] = "";
+	FILE *f;
+
+	dfd = dev_open();
+	if (dfd < 0) {
+		printf("FAIL nic_selftest_open: %s\n", strerror(errno));
+		return 1;
+	}
+	st0 = stats(dfd);
+	test_begin(&t, "nic_selftest_connect");
+	sock = nic_accept(port, &lfd);
+	EXPECT(&t, sock >= 0, "listen/accept on :%d: %s", port, strerror(-sock));
+	if (!test_end(&t))
+		return 1;
+
+	/* 1, 2: the page references of 8 MiB in flight, managed and not. */
+	for (int m = 1; m >= 0; m--) {
+		test_begin(&t, m ? "nic_selftest_page_refs_managed_measured"
+				 : "nic_selftest_page_refs_unmanaged_raised_in_flight");
+		err = set_managed(m);
+		EXPECT(&t, !err, "%s: %s", MANAGED_PARAM, strerror(-err));
+		one = seg_inline(file_data, DATA_SIZE);	/* kmalloc'd */
+		cookies[nsent] = 0x41c00000u + nsent;
+		lens[nsent] = DATA_SIZE;
+		err = do_send(dfd, sock, cookies[nsent], TXBUF_SEND_REF_SMALL, &one, 1);
+		EXPECT(&t, !err, "SEND: %s", strerror(-err));
+		if (!err) {
+			nic_out_add(&out, &one, 1);
+			nsent++;
+			nic_refs_watch(dfd, sock, cookies[nsent - 1], m, &t);
+		}
+		test_end(&t);
+	}
+	set_managed(true);
+
+	/* 3: every kind of segment and alignment in one chain. */
+	fill_pattern(big, 10000, 11);
+	fill_pattern(ubuf, 300001 + 64, 12);
+	mapped = mmap(NULL, 64 * KIB, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	fill_pattern(mapped, 64 * KIB, 14);
+	n = 0;
+	segs[n++] = seg_inline(hdr, sizeof(hdr));		/* staged */
+	segs[n++] = seg_inline(big, 10000);			/* kmalloc'd */
+	segs[n++] = seg_file(file_fd, 123, 200000);		/* unaligned */
+	segs[n++] = seg_user(ubuf + 7, 300001);			/* unaligned */
+	segs[n++] = seg_inline(small, 50);			/* staged */
+	segs[n++] = seg_file(file_fd, 4096, 4096);		/* one page */
+	segs[n++] = seg_user(mapped, 64 * KIB);			/* aligned */
+	segs[n++] = seg_inline(hdr, 5);				/* staged */
+	fill_pattern(small, N_SMALL * 3000, 21);
+	cookies[nsent] = 0x41c00000u + nsent;
+	lens[nsent] = 0;
+	for (int i = 0; i < n; i++)
+		lens[nsent] += segs[i].len;
+	nic_out_add(&out, segs, n);
+	test_begin(&t, "nic_selftest_mixed_send");
+	err = do_send(dfd, sock, cookies[nsent], 0, segs, n);
+	EXPECT(&t, !err, "SEND: %s", strerror(-err));
+	nsent += !err;
+	test_end(&t);
+
+	/* 4: many small chains back to back (destructor exactly once). */
+	test_begin(&t, "nic_selftest_small_sends");
+	for (int i = 0; i < N_SMALL; i++) {
+		struct txbuf_seg s3[3] = {
+			seg_inline(small + i * 3000, 100 + i),
+			seg_file(file_fd, i * 5000, 1000 + i * 37),
+			seg_user(small + i * 3000 + 200, 2000),
+		};
+
+		cookies[nsent] = 0x41c00000u + nsent;
+		lens[nsent] = s3[0].len + s3[1].len + s3[2].len;
+		err = do_send(dfd, sock, cookies[nsent], 0, s3, 3);
+		EXPECT(&t, !err, "SEND %d: %s", i, strerror(-err));
+		if (err)
+			break;
+		nic_out_add(&out, s3, 3);
+		nsent++;
+	}
+	test_end(&t);
+
+	/* Every completion: the host has read it all by then. */
+	clog_wait(dfd, lg, (int)nsent, 5 * WAIT_MS);
+	for (unsigned int i = 0; i < nsent; i++) {
+		const struct txbuf_completion *c = clog_find(lg, cookies[i]);
+
+		if (clog_count(lg, cookies[i]) != 1 || !c || c->status ||
+		    c->bytes != lens[i])
+			bad++;
+		else if (c->flags & TXBUF_COMPL_COPIED)
+			copied++;
+	}
+	test_begin(&t, "nic_selftest_exact_bytes_destructor_exactly_once");
+	EXPECT(&t, lg->n == (int)nsent, "%d completions for %u sends", lg->n, nsent);
+	EXPECT(&t, !bad, "%u chains without exactly one completion of status 0 and their bytes",
+	       bad);
+	EXPECT(&t, wait_gauges_zero(dfd, WAIT_MS, &st), "gauges not back to 0");
+	EXPECT(&t, st.completions - st0.completions == nsent,
+	       "completions counter +%llu for %u sends",
+	       (unsigned long long)(st.completions - st0.completions), nsent);
+	test_end(&t);
+	printf("INFO nic selftest: %u chains, %zu bytes; completions zero-copy +%llu, copied +%llu (driver %s)\n",
+	       nsent, out.len,
+	       (unsigned long long)(st.completions_zerocopy - st0.completions_zerocopy),
+	       (unsigned long long)(st.completions_copied - st0.completions_copied),
+	       e1000 ? "e1000" : "not e1000");
+	if (e1000) {
+		test_begin(&t, "nic_selftest_completions_not_copied");
+		EXPECT(&t, !copied, "%u of %u completions have TXBUF_COMPL_COPIED",
+		       copied, nsent);
+		EXPECT(&t, st.completions_copied == st0.completions_copied,
+		       "completions_copied +%llu",
+		       (unsigned long long)(st.completions_copied - st0.completions_copied));
+		test_end(&t);
+	} else {
+		printf("SKIP nic_selftest_completions_not_copied: the NIC is not e1000 (virtio-net on user networking copies)\n");
+	}
+
+	/* The host's verdict: what it read against what was sent. */
+	close(sock);
+	close(lfd);
+	f = fopen("/tmp/nic-selftest.bin", "w");
+	if (f) {
+		fwrite(out.buf, 1, out.len, f);
+		fclose(f);
+	}
+	snprintf(cmd, sizeof(cmd), "sha256sum /tmp/nic-selftest.bin");
+	f = popen(cmd, "r");
+	if (f) {
+		if (!fgets(sha, sizeof(sha), f))
+			sha[0] = 0;
+		pclose(f);
+	}
+	sha[strspn(sha, "0123456789abcdef")] = 0;
+	printf("NIC-SELFTEST-SENT %s %zu\n", sha, out.len);
+	unlink("/tmp/nic-selftest.bin");
+	close(dfd);
+	free(out.buf);
+	free(lg);
+	printf("INFO selftest --nic done: pass=%d fail=%d\n", n_pass, n_fail);
+	return n_fail ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct utsname u;
@@ -2102,6 +2591,8 @@ int main(int argc, char **argv)
 		printf("FAIL selftest_setup: %s: %s\n", DATA_FILE, strerror(-err));
 		return 1;
 	}
+	if (argc > 2 && !strcmp(argv[1], "--nic"))
+		return nic_main(atoi(argv[2]));
 	if (argc > 1 && !strcmp(argv[1], "--unload")) {
 		test_unload();
 		printf("INFO selftest --unload done: pass=%d fail=%d\n", n_pass, n_fail);
@@ -2142,6 +2633,8 @@ int main(int argc, char **argv)
 		test_concurrent(dfd);
 	if (want("measure"))
 		test_measure(dfd);
+	if (want("page_refs"))
+		test_page_refs(dfd);
 	if (want("stats_abi"))
 		test_stats_abi(dfd);
 	if (want("trace"))

@@ -169,4 +169,38 @@ struct txbuf_stats {
 #define TXBUF_IOC_STATS_LEN(len) _IOC(_IOC_READ, TXBUF_IOC_MAGIC, 4, (len))
 #define TXBUF_IOC_STATS_NR	4
 
+/*
+ * Debugging, for the module's tests (CAP_SYS_ADMIN; not a stable
+ * interface): the reference counts of the pages behind a chain or behind a
+ * range of a file, so a test can see who holds the memory of a chain that
+ * is in flight.  Each count is folio_ref_count() of the page's folio.
+ *
+ * TXBUF_IOC_DEBUG_CHAIN_REFS: in: cookie (a chain of this file descriptor
+ *   that has not completed; ENOENT otherwise).  out: pages (the chain's
+ *   bio_vecs, one count each), refs (their sum now), refs_built (the same
+ *   sum when the chain was built, before its first byte went to TCP), sent
+ *   and total (bytes handed to TCP so far, of the chain's), managed (1 when
+ *   its frags carry no page references: SKBFL_MANAGED_FRAG_REFS).
+ * TXBUF_IOC_DEBUG_FILE_REFS: in: fd, offset, len (a regular file's range).
+ *   out: pages (the folios of the range in the page cache), refs (their
+ *   sum, without the lookup's own reference).
+ */
+struct txbuf_debug_refs {
+	__u64 cookie;
+	__s32 fd;
+	__u32 managed;
+	__u64 offset;
+	__u64 len;
+	__u64 pages;
+	__u64 refs;
+	__u64 refs_built;
+	__u64 sent;
+	__u64 total;
+};
+
+#define TXBUF_IOC_DEBUG_CHAIN_REFS \
+	_IOWR(TXBUF_IOC_MAGIC, 5, struct txbuf_debug_refs)
+#define TXBUF_IOC_DEBUG_FILE_REFS \
+	_IOWR(TXBUF_IOC_MAGIC, 6, struct txbuf_debug_refs)
+
 #endif /* _UAPI_LINUX_TXBUF_H */
