@@ -158,6 +158,12 @@ ABSL_FLAG(txbuf::ByteSize, stage_threshold,
 ABSL_FLAG(bool, no_fixed_buffers, !Defaults().fixed_buffers,
           "do not register the page arena with io_uring (used by uring_zc "
           "and auto)");
+ABSL_FLAG(txbuf::ByteSize, write_behind,
+          txbuf::ByteSize{Defaults().write_behind_bytes},
+          "write a file's unstable writes back as soon as they complete a "
+          "run of this many bytes of whole pages (one large WRITE or a "
+          "sequential stream), while they are still in the CPU's caches "
+          "(0: only at COMMIT, dirty-expire or the dirty limit)");
 ABSL_FLAG(txbuf::ByteSize, fixed_buffer_size,
           txbuf::ByteSize{Defaults().fixed_buffer_bytes},
           "how much of the page cache each event loop registers with "
@@ -306,6 +312,7 @@ ServerOptions OptionsFromFlags() {
   o.stage_threshold = absl::GetFlag(FLAGS_stage_threshold).bytes;
   o.fixed_buffers = !absl::GetFlag(FLAGS_no_fixed_buffers);
   o.fixed_buffer_bytes = absl::GetFlag(FLAGS_fixed_buffer_size).bytes;
+  o.write_behind_bytes = absl::GetFlag(FLAGS_write_behind).bytes;
   return o;
 }
 

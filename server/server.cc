@@ -416,8 +416,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   // Keep a tenth of the pool for staging pages and copy-on-write copies.
   s->cache_ = std::make_unique<PageCache>(
       *s->pool_,
-      PageCacheOptions{.max_pages = pages - pages / 10,
-                       .revalidate_interval = o.revalidate_interval});
+      PageCacheOptions{
+          .max_pages = pages - pages / 10,
+          .revalidate_interval = o.revalidate_interval,
+          .write_behind_pages =
+              static_cast<size_t>(o.write_behind_bytes / kPageSize)});
   // Each export gets an equal share of the descriptors.
   const size_t fd_share =
       static_cast<size_t>(std::max<uint64_t>(fd_budget / o.exports.size(), 64));
@@ -545,11 +548,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   // Unstable data reach the disk within about dirty_expire +
   // writeback_interval even if no COMMIT comes (and sooner under
   // pressure); a write-back error waits for the file's next COMMIT.
+  // Write-behind runs (large or sequential unstable writes) are written
+  // back as soon as they are queued, while their bytes are still in the
+  // CPU's caches.
   s->flusher_ = std::thread([self] {
-    while (!self->stop_flusher_.WaitForNotificationWithTimeout(
-        self->settings_.writeback_interval())) {
+    absl::Time due = absl::Now() + self->settings_.writeback_interval();
+    while (true) {
+      const bool queued = self->cache_->WaitForWriteBehind(due - absl::Now());
+      if (self->stop_flusher_.HasBeenNotified()) break;
       absl::Status error;
-      self->cache_->WriteBackDue(self->settings_.dirty_expire(), &error);
+      if (queued) self->cache_->WriteBehind(&error);
+      if (absl::Now() >= due) {
+        self->cache_->WriteBackDue(self->settings_.dirty_expire(), &error);
+        due = absl::Now() + self->settings_.writeback_interval();
+      }
       if (!error.ok()) {
         TXBUF_LOG(ERROR) << "background write-back: " << error.message()
                          << " (kept for the file's next COMMIT)";
@@ -584,6 +596,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       << ", budget " << o.budget << ", max-connections " << o.max_connections
       << ", revalidate " << absl::FormatDuration(o.revalidate_interval)
       << ", dirty-expire " << absl::FormatDuration(o.dirty_expire)
+      << ", write-behind " << o.write_behind_bytes
       << ", log level " << LogLevelName(GetLogLevel())
       << (s->metrics_ != nullptr
               ? "; metrics on http://" + s->metrics_->address() + "/metrics"
@@ -605,6 +618,7 @@ void Server::Shutdown() {
   // Every connection waited for its job: the pool is idle.
   blocking_.reset();
   stop_flusher_.Notify();
+  if (cache_ != nullptr) cache_->WakeWriteBehind();
   if (flusher_.joinable()) flusher_.join();
   if (cache_ != nullptr) {
     absl::Status s = cache_->SyncAll();
@@ -697,6 +711,7 @@ std::vector<std::string> Server::Reload(const ServerOptions& fresh) {
   restart("frame-timeout", fresh.frame_timeout != o.frame_timeout);
   restart("stage-threshold", fresh.stage_threshold != o.stage_threshold);
   restart("no-fixed-buffers", fresh.fixed_buffers != o.fixed_buffers);
+  restart("write-behind", fresh.write_behind_bytes != o.write_behind_bytes);
   restart("fixed-buffer-size",
           fresh.fixed_buffer_bytes != o.fixed_buffer_bytes);
   restart("metrics-listen", fresh.metrics_listen != o.metrics_listen);

@@ -129,6 +129,10 @@ struct ServerOptions {
   // oldest first, while over half the dirty limit), without COMMIT.
   absl::Duration dirty_expire = absl::Seconds(30);
   absl::Duration writeback_interval = absl::Seconds(5);
+  // Write-behind (PageCacheOptions::write_behind_pages): a file's unstable
+  // writes are written back as soon as they complete a run of this many
+  // bytes of whole pages (0: off; they wait for the above or COMMIT).
+  uint64_t write_behind_bytes = 256 << 10;
   // If set, "HOST:PORT" of the Prometheus endpoint (GET /metrics).
   std::string metrics_listen;
   // What goes to the log (server/logging.h); Reload changes it.
@@ -237,7 +241,9 @@ class Server {
   std::unique_ptr<BlockingPool> blocking_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<MetricsExporter> metrics_;  // if --metrics-listen
-  // Background write-back (PageCache::WriteBackDue) until stop_flusher_.
+  // Background write-back (PageCache::WriteBackDue, every
+  // writeback_interval) and write-behind (PageCache::WriteBehind, as soon as
+  // a run is queued) until stop_flusher_.
   absl::Notification stop_flusher_;
   std::thread flusher_;
   std::atomic<bool> shut_down_{false};

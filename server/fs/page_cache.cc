@@ -256,7 +256,8 @@ PageCache::PageCache(PagePool& pool, PageCacheOptions options)
           options.max_dirty_pages != 0
               ? options.max_dirty_pages
               : std::max(max_pages_ / 4, std::min<size_t>(max_pages_, 256))),
-      revalidate_ns_(-1) {
+      revalidate_ns_(-1),
+      write_behind_pages_(options.write_behind_pages) {
   set_revalidate_interval(options.revalidate_interval);
 }
 
@@ -450,6 +451,46 @@ size_t PageCache::WriteBackDue(absl::Duration max_age,
     ++done;
   }
   counters_.background_writebacks.fetch_add(done, std::memory_order_relaxed);
+  return done;
+}
+
+bool PageCache::WaitForWriteBehind(absl::Duration timeout) {
+  absl::MutexLock l(&behind_mu_);
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(behind_mu_) {
+    return !behind_.empty() || behind_wake_;
+  };
+  behind_mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+  behind_wake_ = false;
+  return !behind_.empty();
+}
+
+void PageCache::WakeWriteBehind() {
+  absl::MutexLock l(&behind_mu_);
+  behind_wake_ = true;
+}
+
+size_t PageCache::WriteBehind(absl::Status* first_error) {
+  std::vector<std::weak_ptr<File>> queued;
+  {
+    absl::MutexLock l(&behind_mu_);
+    queued.swap(behind_);
+  }
+  size_t done = 0;
+  for (const std::weak_ptr<File>& w : queued) {
+    std::shared_ptr<File> f = w.lock();
+    if (f == nullptr) continue;  // gone: its pages with it
+    // A run at a time (one pwritev of up to kMaxRunPages), the file's lock
+    // released between them: a WRITE of the same file waits for one run,
+    // not for the whole queue.
+    for (bool more = true; more;) {
+      absl::Status error;
+      done += f->WriteBehindSome(kMaxRunPages, &error, &more);
+      if (!error.ok() && first_error != nullptr && first_error->ok()) {
+        *first_error = std::move(error);
+      }
+    }
+  }
+  counters_.write_behind_pages.fetch_add(done, std::memory_order_relaxed);
   return done;
 }
 
@@ -1082,6 +1123,58 @@ size_t PageCache::File::CleanOldest(size_t want, absl::Status* error) {
   return dirty.size();  // each one is clean now, or gone
 }
 
+void PageCache::File::NoteWriteBehindLocked(uint64_t offset, uint64_t end) {
+  const size_t want = cache_->write_behind_pages_;
+  if (want == 0 || end <= offset) return;
+  // A write that does not start where the last one ended starts a new run,
+  // at its first whole page.
+  if (offset != run_next_) run_first_ = (offset + kPageSize - 1) / kPageSize;
+  run_next_ = end;
+  const uint64_t run_end = end / kPageSize;  // past the last whole page
+  if (run_end < run_first_ + want) return;
+  if (behind_end_ == 0) {
+    behind_first_ = run_first_;
+    behind_end_ = run_end;
+    absl::MutexLock l(&cache_->behind_mu_);
+    cache_->behind_.push_back(weak_from_this());
+  } else {  // queued already: one range covering both
+    behind_first_ = std::min(behind_first_, run_first_);
+    behind_end_ = std::max(behind_end_, run_end);
+  }
+  run_first_ = run_end;
+}
+
+size_t PageCache::File::WriteBehindSome(size_t max_pages, absl::Status* error,
+                                        bool* more) {
+  absl::MutexLock l(&mu_);
+  *more = false;
+  if (behind_end_ == 0) return 0;
+  if (released_) {
+    behind_end_ = 0;
+    return 0;
+  }
+  std::vector<Entry*> dirty;
+  dirty.reserve(std::min<uint64_t>(max_pages, behind_end_ - behind_first_));
+  auto it = pages_.lower_bound(behind_first_);
+  for (; it != pages_.end() && it->first < behind_end_ &&
+         dirty.size() < max_pages;
+       ++it) {
+    if (it->second->dirty.load(std::memory_order_relaxed)) {
+      dirty.push_back(it->second.get());
+    }
+  }
+  if (it == pages_.end() || it->first >= behind_end_) {
+    behind_end_ = 0;  // the whole range is done
+  } else {
+    behind_first_ = it->first;
+    *more = true;
+  }
+  if (absl::Status s = CleanLocked(dirty); !s.ok() && error->ok()) {
+    *error = std::move(s);
+  }
+  return dirty.size();
+}
+
 size_t PageCache::File::CleanCandidates(absl::Span<const Candidate> cands) {
   absl::MutexLock l(&mu_);
   std::vector<Entry*> dirty;
@@ -1418,6 +1511,7 @@ absl::Status PageCache::File::Write(uint64_t offset,
         if (!data.empty()) SetSizeLocked(std::max(size_, end));
         cache_->counters_.cow_copies.fetch_add(cows, std::memory_order_relaxed);
         if (!through) {
+          NoteWriteBehindLocked(offset, end);
           std::vector<Entry*> gone;
           gone.reserve(retired.size());
           for (const auto& e : retired) gone.push_back(e.get());

@@ -32,6 +32,14 @@
 // whose dirty pages are older than an age, and more while dirty pages
 // exceed half the dirty limit; a server calls it from a timer thread.
 //
+// Write-behind (PageCacheOptions::write_behind_pages). An unstable write
+// that completes a run of that many whole pages (one large WRITE, or a
+// sequential stream of smaller ones) queues the run, and
+// `PageCache::WriteBehind()` writes it back soon after, from the server's
+// write-back thread: while its bytes are still in the CPU's caches, rather
+// than when the dirty limit forces the oldest (cold) pages out in the
+// middle of a later WRITE. The pages stay cached, clean.
+//
 // Thread-safety: thread-safe. Each file has its own lock (for its page map
 // and size); one cache-wide lock guards the LRU list. Lock order:
 // PageCache files-map lock -> File lock -> LRU lock -> PagePool's lock; no
@@ -219,6 +227,7 @@ struct PageCacheCountersOf {
                                // process (their clean pages dropped).
   C background_writebacks{};   // files written back by WriteBackDue() (age
                                // or pressure).
+  C write_behind_pages{};      // pages written back by WriteBehind().
 
   // Calls f(name, sets.counter...) for each counter; `name` as in
   // rpc::PageCacheStats.
@@ -234,6 +243,7 @@ struct PageCacheCountersOf {
     f("writeback_failed_pages", sets.writeback_failed_pages...);
     f("invalidations", sets.invalidations...);
     f("background_writebacks", sets.background_writebacks...);
+    f("write_behind_pages", sets.write_behind_pages...);
   }
 };
 
@@ -261,6 +271,11 @@ struct PageCacheOptions {
   // every operation; InfiniteDuration (the default) never, unless asked
   // (File::Revalidate).
   absl::Duration revalidate_interval = absl::InfiniteDuration();
+  // Write-behind: an unstable write that completes a run of at least this
+  // many whole pages of one file (written in one write, or by writes each
+  // starting where the last one ended) queues them for WriteBehind(). 0
+  // turns it off (pages wait for Commit, the dirty limit or WriteBackDue).
+  size_t write_behind_pages = 0;
 };
 
 class PageCache {
@@ -379,6 +394,36 @@ class PageCache {
   size_t WriteBackDue(absl::Duration max_age,
                       absl::Status* first_error = nullptr)
       ABSL_LOCKS_EXCLUDED(files_mu_);
+
+  // Write-behind, for the server's write-back thread: waits until a file
+  // has pages queued for write-behind (see PageCacheOptions::
+  // write_behind_pages), `timeout` passes or WakeWriteBehind() is called.
+  // True if pages are queued.
+  //
+  // Example:
+  //   while (!stop) {
+  //     if (cache.WaitForWriteBehind(absl::Seconds(5))) cache.WriteBehind();
+  //   }
+  bool WaitForWriteBehind(absl::Duration timeout)
+      ABSL_LOCKS_EXCLUDED(behind_mu_);
+  // Wakes a thread in WaitForWriteBehind() (e.g. to stop it).
+  //
+  // Example:
+  //   stop = true;
+  //   cache.WakeWriteBehind();
+  void WakeWriteBehind() ABSL_LOCKS_EXCLUDED(behind_mu_);
+  // Writes back the pages queued for write-behind that are still dirty, a
+  // file's run a few hundred KiB at a time (its lock is released between
+  // them, so its writers are not held up for the whole run). Errors are
+  // kept for each file's next Commit (as WriteBackDue's are) and the first
+  // is also stored in `*first_error` if given. Blocks (file I/O); call
+  // without locks. Returns how many pages it wrote back.
+  //
+  // Example:
+  //   absl::Status error;
+  //   cache.WriteBehind(&error);
+  size_t WriteBehind(absl::Status* first_error = nullptr)
+      ABSL_LOCKS_EXCLUDED(files_mu_, behind_mu_);
 
   // The revalidation interval in effect, and a new one (from any thread;
   // it applies to each file's next check).
@@ -500,6 +545,14 @@ class PageCache {
 
   std::atomic<uint64_t> charged_{0};  // pages in maps + spare pages of ops.
   PageCacheCountersOf<std::atomic<uint64_t>> counters_;
+
+  // Write-behind: files with a run queued (each once: File::behind_end_ !=
+  // 0), and whether WakeWriteBehind() was called. Taken under a File's mu_
+  // (it is the last lock taken).
+  const size_t write_behind_pages_;
+  absl::Mutex behind_mu_ ABSL_ACQUIRED_AFTER(lru_mu_);
+  std::vector<std::weak_ptr<File>> behind_ ABSL_GUARDED_BY(behind_mu_);
+  bool behind_wake_ ABSL_GUARDED_BY(behind_mu_) = false;
 };
 
 // One cached file. Obtained from PageCache::GetFile(); must be released
@@ -772,6 +825,16 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // stopped being dirty (failures are dropped, the error kept).
   size_t CleanCandidates(absl::Span<const Candidate> cands)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // After an unstable write of [offset, end) (not written through): extends
+  // or restarts the write-behind run and queues it once it is long enough.
+  void NoteWriteBehindLocked(uint64_t offset, uint64_t end)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes back up to `max_pages` dirty pages of the queued write-behind
+  // range, from its start; takes them off the range. Returns how many were
+  // written (or failed: dropped, the error kept and also in `*error`);
+  // `*more` tells whether the range still has pages.
+  size_t WriteBehindSome(size_t max_pages, absl::Status* error, bool* more)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Writes back `dirty` (dirty entries sorted by index); the failed ones
   // are dropped and the error kept (DiscardFailedLocked). Returns the
   // write-back's status.
@@ -825,6 +888,14 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   std::atomic<int64_t> dirty_since_ns_{0};
   // See unwritten_mtime_ns(). Written under mu_; reset with dirty_since_ns_.
   std::atomic<int64_t> unwritten_mtime_ns_{0};
+  // Write-behind: the run of whole pages not queued yet starts at page
+  // run_first_; the last unstable write ended at byte run_next_ (a write
+  // starting there continues the run). Pages [behind_first_, behind_end_)
+  // are queued in PageCache::behind_ (none if behind_end_ is 0).
+  uint64_t run_first_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t run_next_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t behind_first_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t behind_end_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace txbuf

@@ -1791,6 +1791,142 @@ TEST(PageCacheDirtyLimitTest, WriteBacksKeepTheLastChangesTime) {
 
 // A write that alone needs more dirty pages than the limit is written
 // through (without a sync); if that fails, nothing of it stays.
+// Write-behind: a large unstable write is queued at once and WriteBehind()
+// writes it back; the pages stay cached, clean, and the file holds them.
+TEST(PageCacheWriteBehindTest, ALargeWriteIsWrittenBehindAndStaysCached) {
+  TempDir dir;
+  PagePool pool(256 * kPageSize);
+  PageCache cache(pool, {.write_behind_pages = 16});
+  const std::string path = dir.File("large");
+  FilePtr f = MustOpen(cache, path);
+  ASSERT_NE(f, nullptr);
+  EXPECT_FALSE(cache.WaitForWriteBehind(absl::ZeroDuration()));
+  const Bytes data = Pattern(40 * kPageSize, 60);
+  ASSERT_TRUE(IsOk(f->Write(0, data, Stability::kUnstable)));
+  EXPECT_EQ(DiskSize(path), 0u);  // queued, not written yet
+  EXPECT_EQ(cache.Stats().dirty_pages, 40u);
+  EXPECT_TRUE(cache.WaitForWriteBehind(absl::ZeroDuration()));
+
+  absl::Status error;
+  EXPECT_EQ(cache.WriteBehind(&error), 40u);
+  EXPECT_TRUE(IsOk(error));
+  EXPECT_EQ(FirstDiff(DiskContent(path), data), -1);
+  const PageCacheStats st = cache.Stats();
+  EXPECT_EQ(st.dirty_pages, 0u);
+  EXPECT_EQ(st.pages, 40u);
+  EXPECT_EQ(st.write_behind_pages, 40u);
+  EXPECT_FALSE(cache.WaitForWriteBehind(absl::ZeroDuration()));
+  EXPECT_EQ(cache.WriteBehind(), 0u);  // nothing queued twice
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, data.size()), data), -1);
+  EXPECT_EQ(cache.Stats().misses, 0u);  // served from the cache
+  EXPECT_TRUE(IsOk(f->Commit()));
+}
+
+// Small writes each starting where the last ended form a run, queued once
+// it has write_behind_pages whole pages; the partial page at its end waits.
+// Writes elsewhere (random) never queue anything.
+TEST(PageCacheWriteBehindTest, SequentialWritesFormARunRandomOnesDoNot) {
+  TempDir dir;
+  PagePool pool(256 * kPageSize);
+  PageCache cache(pool, {.write_behind_pages = 8});
+  const std::string path = dir.File("stream");
+  FilePtr f = MustOpen(cache, path);
+  ASSERT_NE(f, nullptr);
+  // 1000-byte appends: page 7 ends inside the 33rd write.
+  const Bytes data = Pattern(40 * 1000, 61);
+  size_t queued_after = 0;
+  for (size_t i = 0; i < 40; ++i) {
+    ASSERT_TRUE(IsOk(f->Write(i * 1000, absl::MakeConstSpan(data).subspan(
+                                            i * 1000, 1000),
+                              Stability::kUnstable)));
+    if (queued_after == 0 && cache.WaitForWriteBehind(absl::ZeroDuration())) {
+      queued_after = i + 1;
+    }
+  }
+  EXPECT_EQ(queued_after, 33u);  // 33,000 bytes: 8 whole pages
+  // The queued run; page 8 (whole since) starts the next run, page 9 is
+  // partial.
+  EXPECT_EQ(cache.WriteBehind(), 8u);
+  EXPECT_EQ(cache.Stats().dirty_pages, 2u);
+  EXPECT_EQ(DiskSize(path), 8 * kPageSize);
+  EXPECT_EQ(FirstDiff(DiskContent(path),
+                      absl::MakeConstSpan(data).subspan(0, 8 * kPageSize)),
+            -1);
+
+  // Whole pages, but never where the last write ended: no run.
+  const std::string rpath = dir.File("random");
+  FilePtr r = MustOpen(cache, rpath);
+  ASSERT_NE(r, nullptr);
+  for (uint64_t i = 0; i < 32; ++i) {
+    const uint64_t page = (i * 37) % 64;  // scattered, none adjacent in turn
+    ASSERT_TRUE(IsOk(r->Write(page * kPageSize, Pattern(kPageSize, 62),
+                              Stability::kUnstable)));
+  }
+  EXPECT_FALSE(cache.WaitForWriteBehind(absl::ZeroDuration()));
+  EXPECT_EQ(cache.Stats().write_behind_pages, 8u);
+  EXPECT_TRUE(IsOk(f->Commit()));
+  EXPECT_TRUE(IsOk(r->Commit()));
+  EXPECT_EQ(FirstDiff(DiskContent(path), data), -1);
+}
+
+// Off unless asked (a library user's cache writes back as before), and
+// WakeWriteBehind() ends a wait with nothing queued.
+TEST(PageCacheWriteBehindTest, OffByDefaultAndAWaitCanBeWoken) {
+  TempDir dir;
+  PagePool pool(256 * kPageSize);
+  PageCache cache(pool);
+  FilePtr f = MustOpen(cache, dir.File("f"));
+  ASSERT_NE(f, nullptr);
+  ASSERT_TRUE(
+      IsOk(f->Write(0, Pattern(128 * kPageSize, 63), Stability::kUnstable)));
+  EXPECT_FALSE(cache.WaitForWriteBehind(absl::ZeroDuration()));
+  EXPECT_EQ(cache.Stats().dirty_pages, 128u);
+
+  std::atomic<bool> returned{false};
+  std::thread waiter([&] {
+    EXPECT_FALSE(cache.WaitForWriteBehind(absl::InfiniteDuration()));
+    returned = true;
+  });
+  cache.WakeWriteBehind();
+  waiter.join();  // (hangs here if the wake is lost)
+  EXPECT_TRUE(returned);
+  EXPECT_TRUE(IsOk(f->Commit()));
+}
+
+// A write-behind that fails keeps its error for the file's next Commit (as
+// any background write-back does) and drops what it could not store; a
+// file gone before the write-behind runs is skipped.
+TEST(PageCacheWriteBehindTest, FailuresGoToTheNextCommitAndGoneFilesAreSkipped) {
+  TempDir dir;
+  PagePool pool(256 * kPageSize);
+  PageCache cache(pool, {.write_behind_pages = 4});
+  const std::string path = dir.File("broken");
+  FilePtr f = MustOpen(cache, path);
+  ASSERT_NE(f, nullptr);
+  ASSERT_TRUE(
+      IsOk(f->Write(0, Pattern(8 * kPageSize, 64), Stability::kUnstable)));
+  BreakWrites(*f, path);
+  absl::Status error;
+  EXPECT_EQ(cache.WriteBehind(&error), 8u);
+  EXPECT_FALSE(error.ok());
+  EXPECT_EQ(cache.Stats().dirty_pages, 0u);
+  EXPECT_EQ(cache.Stats().writeback_failed_pages, 8u);
+  RepairWrites(*f, path);
+  EXPECT_FALSE(f->Commit().ok());  // reported once
+  EXPECT_TRUE(IsOk(f->Commit()));
+  EXPECT_EQ(f->size(), 0u);  // nothing it could not store
+
+  const std::string gpath = dir.File("gone");
+  FilePtr g = MustOpen(cache, gpath);
+  ASSERT_NE(g, nullptr);
+  ASSERT_TRUE(
+      IsOk(g->Write(0, Pattern(8 * kPageSize, 65), Stability::kUnstable)));
+  cache.Forget(KeyOf(gpath));
+  g.reset();
+  EXPECT_EQ(cache.WriteBehind(), 0u);
+  EXPECT_EQ(cache.Stats().dirty_pages, 0u);
+}
+
 TEST(PageCacheDirtyLimitTest, WriteLargerThanTheLimitIsWrittenThrough) {
   TempDir dir;
   PagePool pool(64 * kPageSize);

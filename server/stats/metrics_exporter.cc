@@ -260,6 +260,10 @@ std::vector<MetricFamily> MetricsExporter::Families(const rpc::StatsResult& r) {
   out.push_back(One("txbuf_page_cache_background_writebacks_total",
                     "Files written back without COMMIT (age or pressure)",
                     kCounter, d(pc.background_writebacks())));
+  out.push_back(One("txbuf_page_cache_write_behind_pages_total",
+                    "Pages written back soon after a sequential or large "
+                    "write (write-behind)",
+                    kCounter, d(pc.write_behind_pages())));
   out.push_back(One("txbuf_page_cache_writeback_failed_pages_total",
                     "Dirty pages lost to write-back errors", kCounter,
                     d(pc.writeback_failed_pages())));
