@@ -415,12 +415,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   size_t pages = o.cache_bytes / kPageSize;
   // Keep a tenth of the pool for staging pages and copy-on-write copies.
   s->cache_ = std::make_unique<PageCache>(
-      *s->pool_,
-      PageCacheOptions{
-          .max_pages = pages - pages / 10,
-          .revalidate_interval = o.revalidate_interval,
-          .write_behind_pages =
-              static_cast<size_t>(o.write_behind_bytes / kPageSize)});
+      *s->pool_, PageCacheOptions{.max_pages = pages - pages / 10,
+                                  .revalidate_interval = o.revalidate_interval,
+                                  .write_behind_pages = static_cast<size_t>(
+                                      o.write_behind_bytes / kPageSize)});
   // Each export gets an equal share of the descriptors.
   const size_t fd_share =
       static_cast<size_t>(std::max<uint64_t>(fd_budget / o.exports.size(), 64));
@@ -596,8 +594,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       << ", budget " << o.budget << ", max-connections " << o.max_connections
       << ", revalidate " << absl::FormatDuration(o.revalidate_interval)
       << ", dirty-expire " << absl::FormatDuration(o.dirty_expire)
-      << ", write-behind " << o.write_behind_bytes
-      << ", log level " << LogLevelName(GetLogLevel())
+      << ", write-behind " << o.write_behind_bytes << ", log level "
+      << LogLevelName(GetLogLevel())
       << (s->metrics_ != nullptr
               ? "; metrics on http://" + s->metrics_->address() + "/metrics"
               : std::string());

@@ -1836,8 +1836,8 @@ TEST(PageCacheWriteBehindTest, SequentialWritesFormARunRandomOnesDoNot) {
   const Bytes data = Pattern(40 * 1000, 61);
   size_t queued_after = 0;
   for (size_t i = 0; i < 40; ++i) {
-    ASSERT_TRUE(IsOk(f->Write(i * 1000, absl::MakeConstSpan(data).subspan(
-                                            i * 1000, 1000),
+    ASSERT_TRUE(IsOk(f->Write(i * 1000,
+                              absl::MakeConstSpan(data).subspan(i * 1000, 1000),
                               Stability::kUnstable)));
     if (queued_after == 0 && cache.WaitForWriteBehind(absl::ZeroDuration())) {
       queued_after = i + 1;
@@ -1896,7 +1896,8 @@ TEST(PageCacheWriteBehindTest, OffByDefaultAndAWaitCanBeWoken) {
 // A write-behind that fails keeps its error for the file's next Commit (as
 // any background write-back does) and drops what it could not store; a
 // file gone before the write-behind runs is skipped.
-TEST(PageCacheWriteBehindTest, FailuresGoToTheNextCommitAndGoneFilesAreSkipped) {
+TEST(PageCacheWriteBehindTest,
+     FailuresGoToTheNextCommitAndGoneFilesAreSkipped) {
   TempDir dir;
   PagePool pool(256 * kPageSize);
   PageCache cache(pool, {.write_behind_pages = 4});
