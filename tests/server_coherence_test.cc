@@ -484,6 +484,11 @@ TEST_F(CoherenceTest, FlagsHelpAndErrorsNameTheFlagOrKey) {
   r = RunTxbufd(exp + " --cache-size 4X");
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_THAT(r.out, HasSubstr("bad value for --cache-size: '4X'"));
+  // A repeated --export names the flag (RepeatedExportStopsTheStart:
+  // every repeated form stops the start).
+  r = RunTxbufd(exp + exp);
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--export given twice"));
 
   TempDir etc;
   const std::string conf = etc.Join("txbufd.conf");
@@ -493,7 +498,9 @@ TEST_F(CoherenceTest, FlagsHelpAndErrorsNameTheFlagOrKey) {
             ":2: no-such-option: unknown key"},
            {"threads = \"many\"\n", ":1: threads: bad value"},
            {"read-only = \"yes\"\n", ":1: read-only: takes true or false"},
-           {"\nconfig = \"x\"\n", ":2: config: not allowed in the file"}}) {
+           {"\nconfig = \"x\"\n", ":2: config: not allowed in the file"},
+           {"[[export]]\nname = \"x\"\npath = \"/\"\nwho = 1\n",
+            ":4: who: unknown key in [[export]]"}}) {
     WriteFile(conf, text);
     r = RunTxbufd(exp + " --config " + conf);
     EXPECT_EQ(r.exit_code, 2) << text << r.out;
