@@ -141,6 +141,11 @@ install(FILES ${PROJECT_BINARY_DIR}/txbuf.pc
 #                                       (the .deb), PREFIX/etc/txbuf/ otherwise
 #   share/man/man{1,5,8}/               txbuf(1), txbuf-bench(1),
 #                                       txbufd.conf(5), txbufd(8)
+#   share/doc/txbuf/examples/txbufd.service.d/squash.conf
+#                                       the drop-in an operator copies to
+#                                       /etc/systemd/system/txbufd.service.d/
+#                                       for squash-uid/squash-gid (not
+#                                       active where it is installed)
 # The unit names the installed binary and configuration file, so it is
 # written at install time, when the prefix is known (cpack installs with
 # its own): configured into the build tree, then installed with
@@ -157,6 +162,8 @@ foreach(page IN LISTS TXBUF_MAN_PAGES)
           DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section})
 endforeach()
 install(FILES dist/sysusers.d/txbuf.conf DESTINATION lib/sysusers.d)
+install(FILES dist/txbufd.service.d/squash.conf
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/txbufd.service.d)
 install(CODE "
   set(prefix \"\${CMAKE_INSTALL_PREFIX}\")
   if(prefix STREQUAL \"/usr\")

@@ -142,7 +142,7 @@ class TxSocket final : private SendEngineHost {
   // SendEngineHost (and fd() above).
   void OnSubmitDone(const SubmitResult& r) override;
   void OnRoom() override { Pump(); }
-  void OnNotification(bool) override {}
+  void OnNotification(bool, uint64_t) override {}
   void OnSettled() override { MaybeFinishClose(); }
   void OnErrorQueueEmpty() override;
 

@@ -540,6 +540,13 @@ TEST_F(AutoSocketTest, ProbesBothKindsAndChoosesByMeasuredCost) {
   EXPECT_GE(c.txbufs, 8u) << "the probe's copy block";
   EXPECT_GE(z.txbufs, 8u) << "the probe's zero-copy block";
   EXPECT_EQ(z.zc_copied, z.zc_notifications) << "loopback always copies";
+  // auto's own figures are what it sent through both (issue 14: its bytes
+  // and notifications were always 0).
+  EXPECT_GT(a.bytes, uint64_t{kSends} * (128 << 10));
+  EXPECT_EQ(a.bytes, c.bytes + z.bytes);
+  EXPECT_EQ(a.zc_notifications, z.zc_notifications);
+  EXPECT_GT(a.zc_notifications, 0u);
+  EXPECT_EQ(a.zc_copied, z.zc_copied);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, TxSocketTest,

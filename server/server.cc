@@ -3,11 +3,13 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -199,18 +201,50 @@ bool ValidExportName(absl::string_view name) {
   return true;
 }
 
-// Squashing chowns what clients create: only root may give files away.
+// What squashing to other ids takes, beside root: giving files away
+// (CAP_CHOWN), then reading, writing and creating in what now belongs to
+// someone else (CAP_DAC_OVERRIDE), and changing its mode and times
+// (CAP_FOWNER). dist/txbufd.service.d/squash.conf grants exactly these.
+constexpr struct {
+  int cap;
+  const char* name;
+} kSquashCapabilities[] = {{CAP_CHOWN, "CAP_CHOWN"},
+                           {CAP_DAC_OVERRIDE, "CAP_DAC_OVERRIDE"},
+                           {CAP_FOWNER, "CAP_FOWNER"}};
+
+// Whether the calling thread's effective set holds `cap`.
+bool HasEffectiveCapability(int cap) {
+  __user_cap_header_struct header{};
+  header.version = _LINUX_CAPABILITY_VERSION_3;
+  header.pid = 0;
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  if (syscall(SYS_capget, &header, data) != 0) return false;
+  return (data[cap / 32].effective & (1u << (cap % 32))) != 0;
+}
+
+// Squashing chowns what clients create: txbufd needs root or the
+// capabilities of kSquashCapabilities. Checked once at start, so that a
+// missing one is one clear line, not every CREATE failing.
 absl::Status CheckSquashPossible(const std::vector<ExportConfig>& exports) {
-  if (geteuid() == 0) return absl::OkStatus();
   for (const ExportConfig& e : exports) {
-    if ((e.squash_uid.has_value() && *e.squash_uid != geteuid()) ||
-        (e.squash_gid.has_value() && *e.squash_gid != getegid())) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "export '", e.name,
-          "': squash-uid/squash-gid need txbufd to run "
-          "as root (it gives what clients create to that owner), not as uid ",
-          geteuid(), " (drop --user, or squash to its own ids)"));
+    if ((!e.squash_uid.has_value() || *e.squash_uid == geteuid()) &&
+        (!e.squash_gid.has_value() || *e.squash_gid == getegid())) {
+      continue;
     }
+    std::vector<std::string> missing;
+    for (const auto& c : kSquashCapabilities) {
+      if (!HasEffectiveCapability(c.cap)) missing.push_back(c.name);
+    }
+    if (missing.empty()) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "export '", e.name,
+        "': squash-uid/squash-gid need root or the capabilities CAP_CHOWN, "
+        "CAP_DAC_OVERRIDE and CAP_FOWNER; txbufd runs as uid ",
+        geteuid(), " without ", absl::StrJoin(missing, ", "),
+        ": under systemd, install the drop-in "
+        "/etc/systemd/system/txbufd.service.d/squash.conf (from "
+        "/usr/share/doc/txbuf/examples/; docs/OPERATING.md, \"Squashing under "
+        "the unit\"), or squash to txbufd's own ids"));
   }
   return absl::OkStatus();
 }

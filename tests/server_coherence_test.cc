@@ -6,6 +6,7 @@
 // Unstable writes reach the disk without COMMIT, and no signal a service
 // manager sends loses them.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -289,6 +290,45 @@ TEST_F(CoherenceTest, UnstableWritesReachTheDiskWithoutCommit) {
   })) << Stats().page_cache().ShortDebugString();
 }
 
+// Issue 14 (Observe): a write-back error is in the log. The data are
+// accepted unstable, then txbufd's file-size limit (RLIMIT_FSIZE, through
+// prlimit; SIGXFSZ ignored, inherited through exec) drops under them, and a
+// SIGHUP shortens dirty-expire: the background write-back fails with EFBIG,
+// says so in an error line, and the file's COMMIT reports it.
+TEST_F(CoherenceTest, BackgroundWriteBackErrorsAreLogged) {
+  TempDir etc;
+  const std::string conf = etc.Join("txbufd.conf");
+  const std::string log = etc.Join("txbufd.log");
+  WriteFile(conf, "dirty-expire = 3600\nwriteback-interval = 0.1\n");
+  WriteFile(dir_.Join("big.bin"), "");
+  StartServer(
+      {"--config", conf},
+      {.stderr_path = log,
+       .wrapper = {"/bin/sh", "-c", "trap '' XFSZ; exec \"$0\" \"$@\""}});
+  RawClient c = Connect();
+  const std::string chunk(256 << 10, 'x');
+  for (uint64_t off = 0; off < (1u << 20); off += chunk.size()) {
+    rpc::Request r = At("big.bin");
+    rpc::Write* w = r.add_ops()->mutable_write();
+    w->set_offset(off);
+    w->set_length(chunk.size());
+    w->set_stable(rpc::STABILITY_UNSTABLE);
+    ASSERT_EQ(Call(c, r, chunk).reply.status(), rpc::STATUS_OK) << off;
+  }
+  const rlimit small{64 << 10, 64 << 10};
+  ASSERT_EQ(prlimit(server_->pid(), RLIMIT_FSIZE, &small, nullptr), 0);
+  WriteFile(conf, "dirty-expire = 0.1\nwriteback-interval = 0.1\n");
+  ASSERT_EQ(kill(server_->pid(), SIGHUP), 0);
+  auto logged = [&] { return ReadFileOrDie(log); };
+  ASSERT_TRUE(WaitFor([&] {
+    return absl::StrContains(logged(), "background write-back: ");
+  })) << logged();
+  EXPECT_THAT(logged(), HasSubstr("(kept for the file's next COMMIT)"));
+  rpc::Request commit = At("big.bin");
+  commit.add_ops()->mutable_commit();
+  EXPECT_NE(Call(c, commit).reply.status(), rpc::STATUS_OK);
+}
+
 // Issue 10 item 3: no signal a service manager sends loses acknowledged
 // unstable data. SIGHUP keeps the server (and the data) alive; SIGINT and
 // SIGQUIT drain and write back like SIGTERM, exit 0.
@@ -484,6 +524,11 @@ TEST_F(CoherenceTest, FlagsHelpAndErrorsNameTheFlagOrKey) {
   r = RunTxbufd(exp + " --cache-size 4X");
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_THAT(r.out, HasSubstr("bad value for --cache-size: '4X'"));
+  // A repeated --export names the flag (RepeatedExportStopsTheStart:
+  // every repeated form stops the start).
+  r = RunTxbufd(exp + exp);
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--export given twice"));
 
   TempDir etc;
   const std::string conf = etc.Join("txbufd.conf");
@@ -493,7 +538,9 @@ TEST_F(CoherenceTest, FlagsHelpAndErrorsNameTheFlagOrKey) {
             ":2: no-such-option: unknown key"},
            {"threads = \"many\"\n", ":1: threads: bad value"},
            {"read-only = \"yes\"\n", ":1: read-only: takes true or false"},
-           {"\nconfig = \"x\"\n", ":2: config: not allowed in the file"}}) {
+           {"\nconfig = \"x\"\n", ":2: config: not allowed in the file"},
+           {"[[export]]\nname = \"x\"\npath = \"/\"\nwho = 1\n",
+            ":4: who: unknown key in [[export]]"}}) {
     WriteFile(conf, text);
     r = RunTxbufd(exp + " --config " + conf);
     EXPECT_EQ(r.exit_code, 2) << text << r.out;

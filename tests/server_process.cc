@@ -106,6 +106,13 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe");
   std::string bin = TxbufdPath();
+  // The command line, made before fork (the child only execs it).
+  std::vector<std::string> wrapper = options.wrapper;
+  std::vector<char*> argv;
+  for (auto& a : wrapper) argv.push_back(a.data());
+  argv.push_back(bin.data());
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) return ErrnoStatus(errno, "fork");
@@ -137,12 +144,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     asan += ":quarantine_size_mb=2:thread_local_quarantine_size_kb=64";
     setenv("ASAN_OPTIONS", asan.c_str(), 1);
 #endif
-    std::vector<char*> argv;
-    argv.push_back(bin.data());
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
-    std::perror("execv txbufd");
+    execv(argv[0], argv.data());
+    std::perror(argv[0]);
     _exit(127);
   }
   close(out[1]);

@@ -62,6 +62,9 @@ struct ProcessOptions {
   // Add --listen 127.0.0.1:0 when `args` have no --listen (false: the
   // --config file's `listen`, or the default port, is used).
   bool add_listen = true;
+  // A command that runs txbufd, its path and arguments appended (e.g.
+  // {"/usr/bin/setpriv", "--reuid", "1234", ...}); empty: txbufd itself.
+  std::vector<std::string> wrapper;
 };
 
 class ServerProcess {

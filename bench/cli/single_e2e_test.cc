@@ -182,6 +182,10 @@ TEST_F(BenchSingleE2eTest, HelpDocumentsEveryFlagAndTheSizes) {
   EXPECT_THAT(o.out, HasSubstr("  --size=BYTES, --bs=BYTES  (default 4K)\n"));
   EXPECT_THAT(o.out,
               HasSubstr("  --duration=SECS, --runtime=SECS  (default 10)"));
+  // -h is --help (issue 14: -h/--help exit 0 on every binary).
+  Outcome h = Bench("-h");
+  EXPECT_EQ(h.exit_code, 0) << h.out;
+  EXPECT_EQ(h.out, o.out);
 }
 
 // Unknown flags are rejected by name, wherever they are, with exit 2 and

@@ -49,7 +49,10 @@ void AutoEngine::Begin(const TxBuf& tx) {
 // between (smaller txbufs included). See auto_policy.h.
 void AutoEngine::End(uint64_t bytes, bool backlogged) {
   head_->End(bytes, backlogged);
+  // What auto sent, also counted under the engine it chose: txbufs, bytes,
+  // notifications (OnNotification) and errors (Count).
   counters_.txbufs.fetch_add(1, std::memory_order_relaxed);
+  counters_.bytes.fetch_add(bytes, std::memory_order_relaxed);
   if (!measured_) {
     measure_bytes_ += bytes;
     return;
@@ -69,9 +72,18 @@ void AutoEngine::Abort() {
   zerocopy_->Abort();
 }
 
-void AutoEngine::OnNotification(bool copied) {
+const SubmitResult& AutoEngine::Count(const SubmitResult& r) {
+  if (r.next == SubmitResult::Next::kFailed) {
+    counters_.errors.fetch_add(1, std::memory_order_relaxed);
+  }
+  return r;
+}
+
+void AutoEngine::OnNotification(bool copied, uint64_t sends) {
+  counters_.zc_notifications.fetch_add(sends, std::memory_order_relaxed);
+  if (copied) counters_.zc_copied.fetch_add(sends, std::memory_order_relaxed);
   policy_.OnNotification(copied);
-  host_.OnNotification(copied);
+  host_.OnNotification(copied, sends);
 }
 
 }  // namespace txbuf

@@ -32,7 +32,7 @@ class AutoEngine final : public SendEngine, private SendEngineHost {
   EngineKind kind() const override { return EngineKind::kAuto; }
   void Begin(const TxBuf& tx) override;
   SubmitResult Submit(const TxBuf& view) override {
-    return head_->Submit(view);
+    return Count(head_->Submit(view));
   }
   void End(uint64_t bytes, bool backlogged) override;
   size_t outstanding() const override {
@@ -50,13 +50,18 @@ class AutoEngine final : public SendEngine, private SendEngineHost {
  private:
   // SendEngineHost, for the two engines: passed on to the socket's host.
   int fd() const override { return host_.fd(); }
-  void OnSubmitDone(const SubmitResult& r) override { host_.OnSubmitDone(r); }
+  void OnSubmitDone(const SubmitResult& r) override {
+    host_.OnSubmitDone(Count(r));
+  }
   void OnRoom() override { host_.OnRoom(); }
-  void OnNotification(bool copied) override;
+  void OnNotification(bool copied, uint64_t sends) override;
   void OnSettled() override { host_.OnSettled(); }
   void OnErrorQueueEmpty() override { host_.OnErrorQueueEmpty(); }
 
   SendEngineSetup ForEngines(const SendEngineSetup& setup);
+  // Counts a failed submission under auto too (the socket counts it under
+  // the engine that made it); returns `r`.
+  const SubmitResult& Count(const SubmitResult& r);
 
   SendEngineHost& host_;
   EngineCounters& counters_;

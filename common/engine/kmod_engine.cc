@@ -42,7 +42,7 @@ class KmodEngine::SocketEngine final : public SendEngine {
   void OnCompletion(bool copied) {
     counters_.zc_notifications.fetch_add(1, std::memory_order_relaxed);
     if (copied) counters_.zc_copied.fetch_add(1, std::memory_order_relaxed);
-    host_.OnNotification(copied);
+    host_.OnNotification(copied, 1);
     --ops_;
     host_.OnSettled();
   }

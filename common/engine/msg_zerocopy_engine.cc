@@ -94,7 +94,7 @@ void MsgZerocopyEngine::DrainErrqueue() {
       uint64_t ids = static_cast<uint32_t>(hi - lo) + uint64_t{1};
       counters_.zc_notifications.fetch_add(ids, std::memory_order_relaxed);
       if (copied) counters_.zc_copied.fetch_add(ids, std::memory_order_relaxed);
-      host_.OnNotification(copied);
+      host_.OnNotification(copied, ids);
       tracker_.Complete(lo, hi, copied);  // destructors may run here.
     }
   }

@@ -58,8 +58,9 @@ class SendEngineHost {
   virtual void OnSubmitDone(const SubmitResult& r) = 0;
   // The engine has room again after a kWait.
   virtual void OnRoom() = 0;
-  // A zero-copy notification arrived; `copied`: the kernel copied after all.
-  virtual void OnNotification(bool copied) = 0;
+  // A zero-copy notification arrived for `sends` submissions (msg_zerocopy
+  // reports a range at once); `copied`: the kernel copied after all.
+  virtual void OnNotification(bool copied, uint64_t sends) = 0;
   // Notifications arrived or a wait on the socket ended: outstanding() and
   // waiting_on_socket() may have changed (the close may finish).
   virtual void OnSettled() = 0;

@@ -130,7 +130,7 @@ void UringZcEngine::OnNotification(SendOp* op, const io_uring_cqe& cqe) {
     counters_.zc_copied.fetch_add(1, std::memory_order_relaxed);
     internal::TxBufEngineAccess::MarkCopied(op->hold);
   }
-  host_.OnNotification(copied);
+  host_.OnNotification(copied, 1);
   --ops_;
   delete op;  // drops the hold: the destructor may run here.
   host_.OnSettled();

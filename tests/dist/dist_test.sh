@@ -2,11 +2,14 @@
 # The service files of dist/, checked from the outside (CTest: dist_*,
 # label "dist").
 #
-#   dist_test.sh unit UNIT_IN TXBUFD
+#   dist_test.sh unit UNIT_IN TXBUFD [DROPIN]
 #     the unit (dist/systemd/txbufd.service.in, written as `cmake --install`
 #     writes it, with TXBUFD's directory as the binaries') has the hardening
 #     docs/OPERATING.md promises, and `systemd-analyze verify` accepts it
-#     (skipped, exit 77, where systemd-analyze is missing).
+#     (skipped, exit 77, where systemd-analyze is missing); then with the
+#     drop-in DROPIN (dist/txbufd.service.d/squash.conf) in
+#     txbufd.service.d/: verify accepts both, and systemd's view of the unit
+#     has exactly the capabilities squashing needs, ambient and bounding.
 #   dist_test.sh config CONFIG_FILE TXBUFD
 #     txbufd starts with the example configuration, every commented key
 #     uncommented too (paths replaced by temporary ones, a free port), and
@@ -48,7 +51,7 @@ long_options() {
 }
 
 unit_mode() {
-  local unit_in=${1:?UNIT_IN} txbufd=${2:?TXBUFD}
+  local unit_in=${1:?UNIT_IN} txbufd=${2:?TXBUFD} dropin=${3:-}
   [ -f "$unit_in" ] || fail "$unit_in: no such file"
   local unit=$tmp/txbufd.service
   sed -e "s|@TXBUF_BINDIR@|$(dirname "$txbufd")|g" \
@@ -80,6 +83,27 @@ unit_mode() {
   [ "$rc" -eq 0 ] && [ -z "$mine" ] ||
     fail "systemd-analyze verify (exit $rc): $out"
   echo "dist_test: unit: systemd-analyze verify passed"
+  [ -n "$dropin" ] || return 0
+  [ -f "$dropin" ] || fail "$dropin: no such file"
+  mkdir "$tmp/txbufd.service.d"
+  cp "$dropin" "$tmp/txbufd.service.d/"
+  rc=0
+  out=$(SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no "$unit" 2>&1) ||
+    rc=$?
+  mine=$(grep -E 'txbufd.service|squash.conf' <<<"$out" || true)
+  [ "$rc" -eq 0 ] && [ -z "$mine" ] ||
+    fail "systemd-analyze verify with $(basename "$dropin") (exit $rc): $out"
+  # At the debug level verify dumps the unit as systemd sees it, the
+  # drop-in merged in.
+  local dump caps="cap_chown cap_dac_override cap_fowner"
+  dump=$(SYSTEMD_LOG_LEVEL=debug systemd-analyze verify --man=no "$unit" 2>&1 || true)
+  for want in "DropIn Path: $tmp/txbufd.service.d/$(basename "$dropin")" \
+              "CapabilityBoundingSet: $caps" "AmbientCapabilities: $caps" \
+              'User: txbuf'; do
+    grep -qxF "$want" <(sed -E 's/^[[:space:]]+//' <<<"$dump") ||
+      fail "with $(basename "$dropin"), systemd's view lacks '$want'"
+  done
+  echo "dist_test: unit: with $(basename "$dropin"): verify passed, capabilities $caps"
 }
 
 # start_txbufd CONFIG ARGS...: starts txbufd, waits for "listening on";

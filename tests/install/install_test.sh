@@ -113,7 +113,8 @@ consumer_mode() {
   # The service files: the unit names this prefix's txbufd and configuration.
   for f in etc/txbuf/txbufd.conf lib/sysusers.d/txbuf.conf \
            share/man/man1/txbuf.1 share/man/man1/txbuf-bench.1 \
-           share/man/man5/txbufd.conf.5 share/man/man8/txbufd.8; do
+           share/man/man5/txbufd.conf.5 share/man/man8/txbufd.8 \
+           share/doc/txbuf/examples/txbufd.service.d/squash.conf; do
     [ -f "$prefix/$f" ] || fail "$f not installed"
   done
   grep -qx "ExecStart=$prefix/bin/txbufd --config $prefix/etc/txbuf/txbufd.conf" \
@@ -213,7 +214,8 @@ deb_mode() {
   for f in ./etc/txbuf/txbufd.conf ./usr/lib/systemd/system/txbufd.service \
            ./usr/lib/sysusers.d/txbuf.conf ./usr/share/man/man8/txbufd.8 \
            ./usr/share/man/man5/txbufd.conf.5 ./usr/share/man/man1/txbuf.1 \
-           ./usr/share/man/man1/txbuf-bench.1; do
+           ./usr/share/man/man1/txbuf-bench.1 \
+           ./usr/share/doc/txbuf/examples/txbufd.service.d/squash.conf; do
     grep -qx "$f" "$tmp/contents" || fail "$f not in the package"
   done
   dpkg-deb --fsys-tarfile "$deb" |
