@@ -288,7 +288,7 @@ class Compound {
 class CompoundReply {
  public:
   CompoundReply() = default;
-  // A reply and its payload (copied). `failing_op` describes the request's
+  // A reply and a copy of `payload`. `failing_op` describes the request's
   // op at index results_size() - 1 for status(), e.g. "LOOKUP 'a/b'".
   //
   // Example (tests):
