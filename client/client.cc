@@ -225,7 +225,8 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
                   p->OnClosing(c, why);
                 },
             .on_closed = [p](Connection* c) { p->OnClosed(c); },
-        }));
+        },
+        p->rx));
   }
   std::unique_ptr<Client> client(new Client(std::move(impl)));
 
@@ -321,6 +322,8 @@ absl::StatusOr<CompoundReply> Client::Call(Compound compound) {
 MemoryStatsSnapshot Client::memory_stats() const {
   return impl_->stats.Snapshot();
 }
+
+ReceiveStats Client::receive_stats() const { return impl_->rx.Snapshot(); }
 
 const rpc::Hello& Client::hello() const { return impl_->hello; }
 

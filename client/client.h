@@ -97,6 +97,25 @@ struct ClientOptions {
 // that called GetFile/PutFile.
 using ProgressCallback = std::function<void(uint64_t done, uint64_t total)>;
 
+// How a client received its replies' payloads (Client::receive_stats()).
+// Counters since the client started, over all its connections.
+struct ReceiveStats {
+  // Payloads handed to their CompoundReply in place: a slice of the receive
+  // buffer (kReplySliceMinBytes and more).
+  uint64_t payloads_sliced = 0;
+  uint64_t payload_bytes_sliced = 0;
+  // Payloads copied out of the receive buffer (smaller ones).
+  uint64_t payloads_copied = 0;
+  uint64_t payload_bytes_copied = 0;
+  // Receive buffers allocated, and taken back once the replies holding them
+  // were dropped.
+  uint64_t buffers_allocated = 0;
+  uint64_t buffers_reused = 0;
+  // Bytes of not yet complete replies copied into a new receive buffer
+  // because replies still held the old one.
+  uint64_t bytes_carried = 0;
+};
+
 // A Submit() completion. Receives a CompoundReply whenever the server
 // answered (even if an op failed: see CompoundReply::status()), or a
 // transport error: Unavailable (connection lost or none left),
@@ -287,6 +306,13 @@ class Client {
   // Example:
   //   uint64_t pinned = client->memory_stats().pinned_bytes;
   MemoryStatsSnapshot memory_stats() const;
+
+  // How reply payloads were received: sliced in place or copied
+  // (kReplySliceMinBytes, client/compound.h), and the receive buffers.
+  //
+  // Example:
+  //   uint64_t copied = client->receive_stats().payload_bytes_copied;
+  ReceiveStats receive_stats() const;
 
   // The server's Hello (limits) on the first connection.
   //

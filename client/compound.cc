@@ -1,6 +1,5 @@
 #include "client/compound.h"
 
-#include <cstring>
 #include <limits>
 #include <utility>
 
@@ -221,13 +220,10 @@ std::string OpDescription(const rpc::Op& op) {
 CompoundReply::CompoundReply(rpc::Reply reply, absl::string_view payload,
                              std::string failing_op)
     : reply_(std::move(reply)),
-      payload_size_(payload.size()),
-      failing_op_(std::move(failing_op)) {
-  if (!payload.empty()) {
-    payload_.reset(new std::byte[payload.size()]);
-    std::memcpy(payload_.get(), payload.data(), payload.size());
-  }
-}
+      payload_(
+          OwnedBytes::Copy({reinterpret_cast<const std::byte*>(payload.data()),
+                            payload.size()})),
+      failing_op_(std::move(failing_op)) {}
 
 absl::Status CompoundReply::status(int expected_results) const {
   if (reply_.status() != rpc::STATUS_OK) {
@@ -264,11 +260,12 @@ absl::Span<const std::byte> CompoundReply::ReadData(int i) const {
     return {};
   }
   const rpc::ReadResult& r = reply_.results(i).read();
-  if (r.payload_offset() > payload_size_ ||
-      r.length() > payload_size_ - r.payload_offset()) {
+  const size_t payload_size = payload_.size();
+  if (r.payload_offset() > payload_size ||
+      r.length() > payload_size - r.payload_offset()) {
     return {};
   }
-  return {payload_.get() + r.payload_offset(), r.length()};
+  return {payload_.data() + r.payload_offset(), r.length()};
 }
 
 absl::string_view CompoundReply::ReadString(int i) const {
@@ -280,13 +277,14 @@ absl::Status CompoundReply::Validate() const {
   for (int i = 0; i < reply_.results_size(); ++i) {
     if (!reply_.results(i).has_read()) continue;
     const rpc::ReadResult& r = reply_.results(i).read();
-    if (r.payload_offset() > payload_size_ ||
-        r.length() > payload_size_ - r.payload_offset()) {
+    const size_t payload_size = payload_.size();
+    if (r.payload_offset() > payload_size ||
+        r.length() > payload_size - r.payload_offset()) {
       return absl::DataLossError(absl::StrFormat(
           "malformed reply %d: READ result %d has bytes [%d, %d) outside "
           "the %d-byte payload",
           reply_.id(), i, r.payload_offset(), r.payload_offset() + r.length(),
-          payload_size_));
+          payload_size));
     }
   }
   return absl::OkStatus();
@@ -336,16 +334,11 @@ absl::StatusOr<TxBuf> CompoundAccess::BuildRequestFrame(
   return tx;
 }
 
-CompoundReply CompoundAccess::MakeReply(rpc::Reply reply,
-                                        absl::Span<const std::byte> payload,
+CompoundReply CompoundAccess::MakeReply(rpc::Reply reply, OwnedBytes payload,
                                         const rpc::Request* request) {
   CompoundReply r;
   r.reply_ = std::move(reply);
-  r.payload_size_ = payload.size();
-  if (!payload.empty()) {
-    r.payload_.reset(new std::byte[payload.size()]);
-    std::memcpy(r.payload_.get(), payload.data(), payload.size());
-  }
+  r.payload_ = std::move(payload);
   int failed = r.reply_.results_size() - 1;
   if (request != nullptr && r.reply_.status() != rpc::STATUS_OK &&
       failed >= 0 && failed < request->ops_size()) {

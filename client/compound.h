@@ -15,11 +15,18 @@
 // unsent. Until then the caller must neither change nor free the buffer.
 //
 // A `CompoundReply` is the server's answer: the parsed `rpc::Reply` and the
-// reply payload (owned), with helpers to read each op's result, the data of
-// each READ, and an absl::Status for the failing op.
+// reply payload, with helpers to read each op's result, the data of each
+// READ, and an absl::Status for the failing op. The payload is an
+// `OwnedBytes`: for a large payload (client::kReplySliceMinBytes and more)
+// it is the slice of the client's receive buffer the bytes arrived in, held
+// by a reference to that buffer, not a copy; a smaller one is copied out, so
+// that holding many small replies pins only their own bytes. Either way the
+// bytes stay valid and unchanged while the reply lives, and dropping the
+// reply (on any thread) releases them.
 //
 // Thread-safety: thread-compatible. A Compound may be built on any thread and
-// handed to Client::Submit(); a CompoundReply may be read from any thread.
+// handed to Client::Submit(); a CompoundReply may be read and destroyed on
+// any thread.
 #ifndef TXBUF_CLIENT_COMPOUND_H_
 #define TXBUF_CLIENT_COMPOUND_H_
 
@@ -42,6 +49,15 @@ namespace txbuf::client {
 namespace internal {
 class CompoundAccess;
 }  // namespace internal
+
+// Reply payloads of this many bytes and more are handed to the CompoundReply
+// in place, as a slice of the receive buffer they arrived in (no copy); the
+// slice keeps that whole buffer (up to about 1 MiB for 1 MiB READs, at most
+// the largest reply frame received plus 256 KiB) from being reused or freed
+// until the reply is dropped. Smaller payloads are copied, so a caller that
+// holds many small replies holds only their bytes. Client::receive_stats()
+// counts both.
+inline constexpr size_t kReplySliceMinBytes = 64 * 1024;
 
 // A time value for SetAttrArgs meaning "the server's current time".
 inline constexpr int64_t kTimeNow = -1;
@@ -272,7 +288,7 @@ class Compound {
 class CompoundReply {
  public:
   CompoundReply() = default;
-  // A reply and its payload (copied). `failing_op` describes the request's
+  // A reply and a copy of `payload`. `failing_op` describes the request's
   // op at index results_size() - 1 for status(), e.g. "LOOKUP 'a/b'".
   //
   // Example (tests):
@@ -327,9 +343,10 @@ class CompoundReply {
   const rpc::OpResult& result(int i) const { return reply_.results(i); }
 
   // The data of the READ at op index `i`: a view of the reply payload, valid
-  // while this CompoundReply lives. Empty if op `i` is not a READ result.
-  // Ranges are checked against the payload when the reply arrives
-  // (Validate()).
+  // (and unchanged) while this CompoundReply lives; for large replies it
+  // points into the buffer the bytes were received into (no copy). Empty if op
+  // `i` is not a READ result. Ranges are checked against the payload when the
+  // reply arrives (Validate()).
   //
   // Example:
   //   c.PutRootFh().Lookup("f").Read(0, 4096);
@@ -345,9 +362,7 @@ class CompoundReply {
   //
   // Example:
   //   size_t bytes = reply.payload().size();
-  absl::Span<const std::byte> payload() const {
-    return {payload_.get(), payload_size_};
-  }
+  absl::Span<const std::byte> payload() const { return payload_.span(); }
 
   // Checks that every READ result's range lies inside the payload. The
   // client calls it on every reply; a reply that fails it is reported as
@@ -360,8 +375,8 @@ class CompoundReply {
  private:
   friend class internal::CompoundAccess;
   rpc::Reply reply_;
-  std::unique_ptr<std::byte[]> payload_;
-  size_t payload_size_ = 0;
+  // Copied, or a slice of the client's receive buffer (kReplySliceMinBytes).
+  OwnedBytes payload_;
   std::string failing_op_;
 };
 

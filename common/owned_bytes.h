@@ -18,6 +18,7 @@
 #define TXBUF_COMMON_OWNED_BYTES_H_
 
 #include <cstddef>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -43,6 +44,15 @@ class OwnedBytes {
     absl::Span<const std::byte> bytes(
         reinterpret_cast<const std::byte*>(held->data()), held->size());
     return OwnedBytes(bytes, Deleter::Of(std::move(held)));
+  }
+
+  // A copy of `bytes` on the heap (one allocation), freed on release.
+  static OwnedBytes Copy(absl::Span<const std::byte> bytes) {
+    if (bytes.empty()) return {};
+    auto held = std::make_unique_for_overwrite<std::byte[]>(bytes.size());
+    std::memcpy(held.get(), bytes.data(), bytes.size());
+    absl::Span<const std::byte> view(held.get(), bytes.size());
+    return OwnedBytes(view, Deleter::Of(std::move(held)));
   }
 
   OwnedBytes(OwnedBytes&& o) noexcept

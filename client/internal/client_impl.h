@@ -63,6 +63,7 @@ class Client::Impl {
   std::unique_ptr<ShardThread> shard;
   EventLoop* loop = nullptr;  // the shard's
   std::vector<std::unique_ptr<internal::Connection>> conns;
+  internal::ReceiveCounters rx;
   rpc::Hello hello;
   std::atomic<int> open_conns{0};
 

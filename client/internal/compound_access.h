@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "client/compound.h"
+#include "common/owned_bytes.h"
 #include "common/txbuf.h"
 #include "proto/txbuf.pb.h"
 
@@ -56,14 +57,14 @@ class CompoundAccess {
   // what a reply needs to be described.
   static void ReleasePayload(Compound& compound) { compound.payload_.clear(); }
 
-  // A reply from a parsed envelope and the frame's payload bytes (copied).
+  // A reply from a parsed envelope and the frame's payload bytes with their
+  // owner (a copy, or a slice of the receive buffer: the caller's choice).
   // `request` (may be null) names the failing op in status().
   //
   // Example:
-  //   CompoundReply r = CompoundAccess::MakeReply(std::move(env), payload,
-  //                                               &request);
-  static CompoundReply MakeReply(rpc::Reply reply,
-                                 absl::Span<const std::byte> payload,
+  //   CompoundReply r = CompoundAccess::MakeReply(
+  //       std::move(env), reader.Slice(frame.payload), &request);
+  static CompoundReply MakeReply(rpc::Reply reply, OwnedBytes payload,
                                  const rpc::Request* request);
 };
 

@@ -38,13 +38,15 @@ RequestLimits LimitsOf(const rpc::Hello& hello) {
 }
 
 Connection::Connection(int index, std::string peer, EventLoop& loop,
-                       TxBufContext& ctx, Handshake hs, Callbacks callbacks)
+                       TxBufContext& ctx, Handshake hs, Callbacks callbacks,
+                       ReceiveCounters& rx)
     : index_(index),
       peer_(std::move(peer)),
       loop_(loop),
       ctx_(ctx),
       fd_(std::move(hs.fd)),
       reader_(std::move(hs.reader)),
+      rx_(rx),
       hello_(std::move(hs.hello)),
       limits_(LimitsOf(hello_)),
       callbacks_(std::move(callbacks)) {}
@@ -79,7 +81,16 @@ absl::Status Connection::Lost(absl::string_view why) const {
 }
 
 void Connection::ArmRecv() {
-  stream_->Receive(reader_.WritableSpan(kRecvChunk));
+  absl::Span<std::byte> room = reader_.WritableSpan(kRecvChunk);
+  // The reader's block counters, as deltas (it is per connection).
+  auto add = [](RelaxedCounter& c, uint64_t now, uint64_t& seen) {
+    if (now != seen)
+      c.Add(static_cast<int64_t>(now - std::exchange(seen, now)));
+  };
+  add(rx_.buffers_allocated, reader_.blocks_allocated(), seen_allocated_);
+  add(rx_.buffers_reused, reader_.blocks_reused(), seen_reused_);
+  add(rx_.bytes_carried, reader_.bytes_carried(), seen_carried_);
+  stream_->Receive(room);
 }
 
 void Connection::OnReceived(size_t n) {
@@ -160,8 +171,20 @@ void Connection::HandleFrame(const Frame& frame) {
     --timed_out_;
     return;
   }
-  CompoundReply r = CompoundAccess::MakeReply(std::move(reply), frame.payload,
-                                              &call.compound.request());
+  // A large payload stays where it was received (the reply holds the
+  // block); a small one is copied, so it pins no block.
+  OwnedBytes payload;
+  if (frame.payload.size() >= kReplySliceMinBytes) {
+    payload = reader_.Slice(frame.payload);
+    rx_.payloads_sliced.Add(1);
+    rx_.payload_bytes_sliced.Add(static_cast<int64_t>(frame.payload.size()));
+  } else if (!frame.payload.empty()) {
+    payload = OwnedBytes::Copy(frame.payload);
+    rx_.payloads_copied.Add(1);
+    rx_.payload_bytes_copied.Add(static_cast<int64_t>(frame.payload.size()));
+  }
+  CompoundReply r = CompoundAccess::MakeReply(
+      std::move(reply), std::move(payload), &call.compound.request());
   if (absl::Status v = r.Validate(); !v.ok()) {
     FinishCall(loop_, call, v);
   } else {

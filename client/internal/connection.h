@@ -14,6 +14,11 @@
 // then aborts the stream, which reports closed once every txbuf destructor
 // has run.
 //
+// Reply payloads of kReplySliceMinBytes and more are handed to their
+// CompoundReply in place, as slices of the reader's receive block
+// (proto/slicing_frame_reader.h), which the reply keeps alive and which may be
+// released on any thread; smaller ones are copied out.
+//
 // Not for callers: the client library only.
 //
 // Thread-safety: thread-compatible; everything but the constructor runs on
@@ -30,15 +35,18 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "client/client.h"
 #include "client/compound.h"
 #include "client/internal/compound_access.h"
 #include "client/internal/handshake.h"
 #include "common/event_loop.h"
 #include "common/memory_stats.h"
+#include "common/relaxed_counter.h"
 #include "common/stream.h"
 #include "common/tx_socket.h"
 #include "common/txbuf.h"
 #include "proto/frame.h"
+#include "proto/slicing_frame_reader.h"
 
 namespace txbuf::client::internal {
 
@@ -66,6 +74,28 @@ void FinishCall(EventLoop& loop, PendingCall& call,
 //   RequestLimits limits = LimitsOf(hello);
 RequestLimits LimitsOf(const rpc::Hello& hello);
 
+// The client's receive counters (ReceiveStats), shared by its connections:
+// written on the loop thread, read from any.
+struct ReceiveCounters {
+  RelaxedCounter payloads_sliced;
+  RelaxedCounter payload_bytes_sliced;
+  RelaxedCounter payloads_copied;
+  RelaxedCounter payload_bytes_copied;
+  RelaxedCounter buffers_allocated;
+  RelaxedCounter buffers_reused;
+  RelaxedCounter bytes_carried;
+
+  ReceiveStats Snapshot() const {
+    return {.payloads_sliced = payloads_sliced.Get(),
+            .payload_bytes_sliced = payload_bytes_sliced.Get(),
+            .payloads_copied = payloads_copied.Get(),
+            .payload_bytes_copied = payload_bytes_copied.Get(),
+            .buffers_allocated = buffers_allocated.Get(),
+            .buffers_reused = buffers_reused.Get(),
+            .bytes_carried = bytes_carried.Get()};
+  }
+};
+
 class Connection final : private Stream::Handler {
  public:
   struct Callbacks {
@@ -77,9 +107,10 @@ class Connection final : private Stream::Handler {
     absl::AnyInvocable<void(Connection*)> on_closed;
   };
 
-  // `peer` is "host:port" for messages.
+  // `peer` is "host:port" for messages. `rx` (which must outlive the
+  // connection) counts how payloads were received.
   Connection(int index, std::string peer, EventLoop& loop, TxBufContext& ctx,
-             Handshake hs, Callbacks callbacks);
+             Handshake hs, Callbacks callbacks, ReceiveCounters& rx);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -127,7 +158,12 @@ class Connection final : private Stream::Handler {
   EventLoop& loop_;
   TxBufContext& ctx_;
   UniqueFd fd_;  // until Start() hands it to the TxSocket.
-  FrameReader reader_;
+  SlicingFrameReader reader_;
+  ReceiveCounters& rx_;
+  // The reader's counters already added to rx_.
+  uint64_t seen_allocated_ = 0;
+  uint64_t seen_reused_ = 0;
+  uint64_t seen_carried_ = 0;
   rpc::Hello hello_;
   RequestLimits limits_;
   Callbacks callbacks_;

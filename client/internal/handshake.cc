@@ -78,7 +78,8 @@ absl::Status SendFrame(int fd, FrameType type,
 
 // The next frame: its type and envelope bytes (payload ignored).
 absl::StatusOr<std::pair<FrameType, std::string>> ReadFrame(
-    int fd, FrameReader& reader, absl::Time deadline, absl::string_view what) {
+    int fd, SlicingFrameReader& reader, absl::Time deadline,
+    absl::string_view what) {
   for (;;) {
     if (std::optional<absl::StatusOr<Frame>> f = reader.Next()) {
       if (!f->ok()) {
@@ -192,7 +193,7 @@ absl::StatusOr<Handshake> ConnectAndHandshake(
     const FrameLimits& reply_limits) {
   absl::StatusOr<UniqueFd> fd = ConnectWithDeadline(host, port, deadline);
   if (!fd.ok()) return fd.status();
-  Handshake hs{std::move(*fd), FrameReader(reply_limits), {}};
+  Handshake hs{std::move(*fd), SlicingFrameReader(reply_limits), {}};
   int s = hs.fd.get();
 
   absl::StatusOr<std::pair<FrameType, std::string>> f =

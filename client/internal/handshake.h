@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "common/socket_util.h"
 #include "proto/frame.h"
+#include "proto/slicing_frame_reader.h"
 #include "proto/txbuf.pb.h"
 
 namespace txbuf::client::internal {
@@ -25,7 +26,7 @@ namespace txbuf::client::internal {
 // received after the handshake's frames, and the server's Hello.
 struct Handshake {
   UniqueFd fd;
-  FrameReader reader;
+  SlicingFrameReader reader;
   rpc::Hello hello;
 };
 

@@ -114,6 +114,18 @@ int MountAndServe(const MountArgs& args, ClientOptions options, int report_fd) {
     }
   }
   absl::Status served = (*fs)->Serve(/*handle_signals=*/true);
+  if (report_fd < 0 && args.foreground) {
+    // How READ data crossed the client library (tests/mount_test.cc checks
+    // that large reads were not copied there).
+    const ReceiveStats rx = (*fs)->receive_stats();
+    std::fprintf(stderr,
+                 "txbuf: mount: reply payloads: %llu bytes in place (%llu "
+                 "replies), %llu bytes copied (%llu replies)\n",
+                 static_cast<unsigned long long>(rx.payload_bytes_sliced),
+                 static_cast<unsigned long long>(rx.payloads_sliced),
+                 static_cast<unsigned long long>(rx.payload_bytes_copied),
+                 static_cast<unsigned long long>(rx.payloads_copied));
+  }
   fs->reset();
   if (!served.ok()) return fail(served);
   return 0;

@@ -128,6 +128,11 @@ class MountFs {
   void Unmount();
 
   const MountOptions& options() const { return options_; }
+  // How the current client (since the last reconnect) received its reply
+  // payloads: READ data sliced in place or copied (client/client.h).
+  ReceiveStats receive_stats() const {
+    return CurrentClient().first->receive_stats();
+  }
 
   // The FUSE operations' implementation (mount_fs.cc); public for the
   // C callbacks there only.
