@@ -929,19 +929,32 @@ void PageCache::File::DropLocked(PageMap::iterator first,
   cache_->Retire(gone);
 }
 
-void PageCache::File::SetDirtyLocked(Entry* e, bool dirty) {
+void PageCache::File::AddDirtyPages(int64_t delta) {
+  if (delta > 0) {
+    cache_->counters_.dirty_pages.fetch_add(static_cast<uint64_t>(delta),
+                                            std::memory_order_relaxed);
+  } else if (delta < 0) {
+    cache_->counters_.dirty_pages.fetch_sub(static_cast<uint64_t>(-delta),
+                                            std::memory_order_relaxed);
+  }
+}
+
+void PageCache::File::SetDirtyLocked(Entry* e, bool dirty, int64_t* batch) {
   if (e->dirty.load(std::memory_order_relaxed) == dirty) return;
   e->dirty.store(dirty, std::memory_order_relaxed);
+  if (batch == nullptr) {
+    AddDirtyPages(dirty ? 1 : -1);
+  } else {
+    *batch += dirty ? 1 : -1;
+  }
   if (dirty) {
     LinkDirtyLocked(e, &dirty_);
-    cache_->counters_.dirty_pages.fetch_add(1, std::memory_order_relaxed);
     if (dirty_count_++ == 0 &&
         dirty_since_ns_.load(std::memory_order_relaxed) == 0) {
       dirty_since_ns_.store(MonoCoarseNowNs(), std::memory_order_relaxed);
     }
   } else {
     UnlinkDirtyLocked(e);
-    cache_->counters_.dirty_pages.fetch_sub(1, std::memory_order_relaxed);
     if (--dirty_count_ == 0) {
       dirty_since_ns_.store(0, std::memory_order_relaxed);
       unwritten_mtime_ns_.store(0, std::memory_order_relaxed);
@@ -1012,7 +1025,11 @@ absl::Status PageCache::File::WriteBackLocked(absl::Span<Entry* const> entries,
     ++write_gen_;  // even a failed pwrite may have changed the file
     if (s.ok()) {
       wrote = true;
-      for (size_t k = i; k < j; ++k) SetDirtyLocked(entries[k], false);
+      int64_t cleaned = 0;
+      for (size_t k = i; k < j; ++k) {
+        SetDirtyLocked(entries[k], false, &cleaned);
+      }
+      AddDirtyPages(cleaned);
       cache_->counters_.writebacks_bytes.fetch_add(bytes,
                                                    std::memory_order_relaxed);
     } else {
@@ -1487,6 +1504,7 @@ absl::Status PageCache::File::Write(uint64_t offset,
                            RealNowNs())
                 : 0,
             std::memory_order_relaxed);
+        int64_t dirtied = 0;  // pages changed in place that were clean
         for (Slot& s : plan) {
           const uint64_t pstart = s.index * kPageSize;
           const uint64_t from = std::max(offset, pstart);
@@ -1504,10 +1522,11 @@ absl::Status PageCache::File::Write(uint64_t offset,
             touched.push_back(
                 PutLocked(s.index, std::move(spare[s.fresh]), true, retired));
           } else {
-            SetDirtyLocked(s.old, true);
+            SetDirtyLocked(s.old, true, &dirtied);
             touched.push_back(s.old);
           }
         }
+        AddDirtyPages(dirtied);
         if (!data.empty()) SetSizeLocked(std::max(size_, end));
         cache_->counters_.cow_copies.fetch_add(cows, std::memory_order_relaxed);
         if (!through) {

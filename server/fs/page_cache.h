@@ -771,7 +771,14 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // Drops the entries [first, last) of the map.
   void DropLocked(PageMap::iterator first, PageMap::iterator last)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SetDirtyLocked(Entry* e, bool dirty) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks `e` dirty or clean (its place in dirty_, dirty_count_). The
+  // cache-wide dirty_pages counter moves at once, or, with `batch`, by what
+  // *batch adds up to (+1 dirty, -1 clean), which the caller applies with
+  // AddDirtyPages once for many pages: one atomic operation on a counter
+  // other threads write too, not one per page.
+  void SetDirtyLocked(Entry* e, bool dirty, int64_t* batch = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AddDirtyPages(int64_t delta);
   void SetSizeLocked(uint64_t size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     size_ = size;
     published_size_.store(size, std::memory_order_release);
