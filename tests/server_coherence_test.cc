@@ -299,7 +299,11 @@ TEST_F(CoherenceTest, BackgroundWriteBackErrorsAreLogged) {
   TempDir etc;
   const std::string conf = etc.Join("txbufd.conf");
   const std::string log = etc.Join("txbufd.log");
-  WriteFile(conf, "dirty-expire = 3600\nwriteback-interval = 0.1\n");
+  // No write-behind: the writes below must stay dirty until the limit
+  // on the file's size is in place.
+  WriteFile(conf,
+            "dirty-expire = 3600\nwriteback-interval = 0.1\n"
+            "write-behind = 0\n");
   WriteFile(dir_.Join("big.bin"), "");
   StartServer(
       {"--config", conf},
@@ -317,7 +321,9 @@ TEST_F(CoherenceTest, BackgroundWriteBackErrorsAreLogged) {
   }
   const rlimit small{64 << 10, 64 << 10};
   ASSERT_EQ(prlimit(server_->pid(), RLIMIT_FSIZE, &small, nullptr), 0);
-  WriteFile(conf, "dirty-expire = 0.1\nwriteback-interval = 0.1\n");
+  WriteFile(conf,
+            "dirty-expire = 0.1\nwriteback-interval = 0.1\n"
+            "write-behind = 0\n");
   ASSERT_EQ(kill(server_->pid(), SIGHUP), 0);
   auto logged = [&] { return ReadFileOrDie(log); };
   ASSERT_TRUE(WaitFor([&] {
