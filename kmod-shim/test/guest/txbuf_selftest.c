@@ -2358,8 +2358,8 @@ static int nic_accept(int port, int *lfd)
  * references stay as built (managed) or rise (not managed) while bytes of
  * it were queued unsent in TCP?  The host reads at the NIC's pace.
  */
-static void nic_refs_watch(int dfd, int sock, uint64_t cookie, bool managed,
-			   struct test *t)
+static unsigned int nic_refs_watch(int dfd, int sock, uint64_t cookie,
+				   bool managed, struct test *t)
 {
 	struct txbuf_debug_refs d = { .cookie = cookie };
 	int64_t delta, dmax = 0, dmin = INT64_MAX;
@@ -2388,8 +2388,9 @@ static void nic_refs_watch(int dfd, int sock, uint64_t cookie, bool managed,
 	       kernel_release, managed, queued,
 	       (long long)(queued ? dmin : 0), (long long)dmax,
 	       managed ? hits : queued - hits);
-	EXPECT(t, queued > 0, "no sample while bytes were queued (%u samples)",
-	       samples);
+	if (!queued)
+		printf("INFO nic page_refs: no sample while bytes were queued (%u samples): the chain went out before the first look\n",
+		       samples);
 	/*
 	 * Managed: no assertion here.  TCP splits an skb that the window or
 	 * cwnd lets out only in part (tso_fragment() -> skb_split()), and
@@ -2401,6 +2402,7 @@ static void nic_refs_watch(int dfd, int sock, uint64_t cookie, bool managed,
 	if (!managed)
 		EXPECT(t, hits == queued, "not raised in %u of %u samples in flight (extra refs min %lld)",
 		       queued - hits, queued, (long long)dmin);
+	return queued;
 }
 
 static bool nic_is_e1000(void)
@@ -2417,7 +2419,12 @@ static bool nic_is_e1000(void)
 
 static int nic_main(int port)
 {
-	enum { N_SMALL = 64 };
+	/*
+	 * NIC_TRIES: a chain of 8 MiB may leave before the first sample (the
+	 * host scheduling the guest's vCPU away right after the SEND); each
+	 * watch sends a fresh one until one was seen in flight.
+	 */
+	enum { N_SMALL = 64, NIC_TRIES = 4 };
 	uint8_t *small = xmalloc(N_SMALL * 3000), *big = xmalloc(10000);
 	uint8_t *ubuf = xmalloc(300001 + 64), *mapped;
 	static const char hdr[] = "TXBUF-HDR compound reply v1";
@@ -2425,7 +2432,9 @@ static int nic_main(int port)
 	struct txbuf_seg segs[8], one;
 	struct clog *lg = calloc(1, sizeof(*lg));
 	struct nic_out out = { 0 };
-	uint64_t cookies[3 + N_SMALL], lens[3 + N_SMALL];
+	uint64_t cookies[2 * NIC_TRIES + 1 + N_SMALL];
+	uint64_t lens[2 * NIC_TRIES + 1 + N_SMALL];
+	unsigned int seen;
 	unsigned int nsent = 0, bad = 0, copied = 0;
 	bool e1000 = nic_is_e1000();
 	struct test t;
@@ -2451,16 +2460,24 @@ static int nic_main(int port)
 				 : "nic_selftest_page_refs_unmanaged_raised_in_flight");
 		err = set_managed(m);
 		EXPECT(&t, !err, "%s: %s", MANAGED_PARAM, strerror(-err));
-		one = seg_inline(file_data, DATA_SIZE);	/* kmalloc'd */
-		cookies[nsent] = 0x41c00000u + nsent;
-		lens[nsent] = DATA_SIZE;
-		err = do_send(dfd, sock, cookies[nsent], TXBUF_SEND_REF_SMALL, &one, 1);
-		EXPECT(&t, !err, "SEND: %s", strerror(-err));
-		if (!err) {
+		seen = 0;
+		for (int try = 0; try < NIC_TRIES && !seen && !err; try++) {
+			one = seg_inline(file_data, DATA_SIZE);	/* kmalloc'd */
+			cookies[nsent] = 0x41c00000u + nsent;
+			lens[nsent] = DATA_SIZE;
+			err = do_send(dfd, sock, cookies[nsent],
+				      TXBUF_SEND_REF_SMALL, &one, 1);
+			EXPECT(&t, !err, "SEND: %s", strerror(-err));
+			if (err)
+				break;
 			nic_out_add(&out, &one, 1);
 			nsent++;
-			nic_refs_watch(dfd, sock, cookies[nsent - 1], m, &t);
+			seen = nic_refs_watch(dfd, sock, cookies[nsent - 1], m,
+					      &t);
 		}
+		EXPECT(&t, err || seen > 0,
+		       "no sample while bytes were queued in %d chains of 8 MiB",
+		       NIC_TRIES);
 		test_end(&t);
 	}
 	set_managed(true);
