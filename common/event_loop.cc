@@ -138,7 +138,9 @@ class EventLoop::CancelOp final : public IoCompletion {
 
 void EventLoop::Cancel(const IoCompletion* target) {
   // Synchronous cancel waits out a request that is running right now (no
-  // -EALREADY race); its CQE then arrives as usual.
+  // -EALREADY race); its CQE then arrives as usual. It sees only submitted
+  // requests: submit one prepared this turn first.
+  io_uring_submit(&ring_);
   io_uring_sync_cancel_reg reg{};
   reg.addr = reinterpret_cast<__u64>(target);
   reg.timeout.tv_sec = 1;

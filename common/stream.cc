@@ -54,6 +54,7 @@ void Stream::ArmRecv() {
 void Stream::OnCompletion(const io_uring_cqe& cqe) {
   recv_armed_ = false;
   if (state_ != State::kOpen) {  // the close cancelled it (or data raced)
+    MaybeCloseSocket();          // it waited for this
     MaybeFinish();
     return;
   }
@@ -109,7 +110,13 @@ void Stream::Release() {
 }
 
 void Stream::MaybeCloseSocket() {
-  if (socket_close_started_ ||
+  // Not while the recv is armed: closing the socket closes its descriptor,
+  // and a recv armed this loop turn is not submitted yet (io_uring looks
+  // the descriptor up only then), so it would run on whatever socket or
+  // file is next given that number and take its bytes. Close() shut the
+  // receive side down and cancelled the recv: its completion comes at once
+  // and calls back here.
+  if (socket_close_started_ || recv_armed_ ||
       (holds_ > 0 && close_mode_ == CloseMode::kGraceful)) {
     return;
   }

@@ -22,8 +22,10 @@
 // a receive failed, the TxSocket failed) stops receiving (shutdown(SHUT_RD)
 // and a synchronous cancel of a recv in flight), waits for every Hold() to
 // be released if graceful (the handler's work whose reply must go out
-// first, e.g. a compound on a pool thread), closes the TxSocket (graceful:
-// what is queued is sent first; abort: dropped), and reports OnClosed()
+// first, e.g. a compound on a pool thread), closes the TxSocket once the
+// recv has completed (its descriptor is never closed under an op not yet
+// submitted; graceful: what is queued is sent first; abort: dropped),
+// and reports OnClosed()
 // once the recv has completed, every hold is released and the TxSocket has
 // closed, i.e. after every txbuf's destructor ran. An abort overrides a
 // graceful close whose TxSocket close has not begun. The peer closing its

@@ -284,6 +284,34 @@ TEST_F(StreamTest, CloseWhileAReceiveIsArmed) {
   EXPECT_EQ(rec_.closeds, 1);
 }
 
+// A receive armed and the stream aborted in the same loop turn: the recv's
+// SQE is not submitted yet, and io_uring resolves its descriptor only when
+// it is. Were the descriptor closed before that, the next socket to be given
+// its number would have its bytes taken by the dead stream's recv (seen in
+// txbufd: another connection's stream desynchronized, "bad frame magic").
+TEST_F(StreamTest, AbortInTheTurnOfAReceiveClosesNoDescriptorUnderIt) {
+  MakeStream();
+  rec_.destroy_on_closed = true;
+  const int fd = rec_.stream->fd();
+  rec_.Call([&] { rec_.Receive(); });  // prepared, not submitted
+  rec_.Call([&] { rec_.stream->Close(Stream::CloseMode::kAbort); });
+  // The lowest free descriptor: the stream's, had it been closed.
+  int sv[2];
+  ASSERT_EQ(
+      socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv),
+      0);
+  UniqueFd next(sv[0]), next_peer(sv[1]);
+  EXPECT_NE(next.get(), fd) << "the stream's descriptor was closed while "
+                               "its recv was still to be submitted";
+  ASSERT_EQ(write(next_peer.get(), "hello", 5), 5);
+  ASSERT_TRUE(RunUntil([&] { return rec_.closeds > 0; }));
+  EXPECT_TRUE(rec_.data.empty());
+  // Every byte written to the next socket is still there for its owner.
+  char got[16] = {};
+  EXPECT_EQ(read(next.get(), got, sizeof(got)), 5) << "bytes taken";
+  EXPECT_EQ(std::string(got, 5), "hello");
+}
+
 TEST_F(StreamTest, CloseFromInsideOnReceivedIsNotReentrant) {
   MakeStream();
   rec_.rearm = false;
