@@ -92,7 +92,8 @@ int MountAndServe(const MountArgs& args, ClientOptions options, int report_fd) {
                   .reconnect_timeout = timeout,
                   .max_uncommitted = args.max_uncommitted_mib << 20,
                   .read_split = size_t{args.read_split_kib} << 10,
-                  .writeback_cache = args.writeback_cache};
+                  .writeback_cache = args.writeback_cache,
+                  .parallel_direct_writes = !args.serial_direct_writes};
   absl::StatusOr<std::unique_ptr<MountFs>> fs =
       MountFs::Create(*std::move(client), std::move(mo));
   if (!fs.ok()) return fail(fs.status());
@@ -158,6 +159,10 @@ absl::StatusOr<MountArgs> ParseMountArgs(const std::vector<std::string>& args,
     }
     if (a == "--writeback-cache") {
       out.writeback_cache = true;
+      continue;
+    }
+    if (a == "--serial-direct-writes") {
+      out.serial_direct_writes = true;
       continue;
     }
     if (!absl::StartsWith(a, "--")) {

@@ -4,7 +4,7 @@
 //   txbuf [GLOBAL FLAGS] mount SERVER[:PORT] DIR [--token-file F]
 //         [--read-only] [-f] [--export NAME] [--attr-timeout S]
 //         [--entry-timeout S] [--timeout S] [--max-uncommitted MIB]
-//         [--read-split KIB] [--writeback-cache]
+//         [--read-split KIB] [--writeback-cache] [--serial-direct-writes]
 //
 // Without -f the command returns once the file system is mounted (exit 0),
 // or with the error (exit 1), and a child process serves it; with -f it
@@ -46,13 +46,17 @@ struct MountArgs {
   uint32_t read_split_kib = 256;
   // The kernel's write-back cache (MountOptions::writeback_cache).
   bool writeback_cache = false;
+  // O_DIRECT writes to one file one at a time (MountOptions::
+  // parallel_direct_writes off).
+  bool serial_direct_writes = false;
 };
 
 // The usage line.
 inline constexpr char kMountUsage[] =
     "mount SERVER[:PORT] DIR [--token-file F] [--read-only] [-f] "
     "[--export NAME] [--attr-timeout S] [--entry-timeout S] [--timeout S] "
-    "[--max-uncommitted MIB] [--read-split KIB] [--writeback-cache]";
+    "[--max-uncommitted MIB] [--read-split KIB] [--writeback-cache] "
+    "[--serial-direct-writes]";
 
 // Reads what follows the word "mount". `defaults` holds the global flags'
 // values (--token-file, --export), which the command's own options override.

@@ -11,7 +11,7 @@ TEST(MountArgsTest, OperandsOptionsAndDefaults) {
       {"srv:7000", "/mnt/x", "--read-only", "-f", "--token-file", "/t",
        "--export=scratch", "--attr-timeout", "0.5", "--entry-timeout=0",
        "--timeout", "7.5", "--max-uncommitted=64", "--read-split", "128",
-       "--writeback-cache"},
+       "--writeback-cache", "--serial-direct-writes"},
       {.token_file = "/global"});
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->server, "srv:7000");
@@ -26,6 +26,7 @@ TEST(MountArgsTest, OperandsOptionsAndDefaults) {
   EXPECT_EQ(a->max_uncommitted_mib, 64u);
   EXPECT_EQ(a->read_split_kib, 128u);
   EXPECT_TRUE(a->writeback_cache);
+  EXPECT_TRUE(a->serial_direct_writes);
 
   absl::StatusOr<MountArgs> d =
       ParseMountArgs({"-f", "srv", "dir"}, {.token_file = "/global"});
@@ -38,6 +39,7 @@ TEST(MountArgsTest, OperandsOptionsAndDefaults) {
   EXPECT_EQ(d->max_uncommitted_mib, 256u);
   EXPECT_EQ(d->read_split_kib, 256u);
   EXPECT_FALSE(d->writeback_cache);
+  EXPECT_FALSE(d->serial_direct_writes);
   absl::StatusOr<MountArgs> whole =
       ParseMountArgs({"srv", "dir", "--read-split=0"}, {});
   ASSERT_TRUE(whole.ok()) << whole.status();
@@ -62,6 +64,7 @@ TEST(MountArgsTest, Refusals) {
            {"srv", "dir", "--read-split", "2"},
            {"srv", "dir", "--read-split=-1"},
            {"srv", "dir", "--writeback-cache=1"},
+           {"srv", "dir", "--serial-direct-writes=0"},
            {"srv:notaport", "dir"},
        }) {
     EXPECT_FALSE(ParseMountArgs(bad, {}).ok()) << testing::PrintToString(bad);

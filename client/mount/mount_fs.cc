@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <linux/fuse.h>  // fuse_open_out, FOPEN_* (libfuse hides its copy)
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/uio.h>
@@ -209,6 +210,30 @@ class MountFs::Ops {
         (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
       conn->want |= FUSE_CAP_WRITEBACK_CACHE;
     }
+    // FOPEN_PARALLEL_DIRECT_WRITES came with FUSE 7.38 (Linux 6.2).
+    fs.parallel_direct_writes_ =
+        fs.options_.parallel_direct_writes &&
+        (conn->proto_major > 7 ||
+         (conn->proto_major == 7 && conn->proto_minor >= 38));
+  }
+
+  // fuse_reply_open, with FOPEN_PARALLEL_DIRECT_WRITES added where the
+  // mount asks for it. libfuse 3.14's fuse_file_info has no bit for that
+  // flag, so this writes the reply (struct fuse_open_out, as libfuse's own
+  // fill_open does from `fi`) and sends it as fuse_reply_open does.
+  static int ReplyOpen(MountFs& fs, fuse_req_t req, const fuse_file_info* fi) {
+    if (!fs.parallel_direct_writes_ || !fi->direct_io) {
+      return fuse_reply_open(req, fi);
+    }
+    fuse_open_out out{};
+    out.fh = fi->fh;
+    out.open_flags = FOPEN_DIRECT_IO | FOPEN_PARALLEL_DIRECT_WRITES;
+    if (fi->keep_cache) out.open_flags |= FOPEN_KEEP_CACHE;
+    if (fi->cache_readdir) out.open_flags |= FOPEN_CACHE_DIR;
+    if (fi->nonseekable) out.open_flags |= FOPEN_NONSEEKABLE;
+    if (fi->noflush) out.open_flags |= FOPEN_NOFLUSH;
+    return fuse_reply_buf(req, reinterpret_cast<const char*>(&out),
+                          sizeof(out));
   }
 
   static void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -439,7 +464,7 @@ class MountFs::Ops {
     // No state per open file (what a file has uncommitted is its inode's,
     // in the WriteLog): nothing for RELEASE to free.
     fi->fh = 0;
-    fuse_reply_open(req, fi);
+    ReplyOpen(fs, req, fi);
   }
 
   static void Create(fuse_req_t req, fuse_ino_t parent, const char* name,

@@ -103,6 +103,13 @@ struct MountOptions {
   // file's size and mtime itself, so another client's change is seen only
   // after this mount's attributes expire, and writes reach the server later.
   bool writeback_cache = false;
+  // O_DIRECT writes to one file from several threads or processes reach the
+  // mount at once (the OPEN reply carries FOPEN_PARALLEL_DIRECT_WRITES;
+  // kernel 6.2 / FUSE 7.38 on): the kernel then takes the file's lock
+  // shared for a write that does not extend the file, instead of one write
+  // at a time. libfuse 3.14 (Debian 12) has no field for it; the mount
+  // writes that OPEN reply itself. Off: one at a time, as before.
+  bool parallel_direct_writes = true;
 };
 
 class MountFs {
@@ -174,6 +181,8 @@ class MountFs {
   // From the server's Hello.
   uint32_t max_read_;
   uint32_t max_write_;
+  // The kernel takes FOPEN_PARALLEL_DIRECT_WRITES (set at INIT).
+  bool parallel_direct_writes_ = false;
   fuse_session* session_ = nullptr;
   bool mounted_ = false;
   bool signals_set_ = false;  // fuse_set_signal_handlers() done
