@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -595,6 +596,11 @@ class MountFs::Ops {
         fuse_reply_err(req, err);
         return;
       }
+    } else if (held > fs.options_.max_uncommitted / 2) {
+      // Committed while the writer goes on, so that it seldom reaches the
+      // limit above and waits for a COMMIT of all it wrote (fio, 1 MiB
+      // writes: the waits were the p99).
+      fs.CommitInBackground(ino);
     }
     fuse_reply_write(req, r->result(1).write().count());
   }
@@ -1015,7 +1021,48 @@ absl::StatusOr<CompoundReply> MountFs::ExecOnce(absl::Span<const uint64_t> inos,
   return r;
 }
 
-MountFs::~MountFs() { Unmount(); }
+MountFs::~MountFs() {
+  StopCommitter();
+  Unmount();
+}
+
+void MountFs::CommitInBackground(uint64_t ino) {
+  absl::MutexLock l(&commit_mu_);
+  if (commit_stop_) return;
+  if (std::find(commit_queue_.begin(), commit_queue_.end(), ino) ==
+      commit_queue_.end()) {
+    commit_queue_.push_back(ino);
+  }
+  if (committer_.joinable()) return;
+  committer_ = std::thread([this] {
+    for (;;) {
+      uint64_t next;
+      {
+        absl::MutexLock l(&commit_mu_);
+        commit_mu_.Await(absl::Condition(
+            +[](MountFs* fs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(fs->commit_mu_) {
+              return fs->commit_stop_ || !fs->commit_queue_.empty();
+            },
+            this));
+        if (commit_stop_) return;
+        next = commit_queue_.front();
+        commit_queue_.erase(commit_queue_.begin());
+      }
+      // An error leaves the writes held: close and fsync commit them again
+      // and report it. (A lost server holds this thread, and so unmounting,
+      // for up to the reconnect timeout, as it holds a FUSE thread.)
+      static_cast<void>(Ops::CommitIno(*this, next));
+    }
+  });
+}
+
+void MountFs::StopCommitter() {
+  {
+    absl::MutexLock l(&commit_mu_);
+    commit_stop_ = true;
+  }
+  if (committer_.joinable()) committer_.join();
+}
 
 absl::Status MountFs::Mount(bool handle_signals) {
   if (session_ != nullptr) return absl::FailedPreconditionError("mounted");
@@ -1074,6 +1121,7 @@ absl::Status MountFs::Serve(bool handle_signals) {
   fuse_loop_cfg_set_idle_threads(cfg, std::max(1, options_.max_threads));
   const int rc = fuse_session_loop_mt(session_, cfg);
   fuse_loop_cfg_destroy(cfg);
+  StopCommitter();
   Unmount();
   if (rc < 0) {
     return absl::InternalError(

@@ -57,6 +57,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -91,7 +92,8 @@ struct MountOptions {
   // before an operation fails with EIO.
   absl::Duration reconnect_timeout = absl::Seconds(60);
   // Bytes of UNSTABLE writes kept (for resending) at most before a WRITE
-  // commits its file.
+  // commits its file (and waits for the COMMIT). Past half of it, a WRITE
+  // has its file committed in the background, while writes go on.
   uint64_t max_uncommitted = uint64_t{256} << 20;
   // A READ of at least twice this many bytes is sent as pieces of this
   // size, all at once (over the client's connections); 0: whole.
@@ -186,6 +188,16 @@ class MountFs {
   fuse_session* session_ = nullptr;
   bool mounted_ = false;
   bool signals_set_ = false;  // fuse_set_signal_handlers() done
+  // Files to COMMIT in the background (past half of max_uncommitted), and
+  // the thread that does, started at the first; stopped (not drained: what
+  // it has not committed stays in writes_ for close and fsync) by
+  // StopCommitter(), before the client goes.
+  void CommitInBackground(uint64_t ino) ABSL_LOCKS_EXCLUDED(commit_mu_);
+  void StopCommitter() ABSL_LOCKS_EXCLUDED(commit_mu_);
+  absl::Mutex commit_mu_;
+  std::vector<uint64_t> commit_queue_ ABSL_GUARDED_BY(commit_mu_);
+  bool commit_stop_ ABSL_GUARDED_BY(commit_mu_) = false;
+  std::thread committer_;
   // The directories open now (OPENDIR's state), freed at RELEASEDIR, or
   // here for those the kernel had not released when the session ended.
   struct OpenDirs;
