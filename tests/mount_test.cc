@@ -82,6 +82,27 @@ bool HaveCommand(const std::string& name) {
   return Sh(absl::StrCat("command -v ", name, " >/dev/null 2>&1")) == 0;
 }
 
+// The COMMITs `server` has run (`txbuf stats --json`'s ops), -1 if the
+// stats could not be had. (It forks: a descriptor of a mounted file open in
+// this process would be closed in the child, a FLUSH, which commits.)
+long CommitsRun(const std::string& server) {
+  const std::string cmd =
+      absl::StrCat("'", CliPath(), "' --server ", server, " stats --json");
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return -1;
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof(buf), p)) > 0;) out.append(buf, n);
+  if (pclose(p) != 0) return -1;
+  const nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
+  if (j.is_discarded() || !j.contains("ops")) return -1;
+  long commits = 0;
+  for (const auto& op : j["ops"]) {
+    if (op.value("op", "") == "commit") commits += op.value("count", 0L);
+  }
+  return commits;
+}
+
 // A `txbuf mount ... -f` process: started, waited for until mounted,
 // stopped with SIGTERM.
 class MountProcess {
@@ -717,6 +738,63 @@ TEST_F(MountTest, DirectWritesToOneFileReachTheMountInParallel) {
     EXPECT_EQ(std::memcmp(got.data() + i * kPiece, mem[i], kPiece), 0) << i;
     free(mem[i]);
   }
+}
+
+// Past half of --max-uncommitted the mount has the file committed in the
+// background while the writer goes on (before, it wrote on up to the whole
+// limit and then waited for a COMMIT of all of it): 5 MiB written with an
+// 8 MiB limit by a child that keeps the file open, and the server runs a
+// COMMIT before the child closes it. (The writer is a child so that this
+// process, which forks to read the server's stats, holds no descriptor of
+// the file: a fork's close of one is a FLUSH, which commits.)
+TEST_F(MountTest,
+       WritesPastHalfTheUncommittedLimitAreCommittedInTheBackground) {
+  Remount({"--max-uncommitted", "8"});
+  ASSERT_EQ(CommitsRun(server_->address()), 0);
+  constexpr size_t kSize = size_t{5} << 20;
+  std::vector<char> all(kSize);
+  Fill(30, 0, all.data(), all.size());
+  const std::string path = M("bg");
+  int wrote[2], go[2];
+  ASSERT_EQ(pipe(wrote), 0);
+  ASSERT_EQ(pipe(go), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Writes 1 MiB at a time, reports, and closes when told.
+    const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    bool ok = fd >= 0;
+    for (size_t at = 0; ok && at < kSize; at += 1 << 20) {
+      ok = write(fd, all.data() + at, 1 << 20) == (1 << 20);
+    }
+    const char r = ok ? 'y' : 'n';
+    char c = 0;
+    if (write(wrote[1], &r, 1) != 1 || read(go[0], &c, 1) != 1) _exit(3);
+    _exit(ok && close(fd) == 0 ? 0 : 2);
+  }
+  close(wrote[1]);
+  close(go[0]);
+  char r = 0;
+  ASSERT_EQ(read(wrote[0], &r, 1), 1);
+  EXPECT_EQ(r, 'y') << "the child's writes failed";
+  long commits = 0;
+  const bool committed = WaitFor(
+      [&] {
+        commits = CommitsRun(server_->address());
+        return commits >= 1;
+      },
+      absl::Seconds(20));
+  ASSERT_EQ(write(go[1], "c", 1), 1);
+  int st = 0;
+  ASSERT_EQ(waitpid(child, &st, 0), child);
+  close(wrote[0]);
+  close(go[1]);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+  EXPECT_TRUE(committed) << "no COMMIT while the file was open and held "
+                         << "over half the limit (" << commits << ")";
+  uint64_t size = 0;
+  EXPECT_EQ(Checksum(E("bg"), &size), ChecksumOfPattern(30, kSize));
+  EXPECT_EQ(size, kSize);
 }
 
 TEST_F(MountTest, CpAndTarRoundTrips) {
