@@ -187,13 +187,8 @@ class CliE2eTest : public ::testing::Test {
     std::string cmd = absl::StrCat(
         TXBUF_CLI_PATH, " --server ", server_->address(), " --token-file ",
         token.empty() ? token_.Join("t") : token, " ", args, " 2>&1");
-    FILE* p = popen(cmd.c_str(), "r");
-    std::string out;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-    int st = pclose(p);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+    CommandResult r = RunCommand(cmd);
+    return {r.exit_code, std::move(r.out)};
   }
   TempDir dir_, token_, local_;
   std::unique_ptr<ServerProcess> server_;

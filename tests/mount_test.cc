@@ -86,15 +86,10 @@ bool HaveCommand(const std::string& name) {
 // stats could not be had. (It forks: a descriptor of a mounted file open in
 // this process would be closed in the child, a FLUSH, which commits.)
 long CommitsRun(const std::string& server) {
-  const std::string cmd =
-      absl::StrCat("'", CliPath(), "' --server ", server, " stats --json");
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return -1;
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof(buf), p)) > 0;) out.append(buf, n);
-  if (pclose(p) != 0) return -1;
-  const nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
+  const CommandResult r = RunCommand(
+      absl::StrCat("'", CliPath(), "' --server ", server, " stats --json"));
+  if (r.exit_code != 0) return -1;
+  const nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
   if (j.is_discarded() || !j.contains("ops")) return -1;
   long commits = 0;
   for (const auto& op : j["ops"]) {

@@ -447,13 +447,9 @@ TEST_F(CoherenceTest, RepeatedExportStopsTheStart) {
 // Issue 14: --version and --help print on stdout and exit 0.
 TEST_F(CoherenceTest, VersionAndHelpExitZero) {
   for (const char* flag : {"--version", "--help", "-h"}) {
-    FILE* p = popen((TxbufdPath() + " " + flag + " 2>&1").c_str(), "r");
-    ASSERT_NE(p, nullptr);
-    std::string out;
-    char buf[4096];
-    for (size_t n; (n = fread(buf, 1, sizeof(buf), p)) > 0;) out.append(buf, n);
-    const int st = pclose(p);
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << flag << ": " << out;
+    const CommandResult r = RunCommand(TxbufdPath() + " " + flag + " 2>&1");
+    const std::string& out = r.out;
+    EXPECT_EQ(r.exit_code, 0) << flag << ": " << out;
     if (std::string(flag) == "--version") {
       EXPECT_THAT(out,
                   ::testing::MatchesRegex("txbufd [0-9]+\\.[0-9]+\\.[0-9]+\n"));
@@ -466,19 +462,8 @@ TEST_F(CoherenceTest, VersionAndHelpExitZero) {
 
 // Runs txbufd with `args` (one shell line) to its end: its exit code and
 // what it wrote on stdout and stderr.
-struct Ran {
-  int exit_code = -1;
-  std::string out;
-};
-Ran RunTxbufd(const std::string& args) {
-  Ran r;
-  FILE* p = popen((TxbufdPath() + " " + args + " 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof(buf), p)) > 0;) r.out.append(buf, n);
-  const int st = pclose(p);
-  if (WIFEXITED(st)) r.exit_code = WEXITSTATUS(st);
-  return r;
+CommandResult RunTxbufd(const std::string& args) {
+  return RunCommand(TxbufdPath() + " " + args + " 2>&1");
 }
 
 // Issue 14 (Abseil flags): --help is generated from the flags' definitions
@@ -487,7 +472,7 @@ Ran RunTxbufd(const std::string& args) {
 // value in the configuration file are usage errors (exit 2) that name the
 // flag, or the file, line and key.
 TEST_F(CoherenceTest, FlagsHelpAndErrorsNameTheFlagOrKey) {
-  Ran help = RunTxbufd("--help");
+  CommandResult help = RunTxbufd("--help");
   EXPECT_EQ(help.exit_code, 0);
   for (const char* flag : {"config",
                            "export",
@@ -521,7 +506,7 @@ TEST_F(CoherenceTest, FlagsHelpAndErrorsNameTheFlagOrKey) {
   EXPECT_THAT(help.out, HasSubstr("--budget-deadline=SECS  (default 10)\n"));
 
   const std::string exp = " --export " + dir_.path();
-  Ran r = RunTxbufd(exp + " --bogus 1");
+  CommandResult r = RunTxbufd(exp + " --bogus 1");
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_THAT(r.out, HasSubstr("unknown flag --bogus"));
   r = RunTxbufd(exp + " --threads=0");

@@ -352,6 +352,17 @@ ServerExit ServerProcess::Stop(int timeout_s) {
   return e;
 }
 
+CommandResult RunCommand(const std::string& cmd) {
+  CommandResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof(buf), p)) > 0;) r.out.append(buf, n);
+  const int st = pclose(p);
+  if (st != -1 && WIFEXITED(st)) r.exit_code = WEXITSTATUS(st);
+  return r;
+}
+
 bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout) {
   const auto deadline =
       std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout);

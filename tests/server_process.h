@@ -115,6 +115,14 @@ class ServerProcess {
 // Path of the built txbufd binary (set by CMake).
 std::string TxbufdPath();
 
+// Runs `cmd` with sh (popen) to its end: what it wrote on stdout (add
+// "2>&1" for stderr too) and its exit code (-1 if it did not exit).
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+};
+CommandResult RunCommand(const std::string& cmd);
+
 // Polls `cond` every millisecond until it holds or `timeout` passes; whether
 // it held. For what another thread or process does: wait for the condition,
 // never for a fixed time.
