@@ -164,6 +164,12 @@ ABSL_FLAG(txbuf::ByteSize, write_behind,
           "run of this many bytes of whole pages (one large WRITE or a "
           "sequential stream), while they are still in the CPU's caches "
           "(0: only at COMMIT, dirty-expire or the dirty limit)");
+ABSL_FLAG(txbuf::ByteSize, write_around,
+          txbuf::ByteSize{Defaults().write_around_bytes},
+          "write an unstable WRITE of at least this many bytes of whole "
+          "pages straight to the file from the receive buffer, dropping "
+          "the range's cached pages, instead of copying it into the cache "
+          "to write back later (0: every WRITE goes through the cache)");
 ABSL_FLAG(txbuf::ByteSize, fixed_buffer_size,
           txbuf::ByteSize{Defaults().fixed_buffer_bytes},
           "how much of the page cache each event loop registers with "
@@ -313,6 +319,7 @@ ServerOptions OptionsFromFlags() {
   o.fixed_buffers = !absl::GetFlag(FLAGS_no_fixed_buffers);
   o.fixed_buffer_bytes = absl::GetFlag(FLAGS_fixed_buffer_size).bytes;
   o.write_behind_bytes = absl::GetFlag(FLAGS_write_behind).bytes;
+  o.write_around_bytes = absl::GetFlag(FLAGS_write_around).bytes;
   return o;
 }
 

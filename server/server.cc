@@ -449,10 +449,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   size_t pages = o.cache_bytes / kPageSize;
   // Keep a tenth of the pool for staging pages and copy-on-write copies.
   s->cache_ = std::make_unique<PageCache>(
-      *s->pool_, PageCacheOptions{.max_pages = pages - pages / 10,
-                                  .revalidate_interval = o.revalidate_interval,
-                                  .write_behind_pages = static_cast<size_t>(
-                                      o.write_behind_bytes / kPageSize)});
+      *s->pool_,
+      PageCacheOptions{
+          .max_pages = pages - pages / 10,
+          .revalidate_interval = o.revalidate_interval,
+          .write_behind_pages =
+              static_cast<size_t>(o.write_behind_bytes / kPageSize),
+          .write_around_bytes = static_cast<size_t>(o.write_around_bytes)});
   // Each export gets an equal share of the descriptors.
   const size_t fd_share =
       static_cast<size_t>(std::max<uint64_t>(fd_budget / o.exports.size(), 64));
@@ -628,8 +631,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       << ", budget " << o.budget << ", max-connections " << o.max_connections
       << ", revalidate " << absl::FormatDuration(o.revalidate_interval)
       << ", dirty-expire " << absl::FormatDuration(o.dirty_expire)
-      << ", write-behind " << o.write_behind_bytes << ", log level "
-      << LogLevelName(GetLogLevel())
+      << ", write-behind " << o.write_behind_bytes << ", write-around "
+      << o.write_around_bytes << ", log level " << LogLevelName(GetLogLevel())
       << (s->metrics_ != nullptr
               ? "; metrics on http://" + s->metrics_->address() + "/metrics"
               : std::string());
@@ -744,6 +747,7 @@ std::vector<std::string> Server::Reload(const ServerOptions& fresh) {
   restart("stage-threshold", fresh.stage_threshold != o.stage_threshold);
   restart("no-fixed-buffers", fresh.fixed_buffers != o.fixed_buffers);
   restart("write-behind", fresh.write_behind_bytes != o.write_behind_bytes);
+  restart("write-around", fresh.write_around_bytes != o.write_around_bytes);
   restart("fixed-buffer-size",
           fresh.fixed_buffer_bytes != o.fixed_buffer_bytes);
   restart("metrics-listen", fresh.metrics_listen != o.metrics_listen);
@@ -786,6 +790,9 @@ void Server::FillStats(rpc::StatsResult* r) const {
   r->set_txbufs_in_flight(m.txbufs_in_flight);
   r->set_txbufs_created(m.txbufs_created);
   r->set_txbufs_destroyed(m.txbufs_destroyed);
+  for (const std::unique_ptr<Worker>& w : workers_) {
+    r->add_loop_connections(static_cast<uint64_t>(std::max(0, w->assigned())));
+  }
   FillLatency(stats_.destructor_latency(), r->mutable_destructor_latency(),
               r->mutable_destructor_latency_buckets());
   FillLatency(counters_.request_latency, r->mutable_request_latency(),

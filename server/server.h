@@ -133,6 +133,10 @@ struct ServerOptions {
   // writes are written back as soon as they complete a run of this many
   // bytes of whole pages (0: off; they wait for the above or COMMIT).
   uint64_t write_behind_bytes = 256 << 10;
+  // Write-around (PageCacheOptions::write_around_bytes): an unstable write
+  // of at least this many bytes of whole pages goes to the file at once,
+  // from the receive buffer, without passing through the cache (0: off).
+  uint64_t write_around_bytes = 256 << 10;
   // If set, "HOST:PORT" of the Prometheus endpoint (GET /metrics).
   std::string metrics_listen;
   // What goes to the log (server/logging.h); Reload changes it.
@@ -181,6 +185,11 @@ class Server {
 
   MemoryStats& memory_stats() { return stats_; }
   const ServerOptions& options() const { return options_; }
+  // The event loops (all created before the first starts; the vector does
+  // not change until the server is destroyed).
+  const std::vector<std::unique_ptr<Worker>>& workers() const {
+    return workers_;
+  }
 
   // Reads options().token_file again (SIGHUP): connections authenticating
   // from now on need the new secret; authenticated ones go on. On an error

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "proto/frame.h"
 #include "server/logging.h"
@@ -80,8 +81,12 @@ Session* Worker::Find(uint64_t id) {
 }
 
 void Worker::Remove(uint64_t id) {
-  conns_.erase(id);
+  if (conns_.erase(id) != 0) assigned_.fetch_sub(1, std::memory_order_relaxed);
   MaybeStop();
+}
+
+void Worker::Adopt(UniqueFd fd) {
+  loop().Post([this, fd = std::move(fd)]() mutable { Serve(std::move(fd)); });
 }
 
 std::vector<SlabCacheStats> Worker::SlabStats() const {
@@ -119,44 +124,20 @@ void Worker::OnAccept(size_t i, int res, bool more) {
   if (res >= 0) {
     UniqueFd fd(res);
     if (shutting_down_) return;
-    const ServerOptions& o = server_.options();
-    if (server_.counters().connections.load() >= o.max_connections) {
-      Refuse(std::move(fd));
-      if (!more) ArmAccept(i);
-      return;
+    // The worker serving the fewest connections takes it (this one on a
+    // tie): counted there at once, so that accepts racing on other loops
+    // see it.
+    Worker* to = this;
+    for (const std::unique_ptr<Worker>& w : server_.workers()) {
+      if (w->started() && w->assigned() < to->assigned()) to = w.get();
     }
-    // Room for one more connection still establishing: past the cap, the
-    // oldest such one goes (so idle connections cannot lock others out).
-    const size_t cap = std::max<size_t>(
-        1, o.max_pending_connections / static_cast<size_t>(o.threads));
-    while (pending_.size() >= cap) {
-      Session* oldest = Find(*pending_.begin());
-      pending_.erase(pending_.begin());
-      // One whose stream is already closing is on its way out (its posted
-      // OnClosing has not run yet): not counted, and not aborted over a
-      // graceful close.
-      if (oldest != nullptr && !oldest->closing()) {
-        server_.counters().pending_closes.fetch_add(1,
-                                                    std::memory_order_relaxed);
-        oldest->Close(TxSocket::CloseMode::kAbort);
-      }
-    }
-    int one = 1;
-    setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    TxSocketOptions to = shard().SocketOptions();
-    to.graceful_close_timeout = o.shutdown_grace;
-    to.kmod_inline_below = o.stage_threshold;
-    absl::StatusOr<std::unique_ptr<TxSocket>> tx =
-        TxSocket::Create(loop(), std::move(fd), to, server_.memory_stats());
-    if (!tx.ok()) {
-      TXBUF_LOG(WARNING) << "connection refused: " << tx.status().message();
+    to->NoteAssigned();
+    if (to == this) {
+      Serve(std::move(fd));
     } else {
-      uint64_t id = next_conn_id_++;
-      auto conn = std::make_unique<Session>(*this, id, std::move(*tx));
-      Session* c = conn.get();
-      conns_[id] = std::move(conn);
-      pending_.insert(id);
-      c->Start();
+      server_.counters().connections_moved.fetch_add(1,
+                                                     std::memory_order_relaxed);
+      to->Adopt(std::move(fd));
     }
   } else if (res != -ECANCELED && !shutting_down_) {
     // EMFILE and friends: keep serving the others, try again shortly.
@@ -167,6 +148,52 @@ void Worker::OnAccept(size_t i, int res, bool more) {
   }
   if (!more && !shutting_down_) ArmAccept(i);
   MaybeStop();
+}
+
+void Worker::Serve(UniqueFd fd) {
+  // Not served (refused, failed, shutting down): no longer assigned here.
+  absl::Cleanup unassign = [this] {
+    assigned_.fetch_sub(1, std::memory_order_relaxed);
+  };
+  if (shutting_down_) return;
+  const ServerOptions& o = server_.options();
+  if (server_.counters().connections.load() >= o.max_connections) {
+    Refuse(std::move(fd));
+    return;
+  }
+  // Room for one more connection still establishing: past the cap, the
+  // oldest such one goes (so idle connections cannot lock others out).
+  const size_t cap = std::max<size_t>(
+      1, o.max_pending_connections / static_cast<size_t>(o.threads));
+  while (pending_.size() >= cap) {
+    Session* oldest = Find(*pending_.begin());
+    pending_.erase(pending_.begin());
+    // One whose stream is already closing is on its way out (its posted
+    // OnClosing has not run yet): not counted, and not aborted over a
+    // graceful close.
+    if (oldest != nullptr && !oldest->closing()) {
+      server_.counters().pending_closes.fetch_add(1, std::memory_order_relaxed);
+      oldest->Close(TxSocket::CloseMode::kAbort);
+    }
+  }
+  int one = 1;
+  setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  TxSocketOptions to = shard().SocketOptions();
+  to.graceful_close_timeout = o.shutdown_grace;
+  to.kmod_inline_below = o.stage_threshold;
+  absl::StatusOr<std::unique_ptr<TxSocket>> tx =
+      TxSocket::Create(loop(), std::move(fd), to, server_.memory_stats());
+  if (!tx.ok()) {
+    TXBUF_LOG(WARNING) << "connection refused: " << tx.status().message();
+  } else {
+    uint64_t id = next_conn_id_++;
+    auto conn = std::make_unique<Session>(*this, id, std::move(*tx));
+    Session* c = conn.get();
+    conns_[id] = std::move(conn);
+    std::move(unassign).Cancel();  // until Remove(id)
+    pending_.insert(id);
+    c->Start();
+  }
 }
 
 void Worker::BeginShutdown() {

@@ -2,10 +2,13 @@
 //
 // A worker owns a shard (common/shard.h: its thread, io_uring event loop,
 // slab caches and txbuf context), a listening socket (SO_REUSEPORT across
-// workers), and the sessions of the connections it accepted
-// (session/session.h). Everything here runs on the
-// worker's thread, except Start/RequestShutdown/Join and the statistics
-// readers.
+// workers), and the sessions of its connections (session/session.h).
+// SO_REUSEPORT spreads connections over the workers by a hash of their
+// addresses, which leaves one loop with three of four connections in half
+// of the cases: a worker that accepts a connection while another worker
+// serves fewer hands it to that one (Adopt), so that the loops serve
+// equal numbers. Everything here runs on the worker's thread, except
+// Start/RequestShutdown/Join/Adopt and the statistics readers.
 //
 // Thread-safety: see above.
 #ifndef TXBUF_SERVER_WORKER_H_
@@ -44,6 +47,17 @@ class Worker {
 
   // Starts the thread; returns once its loop accepts (or failed to start).
   absl::Status Start();
+  // Serves the accepted connection `fd` on this worker's loop (posted to
+  // it). The caller has counted it (NoteAssigned) already. Thread-safe.
+  void Adopt(UniqueFd fd);
+  // Connections this worker serves or has been handed and not served yet.
+  // Thread-safe.
+  int assigned() const { return assigned_.load(std::memory_order_relaxed); }
+  void NoteAssigned() { assigned_.fetch_add(1, std::memory_order_relaxed); }
+  // Whether its loop runs (Adopt may be called). Thread-safe.
+  bool started() const {
+    return shard_.load(std::memory_order_acquire) != nullptr;
+  }
   // Stops accepting and closes every connection gracefully; the thread ends
   // when all are gone. Thread-safe.
   void RequestShutdown();
@@ -81,6 +95,9 @@ class Worker {
   // Arms the multishot accept on listen_fds_[i].
   void ArmAccept(size_t i);
   void OnAccept(size_t i, int res, bool more);
+  // Sets up the session of accepted connection `fd` (counted in
+  // assigned_; uncounted if it is refused or dropped).
+  void Serve(UniqueFd fd);
   // Answers a connection over --max-connections and closes it.
   void Refuse(UniqueFd fd);
   void BeginShutdown();
@@ -104,6 +121,8 @@ class Worker {
   // Sessions not yet established, oldest (lowest id) first.
   absl::btree_set<uint64_t> pending_;
   uint64_t next_conn_id_ = 1;
+  // See assigned(): conns_ plus connections handed over and not served yet.
+  std::atomic<int> assigned_{0};
   bool shutting_down_ = false;
 };
 

@@ -299,11 +299,11 @@ TEST_F(CoherenceTest, BackgroundWriteBackErrorsAreLogged) {
   TempDir etc;
   const std::string conf = etc.Join("txbufd.conf");
   const std::string log = etc.Join("txbufd.log");
-  // No write-behind: the writes below must stay dirty until the limit
-  // on the file's size is in place.
+  // No write-behind nor write-around: the writes below must stay dirty
+  // until the limit on the file's size is in place.
   WriteFile(conf,
             "dirty-expire = 3600\nwriteback-interval = 0.1\n"
-            "write-behind = 0\n");
+            "write-behind = 0\nwrite-around = 0\n");
   WriteFile(dir_.Join("big.bin"), "");
   StartServer(
       {"--config", conf},
@@ -323,7 +323,7 @@ TEST_F(CoherenceTest, BackgroundWriteBackErrorsAreLogged) {
   ASSERT_EQ(prlimit(server_->pid(), RLIMIT_FSIZE, &small, nullptr), 0);
   WriteFile(conf,
             "dirty-expire = 0.1\nwriteback-interval = 0.1\n"
-            "write-behind = 0\n");
+            "write-behind = 0\nwrite-around = 0\n");
   ASSERT_EQ(kill(server_->pid(), SIGHUP), 0);
   auto logged = [&] { return ReadFileOrDie(log); };
   ASSERT_TRUE(WaitFor([&] {

@@ -257,7 +257,8 @@ PageCache::PageCache(PagePool& pool, PageCacheOptions options)
               ? options.max_dirty_pages
               : std::max(max_pages_ / 4, std::min<size_t>(max_pages_, 256))),
       revalidate_ns_(-1),
-      write_behind_pages_(options.write_behind_pages) {
+      write_behind_pages_(options.write_behind_pages),
+      write_around_bytes_(options.write_around_bytes) {
   set_revalidate_interval(options.revalidate_interval);
 }
 
@@ -1373,6 +1374,10 @@ absl::Status PageCache::File::Write(uint64_t offset,
     return WouldBlockError();
   }
   if (absl::Status s = CheckDiskIfDue(); !s.ok()) return s;
+  if (stable == Stability::kUnstable && GoesAround(offset, data.size())) {
+    if (mode == IoMode::kNoBlock) return WouldBlockError();  // a pwrite
+    if (std::optional<absl::Status> s = WriteAround(offset, data)) return *s;
+  }
   const uint64_t end = offset + data.size();
   const uint64_t first = offset / kPageSize;
   const uint64_t last = data.empty() ? first : (end - 1) / kPageSize;
@@ -1646,6 +1651,73 @@ absl::Status PageCache::File::Write(uint64_t offset,
     synced_gen_ = std::max(synced_gen_, written_gen);
   }
   return earlier;
+}
+
+bool PageCache::File::GoesAround(uint64_t offset, uint64_t len) const {
+  const size_t min = cache_->write_around_bytes_;
+  if (min == 0 || len < min || offset % kPageSize != 0) return false;
+  const uint64_t end = offset + len;
+  return end % kPageSize == 0 || end >= size();
+}
+
+std::optional<absl::Status> PageCache::File::WriteAround(
+    uint64_t offset, absl::Span<const std::byte> data) {
+  const uint64_t end = offset + data.size();
+  absl::MutexLock l(&mu_);
+  if (released_) return FileReleasedError();
+  RefreshIfStaleLocked();
+  // A last page partly written and partly the file's: through the cache.
+  if (end % kPageSize != 0 && end < size_) return std::nullopt;
+  NoteForeignChangeLocked();
+  std::vector<iovec> iov = {{const_cast<std::byte*>(data.data()), data.size()}};
+  absl::Status s = PwritevAll(fd_.get(), std::move(iov), offset);
+  ++write_gen_;  // the next Commit fsyncs (even after a failure: see below)
+  const uint64_t first = offset / kPageSize;
+  const uint64_t stop = (end + kPageSize - 1) / kPageSize;
+  const auto lo = pages_.lower_bound(first);
+  const auto hi = pages_.lower_bound(stop);
+  if (s.ok()) {
+    // The file has newer bytes than every cached page of the range, dirty
+    // ones included (an unstable write they held is overwritten).
+    DropLocked(lo, hi);
+    SetSizeLocked(std::max(size_, end));
+    // Pages still dirty elsewhere are written later, and their write-back
+    // sets the file's mtime back to this: not older than this write.
+    if (dirty_count_ > 0) {
+      unwritten_mtime_ns_.store(
+          std::max(unwritten_mtime_ns_.load(std::memory_order_relaxed),
+                   RealNowNs()),
+          std::memory_order_relaxed);
+    }
+    // A write-behind run continues after it.
+    run_next_ = end;
+    run_first_ = stop;
+    cache_->counters_.write_around_pages.fetch_add(stop - first,
+                                                   std::memory_order_relaxed);
+    cache_->counters_.writebacks_bytes.fetch_add(data.size(),
+                                                 std::memory_order_relaxed);
+    StampFromDiskLocked();
+    return s;
+  }
+  // The file may hold part of the write: the range's clean pages no longer
+  // say what it holds. Dirty ones stay (an earlier unstable write, still to
+  // be written over whatever this one left).
+  std::vector<std::unique_ptr<Entry>> gone;
+  std::vector<Entry*> raw;
+  for (auto it = lo; it != hi;) {
+    if (it->second->dirty.load(std::memory_order_relaxed)) {
+      ++it;
+      continue;
+    }
+    raw.push_back(it->second.get());
+    gone.push_back(std::move(it->second));
+    it = pages_.erase(it);
+  }
+  cache_->UpdateLru(raw, {});
+  cache_->Retire(gone);
+  FixSizeLocked(size_);
+  StampFromDiskLocked();
+  return s;
 }
 
 absl::Status PageCache::File::WriteBack() {

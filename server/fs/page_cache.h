@@ -40,6 +40,11 @@
 // than when the dirty limit forces the oldest (cold) pages out in the
 // middle of a later WRITE. The pages stay cached, clean.
 //
+// Write-around (PageCacheOptions::write_around_bytes). A large unstable
+// write of whole pages goes to the file at once, from the caller's buffer,
+// and the range's cached pages leave the cache: its bytes are copied once
+// (into the kernel), not into the cache first and into the kernel later.
+//
 // Thread-safety: thread-safe. Each file has its own lock (for its page map
 // and size); one cache-wide lock guards the LRU list. Lock order:
 // PageCache files-map lock -> File lock -> LRU lock -> PagePool's lock; no
@@ -82,6 +87,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -228,6 +234,8 @@ struct PageCacheCountersOf {
   C background_writebacks{};   // files written back by WriteBackDue() (age
                                // or pressure).
   C write_behind_pages{};      // pages written back by WriteBehind().
+  C write_around_pages{};      // pages written straight to the file by
+                               // large unstable writes (write-around).
 
   // Calls f(name, sets.counter...) for each counter; `name` as in
   // rpc::PageCacheStats.
@@ -244,6 +252,7 @@ struct PageCacheCountersOf {
     f("invalidations", sets.invalidations...);
     f("background_writebacks", sets.background_writebacks...);
     f("write_behind_pages", sets.write_behind_pages...);
+    f("write_around_pages", sets.write_around_pages...);
   }
 };
 
@@ -276,6 +285,13 @@ struct PageCacheOptions {
   // starting where the last one ended) queues them for WriteBehind(). 0
   // turns it off (pages wait for Commit, the dirty limit or WriteBackDue).
   size_t write_behind_pages = 0;
+  // Write-around: an unstable write of at least this many bytes that covers
+  // whole pages (it starts on a page boundary and ends on one, or at or past
+  // the end of the file) is written to the file at once from the caller's
+  // buffer (one pwrite, as a server without a cache would), and the cached
+  // pages of its range are dropped: its bytes are not copied into the
+  // cache and written back later. 0 turns it off.
+  size_t write_around_bytes = 0;
 };
 
 class PageCache {
@@ -550,6 +566,8 @@ class PageCache {
   // 0), and whether WakeWriteBehind() was called. Taken under a File's mu_
   // (it is the last lock taken).
   const size_t write_behind_pages_;
+  // Write-around: the smallest unstable write that goes around (0: none).
+  const size_t write_around_bytes_;
   absl::Mutex behind_mu_ ABSL_ACQUIRED_AFTER(lru_mu_);
   std::vector<std::weak_ptr<File>> behind_ ABSL_GUARDED_BY(behind_mu_);
   bool behind_wake_ ABSL_GUARDED_BY(behind_mu_) = false;
@@ -603,12 +621,22 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // write-back fails"). A stable write also reports (once) a write-back of
   // this file that failed earlier during eviction.
   //
+  // An unstable write of at least PageCacheOptions::write_around_bytes
+  // whose range covers whole pages (it starts on a page boundary and ends
+  // on one, or at or past the end of the file) goes around the cache: it is
+  // written to the file (one pwrite from `data`, no sync) and the range's
+  // cached pages, dirty or clean, are dropped (pinned ones live on in their
+  // txbufs); Commit then fsyncs. If that pwrite fails, the write fails with
+  // its error; the range's clean pages are dropped (the file may hold part
+  // of the write), its dirty ones stay, and the size is what the file or the
+  // dirty pages say.
+  //
   // In IoMode::kNoBlock, WouldBlockError() (before anything changes) for a
-  // stable write, a partial write of an uncached page inside the file (it
-  // would be read first), a write that would go past the dirty page limit
-  // or alone exceeds it (write-back), when the pages cannot be had by
-  // evicting clean unpinned pages (memory only) and no other wait, or when
-  // the file's lock is held by another thread. An unstable write to cached
+  // write that goes around, a stable write, a partial write of an uncached page
+  // inside the file (it would be read first), a write that would go past the
+  // dirty page limit or alone exceeds it (write-back), when the pages cannot be
+  // had by evicting clean unpinned pages (memory only) and no other wait, or
+  // when the file's lock is held by another thread. An unstable write to cached
   // pages, whole uncached pages or pages past the end needs no syscall.
   //
   // Example:
@@ -831,6 +859,14 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // Writes back the candidates still cached and dirty. Returns how many
   // stopped being dirty (failures are dropped, the error kept).
   size_t CleanCandidates(absl::Span<const Candidate> cands)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether an unstable write of `len` bytes at `offset` goes around the
+  // cache, as far as can be told without the lock (size() may change).
+  bool GoesAround(uint64_t offset, uint64_t len) const;
+  // The write-around of Write (see there), under the file's lock; nullopt if
+  // the write no longer qualifies (the file grew past its end meanwhile).
+  std::optional<absl::Status> WriteAround(uint64_t offset,
+                                          absl::Span<const std::byte> data)
       ABSL_LOCKS_EXCLUDED(mu_);
   // After an unstable write of [offset, end) (not written through): extends
   // or restarts the write-behind run and queues it once it is long enough.

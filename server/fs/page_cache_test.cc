@@ -1928,6 +1928,146 @@ TEST(PageCacheWriteBehindTest,
   EXPECT_EQ(cache.Stats().dirty_pages, 0u);
 }
 
+// Write-around: a large unstable write of whole pages is in the file when
+// Write returns, supersedes every cached page of its range (dirty ones,
+// and a run queued for write-behind, must not write their older bytes over
+// it later), leaves a pinned page's bytes to its pin, and is served after.
+TEST(PageCacheWriteAroundTest, ALargeWriteGoesToTheFileOverCachedPages) {
+  TempDir dir;
+  PagePool pool(256 * kPageSize);
+  PageCache cache(
+      pool, {.write_behind_pages = 4, .write_around_bytes = 8 * kPageSize});
+  const std::string path = dir.File("around");
+  const Bytes old = Pattern(8 * kPageSize, 70);
+  FilePtr f = MustOpen(cache, path, old);
+  ASSERT_NE(f, nullptr);
+  // Pages 0-7 cached clean; page 6 pinned (a READ in flight); pages 2-5
+  // dirty again, written sequentially (queued for write-behind).
+  ASSERT_EQ(ReadBytes(*f, 0, old.size()).size(), old.size());
+  absl::StatusOr<CachedRead> pinned = f->Read(6 * kPageSize, kPageSize);
+  ASSERT_TRUE(pinned.ok()) << pinned.status();
+  const Bytes small = Pattern(4 * kPageSize, 71);
+  for (uint64_t i = 0; i < 4; ++i) {
+    ASSERT_TRUE(IsOk(
+        f->Write((2 + i) * kPageSize,
+                 absl::MakeConstSpan(small).subspan(i * kPageSize, kPageSize),
+                 Stability::kUnstable)));
+  }
+  ASSERT_EQ(cache.Stats().dirty_pages, 4u);
+  ASSERT_TRUE(cache.WaitForWriteBehind(absl::ZeroDuration()));
+
+  // In kNoBlock it would pwrite: WouldBlock, and nothing changes.
+  const Bytes big = Pattern(16 * kPageSize, 72);
+  EXPECT_TRUE(
+      IsWouldBlock(f->Write(0, big, Stability::kUnstable, IoMode::kNoBlock)));
+  EXPECT_EQ(FirstDiff(DiskContent(path), old), -1);
+  EXPECT_EQ(cache.Stats().dirty_pages, 4u);
+
+  ASSERT_TRUE(IsOk(f->Write(0, big, Stability::kUnstable)));
+  EXPECT_EQ(FirstDiff(DiskContent(path), big), -1);  // before any Commit
+  PageCacheStats st = cache.Stats();
+  EXPECT_EQ(st.write_around_pages, 16u);
+  EXPECT_EQ(st.dirty_pages, 0u);
+  EXPECT_EQ(st.pages, 0u);
+  EXPECT_EQ(f->size(), big.size());
+  // The pin keeps the bytes it was given.
+  EXPECT_EQ(FirstDiff(ToBytes(*pinned), absl::MakeConstSpan(old).subspan(
+                                            6 * kPageSize, kPageSize)),
+            -1);
+  pinned = absl::StatusOr<CachedRead>();
+  // Nothing older is written over it: not the queued write-behind run,
+  // not a Commit.
+  EXPECT_EQ(cache.WriteBehind(), 0u);
+  EXPECT_TRUE(IsOk(f->Commit()));
+  EXPECT_EQ(FirstDiff(DiskContent(path), big), -1);
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, big.size()), big), -1);
+  EXPECT_EQ(cache.Stats().pinned_pages, 0u);
+  EXPECT_EQ(PoolPages(pool), cache.Stats().pages);
+}
+
+// What goes around: unstable writes of at least write_around_bytes that
+// start on a page boundary and end on one or at or past the end of the
+// file. Anything else goes through the cache as before.
+TEST(PageCacheWriteAroundTest, OnlyLargeUnstableWritesOfWholePagesGoAround) {
+  TempDir dir;
+  PagePool pool(256 * kPageSize);
+  PageCache cache(pool, {.write_around_bytes = 8 * kPageSize});
+  const std::string path = dir.File("which");
+  const Bytes old = Pattern(32 * kPageSize, 73);
+  FilePtr f = MustOpen(cache, path, old);
+  ASSERT_NE(f, nullptr);
+  struct Case {
+    const char* what;
+    uint64_t offset;
+    uint64_t len;
+    bool around;
+  };
+  const Case cases[] = {
+      {"too small", 0, 8 * kPageSize - 1, false},
+      {"unaligned start", 100, 8 * kPageSize, false},
+      {"ends inside a page of the file", 0, 8 * kPageSize + 100, false},
+      {"whole pages", 8 * kPageSize, 8 * kPageSize, true},
+      {"ends in the last page, past the end", 24 * kPageSize,
+       8 * kPageSize + 100, true},
+  };
+  uint64_t around = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    const Bytes data = Pattern(c.len, 74 + c.offset);
+    const Bytes disk_before = DiskContent(path);
+    ASSERT_TRUE(IsOk(f->Write(c.offset, data, Stability::kUnstable)));
+    const Bytes disk = DiskContent(path);
+    const bool on_disk =
+        disk.size() >= c.offset + c.len &&
+        FirstDiff(absl::MakeConstSpan(disk).subspan(c.offset, c.len), data) ==
+            -1;
+    EXPECT_EQ(on_disk, c.around);
+    if (c.around) around += (c.len + kPageSize - 1) / kPageSize;
+    EXPECT_EQ(cache.Stats().write_around_pages, around);
+    if (!c.around) {
+      EXPECT_EQ(FirstDiff(disk, disk_before), -1);
+    }
+    EXPECT_EQ(FirstDiff(ReadBytes(*f, c.offset, c.len), data), -1);
+  }
+  // A stable write is written through the cache, as always.
+  ASSERT_TRUE(
+      IsOk(f->Write(0, Pattern(8 * kPageSize, 80), Stability::kFileSync)));
+  EXPECT_EQ(cache.Stats().write_around_pages, around);
+  EXPECT_TRUE(IsOk(f->Commit()));
+}
+
+// A write-around whose pwrite fails returns its error and loses nothing
+// acknowledged before: the range's dirty pages stay (and reach the file at
+// the next Commit), its clean ones go (the file may hold part of the
+// failed write), and size and READ agree with the file.
+TEST(PageCacheWriteAroundTest, AFailedWriteAroundKeepsEarlierUnstableData) {
+  TempDir dir;
+  PagePool pool(256 * kPageSize);
+  PageCache cache(pool, {.write_around_bytes = 8 * kPageSize});
+  const std::string path = dir.File("failing");
+  const Bytes old = Pattern(4 * kPageSize, 81);
+  FilePtr f = MustOpen(cache, path, old);
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(ReadBytes(*f, 0, old.size()).size(), old.size());
+  const Bytes one = Pattern(kPageSize, 82);
+  ASSERT_TRUE(IsOk(f->Write(kPageSize, one, Stability::kUnstable)));
+  BreakWrites(*f, path);
+  absl::Status s =
+      f->Write(0, Pattern(8 * kPageSize, 83), Stability::kUnstable);
+  EXPECT_FALSE(s.ok());
+  PageCacheStats st = cache.Stats();
+  EXPECT_EQ(st.write_around_pages, 0u);
+  EXPECT_EQ(st.dirty_pages, 1u);
+  EXPECT_EQ(st.pages, 1u);
+  EXPECT_EQ(f->size(), old.size());
+  Bytes model = old;
+  std::copy(one.begin(), one.end(), model.begin() + kPageSize);
+  EXPECT_EQ(FirstDiff(ReadBytes(*f, 0, 1 << 20), model), -1);
+  RepairWrites(*f, path);
+  EXPECT_TRUE(IsOk(f->Commit()));
+  EXPECT_EQ(FirstDiff(DiskContent(path), model), -1);
+}
+
 TEST(PageCacheDirtyLimitTest, WriteLargerThanTheLimitIsWrittenThrough) {
   TempDir dir;
   PagePool pool(64 * kPageSize);

@@ -140,6 +140,10 @@ std::vector<MetricFamily> MetricsExporter::Families(const rpc::StatsResult& r) {
   out.push_back(One("txbuf_connections_refused_total",
                     "Connections refused over --max-connections", kCounter,
                     d(r.connections_refused())));
+  out.push_back(One("txbuf_connections_moved_total",
+                    "Connections handed by the event loop that accepted them "
+                    "to one serving fewer",
+                    kCounter, d(r.connections_moved())));
   out.push_back(One("txbuf_auth_failures_total",
                     "Authentication failures (wrong token, malformed, timed "
                     "out, a request first)",
@@ -264,6 +268,10 @@ std::vector<MetricFamily> MetricsExporter::Families(const rpc::StatsResult& r) {
                     "Pages written back soon after a sequential or large "
                     "write (write-behind)",
                     kCounter, d(pc.write_behind_pages())));
+  out.push_back(One("txbuf_page_cache_write_around_pages_total",
+                    "Pages written straight to the file by large unstable "
+                    "writes (write-around)",
+                    kCounter, d(pc.write_around_pages())));
   out.push_back(One("txbuf_page_cache_writeback_failed_pages_total",
                     "Dirty pages lost to write-back errors", kCounter,
                     d(pc.writeback_failed_pages())));

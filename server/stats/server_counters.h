@@ -39,6 +39,7 @@ struct ServerCountersOf {
   C blocking_jobs{};         // compounds finished on the blocking pool
   C bytes_received{};        // request bytes read from sockets
   C receive_buffer_bytes{};  // frame readers' buffers, all connections
+  C connections_moved{};     // accepted by one event loop, served by another
 
   template <typename F, typename... Sets>
   static void ForEach(F&& f, Sets&... sets) {
@@ -55,6 +56,7 @@ struct ServerCountersOf {
     f("blocking_jobs", sets.blocking_jobs...);
     f("bytes_received", sets.bytes_received...);
     f("receive_buffer_bytes", sets.receive_buffer_bytes...);
+    f("connections_moved", sets.connections_moved...);
   }
 };
 

@@ -32,7 +32,7 @@ TEST(ServerCountersTest, EveryCounterIsAUint64FieldOfTheStatsResult) {
             << name;
       },
       s);
-  EXPECT_EQ(names.size(), 13u);
+  EXPECT_EQ(names.size(), 14u);
 }
 
 TEST(ServerCountersTest, LoadTakesEveryCounter) {
