@@ -122,6 +122,23 @@ RawReply MustCall(RawClient& c, const rpc::Request& r,
   return rep.ok() ? *rep : RawReply{};
 }
 
+// What READs of `path` from its start return, up to its end (at most 32
+// MiB), in 1 MiB READs numbered from *id + 1 on.
+std::string ReadToEnd(RawClient& c, uint64_t* id, const std::string& path) {
+  std::string served;
+  for (int i = 0; i < 32; ++i) {
+    RawReply rep = MustCall(c, OpRequest(++*id, path, [&](rpc::Op* op) {
+                              op->mutable_read()->set_offset(served.size());
+                              op->mutable_read()->set_length(1 << 20);
+                            }));
+    EXPECT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
+    if (rep.reply.status() != rpc::STATUS_OK) break;
+    served += rep.ReadData(2);
+    if (rep.reply.results(2).read().eof()) break;
+  }
+  return served;
+}
+
 class RobustnessTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -522,16 +539,7 @@ TEST_F(RobustnessTest, FullFileSystemIsNospcAtCommitAndOthersAreServed) {
                               [](rpc::Op* op) { op->mutable_getattr(); }));
   ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
   const uint64_t size = rep.reply.results(2).attr().attr().size();
-  std::string served;
-  for (int i = 0; i < 32; ++i) {
-    rep = MustCall(c, OpRequest(++id, "full/a.bin", [&](rpc::Op* op) {
-                     op->mutable_read()->set_offset(served.size());
-                     op->mutable_read()->set_length(1 << 20);
-                   }));
-    ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
-    served += rep.ReadData(2);
-    if (rep.reply.results(2).read().eof()) break;
-  }
+  const std::string served = ReadToEnd(c, &id, "full/a.bin");
   const std::string on_disk = ReadFileOrDie(dir_.Join("full/a.bin"));
   EXPECT_EQ(size, served.size());
   EXPECT_EQ(served.size(), on_disk.size());
@@ -584,16 +592,7 @@ TEST_F(RobustnessTest, FullFileSystemFailsALargeWriteAroundAtOnce) {
                               [](rpc::Op* op) { op->mutable_getattr(); }));
   ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
   EXPECT_EQ(rep.reply.results(2).attr().attr().size(), on_disk.size());
-  std::string served;
-  for (int i = 0; i < 4; ++i) {
-    rep = MustCall(c, OpRequest(++id, "full/a.bin", [&](rpc::Op* op) {
-                     op->mutable_read()->set_offset(served.size());
-                     op->mutable_read()->set_length(1 << 20);
-                   }));
-    ASSERT_EQ(rep.reply.status(), rpc::STATUS_OK) << rep.reply.error();
-    served += rep.ReadData(2);
-    if (rep.reply.results(2).read().eof()) break;
-  }
+  const std::string served = ReadToEnd(c, &id, "full/a.bin");
   EXPECT_TRUE(served == on_disk) << "READ serves bytes that are not on disk";
 
   ServerExit e = server_->Stop();

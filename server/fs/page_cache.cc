@@ -864,19 +864,7 @@ void PageCache::File::RefreshIfStaleLocked() {
   // Clean pages may hold bytes the file no longer has. Dirty pages are
   // acknowledged writes not yet written: they stay (and win, as a later
   // write would).
-  std::vector<std::unique_ptr<Entry>> gone;
-  std::vector<Entry*> raw;
-  for (auto it = pages_.begin(); it != pages_.end();) {
-    if (it->second->dirty.load(std::memory_order_relaxed)) {
-      ++it;
-      continue;
-    }
-    raw.push_back(it->second.get());
-    gone.push_back(std::move(it->second));
-    it = pages_.erase(it);
-  }
-  cache_->UpdateLru(raw, {});
-  cache_->Retire(gone);
+  DropCleanLocked(pages_.begin(), pages_.end());
   FixSizeLocked(size_, &st);
   StampLocked(st);
   ++write_gen_;  // the other writer's data may not be synced yet
@@ -926,6 +914,23 @@ void PageCache::File::DropLocked(PageMap::iterator first,
     gone.push_back(std::move(it->second));
   }
   pages_.erase(first, last);
+  cache_->UpdateLru(raw, {});
+  cache_->Retire(gone);
+}
+
+void PageCache::File::DropCleanLocked(PageMap::iterator first,
+                                      PageMap::iterator last) {
+  std::vector<std::unique_ptr<Entry>> gone;
+  std::vector<Entry*> raw;
+  for (auto it = first; it != last;) {
+    if (it->second->dirty.load(std::memory_order_relaxed)) {
+      ++it;
+      continue;
+    }
+    raw.push_back(it->second.get());
+    gone.push_back(std::move(it->second));
+    it = pages_.erase(it);
+  }
   cache_->UpdateLru(raw, {});
   cache_->Retire(gone);
 }
@@ -1702,19 +1707,7 @@ std::optional<absl::Status> PageCache::File::WriteAround(
   // The file may hold part of the write: the range's clean pages no longer
   // say what it holds. Dirty ones stay (an earlier unstable write, still to
   // be written over whatever this one left).
-  std::vector<std::unique_ptr<Entry>> gone;
-  std::vector<Entry*> raw;
-  for (auto it = lo; it != hi;) {
-    if (it->second->dirty.load(std::memory_order_relaxed)) {
-      ++it;
-      continue;
-    }
-    raw.push_back(it->second.get());
-    gone.push_back(std::move(it->second));
-    it = pages_.erase(it);
-  }
-  cache_->UpdateLru(raw, {});
-  cache_->Retire(gone);
+  DropCleanLocked(lo, hi);
   FixSizeLocked(size_);
   StampFromDiskLocked();
   return s;

@@ -799,6 +799,9 @@ class PageCache::File : public std::enable_shared_from_this<File> {
   // Drops the entries [first, last) of the map.
   void DropLocked(PageMap::iterator first, PageMap::iterator last)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the clean entries of [first, last); dirty ones stay.
+  void DropCleanLocked(PageMap::iterator first, PageMap::iterator last)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks `e` dirty or clean (its place in dirty_, dirty_count_). The
   // cache-wide dirty_pages counter moves at once, or, with `batch`, by what
   // *batch adds up to (+1 dirty, -1 clean), which the caller applies with
