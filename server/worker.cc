@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "proto/frame.h"
 #include "server/logging.h"
@@ -152,14 +151,18 @@ void Worker::OnAccept(size_t i, int res, bool more) {
 
 void Worker::Serve(UniqueFd fd) {
   // Not served (refused, failed, shutting down): no longer assigned here.
-  absl::Cleanup unassign = [this] {
+  // (Counted until Remove(id) otherwise.)
+  if (!StartSession(std::move(fd))) {
     assigned_.fetch_sub(1, std::memory_order_relaxed);
-  };
-  if (shutting_down_) return;
+  }
+}
+
+bool Worker::StartSession(UniqueFd fd) {
+  if (shutting_down_) return false;
   const ServerOptions& o = server_.options();
   if (server_.counters().connections.load() >= o.max_connections) {
     Refuse(std::move(fd));
-    return;
+    return false;
   }
   // Room for one more connection still establishing: past the cap, the
   // oldest such one goes (so idle connections cannot lock others out).
@@ -185,15 +188,15 @@ void Worker::Serve(UniqueFd fd) {
       TxSocket::Create(loop(), std::move(fd), to, server_.memory_stats());
   if (!tx.ok()) {
     TXBUF_LOG(WARNING) << "connection refused: " << tx.status().message();
-  } else {
-    uint64_t id = next_conn_id_++;
-    auto conn = std::make_unique<Session>(*this, id, std::move(*tx));
-    Session* c = conn.get();
-    conns_[id] = std::move(conn);
-    std::move(unassign).Cancel();  // until Remove(id)
-    pending_.insert(id);
-    c->Start();
+    return false;
   }
+  uint64_t id = next_conn_id_++;
+  auto conn = std::make_unique<Session>(*this, id, std::move(*tx));
+  Session* c = conn.get();
+  conns_[id] = std::move(conn);
+  pending_.insert(id);
+  c->Start();
+  return true;
 }
 
 void Worker::BeginShutdown() {

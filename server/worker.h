@@ -98,6 +98,9 @@ class Worker {
   // Sets up the session of accepted connection `fd` (counted in
   // assigned_; uncounted if it is refused or dropped).
   void Serve(UniqueFd fd);
+  // Serve's work: false if no session was made (refused, shutting down,
+  // the socket failed).
+  bool StartSession(UniqueFd fd);
   // Answers a connection over --max-connections and closes it.
   void Refuse(UniqueFd fd);
   void BeginShutdown();
