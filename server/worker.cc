@@ -80,7 +80,13 @@ Session* Worker::Find(uint64_t id) {
 }
 
 void Worker::Remove(uint64_t id) {
-  if (conns_.erase(id) != 0) assigned_.fetch_sub(1, std::memory_order_relaxed);
+  auto it = conns_.find(id);
+  if (it != conns_.end()) {
+    // Uncounted before the session goes (and with it the server's count
+    // of connections), so that no one sees it gone there but here.
+    assigned_.fetch_sub(1, std::memory_order_relaxed);
+    conns_.erase(it);
+  }
   MaybeStop();
 }
 

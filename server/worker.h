@@ -4,8 +4,8 @@
 // slab caches and txbuf context), a listening socket (SO_REUSEPORT across
 // workers), and the sessions of its connections (session/session.h).
 // SO_REUSEPORT spreads connections over the workers by a hash of their
-// addresses, which leaves one loop with three of four connections in half
-// of the cases: a worker that accepts a connection while another worker
+// addresses, which left 12 of 17 connections on one of two loops in a
+// test: a worker that accepts a connection while another worker
 // serves fewer hands it to that one (Adopt), so that the loops serve
 // equal numbers. Everything here runs on the worker's thread, except
 // Start/RequestShutdown/Join/Adopt and the statistics readers.
