@@ -89,8 +89,15 @@ class EventLoop {
   // Thread-safe.
   void Stop();
   bool stopped() const;
-  // Runs `fn` on the loop thread soon. Thread-safe.
+  // Runs `fn` on the loop thread soon. Thread-safe. From another thread it
+  // wakes the loop (an eventfd write); from inside this loop's RunOnce (a
+  // completion handler, timer or posted function) it does not need to: fn
+  // runs before the loop next waits.
   void Post(absl::AnyInvocable<void()> fn);
+  // How many Post()s had to wake the loop (eventfd writes). Thread-safe.
+  uint64_t wakeups_posted() const {
+    return wakeups_posted_.load(std::memory_order_relaxed);
+  }
 
   using TimerId = uint64_t;
   // Runs `fn` once after `delay`, on the loop thread.
@@ -136,6 +143,7 @@ class EventLoop {
   std::thread::id thread_;
   iovec arena_{nullptr, 0};
 
+  std::atomic<uint64_t> wakeups_posted_{0};
   std::mutex posted_mu_;
   std::vector<absl::AnyInvocable<void()>> posted_;
 

@@ -54,6 +54,35 @@ TEST(EventLoopTest, PostFromOtherThreadsWakesTheLoop) {
   EXPECT_EQ(ran.load(), 1000);
 }
 
+TEST(EventLoopTest, PostFromInsideTheLoopRunsWithoutAWakeUp) {
+  auto loop = EventLoop::Create().value();
+  int ran = 0;
+  // From a posted function and from a timer: each posts the next step.
+  loop->Post([&] {
+    ++ran;
+    loop->Post([&] {
+      ++ran;
+      loop->RunAfter(absl::ZeroDuration(), [&] {
+        ++ran;
+        loop->Post([&] { ++ran; });
+      });
+    });
+  });
+  EXPECT_EQ(loop->wakeups_posted(), 1u);  // the first, from outside a loop
+  // An infinite wait would hang if a post from inside were left waiting for
+  // a wake-up that never comes.
+  while (ran < 4) loop->RunOnce(absl::InfiniteDuration());
+  EXPECT_EQ(loop->wakeups_posted(), 1u);
+
+  // Another loop's handler posting here is another thread's post: it wakes.
+  auto other = EventLoop::Create().value();
+  other->Post([&] { loop->Post([&] { ++ran; }); });
+  other->RunOnce(absl::ZeroDuration());
+  EXPECT_EQ(loop->wakeups_posted(), 2u);
+  loop->RunOnce(absl::InfiniteDuration());
+  EXPECT_EQ(ran, 5);
+}
+
 TEST(EventLoopTest, StopFromAnotherThread) {
   auto loop = EventLoop::Create().value();
   // Stop() comes once the loop is running (not a guess of how long it takes
