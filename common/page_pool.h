@@ -38,8 +38,15 @@ inline constexpr size_t kPageSize = 4096;
 
 class PagePool;
 
+// Page::refs: set while a page cache holds the page (PageRef::CachedMark).
+inline constexpr uint32_t kPageCachedBit = 1u << 31;
+inline constexpr uint32_t kPageRefMask = kPageCachedBit - 1;
+
 // Metadata of one arena page (the data lives in the arena).
 struct Page {
+  // The reference count (kPageRefMask) and kPageCachedBit, in one word so
+  // that a reference taken or dropped and the page entering or leaving a
+  // cache are ordered: PagePool::cached_pinned_pages() stays exact.
   std::atomic<uint32_t> refs{0};
   // References held by txbuf segments (PageRef::ToTxDeleter), a subset of
   // `refs`: the page is held by txbufs while it is not zero.
@@ -69,16 +76,14 @@ class PageRef {
   ~PageRef() { reset(); }
 
   // Another reference to the same page (empty if this one is empty).
-  PageRef Share() const {
-    if (page_ != nullptr) page_->refs.fetch_add(1, std::memory_order_relaxed);
-    return PageRef(page_);
-  }
+  PageRef Share() const;
 
   void reset();
   std::byte* data() const { return page_->data; }
   Page* get() const { return page_; }
   uint32_t use_count() const {
-    return page_ ? page_->refs.load(std::memory_order_acquire) : 0;
+    return page_ ? page_->refs.load(std::memory_order_acquire) & kPageRefMask
+                 : 0;
   }
   explicit operator bool() const { return page_ != nullptr; }
 
@@ -98,6 +103,16 @@ class PageRef {
 
   // One word, no pointer into itself: Deleter::Of holds it inline.
   using TriviallyRelocatable = void;
+
+  // A cache's reference: while it lives, the page counts as cached, and
+  // as pinned in PagePool::cached_pinned_pages() whenever anyone else holds
+  // a reference too. A page is in at most one cache at a time.
+  //
+  // Example:
+  //   PageRef::Cached held(pool.Allocate());  // cached, not pinned
+  //   PageRef reader = held.ref().Share();    // pinned
+  //   reader.reset();                         // not pinned
+  class Cached;
 
  private:
   // What ToTxDeleter's Deleter holds (below).
@@ -120,6 +135,18 @@ class PageRef::TxPin {
  private:
   PageRef page_;
   size_t len_;
+};
+
+class PageRef::Cached {
+ public:
+  explicit Cached(PageRef page);
+  Cached(const Cached&) = delete;
+  Cached& operator=(const Cached&) = delete;
+  ~Cached();
+  const PageRef& ref() const { return page_; }
+
+ private:
+  PageRef page_;
 };
 
 struct PagePoolStats {
@@ -159,6 +186,11 @@ class PagePool {
   uint64_t tx_segment_bytes() const {
     return tx_segment_bytes_.load(std::memory_order_relaxed);
   }
+  // Pages held by a PageRef::Cached and by at least one other reference
+  // (readers, txbuf segments): "pinned" cached pages. O(1).
+  uint64_t cached_pinned_pages() const {
+    return cached_pinned_.load(std::memory_order_relaxed);
+  }
 
  private:
   friend class PageRef;
@@ -174,7 +206,35 @@ class PagePool {
   std::atomic<uint64_t> high_water_{0};
   std::atomic<uint64_t> tx_pages_{0};
   std::atomic<uint64_t> tx_segment_bytes_{0};
+  std::atomic<uint64_t> cached_pinned_{0};
 };
+
+inline PageRef PageRef::Share() const {
+  if (page_ != nullptr && page_->refs.fetch_add(1, std::memory_order_relaxed) ==
+                              (kPageCachedBit | 1)) {
+    page_->pool->cached_pinned_.fetch_add(1, std::memory_order_relaxed);
+  }
+  return PageRef(page_);
+}
+
+inline PageRef::Cached::Cached(PageRef page) : page_(std::move(page)) {
+  Page* p = page_.get();
+  if (p != nullptr &&
+      (p->refs.fetch_or(kPageCachedBit, std::memory_order_acq_rel) &
+       kPageRefMask) >= 2) {
+    p->pool->cached_pinned_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+inline PageRef::Cached::~Cached() {
+  Page* p = page_.get();
+  if (p != nullptr &&
+      (p->refs.fetch_and(~kPageCachedBit, std::memory_order_acq_rel) &
+       kPageRefMask) >= 2) {
+    p->pool->cached_pinned_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  // page_ drops the cache's reference now.
+}
 
 inline void PageRef::reset() {
   if (page_ != nullptr) Unref(std::exchange(page_, nullptr));
@@ -204,8 +264,11 @@ inline Deleter PageRef::ToTxDeleter(size_t len) && {
 }
 
 inline void PageRef::Unref(Page* page) {
-  if (page->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+  const uint32_t old = page->refs.fetch_sub(1, std::memory_order_acq_rel);
+  if (old == 1) {
     page->pool->Free(page);
+  } else if (old == (kPageCachedBit | 2)) {
+    page->pool->cached_pinned_.fetch_sub(1, std::memory_order_relaxed);
   }
 }
 

@@ -217,10 +217,13 @@ bool IsFileTooLarge(const absl::Status& s) { return ErrnoOf(s) == EFBIG; }
 // `file`, `index` and `page` of any linked entry under the LRU lock alone.
 struct PageCache::Entry : PageCache::LruLink, PageCache::DirtyLink {
   Entry(File* f, uint64_t i, PageRef p)
-      : file(f), index(i), page(std::move(p)) {}
+      : file(f), index(i), held(std::move(p)), page(held.ref()) {}
   File* const file;
   const uint64_t index;
-  const PageRef page;
+  // The cache's reference: counts the page as cached (and pinned while
+  // others hold it too) in PagePool::cached_pinned_pages().
+  const PageRef::Cached held;
+  const PageRef& page;
   // Changed under file->mu_; read without it only as a hint (eviction
   // re-checks under the file lock).
   std::atomic<bool> dirty{false};
@@ -497,14 +500,9 @@ size_t PageCache::WriteBehind(absl::Status* first_error) {
 
 PageCacheStats PageCache::Stats() const {
   PageCacheStats st{LoadCounters<PageCacheCountersOf<uint64_t>>(counters_)};
-  {
-    absl::MutexLock l(&lru_mu_);
-    for (const LruLink* link = lru_.next; link != &lru_; link = link->next) {
-      if (static_cast<const Entry*>(link)->page.use_count() > 1) {
-        ++st.pinned_pages;
-      }
-    }
-  }
+  // Counted as references come and go: no walk of the cache (a STATS
+  // request or a metrics scrape is O(1) and holds no lock READs take).
+  st.pinned_pages = pool_.cached_pinned_pages();
   {
     absl::MutexLock l(&files_mu_);
     st.files = files_.size();

@@ -258,8 +258,10 @@ struct PageCacheCountersOf {
 
 // A snapshot of the cache's counters, and what is counted when asked.
 struct PageCacheStats : PageCacheCountersOf<uint64_t> {
-  uint64_t pinned_pages = 0;  // cached pages referenced outside the cache.
-  uint64_t files = 0;         // files in the cache.
+  // Cached pages referenced outside the cache (of every cache on this
+  // cache's pool: one per server).
+  uint64_t pinned_pages = 0;
+  uint64_t files = 0;  // files in the cache.
 };
 
 struct PageCacheOptions {
@@ -385,13 +387,13 @@ class PageCache {
   //   absl::Status s = cache.SyncAll();
   absl::Status SyncAll() ABSL_LOCKS_EXCLUDED(files_mu_);
 
-  // The counters. Safe from any thread; counting pinned pages walks the LRU
-  // list (O(cached pages)).
+  // The counters. Safe from any thread; O(1) (pinned pages are counted as
+  // references come and go: PagePool::cached_pinned_pages()).
   //
   // Example:
   //   txbuf::PageCacheStats st = cache.Stats();
   //   printf("%llu of %llu pages pinned\n", st.pinned_pages, st.pages);
-  PageCacheStats Stats() const ABSL_LOCKS_EXCLUDED(files_mu_, lru_mu_);
+  PageCacheStats Stats() const ABSL_LOCKS_EXCLUDED(files_mu_);
 
   // Background write-back, for a timer thread: writes back every file
   // whose oldest dirty page (since it was last clean) is at least
