@@ -862,7 +862,7 @@ void PageCache::File::RefreshIfStaleLocked() {
   // Clean pages may hold bytes the file no longer has. Dirty pages are
   // acknowledged writes not yet written: they stay (and win, as a later
   // write would).
-  DropCleanLocked(pages_.begin(), pages_.end());
+  DropCleanLocked(0, ~uint64_t{0});
   FixSizeLocked(size_, &st);
   StampLocked(st);
   ++write_gen_;  // the other writer's data may not be synced yet
@@ -916,11 +916,11 @@ void PageCache::File::DropLocked(PageMap::iterator first,
   cache_->Retire(gone);
 }
 
-void PageCache::File::DropCleanLocked(PageMap::iterator first,
-                                      PageMap::iterator last) {
+void PageCache::File::DropCleanLocked(uint64_t first, uint64_t stop) {
   std::vector<std::unique_ptr<Entry>> gone;
   std::vector<Entry*> raw;
-  for (auto it = first; it != last;) {
+  for (auto it = pages_.lower_bound(first);
+       it != pages_.end() && it->first < stop;) {
     if (it->second->dirty.load(std::memory_order_relaxed)) {
       ++it;
       continue;
@@ -1334,6 +1334,7 @@ absl::StatusOr<CachedRead> PageCache::File::Read(uint64_t offset, uint64_t len,
               ++it;
             } else {
               e = PutLocked(idx, std::move(spare[used++]), false, retired);
+              it = pages_.upper_bound(idx);  // the insertion moved entries
             }
             touched.push_back(e);
             const uint64_t pstart = idx * kPageSize;
@@ -1677,12 +1678,10 @@ std::optional<absl::Status> PageCache::File::WriteAround(
   ++write_gen_;  // the next Commit fsyncs (even after a failure: see below)
   const uint64_t first = offset / kPageSize;
   const uint64_t stop = (end + kPageSize - 1) / kPageSize;
-  const auto lo = pages_.lower_bound(first);
-  const auto hi = pages_.lower_bound(stop);
   if (s.ok()) {
     // The file has newer bytes than every cached page of the range, dirty
     // ones included (an unstable write they held is overwritten).
-    DropLocked(lo, hi);
+    DropLocked(pages_.lower_bound(first), pages_.lower_bound(stop));
     SetSizeLocked(std::max(size_, end));
     // Pages still dirty elsewhere are written later, and their write-back
     // sets the file's mtime back to this: not older than this write.
@@ -1705,7 +1704,7 @@ std::optional<absl::Status> PageCache::File::WriteAround(
   // The file may hold part of the write: the range's clean pages no longer
   // say what it holds. Dirty ones stay (an earlier unstable write, still to
   // be written over whatever this one left).
-  DropCleanLocked(lo, hi);
+  DropCleanLocked(first, stop);
   FixSizeLocked(size_);
   StampFromDiskLocked();
   return s;
