@@ -46,7 +46,8 @@ inline constexpr uint32_t kPageRefMask = kPageCachedBit - 1;
 struct Page {
   // The reference count (kPageRefMask) and kPageCachedBit, in one word so
   // that a reference taken or dropped and the page entering or leaving a
-  // cache are ordered: PagePool::cached_pinned_pages() stays exact.
+  // cache are ordered: PagePool::cached_pinned_pages() is exact whenever no
+  // such change is under way.
   std::atomic<uint32_t> refs{0};
   // References held by txbuf segments (PageRef::ToTxDeleter), a subset of
   // `refs`: the page is held by txbufs while it is not zero.
@@ -189,7 +190,10 @@ class PagePool {
   // Pages held by a PageRef::Cached and by at least one other reference
   // (readers, txbuf segments): "pinned" cached pages. O(1).
   uint64_t cached_pinned_pages() const {
-    return cached_pinned_.load(std::memory_order_relaxed);
+    // Two racing edges may apply their -1 before the other's +1: the
+    // counter can dip below zero for that instant.
+    const int64_t n = cached_pinned_.load(std::memory_order_relaxed);
+    return n > 0 ? static_cast<uint64_t>(n) : 0;
   }
 
  private:
@@ -206,7 +210,7 @@ class PagePool {
   std::atomic<uint64_t> high_water_{0};
   std::atomic<uint64_t> tx_pages_{0};
   std::atomic<uint64_t> tx_segment_bytes_{0};
-  std::atomic<uint64_t> cached_pinned_{0};
+  std::atomic<int64_t> cached_pinned_{0};
 };
 
 inline PageRef PageRef::Share() const {
