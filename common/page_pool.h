@@ -38,7 +38,7 @@ inline constexpr size_t kPageSize = 4096;
 
 class PagePool;
 
-// Page::refs: set while a page cache holds the page (PageRef::CachedMark).
+// Page::refs: set while a page cache holds the page (PageRef::Cached).
 inline constexpr uint32_t kPageCachedBit = 1u << 31;
 inline constexpr uint32_t kPageRefMask = kPageCachedBit - 1;
 
