@@ -658,80 +658,90 @@ TEST_F(MountTest, WritebackCacheDataArrivesByteExact) {
 // second one's WRITE must still reach the mount, which the FUSE connection
 // counts as a second request waiting (/sys/fs/fuse/connections/N/waiting).
 // With --serial-direct-writes the count stays at 1 and this test fails.
+// Twice: on a file that was there, and on one the first opener made with
+// O_CREAT | O_DIRECT (its CREATE reply carries the flag too; before, it did
+// not, and the created descriptor's writes held the file's lock).
 TEST_F(MountTest, DirectWritesToOneFileReachTheMountInParallel) {
   // Long attribute and entry lifetimes: no GETATTR or LOOKUP joins the
   // WRITEs in the count.
   Remount({"--attr-timeout", "600", "--entry-timeout", "600"});
   constexpr size_t kPiece = 1 << 20;
-  {
-    std::vector<char> zeros(2 * kPiece, 0);
-    std::ofstream out(E("parallel"), std::ios::binary);
-    out.write(zeros.data(), static_cast<std::streamsize>(zeros.size()));
-    ASSERT_TRUE(out.good());
-  }
-  struct stat st;
-  ASSERT_EQ(stat(mnt_.path().c_str(), &st), 0);
-  const std::string conn_dir = "/sys/fs/fuse/connections";
-  const std::string waiting_path =
-      absl::StrCat(conn_dir, "/", minor(st.st_dev), "/waiting");
-  if (access(waiting_path.c_str(), R_OK) != 0) {
-    // fusectl is not mounted here: mount it (root).
-    mount("fusectl", conn_dir.c_str(), "fusectl", 0, nullptr);
-  }
-  if (access(waiting_path.c_str(), R_OK) != 0) {
-    GTEST_SKIP() << "no " << waiting_path << " (fusectl): cannot see the "
-                 << "FUSE requests in flight";
-  }
-  auto waiting = [&] {
-    std::ifstream in(waiting_path);
-    int n = -1;
-    in >> n;
-    return n;
-  };
-  // Each opener's pieces: aligned, distinct content.
-  void* mem[2] = {nullptr, nullptr};
-  int fds[2] = {-1, -1};
-  for (int i = 0; i < 2; ++i) {
-    ASSERT_EQ(posix_memalign(&mem[i], 4096, kPiece), 0);
-    Fill(20 + i, 0, static_cast<char*>(mem[i]), kPiece);
-    fds[i] = open(M("parallel").c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
-    ASSERT_GE(fds[i], 0) << strerror(errno);
-    // A first write each, with the server running (opens, attributes).
-    ASSERT_EQ(pwrite(fds[i], mem[i], kPiece, static_cast<off_t>(i * kPiece)),
-              static_cast<ssize_t>(kPiece));
-  }
-  ASSERT_TRUE(WaitFor([&] { return waiting() == 0; }, absl::Seconds(20)))
-      << waiting() << " requests still waiting before the test";
-  ASSERT_EQ(kill(server_->pid(), SIGSTOP), 0);
-  std::atomic<ssize_t> wrote[2] = {-1, -1};
-  std::vector<std::thread> writers;
-  writers.emplace_back([&] { wrote[0] = pwrite(fds[0], mem[0], kPiece, 0); });
-  const bool first_waits =
-      WaitFor([&] { return waiting() >= 1; }, absl::Seconds(20));
-  writers.emplace_back([&] {
-    wrote[1] = pwrite(fds[1], mem[1], kPiece, static_cast<off_t>(kPiece));
-  });
-  const bool both_wait =
-      first_waits && WaitFor([&] { return waiting() >= 2; }, absl::Seconds(20));
-  const int seen = waiting();
-  ASSERT_EQ(kill(server_->pid(), SIGCONT), 0);
-  for (std::thread& t : writers) t.join();
-  EXPECT_TRUE(first_waits) << "the first WRITE never reached the mount";
-  EXPECT_TRUE(both_wait) << "the second opener's WRITE did not reach the "
-                         << "mount while the first waited (" << seen
-                         << " request(s) waiting): writes are serialized";
-  for (int i = 0; i < 2; ++i) {
-    EXPECT_EQ(wrote[i].load(), static_cast<ssize_t>(kPiece)) << i;
-    EXPECT_EQ(close(fds[i]), 0);  // flush: COMMIT
-  }
-  // Each piece where its writer put it.
-  std::ifstream in(E("parallel"), std::ios::binary);
-  std::vector<char> got(2 * kPiece);
-  in.read(got.data(), static_cast<std::streamsize>(got.size()));
-  ASSERT_EQ(in.gcount(), static_cast<std::streamsize>(got.size()));
-  for (int i = 0; i < 2; ++i) {
-    EXPECT_EQ(std::memcmp(got.data() + i * kPiece, mem[i], kPiece), 0) << i;
-    free(mem[i]);
+  for (const bool created : {false, true}) {
+    SCOPED_TRACE(created ? "made by CREATE" : "there before");
+    const std::string name = created ? "parallel-created" : "parallel";
+    if (!created) {
+      std::vector<char> zeros(2 * kPiece, 0);
+      std::ofstream out(E(name), std::ios::binary);
+      out.write(zeros.data(), static_cast<std::streamsize>(zeros.size()));
+      ASSERT_TRUE(out.good());
+    }
+    struct stat st;
+    ASSERT_EQ(stat(mnt_.path().c_str(), &st), 0);
+    const std::string conn_dir = "/sys/fs/fuse/connections";
+    const std::string waiting_path =
+        absl::StrCat(conn_dir, "/", minor(st.st_dev), "/waiting");
+    if (access(waiting_path.c_str(), R_OK) != 0) {
+      // fusectl is not mounted here: mount it (root).
+      mount("fusectl", conn_dir.c_str(), "fusectl", 0, nullptr);
+    }
+    if (access(waiting_path.c_str(), R_OK) != 0) {
+      GTEST_SKIP() << "no " << waiting_path << " (fusectl): cannot see the "
+                   << "FUSE requests in flight";
+    }
+    auto waiting = [&] {
+      std::ifstream in(waiting_path);
+      int n = -1;
+      in >> n;
+      return n;
+    };
+    // Each opener's pieces: aligned, distinct content.
+    void* mem[2] = {nullptr, nullptr};
+    int fds[2] = {-1, -1};
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_EQ(posix_memalign(&mem[i], 4096, kPiece), 0);
+      Fill(20 + i, 0, static_cast<char*>(mem[i]), kPiece);
+      fds[i] =
+          open(M(name).c_str(),
+               O_RDWR | O_DIRECT | O_CLOEXEC | (i == 0 ? O_CREAT : 0), 0644);
+      ASSERT_GE(fds[i], 0) << strerror(errno);
+      // A first write each, with the server running (opens, attributes).
+      ASSERT_EQ(pwrite(fds[i], mem[i], kPiece, static_cast<off_t>(i * kPiece)),
+                static_cast<ssize_t>(kPiece));
+    }
+    ASSERT_TRUE(WaitFor([&] { return waiting() == 0; }, absl::Seconds(20)))
+        << waiting() << " requests still waiting before the test";
+    ASSERT_EQ(kill(server_->pid(), SIGSTOP), 0);
+    std::atomic<ssize_t> wrote[2] = {-1, -1};
+    std::vector<std::thread> writers;
+    writers.emplace_back([&] { wrote[0] = pwrite(fds[0], mem[0], kPiece, 0); });
+    const bool first_waits =
+        WaitFor([&] { return waiting() >= 1; }, absl::Seconds(20));
+    writers.emplace_back([&] {
+      wrote[1] = pwrite(fds[1], mem[1], kPiece, static_cast<off_t>(kPiece));
+    });
+    const bool both_wait =
+        first_waits &&
+        WaitFor([&] { return waiting() >= 2; }, absl::Seconds(20));
+    const int seen = waiting();
+    ASSERT_EQ(kill(server_->pid(), SIGCONT), 0);
+    for (std::thread& t : writers) t.join();
+    EXPECT_TRUE(first_waits) << "the first WRITE never reached the mount";
+    EXPECT_TRUE(both_wait) << "the second opener's WRITE did not reach the "
+                           << "mount while the first waited (" << seen
+                           << " request(s) waiting): writes are serialized";
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_EQ(wrote[i].load(), static_cast<ssize_t>(kPiece)) << i;
+      EXPECT_EQ(close(fds[i]), 0);  // flush: COMMIT
+    }
+    // Each piece where its writer put it.
+    std::ifstream in(E(name), std::ios::binary);
+    std::vector<char> got(2 * kPiece);
+    in.read(got.data(), static_cast<std::streamsize>(got.size()));
+    ASSERT_EQ(in.gcount(), static_cast<std::streamsize>(got.size()));
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_EQ(std::memcmp(got.data() + i * kPiece, mem[i], kPiece), 0) << i;
+      free(mem[i]);
+    }
   }
 }
 

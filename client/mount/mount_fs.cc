@@ -226,6 +226,56 @@ class MountFs::Ops {
     if (!fs.parallel_direct_writes_ || !fi->direct_io) {
       return fuse_reply_open(req, fi);
     }
+    const fuse_open_out out = ParallelOpenOut(fi);
+    return fuse_reply_buf(req, reinterpret_cast<const char*>(&out),
+                          sizeof(out));
+  }
+
+  // fuse_reply_create, with FOPEN_PARALLEL_DIRECT_WRITES added as in
+  // ReplyOpen: a file made with O_CREAT | O_DIRECT is written in parallel
+  // too. The reply is a fuse_entry_out (as libfuse's fill_entry makes it
+  // from `e`) followed by the fuse_open_out; the flag needs FUSE 7.38, so
+  // the entry has its full size.
+  static int ReplyCreate(MountFs& fs, fuse_req_t req, const fuse_entry_param& e,
+                         const fuse_file_info* fi) {
+    if (!fs.parallel_direct_writes_ || !fi->direct_io) {
+      return fuse_reply_create(req, &e, fi);
+    }
+    struct {
+      fuse_entry_out entry;
+      fuse_open_out open;
+    } out{};
+    static_assert(sizeof(out) ==
+                  sizeof(fuse_entry_out) + sizeof(fuse_open_out));
+    out.entry.nodeid = e.ino;
+    out.entry.generation = e.generation;
+    out.entry.entry_valid = TimeoutSec(e.entry_timeout);
+    out.entry.entry_valid_nsec = TimeoutNsec(e.entry_timeout);
+    out.entry.attr_valid = TimeoutSec(e.attr_timeout);
+    out.entry.attr_valid_nsec = TimeoutNsec(e.attr_timeout);
+    fuse_attr& a = out.entry.attr;
+    const struct stat& st = e.attr;
+    a.ino = st.st_ino;
+    a.mode = st.st_mode;
+    a.nlink = st.st_nlink;
+    a.uid = st.st_uid;
+    a.gid = st.st_gid;
+    a.rdev = st.st_rdev;
+    a.size = st.st_size;
+    a.blksize = st.st_blksize;
+    a.blocks = st.st_blocks;
+    a.atime = st.st_atim.tv_sec;
+    a.mtime = st.st_mtim.tv_sec;
+    a.ctime = st.st_ctim.tv_sec;
+    a.atimensec = st.st_atim.tv_nsec;
+    a.mtimensec = st.st_mtim.tv_nsec;
+    a.ctimensec = st.st_ctim.tv_nsec;
+    out.open = ParallelOpenOut(fi);
+    return fuse_reply_buf(req, reinterpret_cast<const char*>(&out),
+                          sizeof(out));
+  }
+
+  static fuse_open_out ParallelOpenOut(const fuse_file_info* fi) {
     fuse_open_out out{};
     out.fh = fi->fh;
     out.open_flags = FOPEN_DIRECT_IO | FOPEN_PARALLEL_DIRECT_WRITES;
@@ -233,8 +283,20 @@ class MountFs::Ops {
     if (fi->cache_readdir) out.open_flags |= FOPEN_CACHE_DIR;
     if (fi->nonseekable) out.open_flags |= FOPEN_NONSEEKABLE;
     if (fi->noflush) out.open_flags |= FOPEN_NOFLUSH;
-    return fuse_reply_buf(req, reinterpret_cast<const char*>(&out),
-                          sizeof(out));
+    return out;
+  }
+
+  // A timeout in seconds as the kernel takes it (libfuse's calc_timeout_*).
+  static uint64_t TimeoutSec(double t) {
+    if (!(t > 0)) return 0;
+    if (t >= 18446744073709549568.0) return ~uint64_t{0};
+    return static_cast<uint64_t>(t);
+  }
+  static uint32_t TimeoutNsec(double t) {
+    const double f = t - static_cast<double>(TimeoutSec(t));
+    if (!(f > 0)) return 0;
+    if (f >= 0.999999999) return 999999999;
+    return static_cast<uint32_t>(f * 1.0e9);
   }
 
   static void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -490,7 +552,7 @@ class MountFs::Ops {
     if (truncate) fs.writes_.Drop(e.ino);
     if (fi->flags & O_DIRECT) fi->direct_io = 1;
     fi->fh = 0;
-    if (fuse_reply_create(req, &e, fi) != 0) fs.inodes_.Forget(e.ino, 1);
+    if (ReplyCreate(fs, req, e, fi) != 0) fs.inodes_.Forget(e.ino, 1);
   }
 
   static void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
