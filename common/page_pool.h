@@ -111,7 +111,7 @@ class PageRef {
   //
   // Example:
   //   PageRef::Cached held(pool.Allocate());  // cached, not pinned
-  //   PageRef reader = held.ref().Share();    // pinned
+  //   PageRef reader = held.Share();          // pinned
   //   reader.reset();                         // not pinned
   class Cached;
 
@@ -144,7 +144,11 @@ class PageRef::Cached {
   Cached(const Cached&) = delete;
   Cached& operator=(const Cached&) = delete;
   ~Cached();
-  const PageRef& ref() const { return page_; }
+  // As PageRef's.
+  PageRef Share() const { return page_.Share(); }
+  std::byte* data() const { return page_.data(); }
+  Page* get() const { return page_.get(); }
+  uint32_t use_count() const { return page_.use_count(); }
 
  private:
   PageRef page_;

@@ -18,11 +18,11 @@ TEST(PagePoolTest, SharedPagesCountOnlyWhileTheyAreAlsoCached) {
   EXPECT_EQ(pool.cached_pinned_pages(), 0u);
 
   auto held = std::make_unique<PageRef::Cached>(pool.Allocate());
-  EXPECT_EQ(held->ref().use_count(), 1u);
+  EXPECT_EQ(held->use_count(), 1u);
   EXPECT_EQ(pool.cached_pinned_pages(), 0u);
-  PageRef a = held->ref().Share();
-  PageRef b = held->ref().Share();
-  EXPECT_EQ(held->ref().use_count(), 3u);     // the cached bit is not a ref
+  PageRef a = held->Share();
+  PageRef b = held->Share();
+  EXPECT_EQ(held->use_count(), 3u);           // the cached bit is not a ref
   EXPECT_EQ(pool.cached_pinned_pages(), 1u);  // once, however many readers
   a.reset();
   EXPECT_EQ(pool.cached_pinned_pages(), 1u);
@@ -61,7 +61,7 @@ TEST(PagePoolTest, CachedPinnedPagesIsExactUnderConcurrentReadersAndEviction) {
         PageRef r;
         {
           absl::MutexLock l(&mu);
-          r = cache[i % kPages]->ref().Share();
+          r = cache[i % kPages]->Share();
         }
         r.reset();
       }
@@ -70,7 +70,7 @@ TEST(PagePoolTest, CachedPinnedPagesIsExactUnderConcurrentReadersAndEviction) {
   for (int round = 0; round < 20000; ++round) {
     absl::MutexLock l(&mu);
     const int i = round % kPages;
-    PageRef page = cache[i]->ref().Share();
+    PageRef page = cache[i]->Share();
     cache[i].reset();  // out of the cache
     if (round % 3 != 0) {
       cache[i] = std::make_unique<PageRef::Cached>(std::move(page));
@@ -82,7 +82,7 @@ TEST(PagePoolTest, CachedPinnedPagesIsExactUnderConcurrentReadersAndEviction) {
   for (auto& r : readers) r.join();
   EXPECT_EQ(pool.cached_pinned_pages(), 0u);  // nobody else holds a page
   std::vector<PageRef> readers_refs;
-  for (auto& c : cache) readers_refs.push_back(c->ref().Share());
+  for (auto& c : cache) readers_refs.push_back(c->Share());
   EXPECT_EQ(pool.cached_pinned_pages(), static_cast<uint64_t>(kPages));
   cache.clear();
   EXPECT_EQ(pool.cached_pinned_pages(), 0u);

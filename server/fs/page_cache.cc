@@ -217,13 +217,12 @@ bool IsFileTooLarge(const absl::Status& s) { return ErrnoOf(s) == EFBIG; }
 // `file`, `index` and `page` of any linked entry under the LRU lock alone.
 struct PageCache::Entry : PageCache::LruLink, PageCache::DirtyLink {
   Entry(File* f, uint64_t i, PageRef p)
-      : file(f), index(i), held(std::move(p)), page(held.ref()) {}
+      : file(f), index(i), page(std::move(p)) {}
   File* const file;
   const uint64_t index;
   // The cache's reference: counts the page as cached (and pinned while
   // others hold it too) in PagePool::cached_pinned_pages().
-  const PageRef::Cached held;
-  const PageRef& page;
+  const PageRef::Cached page;
   // Changed under file->mu_; read without it only as a hint (eviction
   // re-checks under the file lock).
   std::atomic<bool> dirty{false};
