@@ -29,6 +29,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -611,6 +612,202 @@ TEST_F(MountTest, LargeReadsAreNotCopiedByTheClientLibrary) {
   mount_.reset();
 }
 
+// The "small reads" line the mount writes when it exits: READs answered
+// from the client's loop thread, and those a worker did again.
+struct SmallReads {
+  unsigned long long by_loop = 0, again = 0;
+};
+std::optional<SmallReads> SmallReadsOf(const std::string& err) {
+  const size_t at = err.find("small reads: ");
+  SmallReads r;
+  if (at == std::string::npos ||
+      std::sscanf(err.c_str() + at,
+                  "small reads: %llu answered from the client's loop, %llu "
+                  "done again by a worker",
+                  &r.by_loop, &r.again) != 2) {
+    return std::nullopt;
+  }
+  return r;
+}
+
+// `threads` threads each read `path` (made of Fill(seed)) whole with
+// O_DIRECT pread()s of `chunk` bytes, `rounds` times, checking every byte;
+// the first failure of each thread is returned ("" if none).
+std::vector<std::string> ParallelDirectReads(const std::string& path,
+                                             uint64_t seed, uint64_t size,
+                                             size_t chunk, int threads,
+                                             int rounds) {
+  std::vector<std::string> failures(threads);
+  std::vector<std::thread> readers;
+  for (int t = 0; t < threads; ++t) {
+    readers.emplace_back([&, t] {
+      const int fd = open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+      if (fd < 0) {
+        failures[t] = absl::StrCat("open: errno ", errno);
+        return;
+      }
+      void* mem = nullptr;
+      if (posix_memalign(&mem, 4096, chunk) != 0) std::abort();
+      std::unique_ptr<char, decltype(&std::free)> buf(static_cast<char*>(mem),
+                                                      &std::free);
+      std::vector<char> want(chunk);
+      for (int round = 0; round < rounds && failures[t].empty(); ++round) {
+        // Each thread in its own order: start at a different offset.
+        const uint64_t n_chunks = size / chunk;
+        for (uint64_t i = 0; i < n_chunks; ++i) {
+          const uint64_t pos = ((i + t * 7919) % n_chunks) * chunk;
+          const ssize_t n =
+              pread(fd, buf.get(), chunk, static_cast<off_t>(pos));
+          if (n != static_cast<ssize_t>(chunk)) {
+            failures[t] = absl::StrCat("pread at ", pos, ": ", n, " errno ",
+                                       n < 0 ? errno : 0);
+            break;
+          }
+          Fill(seed, pos, want.data(), chunk);
+          if (memcmp(buf.get(), want.data(), chunk) != 0) {
+            failures[t] = absl::StrCat("bytes differ at ", pos);
+            break;
+          }
+        }
+      }
+      close(fd);
+    });
+  }
+  for (std::thread& r : readers) r.join();
+  return failures;
+}
+
+void WritePattern(const std::string& path, uint64_t seed, uint64_t size) {
+  std::ofstream out(path, std::ios::binary);
+  std::vector<char> buf(size);
+  Fill(seed, 0, buf.data(), buf.size());
+  out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+  ASSERT_TRUE(out.good());
+}
+
+// Small READs (up to --async-read-max, 128 KiB) leave no FUSE thread
+// waiting: the client's loop thread answers the kernel. Many at once, of
+// several sizes, are all answered byte-exact, each from the loop (none
+// needed doing again); with --async-read-max 0 every READ waits as before,
+// and is as exact.
+TEST_F(MountTest, SmallReadsAreAnsweredFromTheClientLoopByteExact) {
+  constexpr uint64_t kSize = uint64_t{1} << 20;
+  WritePattern(E("small"), 21, kSize);
+  for (size_t chunk : {size_t{4096}, size_t{64} << 10, size_t{128} << 10}) {
+    SCOPED_TRACE(chunk);
+    for (const std::string& f :
+         ParallelDirectReads(M("small"), 21, kSize, chunk, 4, 2)) {
+      EXPECT_EQ(f, "");
+    }
+  }
+  ASSERT_EQ(mount_->Stop(), 0);
+  std::optional<SmallReads> r = SmallReadsOf(mount_->err());
+  ASSERT_TRUE(r.has_value()) << mount_->err();
+  // 4 threads x 2 rounds x (256 + 16 + 8) chunks.
+  EXPECT_GE(r->by_loop, 4u * 2 * (256 + 16 + 8));
+  EXPECT_EQ(r->again, 0u);
+
+  mount_ = MountProcess::Start(server_->address(), mnt_.path(),
+                               {"--async-read-max", "0"});
+  ASSERT_NE(mount_, nullptr);
+  for (const std::string& f :
+       ParallelDirectReads(M("small"), 21, kSize, 4096, 4, 1)) {
+    EXPECT_EQ(f, "");
+  }
+  ASSERT_EQ(mount_->Stop(), 0);
+  r = SmallReadsOf(mount_->err());
+  ASSERT_TRUE(r.has_value()) << mount_->err();
+  EXPECT_EQ(r->by_loop, 0u);
+  EXPECT_EQ(r->again, 0u);
+}
+
+// Small READs in flight when the server is killed (-9) and started again:
+// a READ the loop thread cannot answer (connection lost, then a stale
+// handle) is done again by a worker, which connects again and looks the
+// file up again by path; no reader sees an error or a wrong byte.
+TEST_F(MountTest, SmallReadsInFlightAcrossAServerRestartAreAnswered) {
+  constexpr uint64_t kSize = uint64_t{1} << 20;
+  WritePattern(E("across"), 22, kSize);
+  std::atomic<int> reads{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::string> failures(4);
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&, t] {
+      const int fd = open(M("across").c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+      if (fd < 0) {
+        failures[t] = absl::StrCat("open: errno ", errno);
+        return;
+      }
+      void* mem = nullptr;
+      if (posix_memalign(&mem, 4096, 4096) != 0) std::abort();
+      std::vector<char> want(4096);
+      for (uint64_t pos = t * 4096 * 61 % kSize; !stop.load();
+           pos = (pos + 4096) % kSize) {
+        const ssize_t n = pread(fd, mem, 4096, static_cast<off_t>(pos));
+        if (n != 4096) {
+          failures[t] = absl::StrCat("pread at ", pos, ": ", n, " errno ",
+                                     n < 0 ? errno : 0);
+          break;
+        }
+        Fill(22, pos, want.data(), want.size());
+        if (memcmp(mem, want.data(), want.size()) != 0) {
+          failures[t] = absl::StrCat("bytes differ at ", pos);
+          break;
+        }
+        reads.fetch_add(1);
+      }
+      std::free(mem);
+      close(fd);
+    });
+  }
+  // The restart with the readers under way; then reads go on after it.
+  EXPECT_TRUE(WaitFor([&] { return reads.load() >= 500; }, absl::Seconds(60)));
+  RestartServer(/*kill9=*/true);
+  const int at_restart = reads.load();
+  EXPECT_TRUE(WaitFor([&] { return reads.load() >= at_restart + 2000; },
+                      absl::Seconds(120)))
+      << reads.load() - at_restart << " reads after the restart";
+  stop.store(true);
+  for (std::thread& r : readers) r.join();
+  for (const std::string& f : failures) EXPECT_EQ(f, "");
+  ASSERT_EQ(mount_->Stop(), 0);
+  std::optional<SmallReads> r = SmallReadsOf(mount_->err());
+  ASSERT_TRUE(r.has_value()) << mount_->err();
+  EXPECT_GT(r->by_loop, 0u);
+}
+
+// SIGTERM while small READs are in flight: the mount answers (or fails)
+// each of them before it destroys the FUSE session, unmounts and exits 0;
+// the readers end (with data or an error), none hangs.
+TEST_F(MountTest, SigtermWithSmallReadsInFlightUnmountsCleanly) {
+  constexpr uint64_t kSize = uint64_t{1} << 20;
+  WritePattern(E("busy"), 23, kSize);
+  std::atomic<int> reads{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 8; ++t) {
+    readers.emplace_back([&] {
+      const int fd = open(M("busy").c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+      if (fd < 0) return;
+      void* mem = nullptr;
+      if (posix_memalign(&mem, 4096, 4096) != 0) std::abort();
+      for (uint64_t pos = 0; !stop.load(); pos = (pos + 4096) % kSize) {
+        if (pread(fd, mem, 4096, static_cast<off_t>(pos)) != 4096) break;
+        reads.fetch_add(1);
+      }
+      std::free(mem);
+      close(fd);
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] { return reads.load() >= 2000; }, absl::Seconds(60)))
+      << reads.load() << " reads";
+  EXPECT_EQ(mount_->Stop(), 0);
+  stop.store(true);
+  for (std::thread& r : readers) r.join();
+  mount_.reset();
+}
+
 // --writeback-cache: write() only fills the kernel's page cache; the kernel
 // sends the dirty pages later, merged. Data written in odd-sized pieces at
 // odd offsets (partial pages the kernel must read, modify and write) is on
@@ -937,6 +1134,12 @@ TEST_F(MountTest, DelayIsRetriedUntilItClears) {
   reader.join();
   sigaction(SIGIO, &old, nullptr);
   EXPECT_EQ(got, "held by a lease");
+  // The READ that got DELAY was small: sent from the loop, answered by a
+  // worker that retried it.
+  ASSERT_EQ(mount_->Stop(), 0);
+  std::optional<SmallReads> r = SmallReadsOf(mount_->err());
+  ASSERT_TRUE(r.has_value()) << mount_->err();
+  EXPECT_GE(r->again, 1u);
 }
 
 TEST_F(MountTest, ReadOnlyMount) {

@@ -92,6 +92,7 @@ int MountAndServe(const MountArgs& args, ClientOptions options, int report_fd) {
                   .reconnect_timeout = timeout,
                   .max_uncommitted = args.max_uncommitted_mib << 20,
                   .read_split = size_t{args.read_split_kib} << 10,
+                  .async_read_max = size_t{args.async_read_max_kib} << 10,
                   .writeback_cache = args.writeback_cache,
                   .parallel_direct_writes = !args.serial_direct_writes};
   absl::StatusOr<std::unique_ptr<MountFs>> fs =
@@ -117,7 +118,8 @@ int MountAndServe(const MountArgs& args, ClientOptions options, int report_fd) {
   absl::Status served = (*fs)->Serve(/*handle_signals=*/true);
   if (report_fd < 0 && args.foreground) {
     // How READ data crossed the client library (tests/mount_test.cc checks
-    // that large reads were not copied there).
+    // that large reads were not copied there), and how small READs were
+    // answered.
     const ReceiveStats rx = (*fs)->receive_stats();
     std::fprintf(stderr,
                  "txbuf: mount: reply payloads: %llu bytes in place (%llu "
@@ -126,6 +128,12 @@ int MountAndServe(const MountArgs& args, ClientOptions options, int report_fd) {
                  static_cast<unsigned long long>(rx.payloads_sliced),
                  static_cast<unsigned long long>(rx.payload_bytes_copied),
                  static_cast<unsigned long long>(rx.payloads_copied));
+    const MountFs::AsyncReadStats ar = (*fs)->async_read_stats();
+    std::fprintf(stderr,
+                 "txbuf: mount: small reads: %llu answered from the client's "
+                 "loop, %llu done again by a worker\n",
+                 static_cast<unsigned long long>(ar.answered_by_loop),
+                 static_cast<unsigned long long>(ar.done_again));
   }
   fs->reset();
   if (!served.ok()) return fail(served);
@@ -176,7 +184,8 @@ absl::StatusOr<MountArgs> ParseMountArgs(const std::vector<std::string>& args,
     } else {
       if (name != "token-file" && name != "export" && name != "attr-timeout" &&
           name != "entry-timeout" && name != "timeout" &&
-          name != "max-uncommitted" && name != "read-split") {
+          name != "max-uncommitted" && name != "read-split" &&
+          name != "async-read-max") {
         return Bad(absl::StrCat("unknown option '", a, "'"));
       }
       if (i + 1 >= args.size()) {
@@ -216,6 +225,13 @@ absl::StatusOr<MountArgs> ParseMountArgs(const std::vector<std::string>& args,
                                 "' for --read-split (KiB, 0 or 4 or more)"));
       }
       out.read_split_kib = kib;
+    } else if (name == "async-read-max") {
+      uint32_t kib = 0;
+      if (!absl::SimpleAtoi(value, &kib) || kib > (1u << 20)) {
+        return Bad(absl::StrCat("bad value '", value,
+                                "' for --async-read-max (KiB, 0 or more)"));
+      }
+      out.async_read_max_kib = kib;
     } else {
       return Bad(absl::StrCat("unknown option '--", name, "'"));
     }

@@ -4,7 +4,8 @@
 //   txbuf [GLOBAL FLAGS] mount SERVER[:PORT] DIR [--token-file F]
 //         [--read-only] [-f] [--export NAME] [--attr-timeout S]
 //         [--entry-timeout S] [--timeout S] [--max-uncommitted MIB]
-//         [--read-split KIB] [--writeback-cache] [--serial-direct-writes]
+//         [--read-split KIB] [--async-read-max KIB] [--writeback-cache]
+//         [--serial-direct-writes]
 //
 // Without -f the command returns once the file system is mounted (exit 0),
 // or with the error (exit 1), and a child process serves it; with -f it
@@ -44,6 +45,10 @@ struct MountArgs {
   // A READ of at least twice this many KiB is sent as pieces of this size
   // in parallel (0: whole).
   uint32_t read_split_kib = 256;
+  // A READ of at most this many KiB is answered from the client's loop
+  // thread, no FUSE thread waiting for it (MountOptions::async_read_max;
+  // 0: none).
+  uint32_t async_read_max_kib = 128;
   // The kernel's write-back cache (MountOptions::writeback_cache).
   bool writeback_cache = false;
   // O_DIRECT writes to one file one at a time (MountOptions::
@@ -55,8 +60,8 @@ struct MountArgs {
 inline constexpr char kMountUsage[] =
     "mount SERVER[:PORT] DIR [--token-file F] [--read-only] [-f] "
     "[--export NAME] [--attr-timeout S] [--entry-timeout S] [--timeout S] "
-    "[--max-uncommitted MIB] [--read-split KIB] [--writeback-cache] "
-    "[--serial-direct-writes]";
+    "[--max-uncommitted MIB] [--read-split KIB] [--async-read-max KIB] "
+    "[--writeback-cache] [--serial-direct-writes]";
 
 // Reads what follows the word "mount". `defaults` holds the global flags'
 // values (--token-file, --export), which the command's own options override.

@@ -11,7 +11,7 @@ TEST(MountArgsTest, OperandsOptionsAndDefaults) {
       {"srv:7000", "/mnt/x", "--read-only", "-f", "--token-file", "/t",
        "--export=scratch", "--attr-timeout", "0.5", "--entry-timeout=0",
        "--timeout", "7.5", "--max-uncommitted=64", "--read-split", "128",
-       "--writeback-cache", "--serial-direct-writes"},
+       "--async-read-max", "16", "--writeback-cache", "--serial-direct-writes"},
       {.token_file = "/global"});
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->server, "srv:7000");
@@ -25,6 +25,7 @@ TEST(MountArgsTest, OperandsOptionsAndDefaults) {
   EXPECT_EQ(a->timeout, 7.5);
   EXPECT_EQ(a->max_uncommitted_mib, 64u);
   EXPECT_EQ(a->read_split_kib, 128u);
+  EXPECT_EQ(a->async_read_max_kib, 16u);
   EXPECT_TRUE(a->writeback_cache);
   EXPECT_TRUE(a->serial_direct_writes);
 
@@ -38,12 +39,17 @@ TEST(MountArgsTest, OperandsOptionsAndDefaults) {
   EXPECT_EQ(d->timeout, 0.0);  // the global --timeout's
   EXPECT_EQ(d->max_uncommitted_mib, 256u);
   EXPECT_EQ(d->read_split_kib, 256u);
+  EXPECT_EQ(d->async_read_max_kib, 128u);
   EXPECT_FALSE(d->writeback_cache);
   EXPECT_FALSE(d->serial_direct_writes);
   absl::StatusOr<MountArgs> whole =
       ParseMountArgs({"srv", "dir", "--read-split=0"}, {});
   ASSERT_TRUE(whole.ok()) << whole.status();
   EXPECT_EQ(whole->read_split_kib, 0u);  // READs sent whole
+  absl::StatusOr<MountArgs> waiting =
+      ParseMountArgs({"srv", "dir", "--async-read-max=0"}, {});
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  EXPECT_EQ(waiting->async_read_max_kib, 0u);  // every READ waits
 }
 
 TEST(MountArgsTest, Refusals) {
@@ -63,6 +69,9 @@ TEST(MountArgsTest, Refusals) {
            {"srv", "dir", "--max-uncommitted=lots"},
            {"srv", "dir", "--read-split", "2"},
            {"srv", "dir", "--read-split=-1"},
+           {"srv", "dir", "--async-read-max"},
+           {"srv", "dir", "--async-read-max=-4"},
+           {"srv", "dir", "--async-read-max", "small"},
            {"srv", "dir", "--writeback-cache=1"},
            {"srv", "dir", "--serial-direct-writes=0"},
            {"srv:notaport", "dir"},

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <initializer_list>
 #include <memory>
 #include <optional>
@@ -23,6 +24,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -563,6 +565,16 @@ class MountFs::Ops {
         ReadSplit(req, fs, ino, size, static_cast<uint64_t>(off))) {
       return;
     }
+    if (size <= fs.options_.async_read_max &&
+        ReadAsync(req, fs, ino, size, static_cast<uint64_t>(off))) {
+      return;
+    }
+    ReadWaiting(req, ino, size, off);
+  }
+
+  // READ through Exec (reconnect, retries), on a thread that may block.
+  static void ReadWaiting(fuse_req_t req, fuse_ino_t ino, size_t size,
+                          off_t off) {
     std::optional<CompoundReply> r =
         Run(req, {ino}, true, [&](const std::vector<std::string>& fh) {
           Compound c;
@@ -575,6 +587,41 @@ class MountFs::Ops {
     absl::Span<const std::byte> data = r->ReadData(1);
     fuse_reply_buf(req, reinterpret_cast<const char*>(data.data()),
                    data.size());
+  }
+
+  // Sends the READ and returns: the reply is given to the kernel from the
+  // client's loop thread when it arrives. Anything but a good reply (a lost
+  // connection, a stale handle, DELAY, an error) is handed to a deferred
+  // worker, which does the READ again through ReadWaiting (Exec's
+  // reconnect, retries and errno), as the FUSE thread would have. False
+  // (nothing sent) if the handle is not at hand or no connection is open:
+  // the caller reads through Exec.
+  static bool ReadAsync(fuse_req_t req, MountFs& fs, fuse_ino_t ino,
+                        size_t size, uint64_t off) {
+    auto [client, gen] = fs.CurrentClient();
+    if (client->open_connections() == 0) return false;
+    std::optional<Binding> b = fs.inodes_.Bind(ino);
+    if (!b || !b->current) return false;
+    Compound c;
+    c.PutFh(b->fh).Read(off, static_cast<uint32_t>(size));
+    fs.BeginAsync();
+    // Runs on the client's loop thread (or here, Cancelled, if the client
+    // is being destroyed): short, never blocking.
+    client->Submit(std::move(c), [req, &fs, ino, size,
+                                  off](absl::StatusOr<CompoundReply> r) {
+      if (ErrnoOf(r, 2) == 0) {
+        absl::Span<const std::byte> data = r->ReadData(1);
+        fuse_reply_buf(req, reinterpret_cast<const char*>(data.data()),
+                       data.size());
+        fs.EndAsync(/*again=*/false);
+        return;
+      }
+      fs.Defer([req, &fs, ino, size, off] {
+        ReadWaiting(req, ino, size, static_cast<off_t>(off));
+        fs.EndAsync(/*again=*/true);
+      });
+    });
+    return true;
   }
 
   // A large READ as pieces of options.read_split bytes, all sent at once
@@ -1084,6 +1131,7 @@ absl::StatusOr<CompoundReply> MountFs::ExecOnce(absl::Span<const uint64_t> inos,
 }
 
 MountFs::~MountFs() {
+  StopAsync();
   StopCommitter();
   Unmount();
 }
@@ -1116,6 +1164,72 @@ void MountFs::CommitInBackground(uint64_t ino) {
       static_cast<void>(Ops::CommitIno(*this, next));
     }
   });
+}
+
+void MountFs::BeginAsync() {
+  absl::MutexLock l(&async_mu_);
+  ++async_in_flight_;
+}
+
+void MountFs::EndAsync(bool again) {
+  absl::MutexLock l(&async_mu_);
+  --async_in_flight_;
+  ++(again ? async_stats_.done_again : async_stats_.answered_by_loop);
+}
+
+MountFs::AsyncReadStats MountFs::async_read_stats() const {
+  absl::MutexLock l(&async_mu_);
+  return async_stats_;
+}
+
+void MountFs::Defer(absl::AnyInvocable<void()> work) {
+  absl::MutexLock l(&async_mu_);
+  deferred_.push_back(std::move(work));
+  // A worker per piece of work at once, up to max_threads: one blocked for
+  // the reconnect timeout must not hold up the others.
+  if (deferred_idle_ == 0 &&
+      deferred_threads_.size() <
+          static_cast<size_t>(std::max(1, options_.max_threads))) {
+    deferred_threads_.emplace_back([this] { DeferredWorker(); });
+  }
+}
+
+void MountFs::DeferredWorker() {
+  for (;;) {
+    absl::AnyInvocable<void()> work;
+    {
+      absl::MutexLock l(&async_mu_);
+      ++deferred_idle_;
+      async_mu_.Await(absl::Condition(
+          +[](MountFs* fs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(fs->async_mu_) {
+            return fs->deferred_stop_ || !fs->deferred_.empty();
+          },
+          this));
+      --deferred_idle_;
+      // Stopped only once nothing is in flight, so nothing is queued then.
+      if (deferred_.empty()) return;
+      work = std::move(deferred_.front());
+      deferred_.pop_front();
+    }
+    work();
+  }
+}
+
+void MountFs::StopAsync() {
+  std::vector<std::thread> threads;
+  {
+    absl::MutexLock l(&async_mu_);
+    // Every READ sent answers (request_timeout at most; a worker's retry
+    // gives up at once once the session has exited).
+    async_mu_.Await(absl::Condition(
+        +[](MountFs* fs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(fs->async_mu_) {
+          return fs->async_in_flight_ == 0;
+        },
+        this));
+    deferred_stop_ = true;
+    threads.swap(deferred_threads_);
+  }
+  for (std::thread& t : threads) t.join();
 }
 
 void MountFs::StopCommitter() {
@@ -1183,6 +1297,7 @@ absl::Status MountFs::Serve(bool handle_signals) {
   fuse_loop_cfg_set_idle_threads(cfg, std::max(1, options_.max_threads));
   const int rc = fuse_session_loop_mt(session_, cfg);
   fuse_loop_cfg_destroy(cfg);
+  StopAsync();
   StopCommitter();
   Unmount();
   if (rc < 0) {

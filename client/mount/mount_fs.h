@@ -55,6 +55,7 @@
 #define TXBUF_CLIENT_MOUNT_MOUNT_FS_H_
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -62,6 +63,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -98,6 +100,14 @@ struct MountOptions {
   // A READ of at least twice this many bytes is sent as pieces of this
   // size, all at once (over the client's connections); 0: whole.
   size_t read_split = size_t{256} << 10;
+  // A READ of at most this many bytes is sent without a FUSE thread
+  // waiting for it: the client's loop thread answers the kernel when the
+  // reply arrives (the FUSE thread goes back to the next request at once),
+  // saving a sleep and a wake-up per READ. Larger READs are answered by
+  // their FUSE thread, so that the copies into the readers' pages of
+  // several large READs run in parallel rather than on the loop thread. 0:
+  // every READ waits.
+  size_t async_read_max = size_t{128} << 10;
   // The kernel's write-back cache (FUSE_CAP_WRITEBACK_CACHE): write() fills
   // the mount's page cache and returns; the kernel sends the dirty pages as
   // WRITEs later (at the latest on fsync and close, whose COMMIT follows),
@@ -137,6 +147,15 @@ class MountFs {
   void Unmount();
 
   const MountOptions& options() const { return options_; }
+  // READs sent without a FUSE thread waiting (MountOptions::
+  // async_read_max): answered from the client's loop thread, or done again
+  // by a worker through the waiting path (after a lost connection, a stale
+  // handle, DELAY or an error).
+  struct AsyncReadStats {
+    uint64_t answered_by_loop = 0;
+    uint64_t done_again = 0;
+  };
+  AsyncReadStats async_read_stats() const ABSL_LOCKS_EXCLUDED(async_mu_);
   // How the current client (since the last reconnect) received its reply
   // payloads: READ data sliced in place or copied (client/client.h).
   ReceiveStats receive_stats() const {
@@ -198,6 +217,26 @@ class MountFs {
   std::vector<uint64_t> commit_queue_ ABSL_GUARDED_BY(commit_mu_);
   bool commit_stop_ ABSL_GUARDED_BY(commit_mu_) = false;
   std::thread committer_;
+  // READs answered from the client's loop thread (Ops::ReadAsync): how
+  // many are in flight (a reply to the kernel still to come), and work
+  // they hand back to be done where blocking is allowed (a READ that needs
+  // Exec's reconnect or retries). Deferred work runs on up to
+  // options_.max_threads threads, started as needed. Before the session
+  // is destroyed, StopAsync() waits until every such READ was answered,
+  // then joins those threads.
+  void BeginAsync() ABSL_LOCKS_EXCLUDED(async_mu_);
+  // `again`: answered by a deferred worker rather than the loop thread.
+  void EndAsync(bool again) ABSL_LOCKS_EXCLUDED(async_mu_);
+  void Defer(absl::AnyInvocable<void()> work) ABSL_LOCKS_EXCLUDED(async_mu_);
+  void StopAsync() ABSL_LOCKS_EXCLUDED(async_mu_);
+  void DeferredWorker() ABSL_LOCKS_EXCLUDED(async_mu_);
+  mutable absl::Mutex async_mu_;
+  int async_in_flight_ ABSL_GUARDED_BY(async_mu_) = 0;
+  AsyncReadStats async_stats_ ABSL_GUARDED_BY(async_mu_);
+  std::deque<absl::AnyInvocable<void()>> deferred_ ABSL_GUARDED_BY(async_mu_);
+  int deferred_idle_ ABSL_GUARDED_BY(async_mu_) = 0;
+  bool deferred_stop_ ABSL_GUARDED_BY(async_mu_) = false;
+  std::vector<std::thread> deferred_threads_ ABSL_GUARDED_BY(async_mu_);
   // The directories open now (OPENDIR's state), freed at RELEASEDIR, or
   // here for those the kernel had not released when the session ended.
   struct OpenDirs;
