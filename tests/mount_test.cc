@@ -105,8 +105,13 @@ class MountProcess {
  public:
   static std::unique_ptr<MountProcess> Start(
       const std::string& server, const std::string& dir,
-      const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {CliPath(), "mount", server, dir, "-f"};
+      const std::vector<std::string>& extra = {},
+      const std::vector<std::string>& global = {}) {
+    std::vector<std::string> args = {CliPath()};
+    args.insert(args.end(), global.begin(), global.end());
+    for (const char* a : {"mount", server.c_str(), dir.c_str(), "-f"}) {
+      args.push_back(a);
+    }
     args.insert(args.end(), extra.begin(), extra.end());
     auto m = std::unique_ptr<MountProcess>(new MountProcess(dir));
     // Its standard error goes to a file (echoed when it stops, err()).
@@ -561,62 +566,25 @@ TEST_F(MountTest, LargeFilesByteExact) {
   EXPECT_EQ(Checksum(M("big.w")), want_w);
 }
 
-// 1 MiB O_DIRECT reads are sent as parallel pieces (--read-split, 256 KiB
-// by default) answered with the pieces gathered: byte-exact, also where the
-// file ends inside the first, a middle or the last piece of a read.
-TEST_F(MountTest, DirectReadsInParallelPiecesByteExact) {
-  for (uint64_t size :
-       {uint64_t{4} << 20, (uint64_t{2} << 20) + 1000,
-        (uint64_t{1} << 20) + (600 << 10) + 5, (uint64_t{3} << 20) - 7}) {
-    SCOPED_TRACE(size);
-    const std::string name = absl::StrCat("direct.", size);
-    {
-      std::ofstream out(E(name), std::ios::binary);
-      std::vector<char> buf(size);
-      Fill(3, 0, buf.data(), buf.size());
-      out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
-      ASSERT_TRUE(out.good());
-    }
-    ExpectDirectReadsMatch(M(name), 3, size, 1 << 20);
-    ExpectDirectReadsMatch(M(name), 3, size, 768 << 10);
-  }
-}
-
-// READ data crosses the client library without a copy: 1 MiB O_DIRECT
-// reads (in 256 KiB pieces) reach fuse_reply_iov as slices of the client's
-// receive buffers. The mount reports its client's receive counters when it
-// exits; none of these payloads was copied (README "Copies of a READ byte",
-// copy (3) gone).
-TEST_F(MountTest, LargeReadsAreNotCopiedByTheClientLibrary) {
-  constexpr uint64_t kSize = uint64_t{8} << 20;
-  {
-    std::ofstream out(E("nocopy"), std::ios::binary);
-    std::vector<char> buf(kSize);
-    Fill(5, 0, buf.data(), buf.size());
-    out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
-    ASSERT_TRUE(out.good());
-  }
-  ExpectDirectReadsMatch(M("nocopy"), 5, kSize, 1 << 20);
-  ASSERT_EQ(mount_->Stop(), 0);
-  unsigned long long in_place = 0, in_place_n = 0, copied = 0, copied_n = 0;
-  const size_t at = mount_->err().find("reply payloads: ");
-  ASSERT_NE(at, std::string::npos) << mount_->err();
-  ASSERT_EQ(std::sscanf(mount_->err().c_str() + at,
-                        "reply payloads: %llu bytes in place (%llu replies), "
-                        "%llu bytes copied (%llu replies)",
-                        &in_place, &in_place_n, &copied, &copied_n),
-            4)
-      << mount_->err();
-  EXPECT_GE(in_place, kSize);
-  EXPECT_EQ(copied, 0u) << copied_n << " payloads copied";
-  mount_.reset();
-}
-
 // The "small reads" line the mount writes when it exits: READs answered
 // from the client's loop thread, and those a worker did again.
 struct SmallReads {
   unsigned long long by_loop = 0, again = 0;
 };
+// And its large reads: sent in pieces, and whole.
+struct LargeReads {
+  unsigned long long pieces = 0, whole = 0;
+};
+std::optional<LargeReads> LargeReadsOf(const std::string& err) {
+  const size_t at = err.find("large reads: ");
+  LargeReads r;
+  if (at == std::string::npos ||
+      std::sscanf(err.c_str() + at, "large reads: %llu in pieces, %llu whole",
+                  &r.pieces, &r.whole) != 2) {
+    return std::nullopt;
+  }
+  return r;
+}
 std::optional<SmallReads> SmallReadsOf(const std::string& err) {
   const size_t at = err.find("small reads: ");
   SmallReads r;
@@ -683,6 +651,86 @@ void WritePattern(const std::string& path, uint64_t seed, uint64_t size) {
   Fill(seed, 0, buf.data(), buf.size());
   out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
   ASSERT_TRUE(out.good());
+}
+
+// 1 MiB O_DIRECT reads are sent as parallel pieces (--read-split, 256 KiB
+// by default) over the connections (4 here) while few run at once,
+// answered with the pieces gathered: byte-exact, also where the file ends
+// inside the first, a middle or the last piece of a read. One reader: each
+// READ goes in pieces. Eight readers at once on 2 connections: byte-exact
+// too, whichever way each READ went (in pieces, or whole once the large
+// READs at once fill the connections: client/mount/read_plan.h).
+TEST_F(MountTest, DirectReadsInParallelPiecesByteExact) {
+  ASSERT_EQ(mount_->Stop(), 0);
+  mount_ = MountProcess::Start(server_->address(), mnt_.path(), {},
+                               {"--connections", "4"});
+  ASSERT_NE(mount_, nullptr);
+  uint64_t reads = 0;
+  for (uint64_t size :
+       {uint64_t{4} << 20, (uint64_t{2} << 20) + 1000,
+        (uint64_t{1} << 20) + (600 << 10) + 5, (uint64_t{3} << 20) - 7}) {
+    SCOPED_TRACE(size);
+    const std::string name = absl::StrCat("direct.", size);
+    {
+      std::ofstream out(E(name), std::ios::binary);
+      std::vector<char> buf(size);
+      Fill(3, 0, buf.data(), buf.size());
+      out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+      ASSERT_TRUE(out.good());
+    }
+    ExpectDirectReadsMatch(M(name), 3, size, 1 << 20);
+    ExpectDirectReadsMatch(M(name), 3, size, 768 << 10);
+    // READs of at least 512 KiB (the last of each pass may be smaller).
+    reads += size / (1 << 20) + size / (768 << 10);
+  }
+  ASSERT_EQ(mount_->Stop(), 0);
+  std::optional<LargeReads> r = LargeReadsOf(mount_->err());
+  ASSERT_TRUE(r.has_value()) << mount_->err();
+  EXPECT_GE(r->pieces, reads);
+  EXPECT_EQ(r->whole, 0u);
+
+  mount_ = MountProcess::Start(server_->address(), mnt_.path(), {},
+                               {"--connections", "2"});
+  ASSERT_NE(mount_, nullptr);
+  WritePattern(E("eight"), 4, uint64_t{8} << 20);
+  for (const std::string& f :
+       ParallelDirectReads(M("eight"), 4, uint64_t{8} << 20, 1 << 20, 8, 2)) {
+    EXPECT_EQ(f, "");
+  }
+  ASSERT_EQ(mount_->Stop(), 0);
+  r = LargeReadsOf(mount_->err());
+  ASSERT_TRUE(r.has_value()) << mount_->err();
+  EXPECT_EQ(r->pieces + r->whole, 8u * 2 * 8);
+}
+
+// READ data crosses the client library without a copy: 1 MiB O_DIRECT
+// reads (in 256 KiB pieces) reach fuse_reply_iov as slices of the client's
+// receive buffers. The mount reports its client's receive counters when it
+// exits; none of these payloads was copied (README "Copies of a READ byte",
+// copy (3) gone).
+TEST_F(MountTest, LargeReadsAreNotCopiedByTheClientLibrary) {
+  constexpr uint64_t kSize = uint64_t{8} << 20;
+  {
+    std::ofstream out(E("nocopy"), std::ios::binary);
+    std::vector<char> buf(kSize);
+    Fill(5, 0, buf.data(), buf.size());
+    out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+    ASSERT_TRUE(out.good());
+  }
+  ExpectDirectReadsMatch(M("nocopy"), 5, kSize, 1 << 20);
+  ASSERT_EQ(mount_->Stop(), 0);
+  unsigned long long in_place = 0, in_place_n = 0, copied = 0, copied_n = 0;
+  const size_t at = mount_->err().find("reply payloads: ");
+  ASSERT_NE(at, std::string::npos) << mount_->err();
+  ASSERT_EQ(std::sscanf(mount_->err().c_str() + at,
+                        "reply payloads: %llu bytes in place (%llu replies), "
+                        "%llu bytes copied (%llu replies)",
+                        &in_place, &in_place_n, &copied, &copied_n),
+            4)
+      << mount_->err();
+  EXPECT_GE(in_place, kSize);
+  EXPECT_EQ(copied, 0u) << copied_n << " payloads copied";
+  mount_.reset();
 }
 
 // Small READs (up to --async-read-max, 128 KiB) leave no FUSE thread

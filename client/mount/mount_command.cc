@@ -118,8 +118,7 @@ int MountAndServe(const MountArgs& args, ClientOptions options, int report_fd) {
   absl::Status served = (*fs)->Serve(/*handle_signals=*/true);
   if (report_fd < 0 && args.foreground) {
     // How READ data crossed the client library (tests/mount_test.cc checks
-    // that large reads were not copied there), and how small READs were
-    // answered.
+    // that large reads were not copied there), and how READs were sent.
     const ReceiveStats rx = (*fs)->receive_stats();
     std::fprintf(stderr,
                  "txbuf: mount: reply payloads: %llu bytes in place (%llu "
@@ -128,12 +127,15 @@ int MountAndServe(const MountArgs& args, ClientOptions options, int report_fd) {
                  static_cast<unsigned long long>(rx.payloads_sliced),
                  static_cast<unsigned long long>(rx.payload_bytes_copied),
                  static_cast<unsigned long long>(rx.payloads_copied));
-    const MountFs::AsyncReadStats ar = (*fs)->async_read_stats();
+    const MountFs::ReadStats rs = (*fs)->read_stats();
     std::fprintf(stderr,
                  "txbuf: mount: small reads: %llu answered from the client's "
-                 "loop, %llu done again by a worker\n",
-                 static_cast<unsigned long long>(ar.answered_by_loop),
-                 static_cast<unsigned long long>(ar.done_again));
+                 "loop, %llu done again by a worker; large reads: %llu in "
+                 "pieces, %llu whole\n",
+                 static_cast<unsigned long long>(rs.answered_by_loop),
+                 static_cast<unsigned long long>(rs.done_again),
+                 static_cast<unsigned long long>(rs.large_in_pieces),
+                 static_cast<unsigned long long>(rs.large_whole));
   }
   fs->reset();
   if (!served.ok()) return fail(served);

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
@@ -36,6 +37,7 @@
 #include "absl/types/span.h"
 #include "client/compound.h"
 #include "client/mount/errno_map.h"
+#include "client/mount/read_plan.h"
 #include "client/mount/write_log.h"
 #include "client/status.h"
 #include "common/deleter.h"
@@ -561,14 +563,33 @@ class MountFs::Ops {
                    fuse_file_info* /*fi*/) {
     MountFs& fs = Fs(req);
     size = std::min<size_t>(size, fs.max_read_);
-    if (fs.options_.read_split != 0 && size >= 2 * fs.options_.read_split &&
-        ReadSplit(req, fs, ino, size, static_cast<uint64_t>(off))) {
+    const bool large =
+        fs.options_.read_split != 0 && size >= 2 * fs.options_.read_split;
+    // Counted while this READ is served (ReadPlanInputs::
+    // large_reads_at_once).
+    const int at_once = large ? fs.large_reads_at_once_.fetch_add(1) + 1 : 0;
+    absl::Cleanup served = [&fs, large] {
+      if (large) fs.large_reads_at_once_.fetch_sub(1);
+    };
+    std::shared_ptr<Client> client = fs.CurrentClient().first;
+    const ReadPlan plan =
+        PlanRead({.size = size,
+                  .async_read_max = fs.options_.async_read_max,
+                  .read_split = fs.options_.read_split,
+                  .connections = client->open_connections(),
+                  .large_reads_at_once = at_once});
+    const auto offset = static_cast<uint64_t>(off);
+    if (plan == ReadPlan::kFromLoop &&
+        ReadAsync(req, fs, *client, ino, size, offset)) {
       return;
     }
-    if (size <= fs.options_.async_read_max &&
-        ReadAsync(req, fs, ino, size, static_cast<uint64_t>(off))) {
+    if (plan == ReadPlan::kPieces &&
+        ReadSplit(req, fs, *client, ino, size, offset)) {
+      fs.CountLargeRead(/*in_pieces=*/true);
       return;
     }
+    if (large) fs.CountLargeRead(/*in_pieces=*/false);
+    client.reset();  // not held across a reconnect
     ReadWaiting(req, ino, size, off);
   }
 
@@ -596,10 +617,9 @@ class MountFs::Ops {
   // reconnect, retries and errno), as the FUSE thread would have. False
   // (nothing sent) if the handle is not at hand or no connection is open:
   // the caller reads through Exec.
-  static bool ReadAsync(fuse_req_t req, MountFs& fs, fuse_ino_t ino,
-                        size_t size, uint64_t off) {
-    auto [client, gen] = fs.CurrentClient();
-    if (client->open_connections() == 0) return false;
+  static bool ReadAsync(fuse_req_t req, MountFs& fs, Client& client,
+                        fuse_ino_t ino, size_t size, uint64_t off) {
+    if (client.open_connections() == 0) return false;
     std::optional<Binding> b = fs.inodes_.Bind(ino);
     if (!b || !b->current) return false;
     Compound c;
@@ -607,8 +627,8 @@ class MountFs::Ops {
     fs.BeginAsync();
     // Runs on the client's loop thread (or here, Cancelled, if the client
     // is being destroyed): short, never blocking.
-    client->Submit(std::move(c), [req, &fs, ino, size,
-                                  off](absl::StatusOr<CompoundReply> r) {
+    client.Submit(std::move(c), [req, &fs, ino, size,
+                                 off](absl::StatusOr<CompoundReply> r) {
       if (ErrnoOf(r, 2) == 0) {
         absl::Span<const std::byte> data = r->ReadData(1);
         fuse_reply_buf(req, reinterpret_cast<const char*>(data.data()),
@@ -631,10 +651,9 @@ class MountFs::Ops {
   // other. False (nothing replied) if the pieces cannot be used as they are
   // (one connection, a handle to look up again, a piece failed): the caller
   // reads it whole, through Exec's reconnect and retry.
-  static bool ReadSplit(fuse_req_t req, MountFs& fs, fuse_ino_t ino,
-                        size_t size, uint64_t off) {
-    auto [client, gen] = fs.CurrentClient();
-    if (client->open_connections() < 2) return false;
+  static bool ReadSplit(fuse_req_t req, MountFs& fs, Client& client,
+                        fuse_ino_t ino, size_t size, uint64_t off) {
+    if (client.open_connections() < 2) return false;
     std::optional<Binding> b = fs.inodes_.Bind(ino);
     if (!b || !b->current) return false;
     const size_t piece = fs.options_.read_split;
@@ -651,11 +670,11 @@ class MountFs::Ops {
       c.PutFh(b->fh).Read(off + i * piece, static_cast<uint32_t>(len));
       // Runs on the client's loop thread (or here if the client is being
       // destroyed); `parts` and `left` outlive it (Wait below).
-      client->Submit(std::move(c),
-                     [&parts, &left, i](absl::StatusOr<CompoundReply> r) {
-                       parts[i] = std::move(r);
-                       left.DecrementCount();
-                     });
+      client.Submit(std::move(c),
+                    [&parts, &left, i](absl::StatusOr<CompoundReply> r) {
+                      parts[i] = std::move(r);
+                      left.DecrementCount();
+                    });
     }
     left.Wait();
     std::vector<iovec> iov;
@@ -1174,12 +1193,17 @@ void MountFs::BeginAsync() {
 void MountFs::EndAsync(bool again) {
   absl::MutexLock l(&async_mu_);
   --async_in_flight_;
-  ++(again ? async_stats_.done_again : async_stats_.answered_by_loop);
+  ++(again ? read_stats_.done_again : read_stats_.answered_by_loop);
 }
 
-MountFs::AsyncReadStats MountFs::async_read_stats() const {
+void MountFs::CountLargeRead(bool in_pieces) {
   absl::MutexLock l(&async_mu_);
-  return async_stats_;
+  ++(in_pieces ? read_stats_.large_in_pieces : read_stats_.large_whole);
+}
+
+MountFs::ReadStats MountFs::read_stats() const {
+  absl::MutexLock l(&async_mu_);
+  return read_stats_;
 }
 
 void MountFs::Defer(absl::AnyInvocable<void()> work) {

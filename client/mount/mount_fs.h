@@ -54,6 +54,7 @@
 #ifndef TXBUF_CLIENT_MOUNT_MOUNT_FS_H_
 #define TXBUF_CLIENT_MOUNT_MOUNT_FS_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -147,15 +148,19 @@ class MountFs {
   void Unmount();
 
   const MountOptions& options() const { return options_; }
-  // READs sent without a FUSE thread waiting (MountOptions::
-  // async_read_max): answered from the client's loop thread, or done again
-  // by a worker through the waiting path (after a lost connection, a stale
-  // handle, DELAY or an error).
-  struct AsyncReadStats {
+  // How READs were sent (client/mount/read_plan.h). Small ones, without a
+  // FUSE thread waiting (MountOptions::async_read_max): answered from the
+  // client's loop thread, or done again by a worker through the waiting
+  // path (after a lost connection, a stale handle, DELAY or an error).
+  // Large ones (at least twice MountOptions::read_split): in pieces, or
+  // whole.
+  struct ReadStats {
     uint64_t answered_by_loop = 0;
     uint64_t done_again = 0;
+    uint64_t large_in_pieces = 0;
+    uint64_t large_whole = 0;
   };
-  AsyncReadStats async_read_stats() const ABSL_LOCKS_EXCLUDED(async_mu_);
+  ReadStats read_stats() const ABSL_LOCKS_EXCLUDED(async_mu_);
   // How the current client (since the last reconnect) received its reply
   // payloads: READ data sliced in place or copied (client/client.h).
   ReceiveStats receive_stats() const {
@@ -232,7 +237,10 @@ class MountFs {
   void DeferredWorker() ABSL_LOCKS_EXCLUDED(async_mu_);
   mutable absl::Mutex async_mu_;
   int async_in_flight_ ABSL_GUARDED_BY(async_mu_) = 0;
-  AsyncReadStats async_stats_ ABSL_GUARDED_BY(async_mu_);
+  ReadStats read_stats_ ABSL_GUARDED_BY(async_mu_);
+  void CountLargeRead(bool in_pieces) ABSL_LOCKS_EXCLUDED(async_mu_);
+  // Large READs being served now (ReadPlanInputs::large_reads_at_once).
+  std::atomic<int> large_reads_at_once_{0};
   std::deque<absl::AnyInvocable<void()>> deferred_ ABSL_GUARDED_BY(async_mu_);
   int deferred_idle_ ABSL_GUARDED_BY(async_mu_) = 0;
   bool deferred_stop_ ABSL_GUARDED_BY(async_mu_) = false;
