@@ -769,6 +769,67 @@ TEST_F(MountTest, SmallReadsAreAnsweredFromTheClientLoopByteExact) {
   EXPECT_EQ(r->again, 0u);
 }
 
+// `threads` threads reading `path` (made of Fill(seed), `size` bytes) in
+// 4 KiB O_DIRECT pread()s, each from its own offset round and round, each
+// byte checked, until Stop(); each thread's first failure ends it and is
+// kept.
+class DirectReaders {
+ public:
+  DirectReaders(const std::string& path, uint64_t seed, uint64_t size,
+                int threads)
+      : failures_(threads) {
+    for (int t = 0; t < threads; ++t) {
+      threads_.emplace_back(
+          [this, path, seed, size, t] { Run(path, seed, size, t); });
+    }
+  }
+  ~DirectReaders() { Stop(); }
+
+  int reads() const { return reads_.load(); }
+  // Ends the readers; their failures ("" for none).
+  const std::vector<std::string>& Stop() {
+    stop_.store(true);
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+    return failures_;
+  }
+
+ private:
+  void Run(const std::string& path, uint64_t seed, uint64_t size, int t) {
+    const int fd = open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+    if (fd < 0) {
+      failures_[t] = absl::StrCat("open: errno ", errno);
+      return;
+    }
+    void* mem = nullptr;
+    if (posix_memalign(&mem, 4096, 4096) != 0) std::abort();
+    std::vector<char> want(4096);
+    for (uint64_t pos = t * 4096 * 61 % size; !stop_.load();
+         pos = (pos + 4096) % size) {
+      const ssize_t n = pread(fd, mem, 4096, static_cast<off_t>(pos));
+      if (n != 4096) {
+        failures_[t] = absl::StrCat("pread at ", pos, ": ", n, " errno ",
+                                    n < 0 ? errno : 0);
+        break;
+      }
+      Fill(seed, pos, want.data(), want.size());
+      if (memcmp(mem, want.data(), want.size()) != 0) {
+        failures_[t] = absl::StrCat("bytes differ at ", pos);
+        break;
+      }
+      reads_.fetch_add(1);
+    }
+    std::free(mem);
+    close(fd);
+  }
+
+  std::atomic<int> reads_{0};
+  std::atomic<bool> stop_{false};
+  std::vector<std::string> failures_;  // [t] written by thread t only
+  std::vector<std::thread> threads_;
+};
+
 // Small READs in flight when the server is killed (-9) and started again:
 // a READ the loop thread cannot answer (connection lost, then a stale
 // handle) is done again by a worker, which connects again and looks the
@@ -776,49 +837,16 @@ TEST_F(MountTest, SmallReadsAreAnsweredFromTheClientLoopByteExact) {
 TEST_F(MountTest, SmallReadsInFlightAcrossAServerRestartAreAnswered) {
   constexpr uint64_t kSize = uint64_t{1} << 20;
   WritePattern(E("across"), 22, kSize);
-  std::atomic<int> reads{0};
-  std::atomic<bool> stop{false};
-  std::vector<std::string> failures(4);
-  std::vector<std::thread> readers;
-  for (int t = 0; t < 4; ++t) {
-    readers.emplace_back([&, t] {
-      const int fd = open(M("across").c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
-      if (fd < 0) {
-        failures[t] = absl::StrCat("open: errno ", errno);
-        return;
-      }
-      void* mem = nullptr;
-      if (posix_memalign(&mem, 4096, 4096) != 0) std::abort();
-      std::vector<char> want(4096);
-      for (uint64_t pos = t * 4096 * 61 % kSize; !stop.load();
-           pos = (pos + 4096) % kSize) {
-        const ssize_t n = pread(fd, mem, 4096, static_cast<off_t>(pos));
-        if (n != 4096) {
-          failures[t] = absl::StrCat("pread at ", pos, ": ", n, " errno ",
-                                     n < 0 ? errno : 0);
-          break;
-        }
-        Fill(22, pos, want.data(), want.size());
-        if (memcmp(mem, want.data(), want.size()) != 0) {
-          failures[t] = absl::StrCat("bytes differ at ", pos);
-          break;
-        }
-        reads.fetch_add(1);
-      }
-      std::free(mem);
-      close(fd);
-    });
-  }
+  DirectReaders readers(M("across"), 22, kSize, 4);
   // The restart with the readers under way; then reads go on after it.
-  EXPECT_TRUE(WaitFor([&] { return reads.load() >= 500; }, absl::Seconds(60)));
+  EXPECT_TRUE(
+      WaitFor([&] { return readers.reads() >= 500; }, absl::Seconds(60)));
   RestartServer(/*kill9=*/true);
-  const int at_restart = reads.load();
-  EXPECT_TRUE(WaitFor([&] { return reads.load() >= at_restart + 2000; },
+  const int at_restart = readers.reads();
+  EXPECT_TRUE(WaitFor([&] { return readers.reads() >= at_restart + 2000; },
                       absl::Seconds(120)))
-      << reads.load() - at_restart << " reads after the restart";
-  stop.store(true);
-  for (std::thread& r : readers) r.join();
-  for (const std::string& f : failures) EXPECT_EQ(f, "");
+      << readers.reads() - at_restart << " reads after the restart";
+  for (const std::string& f : readers.Stop()) EXPECT_EQ(f, "");
   ASSERT_EQ(mount_->Stop(), 0);
   std::optional<SmallReads> r = SmallReadsOf(mount_->err());
   ASSERT_TRUE(r.has_value()) << mount_->err();
@@ -827,32 +855,16 @@ TEST_F(MountTest, SmallReadsInFlightAcrossAServerRestartAreAnswered) {
 
 // SIGTERM while small READs are in flight: the mount answers (or fails)
 // each of them before it destroys the FUSE session, unmounts and exits 0;
-// the readers end (with data or an error), none hangs.
+// the readers end (their reads fail once it is gone), none hangs.
 TEST_F(MountTest, SigtermWithSmallReadsInFlightUnmountsCleanly) {
   constexpr uint64_t kSize = uint64_t{1} << 20;
   WritePattern(E("busy"), 23, kSize);
-  std::atomic<int> reads{0};
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> readers;
-  for (int t = 0; t < 8; ++t) {
-    readers.emplace_back([&] {
-      const int fd = open(M("busy").c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
-      if (fd < 0) return;
-      void* mem = nullptr;
-      if (posix_memalign(&mem, 4096, 4096) != 0) std::abort();
-      for (uint64_t pos = 0; !stop.load(); pos = (pos + 4096) % kSize) {
-        if (pread(fd, mem, 4096, static_cast<off_t>(pos)) != 4096) break;
-        reads.fetch_add(1);
-      }
-      std::free(mem);
-      close(fd);
-    });
-  }
-  ASSERT_TRUE(WaitFor([&] { return reads.load() >= 2000; }, absl::Seconds(60)))
-      << reads.load() << " reads";
+  DirectReaders readers(M("busy"), 23, kSize, 8);
+  ASSERT_TRUE(
+      WaitFor([&] { return readers.reads() >= 2000; }, absl::Seconds(60)))
+      << readers.reads() << " reads";
   EXPECT_EQ(mount_->Stop(), 0);
-  stop.store(true);
-  for (std::thread& r : readers) r.join();
+  readers.Stop();
   mount_.reset();
 }
 

@@ -103,6 +103,25 @@ int64_t Nanos(const timespec& t) {
 
 // The errno of a Call() that did not fully succeed, or 0: a transport
 // error, a failed op, or fewer results than `expected`.
+// A transport failure that a new connection may cure (not a server status
+// that maps to Unavailable).
+bool ConnectionLost(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kUnavailable &&
+         !RpcStatusOf(s).has_value();
+}
+
+// A reply MountFs::Exec would not take as it is: it connects again (lost
+// connection; Cancelled: the client was replaced), looks a stale handle up
+// again, or retries DELAY.
+bool ExecWouldRetry(const absl::StatusOr<CompoundReply>& r) {
+  if (!r.ok()) {
+    return ConnectionLost(r.status()) ||
+           r.status().code() == absl::StatusCode::kCancelled;
+  }
+  return r->rpc_status() == rpc::STATUS_STALE ||
+         r->rpc_status() == rpc::STATUS_DELAY;
+}
+
 int ErrnoOf(const absl::StatusOr<CompoundReply>& r, int expected) {
   if (!r.ok()) return ErrnoFromStatus(r.status());
   if (!r->ok()) return RpcStatusErrno(r->rpc_status());
@@ -611,10 +630,11 @@ class MountFs::Ops {
   }
 
   // Sends the READ and returns: the reply is given to the kernel from the
-  // client's loop thread when it arrives. Anything but a good reply (a lost
-  // connection, a stale handle, DELAY, an error) is handed to a deferred
-  // worker, which does the READ again through ReadWaiting (Exec's
-  // reconnect, retries and errno), as the FUSE thread would have. False
+  // client's loop thread when it arrives, data or errno, as Exec would
+  // have answered it. A reply Exec would not take as it is (a lost
+  // connection, a stale handle, DELAY: ExecWouldRetry) is handed to a
+  // deferred worker, which does the READ again through ReadWaiting
+  // (Exec's reconnect and retries), as the FUSE thread would have. False
   // (nothing sent) if the handle is not at hand or no connection is open:
   // the caller reads through Exec.
   static bool ReadAsync(fuse_req_t req, MountFs& fs, Client& client,
@@ -629,10 +649,14 @@ class MountFs::Ops {
     // is being destroyed): short, never blocking.
     client.Submit(std::move(c), [req, &fs, ino, size,
                                  off](absl::StatusOr<CompoundReply> r) {
-      if (ErrnoOf(r, 2) == 0) {
-        absl::Span<const std::byte> data = r->ReadData(1);
-        fuse_reply_buf(req, reinterpret_cast<const char*>(data.data()),
-                       data.size());
+      if (!ExecWouldRetry(r)) {
+        if (int err = ErrnoOf(r, 2); err != 0) {
+          fuse_reply_err(req, err);  // as Exec would answer it
+        } else {
+          absl::Span<const std::byte> data = r->ReadData(1);
+          fuse_reply_buf(req, reinterpret_cast<const char*>(data.data()),
+                         data.size());
+        }
         fs.EndAsync(/*again=*/false);
         return;
       }
@@ -994,16 +1018,7 @@ MountFs::MountFs(std::unique_ptr<Client> client, MountOptions options,
   client_ = std::move(client);
 }
 
-namespace {
-
-// A transport failure that a new connection may cure (not a server status
-// that maps to Unavailable).
-bool ConnectionLost(const absl::Status& s) {
-  return s.code() == absl::StatusCode::kUnavailable &&
-         !RpcStatusOf(s).has_value();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::pair<std::shared_ptr<Client>, uint64_t> MountFs::CurrentClient() const {
   absl::MutexLock l(&client_mu_);
@@ -1210,8 +1225,9 @@ void MountFs::Defer(absl::AnyInvocable<void()> work) {
   absl::MutexLock l(&async_mu_);
   deferred_.push_back(std::move(work));
   // A worker per piece of work at once, up to max_threads: one blocked for
-  // the reconnect timeout must not hold up the others.
-  if (deferred_idle_ == 0 &&
+  // the reconnect timeout must not hold up the others (a lost connection
+  // hands all its READs over at once).
+  if (deferred_.size() > static_cast<size_t>(deferred_idle_) &&
       deferred_threads_.size() <
           static_cast<size_t>(std::max(1, options_.max_threads))) {
     deferred_threads_.emplace_back([this] { DeferredWorker(); });
@@ -1243,8 +1259,9 @@ void MountFs::StopAsync() {
   std::vector<std::thread> threads;
   {
     absl::MutexLock l(&async_mu_);
-    // Every READ sent answers (request_timeout at most; a worker's retry
-    // gives up at once once the session has exited).
+    // Every READ sent answers: within request_timeout, and a worker's
+    // redo within another (its reconnect and DELAY retries give up at
+    // once once the session has exited).
     async_mu_.Await(absl::Condition(
         +[](MountFs* fs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(fs->async_mu_) {
           return fs->async_in_flight_ == 0;

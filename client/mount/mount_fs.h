@@ -151,7 +151,7 @@ class MountFs {
   // How READs were sent (client/mount/read_plan.h). Small ones, without a
   // FUSE thread waiting (MountOptions::async_read_max): answered from the
   // client's loop thread, or done again by a worker through the waiting
-  // path (after a lost connection, a stale handle, DELAY or an error).
+  // path (after a lost connection, a stale handle or DELAY).
   // Large ones (at least twice MountOptions::read_split): in pieces, or
   // whole.
   struct ReadStats {

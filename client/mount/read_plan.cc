@@ -4,7 +4,9 @@
 namespace txbuf::client::mount {
 
 ReadPlan PlanRead(const ReadPlanInputs& in) {
-  if (in.size <= in.async_read_max) return ReadPlan::kFromLoop;
+  if (in.async_read_max != 0 && in.size <= in.async_read_max) {
+    return ReadPlan::kFromLoop;
+  }
   if (in.read_split != 0 && in.size >= 2 * in.read_split &&
       in.connections >= 2 && in.large_reads_at_once < in.connections) {
     return ReadPlan::kPieces;

@@ -23,6 +23,8 @@ TEST(ReadPlanTest, SmallReadsAreAnsweredFromTheLoop) {
   ReadPlanInputs none = Defaults(4 * kKiB, 4, 1);
   none.async_read_max = 0;
   EXPECT_EQ(PlanRead(none), ReadPlan::kWhole);
+  none.size = 0;
+  EXPECT_EQ(PlanRead(none), ReadPlan::kWhole);
 }
 
 TEST(ReadPlanTest, LargeReadsGoInPiecesWhileFewRunAtOnce) {
