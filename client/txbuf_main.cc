@@ -109,7 +109,9 @@ Commands:
                          JSON object
   mount SERVER[:PORT] DIR [--token-file F] [--read-only] [-f]
         [--export NAME] [--attr-timeout S] [--entry-timeout S]
-        [--timeout S] [--max-uncommitted MIB]
+        [--timeout S] [--max-uncommitted MIB] [--read-split KIB]
+        [--async-read-max KIB] [--writeback-cache]
+        [--serial-direct-writes]
                          mount the export on DIR (FUSE): every tool works
                          on it; returns once mounted and serves in the
                          background (-f: in the foreground until
@@ -118,8 +120,11 @@ Commands:
                          consistency; survives a server restart (connects
                          again for --timeout, default the global one, then
                          EIO; unstable writes kept, up to 256 MiB, and
-                         resent if the server lost them); unmount with
-                         fusermount3 -u DIR
+                         resent if the server lost them); READs of at
+                         least 2x --read-split KiB (256) in pieces while
+                         few run at once, of at most --async-read-max KiB
+                         (128) answered without a waiting thread; unmount
+                         with fusermount3 -u DIR
 
 Command options follow the command word and may be bundled (ls -la); long
 forms: --all, --human-readable, --recursive, --parents, --json; "--" ends
