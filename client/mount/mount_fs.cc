@@ -101,8 +101,6 @@ int64_t Nanos(const timespec& t) {
   return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
 }
 
-// The errno of a Call() that did not fully succeed, or 0: a transport
-// error, a failed op, or fewer results than `expected`.
 // A transport failure that a new connection may cure (not a server status
 // that maps to Unavailable).
 bool ConnectionLost(const absl::Status& s) {
@@ -122,6 +120,8 @@ bool ExecWouldRetry(const absl::StatusOr<CompoundReply>& r) {
          r->rpc_status() == rpc::STATUS_DELAY;
 }
 
+// The errno of a Call() that did not fully succeed, or 0: a transport
+// error, a failed op, or fewer results than `expected`.
 int ErrnoOf(const absl::StatusOr<CompoundReply>& r, int expected) {
   if (!r.ok()) return ErrnoFromStatus(r.status());
   if (!r->ok()) return RpcStatusErrno(r->rpc_status());
@@ -582,8 +582,7 @@ class MountFs::Ops {
                    fuse_file_info* /*fi*/) {
     MountFs& fs = Fs(req);
     size = std::min<size_t>(size, fs.max_read_);
-    const bool large =
-        fs.options_.read_split != 0 && size >= 2 * fs.options_.read_split;
+    const bool large = IsLargeRead(size, fs.options_.read_split);
     // Counted while this READ is served (ReadPlanInputs::
     // large_reads_at_once).
     const int at_once = large ? fs.large_reads_at_once_.fetch_add(1) + 1 : 0;
@@ -672,12 +671,11 @@ class MountFs::Ops {
   // (spread over the client's connections), answered with the pieces'
   // payloads gathered (fuse_reply_iov: no copy here). The server and the
   // client then work on the pieces in parallel instead of one after the
-  // other. False (nothing replied) if the pieces cannot be used as they are
-  // (one connection, a handle to look up again, a piece failed): the caller
-  // reads it whole, through Exec's reconnect and retry.
+  // other (PlanRead chose this). False (nothing replied) if the pieces
+  // cannot be used as they are (a handle to look up again, a piece
+  // failed): the caller reads it whole, through Exec's reconnect and retry.
   static bool ReadSplit(fuse_req_t req, MountFs& fs, Client& client,
                         fuse_ino_t ino, size_t size, uint64_t off) {
-    if (client.open_connections() < 2) return false;
     std::optional<Binding> b = fs.inodes_.Bind(ino);
     if (!b || !b->current) return false;
     const size_t piece = fs.options_.read_split;
@@ -1017,8 +1015,6 @@ MountFs::MountFs(std::unique_ptr<Client> client, MountOptions options,
   absl::MutexLock l(&client_mu_);
   client_ = std::move(client);
 }
-
-namespace {}  // namespace
 
 std::pair<std::shared_ptr<Client>, uint64_t> MountFs::CurrentClient() const {
   absl::MutexLock l(&client_mu_);

@@ -7,8 +7,8 @@ ReadPlan PlanRead(const ReadPlanInputs& in) {
   if (in.async_read_max != 0 && in.size <= in.async_read_max) {
     return ReadPlan::kFromLoop;
   }
-  if (in.read_split != 0 && in.size >= 2 * in.read_split &&
-      in.connections >= 2 && in.large_reads_at_once < in.connections) {
+  if (IsLargeRead(in.size, in.read_split) && in.connections >= 2 &&
+      in.large_reads_at_once < in.connections) {
     return ReadPlan::kPieces;
   }
   return ReadPlan::kWhole;

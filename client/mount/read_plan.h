@@ -44,6 +44,12 @@ struct ReadPlanInputs {
   int large_reads_at_once = 1;
 };
 
+// A READ that may go in pieces: at least twice `read_split` bytes (0:
+// none is).
+inline bool IsLargeRead(size_t size, size_t read_split) {
+  return read_split != 0 && size >= 2 * read_split;
+}
+
 // kFromLoop for a READ of at most async_read_max bytes; kPieces for one of
 // at least twice read_split bytes while there are 2 or more connections
 // and fewer large READs at once than connections; otherwise kWhole.
