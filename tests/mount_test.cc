@@ -598,6 +598,23 @@ std::optional<SmallReads> SmallReadsOf(const std::string& err) {
   return r;
 }
 
+// And its "writes" line: WRITEs whose data stayed in the buffer their
+// request was read into, and those copied.
+struct Writes {
+  unsigned long long kept = 0, copied = 0;
+};
+std::optional<Writes> WritesOf(const std::string& err) {
+  const size_t at = err.find("writes: ");
+  Writes w;
+  if (at == std::string::npos ||
+      std::sscanf(err.c_str() + at,
+                  "writes: %llu kept in their request's buffer, %llu copied",
+                  &w.kept, &w.copied) != 2) {
+    return std::nullopt;
+  }
+  return w;
+}
+
 // `threads` threads each read `path` (made of Fill(seed)) whole with
 // O_DIRECT pread()s of `chunk` bytes, `rounds` times, checking every byte;
 // the first failure of each thread is returned ("" if none).
@@ -1329,6 +1346,13 @@ TEST_F(MountTest, ServerRestartMidWriteStreamLosesNothingAfterFsync) {
   uint64_t size = 0;
   EXPECT_EQ(Checksum(E("stream.bin"), &size), ChecksumOfPattern(kSeed, kSize));
   EXPECT_EQ(size, kSize);
+  // The 1 MiB WRITEs (and so what was written again after the restart)
+  // were kept in their requests' buffers, not copied.
+  ASSERT_EQ(mount_->Stop(), 0);
+  std::optional<Writes> w = WritesOf(mount_->err());
+  ASSERT_TRUE(w.has_value()) << mount_->err();
+  EXPECT_EQ(w->kept, kSize / kChunk) << mount_->err();
+  EXPECT_EQ(w->copied, 0u);
 }
 
 // Files looked up (and opened) before a server restart are found again by

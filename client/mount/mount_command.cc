@@ -136,6 +136,12 @@ int MountAndServe(const MountArgs& args, ClientOptions options, int report_fd) {
                  static_cast<unsigned long long>(rs.done_again),
                  static_cast<unsigned long long>(rs.large_in_pieces),
                  static_cast<unsigned long long>(rs.large_whole));
+    const MountFs::WriteStats ws = (*fs)->write_stats();
+    std::fprintf(stderr,
+                 "txbuf: mount: writes: %llu kept in their request's buffer, "
+                 "%llu copied\n",
+                 static_cast<unsigned long long>(ws.kept_in_request),
+                 static_cast<unsigned long long>(ws.copied));
   }
   fs->reset();
   if (!served.ok()) return fail(served);

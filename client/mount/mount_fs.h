@@ -11,8 +11,9 @@
 // sent as read_split pieces at once (parallel over the client's
 // connections) and answered with the pieces gathered (fuse_reply_iov).
 // READDIRPLUS is one READDIR with attributes (and handles) per 1,024
-// entries. WRITE is PUTFH + WRITE (UNSTABLE, from the
-// mount's one copy of the data, kept until committed) + GETATTR, FLUSH of a
+// entries. WRITE is PUTFH + WRITE (UNSTABLE, from the data kept until
+// committed: a large WRITE's in the buffer the request was read into, no
+// copy (request_reader.h); a small one's copied) + GETATTR, FLUSH of a
 // written file and FSYNC are COMMIT. The FUSE threads use the client's blocking
 // Call(): many in flight at once from the multi-threaded session, pipelined by
 // the client; the client's loop thread never waits.
@@ -73,6 +74,7 @@
 #include "absl/types/span.h"
 #include "client/client.h"
 #include "client/mount/inode_table.h"
+#include "client/mount/request_reader.h"
 #include "client/mount/write_log.h"
 
 struct fuse_session;
@@ -161,6 +163,16 @@ class MountFs {
     uint64_t large_whole = 0;
   };
   ReadStats read_stats() const ABSL_LOCKS_EXCLUDED(async_mu_);
+  // How WRITEs' data were kept until COMMIT: in the request's own buffer
+  // (a large WRITE: request_reader.h), or copied.
+  struct WriteStats {
+    uint64_t kept_in_request = 0;
+    uint64_t copied = 0;
+  };
+  WriteStats write_stats() const {
+    return {.kept_in_request = writes_kept_in_request_.load(),
+            .copied = writes_copied_.load()};
+  }
   // How the current client (since the last reconnect) received its reply
   // payloads: READ data sliced in place or copied (client/client.h).
   ReceiveStats receive_stats() const {
@@ -202,6 +214,10 @@ class MountFs {
   absl::Time reconnect_failed_at_ ABSL_GUARDED_BY(client_mu_) =
       absl::InfinitePast();
   WriteLog writes_;
+  // Reads the kernel's requests for the session (libfuse's custom I/O).
+  std::shared_ptr<RequestReader> requests_;
+  std::atomic<uint64_t> writes_kept_in_request_{0};
+  std::atomic<uint64_t> writes_copied_{0};
   const MountOptions options_;
   InodeTable inodes_;
   // From the server's Hello.

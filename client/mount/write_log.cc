@@ -1,15 +1,21 @@
 // client/mount/write_log.cc: see write_log.h.
 #include "client/mount/write_log.h"
 
+#include <memory>
+#include <string>
 #include <utility>
 
 namespace txbuf::client::mount {
 
-uint64_t WriteLog::Add(uint64_t ino, uint64_t offset,
-                       std::shared_ptr<const std::string> data,
+WriteBytes WriteBytes::CopyOf(std::string_view bytes) {
+  auto copy = std::make_shared<const std::string>(bytes);
+  return WriteBytes{.view = *copy, .owner = std::move(copy)};
+}
+
+uint64_t WriteLog::Add(uint64_t ino, uint64_t offset, WriteBytes data,
                        uint64_t verifier) {
   absl::MutexLock l(&mu_);
-  bytes_ += data->size();
+  bytes_ += data.size();
   writes_[ino].push_back(Write{.seq = next_seq_++,
                                .offset = offset,
                                .data = std::move(data),
@@ -40,7 +46,7 @@ std::vector<WriteLog::Write> WriteLog::Confirm(uint64_t ino, uint64_t upto,
   if (!all_match) {
     return std::vector<Write>(ws.begin(), ws.begin() + covered);
   }
-  for (size_t i = 0; i < covered; ++i) bytes_ -= ws[i].data->size();
+  for (size_t i = 0; i < covered; ++i) bytes_ -= ws[i].data.size();
   ws.erase(ws.begin(), ws.begin() + covered);
   if (ws.empty()) writes_.erase(it);
   return {};
@@ -62,7 +68,7 @@ void WriteLog::Drop(uint64_t ino) {
   absl::MutexLock l(&mu_);
   auto it = writes_.find(ino);
   if (it == writes_.end()) return;
-  for (const Write& w : it->second) bytes_ -= w.data->size();
+  for (const Write& w : it->second) bytes_ -= w.data.size();
   writes_.erase(it);
 }
 

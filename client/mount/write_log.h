@@ -16,16 +16,17 @@
 //
 // Example:
 //   WriteLog log;
-//   log.Add(ino, 0, data, write_verifier);
+//   log.Add(ino, 0, WriteBytes::CopyOf(data), write_verifier);
 //   uint64_t upto = log.LastSeq(ino);            // then send COMMIT
 //   for (const WriteLog::Write& w : log.Confirm(ino, upto, commit_verifier))
-//     { /* WRITE w again */ log.Resent(ino, w.seq, new_verifier); }
+//     { /* WRITE w.data.view again */ log.Resent(ino, w.seq, new_verifier); }
 #ifndef TXBUF_CLIENT_MOUNT_WRITE_LOG_H_
 #define TXBUF_CLIENT_MOUNT_WRITE_LOG_H_
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -34,19 +35,30 @@
 
 namespace txbuf::client::mount {
 
+// The bytes of a WRITE: a view, and what keeps them alive (shared by the
+// log and by each send of them). Copyable; the bytes are never changed.
+struct WriteBytes {
+  std::string_view view;
+  std::shared_ptr<const void> owner;
+
+  // A copy of `bytes`, owning itself.
+  static WriteBytes CopyOf(std::string_view bytes);
+  size_t size() const { return view.size(); }
+};
+
 class WriteLog {
  public:
   struct Write {
     uint64_t seq = 0;  // order of recording, over the whole log (from 1)
     uint64_t offset = 0;
-    std::shared_ptr<const std::string> data;
+    WriteBytes data;
     uint64_t verifier = 0;
   };
 
   // Records a WRITE of `data` at `offset` to `ino` that the server answered
   // with `verifier`. Returns the bytes the log holds now (all inodes).
-  uint64_t Add(uint64_t ino, uint64_t offset,
-               std::shared_ptr<const std::string> data, uint64_t verifier);
+  uint64_t Add(uint64_t ino, uint64_t offset, WriteBytes data,
+               uint64_t verifier);
 
   // The seq of the last write recorded for `ino` (0: none): what a COMMIT
   // sent now covers.

@@ -11,9 +11,7 @@
 namespace txbuf::client::mount {
 namespace {
 
-std::shared_ptr<const std::string> Bytes(const std::string& s) {
-  return std::make_shared<const std::string>(s);
-}
+WriteBytes Bytes(const std::string& s) { return WriteBytes::CopyOf(s); }
 
 TEST(WriteLogTest, AMatchingCommitDropsWhatItCovered) {
   WriteLog log;
@@ -43,7 +41,7 @@ TEST(WriteLogTest, AChangedVerifierHandsAllCoveredWritesBackInOrder) {
   std::vector<WriteLog::Write> again = log.Confirm(1, upto, 8);
   ASSERT_EQ(again.size(), 2u);  // both: the order must be kept
   EXPECT_EQ(again[0].offset, 0u);
-  EXPECT_EQ(*again[0].data, "aaaa");
+  EXPECT_EQ(again[0].data.view, "aaaa");
   EXPECT_EQ(again[1].offset, 2u);
   EXPECT_LT(again[0].seq, again[1].seq);
   EXPECT_EQ(log.bytes(), 11u);  // kept until confirmed
