@@ -10,7 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -43,24 +45,28 @@ TEST(TxbufBenchFioTest, CompareRunsFioOnTheMountAndLocally) {
   if (!OnPath("fio")) GTEST_SKIP() << "no fio (Debian: fio)";
   if (!OnPath("fusermount3")) GTEST_SKIP() << "no fusermount3 (Debian: fuse3)";
 
-  char json_path[] = "/tmp/txbuf-bench-fio-e2e-XXXXXX";
-  int fd = mkstemp(json_path);
-  ASSERT_GE(fd, 0);
-  close(fd);
+  // The bench's mount points go under a directory of this test's own
+  // (TMPDIR), so that another run's mounts meanwhile are not taken for
+  // ones this run left behind.
+  char scratch[] = "/tmp/txbuf-bench-fio-e2e-XXXXXX";
+  ASSERT_NE(mkdtemp(scratch), nullptr);
+  const std::string json_path = absl::StrCat(scratch, "/out.json");
   const std::string cmd = absl::StrCat(
-      TXBUF_BENCH_PATH, " --compare --engines copy --peer-set fio",
+      "TMPDIR=", scratch, " ", TXBUF_BENCH_PATH,
+      " --compare --engines copy --peer-set fio",
       " --workloads read-4k-rand-c16 --duration 1 --warmup 0.2 --repeat 1",
       " --file-size 32M --txbufd ", TXBUF_TXBUFD_PATH, " --json ", json_path,
       " --check --no-progress > /dev/null");
   const int rc = std::system(cmd.c_str());
   const std::string text = ReadAll(json_path);
-  unlink(json_path);
+  unlink(json_path.c_str());
+  // Nothing mounted is left behind (a mount point left would stay too).
+  const std::string mounts = ReadAll("/proc/self/mounts");
+  EXPECT_EQ(mounts.find(scratch), std::string::npos) << mounts;
+  EXPECT_EQ(rmdir(scratch), 0)
+      << "left in " << scratch << ": " << strerror(errno);
   ASSERT_TRUE(WIFEXITED(rc)) << cmd;
   ASSERT_EQ(WEXITSTATUS(rc), 0) << cmd;
-
-  // Nothing mounted is left behind.
-  EXPECT_EQ(ReadAll("/proc/self/mounts").find("txbuf-bench-mnt-"),
-            std::string::npos);
 
   json root = json::parse(text, nullptr, /*allow_exceptions=*/false);
   ASSERT_FALSE(root.is_discarded()) << text.substr(0, 300);

@@ -80,8 +80,7 @@ TEST(RequestReaderTest, ALargeWritesDataIsTakenNotCopied) {
   ASSERT_TRUE(taken.has_value());
   EXPECT_EQ(taken->view, data);
   // Once only.
-  EXPECT_FALSE(
-      reader->TakeWriteData(libfuse.data() + kHeaders, data.size()));
+  EXPECT_FALSE(reader->TakeWriteData(libfuse.data() + kHeaders, data.size()));
 
   // The next request is read into another buffer: the taken data stay.
   const std::string data2 = Pattern(kLen - kHeaders - 100, 'q');

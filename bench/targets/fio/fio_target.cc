@@ -98,11 +98,17 @@ absl::Status RunToEnd(const std::vector<std::string>& argv,
   return absl::OkStatus();
 }
 
-// A scratch file name under /tmp (removed by its owner).
+// The directory for scratch files and mount points: TMPDIR, or /tmp.
+std::string ScratchDir() {
+  const char* dir = std::getenv("TMPDIR");
+  return dir != nullptr && dir[0] != '\0' ? dir : "/tmp";
+}
+
+// A scratch file name under ScratchDir() (removed by its owner).
 std::string ScratchPath(const char* what) {
-  char tmpl[64];
-  std::snprintf(tmpl, sizeof(tmpl), "/tmp/txbuf-bench-%s-XXXXXX", what);
-  int fd = mkstemp(tmpl);
+  std::string tmpl =
+      absl::StrCat(ScratchDir(), "/txbuf-bench-", what, "-XXXXXX");
+  int fd = mkstemp(tmpl.data());
   if (fd >= 0) close(fd);
   return tmpl;
 }
@@ -117,8 +123,8 @@ class Mount {
 
   absl::Status Start(const std::string& cli, const std::string& server,
                      int connections) {
-    char tmpl[] = "/tmp/txbuf-bench-mnt-XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) {
+    std::string tmpl = absl::StrCat(ScratchDir(), "/txbuf-bench-mnt-XXXXXX");
+    if (mkdtemp(tmpl.data()) == nullptr) {
       return absl::InternalError(absl::StrCat("mkdtemp: ", strerror(errno)));
     }
     dir_ = tmpl;
