@@ -9,7 +9,8 @@ namespace txbuf::client::mount {
 
 WriteBytes WriteBytes::CopyOf(std::string_view bytes) {
   auto copy = std::make_shared<const std::string>(bytes);
-  return WriteBytes{.view = *copy, .owner = std::move(copy)};
+  const std::string_view view = *copy;
+  return WriteBytes{.view = view, .owner = std::move(copy)};
 }
 
 uint64_t WriteLog::Add(uint64_t ino, uint64_t offset, WriteBytes data,
