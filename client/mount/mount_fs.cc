@@ -227,6 +227,10 @@ class MountFs::Ops {
   static void Init(void* userdata, fuse_conn_info* conn) {
     MountFs& fs = *static_cast<MountFs*>(userdata);
     conn->max_write = std::min(conn->max_write, fs.max_write_);
+    // Requests are read by RequestReader, never spliced (a spliced WRITE
+    // would bypass it; libfuse offers no splice read with its custom I/O
+    // read and no splice_receive anyway).
+    conn->want &= ~FUSE_CAP_SPLICE_READ;
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) {
       conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;  // OPEN truncates (one trip)
     }
@@ -733,11 +737,14 @@ class MountFs::Ops {
     // Kept (WriteLog) until a COMMIT with this WRITE's verifier confirms
     // it, to be written again if the server restarts before: a large
     // WRITE's data in the buffer its request was read into, a small one's
-    // copied (the mount's one copy of a written byte).
-    std::optional<WriteBytes> kept = fs.requests_->TakeWriteData(buf, size);
-    ++(kept ? fs.writes_kept_in_request_ : fs.writes_copied_);
+    // copied (the mount's one copy of a written byte). RequestReader gave
+    // libfuse the request without its data: `buf` is not them.
+    std::optional<WriteBytes> taken = fs.requests_->TakeWriteData();
     const WriteBytes data =
-        kept ? *std::move(kept) : WriteBytes::CopyOf({buf, size});
+        taken ? *std::move(taken) : WriteBytes::CopyOf({buf, size});
+    // A request's buffer holds more than the data; a copy holds them only.
+    ++(data.held > data.size() ? fs.writes_kept_in_request_
+                               : fs.writes_copied_);
     const auto offset = static_cast<uint64_t>(off);
     std::optional<CompoundReply> r =
         Run(req, {ino}, true, [&](const std::vector<std::string>& fh) {
@@ -976,6 +983,8 @@ class MountFs::Ops {
     ops.link = Link;
     ops.open = Open;
     ops.read = Read;
+    // No write_buf: RequestReader gives libfuse a WRITE without its data,
+    // which only Write takes (from RequestReader).
     ops.write = Write;
     ops.flush = Flush;
     ops.release = Release;

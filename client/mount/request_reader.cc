@@ -18,7 +18,10 @@ struct RequestReader::Buffer {
   size_t size = 0;            // of `bytes`
   const char* dst = nullptr;  // libfuse's buffer
   size_t request = 0;         // the request's bytes
+  // A WRITE's data were not copied to `dst`: they are `request`'s last
+  // `write_size` bytes.
   bool write_data_skipped = false;
+  size_t write_size = 0;
 
   ~Buffer() { Release(); }
   void Release() {
@@ -71,6 +74,7 @@ ssize_t RequestReader::Read(int fd, void* dst, size_t len) {
   b.dst = static_cast<const char*>(dst);
   b.request = 0;
   b.write_data_skipped = false;
+  b.write_size = 0;
   const ssize_t n = ::read(fd, b.bytes.get(), len);
   if (n < 0) return n;  // errno is read's
   b.request = static_cast<size_t>(n);
@@ -78,43 +82,34 @@ ssize_t RequestReader::Read(int fd, void* dst, size_t len) {
   constexpr size_t kHeaders = sizeof(fuse_in_header) + sizeof(fuse_write_in);
   if (b.request >= kHeaders) {
     fuse_in_header in;
+    fuse_write_in w;
     std::memcpy(&in, b.bytes.get(), sizeof(in));
-    if (in.opcode == FUSE_WRITE) {
-      fuse_write_in w;
-      std::memcpy(&w, b.bytes.get() + sizeof(in), sizeof(w));
-      // The data are the request's last w.size bytes, whatever the layout
-      // of the headers before them (older protocols had shorter ones).
-      if (w.size <= b.request - sizeof(in) && size_t{w.size} * 2 >= len) {
-        copied = b.request - w.size;
-        b.write_data_skipped = true;
-      }
+    std::memcpy(&w, b.bytes.get() + sizeof(in), sizeof(w));
+    // Only the layout libfuse reads a WRITE with today (protocol 7.9 on):
+    // the headers, then exactly the data. Any other is given whole.
+    if (in.opcode == FUSE_WRITE && in.len == b.request &&
+        b.request - kHeaders == w.size) {
+      copied = kHeaders;
+      b.write_data_skipped = true;
+      b.write_size = w.size;
     }
   }
   std::memcpy(dst, b.bytes.get(), copied);
   return n;
 }
 
-std::optional<WriteBytes> RequestReader::TakeWriteData(const char* data,
-                                                       size_t size) {
-  Buffer* b = &ThisThreads();
-  if (b->reader.get() != this || !b->write_data_skipped) {
-    return std::nullopt;
-  }
-  b->write_data_skipped = false;
-  // Compared as integers: `data` may point anywhere.
-  const auto base = reinterpret_cast<uintptr_t>(b->dst);
-  const auto at = reinterpret_cast<uintptr_t>(data);
-  if (at < base || at - base > b->request || size > b->request - (at - base)) {
-    return std::nullopt;
-  }
-  const size_t offset = at - base;
-  char* bytes = b->bytes.release();
+std::optional<WriteBytes> RequestReader::TakeWriteData() {
+  Buffer& b = ThisThreads();
+  if (b.reader.get() != this || !b.write_data_skipped) return std::nullopt;
+  b.write_data_skipped = false;
+  const size_t size = b.write_size;
+  const std::string_view data(b.bytes.get() + (b.request - size), size);
+  if (size * 2 < b.size) return WriteBytes::CopyOf(data);
   std::shared_ptr<const void> owner(
-      bytes, [reader = shared_from_this(), len = b->size](char* p) {
+      b.bytes.release(), [reader = shared_from_this(), len = b.size](char* p) {
         reader->Put(std::unique_ptr<char[]>(p), len);
       });
-  return WriteBytes{.view = std::string_view(bytes + offset, size),
-                    .owner = std::move(owner)};
+  return WriteBytes{.view = data, .owner = std::move(owner), .held = b.size};
 }
 
 }  // namespace txbuf::client::mount

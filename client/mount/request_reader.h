@@ -7,13 +7,14 @@
 // thread's buffer, reused for the next request: the mount copied every
 // written byte (1 MiB writes with fio: 14% of the mount's CPU). Here each
 // request is read from /dev/fuse into a buffer from a pool; libfuse gets a
-// copy of it in its buffer, but of a large WRITE only the headers (the
-// data's place in libfuse's buffer is left as it was). The WRITE operation,
-// on the same thread, then takes the request's buffer with TakeWriteData:
-// the data are where libfuse's pointer says, at the same offset in ours.
-// A WRITE smaller than half a buffer (a request buffer is max_write plus a
-// page) is copied whole to libfuse as any request, and by the mount as
-// before: kept, it would hold a whole buffer for few bytes.
+// copy of it in its buffer, but of a WRITE only the headers (the data's
+// place in libfuse's buffer is left as it was: libfuse 3.14 reads it
+// nowhere but in the write operation, given no write_buf operation and no
+// splice reads). The WRITE operation, on the same thread, then takes the
+// data with TakeWriteData: a large WRITE's (at least half a buffer, which
+// is max_write plus a page) as the request's buffer itself, no copy; a
+// smaller one's copied out of it (kept whole, the buffer would hold a lot
+// of memory for few bytes), and the buffer serves the next request.
 //
 // Thread-safety: thread-safe. Read() and TakeWriteData() pair up per
 // thread: the request a thread read last is the one its WRITE takes.
@@ -22,8 +23,8 @@
 //   auto reader = std::make_shared<RequestReader>(/*max_free=*/8);
 //   ssize_t n = reader->Read(fuse_fd, libfuse_buf, len);   // as read(2)
 //   ...
-//   std::optional<WriteBytes> data = reader->TakeWriteData(buf, size);
-//   if (!data) data = WriteBytes::CopyOf({buf, size});
+//   std::optional<WriteBytes> data = reader->TakeWriteData();
+//   if (!data) data = WriteBytes::CopyOf({buf, size});  // libfuse has it
 #ifndef TXBUF_CLIENT_MOUNT_REQUEST_READER_H_
 #define TXBUF_CLIENT_MOUNT_REQUEST_READER_H_
 
@@ -50,17 +51,18 @@ class RequestReader : public std::enable_shared_from_this<RequestReader> {
   RequestReader& operator=(const RequestReader&) = delete;
 
   // As read(2) of one request from the FUSE device `fd` into `dst` (`len`
-  // bytes, libfuse's buffer): the request's size, or -1 and errno. A large
-  // WRITE's data is not copied to `dst`. Must be called on an object owned
-  // by a shared_ptr (buffers taken by a WRITE keep it alive).
+  // bytes, libfuse's buffer): the request's size, or -1 and errno. A
+  // WRITE's data are not copied to `dst` (its headers are). Must be called
+  // on an object owned by a shared_ptr (buffers taken by a WRITE keep it
+  // alive).
   ssize_t Read(int fd, void* dst, size_t len);
 
-  // In the WRITE operation for the request this thread read last: its
-  // `size` bytes of data at `data` (libfuse's pointer into `dst` above) as
-  // bytes owning that request's buffer (the next Read takes another), or
-  // nullopt if that request's data were copied to libfuse (a small WRITE),
-  // or `data` is not within it: the caller copies.
-  std::optional<WriteBytes> TakeWriteData(const char* data, size_t size);
+  // In the WRITE operation for the request this thread read last: its data
+  // (the kernel's, whatever libfuse's arguments say), owning the request's
+  // buffer if large (the next Read takes another) or copied out of it;
+  // nullopt if the request was given to libfuse whole (not a WRITE of the
+  // usual layout): the caller copies what libfuse gave. Once per request.
+  std::optional<WriteBytes> TakeWriteData();
 
  private:
   struct Buffer;

@@ -1,6 +1,7 @@
 // client/mount/request_reader_test.cc: RequestReader gives libfuse each
-// request, without a large WRITE's data, and that data to the WRITE
-// operation on the same thread, in the buffer read into.
+// request, a WRITE without its data, and that data to the WRITE operation
+// on the same thread: a large WRITE's in the buffer read into, a small
+// one's copied.
 #include "client/mount/request_reader.h"
 
 #include <linux/fuse.h>
@@ -75,82 +76,103 @@ TEST(RequestReaderTest, ALargeWritesDataIsTakenNotCopied) {
   EXPECT_EQ(std::memcmp(libfuse.data(), request.data(), kHeaders), 0);
   EXPECT_EQ(libfuse[kHeaders], '\x5a');
   EXPECT_EQ(libfuse[request.size() - 1], '\x5a');
-  std::optional<WriteBytes> taken =
-      reader->TakeWriteData(libfuse.data() + kHeaders, data.size());
+  std::optional<WriteBytes> taken = reader->TakeWriteData();
   ASSERT_TRUE(taken.has_value());
   EXPECT_EQ(taken->view, data);
+  EXPECT_EQ(taken->held, kLen);  // the request's buffer
   // Once only.
-  EXPECT_FALSE(reader->TakeWriteData(libfuse.data() + kHeaders, data.size()));
+  EXPECT_FALSE(reader->TakeWriteData());
 
   // The next request is read into another buffer: the taken data stay.
   const std::string data2 = Pattern(kLen - kHeaders - 100, 'q');
   dev.Send(Request(FUSE_WRITE, data2));
   ASSERT_GT(reader->Read(dev.fd(), libfuse.data(), kLen), 0);
-  std::optional<WriteBytes> taken2 =
-      reader->TakeWriteData(libfuse.data() + kHeaders, data2.size());
+  std::optional<WriteBytes> taken2 = reader->TakeWriteData();
   ASSERT_TRUE(taken2.has_value());
   EXPECT_EQ(taken2->view, data2);
   EXPECT_EQ(taken->view, data);
   EXPECT_NE(taken->view.data(), taken2->view.data());
 }
 
-TEST(RequestReaderTest, SmallWritesAndOtherRequestsReachLibfuseWhole) {
+TEST(RequestReaderTest, ASmallWritesDataIsCopiedOutOfTheRequest) {
   auto reader = std::make_shared<RequestReader>(2);
   Device dev;
-  std::vector<char> libfuse(kLen, '\0');
-  const std::string small = Request(FUSE_WRITE, Pattern(kLen / 2 - 1, 'b'));
+  std::vector<char> libfuse(kLen, '\x5a');
+  const std::string data = Pattern(kLen / 2 - 1, 'b');
+  const std::string small = Request(FUSE_WRITE, data);
   dev.Send(small);
   ASSERT_EQ(reader->Read(dev.fd(), libfuse.data(), kLen),
             static_cast<ssize_t>(small.size()));
-  EXPECT_EQ(std::string(libfuse.data(), small.size()), small);
-  EXPECT_FALSE(reader->TakeWriteData(libfuse.data() + kHeaders,
-                                     small.size() - kHeaders));
+  EXPECT_EQ(std::memcmp(libfuse.data(), small.data(), kHeaders), 0);
+  EXPECT_EQ(libfuse[kHeaders], '\x5a');
+  std::optional<WriteBytes> taken = reader->TakeWriteData();
+  ASSERT_TRUE(taken.has_value());
+  EXPECT_EQ(taken->view, data);
+  EXPECT_EQ(taken->held, data.size());  // a copy of its own
 
+  // The buffer read into serves the next request, the copy stays.
+  const std::string other = Pattern(kLen / 4, 'z');
+  dev.Send(Request(FUSE_WRITE, other));
+  ASSERT_GT(reader->Read(dev.fd(), libfuse.data(), kLen), 0);
+  EXPECT_EQ(taken->view, data);
+  std::optional<WriteBytes> taken2 = reader->TakeWriteData();
+  ASSERT_TRUE(taken2.has_value());
+  EXPECT_EQ(taken2->view, other);
+  // An empty WRITE.
+  dev.Send(Request(FUSE_WRITE, ""));
+  ASSERT_EQ(reader->Read(dev.fd(), libfuse.data(), kLen),
+            static_cast<ssize_t>(kHeaders));
+  taken = reader->TakeWriteData();
+  ASSERT_TRUE(taken.has_value());
+  EXPECT_EQ(taken->view, "");
+}
+
+TEST(RequestReaderTest, OtherRequestsReachLibfuseWhole) {
+  auto reader = std::make_shared<RequestReader>(2);
+  Device dev;
+  std::vector<char> libfuse(kLen, '\0');
   // Not a WRITE, however large.
   const std::string setxattr = Request(FUSE_SETXATTR, Pattern(kLen / 2, 'c'));
   dev.Send(setxattr);
   ASSERT_EQ(reader->Read(dev.fd(), libfuse.data(), kLen),
             static_cast<ssize_t>(setxattr.size()));
   EXPECT_EQ(std::string(libfuse.data(), setxattr.size()), setxattr);
-  EXPECT_FALSE(reader->TakeWriteData(libfuse.data() + kHeaders,
-                                     setxattr.size() - kHeaders));
+  EXPECT_FALSE(reader->TakeWriteData());
 
   // Shorter than a WRITE's headers.
   const std::string tiny = Request(FUSE_GETATTR, "").substr(0, 40);
   dev.Send(tiny);
   ASSERT_EQ(reader->Read(dev.fd(), libfuse.data(), kLen), 40);
   EXPECT_EQ(std::string(libfuse.data(), 40), tiny);
+  EXPECT_FALSE(reader->TakeWriteData());
+
+  // A WRITE whose sizes disagree with the request's (another layout):
+  // whole, for libfuse to make of it what it does.
+  std::string odd = Request(FUSE_WRITE, Pattern(kLen / 2, 'd'));
+  fuse_write_in w;
+  std::memcpy(&w, odd.data() + sizeof(fuse_in_header), sizeof(w));
+  w.size -= 16;
+  std::memcpy(odd.data() + sizeof(fuse_in_header), &w, sizeof(w));
+  dev.Send(odd);
+  ASSERT_EQ(reader->Read(dev.fd(), libfuse.data(), kLen),
+            static_cast<ssize_t>(odd.size()));
+  EXPECT_EQ(std::string(libfuse.data(), odd.size()), odd);
+  EXPECT_FALSE(reader->TakeWriteData());
 }
 
-TEST(RequestReaderTest, OnlyTheReadingThreadTakesAndOnlyFromItsRequest) {
+TEST(RequestReaderTest, OnlyTheReadingThreadAndReaderTakeItsRequest) {
   auto reader = std::make_shared<RequestReader>(2);
   Device dev;
   std::vector<char> libfuse(kLen, '\0');
   const std::string data = Pattern(kLen / 2, 'd');
   dev.Send(Request(FUSE_WRITE, data));
   ASSERT_GT(reader->Read(dev.fd(), libfuse.data(), kLen), 0);
-  std::thread([&] {
-    EXPECT_FALSE(reader->TakeWriteData(libfuse.data() + kHeaders, data.size()));
-  }).join();
-  // A pointer outside what was read: not ours to give.
-  std::vector<char> elsewhere(data.size());
-  EXPECT_FALSE(reader->TakeWriteData(elsewhere.data(), data.size()));
-
-  // Another reader does not take this thread's request.
-  dev.Send(Request(FUSE_WRITE, data));
-  ASSERT_GT(reader->Read(dev.fd(), libfuse.data(), kLen), 0);
-  RequestReader* const first = reader.get();
+  std::thread([&] { EXPECT_FALSE(reader->TakeWriteData()); }).join();
   auto other = std::make_shared<RequestReader>(2);
-  EXPECT_FALSE(other->TakeWriteData(libfuse.data() + kHeaders, data.size()));
-  std::optional<WriteBytes> taken =
-      first->TakeWriteData(libfuse.data() + kHeaders, data.size());
+  EXPECT_FALSE(other->TakeWriteData());
+  std::optional<WriteBytes> taken = reader->TakeWriteData();
   ASSERT_TRUE(taken.has_value());
   EXPECT_EQ(taken->view, data);
-  // Past the request's end.
-  dev.Send(Request(FUSE_WRITE, data));
-  ASSERT_GT(reader->Read(dev.fd(), libfuse.data(), kLen), 0);
-  EXPECT_FALSE(
-      reader->TakeWriteData(libfuse.data() + kHeaders, data.size() + 1));
 }
 
 TEST(RequestReaderTest, AFailedReadReturnsMinusOneAndErrno) {
@@ -159,7 +181,7 @@ TEST(RequestReaderTest, AFailedReadReturnsMinusOneAndErrno) {
   errno = 0;
   EXPECT_EQ(reader->Read(-1, libfuse.data(), kLen), -1);
   EXPECT_EQ(errno, EBADF);
-  EXPECT_FALSE(reader->TakeWriteData(libfuse.data() + kHeaders, 1));
+  EXPECT_FALSE(reader->TakeWriteData());
 }
 
 TEST(RequestReaderTest, TakenBuffersOutliveTheReaderAndItsThread) {
@@ -172,7 +194,7 @@ TEST(RequestReaderTest, TakenBuffersOutliveTheReaderAndItsThread) {
     std::thread([&] {
       std::vector<char> libfuse(kLen);
       ASSERT_GT(reader->Read(dev.fd(), libfuse.data(), kLen), 0);
-      taken = reader->TakeWriteData(libfuse.data() + kHeaders, data.size());
+      taken = reader->TakeWriteData();
     }).join();
   }
   ASSERT_TRUE(taken.has_value());

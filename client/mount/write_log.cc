@@ -10,13 +10,14 @@ namespace txbuf::client::mount {
 WriteBytes WriteBytes::CopyOf(std::string_view bytes) {
   auto copy = std::make_shared<const std::string>(bytes);
   const std::string_view view = *copy;
-  return WriteBytes{.view = view, .owner = std::move(copy)};
+  return WriteBytes{
+      .view = view, .owner = std::move(copy), .held = view.size()};
 }
 
 uint64_t WriteLog::Add(uint64_t ino, uint64_t offset, WriteBytes data,
                        uint64_t verifier) {
   absl::MutexLock l(&mu_);
-  bytes_ += data.size();
+  bytes_ += data.held;
   writes_[ino].push_back(Write{.seq = next_seq_++,
                                .offset = offset,
                                .data = std::move(data),
@@ -47,7 +48,7 @@ std::vector<WriteLog::Write> WriteLog::Confirm(uint64_t ino, uint64_t upto,
   if (!all_match) {
     return std::vector<Write>(ws.begin(), ws.begin() + covered);
   }
-  for (size_t i = 0; i < covered; ++i) bytes_ -= ws[i].data.size();
+  for (size_t i = 0; i < covered; ++i) bytes_ -= ws[i].data.held;
   ws.erase(ws.begin(), ws.begin() + covered);
   if (ws.empty()) writes_.erase(it);
   return {};
@@ -69,7 +70,7 @@ void WriteLog::Drop(uint64_t ino) {
   absl::MutexLock l(&mu_);
   auto it = writes_.find(ino);
   if (it == writes_.end()) return;
-  for (const Write& w : it->second) bytes_ -= w.data.size();
+  for (const Write& w : it->second) bytes_ -= w.data.held;
   writes_.erase(it);
 }
 

@@ -40,6 +40,8 @@ namespace txbuf::client::mount {
 struct WriteBytes {
   std::string_view view;
   std::shared_ptr<const void> owner;
+  // The memory `owner` keeps (at least view.size()): what the log counts.
+  size_t held = 0;
 
   // A copy of `bytes`, owning itself.
   static WriteBytes CopyOf(std::string_view bytes);
@@ -56,7 +58,8 @@ class WriteLog {
   };
 
   // Records a WRITE of `data` at `offset` to `ino` that the server answered
-  // with `verifier`. Returns the bytes the log holds now (all inodes).
+  // with `verifier`. Returns the bytes the log holds now (all inodes: the
+  // memory their owners keep, WriteBytes::held).
   uint64_t Add(uint64_t ino, uint64_t offset, WriteBytes data,
                uint64_t verifier);
 
