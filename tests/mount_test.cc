@@ -33,7 +33,9 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -566,53 +568,51 @@ TEST_F(MountTest, LargeFilesByteExact) {
   EXPECT_EQ(Checksum(M("big.w")), want_w);
 }
 
-// The "small reads" line the mount writes when it exits: READs answered
-// from the client's loop thread, and those a worker did again.
+// Two counts from a line the mount writes when it exits: `format` (two
+// %llu) matched from where its first word (up to the first %) is found.
+std::optional<std::pair<unsigned long long, unsigned long long>> CountsOf(
+    const std::string& err, const char* format) {
+  const std::string_view f(format);
+  const size_t at = err.find(f.substr(0, f.find('%')));
+  unsigned long long a = 0, b = 0;
+  if (at == std::string::npos ||
+      std::sscanf(err.c_str() + at, format, &a, &b) != 2) {
+    return std::nullopt;
+  }
+  return std::make_pair(a, b);
+}
+
+// The "small reads" line: READs answered from the client's loop thread,
+// and those a worker did again.
 struct SmallReads {
   unsigned long long by_loop = 0, again = 0;
 };
-// And its large reads: sent in pieces, and whole.
+std::optional<SmallReads> SmallReadsOf(const std::string& err) {
+  auto c = CountsOf(err,
+                    "small reads: %llu answered from the client's loop, %llu "
+                    "done again by a worker");
+  if (!c) return std::nullopt;
+  return SmallReads{.by_loop = c->first, .again = c->second};
+}
+// Its large reads: sent in pieces, and whole.
 struct LargeReads {
   unsigned long long pieces = 0, whole = 0;
 };
 std::optional<LargeReads> LargeReadsOf(const std::string& err) {
-  const size_t at = err.find("large reads: ");
-  LargeReads r;
-  if (at == std::string::npos ||
-      std::sscanf(err.c_str() + at, "large reads: %llu in pieces, %llu whole",
-                  &r.pieces, &r.whole) != 2) {
-    return std::nullopt;
-  }
-  return r;
+  auto c = CountsOf(err, "large reads: %llu in pieces, %llu whole");
+  if (!c) return std::nullopt;
+  return LargeReads{.pieces = c->first, .whole = c->second};
 }
-std::optional<SmallReads> SmallReadsOf(const std::string& err) {
-  const size_t at = err.find("small reads: ");
-  SmallReads r;
-  if (at == std::string::npos ||
-      std::sscanf(err.c_str() + at,
-                  "small reads: %llu answered from the client's loop, %llu "
-                  "done again by a worker",
-                  &r.by_loop, &r.again) != 2) {
-    return std::nullopt;
-  }
-  return r;
-}
-
-// And its "writes" line: WRITEs whose data stayed in the buffer their
-// request was read into, and those copied.
+// The "writes" line: WRITEs whose data stayed in the buffer their request
+// was read into, and those copied.
 struct Writes {
   unsigned long long kept = 0, copied = 0;
 };
 std::optional<Writes> WritesOf(const std::string& err) {
-  const size_t at = err.find("writes: ");
-  Writes w;
-  if (at == std::string::npos ||
-      std::sscanf(err.c_str() + at,
-                  "writes: %llu kept in their request's buffer, %llu copied",
-                  &w.kept, &w.copied) != 2) {
-    return std::nullopt;
-  }
-  return w;
+  auto c =
+      CountsOf(err, "writes: %llu kept in their request's buffer, %llu copied");
+  if (!c) return std::nullopt;
+  return Writes{.kept = c->first, .copied = c->second};
 }
 
 // `threads` threads each read `path` (made of Fill(seed)) whole with
