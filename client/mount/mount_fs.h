@@ -96,8 +96,9 @@ struct MountOptions {
   // How long the mount tries to connect again after losing the server
   // before an operation fails with EIO.
   absl::Duration reconnect_timeout = absl::Seconds(60);
-  // Bytes of UNSTABLE writes kept (for resending) at most before a WRITE
-  // commits its file (and waits for the COMMIT). Past half of it, a WRITE
+  // Bytes of UNSTABLE writes kept (for resending; the memory holding them,
+  // WriteBytes::held) at most before a WRITE commits its file (and waits
+  // for the COMMIT). Past half of it, a WRITE
   // has its file committed in the background, while writes go on.
   uint64_t max_uncommitted = uint64_t{256} << 20;
   // A READ of at least twice this many bytes is sent as pieces of this
