@@ -5,23 +5,22 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 #include <string_view>
 #include <utility>
 
 namespace txbuf::client::mount {
 
-// The request a thread read last: its buffer (the whole request) and where
-// libfuse got its copy; kept for the next request unless a WRITE took it.
+// The request a thread read last: its buffer (the whole request), kept for
+// the next request unless a WRITE took it.
 struct RequestReader::Buffer {
   std::shared_ptr<RequestReader> reader;
   std::unique_ptr<char[]> bytes;
-  size_t size = 0;            // of `bytes`
-  const char* dst = nullptr;  // libfuse's buffer
-  size_t request = 0;         // the request's bytes
-  // A WRITE's data were not copied to `dst`: they are `request`'s last
-  // `write_size` bytes.
-  bool write_data_skipped = false;
-  size_t write_size = 0;
+  size_t size = 0;     // of `bytes`
+  size_t request = 0;  // the request's bytes
+  // Set when a WRITE's data were not copied to libfuse: their size (they
+  // are the request's last bytes).
+  std::optional<size_t> skipped_write;
 
   ~Buffer() { Release(); }
   void Release() {
@@ -30,7 +29,7 @@ struct RequestReader::Buffer {
     }
     bytes.reset();
     reader.reset();
-    write_data_skipped = false;
+    skipped_write.reset();
   }
 };
 
@@ -71,10 +70,8 @@ ssize_t RequestReader::Read(int fd, void* dst, size_t len) {
     b.size = len;
   }
   if (b.bytes == nullptr) b.bytes = Get(len);
-  b.dst = static_cast<const char*>(dst);
   b.request = 0;
-  b.write_data_skipped = false;
-  b.write_size = 0;
+  b.skipped_write.reset();
   const ssize_t n = ::read(fd, b.bytes.get(), len);
   if (n < 0) return n;  // errno is read's
   b.request = static_cast<size_t>(n);
@@ -90,8 +87,7 @@ ssize_t RequestReader::Read(int fd, void* dst, size_t len) {
     if (in.opcode == FUSE_WRITE && in.len == b.request &&
         b.request - kHeaders == w.size) {
       copied = kHeaders;
-      b.write_data_skipped = true;
-      b.write_size = w.size;
+      b.skipped_write = w.size;
     }
   }
   std::memcpy(dst, b.bytes.get(), copied);
@@ -100,9 +96,8 @@ ssize_t RequestReader::Read(int fd, void* dst, size_t len) {
 
 std::optional<WriteBytes> RequestReader::TakeWriteData() {
   Buffer& b = ThisThreads();
-  if (b.reader.get() != this || !b.write_data_skipped) return std::nullopt;
-  b.write_data_skipped = false;
-  const size_t size = b.write_size;
+  if (b.reader.get() != this || !b.skipped_write) return std::nullopt;
+  const size_t size = *std::exchange(b.skipped_write, std::nullopt);
   const std::string_view data(b.bytes.get() + (b.request - size), size);
   if (size * 2 < b.size) return WriteBytes::CopyOf(data);
   std::shared_ptr<const void> owner(
