@@ -145,8 +145,8 @@ void Connection::HandleFrame(const Frame& frame) {
   }
   auto it = in_flight_.end();
   if (reply.id() == 0) {
-    // A frame-level error: it answers the oldest request (replies come in
-    // request order).
+    // A frame-level error: it answers the oldest request (the server sends
+    // it after the replies of every request before it).
     if (in_flight_.empty()) {
       Close(Lost(absl::StrCat(
           "the server reported an error: ",

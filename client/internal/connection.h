@@ -6,13 +6,14 @@
 // through the stream; replies come in through its receive into this
 // connection's `FrameReader` and are matched to their calls by id (any
 // order). A reply with id 0 (a frame- or envelope-level error) belongs
-// to the oldest request still waiting, because the server answers a
-// connection's requests in order. A reply with an unknown id, a frame that is
-// not a Reply, or one that does not parse closes the connection, and so
-// does the stream closing by itself (the server closed, a receive or send
-// failed; reported posted). Closing fails every waiting call exactly once,
-// then aborts the stream, which reports closed once every txbuf destructor
-// has run.
+// to the oldest request still waiting, because the server answers it after
+// every request before it (only a COMMIT waiting for the disk may be
+// answered after requests sent later: docs/PROTOCOL.md). A reply with an
+// unknown id, a frame that is not a Reply, or one that does not parse closes
+// the connection, and so does the stream closing by itself (the server closed,
+// a receive or send failed; reported posted). Closing fails every waiting call
+// exactly once, then aborts the stream, which reports closed once every txbuf
+// destructor has run.
 //
 // Reply payloads of kReplySliceMinBytes and more are handed to their
 // CompoundReply in place, as slices of the reader's receive block

@@ -33,6 +33,7 @@ constexpr size_t kKeepBuffer = 256 * 1024;
 constexpr FrameLimits kAuthFrameLimits = {.max_envelope = 4096,
                                           .max_payload = 0};
 constexpr absl::Duration kBudgetRetry = absl::Milliseconds(5);
+constexpr char kMalformedEnvelope[] = "request envelope does not parse";
 
 // The access of the peer of `fd` to each export; none at all if the peer
 // has no address (reset already).
@@ -54,6 +55,24 @@ struct Session::Job {
   CompoundState state;
   absl::Span<const std::byte> payload;  // in the reader's buffer
 };
+
+namespace {
+
+// Whether what is left of `req`, from op `next` (the one that would block),
+// only makes written data durable and reads attributes: a COMMIT, then
+// COMMITs and GETATTRs. Such a rest may finish after requests that came
+// later: they see no difference (the data are the same, durable or not),
+// and it reads nothing from the request's payload.
+bool OnlyCommitsLeft(const rpc::Request& req, int next) {
+  if (next >= req.ops_size() || !req.ops(next).has_commit()) return false;
+  for (int i = next; i < req.ops_size(); ++i) {
+    const rpc::Op::OpCase c = req.ops(i).op_case();
+    if (c != rpc::Op::kCommit && c != rpc::Op::kGetattr) return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 Session::Session(Worker& worker, uint64_t id, std::unique_ptr<TxSocket> tx)
     : w_(worker),
@@ -121,8 +140,7 @@ void Session::Start() {
 
 void Session::ArmRecv() {
   // Not while a job runs: its payload lies in the reader's buffer.
-  if (stream_->receiving() || closing() || paused_ || yielded_ ||
-      job_ != nullptr) {
+  if (stream_->receiving() || closing() || paused_ || yielded_ || Waiting()) {
     return;
   }
   if (reader_.buffered() == 0 && reader_.capacity() > 4 * kKeepBuffer) {
@@ -159,7 +177,7 @@ void Session::Process() {
   if (in_process_) return;
   in_process_ = true;
   int frames = 0;
-  while (!closing() && job_ == nullptr) {
+  while (!closing() && !Waiting()) {
     if (budget_.Over()) {
       Pause();
       break;
@@ -319,7 +337,13 @@ void Session::HandleRequest(const Frame& f) {
   if (!req.ParseFromArray(f.envelope.data(),
                           static_cast<int>(f.envelope.size()))) {
     NoteMalformed("request envelope does not parse");
-    ReplyError(0, rpc::STATUS_BADXDR, "request envelope does not parse");
+    if (!commits_.empty()) {
+      // Its reply (id 0) answers the oldest request still waiting: it
+      // waits for the COMMITs still running, and nothing is read meanwhile.
+      malformed_after_commits_ = true;
+      return;
+    }
+    ReplyError(0, rpc::STATUS_BADXDR, kMalformedEnvelope);
     return;
   }
   Established();
@@ -339,18 +363,33 @@ void Session::StartJob(rpc::Request& req, CompoundOutput& out,
                        CompoundState state,
                        absl::Span<const std::byte> payload) {
   // The rest of the compound may block: it finishes on a pool thread. The
-  // job takes the worker's scratch messages (they get the job's empty ones)
-  // and the payload stays in the reader's buffer, which nothing touches
-  // until the job is back (no recv, no Next()).
-  job_ = std::make_unique<Job>();
-  job_->request.Swap(&req);
-  job_->reply.Swap(&out.reply);
-  job_->out.payload = std::move(out.payload);
-  job_->out.payload_bytes = out.payload_bytes;
-  job_->state = std::move(state);
-  job_->payload = payload;
+  // job takes the worker's scratch messages (they get the job's empty ones).
+  auto job = std::make_unique<Job>();
+  job->request.Swap(&req);
+  job->reply.Swap(&out.reply);
+  job->out.payload = std::move(out.payload);
+  job->out.payload_bytes = out.payload_bytes;
+  job->state = std::move(state);
   s_.counters().blocking_jobs.fetch_add(1, std::memory_order_relaxed);
   stream_->Hold();  // a close waits for the job (graceful: for its reply)
+  if (commits_.size() < kMaxCommitsAside &&
+      OnlyCommitsLeft(job->request, job->state.next_op)) {
+    // A COMMIT waiting for the disk (seconds, on a slow one) does not hold
+    // up the requests after it: they are read and answered meanwhile. It
+    // needs no payload, and takes no entry of the connection's handle
+    // cache, which the loop goes on using.
+    job->state.cached = nullptr;
+    Job* aside = job.get();
+    commits_.push_back(std::move(job));
+    s_.counters().commits_aside.fetch_add(1, std::memory_order_relaxed);
+    RunOnPool(s_, aside, /*handles=*/nullptr, &w_, id_);
+    return;
+  }
+  // The session waits for this one: its payload stays in the reader's
+  // buffer, which nothing touches until the job is back (no recv, no
+  // Next()).
+  job->payload = payload;
+  job_ = std::move(job);
   RunOnPool(s_, job_.get(), &handles_, &w_, id_);
 }
 
@@ -364,14 +403,24 @@ void Session::RunOnPool(Server& s, Job* job, HandleCache* handles, Worker* w,
       RunOnPool(*server, job, handles, w, id);
       return;
     }
-    w->loop().Post([w, id] {
-      if (Session* session = w->Find(id)) session->OnJobDone();
+    w->loop().Post([w, id, job] {
+      if (Session* session = w->Find(id)) session->OnJobDone(job);
     });
   });
 }
 
-void Session::OnJobDone() {
-  std::unique_ptr<Job> job = std::move(job_);
+void Session::OnJobDone(Job* done) {
+  std::unique_ptr<Job> job;
+  const bool held = done == job_.get();
+  if (held) {
+    job = std::move(job_);
+  } else {
+    auto it = std::find_if(
+        commits_.begin(), commits_.end(),
+        [done](const std::unique_ptr<Job>& j) { return j.get() == done; });
+    job = std::move(*it);
+    commits_.erase(it);
+  }
   if (!stream_->can_send()) {  // aborted meanwhile: the reply is dropped
     job.reset();
     stream_->Release();
@@ -379,8 +428,15 @@ void Session::OnJobDone() {
   }
   SendReply(job->out, job->request, job->state.received_ns);
   job.reset();
+  // Whether this reply is one the session stopped reading for.
+  bool resume = held;
+  if (!held && commits_.empty() && malformed_after_commits_) {
+    malformed_after_commits_ = false;
+    ReplyError(0, rpc::STATUS_BADXDR, kMalformedEnvelope);
+    resume = true;
+  }
   stream_->Release();  // a graceful close waiting for the reply goes on
-  if (closing()) return;
+  if (!resume || closing() || Waiting()) return;
   last_progress_ns_ = MonoNowNs();  // we were not reading meanwhile
   Process();
   ArmRecv();

@@ -9,9 +9,15 @@
 // Liveness. A compound runs on the event loop only as far as its ops cannot
 // block (see compound/executor.h); the rest runs on the server's
 // BlockingPool, and the session reads nothing more until that reply is sent,
-// so its frames keep their order and their bytes stay where they are. A
-// session handles at most kFramesPerTurn frames per loop turn, then lets the
-// others run.
+// so its frames keep their order and their bytes stay where they are. One
+// exception: a rest that is only COMMITs and GETATTRs (a COMMIT waiting for
+// the disk: an fsync of what was written, tens of milliseconds to seconds)
+// runs aside (kMaxCommitsAside at a time) while the session goes on
+// reading and answering the requests after it; its reply comes when it is
+// done (docs/PROTOCOL.md, "Pipelining"). A request whose envelope does not
+// parse is answered (id 0) after those COMMITs, as the oldest one waiting.
+// A session handles at most kFramesPerTurn frames per loop turn, then lets
+// the others run.
 //
 // Memory. The receive buffer grows with the bytes that arrive, from a small
 // first chunk; a frame that stops arriving (no byte for the server's frame
@@ -39,6 +45,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "common/event_loop.h"
@@ -59,6 +66,10 @@ class Session final : private Stream::Handler {
  public:
   // Frames handled per loop turn before the others get theirs.
   static constexpr int kFramesPerTurn = 16;
+  // COMMITs running aside at once; one more holds the session, as any
+  // other compound that blocks: a connection takes two pool threads at
+  // most (of --io-threads, 4 by default), so one client cannot fill it.
+  static constexpr size_t kMaxCommitsAside = 1;
 
   Session(Worker& worker, uint64_t id, std::unique_ptr<TxSocket> tx);
   ~Session();
@@ -98,11 +109,16 @@ class Session final : private Stream::Handler {
   void HandleAuth(const Frame& f);
   void StartJob(rpc::Request& req, CompoundOutput& out, CompoundState state,
                 absl::Span<const std::byte> payload);
-  // Runs (the rest of) `job` on the server's pool, then OnJobDone() on the
-  // loop of `w`.
+  // Runs (the rest of) `job` on the server's pool, then OnJobDone(job) on
+  // the loop of `w`. `handles` null: the job uses no cached handle.
   static void RunOnPool(Server& s, Job* job, HandleCache* handles, Worker* w,
                         uint64_t id);
-  void OnJobDone();
+  // Sends `done`'s reply (job_ or one of commits_) and, if the session
+  // stopped reading for it, reads on.
+  void OnJobDone(Job* done);
+  // Reads no frame: a job it waits for, or a reply that must come after
+  // the COMMITs aside.
+  bool Waiting() const { return job_ != nullptr || malformed_after_commits_; }
   // Composes and sends the reply to `req`, whose frame arrived at
   // `received_ns` (MonoNowNs), and records its latency: the request's, and
   // under each op it ran (OpStats::RecordLatency).
@@ -136,7 +152,12 @@ class Session final : private Stream::Handler {
   HandleCache handles_;
   State state_ = State::kReady;
   std::array<uint8_t, 32> nonce_{};
-  std::unique_ptr<Job> job_;
+  std::unique_ptr<Job> job_;  // the job the session waits for
+  // COMMITs running aside (see Liveness above), oldest first.
+  std::vector<std::unique_ptr<Job>> commits_;
+  // A request that did not parse came while COMMITs ran aside: its reply
+  // waits for them.
+  bool malformed_after_commits_ = false;
   SessionBudget budget_;
 
   bool pending_ = true;

@@ -5,17 +5,29 @@
 // malformed frame closes the session and is counted, a peer that closes in
 // the middle of a frame leaves no byte pinned, pipelined frames are
 // answered in order (across compounds finished on the blocking pool and
-// past a loop turn's frames), and a session over its own budget stops
-// reading until its replies are read.
+// past a loop turn's frames), a session over its own budget stops
+// reading until its replies are read, and a COMMIT waiting for the disk
+// holds up no request after it (the test's own fsync, below, holds it
+// there for as long as a test needs).
 //
 // Every wait is for a condition (WaitFor, blocking reads), never for a time.
 #include "server/session/session.h"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/frame.h"
@@ -33,12 +45,67 @@ using txbuf::testing::AddPutRoot;
 using txbuf::testing::MakeRequest;
 using txbuf::testing::RawClient;
 using txbuf::testing::RawReply;
+using txbuf::testing::ReadFileOrDie;
 using txbuf::testing::WaitFor;
 using txbuf::testing::WriteFile;
+
+// Where this binary's fsync (defined at the end of this file, in place of
+// libc's, for the server in this process too) holds the fsync of a file
+// whose name starts with "gated" while the gate is closed.
+class FsyncGate {
+ public:
+  static FsyncGate& Get() {
+    static FsyncGate* gate = new FsyncGate();
+    return *gate;
+  }
+  // Closed: fsyncs of gated files wait; the count starts again.
+  void Close() {
+    absl::MutexLock l(&mu_);
+    closed_ = true;
+    entered_ = 0;
+  }
+  void Open() {
+    absl::MutexLock l(&mu_);
+    closed_ = false;
+  }
+  // Waits until `n` fsyncs of gated files came to the gate since Close().
+  void AwaitEntered(int n) {
+    absl::MutexLock l(&mu_);
+    auto entered = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return entered_ >= n;
+    };
+    mu_.Await(absl::Condition(&entered));
+  }
+  // Called by the fsync of a gated file: returns when the gate is open.
+  void Pass() {
+    absl::MutexLock l(&mu_);
+    ++entered_;
+    auto open = [this]()
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !closed_; };
+    mu_.Await(absl::Condition(&open));
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  int entered_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Whether `fd` is a file whose name starts with "gated".
+bool Gated(int fd) {
+  char link[64];
+  std::snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+  char path[4096];
+  const ssize_t n = readlink(link, path, sizeof(path));
+  if (n <= 0) return false;
+  absl::string_view p(path, static_cast<size_t>(n));
+  return absl::StartsWith(p.substr(p.rfind('/') + 1), "gated");
+}
 
 class SessionTest : public InProcessServerTest {
  protected:
   void TearDown() override {
+    FsyncGate::Get().Open();  // a failed test may have left it closed
     if (server_ == nullptr) return;
     server_->Shutdown();
     // Every session's replies were given back.
@@ -60,6 +127,57 @@ class SessionTest : public InProcessServerTest {
     rpc::Read* rd = r.add_ops()->mutable_read();
     rd->set_offset(offset);
     rd->set_length(length);
+    return r;
+  }
+
+  // A server of an export holding "gated" (its fsyncs wait at the gate)
+  // and "other", with pool threads for three jobs at once; `c` connected,
+  // and "gated" written (an unstable WRITE, so dirty in the server's
+  // cache) through a handle `c`'s connection caches (so a PUTFH of it runs
+  // on the event loop). Returns the handle.
+  std::string StartWithDirtyGatedFile(std::optional<RawClient>* c) {
+    WriteFile(dir_.Join("gated"), "0123456789");
+    WriteFile(dir_.Join("other"), "abcdef");
+    ServerOptions o = Options();
+    o.io_threads = 3;
+    Start(std::move(o));
+    c->emplace(Connect());
+    RawClient& cc = **c;
+    rpc::Request l = MakeRequest(1);
+    AddPutRoot(l);
+    AddLookup(l, "gated");
+    absl::StatusOr<RawReply> rep = cc.Call(l);
+    if (!rep.ok() || rep->reply.status() != rpc::STATUS_OK) {
+      ADD_FAILURE() << "LOOKUP: " << rep.status();
+      return "";
+    }
+    std::string fh = rep->reply.results(1).fh().fh();
+    rpc::Request w = MakeRequest(2);
+    w.add_ops()->mutable_putfh()->set_fh(fh);
+    rpc::Write* wr = w.add_ops()->mutable_write();
+    wr->set_offset(0);
+    wr->set_length(5);
+    wr->set_stable(rpc::STABILITY_UNSTABLE);
+    if (!cc.SendRequest(w, "hello").ok()) ADD_FAILURE() << "WRITE not sent";
+    rep = cc.ReadReply();
+    if (!rep.ok() || rep->reply.status() != rpc::STATUS_OK) {
+      ADD_FAILURE() << "WRITE: " << rep.status();
+    }
+    return fh;
+  }
+
+  static rpc::Request CommitRequest(uint64_t id, const std::string& fh) {
+    rpc::Request r = MakeRequest(id);
+    r.add_ops()->mutable_putfh()->set_fh(fh);
+    r.add_ops()->mutable_commit();
+    r.add_ops()->mutable_getattr();
+    return r;
+  }
+
+  static rpc::Request StatfsRequest(uint64_t id) {
+    rpc::Request r = MakeRequest(id);
+    AddPutRoot(r);
+    r.add_ops()->mutable_statfs();
     return r;
   }
 };
@@ -246,5 +364,130 @@ TEST_F(SessionTest, OverItsOwnBudgetItReadsNoMoreUntilRepliesAreRead) {
   EXPECT_EQ(server_->counters().budget_holders.load(), 0u);
 }
 
+TEST_F(SessionTest, ACommitWaitingForTheDiskHoldsUpNoRequestAfterIt) {
+  std::optional<RawClient> conn;
+  const std::string fh = StartWithDirtyGatedFile(&conn);
+  ASSERT_FALSE(fh.empty());
+  RawClient& c = *conn;
+  FsyncGate::Get().Close();
+  ASSERT_TRUE(c.SendRequest(CommitRequest(3, fh)).ok());
+  FsyncGate::Get().AwaitEntered(1);  // the COMMIT is in its fsync
+  // After it: a READ that needs the pool (its LOOKUP), and a STATFS the
+  // event loop answers. Both are answered while the COMMIT still waits.
+  ASSERT_TRUE(c.SendRequest(ReadRequest(4, "other", 1, 3)).ok());
+  ASSERT_TRUE(c.SendRequest(StatfsRequest(5)).ok());
+  absl::StatusOr<RawReply> rep = c.ReadReply();
+  ASSERT_TRUE(rep.ok()) << rep.status();
+  EXPECT_EQ(rep->reply.id(), 4u);
+  ASSERT_EQ(rep->reply.status(), rpc::STATUS_OK) << rep->reply.error();
+  EXPECT_EQ(rep->ReadData(2), "bcd");
+  rep = c.ReadReply();
+  ASSERT_TRUE(rep.ok()) << rep.status();
+  EXPECT_EQ(rep->reply.id(), 5u);
+  EXPECT_EQ(rep->reply.status(), rpc::STATUS_OK) << rep->reply.error();
+  EXPECT_EQ(Counters().commits_aside, 1u);
+  // The COMMIT's reply, once the disk is done.
+  FsyncGate::Get().Open();
+  rep = c.ReadReply();
+  ASSERT_TRUE(rep.ok()) << rep.status();
+  EXPECT_EQ(rep->reply.id(), 3u);
+  ASSERT_EQ(rep->reply.status(), rpc::STATUS_OK) << rep->reply.error();
+  ASSERT_EQ(rep->reply.results_size(), 3);
+  EXPECT_EQ(rep->reply.results(2).attr().attr().size(), 10u);
+  EXPECT_EQ(ReadFileOrDie(dir_.Join("gated")), "hello56789");
+}
+
+TEST_F(SessionTest, AnUnparsableRequestIsAnsweredAfterTheCommitsBeforeIt) {
+  std::optional<RawClient> conn;
+  const std::string fh = StartWithDirtyGatedFile(&conn);
+  ASSERT_FALSE(fh.empty());
+  RawClient& c = *conn;
+  FsyncGate::Get().Close();
+  ASSERT_TRUE(c.SendRequest(CommitRequest(3, fh)).ok());
+  FsyncGate::Get().AwaitEntered(1);
+  // Its reply (id 0) answers the oldest request waiting: it must not come
+  // before the COMMIT's, nor may the request after it.
+  ASSERT_TRUE(c.SendFrame(FrameType::kRequest, "\xff\xff").ok());
+  ASSERT_TRUE(c.SendRequest(StatfsRequest(5)).ok());
+  ASSERT_TRUE(WaitFor([&] { return Counters().malformed >= 1; }));
+  FsyncGate::Get().Open();
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<RawReply> rep = c.ReadReply();
+    ASSERT_TRUE(rep.ok()) << "reply " << i << ": " << rep.status();
+    ids.push_back(rep->reply.id());
+    if (rep->reply.id() == 0) {
+      EXPECT_EQ(rep->reply.status(), rpc::STATUS_BADXDR);
+      EXPECT_THAT(rep->reply.error(), HasSubstr("does not parse"));
+    } else {
+      EXPECT_EQ(rep->reply.status(), rpc::STATUS_OK) << rep->reply.error();
+    }
+  }
+  EXPECT_THAT(ids, ::testing::ElementsAre(3u, 0u, 5u));
+}
+
+TEST_F(SessionTest, OneCommitMoreThanRunAsideHoldsTheSession) {
+  constexpr auto kAside = static_cast<int>(Session::kMaxCommitsAside);
+  std::optional<RawClient> conn;
+  const std::string fh = StartWithDirtyGatedFile(&conn);
+  ASSERT_FALSE(fh.empty());
+  RawClient& c = *conn;
+  FsyncGate::Get().Close();
+  // COMMITs, one more than may run aside (each has a sync to do: the first
+  // one's is not done), then a STATFS.
+  const uint64_t last = 3 + kAside;
+  for (uint64_t id = 3; id <= last; ++id) {
+    ASSERT_TRUE(c.SendRequest(CommitRequest(id, fh)).ok());
+  }
+  ASSERT_TRUE(c.SendRequest(StatfsRequest(last + 1)).ok());
+  // All are in their fsync (the pool has three threads): the last one
+  // holding the session.
+  FsyncGate::Get().AwaitEntered(kAside + 1);
+  EXPECT_EQ(Counters().commits_aside, static_cast<uint64_t>(kAside));
+  FsyncGate::Get().Open();
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < kAside + 2; ++i) {
+    absl::StatusOr<RawReply> rep = c.ReadReply();
+    ASSERT_TRUE(rep.ok()) << "reply " << i << ": " << rep.status();
+    EXPECT_EQ(rep->reply.status(), rpc::STATUS_OK) << rep->reply.error();
+    ids.push_back(rep->reply.id());
+  }
+  // The STATFS came after the COMMIT that held the session.
+  auto at = [&](uint64_t id) {
+    return std::find(ids.begin(), ids.end(), id) - ids.begin();
+  };
+  EXPECT_GT(at(last + 1), at(last));
+  std::vector<uint64_t> want;
+  for (uint64_t id = 3; id <= last + 1; ++id) want.push_back(id);
+  EXPECT_THAT(ids, ::testing::UnorderedElementsAreArray(want));
+}
+
+TEST_F(SessionTest, AClientGoneWhileItsCommitWaitsLeavesNothingBehind) {
+  std::optional<RawClient> conn;
+  const std::string fh = StartWithDirtyGatedFile(&conn);
+  ASSERT_FALSE(fh.empty());
+  RawClient& c = *conn;
+  FsyncGate::Get().Close();
+  ASSERT_TRUE(c.SendRequest(CommitRequest(3, fh)).ok());
+  ASSERT_TRUE(c.SendRequest(StatfsRequest(4)).ok());
+  FsyncGate::Get().AwaitEntered(1);
+  absl::StatusOr<RawReply> rep = c.ReadReply();
+  ASSERT_TRUE(rep.ok()) << rep.status();
+  EXPECT_EQ(rep->reply.id(), 4u);
+  conn.reset();  // closes the connection
+  FsyncGate::Get().Open();
+  // The session goes once its COMMIT is back; nothing stays pinned
+  // (TearDown).
+  EXPECT_TRUE(WaitFor([&] { return Counters().connections == 0; }));
+  EXPECT_EQ(ReadFileOrDie(dir_.Join("gated")), "hello56789");
+}
+
 }  // namespace
 }  // namespace txbuf::server
+
+// This binary's fsync, in place of libc's (the server in this process calls
+// it too): a gated file's waits at the gate first (FsyncGate above).
+extern "C" int fsync(int fd) {
+  if (txbuf::server::Gated(fd)) txbuf::server::FsyncGate::Get().Pass();
+  return static_cast<int>(syscall(SYS_fsync, fd));
+}

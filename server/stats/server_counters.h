@@ -40,6 +40,7 @@ struct ServerCountersOf {
   C bytes_received{};        // request bytes read from sockets
   C receive_buffer_bytes{};  // frame readers' buffers, all connections
   C connections_moved{};     // accepted by one event loop, served by another
+  C commits_aside{};         // COMMITs not holding up their connection
 
   template <typename F, typename... Sets>
   static void ForEach(F&& f, Sets&... sets) {
@@ -57,6 +58,7 @@ struct ServerCountersOf {
     f("bytes_received", sets.bytes_received...);
     f("receive_buffer_bytes", sets.receive_buffer_bytes...);
     f("connections_moved", sets.connections_moved...);
+    f("commits_aside", sets.commits_aside...);
   }
 };
 

@@ -32,7 +32,7 @@ TEST(ServerCountersTest, EveryCounterIsAUint64FieldOfTheStatsResult) {
             << name;
       },
       s);
-  EXPECT_EQ(names.size(), 14u);
+  EXPECT_EQ(names.size(), 15u);
 }
 
 TEST(ServerCountersTest, LoadTakesEveryCounter) {
