@@ -139,7 +139,8 @@ void Session::Start() {
 }
 
 void Session::ArmRecv() {
-  // Not while a job runs: its payload lies in the reader's buffer.
+  // Not while the session waits: its job's payload lies in the reader's
+  // buffer (a COMMIT aside has none).
   if (stream_->receiving() || closing() || paused_ || yielded_ || Waiting()) {
     return;
   }
