@@ -166,6 +166,16 @@ class SessionTest : public InProcessServerTest {
     return fh;
   }
 
+  // StartWithDirtyGatedFile, then a COMMIT of "gated" (request 3) sent and
+  // held in its fsync at the closed gate.
+  void StartWithACommitAtTheGate(std::optional<RawClient>* c) {
+    const std::string fh = StartWithDirtyGatedFile(c);
+    ASSERT_FALSE(fh.empty());
+    FsyncGate::Get().Close();
+    ASSERT_TRUE((*c)->SendRequest(CommitRequest(3, fh)).ok());
+    FsyncGate::Get().AwaitEntered(1);
+  }
+
   static rpc::Request CommitRequest(uint64_t id, const std::string& fh) {
     rpc::Request r = MakeRequest(id);
     r.add_ops()->mutable_putfh()->set_fh(fh);
@@ -366,12 +376,8 @@ TEST_F(SessionTest, OverItsOwnBudgetItReadsNoMoreUntilRepliesAreRead) {
 
 TEST_F(SessionTest, ACommitWaitingForTheDiskHoldsUpNoRequestAfterIt) {
   std::optional<RawClient> conn;
-  const std::string fh = StartWithDirtyGatedFile(&conn);
-  ASSERT_FALSE(fh.empty());
+  ASSERT_NO_FATAL_FAILURE(StartWithACommitAtTheGate(&conn));
   RawClient& c = *conn;
-  FsyncGate::Get().Close();
-  ASSERT_TRUE(c.SendRequest(CommitRequest(3, fh)).ok());
-  FsyncGate::Get().AwaitEntered(1);  // the COMMIT is in its fsync
   // After it: a READ that needs the pool (its LOOKUP), and a STATFS the
   // event loop answers. Both are answered while the COMMIT still waits.
   ASSERT_TRUE(c.SendRequest(ReadRequest(4, "other", 1, 3)).ok());
@@ -399,12 +405,8 @@ TEST_F(SessionTest, ACommitWaitingForTheDiskHoldsUpNoRequestAfterIt) {
 
 TEST_F(SessionTest, AnUnparsableRequestIsAnsweredAfterTheCommitsBeforeIt) {
   std::optional<RawClient> conn;
-  const std::string fh = StartWithDirtyGatedFile(&conn);
-  ASSERT_FALSE(fh.empty());
+  ASSERT_NO_FATAL_FAILURE(StartWithACommitAtTheGate(&conn));
   RawClient& c = *conn;
-  FsyncGate::Get().Close();
-  ASSERT_TRUE(c.SendRequest(CommitRequest(3, fh)).ok());
-  FsyncGate::Get().AwaitEntered(1);
   // Its reply (id 0) answers the oldest request waiting: it must not come
   // before the COMMIT's, nor may the request after it.
   ASSERT_TRUE(c.SendFrame(FrameType::kRequest, "\xff\xff").ok());
@@ -464,13 +466,9 @@ TEST_F(SessionTest, OneCommitMoreThanRunAsideHoldsTheSession) {
 
 TEST_F(SessionTest, AClientGoneWhileItsCommitWaitsLeavesNothingBehind) {
   std::optional<RawClient> conn;
-  const std::string fh = StartWithDirtyGatedFile(&conn);
-  ASSERT_FALSE(fh.empty());
+  ASSERT_NO_FATAL_FAILURE(StartWithACommitAtTheGate(&conn));
   RawClient& c = *conn;
-  FsyncGate::Get().Close();
-  ASSERT_TRUE(c.SendRequest(CommitRequest(3, fh)).ok());
   ASSERT_TRUE(c.SendRequest(StatfsRequest(4)).ok());
-  FsyncGate::Get().AwaitEntered(1);
   absl::StatusOr<RawReply> rep = c.ReadReply();
   ASSERT_TRUE(rep.ok()) << rep.status();
   EXPECT_EQ(rep->reply.id(), 4u);
