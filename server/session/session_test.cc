@@ -28,6 +28,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/frame.h"
@@ -68,13 +69,15 @@ class FsyncGate {
     absl::MutexLock l(&mu_);
     closed_ = false;
   }
-  // Waits until `n` fsyncs of gated files came to the gate since Close().
-  void AwaitEntered(int n) {
+  // Waits until `n` fsyncs of gated files came to the gate since Close();
+  // false if they did not within a minute (a bound for a broken server,
+  // not a guess at how long one takes).
+  [[nodiscard]] bool AwaitEntered(int n) {
     absl::MutexLock l(&mu_);
     auto entered = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return entered_ >= n;
     };
-    mu_.Await(absl::Condition(&entered));
+    return mu_.AwaitWithTimeout(absl::Condition(&entered), absl::Minutes(1));
   }
   // Called by the fsync of a gated file: returns when the gate is open.
   void Pass() {
@@ -173,7 +176,7 @@ class SessionTest : public InProcessServerTest {
     ASSERT_FALSE(fh.empty());
     FsyncGate::Get().Close();
     ASSERT_TRUE((*c)->SendRequest(CommitRequest(3, fh)).ok());
-    FsyncGate::Get().AwaitEntered(1);
+    ASSERT_TRUE(FsyncGate::Get().AwaitEntered(1)) << "the COMMIT's fsync";
   }
 
   static rpc::Request CommitRequest(uint64_t id, const std::string& fh) {
@@ -444,7 +447,7 @@ TEST_F(SessionTest, OneCommitMoreThanRunAsideHoldsTheSession) {
   ASSERT_TRUE(c.SendRequest(StatfsRequest(last + 1)).ok());
   // All are in their fsync (the pool has three threads): the last one
   // holding the session.
-  FsyncGate::Get().AwaitEntered(kAside + 1);
+  ASSERT_TRUE(FsyncGate::Get().AwaitEntered(kAside + 1)) << "the fsyncs";
   EXPECT_EQ(Counters().commits_aside, static_cast<uint64_t>(kAside));
   FsyncGate::Get().Open();
   std::vector<uint64_t> ids;
