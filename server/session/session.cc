@@ -338,10 +338,10 @@ void Session::HandleRequest(const Frame& f) {
   if (!req.ParseFromArray(f.envelope.data(),
                           static_cast<int>(f.envelope.size()))) {
     NoteMalformed("request envelope does not parse");
-    if (!commits_.empty()) {
+    if (commit_aside_ != nullptr) {
       // Its reply (id 0) answers the oldest request still waiting: it
-      // waits for the COMMITs still running, and nothing is read meanwhile.
-      malformed_after_commits_ = true;
+      // waits for the COMMIT aside, and nothing is read meanwhile.
+      malformed_after_commit_ = true;
       return;
     }
     ReplyError(0, rpc::STATUS_BADXDR, kMalformedEnvelope);
@@ -373,17 +373,16 @@ void Session::StartJob(rpc::Request& req, CompoundOutput& out,
   job->state = std::move(state);
   s_.counters().blocking_jobs.fetch_add(1, std::memory_order_relaxed);
   stream_->Hold();  // a close waits for the job (graceful: for its reply)
-  if (commits_.size() < kMaxCommitsAside &&
+  if (commit_aside_ == nullptr &&
       OnlyCommitsLeft(job->request, job->state.next_op)) {
     // A COMMIT waiting for the disk (seconds, on a slow one) does not hold
     // up the requests after it: they are read and answered meanwhile. It
     // needs no payload, and takes no entry of the connection's handle
     // cache, which the loop goes on using.
     job->state.cached = nullptr;
-    Job* aside = job.get();
-    commits_.push_back(std::move(job));
+    commit_aside_ = std::move(job);
     s_.counters().commits_aside.fetch_add(1, std::memory_order_relaxed);
-    RunOnPool(s_, aside, /*handles=*/nullptr, &w_, id_);
+    RunOnPool(s_, commit_aside_.get(), /*handles=*/nullptr, &w_, id_);
     return;
   }
   // The session waits for this one: its payload stays in the reader's
@@ -411,17 +410,8 @@ void Session::RunOnPool(Server& s, Job* job, HandleCache* handles, Worker* w,
 }
 
 void Session::OnJobDone(Job* done) {
-  std::unique_ptr<Job> job;
   const bool held = done == job_.get();
-  if (held) {
-    job = std::move(job_);
-  } else {
-    auto it = std::find_if(
-        commits_.begin(), commits_.end(),
-        [done](const std::unique_ptr<Job>& j) { return j.get() == done; });
-    job = std::move(*it);
-    commits_.erase(it);
-  }
+  std::unique_ptr<Job> job = std::move(held ? job_ : commit_aside_);
   if (!stream_->can_send()) {  // aborted meanwhile: the reply is dropped
     job.reset();
     stream_->Release();
@@ -431,8 +421,8 @@ void Session::OnJobDone(Job* done) {
   job.reset();
   // Whether this reply is one the session stopped reading for.
   bool resume = held;
-  if (!held && commits_.empty() && malformed_after_commits_) {
-    malformed_after_commits_ = false;
+  if (!held && malformed_after_commit_) {
+    malformed_after_commit_ = false;
     ReplyError(0, rpc::STATUS_BADXDR, kMalformedEnvelope);
     resume = true;
   }

@@ -12,10 +12,12 @@
 // so its frames keep their order and their bytes stay where they are. One
 // exception: a rest that is only COMMITs and GETATTRs (a COMMIT waiting for
 // the disk: an fsync of what was written, tens of milliseconds to seconds)
-// runs aside (kMaxCommitsAside at a time) while the session goes on
-// reading and answering the requests after it; its reply comes when it is
-// done (docs/PROTOCOL.md, "Pipelining"). A request whose envelope does not
-// parse is answered (id 0) after those COMMITs, as the oldest one waiting.
+// runs aside (one at a time; another holds the session, as any compound
+// that blocks, so a connection takes two pool threads at most) while the
+// session goes on reading and answering the requests after it; its reply
+// comes when it is done (docs/PROTOCOL.md, "Pipelining"). A request whose
+// envelope does not parse is answered (id 0) after that COMMIT, as the
+// oldest one waiting.
 // A session handles at most kFramesPerTurn frames per loop turn, then lets
 // the others run.
 //
@@ -45,7 +47,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "common/event_loop.h"
@@ -66,10 +67,6 @@ class Session final : private Stream::Handler {
  public:
   // Frames handled per loop turn before the others get theirs.
   static constexpr int kFramesPerTurn = 16;
-  // COMMITs running aside at once; one more holds the session, as any
-  // other compound that blocks: a connection takes two pool threads at
-  // most (of --io-threads, 4 by default), so one client cannot fill it.
-  static constexpr size_t kMaxCommitsAside = 1;
 
   Session(Worker& worker, uint64_t id, std::unique_ptr<TxSocket> tx);
   ~Session();
@@ -113,12 +110,12 @@ class Session final : private Stream::Handler {
   // the loop of `w`. `handles` null: the job uses no cached handle.
   static void RunOnPool(Server& s, Job* job, HandleCache* handles, Worker* w,
                         uint64_t id);
-  // Sends `done`'s reply (job_ or one of commits_) and, if the session
+  // Sends `done`'s reply (job_ or commit_aside_) and, if the session
   // stopped reading for it, reads on.
   void OnJobDone(Job* done);
   // Reads no frame: a job it waits for, or a reply that must come after
-  // the COMMITs aside.
-  bool Waiting() const { return job_ != nullptr || malformed_after_commits_; }
+  // the COMMIT aside.
+  bool Waiting() const { return job_ != nullptr || malformed_after_commit_; }
   // Composes and sends the reply to `req`, whose frame arrived at
   // `received_ns` (MonoNowNs), and records its latency: the request's, and
   // under each op it ran (OpStats::RecordLatency).
@@ -153,11 +150,11 @@ class Session final : private Stream::Handler {
   State state_ = State::kReady;
   std::array<uint8_t, 32> nonce_{};
   std::unique_ptr<Job> job_;  // the job the session waits for
-  // COMMITs running aside (see Liveness above), oldest first.
-  std::vector<std::unique_ptr<Job>> commits_;
-  // A request that did not parse came while COMMITs ran aside: its reply
-  // waits for them.
-  bool malformed_after_commits_ = false;
+  // The COMMIT running aside (see Liveness above), if any.
+  std::unique_ptr<Job> commit_aside_;
+  // A request that did not parse came while a COMMIT ran aside: its reply
+  // waits for it.
+  bool malformed_after_commit_ = false;
   SessionBudget budget_;
 
   bool pending_ = true;
