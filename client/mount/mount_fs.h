@@ -98,8 +98,8 @@ struct MountOptions {
   absl::Duration reconnect_timeout = absl::Seconds(60);
   // Bytes of UNSTABLE writes kept (for resending; the memory holding them,
   // WriteBytes::held) at most before a WRITE commits its file (and waits
-  // for the COMMIT). Past half of it, a WRITE
-  // has its file committed in the background, while writes go on.
+  // for the COMMIT). Past half of it, a WRITE has its file committed in the
+  // background, while writes go on.
   uint64_t max_uncommitted = uint64_t{256} << 20;
   // A READ of at least twice this many bytes is sent as pieces of this
   // size, all at once (over the client's connections); 0: whole.
